@@ -1,0 +1,330 @@
+//! Mapping of Rust values to Arrow columns, so each record's schema is written once.
+//!
+//! A leaf value (number, string, timestamp, address, enum) is one column; a struct declared with
+//! [`columns_struct!`] is the concatenation of its fields' columns, named `prefix_field`, which is
+//! how both ends of a flow (`client_namespace`, `server_namespace`, …) share one declaration.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    ArrayBuilder, BinaryBuilder, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
+    TimestampMicrosecondBuilder, UInt8Builder, UInt16Builder, UInt32Builder, UInt64Builder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+use crate::time::Timestamp;
+
+/// A value stored as one or more Arrow columns.
+pub trait Columns {
+    /// The Arrow builders that accumulate this value's columns.
+    type Builders;
+    /// Appends this value's column definitions, named from `name`.
+    fn fields(name: &str, out: &mut Vec<Field>);
+    /// Fresh builders with room for `capacity` rows.
+    fn builders(capacity: usize) -> Self::Builders;
+    /// Appends this value as one row.
+    fn append(&self, builders: &mut Self::Builders);
+    /// Finishes the builders into arrays, in the order of [`Columns::fields`].
+    fn finish(builders: Self::Builders, out: &mut Vec<ArrayRef>);
+}
+
+/// A record kind: one Parquet dataset, one Arrow schema.
+pub trait Record: Columns + Clone + Send + Sync + 'static {
+    /// The dataset (and table) name, e.g. `network_usage`.
+    const DATASET: &'static str;
+    /// Bumped whenever a column changes; written into every file's metadata.
+    const SCHEMA_VERSION: u32;
+
+    /// The time the record is filed under (partitioning and time-range queries).
+    fn time(&self) -> Timestamp;
+
+    /// The Arrow schema of this record kind.
+    fn schema() -> SchemaRef {
+        let mut fields = Vec::new();
+        Self::fields("", &mut fields);
+        Arc::new(Schema::new(fields))
+    }
+
+    /// Converts rows into one Arrow batch.
+    fn to_record_batch(rows: &[Self]) -> RecordBatch {
+        let mut builders = Self::builders(rows.len());
+        for row in rows {
+            row.append(&mut builders);
+        }
+        let mut arrays = Vec::new();
+        Self::finish(builders, &mut arrays);
+        RecordBatch::try_new(Self::schema(), arrays)
+            .expect("columns_struct! keeps fields and arrays in step")
+    }
+}
+
+/// The column name of a field under a prefix (`client` + `namespace` → `client_namespace`).
+pub fn column_name(prefix: &str, field: &str) -> String {
+    if prefix.is_empty() {
+        field.to_owned()
+    } else {
+        format!("{prefix}_{field}")
+    }
+}
+
+/// A value that is exactly one Arrow column.
+pub trait Leaf {
+    /// The builder for this column.
+    type Builder: ArrayBuilder;
+    /// The column's Arrow type.
+    fn data_type() -> DataType;
+    /// A builder with room for `capacity` rows.
+    fn builder(capacity: usize) -> Self::Builder;
+    /// Appends this value.
+    fn append_to(&self, builder: &mut Self::Builder);
+    /// Appends a null.
+    fn append_null(builder: &mut Self::Builder);
+}
+
+/// Implements [`Columns`] for a [`Leaf`] type and its `Option` (the nullable column).
+#[macro_export]
+macro_rules! leaf_columns {
+    ($($t:ty),* $(,)?) => {$(
+        impl $crate::columns::Columns for $t {
+            type Builders = <$t as $crate::columns::Leaf>::Builder;
+            fn fields(name: &str, out: &mut Vec<::arrow_schema::Field>) {
+                out.push(::arrow_schema::Field::new(name, <$t as $crate::columns::Leaf>::data_type(), false));
+            }
+            fn builders(capacity: usize) -> Self::Builders {
+                <$t as $crate::columns::Leaf>::builder(capacity)
+            }
+            fn append(&self, builders: &mut Self::Builders) {
+                $crate::columns::Leaf::append_to(self, builders)
+            }
+            fn finish(mut builders: Self::Builders, out: &mut Vec<::arrow_array::ArrayRef>) {
+                out.push(::arrow_array::builder::ArrayBuilder::finish(&mut builders));
+            }
+        }
+        impl $crate::columns::Columns for Option<$t> {
+            type Builders = <$t as $crate::columns::Leaf>::Builder;
+            fn fields(name: &str, out: &mut Vec<::arrow_schema::Field>) {
+                out.push(::arrow_schema::Field::new(name, <$t as $crate::columns::Leaf>::data_type(), true));
+            }
+            fn builders(capacity: usize) -> Self::Builders {
+                <$t as $crate::columns::Leaf>::builder(capacity)
+            }
+            fn append(&self, builders: &mut Self::Builders) {
+                match self {
+                    Some(value) => $crate::columns::Leaf::append_to(value, builders),
+                    None => <$t as $crate::columns::Leaf>::append_null(builders),
+                }
+            }
+            fn finish(mut builders: Self::Builders, out: &mut Vec<::arrow_array::ArrayRef>) {
+                out.push(::arrow_array::builder::ArrayBuilder::finish(&mut builders));
+            }
+        }
+    )*};
+}
+
+/// Implements [`Leaf`] for a primitive whose builder takes the value as it is.
+macro_rules! primitive_leaf {
+    ($($t:ty => $builder:ty, $data_type:expr;)*) => {$(
+        impl Leaf for $t {
+            type Builder = $builder;
+            fn data_type() -> DataType { $data_type }
+            fn builder(capacity: usize) -> $builder { <$builder>::with_capacity(capacity) }
+            fn append_to(&self, builder: &mut $builder) { builder.append_value(*self) }
+            fn append_null(builder: &mut $builder) { builder.append_null() }
+        }
+    )*};
+}
+
+primitive_leaf! {
+    u8 => UInt8Builder, DataType::UInt8;
+    u16 => UInt16Builder, DataType::UInt16;
+    u32 => UInt32Builder, DataType::UInt32;
+    u64 => UInt64Builder, DataType::UInt64;
+    i64 => Int64Builder, DataType::Int64;
+    f64 => Float64Builder, DataType::Float64;
+    bool => BooleanBuilder, DataType::Boolean;
+}
+
+/// Average bytes reserved per string cell; builders grow past it when needed.
+const STRING_CAPACITY_HINT: usize = 16;
+
+impl Leaf for String {
+    type Builder = StringBuilder;
+    fn data_type() -> DataType {
+        DataType::Utf8
+    }
+    fn builder(capacity: usize) -> StringBuilder {
+        StringBuilder::with_capacity(capacity, capacity * STRING_CAPACITY_HINT)
+    }
+    fn append_to(&self, builder: &mut StringBuilder) {
+        builder.append_value(self)
+    }
+    fn append_null(builder: &mut StringBuilder) {
+        builder.append_null()
+    }
+}
+
+/// Addresses are stored as their text form: what SQL users type in a `WHERE` clause.
+impl Leaf for IpAddr {
+    type Builder = StringBuilder;
+    fn data_type() -> DataType {
+        DataType::Utf8
+    }
+    fn builder(capacity: usize) -> StringBuilder {
+        String::builder(capacity)
+    }
+    fn append_to(&self, builder: &mut StringBuilder) {
+        builder.append_value(self.to_string())
+    }
+    fn append_null(builder: &mut StringBuilder) {
+        builder.append_null()
+    }
+}
+
+/// Raw bytes (original frames, kept so a capture can be exported back to pcap).
+impl Leaf for Vec<u8> {
+    type Builder = BinaryBuilder;
+    fn data_type() -> DataType {
+        DataType::Binary
+    }
+    fn builder(capacity: usize) -> BinaryBuilder {
+        BinaryBuilder::with_capacity(capacity, capacity * 128)
+    }
+    fn append_to(&self, builder: &mut BinaryBuilder) {
+        builder.append_value(self)
+    }
+    fn append_null(builder: &mut BinaryBuilder) {
+        builder.append_null()
+    }
+}
+
+impl Leaf for Timestamp {
+    type Builder = TimestampMicrosecondBuilder;
+    fn data_type() -> DataType {
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+    }
+    fn builder(capacity: usize) -> TimestampMicrosecondBuilder {
+        TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("UTC")
+    }
+    fn append_to(&self, builder: &mut TimestampMicrosecondBuilder) {
+        builder.append_value(self.as_micros())
+    }
+    fn append_null(builder: &mut TimestampMicrosecondBuilder) {
+        builder.append_null()
+    }
+}
+
+leaf_columns!(
+    u8,
+    u16,
+    u32,
+    u64,
+    i64,
+    f64,
+    bool,
+    String,
+    IpAddr,
+    Vec<u8>,
+    Timestamp
+);
+
+/// Declares a struct whose fields map to Arrow columns, in declaration order.
+///
+/// Fields that are themselves `columns_struct!`s are flattened as `field_subfield` columns.
+#[macro_export]
+macro_rules! columns_struct {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $( $(#[$field_meta:meta])* pub $field:ident : $ty:ty, )*
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $name {
+            $( $(#[$field_meta])* pub $field: $ty, )*
+        }
+
+        impl $crate::columns::Columns for $name {
+            type Builders = ( $( <$ty as $crate::columns::Columns>::Builders, )* );
+
+            fn fields(prefix: &str, out: &mut Vec<::arrow_schema::Field>) {
+                $(
+                    <$ty as $crate::columns::Columns>::fields(
+                        &$crate::columns::column_name(prefix, stringify!($field)),
+                        out,
+                    );
+                )*
+            }
+
+            fn builders(capacity: usize) -> Self::Builders {
+                ( $( <$ty as $crate::columns::Columns>::builders(capacity), )* )
+            }
+
+            fn append(&self, builders: &mut Self::Builders) {
+                let ( $( $field, )* ) = builders;
+                $( $crate::columns::Columns::append(&self.$field, $field); )*
+            }
+
+            fn finish(builders: Self::Builders, out: &mut Vec<::arrow_array::ArrayRef>) {
+                let ( $( $field, )* ) = builders;
+                $( <$ty as $crate::columns::Columns>::finish($field, out); )*
+            }
+        }
+    };
+}
+
+/// Declares a closed set of names stored as a string column (transport, owner kind, …).
+#[macro_export]
+macro_rules! string_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident { $( $(#[$variant_meta:meta])* $variant:ident = $text:literal, )* }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $( $(#[$variant_meta])* $variant, )* }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[ $( $name::$variant, )* ];
+
+            /// The stored text of this value.
+            pub fn as_str(self) -> &'static str {
+                match self { $( $name::$variant => $text, )* }
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl ::std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(text: &str) -> Result<Self, String> {
+                match text {
+                    $( $text => Ok($name::$variant), )*
+                    other => Err(format!(
+                        "unknown {} {other:?}; expected one of: {}",
+                        stringify!($name),
+                        [$($text),*].join(", ")
+                    )),
+                }
+            }
+        }
+
+        impl $crate::columns::Leaf for $name {
+            type Builder = ::arrow_array::builder::StringBuilder;
+            fn data_type() -> ::arrow_schema::DataType { ::arrow_schema::DataType::Utf8 }
+            fn builder(capacity: usize) -> Self::Builder {
+                ::arrow_array::builder::StringBuilder::with_capacity(capacity, capacity * 8)
+            }
+            fn append_to(&self, builder: &mut Self::Builder) { builder.append_value(self.as_str()) }
+            fn append_null(builder: &mut Self::Builder) { builder.append_null() }
+        }
+
+        $crate::leaf_columns!($name);
+    };
+}

@@ -1,0 +1,70 @@
+//! What is known about one end of a flow: its place in Kubernetes, or why it has none.
+
+use crate::{columns_struct, string_enum};
+
+string_enum! {
+    /// What kind of endpoint an address turned out to be.
+    pub enum EndpointClass {
+        /// A pod IP (not host-network).
+        Pod = "pod",
+        /// A node address, including host-network pods.
+        Node = "node",
+        /// A Service ClusterIP.
+        Service = "service",
+        /// Outside the cluster's address ranges.
+        External = "external",
+        /// Not (yet) attributed.
+        Unknown = "unknown",
+    }
+}
+
+impl Default for EndpointClass {
+    fn default() -> Self {
+        Self::Unknown
+    }
+}
+
+string_enum! {
+    /// The top of a pod's owner chain: the workload the logical view shows.
+    pub enum OwnerKind {
+        /// Pod → ReplicaSet → Deployment.
+        Deployment = "Deployment",
+        /// A ReplicaSet with no Deployment above it.
+        ReplicaSet = "ReplicaSet",
+        /// Pod → DaemonSet.
+        DaemonSet = "DaemonSet",
+        /// Pod → StatefulSet.
+        StatefulSet = "StatefulSet",
+        /// Pod → Job → CronJob.
+        CronJob = "CronJob",
+        /// A Job with no CronJob above it.
+        Job = "Job",
+        /// A pod with no controller.
+        Pod = "Pod",
+        /// A Service (for ClusterIP ends).
+        Service = "Service",
+        /// A node (for node addresses and host-network pods).
+        Node = "Node",
+    }
+}
+
+columns_struct! {
+    /// Kubernetes (or static inventory) metadata of one end; stored as `client_*`/`server_*` columns.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct EndpointMeta {
+        /// Namespace of the pod or service.
+        pub namespace: Option<String>,
+        /// Pod name.
+        pub pod: Option<String>,
+        /// Node the pod runs on, or the node itself.
+        pub node: Option<String>,
+        /// Kind of the top-level owner.
+        pub owner_kind: Option<OwnerKind>,
+        /// Name of the top-level owner.
+        pub owner_name: Option<String>,
+        /// What the address is.
+        pub class: EndpointClass,
+        /// A name seen for the address (DNS answer, TLS SNI, HTTP Host).
+        pub dns_name: Option<String>,
+    }
+}

@@ -1,0 +1,79 @@
+//! Captured IP packets: the "IP packets" view of a Whisperer capture.
+
+use std::net::IpAddr;
+
+use crate::columns::Record;
+use crate::endpoint::EndpointMeta;
+use crate::time::Timestamp;
+use crate::{columns_struct, string_enum};
+
+string_enum! {
+    /// Which way a packet went within its session.
+    pub enum Direction {
+        /// From the client (connecting side) to the server.
+        ToServer = "to_server",
+        /// From the server to the client.
+        ToClient = "to_client",
+        /// Not part of a tracked session.
+        Unknown = "unknown",
+    }
+}
+
+columns_struct! {
+    /// One captured frame with its decoded IP and transport headers.
+    ///
+    /// The original frame is kept in `frame` (with its `link_type`), so any selection of packets
+    /// can be written back as a pcap file that tshark opens.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Packet {
+        /// Capture time.
+        pub time: Timestamp,
+        /// The interface (or file) it was captured from.
+        pub interface: String,
+        /// IP version, 4 or 6.
+        pub ip_version: u8,
+        /// Source address.
+        pub src_ip: IpAddr,
+        /// Destination address.
+        pub dst_ip: IpAddr,
+        /// Source port (TCP/UDP).
+        pub src_port: Option<u16>,
+        /// Destination port (TCP/UDP).
+        pub dst_port: Option<u16>,
+        /// IP protocol number (6 TCP, 17 UDP, …).
+        pub protocol: u8,
+        /// Length of the frame on the wire.
+        pub wire_length: u32,
+        /// Bytes of it captured.
+        pub captured_length: u32,
+        /// Transport payload length.
+        pub payload_length: u32,
+        /// TCP flags byte (FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, …).
+        pub tcp_flags: Option<u8>,
+        /// TCP sequence number relative to the session's first.
+        pub seq: Option<u32>,
+        /// TCP acknowledgement number relative to the peer's first sequence number.
+        pub ack: Option<u32>,
+        /// Direction within the session.
+        pub direction: Direction,
+        /// The TCP session this packet belongs to.
+        pub session_id: Option<u64>,
+        /// The pcap link type of `frame` (1 Ethernet, 113 Linux SLL, …).
+        pub link_type: u16,
+        /// The captured bytes of the frame.
+        pub frame: Vec<u8>,
+        /// Metadata of the source end.
+        pub src: EndpointMeta,
+        /// Metadata of the destination end.
+        pub dst: EndpointMeta,
+    }
+}
+
+impl Record for Packet {
+    const DATASET: &'static str = "packets";
+    const SCHEMA_VERSION: u32 = 1;
+
+    fn time(&self) -> Timestamp {
+        self.time
+    }
+}

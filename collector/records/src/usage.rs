@@ -1,0 +1,86 @@
+//! Network usage: bytes and messages exchanged between two endpoints during one minute.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use crate::columns::Record;
+use crate::endpoint::EndpointMeta;
+use crate::time::Timestamp;
+use crate::{columns_struct, string_enum};
+
+string_enum! {
+    /// The transport protocol of a flow.
+    pub enum Transport {
+        /// TCP.
+        Tcp = "tcp",
+        /// UDP.
+        Udp = "udp",
+    }
+}
+
+columns_struct! {
+    /// One minute of traffic between a client and a server endpoint, as seen by one reporter.
+    ///
+    /// A flow is always stored once, from the client's side: the `to_server` counters are what the
+    /// client sent, the `to_client` counters what it got back.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct NetworkUsage {
+        /// Start of the one-minute bucket.
+        pub bucket_start: Timestamp,
+        /// The node (or host) whose agent counted the traffic.
+        pub reporter: String,
+        /// The connecting (or first-sending) end.
+        pub client_ip: IpAddr,
+        /// The listening end.
+        pub server_ip: IpAddr,
+        /// The listening port.
+        pub server_port: u16,
+        /// TCP or UDP.
+        pub transport: Transport,
+        /// Payload bytes sent by the client.
+        pub bytes_to_server: u64,
+        /// Payload bytes sent by the server.
+        pub bytes_to_client: u64,
+        /// Send calls (TCP writes, UDP datagrams) by the client.
+        pub messages_to_server: u64,
+        /// Send calls by the server.
+        pub messages_to_client: u64,
+        /// Packets from the client.
+        pub packets_to_server: u64,
+        /// Packets from the server.
+        pub packets_to_client: u64,
+        /// Metadata of the client end (`client_*` columns).
+        pub client: EndpointMeta,
+        /// Metadata of the server end (`server_*` columns).
+        pub server: EndpointMeta,
+    }
+}
+
+impl Default for NetworkUsage {
+    fn default() -> Self {
+        Self {
+            bucket_start: Timestamp::default(),
+            reporter: String::new(),
+            client_ip: Ipv4Addr::UNSPECIFIED.into(),
+            server_ip: Ipv4Addr::UNSPECIFIED.into(),
+            server_port: 0,
+            transport: Transport::Tcp,
+            bytes_to_server: 0,
+            bytes_to_client: 0,
+            messages_to_server: 0,
+            messages_to_client: 0,
+            packets_to_server: 0,
+            packets_to_client: 0,
+            client: EndpointMeta::default(),
+            server: EndpointMeta::default(),
+        }
+    }
+}
+
+impl Record for NetworkUsage {
+    const DATASET: &'static str = "network_usage";
+    const SCHEMA_VERSION: u32 = 1;
+
+    fn time(&self) -> Timestamp {
+        self.bucket_start
+    }
+}
