@@ -165,6 +165,15 @@ impl Factories {
         }
     }
 
+    /// The signals a type of a role supports; `None` for an unknown type.
+    pub fn signals(&self, kind: ComponentKind, type_name: &str) -> Option<&'static [Signal]> {
+        match kind {
+            ComponentKind::Receiver => self.receiver(type_name).map(|f| f.signals()),
+            ComponentKind::Processor => self.processor(type_name).map(|f| f.signals()),
+            ComponentKind::Exporter => self.exporter(type_name).map(|f| f.signals()),
+        }
+    }
+
     /// Parses a component block with the factory of its type, whatever its role.
     pub(crate) fn parse(
         &self,

@@ -66,12 +66,25 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(total).map_err(|_| invalid())
 }
 
+/// A duration is text (`5s`) or, as in the Collector, a whole number of nanoseconds (`0`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Written {
+    Nanos(u64),
+    Text(String),
+}
+
 impl<'de> Deserialize<'de> for GoDuration {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        parse_duration(&text)
-            .map(GoDuration)
-            .map_err(serde::de::Error::custom)
+        let written = Written::deserialize(deserializer).map_err(|_| {
+            serde::de::Error::custom("expected a duration such as 5s, 1m30s or 250ms")
+        })?;
+        match written {
+            Written::Nanos(nanos) => Ok(GoDuration(Duration::from_nanos(nanos))),
+            Written::Text(text) => parse_duration(&text)
+                .map(GoDuration)
+                .map_err(serde::de::Error::custom),
+        }
     }
 }
 

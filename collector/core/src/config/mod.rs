@@ -98,7 +98,8 @@ impl CollectorConfig {
         let mut parser = Parser {
             factories,
             errors: expansion.errors,
-            defined: BTreeSet::new(),
+            defined: BTreeMap::new(),
+            referenced: BTreeSet::new(),
         };
         let config = parser.document(document, expansion.warnings);
         match config {
@@ -117,8 +118,11 @@ impl CollectorConfig {
 struct Parser<'a> {
     factories: &'a Factories,
     errors: Vec<ConfigError>,
-    /// Ids defined in each section, parsed or not (so a broken block is not also "undefined").
-    defined: BTreeSet<(ComponentKind, ComponentId)>,
+    /// Ids defined in each section, parsed or not (so a broken block is not also "undefined"),
+    /// with the signals of their type (empty for an unknown type).
+    defined: BTreeMap<(ComponentKind, ComponentId), &'static [Signal]>,
+    /// Ids some pipeline lists, resolved or not (so a broken pipeline does not hide an unused one).
+    referenced: BTreeSet<(ComponentKind, ComponentId)>,
 }
 
 impl Parser<'_> {
@@ -142,8 +146,7 @@ impl Parser<'_> {
                 ),
             }
         }
-        let (pipelines, telemetry, shutdown_timeout) =
-            self.service(service.unwrap_or(Value::Null), &components);
+        let (pipelines, telemetry, shutdown_timeout) = self.service(service.unwrap_or(Value::Null));
         Some(CollectorConfig {
             components,
             pipelines,
@@ -207,7 +210,11 @@ impl Parser<'_> {
                     continue;
                 }
             };
-            self.defined.insert((kind, id.clone()));
+            let signals = self
+                .factories
+                .signals(kind, id.type_name())
+                .unwrap_or_default();
+            self.defined.insert((kind, id.clone()), signals);
             if let Some(spec) = self.component(kind, &id, block, &path) {
                 components.insert((kind, id), spec);
             }
@@ -285,7 +292,6 @@ impl Parser<'_> {
     fn service(
         &mut self,
         value: Value,
-        components: &BTreeMap<(ComponentKind, ComponentId), ComponentSpec>,
     ) -> (BTreeMap<PipelineId, Pipeline>, TelemetrySettings, Duration) {
         let mut pipelines = BTreeMap::new();
         let mut telemetry = TelemetrySettings::default();
@@ -317,7 +323,7 @@ impl Parser<'_> {
                 ),
             }
         }
-        let mut all_resolved = true;
+        let mut all_read = true;
         let pipeline_map = self
             .mapping(pipelines_value.unwrap_or(Value::Null), "service::pipelines")
             .unwrap_or_default();
@@ -328,15 +334,16 @@ impl Parser<'_> {
             let Some(key) = self.key(&key, "service::pipelines") else {
                 continue;
             };
-            match self.pipeline(&key, value, components) {
-                Some((id, pipeline)) => {
+            match self.pipeline(&key, value) {
+                Ok(Some((id, pipeline))) => {
                     pipelines.insert(id, pipeline);
                 }
-                None => all_resolved = false,
+                Ok(None) => {}
+                Err(Unreadable) => all_read = false,
             }
         }
-        if all_resolved {
-            self.unused(&pipelines);
+        if all_read {
+            self.unused();
         }
         (pipelines, telemetry, shutdown_timeout)
     }
@@ -345,8 +352,7 @@ impl Parser<'_> {
         &mut self,
         key: &str,
         value: Value,
-        components: &BTreeMap<(ComponentKind, ComponentId), ComponentSpec>,
-    ) -> Option<(PipelineId, Pipeline)> {
+    ) -> Result<Option<(PipelineId, Pipeline)>, Unreadable> {
         let path = join_path("service::pipelines", key);
         let id = key
             .parse::<PipelineId>()
@@ -356,32 +362,14 @@ impl Parser<'_> {
             Ok(spec) => spec,
             Err(error) => {
                 self.errors.push(error.under(&path));
-                return None;
+                return Err(Unreadable);
             }
         };
         let errors_before = self.errors.len();
         let signal = id.as_ref().map(|id| id.signal);
-        let receivers = self.references(
-            ComponentKind::Receiver,
-            &spec.receivers,
-            signal,
-            &path,
-            components,
-        );
-        let processors = self.references(
-            ComponentKind::Processor,
-            &spec.processors,
-            signal,
-            &path,
-            components,
-        );
-        let exporters = self.references(
-            ComponentKind::Exporter,
-            &spec.exporters,
-            signal,
-            &path,
-            components,
-        );
+        let receivers = self.references(ComponentKind::Receiver, &spec.receivers, signal, &path);
+        let processors = self.references(ComponentKind::Processor, &spec.processors, signal, &path);
+        let exporters = self.references(ComponentKind::Exporter, &spec.exporters, signal, &path);
         for (list, name) in [
             (&spec.receivers, "receivers"),
             (&spec.exporters, "exporters"),
@@ -390,14 +378,13 @@ impl Parser<'_> {
                 self.error(&join_path(&path, name), "a pipeline needs at least one");
             }
         }
-        (self.errors.len() == errors_before).then_some((
-            id?,
-            Pipeline {
-                receivers,
-                processors,
-                exporters,
-            },
-        ))
+        let resolved = self.errors.len() == errors_before;
+        let pipeline = Pipeline {
+            receivers,
+            processors,
+            exporters,
+        };
+        Ok(id.filter(|_| resolved).map(|id| (id, pipeline)))
     }
 
     fn references(
@@ -406,7 +393,6 @@ impl Parser<'_> {
         names: &[String],
         signal: Option<Signal>,
         pipeline_path: &str,
-        components: &BTreeMap<(ComponentKind, ComponentId), ComponentSpec>,
     ) -> Vec<ComponentId> {
         let list_path = join_path(pipeline_path, kind.section());
         let mut ids = Vec::new();
@@ -419,45 +405,39 @@ impl Parser<'_> {
                 );
                 continue;
             };
+            self.referenced.insert((kind, id.clone()));
             if ids.contains(&id) {
                 self.error(&path, format!("{kind} listed twice in the same pipeline"));
                 continue;
             }
-            if !self.defined.contains(&(kind, id.clone())) {
-                self.error(
-                    &path,
-                    format!("{kind} {name:?} is not defined in {}", kind.section()),
-                );
-            } else if let (Some(spec), Some(signal)) = (components.get(&(kind, id.clone())), signal)
-            {
-                if !spec.signals.contains(&signal) {
-                    let supported: Vec<_> = spec.signals.iter().map(|s| s.as_str()).collect();
-                    self.error(
-                        &path,
-                        format!("{kind} {name:?} does not support the {signal} signal (it supports: {})", supported.join(", ")),
-                    );
+            match (self.defined.get(&(kind, id.clone())), signal) {
+                (None, _) => {
+                    let message = format!("{kind} {name:?} is not defined in {}", kind.section());
+                    self.error(&path, message);
                 }
+                (Some(signals), Some(signal))
+                    if !signals.is_empty() && !signals.contains(&signal) =>
+                {
+                    let supported: Vec<_> = signals.iter().map(|s| s.as_str()).collect();
+                    let message = format!(
+                        "{kind} {name:?} does not support the {signal} signal (it supports: {})",
+                        supported.join(", ")
+                    );
+                    self.error(&path, message);
+                }
+                _ => {}
             }
             ids.push(id);
         }
         ids
     }
 
-    /// Reports components that are defined but that no pipeline uses.
-    fn unused(&mut self, pipelines: &BTreeMap<PipelineId, Pipeline>) {
-        let used: BTreeSet<(ComponentKind, &ComponentId)> = pipelines
-            .values()
-            .flat_map(|p| {
-                let receivers = p.receivers.iter().map(|id| (ComponentKind::Receiver, id));
-                let processors = p.processors.iter().map(|id| (ComponentKind::Processor, id));
-                let exporters = p.exporters.iter().map(|id| (ComponentKind::Exporter, id));
-                receivers.chain(processors).chain(exporters)
-            })
-            .collect();
+    /// Reports components that are defined but that no pipeline lists.
+    fn unused(&mut self) {
         let unused: Vec<_> = ROLES
             .iter()
-            .flat_map(|kind| self.defined.iter().filter(move |(k, _)| k == kind))
-            .filter(|(kind, id)| !used.contains(&(*kind, id)))
+            .flat_map(|kind| self.defined.keys().filter(move |(k, _)| k == kind))
+            .filter(|entry| !self.referenced.contains(*entry))
             .map(|(kind, id)| {
                 ConfigError::new(
                     join_path(kind.section(), &id.to_string()),
@@ -468,6 +448,9 @@ impl Parser<'_> {
         self.errors.extend(unused);
     }
 }
+
+/// A pipeline block that could not be read at all, so its references are unknown.
+struct Unreadable;
 
 /// A short description of a YAML value's kind, for messages.
 fn describe(value: &Value) -> &'static str {

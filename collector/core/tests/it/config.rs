@@ -1,0 +1,205 @@
+//! Configuration: the OTel Collector's shape, every mistake reported at once with its path.
+
+use spider_collector::{CollectorConfig, ConfigError};
+
+use crate::support::{Sink, factories};
+
+fn parse(yaml: &str) -> Result<CollectorConfig, Vec<ConfigError>> {
+    let env = |name: &str| match name {
+        "RECORDS" => Some("42".to_owned()),
+        "SUFFIX" => Some("b".to_owned()),
+        _ => None,
+    };
+    CollectorConfig::from_yaml_with_env(yaml, &factories(&Sink::default()), &env)
+}
+
+fn errors(yaml: &str) -> Vec<String> {
+    parse(yaml)
+        .expect_err("the config should be refused")
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+const VALID: &str = r#"
+receivers:
+  counting:
+    records: ${env:RECORDS}
+processors:
+  holding:
+exporters:
+  collecting/a:
+  collecting/b:
+    sending_queue: { queue_size: 7, when_full: drop_newest }
+service:
+  telemetry: { metrics: { level: none } }
+  pipelines:
+    usage:
+      receivers: [counting]
+      processors: [holding]
+      exporters: [collecting/a, collecting/b]
+"#;
+
+#[test]
+fn a_valid_config_resolves_and_prints_its_graph() {
+    let config = parse(VALID).unwrap();
+    assert_eq!(config.pipelines.len(), 1);
+    let graph = config.to_string();
+    assert_eq!(
+        graph,
+        "pipeline usage\n  receivers:  counting\n  processors: holding\n  exporters:  collecting/a (queue 1000, when full: block), collecting/b (queue 7, when full: drop_newest)\n"
+    );
+}
+
+#[test]
+fn env_references_keep_the_yaml_type_of_their_value() {
+    assert!(parse(VALID).unwrap().warnings.is_empty());
+    let wrong_type = errors(&VALID.replace("${env:RECORDS}", "${env:SUFFIX}"));
+    assert_eq!(wrong_type.len(), 1, "{wrong_type:?}");
+    assert!(
+        wrong_type[0].starts_with("receivers::counting::records: invalid type: string \"b\""),
+        "{wrong_type:?}"
+    );
+}
+
+#[test]
+fn five_mistakes_are_all_reported_with_their_paths() {
+    let yaml = r#"
+receivers:
+  counting:
+    recrods: 10                # 1. unknown key in a component
+processors:
+  holding:
+exporters:
+  collecting:
+    sending_queue:
+      queue_size: 0            # 2. invalid queue size
+  collecting/unused:           # 3. defined, never used
+service:
+  pipelines:
+    usage:
+      receivers: [counting, otlp]    # 4. undefined receiver
+      processors: [holding]
+      exporters: [collecting]
+    capture:
+      receivers: [counting]          # 5. counting does not produce capture records
+      exporters: [collecting]
+"#;
+    let found = errors(yaml);
+    let expected_starts = [
+        "receivers::counting::recrods: unknown field `recrods`",
+        "exporters::collecting/unused: defined but not used in any pipeline",
+        "exporters::collecting::sending_queue::queue_size: must be at least 1",
+        "service::pipelines::capture::receivers::counting: receiver \"counting\" does not support the capture signal",
+        "service::pipelines::usage::receivers::otlp: receiver \"otlp\" is not defined in receivers",
+    ];
+    for start in expected_starts {
+        assert!(
+            found.iter().any(|e| e.starts_with(start)),
+            "missing {start:?} in {found:#?}"
+        );
+    }
+    assert_eq!(found.len(), 5, "{found:#?}");
+
+    let fixed = yaml
+        .replace("[counting, otlp]", "[counting]")
+        .replace("capture:", "usage/second:");
+    let fixed = fixed
+        .replace("recrods", "records")
+        .replace("queue_size: 0", "queue_size: 1");
+    let found = errors(&fixed);
+    assert_eq!(
+        found,
+        ["exporters::collecting/unused: defined but not used in any pipeline"]
+    );
+}
+
+#[test]
+fn structural_mistakes_are_named() {
+    let yaml = r#"
+receivers:
+  nosuch:
+  "counting/":
+extensions: {}
+colector: {}
+exporters: [collecting]
+service:
+  pipelines:
+    metrics:
+      receivers: [nosuch]
+      exporters: [collecting]
+    usage:
+      receivers: [counting, counting]
+      foo: bar
+"#;
+    let found = errors(yaml);
+    let expected = [
+        "receivers::nosuch: unknown receiver type \"nosuch\"; known types: counting",
+        "receivers::counting/: invalid name \"\" after '/'",
+        "extensions: not supported by Spider",
+        "colector: unknown key; expected receivers, processors, exporters or service",
+        "exporters: expected a mapping, found a list",
+        "service::pipelines::metrics: unknown signal \"metrics\" in pipeline \"metrics\"",
+        "service::pipelines::usage::foo: unknown field `foo`",
+    ];
+    for start in expected {
+        assert!(
+            found.iter().any(|e| e.starts_with(start)),
+            "missing {start:?} in {found:#?}"
+        );
+    }
+}
+
+#[test]
+fn pipelines_need_receivers_and_exporters_and_no_duplicates() {
+    let yaml = r#"
+receivers: { counting: }
+exporters: { collecting: }
+service:
+  shutdown_timeout: 5 seconds
+  telemetry: { logs: { level: loud }, metrics: { address: "localhost" } }
+  pipelines:
+    usage: { receivers: [counting, counting], exporters: [collecting] }
+    usage/empty: {}
+"#;
+    let found = errors(yaml);
+    let expected = [
+        "service::shutdown_timeout: invalid duration \"5 seconds\"",
+        "service::telemetry::logs::level: unknown level \"loud\"",
+        "service::telemetry::metrics::address: \"localhost\" is not an IP address and port",
+        "service::pipelines::usage::receivers::counting: receiver listed twice in the same pipeline",
+        "service::pipelines::usage/empty::receivers: a pipeline needs at least one",
+        "service::pipelines::usage/empty::exporters: a pipeline needs at least one",
+    ];
+    for start in expected {
+        assert!(
+            found.iter().any(|e| e.starts_with(start)),
+            "missing {start:?} in {found:#?}"
+        );
+    }
+    assert_eq!(found.len(), expected.len(), "{found:#?}");
+}
+
+#[test]
+fn empty_and_broken_documents_are_refused_clearly() {
+    assert_eq!(
+        errors(""),
+        ["service::pipelines: at least one pipeline is required"]
+    );
+    let broken = errors("receivers: [unclosed");
+    assert!(broken[0].starts_with("not valid YAML"), "{broken:?}");
+    assert!(errors("just text")[0].contains("expected a mapping, found a string"));
+}
+
+#[test]
+fn unset_variables_expand_empty_with_a_warning() {
+    let yaml = VALID
+        .replace("${env:RECORDS}", "${env:RECORDS_UNSET:-5}")
+        .replace(
+            "receivers: [counting]",
+            "receivers: ['counting${env:NOT_SET}']",
+        );
+    let config = parse(&yaml).unwrap();
+    assert_eq!(config.warnings.len(), 1);
+    assert!(config.warnings[0].contains("NOT_SET"));
+}
