@@ -1,1 +1,4 @@
-//! x
+//! End-to-end tests of the `spider` binary: what a user runs, run as a user runs it.
+
+mod cli;
+mod support;

@@ -1,1 +1,14 @@
-//! x
+//! The `spider` command: the registry of every component it can run, and its subcommands.
+
+pub mod commands;
+pub mod logging;
+
+use spider_collector::Factories;
+
+/// Every receiver, processor and exporter type the `spider` binary knows.
+pub fn factories() -> Factories {
+    Factories::new()
+        .with_receiver(spider_receiver_synthetic::SyntheticReceiverFactory)
+        .with_processor(spider_processor_batch::BatchProcessorFactory)
+        .with_exporter(spider_exporter_debug::DebugExporterFactory)
+}

@@ -64,7 +64,7 @@ pub async fn check_receiver<F: Factory<dyn Receiver>>(factory: F, config: F::Con
         .await
         .unwrap_or_else(|e| panic!("{name}: shutdown without start failed: {e}"));
     let mut receiver = factory.create(config, context(&factory)).expect("create");
-    let (output, _records) = Output::channel(&Signal::ALL, 1024);
+    let (output, _records) = Output::channel(Signal::ALL, 1024);
     receiver
         .start(output)
         .await

@@ -4,6 +4,7 @@ use crate::{columns_struct, string_enum};
 
 string_enum! {
     /// What kind of endpoint an address turned out to be.
+    #[derive(Default)]
     pub enum EndpointClass {
         /// A pod IP (not host-network).
         Pod = "pod",
@@ -14,13 +15,8 @@ string_enum! {
         /// Outside the cluster's address ranges.
         External = "external",
         /// Not (yet) attributed.
+        #[default]
         Unknown = "unknown",
-    }
-}
-
-impl Default for EndpointClass {
-    fn default() -> Self {
-        Self::Unknown
     }
 }
 

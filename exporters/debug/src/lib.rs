@@ -50,7 +50,7 @@ impl Factory<dyn Exporter> for DebugExporterFactory {
     }
 
     fn signals(&self) -> &'static [Signal] {
-        &Signal::ALL
+        Signal::ALL
     }
 
     fn create(

@@ -68,7 +68,7 @@ impl Factory<dyn Processor> for BatchProcessorFactory {
     }
 
     fn signals(&self) -> &'static [Signal] {
-        &Signal::ALL
+        Signal::ALL
     }
 
     fn create(
@@ -119,10 +119,10 @@ impl Processor for BatchProcessor {
         buffer
             .append(batch)
             .map_err(|_| ComponentError::new("a buffer holds one kind of record"))?;
-        if buffer.len() >= self.config.send_batch_size {
-            if let Some((full, _)) = self.buffers.remove(&kind) {
-                self.emit(full, out);
-            }
+        if buffer.len() >= self.config.send_batch_size
+            && let Some((full, _)) = self.buffers.remove(&kind)
+        {
+            self.emit(full, out);
         }
         Ok(())
     }

@@ -127,9 +127,7 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn document(&mut self, document: Value, warnings: Vec<String>) -> Option<CollectorConfig> {
-        let Some(top) = self.mapping(document, "") else {
-            return None;
-        };
+        let top = self.mapping(document, "")?;
         let mut components = BTreeMap::new();
         let mut service = None;
         for (key, value) in top {

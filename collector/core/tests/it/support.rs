@@ -126,7 +126,7 @@ impl Factory<dyn Processor> for HoldingFactory {
         "holding"
     }
     fn signals(&self) -> &'static [Signal] {
-        &Signal::ALL
+        Signal::ALL
     }
     fn create(
         &self,
@@ -182,7 +182,10 @@ impl ComponentConfig for CollectingConfig {}
 
 /// Records each collecting exporter received, by id, and the attempts it saw.
 #[derive(Clone, Default)]
-pub struct Sink(Arc<Mutex<BTreeMap<String, (Vec<u64>, u32)>>>);
+pub struct Sink(Arc<Mutex<BTreeMap<String, Received>>>);
+
+/// What one exporter got: the record numbers delivered, and how many export calls it saw.
+type Received = (Vec<u64>, u32);
 
 impl Sink {
     /// The `bytes_to_server` numbers an exporter received, in order.
@@ -214,7 +217,7 @@ impl Factory<dyn Exporter> for CollectingFactory {
         "collecting"
     }
     fn signals(&self) -> &'static [Signal] {
-        &Signal::ALL
+        Signal::ALL
     }
     fn create(
         &self,

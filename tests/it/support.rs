@@ -1,0 +1,65 @@
+//! Running the `spider` binary on config files written by the test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The repository root (where `otel-config/` lives).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
+}
+
+/// A fresh scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "spider-it-{}-{name}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Writes `yaml` to a file in a scratch directory.
+pub fn config_file(name: &str, yaml: &str) -> PathBuf {
+    let path = scratch(name).join("config.yaml");
+    std::fs::write(&path, yaml).expect("write config");
+    path
+}
+
+/// The `spider` command with a predictable log level.
+pub fn spider() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_spider"));
+    command.env("RUST_LOG", "info").env_remove("SPIDER_METRICS_ADDRESS");
+    command
+}
+
+/// Runs `spider ARGS` to completion.
+pub fn run(args: &[&str]) -> Output {
+    spider().args(args).output().expect("spider runs")
+}
+
+/// Starts `spider ARGS` in the background with captured output.
+pub fn spawn(args: &[&str]) -> Child {
+    spider().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spider starts")
+}
+
+/// Standard error as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A counter from the final telemetry lines of a collector's log: `owner` is the label set
+/// (`receiver=synthetic`) and `name` the short metric name (`receiver_accepted_items`).
+pub fn final_count(log: &str, owner: &str, name: &str) -> u64 {
+    let marker = format!("final: {owner}: ");
+    let line = log.lines().find(|line| line.contains(&marker)).unwrap_or_else(|| panic!("no {marker:?} in:\n{log}"));
+    let fields = &line[line.find(&marker).unwrap() + marker.len()..];
+    fields
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix(&format!("{name}=")))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {line:?}"))
+}
