@@ -40,7 +40,10 @@ service:
         "service::pipelines::usage::receivers::otlp: receiver \"otlp\" is not defined in receivers",
         "service::pipelines::capture::receivers::synthetic: receiver \"synthetic\" does not support the capture signal",
     ] {
-        assert!(errors.contains(expected), "missing {expected:?} in:\n{errors}");
+        assert!(
+            errors.contains(expected),
+            "missing {expected:?} in:\n{errors}"
+        );
     }
     assert!(output.stdout.is_empty(), "no graph for an invalid config");
 }
@@ -54,7 +57,12 @@ fn every_shipped_config_validates_and_prints_its_graph() {
         if path.extension().is_some_and(|ext| ext == "yaml") {
             let output = run(&["validate", "--config", path.to_str().unwrap()]);
             let stdout = String::from_utf8_lossy(&output.stdout);
-            assert!(output.status.success(), "{}:\n{}", path.display(), stderr(&output));
+            assert!(
+                output.status.success(),
+                "{}:\n{}",
+                path.display(),
+                stderr(&output)
+            );
             assert!(stdout.contains("valid\npipeline "), "{stdout}");
             checked += 1;
         }
@@ -66,7 +74,11 @@ fn every_shipped_config_validates_and_prints_its_graph() {
 fn a_missing_file_is_named() {
     let output = run(&["validate", "--config", "/nonexistent/spider.yaml"]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).starts_with("cannot read /nonexistent/spider.yaml: "), "{}", stderr(&output));
+    assert!(
+        stderr(&output).starts_with("cannot read /nonexistent/spider.yaml: "),
+        "{}",
+        stderr(&output)
+    );
 }
 
 const FINITE: &str = r#"
@@ -90,13 +102,34 @@ fn collect_ends_when_its_receivers_are_done_with_everything_delivered() {
     let log = stderr(&output);
     assert!(output.status.success(), "{log}");
     assert!(log.contains("every receiver is done, stopping"), "{log}");
-    assert_eq!(final_count(&log, "receiver=synthetic", "receiver_accepted_items"), 5000);
-    assert_eq!(final_count(&log, "processor=batch pipeline=usage", "processor_outgoing_items"), 5000);
+    assert_eq!(
+        final_count(&log, "receiver=synthetic", "receiver_accepted_items"),
+        5000
+    );
+    assert_eq!(
+        final_count(
+            &log,
+            "processor=batch pipeline=usage",
+            "processor_outgoing_items"
+        ),
+        5000
+    );
     for exporter in ["exporter=debug", "exporter=debug/second"] {
-        assert_eq!(final_count(&log, exporter, "exporter_sent_items"), 5000, "{exporter}");
-        assert_eq!(final_count(&log, exporter, "exporter_enqueue_failed_items"), 0, "{exporter}");
+        assert_eq!(
+            final_count(&log, exporter, "exporter_sent_items"),
+            5000,
+            "{exporter}"
+        );
+        assert_eq!(
+            final_count(&log, exporter, "exporter_enqueue_failed_items"),
+            0,
+            "{exporter}"
+        );
     }
-    assert!(log.contains("records=5000"), "the debug exporter's own count: {log}");
+    assert!(
+        log.contains("records=5000"),
+        "the debug exporter's own count: {log}"
+    );
 }
 
 #[test]
@@ -105,27 +138,52 @@ fn collect_stops_cleanly_on_sigterm_without_losing_accepted_records() {
     let path = config_file("sigterm", &yaml);
     let child = spawn(&["collect", "--config", path.to_str().unwrap()]);
     std::thread::sleep(Duration::from_millis(1500));
-    let killed = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(killed.success());
     let output = child.wait_with_output().unwrap();
     let log = stderr(&output);
     assert!(output.status.success(), "{log}");
-    assert!(log.contains("SIGTERM received, stopping") && log.contains("stopped cleanly"), "{log}");
+    assert!(
+        log.contains("SIGTERM received, stopping") && log.contains("stopped cleanly"),
+        "{log}"
+    );
     let accepted = final_count(&log, "receiver=synthetic", "receiver_accepted_items");
-    assert!(accepted >= 1000, "1.5 s at 20000/s should give thousands, got {accepted}");
-    assert_eq!(final_count(&log, "exporter=debug", "exporter_sent_items"), accepted);
-    assert_eq!(final_count(&log, "exporter=debug/second", "exporter_sent_items"), accepted);
+    assert!(
+        accepted >= 1000,
+        "1.5 s at 20000/s should give thousands, got {accepted}"
+    );
+    assert_eq!(
+        final_count(&log, "exporter=debug", "exporter_sent_items"),
+        accepted
+    );
+    assert_eq!(
+        final_count(&log, "exporter=debug/second", "exporter_sent_items"),
+        accepted
+    );
 }
 
 #[test]
 fn a_metrics_port_in_use_is_reported_and_fails_the_start() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = taken.local_addr().unwrap().to_string();
-    let yaml = FINITE.replace("{ metrics: { level: none } }", &format!("{{ metrics: {{ address: \"{address}\" }} }}"));
-    let output = run(&["collect", "--config", config_file("port", &yaml).to_str().unwrap()]);
+    let yaml = FINITE.replace(
+        "{ metrics: { level: none } }",
+        &format!("{{ metrics: {{ address: \"{address}\" }} }}"),
+    );
+    let output = run(&[
+        "collect",
+        "--config",
+        config_file("port", &yaml).to_str().unwrap(),
+    ]);
     assert_eq!(output.status.code(), Some(1));
     let log = stderr(&output);
-    assert!(log.contains(&format!("cannot serve metrics on {address}")), "{log}");
+    assert!(
+        log.contains(&format!("cannot serve metrics on {address}")),
+        "{log}"
+    );
 }
 
 #[test]
@@ -133,7 +191,16 @@ fn components_lists_every_type_with_its_signals() {
     let output = run(&["components"]);
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(text.contains("receivers:\n  synthetic    signals: usage\n"), "{text}");
-    assert!(text.contains("  batch        signals: usage, capture\n"), "{text}");
-    assert!(text.contains("  debug        signals: usage, capture\n"), "{text}");
+    assert!(
+        text.contains("receivers:\n  synthetic    signals: usage\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  batch        signals: usage, capture\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  debug        signals: usage, capture\n"),
+        "{text}"
+    );
 }

@@ -6,7 +6,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The repository root (where `otel-config/` lives).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root")
 }
 
 /// A fresh scratch directory for one test.
@@ -32,7 +35,9 @@ pub fn config_file(name: &str, yaml: &str) -> PathBuf {
 /// The `spider` command with a predictable log level.
 pub fn spider() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_spider"));
-    command.env("RUST_LOG", "info").env_remove("SPIDER_METRICS_ADDRESS");
+    command
+        .env("RUST_LOG", "info")
+        .env_remove("SPIDER_METRICS_ADDRESS");
     command
 }
 
@@ -43,7 +48,12 @@ pub fn run(args: &[&str]) -> Output {
 
 /// Starts `spider ARGS` in the background with captured output.
 pub fn spawn(args: &[&str]) -> Child {
-    spider().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spider starts")
+    spider()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spider starts")
 }
 
 /// Standard error as text.
@@ -55,7 +65,10 @@ pub fn stderr(output: &Output) -> String {
 /// (`receiver=synthetic`) and `name` the short metric name (`receiver_accepted_items`).
 pub fn final_count(log: &str, owner: &str, name: &str) -> u64 {
     let marker = format!("final: {owner}: ");
-    let line = log.lines().find(|line| line.contains(&marker)).unwrap_or_else(|| panic!("no {marker:?} in:\n{log}"));
+    let line = log
+        .lines()
+        .find(|line| line.contains(&marker))
+        .unwrap_or_else(|| panic!("no {marker:?} in:\n{log}"));
     let fields = &line[line.find(&marker).unwrap() + marker.len()..];
     fields
         .split_whitespace()

@@ -117,8 +117,13 @@ fn collect(path: &Path, factories: &Factories) -> ExitCode {
 
 /// Runs until a stop signal or until every receiver is done; true when the stop was clean.
 async fn run_collector(config: &CollectorConfig, factories: &Factories) -> anyhow::Result<bool> {
-    let mut collector = RunningCollector::start(config, factories).await.context("the collector did not start")?;
-    tracing::info!(pipelines = config.pipelines.len(), "collector running; stop with Ctrl-C or SIGTERM");
+    let mut collector = RunningCollector::start(config, factories)
+        .await
+        .context("the collector did not start")?;
+    tracing::info!(
+        pipelines = config.pipelines.len(),
+        "collector running; stop with Ctrl-C or SIGTERM"
+    );
     tokio::select! {
         signal = stop_signal() => tracing::info!("{} received, stopping", signal?),
         _ = collector.receivers_finished() => tracing::info!("every receiver is done, stopping"),
@@ -146,12 +151,19 @@ async fn stop_signal() -> anyhow::Result<&'static str> {
 /// The component table `spider components` prints.
 pub fn components(factories: &Factories) -> String {
     let mut out = String::new();
-    for kind in [ComponentKind::Receiver, ComponentKind::Processor, ComponentKind::Exporter] {
+    for kind in [
+        ComponentKind::Receiver,
+        ComponentKind::Processor,
+        ComponentKind::Exporter,
+    ] {
         out.push_str(&format!("{}:\n", kind.section()));
         for type_name in factories.type_names(kind) {
             let signals = factories.signals(kind, type_name).unwrap_or_default();
             let signals: Vec<_> = signals.iter().map(|s| s.as_str()).collect();
-            out.push_str(&format!("  {type_name:<12} signals: {}\n", signals.join(", ")));
+            out.push_str(&format!(
+                "  {type_name:<12} signals: {}\n",
+                signals.join(", ")
+            ));
         }
     }
     out
