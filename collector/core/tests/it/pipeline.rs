@@ -125,7 +125,8 @@ async fn the_drop_policy_drops_and_counts_only_on_its_exporter() {
 #[tokio::test]
 async fn stopping_mid_stream_flushes_what_was_accepted() {
     let sink = Sink::default();
-    let yaml = two_exporters(0, "", "{ delay: 1ms }").replace("{ release_on_tick: 5ms }", "");
+    let yaml = two_exporters(0, "", "{ sending_queue: { queue_size: 1 } }")
+        .replace("{ release_on_tick: 5ms }", "");
     let collector = start(&yaml, &sink).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
