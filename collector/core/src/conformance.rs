@@ -2,13 +2,56 @@
 //! tests: the default config validates, unknown keys are refused, shutdown without start is safe,
 //! and start then shutdown works. Each panics with a message naming what broke.
 
+use async_trait::async_trait;
 use serde_yaml_ng::Value;
 use spider_records::Signal;
 
-use crate::component::{Exporter, Processor, Receiver};
+use crate::component::{ComponentError, Exporter, Processor, Receiver};
 use crate::factory::{ComponentConfig, CreateContext, ErasedFactory, Factory};
 use crate::runtime::Output;
 use crate::telemetry::ComponentTelemetry;
+
+/// Start and shutdown of any role, as the runtime would call them with nothing flowing.
+#[async_trait]
+pub trait Lifecycle: Send {
+    /// Starts the component.
+    async fn start_empty(&mut self) -> Result<(), ComponentError>;
+    /// Shuts it down; returns how many records it flushed.
+    async fn shutdown_empty(&mut self) -> Result<usize, ComponentError>;
+}
+
+#[async_trait]
+impl Lifecycle for Box<dyn Receiver> {
+    async fn start_empty(&mut self) -> Result<(), ComponentError> {
+        let (output, _records) = Output::channel(Signal::ALL, 1024);
+        self.start(output).await
+    }
+    async fn shutdown_empty(&mut self) -> Result<usize, ComponentError> {
+        self.shutdown().await.map(|()| 0)
+    }
+}
+
+#[async_trait]
+impl Lifecycle for Box<dyn Processor> {
+    async fn start_empty(&mut self) -> Result<(), ComponentError> {
+        self.start().await
+    }
+    async fn shutdown_empty(&mut self) -> Result<usize, ComponentError> {
+        let mut out = Vec::new();
+        self.shutdown(&mut out).await?;
+        Ok(out.iter().map(|batch| batch.len()).sum())
+    }
+}
+
+#[async_trait]
+impl Lifecycle for Box<dyn Exporter> {
+    async fn start_empty(&mut self) -> Result<(), ComponentError> {
+        self.start().await
+    }
+    async fn shutdown_empty(&mut self) -> Result<usize, ComponentError> {
+        self.shutdown().await.map(|()| 0)
+    }
+}
 
 fn context<C: ?Sized>(factory: &impl Factory<C>) -> CreateContext {
     let type_name = Factory::type_name(factory);
@@ -19,7 +62,8 @@ fn context<C: ?Sized>(factory: &impl Factory<C>) -> CreateContext {
     }
 }
 
-/// The config checks shared by every role.
+/// The config checks: the default validates, an empty block is the default, unknown keys are
+/// refused by name, and the type supports at least one signal.
 pub fn check_config<C: ?Sized + 'static, F: Factory<C>>(factory: &F) {
     let name = Factory::type_name(factory);
     let errors = F::Config::default().validate();
@@ -27,15 +71,13 @@ pub fn check_config<C: ?Sized + 'static, F: Factory<C>>(factory: &F) {
         errors.is_empty(),
         "{name}: the default config does not validate: {errors:?}"
     );
+    let null = ErasedFactory::parse(factory, Value::Null);
     assert!(
-        ErasedFactory::parse(factory, Value::Null).is_ok(),
+        null.is_ok(),
         "{name}: an empty block must mean the default config"
     );
-    let empty = Value::Mapping(Default::default());
-    assert!(
-        ErasedFactory::parse(factory, empty).is_ok(),
-        "{name}: `{{}}` must mean the default config"
-    );
+    let empty = ErasedFactory::parse(factory, Value::Mapping(Default::default()));
+    assert!(empty.is_ok(), "{name}: `{{}}` must mean the default config");
     let unknown = serde_yaml_ng::from_str("definitely_not_a_setting: 1").expect("valid YAML");
     let refused = ErasedFactory::parse(factory, unknown)
         .err()
@@ -52,74 +94,27 @@ pub fn check_config<C: ?Sized + 'static, F: Factory<C>>(factory: &F) {
     );
 }
 
-/// Lifecycle checks of a receiver built from `config`.
-pub async fn check_receiver<F: Factory<dyn Receiver>>(factory: F, config: F::Config) {
+/// The config checks, then lifecycle checks of components built from `config`: shutdown without
+/// start is safe and flushes nothing; start then shutdown succeeds.
+pub async fn check_component<C, F>(factory: F, config: F::Config)
+where
+    C: ?Sized + 'static,
+    F: Factory<C>,
+    Box<C>: Lifecycle,
+{
     check_config(&factory);
     let name = Factory::type_name(&factory);
     let mut never_started = factory
         .create(config.clone(), context(&factory))
         .expect("create");
-    never_started
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("{name}: shutdown without start failed: {e}"));
-    let mut receiver = factory.create(config, context(&factory)).expect("create");
-    let (output, _records) = Output::channel(Signal::ALL, 1024);
-    receiver
-        .start(output)
-        .await
-        .unwrap_or_else(|e| panic!("{name}: start failed: {e}"));
-    receiver
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("{name}: shutdown after start failed: {e}"));
-}
-
-/// Lifecycle checks of a processor built from `config`.
-pub async fn check_processor<F: Factory<dyn Processor>>(factory: F, config: F::Config) {
-    check_config(&factory);
-    let name = Factory::type_name(&factory);
-    let mut never_started = factory
-        .create(config.clone(), context(&factory))
-        .expect("create");
-    let mut out = Vec::new();
-    never_started
-        .shutdown(&mut out)
-        .await
-        .unwrap_or_else(|e| panic!("{name}: shutdown without start failed: {e}"));
-    assert!(
-        out.is_empty(),
-        "{name}: a processor that saw nothing must flush nothing"
-    );
-    let mut processor = factory.create(config, context(&factory)).expect("create");
-    processor
-        .start()
-        .await
-        .unwrap_or_else(|e| panic!("{name}: start failed: {e}"));
-    processor
-        .shutdown(&mut out)
-        .await
-        .unwrap_or_else(|e| panic!("{name}: shutdown after start failed: {e}"));
-}
-
-/// Lifecycle checks of an exporter built from `config`.
-pub async fn check_exporter<F: Factory<dyn Exporter>>(factory: F, config: F::Config) {
-    check_config(&factory);
-    let name = Factory::type_name(&factory);
-    let mut never_started = factory
-        .create(config.clone(), context(&factory))
-        .expect("create");
-    never_started
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("{name}: shutdown without start failed: {e}"));
-    let mut exporter = factory.create(config, context(&factory)).expect("create");
-    exporter
-        .start()
-        .await
-        .unwrap_or_else(|e| panic!("{name}: start failed: {e}"));
-    exporter
-        .shutdown()
-        .await
-        .unwrap_or_else(|e| panic!("{name}: shutdown after start failed: {e}"));
+    match never_started.shutdown_empty().await {
+        Ok(0) => {}
+        Ok(flushed) => panic!("{name}: flushed {flushed} records without having been given any"),
+        Err(error) => panic!("{name}: shutdown without start failed: {error}"),
+    }
+    let mut component = factory.create(config, context(&factory)).expect("create");
+    let started = component.start_empty().await;
+    started.unwrap_or_else(|e| panic!("{name}: start failed: {e}"));
+    let stopped = component.shutdown_empty().await;
+    stopped.unwrap_or_else(|e| panic!("{name}: shutdown after start failed: {e}"));
 }

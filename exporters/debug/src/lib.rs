@@ -5,7 +5,11 @@
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use spider_collector::records::{Batch, Signal};
+use std::fmt::Debug;
+
+use spider_collector::records::{
+    Batch, HostName, HttpTransaction, NetworkUsage, Packet, Signal, TcpSession,
+};
 use spider_collector::{
     ComponentConfig, ComponentError, ConfigError, CreateContext, ExportError, Exporter, Factory,
 };
@@ -73,111 +77,94 @@ pub struct DebugExporter {
     records: u64,
 }
 
-impl DebugExporter {
-    /// Records seen so far.
-    pub fn records(&self) -> u64 {
-        self.records
-    }
-}
-
 /// The lines one batch is written as, at a verbosity.
 pub fn render(batch: &Batch, config: &DebugConfig) -> Vec<String> {
     let mut lines = vec![format!("{} {} records", batch.len(), batch.kind())];
     if config.verbosity == Verbosity::Basic {
         return lines;
     }
-    let limit = if config.sampling_max_records == 0 {
-        usize::MAX
-    } else {
-        config.sampling_max_records
+    let limit = match config.sampling_max_records {
+        0 => usize::MAX,
+        limit => limit,
     };
     let detailed = config.verbosity == Verbosity::Detailed;
-    let record_lines: Vec<String> = match batch {
-        Batch::Usage(rows) => rows
-            .iter()
-            .take(limit)
-            .map(|r| {
-                line(r, detailed, || {
-                    format!(
-                        "{} {}:{} {} → {}B/{}msg ← {}B/{}msg",
-                        r.client_ip,
-                        r.server_ip,
-                        r.server_port,
-                        r.transport,
-                        r.bytes_to_server,
-                        r.messages_to_server,
-                        r.bytes_to_client,
-                        r.messages_to_client
-                    )
-                })
-            })
-            .collect(),
-        Batch::Packets(rows) => rows
-            .iter()
-            .take(limit)
-            .map(|r| {
-                line(r, detailed, || {
-                    format!(
-                        "{} → {} proto {} {}B",
-                        r.src_ip, r.dst_ip, r.protocol, r.wire_length
-                    )
-                })
-            })
-            .collect(),
-        Batch::TcpSessions(rows) => rows
-            .iter()
-            .take(limit)
-            .map(|r| {
-                line(r, detailed, || {
-                    format!(
-                        "#{} {}:{} → {}:{} {}",
-                        r.session_id,
-                        r.client_ip,
-                        r.client_port,
-                        r.server_ip,
-                        r.server_port,
-                        r.close_reason
-                    )
-                })
-            })
-            .collect(),
-        Batch::Http(rows) => rows
-            .iter()
-            .take(limit)
-            .map(|r| {
-                line(r, detailed, || {
-                    format!(
-                        "{} {} → {:?}",
-                        r.method.as_deref().unwrap_or("?"),
-                        r.path.as_deref().unwrap_or("?"),
-                        r.status
-                    )
-                })
-            })
-            .collect(),
-        Batch::Hosts(rows) => rows
-            .iter()
-            .take(limit)
-            .map(|r| {
-                line(r, detailed, || {
-                    format!("{} = {} ({})", r.ip, r.name, r.source)
-                })
-            })
-            .collect(),
+    let record_lines = match batch {
+        Batch::Usage(rows) => record_lines(rows, limit, detailed),
+        Batch::Packets(rows) => record_lines(rows, limit, detailed),
+        Batch::TcpSessions(rows) => record_lines(rows, limit, detailed),
+        Batch::Http(rows) => record_lines(rows, limit, detailed),
+        Batch::Hosts(rows) => record_lines(rows, limit, detailed),
     };
     lines.extend(record_lines);
     lines
 }
 
-fn line<T: std::fmt::Debug>(
-    record: &T,
-    detailed: bool,
-    summary: impl FnOnce() -> String,
-) -> String {
-    if detailed {
-        format!("  {record:?}")
-    } else {
-        format!("  {}", summary())
+/// Up to `limit` records, each as its summary or, when `detailed`, every field.
+fn record_lines<T: Summary + Debug>(rows: &[T], limit: usize, detailed: bool) -> Vec<String> {
+    let line = |row: &T| {
+        if detailed {
+            format!("  {row:?}")
+        } else {
+            format!("  {}", row.summary())
+        }
+    };
+    rows.iter().take(limit).map(line).collect()
+}
+
+/// The one line a record is written as at `normal` verbosity.
+trait Summary {
+    fn summary(&self) -> String;
+}
+
+impl Summary for NetworkUsage {
+    fn summary(&self) -> String {
+        format!(
+            "{} {}:{} {} → {}B/{}msg ← {}B/{}msg",
+            self.client_ip,
+            self.server_ip,
+            self.server_port,
+            self.transport,
+            self.bytes_to_server,
+            self.messages_to_server,
+            self.bytes_to_client,
+            self.messages_to_client
+        )
+    }
+}
+
+impl Summary for Packet {
+    fn summary(&self) -> String {
+        format!(
+            "{} → {} proto {} {}B",
+            self.src_ip, self.dst_ip, self.protocol, self.wire_length
+        )
+    }
+}
+
+impl Summary for TcpSession {
+    fn summary(&self) -> String {
+        let (client, server) = (
+            (self.client_ip, self.client_port),
+            (self.server_ip, self.server_port),
+        );
+        format!(
+            "#{} {}:{} → {}:{} {}",
+            self.session_id, client.0, client.1, server.0, server.1, self.close_reason
+        )
+    }
+}
+
+impl Summary for HttpTransaction {
+    fn summary(&self) -> String {
+        let method = self.method.as_deref().unwrap_or("?");
+        let path = self.path.as_deref().unwrap_or("?");
+        format!("{method} {path} → {:?}", self.status)
+    }
+}
+
+impl Summary for HostName {
+    fn summary(&self) -> String {
+        format!("{} = {} ({})", self.ip, self.name, self.source)
     }
 }
 

@@ -6,7 +6,7 @@ use spider_exporter_debug::{DebugConfig, DebugExporterFactory, Verbosity, render
 
 #[tokio::test]
 async fn lifecycle_and_config_conform() {
-    conformance::check_exporter(DebugExporterFactory, DebugConfig::default()).await;
+    conformance::check_component(DebugExporterFactory, DebugConfig::default()).await;
 }
 
 #[test]

@@ -29,7 +29,7 @@ fn sizes(batches: &[Batch]) -> Vec<usize> {
 
 #[tokio::test]
 async fn lifecycle_and_config_conform() {
-    conformance::check_processor(BatchProcessorFactory, BatchConfig::default()).await;
+    conformance::check_component(BatchProcessorFactory, BatchConfig::default()).await;
 }
 
 #[test]

@@ -20,7 +20,7 @@ fn receiver(config: SyntheticConfig) -> Box<dyn Receiver> {
 
 #[tokio::test]
 async fn lifecycle_and_config_conform() {
-    conformance::check_receiver(SyntheticReceiverFactory, SyntheticConfig::default()).await;
+    conformance::check_component(SyntheticReceiverFactory, SyntheticConfig::default()).await;
 }
 
 #[test]
