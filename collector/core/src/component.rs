@@ -56,6 +56,14 @@ pub trait Exporter: Send {
     }
     /// Delivers one batch. A retryable error makes the runtime retry the same batch with backoff.
     async fn export(&mut self, batch: &Batch) -> Result<(), ExportError>;
+    /// How often the exporter wants [`Exporter::tick`] (to roll files by age, say).
+    fn tick_interval(&self) -> Option<Duration> {
+        None
+    }
+    /// A timer tick between exports.
+    async fn tick(&mut self) -> Result<(), ComponentError> {
+        Ok(())
+    }
     /// Flushes and closes. Safe without `start`.
     async fn shutdown(&mut self) -> Result<(), ComponentError>;
 }

@@ -4,6 +4,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
 use crate::columns::Record;
+use crate::time::Timestamp;
 use crate::{HostName, HttpTransaction, NetworkUsage, Packet, TcpSession, string_enum};
 
 string_enum! {
@@ -122,6 +123,11 @@ impl Batch {
         self.kind().signal()
     }
 
+    /// The time each record is filed under (see [`Record::time`]), in order.
+    pub fn record_times(&self) -> Vec<Timestamp> {
+        with_rows!(self, rows => rows.iter().map(Record::time).collect())
+    }
+
     /// An empty batch of a kind.
     pub fn empty(kind: RecordKind) -> Self {
         match kind {
@@ -173,7 +179,7 @@ mod tests {
     use arrow_schema::DataType;
 
     use super::*;
-    use crate::{EndpointClass, EndpointMeta, OwnerKind, Timestamp, Transport};
+    use crate::{EndpointClass, EndpointMeta, OwnerKind, Transport};
 
     fn usage(server_port: u16) -> NetworkUsage {
         NetworkUsage {

@@ -35,6 +35,29 @@ impl Timestamp {
         Self(self.0.div_euclid(MICROS_PER_MINUTE) * MICROS_PER_MINUTE)
     }
 
+    /// The UTC calendar date and hour: `(year, month, day, hour)`.
+    pub const fn civil(self) -> (i64, u32, u32, u32) {
+        let seconds = self.0.div_euclid(1_000_000);
+        let days = seconds.div_euclid(86_400);
+        let hour = (seconds.rem_euclid(86_400) / 3600) as u32;
+        // Howard Hinnant's days-to-civil: exact for the proleptic Gregorian calendar.
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let day_of_era = z.rem_euclid(146_097);
+        let year_of_era =
+            (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let shifted_month = (5 * day_of_year + 2) / 153;
+        let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
+        let month = if shifted_month < 10 {
+            shifted_month + 3
+        } else {
+            shifted_month - 9
+        } as u32;
+        let year = year_of_era + era * 400 + if month <= 2 { 1 } else { 0 };
+        (year, month, day, hour)
+    }
+
     /// The signed time from `earlier` to `self`, in microseconds.
     pub const fn micros_since(self, earlier: Timestamp) -> i64 {
         self.0 - earlier.0
@@ -80,6 +103,21 @@ mod tests {
             Timestamp::from_micros(-1).minute_start(),
             Timestamp::from_secs(-60)
         );
+    }
+
+    #[test]
+    fn civil_dates_match_known_instants() {
+        assert_eq!(Timestamp::from_secs(0).civil(), (1970, 1, 1, 0));
+        // 2026-11-21T05:59:59Z and the leap day 2024-02-29T23:00:00Z.
+        assert_eq!(
+            Timestamp::from_secs(1_795_240_799).civil(),
+            (2026, 11, 21, 5)
+        );
+        assert_eq!(
+            Timestamp::from_secs(1_709_247_600).civil(),
+            (2024, 2, 29, 23)
+        );
+        assert_eq!(Timestamp::from_secs(-1).civil(), (1969, 12, 31, 23));
     }
 
     #[test]

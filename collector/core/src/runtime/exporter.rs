@@ -9,6 +9,7 @@ use spider_records::Batch;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
+use super::timer::{next_tick, ticker};
 use crate::component::{ComponentId, ExportError, Exporter};
 use crate::config::{DeliverySettings, RetrySettings, WhenFull};
 use crate::telemetry::{ComponentTelemetry, Counter};
@@ -134,9 +135,20 @@ impl ExporterWorker {
 
     /// Drains the queue until every pipeline has let go of it, then shuts the exporter down.
     pub(crate) async fn run(mut self) -> Vec<String> {
-        while let Some(batch) = self.receiver.recv().await {
-            self.deliver(&batch).await;
-            self.pending.remove(batch.len() as u64);
+        let mut ticker = ticker(self.exporter.tick_interval());
+        loop {
+            tokio::select! {
+                batch = self.receiver.recv() => {
+                    let Some(batch) = batch else { break };
+                    self.deliver(&batch).await;
+                    self.pending.remove(batch.len() as u64);
+                }
+                _ = next_tick(&mut ticker) => {
+                    if let Err(error) = self.exporter.tick().await {
+                        tracing::warn!(exporter = %self.id, %error, "exporter tick failed");
+                    }
+                }
+            }
         }
         match self.exporter.shutdown().await {
             Ok(()) => Vec::new(),

@@ -8,6 +8,7 @@
 mod exporter;
 mod output;
 mod pipeline;
+mod timer;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -2,14 +2,14 @@
 //! order, and fans what comes out to every exporter queue. Timer ticks reach stateful processors;
 //! on drain, the input is closed, what is buffered is processed, and processors are flushed.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use spider_records::Batch;
 use tokio::sync::mpsc;
-use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use super::exporter::ExporterQueue;
+use super::timer::{next_tick, ticker};
 use crate::component::{ComponentError, ComponentId, Processor};
 use crate::config::PipelineId;
 use crate::telemetry::{ComponentTelemetry, Counter};
@@ -93,7 +93,7 @@ impl PipelineTask {
             .iter()
             .filter_map(|slot| slot.processor.tick_interval())
             .min();
-        let mut ticker = tick_every.map(ticker);
+        let mut ticker = ticker(tick_every);
         loop {
             let event = tokio::select! {
                 batch = self.input.recv() => batch.map_or(Event::InputClosed, Event::Batch),
@@ -173,19 +173,4 @@ async fn fan_out(exporters: &[ExporterQueue], batch: Batch) {
         queue.enqueue(batch.clone()).await;
     }
     last.enqueue(batch).await;
-}
-
-fn ticker(every: Duration) -> Interval {
-    let mut interval = tokio::time::interval(every);
-    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    interval
-}
-
-async fn next_tick(ticker: &mut Option<Interval>) {
-    match ticker {
-        Some(interval) => {
-            interval.tick().await;
-        }
-        None => std::future::pending().await,
-    }
 }

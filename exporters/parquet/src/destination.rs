@@ -1,0 +1,171 @@
+//! Where finished files go: renamed into place in a local directory, or uploaded to object
+//! storage from a local staging directory.
+//!
+//! A file is written under a hidden `.inprogress` name and becomes visible only once complete:
+//! by an atomic rename locally, by a single `put` (atomic in S3-compatible stores) remotely.
+//! Remotely, a finished file waits in staging as `.ready` until its upload succeeds, so an
+//! unreachable store delays files instead of losing them, also across restarts.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use spider_collector::ComponentError;
+
+/// Suffix of a file being written.
+pub const IN_PROGRESS: &str = ".inprogress";
+/// Suffix of a finished file waiting in staging for its upload.
+const READY: &str = ".ready";
+
+/// The place datasets are written to.
+pub enum Destination {
+    /// A local directory (the default).
+    Local {
+        /// Dataset root.
+        root: PathBuf,
+    },
+    /// An object store, with files staged locally until uploaded.
+    Remote {
+        /// The store.
+        store: Arc<dyn ObjectStore>,
+        /// Key prefix of the dataset root in the store.
+        prefix: ObjectPath,
+        /// Local staging directory.
+        staging: PathBuf,
+        /// Displayed location (`s3://bucket/prefix`).
+        url: String,
+    },
+}
+
+impl Destination {
+    /// A local destination.
+    pub fn local(root: impl Into<PathBuf>) -> Self {
+        Self::Local { root: root.into() }
+    }
+
+    /// An S3-compatible destination from `s3://bucket/prefix`, with `options` (object_store's
+    /// `AmazonS3ConfigKey` names: `endpoint`, `region`, `access_key_id`, `allow_http`, …) over the
+    /// standard `AWS_*` environment variables.
+    pub fn s3(
+        url: &str,
+        options: &[(String, String)],
+        staging: PathBuf,
+    ) -> Result<Self, ComponentError> {
+        let rest = url
+            .strip_prefix("s3://")
+            .ok_or_else(|| ComponentError::new(format!("{url}: only s3:// URLs are supported")))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        for (key, value) in options {
+            let key: AmazonS3ConfigKey = key
+                .parse()
+                .map_err(|e| ComponentError::new(format!("storage option {key:?}: {e}")))?;
+            builder = builder.with_config(key, value);
+        }
+        let store = builder
+            .build()
+            .map_err(|e| ComponentError::new(format!("{url}: {e}")))?;
+        Ok(Self::Remote {
+            store: Arc::new(store),
+            prefix: ObjectPath::from(prefix),
+            staging,
+            url: url.to_owned(),
+        })
+    }
+
+    /// The local directory files are written in.
+    fn work_dir(&self) -> &Path {
+        match self {
+            Destination::Local { root } => root,
+            Destination::Remote { staging, .. } => staging,
+        }
+    }
+
+    /// Where to write `name` in `dir` (relative) while it is in progress.
+    pub fn in_progress_path(&self, dir: &str, name: &str) -> PathBuf {
+        self.work_dir()
+            .join(dir)
+            .join(format!(".{name}{IN_PROGRESS}"))
+    }
+
+    /// Makes a finished in-progress file visible as `dir/name`.
+    pub async fn publish(&self, finished: &Path, dir: &str, name: &str) -> std::io::Result<()> {
+        match self {
+            Destination::Local { root } => std::fs::rename(finished, root.join(dir).join(name)),
+            Destination::Remote { staging, .. } => {
+                let ready = staging.join(dir).join(format!("{name}{READY}"));
+                std::fs::rename(finished, &ready)?;
+                self.upload_ready().await.map(|_| ())
+            }
+        }
+    }
+
+    /// Uploads every file waiting in staging; returns how many went up.
+    pub async fn upload_ready(&self) -> std::io::Result<usize> {
+        let Destination::Remote {
+            store,
+            prefix,
+            staging,
+            url,
+        } = self
+        else {
+            return Ok(0);
+        };
+        let mut uploaded = 0;
+        for ready in files_ending(staging, READY) {
+            let relative = ready
+                .strip_prefix(staging)
+                .unwrap_or(&ready)
+                .to_string_lossy();
+            let key = relative.trim_end_matches(READY);
+            let location = ObjectPath::from(format!("{prefix}/{key}").trim_start_matches('/'));
+            let bytes = tokio::fs::read(&ready).await?;
+            store
+                .put(&location, PutPayload::from(bytes))
+                .await
+                .map_err(|e| std::io::Error::other(format!("upload of {key} to {url}: {e}")))?;
+            tokio::fs::remove_file(&ready).await?;
+            uploaded += 1;
+        }
+        Ok(uploaded)
+    }
+
+    /// Deletes in-progress files a killed writer left behind; returns how many.
+    pub fn remove_leftovers(&self) -> usize {
+        files_ending(self.work_dir(), IN_PROGRESS)
+            .into_iter()
+            .filter(|path| std::fs::remove_file(path).is_ok())
+            .count()
+    }
+
+    /// Where the datasets can be read, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Destination::Local { root } => root.display().to_string(),
+            Destination::Remote { url, .. } => url.clone(),
+        }
+    }
+}
+
+/// Files below `dir` whose name ends with `suffix`.
+fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.to_string_lossy().ends_with(suffix) {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}

@@ -1,0 +1,352 @@
+//! The `parquet` exporter: every record kind to its own Parquet dataset, Hive-partitioned by date
+//! and hour (`network_usage/date=2026-11-21/hour=05/*.parquet`), readable by DuckDB, DataFusion,
+//! pyarrow, Spark — and by `spider sql`.
+//!
+//! Files roll by rows, size and age; each is written under a hidden in-progress name and appears
+//! only complete, so a reader (or a `kill -9`) never leaves a half file behind. In-progress
+//! leftovers are removed when the exporter starts. Local directory by default; `url: s3://…`
+//! writes to S3-compatible object storage through a local staging directory.
+
+mod destination;
+mod file;
+mod partition;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use spider_collector::config::GoDuration;
+use spider_collector::records::{Batch, Signal};
+use spider_collector::{
+    ComponentConfig, ComponentError, ConfigError, Counter, CreateContext, ExportError, Exporter,
+    Factory,
+};
+
+pub use destination::{Destination, IN_PROGRESS};
+pub use file::{DATASET_KEY, SCHEMA_VERSION_KEY};
+pub use partition::{Partition, split};
+
+use file::{Encoding, OpenFile};
+
+/// `exporters::parquet`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ParquetConfig {
+    /// Local dataset root; with `url`, the staging directory.
+    pub path: PathBuf,
+    /// `s3://bucket/prefix` to write to object storage instead.
+    pub url: Option<String>,
+    /// Object store options (`endpoint`, `region`, `access_key_id`, `secret_access_key`,
+    /// `allow_http`, …), over the standard `AWS_*` environment variables.
+    pub storage_options: BTreeMap<String, String>,
+    /// A file is closed at this many rows.
+    pub max_file_rows: usize,
+    /// … or at about this many bytes.
+    pub max_file_bytes: u64,
+    /// … or this long after it was opened.
+    pub max_file_age: GoDuration,
+    /// Rows per row group.
+    pub row_group_rows: usize,
+    /// zstd compression level (1–22).
+    pub zstd_level: i32,
+    /// Start of every file name, so several writers can share a store (default: the host name).
+    pub file_prefix: Option<String>,
+}
+
+impl Default for ParquetConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("spider-data"),
+            url: None,
+            storage_options: BTreeMap::new(),
+            max_file_rows: 1_000_000,
+            max_file_bytes: 128 << 20,
+            max_file_age: GoDuration::from_secs(60),
+            row_group_rows: 128 * 1024,
+            zstd_level: 3,
+            file_prefix: None,
+        }
+    }
+}
+
+impl ComponentConfig for ParquetConfig {
+    fn validate(&self) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        let mut check = |ok: bool, path: &str, message: &str| {
+            if !ok {
+                errors.push(ConfigError::new(path, message));
+            }
+        };
+        check(
+            !self.path.as_os_str().is_empty(),
+            "path",
+            "must not be empty",
+        );
+        check(
+            self.max_file_rows > 0,
+            "max_file_rows",
+            "must be at least 1",
+        );
+        check(
+            self.max_file_bytes > 0,
+            "max_file_bytes",
+            "must be at least 1",
+        );
+        check(
+            !self.max_file_age.0.is_zero(),
+            "max_file_age",
+            "must be more than 0",
+        );
+        check(
+            self.row_group_rows > 0,
+            "row_group_rows",
+            "must be at least 1",
+        );
+        check(
+            (1..=22).contains(&self.zstd_level),
+            "zstd_level",
+            "must be between 1 and 22",
+        );
+        let url_ok = self
+            .url
+            .as_deref()
+            .is_none_or(|url| url.starts_with("s3://") && url.len() > 5);
+        check(url_ok, "url", "must be s3://bucket[/prefix]");
+        let name_ok = self
+            .file_prefix
+            .as_deref()
+            .is_none_or(|p| !p.is_empty() && !p.contains('/'));
+        check(name_ok, "file_prefix", "must be non-empty and without '/'");
+        errors
+    }
+}
+
+/// Builds [`ParquetExporter`]s.
+pub struct ParquetExporterFactory;
+
+impl Factory<dyn Exporter> for ParquetExporterFactory {
+    type Config = ParquetConfig;
+
+    fn type_name(&self) -> &'static str {
+        "parquet"
+    }
+
+    fn signals(&self) -> &'static [Signal] {
+        Signal::ALL
+    }
+
+    fn create(
+        &self,
+        config: ParquetConfig,
+        context: CreateContext,
+    ) -> Result<Box<dyn Exporter>, ComponentError> {
+        let destination = match &config.url {
+            Some(url) => {
+                let options: Vec<_> = config.storage_options.clone().into_iter().collect();
+                Destination::s3(url, &options, config.path.clone())?
+            }
+            None => Destination::local(config.path.clone()),
+        };
+        let telemetry = &context.telemetry;
+        let counters = Counters {
+            files: telemetry.counter(
+                "spider_parquet_files_written_total",
+                "Parquet files completed and published.",
+            ),
+            rows: telemetry.counter(
+                "spider_parquet_rows_written_total",
+                "Rows in published files.",
+            ),
+            bytes: telemetry.counter(
+                "spider_parquet_bytes_written_total",
+                "Bytes of published files.",
+            ),
+            publish_failures: telemetry.counter(
+                "spider_parquet_publish_failures_total",
+                "Finished files whose publication failed (uploads are retried).",
+            ),
+        };
+        Ok(Box::new(ParquetExporter::new(
+            config,
+            destination,
+            counters,
+        )))
+    }
+}
+
+struct Counters {
+    files: Counter,
+    rows: Counter,
+    bytes: Counter,
+    publish_failures: Counter,
+}
+
+/// Writes batches into one open file per partition.
+pub struct ParquetExporter {
+    config: ParquetConfig,
+    destination: Destination,
+    open: BTreeMap<Partition, OpenFile>,
+    file_prefix: String,
+    sequence: u64,
+    counters: Counters,
+}
+
+impl ParquetExporter {
+    fn new(config: ParquetConfig, destination: Destination, counters: Counters) -> Self {
+        let host = config.file_prefix.clone().unwrap_or_else(host_name);
+        let file_prefix = format!("{host}-{}", std::process::id());
+        Self {
+            config,
+            destination,
+            open: BTreeMap::new(),
+            file_prefix,
+            sequence: 0,
+            counters,
+        }
+    }
+
+    fn encoding(&self) -> Encoding {
+        Encoding {
+            row_group_rows: self.config.row_group_rows,
+            zstd_level: self.config.zstd_level,
+        }
+    }
+
+    fn open_file(&mut self, partition: Partition) -> Result<&mut OpenFile, String> {
+        if !self.open.contains_key(&partition) {
+            self.sequence += 1;
+            let millis = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis();
+            let name = format!("{}-{millis}-{:06}.parquet", self.file_prefix, self.sequence);
+            let path = self
+                .destination
+                .in_progress_path(&partition.to_string(), &name);
+            let file = OpenFile::create(partition.kind, path, name, self.encoding())
+                .map_err(|e| format!("cannot create a file in {partition}: {e}"))?;
+            self.open.insert(partition, file);
+        }
+        Ok(self.open.get_mut(&partition).expect("just opened"))
+    }
+
+    /// Closes a partition's file and publishes it.
+    async fn roll(&mut self, partition: Partition) -> Result<(), String> {
+        let Some(file) = self.open.remove(&partition) else {
+            return Ok(());
+        };
+        let (path, name, rows) = (file.path.clone(), file.name.clone(), file.rows);
+        let bytes = file
+            .finish()
+            .map_err(|e| format!("cannot finish {partition}/{name}: {e}"))?;
+        match self
+            .destination
+            .publish(&path, &partition.to_string(), &name)
+            .await
+        {
+            Ok(()) => {
+                self.counters.files.add(1);
+                self.counters.rows.add(rows as u64);
+                self.counters.bytes.add(bytes);
+                Ok(())
+            }
+            Err(error) => {
+                self.counters.publish_failures.add(1);
+                Err(format!("cannot publish {partition}/{name}: {error}"))
+            }
+        }
+    }
+
+    /// Rolls every file that matches `due`, reporting every failure.
+    async fn roll_where(&mut self, due: impl Fn(&OpenFile) -> bool) -> Result<(), String> {
+        let partitions: Vec<Partition> = self
+            .open
+            .iter()
+            .filter(|(_, f)| due(f))
+            .map(|(p, _)| *p)
+            .collect();
+        let mut failures = Vec::new();
+        for partition in partitions {
+            if let Err(error) = self.roll(partition).await {
+                failures.push(error);
+            }
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(failures.join("; "))
+        }
+    }
+}
+
+#[async_trait]
+impl Exporter for ParquetExporter {
+    async fn start(&mut self) -> Result<(), ComponentError> {
+        let removed = self.destination.remove_leftovers();
+        if removed > 0 {
+            tracing::warn!(
+                removed,
+                "removed in-progress files left by an earlier run that did not stop cleanly"
+            );
+        }
+        if let Err(error) = self.destination.upload_ready().await {
+            tracing::warn!(%error, "files staged by an earlier run could not be uploaded yet; will retry");
+        }
+        tracing::info!(destination = %self.destination.describe(), "writing Parquet datasets");
+        Ok(())
+    }
+
+    async fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
+        let (max_rows, max_bytes) = (self.config.max_file_rows, self.config.max_file_bytes);
+        for (partition, mut rows) in split(batch) {
+            // A file never exceeds max_file_rows: a batch that would overflow it is sliced.
+            while rows.num_rows() > 0 {
+                let file = self.open_file(partition).map_err(ExportError::Permanent)?;
+                let take = rows.num_rows().min(max_rows - file.rows);
+                if let Err(error) = file.write(&rows.slice(0, take)) {
+                    self.open.remove(&partition);
+                    return Err(ExportError::Permanent(format!(
+                        "cannot write to {partition}: {error}"
+                    )));
+                }
+                if file.rows >= max_rows || file.size() >= max_bytes {
+                    self.roll(partition).await.map_err(ExportError::Permanent)?;
+                }
+                rows = rows.slice(take, rows.num_rows() - take);
+            }
+        }
+        Ok(())
+    }
+
+    fn tick_interval(&self) -> Option<Duration> {
+        Some(
+            (self.config.max_file_age.0 / 4)
+                .clamp(Duration::from_millis(10), Duration::from_secs(1)),
+        )
+    }
+
+    async fn tick(&mut self) -> Result<(), ComponentError> {
+        let max_age = self.config.max_file_age.0;
+        let rolled = self
+            .roll_where(|file| file.opened.elapsed() >= max_age)
+            .await;
+        let uploaded = self.destination.upload_ready().await;
+        rolled.map_err(ComponentError::new)?;
+        uploaded.map(|_| ()).map_err(ComponentError::from)
+    }
+
+    async fn shutdown(&mut self) -> Result<(), ComponentError> {
+        self.roll_where(|_| true).await.map_err(ComponentError::new)
+    }
+}
+
+/// This machine's name, for file names.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty() && !name.contains('/'))
+        .unwrap_or_else(|| "spider".to_owned())
+}
