@@ -1,4 +1,5 @@
 //! End-to-end tests of the `spider` binary: what a user runs, run as a user runs it.
 
 mod cli;
+mod parquet;
 mod support;

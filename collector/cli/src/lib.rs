@@ -11,4 +11,6 @@ pub fn factories() -> Factories {
         .with_receiver(spider_receiver_synthetic::SyntheticReceiverFactory)
         .with_processor(spider_processor_batch::BatchProcessorFactory)
         .with_exporter(spider_exporter_debug::DebugExporterFactory)
+        .with_exporter(spider_exporter_parquet::ParquetExporterFactory)
+        .with_exporter(spider_exporter_otlp::OtlpExporterFactory)
 }

@@ -56,6 +56,12 @@ pub trait Exporter: Send {
     }
     /// Delivers one batch. A retryable error makes the runtime retry the same batch with backoff.
     async fn export(&mut self, batch: &Batch) -> Result<(), ExportError>;
+    /// Delivers again a batch whose last [`Exporter::export`] or `retry` failed retryably. An
+    /// exporter that keeps state (cumulative totals) resends what it built instead of counting
+    /// the batch twice.
+    async fn retry(&mut self, batch: &Batch) -> Result<(), ExportError> {
+        self.export(batch).await
+    }
     /// How often the exporter wants [`Exporter::tick`] (to roll files by age, say).
     fn tick_interval(&self) -> Option<Duration> {
         None

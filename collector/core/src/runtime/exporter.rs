@@ -160,8 +160,15 @@ impl ExporterWorker {
         let items = batch.len() as u64;
         let started = Instant::now();
         let mut backoff = self.retry.initial_interval.0;
+        let mut first_attempt = true;
         loop {
-            let message = match self.exporter.export(batch).await {
+            let attempt = if first_attempt {
+                self.exporter.export(batch).await
+            } else {
+                self.exporter.retry(batch).await
+            };
+            first_attempt = false;
+            let message = match attempt {
                 Ok(()) => {
                     self.sent.add(items);
                     return;

@@ -182,7 +182,10 @@ impl ComponentConfig for CollectingConfig {}
 
 /// Records each collecting exporter received, by id, and the attempts it saw.
 #[derive(Clone, Default)]
-pub struct Sink(Arc<Mutex<BTreeMap<String, Received>>>);
+pub struct Sink(
+    Arc<Mutex<BTreeMap<String, Received>>>,
+    Arc<Mutex<BTreeMap<String, u32>>>,
+);
 
 /// What one exporter got: the record numbers delivered, and how many export calls it saw.
 type Received = (Vec<u64>, u32);
@@ -198,7 +201,12 @@ impl Sink {
             .unwrap_or_default()
     }
 
-    /// Export calls an exporter got, failed ones included.
+    /// `retry` calls an exporter got.
+    pub fn retries(&self, id: &str) -> u32 {
+        self.1.lock().unwrap().get(id).copied().unwrap_or_default()
+    }
+
+    /// Export and retry calls an exporter got, failed ones included.
     pub fn attempts(&self, id: &str) -> u32 {
         self.0
             .lock()
@@ -268,6 +276,17 @@ impl Exporter for Collecting {
             .0
             .extend(rows.iter().map(|r| r.bytes_to_server));
         Ok(())
+    }
+
+    async fn retry(&mut self, batch: &Batch) -> Result<(), ExportError> {
+        *self
+            .sink
+            .1
+            .lock()
+            .unwrap()
+            .entry(self.id.clone())
+            .or_default() += 1;
+        self.export(batch).await
     }
 
     async fn shutdown(&mut self) -> Result<(), ComponentError> {

@@ -1,0 +1,101 @@
+//! The subcommands: `collect` runs a pipeline config until stopped, `validate` checks one and
+//! prints its graph, `components` lists the types that configs can use, `sql` queries datasets.
+
+mod collect;
+mod components;
+mod sql;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use spider_collector::{CollectorConfig, Factories};
+
+use crate::factories;
+
+pub use components::components;
+pub use sql::{SqlArgs, SqlFormat};
+
+/// Spider: network observability for Kubernetes clusters and Linux hosts.
+#[derive(Debug, Parser)]
+#[command(name = "spider", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the pipelines of a collector config until SIGINT/SIGTERM or until every receiver is done.
+    Collect(ConfigArgs),
+    /// Check a collector config: print every mistake with its path, or the pipeline graph.
+    Validate(ConfigArgs),
+    /// List the receiver, processor and exporter types and the signals they support.
+    Components,
+    /// Run a read-only SQL query over Parquet datasets (tables: network_usage, packets,
+    /// tcp_sessions, http, hosts).
+    Sql(SqlArgs),
+}
+
+/// The config file option shared by `collect` and `validate`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Collector config in the OTel Collector's YAML shape.
+    #[arg(long, short, value_name = "FILE")]
+    pub config: PathBuf,
+}
+
+/// Exit status of a config that does not validate, or a query that is refused (clap uses 2 for
+/// usage errors).
+const INVALID: u8 = 1;
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    let factories = factories();
+    match cli.command {
+        Command::Validate(args) => validate::validate(&args.config, &factories),
+        Command::Collect(args) => collect::collect(&args.config, &factories),
+        Command::Components => {
+            print!("{}", components(&factories));
+            ExitCode::SUCCESS
+        }
+        Command::Sql(args) => sql::sql(&args),
+    }
+}
+
+/// A multi-threaded async runtime, or the reason there is none.
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Runtime::new().map_err(|error| {
+        eprintln!("cannot start the async runtime: {error}");
+        ExitCode::FAILURE
+    })
+}
+
+pub(crate) fn load(path: &Path, factories: &Factories) -> Result<CollectorConfig, ExitCode> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) => {
+            eprintln!("cannot read {}: {error}", path.display());
+            return Err(ExitCode::from(INVALID));
+        }
+    };
+    match CollectorConfig::from_yaml(&text, factories) {
+        Ok(config) => {
+            for warning in &config.warnings {
+                eprintln!("warning: {warning}");
+            }
+            Ok(config)
+        }
+        Err(errors) => {
+            let plural = if errors.len() == 1 { "" } else { "s" };
+            eprintln!("{}: {} error{plural}:", path.display(), errors.len());
+            for error in &errors {
+                eprintln!("  {error}");
+            }
+            Err(ExitCode::from(INVALID))
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! The `otlp` exporter: network usage as OTLP metrics (OTLP/gRPC or OTLP/HTTP protobuf), so Spider
+//! plugs into an existing OpenTelemetry Collector, Grafana or any OTLP backend.
+//!
+//! Requests are built from the official protobuf types (opentelemetry-proto) rather than through
+//! the metrics SDK, so that each point keeps its one-minute bucket as its time window, and so that
+//! the collector's queue and retry hold the exact request that failed. Cardinality is chosen with
+//! `dimensions` (namespace and owner by default; pod, node, class, address and port on request).
+
+mod config;
+mod convert;
+mod transport;
+
+use async_trait::async_trait;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use spider_collector::records::{Batch, Signal};
+use spider_collector::{ComponentError, Counter, CreateContext, ExportError, Exporter, Factory};
+
+pub use config::{Dimension, OtlpConfig, Protocol, Resolved, Temporality, TlsSettings};
+pub use convert::Converter;
+pub use transport::Transport;
+
+/// Builds [`OtlpExporter`]s.
+pub struct OtlpExporterFactory;
+
+impl Factory<dyn Exporter> for OtlpExporterFactory {
+    type Config = OtlpConfig;
+
+    fn type_name(&self) -> &'static str {
+        "otlp"
+    }
+
+    fn signals(&self) -> &'static [Signal] {
+        &[Signal::Usage]
+    }
+
+    fn create(
+        &self,
+        config: OtlpConfig,
+        context: CreateContext,
+    ) -> Result<Box<dyn Exporter>, ComponentError> {
+        let resolved = config
+            .resolve(&|name| std::env::var(name).ok())
+            .map_err(ComponentError::new)?;
+        let transport = Transport::new(&resolved, &config.tls)?;
+        let resource = config
+            .resource
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let converter = Converter::new(
+            config.temporality,
+            config.dimensions(),
+            resource,
+            resolved.max_series,
+        );
+        let rejected = context.telemetry.counter(
+            "spider_otlp_rejected_points_total",
+            "Data points the endpoint accepted the request of but rejected.",
+        );
+        let overflowed = context.telemetry.counter(
+            "spider_otlp_overflow_records_total",
+            "Records folded into the overflow series (max_series reached).",
+        );
+        tracing::info!(exporter = %context.id, url = %resolved.url, protocol = ?resolved.protocol, "OTLP exporter ready");
+        Ok(Box::new(OtlpExporter {
+            converter,
+            transport,
+            unsent: None,
+            rejected,
+            overflowed,
+        }))
+    }
+}
+
+/// Converts usage batches and sends them.
+pub struct OtlpExporter {
+    converter: Converter,
+    transport: Transport,
+    /// The request of a batch whose delivery failed retryably: a retry resends it, so cumulative
+    /// totals never count a batch twice.
+    unsent: Option<ExportMetricsServiceRequest>,
+    rejected: Counter,
+    overflowed: Counter,
+}
+
+impl OtlpExporter {
+    async fn send(&mut self, request: ExportMetricsServiceRequest) -> Result<(), ExportError> {
+        match self.transport.send(&request).await {
+            Ok(rejected) => {
+                if rejected > 0 {
+                    tracing::warn!(rejected, "the OTLP endpoint rejected some data points");
+                    self.rejected.add(rejected as u64);
+                }
+                Ok(())
+            }
+            Err(error) => {
+                if matches!(error, ExportError::Retryable { .. }) {
+                    self.unsent = Some(request);
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Exporter for OtlpExporter {
+    async fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
+        let Batch::Usage(records) = batch else {
+            return Ok(());
+        };
+        let before = self.converter.overflowed();
+        let request = self.converter.request(records);
+        self.overflowed.add(self.converter.overflowed() - before);
+        self.unsent = None;
+        self.send(request).await
+    }
+
+    async fn retry(&mut self, batch: &Batch) -> Result<(), ExportError> {
+        match self.unsent.take() {
+            Some(request) => self.send(request).await,
+            None => self.export(batch).await,
+        }
+    }
+
+    async fn shutdown(&mut self) -> Result<(), ComponentError> {
+        Ok(())
+    }
+}

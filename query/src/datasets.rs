@@ -1,0 +1,70 @@
+//! Registering the datasets of a directory as tables.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::error::Result;
+use datafusion::prelude::SessionContext;
+use spider_records::RecordKind;
+
+/// The Hive partition columns every dataset has, as written by the parquet exporter.
+pub const PARTITION_COLUMNS: [&str; 2] = ["date", "hour"];
+
+/// A session with every dataset under `root` registered under its name.
+pub fn open(root: &Path) -> Result<SessionContext> {
+    let context = SessionContext::new();
+    for kind in RecordKind::ALL {
+        let directory = root.join(kind.as_str());
+        let table: Arc<dyn datafusion::catalog::TableProvider> = if directory.is_dir() {
+            Arc::new(listing_table(&directory, *kind)?)
+        } else {
+            Arc::new(MemTable::try_new(
+                with_partition_columns(*kind),
+                vec![vec![]],
+            )?)
+        };
+        context.register_table(kind.as_str(), table)?;
+    }
+    Ok(context)
+}
+
+fn partition_columns() -> Vec<(String, DataType)> {
+    PARTITION_COLUMNS
+        .iter()
+        .map(|name| ((*name).to_owned(), DataType::Utf8))
+        .collect()
+}
+
+/// The record schema followed by the partition columns, as a listing table exposes it.
+fn with_partition_columns(kind: RecordKind) -> Arc<Schema> {
+    let mut fields: Vec<Field> = kind
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.extend(
+        partition_columns()
+            .into_iter()
+            .map(|(name, data_type)| Field::new(name, data_type, false)),
+    );
+    Arc::new(Schema::new(fields))
+}
+
+/// Only `*.parquet` files are read: in-progress files (`.*.inprogress`) are never seen.
+fn listing_table(directory: &Path, kind: RecordKind) -> Result<ListingTable> {
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(partition_columns());
+    let url = ListingTableUrl::parse(format!("{}/", directory.display()))?;
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(kind.schema());
+    ListingTable::try_new(config)
+}

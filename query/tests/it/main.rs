@@ -1,0 +1,6 @@
+//! Tests of the query library: DataFusion agrees with DuckDB on the same files, and only
+//! read-only SQL is accepted.
+
+mod read_only;
+mod support;
+mod versus_duckdb;

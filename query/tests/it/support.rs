@@ -1,0 +1,137 @@
+//! Datasets written by the real parquet exporter, and DuckDB answers for comparison.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use spider_collector::records::{
+    Batch, EndpointClass, EndpointMeta, NetworkUsage, Timestamp, Transport,
+};
+use spider_collector::telemetry::ComponentTelemetry;
+use spider_collector::{CreateContext, Factory};
+use spider_exporter_parquet::{ParquetConfig, ParquetExporterFactory};
+
+/// A fresh directory.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("spider-query-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn ip(text: String) -> IpAddr {
+    text.parse().unwrap()
+}
+
+/// Usage between a few namespaces over three hours, written with small files to exercise listing.
+pub async fn write_usage(dir: &Path, rows: u64) {
+    let namespaces = ["shop", "payments", "kube-system"];
+    let records: Vec<NetworkUsage> = (0..rows)
+        .map(|i| NetworkUsage {
+            bucket_start: Timestamp::from_secs(1_795_240_800 + 60 * (i as i64 % 180)),
+            reporter: format!("node-{}", i % 2),
+            client_ip: ip(format!("10.244.0.{}", i % 7)),
+            server_ip: ip(format!("10.244.1.{}", i % 5)),
+            server_port: [80, 443, 5432][i as usize % 3],
+            transport: if i % 4 == 0 {
+                Transport::Udp
+            } else {
+                Transport::Tcp
+            },
+            bytes_to_server: i * 10,
+            bytes_to_client: i * 100 % 977,
+            messages_to_server: 1 + i % 3,
+            messages_to_client: 1,
+            packets_to_server: 1,
+            packets_to_client: 1,
+            client: EndpointMeta {
+                namespace: Some(namespaces[i as usize % 3].into()),
+                owner_name: Some(format!("app-{}", i % 4)),
+                class: EndpointClass::Pod,
+                ..EndpointMeta::default()
+            },
+            server: EndpointMeta {
+                class: EndpointClass::Service,
+                ..EndpointMeta::default()
+            },
+        })
+        .collect();
+    let context = CreateContext {
+        id: "parquet".parse().unwrap(),
+        pipeline: None,
+        telemetry: ComponentTelemetry::detached(&[]),
+    };
+    let config = ParquetConfig {
+        path: dir.to_path_buf(),
+        max_file_rows: 700,
+        ..ParquetConfig::default()
+    };
+    let mut exporter = ParquetExporterFactory.create(config, context).unwrap();
+    exporter.start().await.unwrap();
+    for chunk in records.chunks(1000) {
+        exporter
+            .export(&Batch::Usage(chunk.to_vec()))
+            .await
+            .unwrap();
+    }
+    exporter.shutdown().await.unwrap();
+}
+
+/// Result rows as text cells (`NULL` for nulls), the common ground of both engines.
+pub fn cells(batches: &[RecordBatch]) -> Vec<Vec<String>> {
+    let options = FormatOptions::default().with_null("NULL");
+    let mut rows = Vec::new();
+    for batch in batches {
+        let formatters: Vec<_> = batch
+            .columns()
+            .iter()
+            .map(|column| ArrayFormatter::try_new(column.as_ref(), &options).unwrap())
+            .collect();
+        for row in 0..batch.num_rows() {
+            rows.push(
+                formatters
+                    .iter()
+                    .map(|f| f.value(row).to_string())
+                    .collect(),
+            );
+        }
+    }
+    rows
+}
+
+/// DuckDB's answers to `queries` over the datasets in `dir`, as text cells.
+pub fn duckdb(dir: &Path, queries: &[&str]) -> Vec<Vec<Vec<String>>> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/python/datasets.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .arg("sql")
+        .arg(dir)
+        .args(queries)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let answers: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let text = |value: &serde_json::Value| match value {
+        serde_json::Value::Null => "NULL".to_owned(),
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    answers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|rows| {
+            rows.as_array()
+                .unwrap()
+                .iter()
+                .map(|row| row.as_array().unwrap().iter().map(text).collect())
+                .collect()
+        })
+        .collect()
+}

@@ -1,0 +1,126 @@
+//! The collector writing Parquet: what a `kill -9` leaves behind, and what a restart does with it.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::{config_file, repo_root, scratch, spawn};
+
+fn datasets(args: &[&str]) -> Value {
+    let script = repo_root().join("tests/python/datasets.py");
+    let output = std::process::Command::new("python3")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn writer_config(data: &str) -> String {
+    format!(
+        r#"
+receivers:
+  synthetic: {{ rate: 200000, batch_size: 500 }}
+exporters:
+  parquet: {{ path: "{data}", max_file_rows: 20000, max_file_age: 200ms }}
+service:
+  telemetry: {{ metrics: {{ level: none }} }}
+  pipelines:
+    usage: {{ receivers: [synthetic], exporters: [parquet] }}
+"#
+    )
+}
+
+#[test]
+fn kill_9_mid_stream_leaves_only_complete_files_and_a_restart_cleans_up() {
+    let data = scratch("kill9").join("data");
+    let config = config_file("kill9", &writer_config(data.to_str().unwrap()));
+    let config = config.to_str().unwrap();
+    for round in 0..3 {
+        let mut child = spawn(&["collect", "--config", config]);
+        std::thread::sleep(Duration::from_millis(1200 + 150 * round));
+        child.kill().expect("SIGKILL");
+        child.wait().unwrap();
+        let found = datasets(&["files", data.to_str().unwrap()]);
+        assert_eq!(
+            found["unreadable"],
+            serde_json::json!([]),
+            "round {round}: {found}"
+        );
+        assert!(
+            found["files"].as_u64().unwrap() > round,
+            "round {round}: files keep arriving: {found}"
+        );
+    }
+    let before = datasets(&["files", data.to_str().unwrap()]);
+    assert!(
+        before["in_progress"].as_u64().unwrap() > 0,
+        "a killed writer leaves its open files: {before}"
+    );
+
+    let mut restarted = spawn(&["collect", "--config", config]);
+    std::thread::sleep(Duration::from_millis(800));
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &restarted.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(restarted.wait().unwrap().success());
+    let after = datasets(&["files", data.to_str().unwrap()]);
+    assert_eq!(
+        after["in_progress"], 0,
+        "the restart removed leftovers and the clean stop closed its own: {after}"
+    );
+    assert_eq!(after["unreadable"], serde_json::json!([]));
+    assert!(after["rows"].as_u64() > before["rows"].as_u64());
+}
+
+#[test]
+fn what_collect_wrote_is_queried_with_spider_sql() {
+    let data = scratch("sql").join("data");
+    let yaml = format!(
+        r#"
+receivers:
+  synthetic: {{ records: 3000, rate: 0, ports: 4 }}
+exporters:
+  parquet: {{ path: "{}" }}
+service:
+  telemetry: {{ metrics: {{ level: none }} }}
+  pipelines:
+    usage: {{ receivers: [synthetic], exporters: [parquet] }}
+"#,
+        data.display()
+    );
+    let config = config_file("sql", &yaml);
+    let collected = crate::support::run(&["collect", "--config", config.to_str().unwrap()]);
+    assert!(
+        collected.status.success(),
+        "{}",
+        crate::support::stderr(&collected)
+    );
+
+    let data = data.to_str().unwrap();
+    let query = "SELECT count(*) AS n, count(DISTINCT server_port) AS ports FROM network_usage";
+    let csv = crate::support::run(&["sql", "--data", data, "--format", "csv", query]);
+    assert!(csv.status.success(), "{}", crate::support::stderr(&csv));
+    assert_eq!(String::from_utf8_lossy(&csv.stdout), "n,ports\n3000,4\n");
+    let table = crate::support::run(&["sql", "--data", data, query]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.contains("| n    | ports |") && table.contains("| 3000 | 4     |"),
+        "{table}"
+    );
+
+    let refused = crate::support::run(&["sql", "--data", data, "DROP TABLE network_usage"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        crate::support::stderr(&refused).starts_with("query refused or failed: "),
+        "{}",
+        crate::support::stderr(&refused)
+    );
+}
