@@ -4,21 +4,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{config_file, repo_root, scratch, spawn};
+use crate::support::{config_file, scratch, spawn};
 
 fn datasets(args: &[&str]) -> Value {
-    let script = repo_root().join("tests/python/datasets.py");
-    let output = std::process::Command::new("python3")
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    spider_testkit::python_json("datasets.py", args)
 }
 
 fn writer_config(data: &str) -> String {

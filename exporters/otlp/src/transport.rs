@@ -20,8 +20,8 @@ use crate::config::{Protocol, Resolved, TlsSettings};
 pub enum Transport {
     /// OTLP/gRPC.
     Grpc {
-        /// The generated client.
-        client: MetricsServiceClient<Channel>,
+        /// The generated client (boxed: it is much larger than the HTTP variant).
+        client: Box<MetricsServiceClient<Channel>>,
         /// Headers as gRPC metadata.
         metadata: MetadataMap,
     },
@@ -131,7 +131,7 @@ fn grpc(resolved: &Resolved, pem: Pem) -> Result<Transport, ComponentError> {
         metadata.insert(key, value);
     }
     Ok(Transport::Grpc {
-        client: MetricsServiceClient::new(endpoint.connect_lazy()),
+        client: Box::new(MetricsServiceClient::new(endpoint.connect_lazy())),
         metadata,
     })
 }

@@ -149,8 +149,9 @@ impl Destination {
     }
 }
 
-/// Files below `dir` whose name ends with `suffix`.
-fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+/// Files below `dir` whose name ends with `suffix` (published `.parquet`, `.inprogress`, staged
+/// `.ready`), sorted.
+pub fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(dir) = pending.pop() {

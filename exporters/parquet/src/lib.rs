@@ -24,7 +24,7 @@ use spider_collector::{
     Factory,
 };
 
-pub use destination::{Destination, IN_PROGRESS};
+pub use destination::{Destination, IN_PROGRESS, files_ending};
 pub use file::{DATASET_KEY, SCHEMA_VERSION_KEY};
 pub use partition::{Partition, split};
 

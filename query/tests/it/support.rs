@@ -1,8 +1,7 @@
 //! Datasets written by the real parquet exporter, and DuckDB answers for comparison.
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -12,14 +11,8 @@ use spider_collector::records::{
 use spider_collector::telemetry::ComponentTelemetry;
 use spider_collector::{CreateContext, Factory};
 use spider_exporter_parquet::{ParquetConfig, ParquetExporterFactory};
-
-/// A fresh directory.
-pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("spider-query-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use spider_testkit::python_json;
+pub use spider_testkit::scratch;
 
 fn ip(text: String) -> IpAddr {
     text.parse().unwrap()
@@ -103,20 +96,9 @@ pub fn cells(batches: &[RecordBatch]) -> Vec<Vec<String>> {
 
 /// DuckDB's answers to `queries` over the datasets in `dir`, as text cells.
 pub fn duckdb(dir: &Path, queries: &[&str]) -> Vec<Vec<Vec<String>>> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/python/datasets.py");
-    let output = Command::new("python3")
-        .arg(script)
-        .arg("sql")
-        .arg(dir)
-        .args(queries)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let answers: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut args = vec!["sql", dir.to_str().unwrap()];
+    args.extend_from_slice(queries);
+    let answers = python_json("datasets.py", &args);
     let text = |value: &serde_json::Value| match value {
         serde_json::Value::Null => "NULL".to_owned(),
         serde_json::Value::String(text) => text.clone(),

@@ -161,6 +161,12 @@ async fn retryable_failures_are_retried_until_delivered() {
         "failed attempts were repeated"
     );
     assert_eq!(
+        sink.retries("collecting/slow"),
+        3,
+        "each failure is followed by a retry, not a new export"
+    );
+    assert_eq!(sink.retries("collecting/fast"), 0);
+    assert_eq!(
         telemetry.value("spider_exporter_send_failed_items_total", &[]),
         0.0
     );

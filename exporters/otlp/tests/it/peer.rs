@@ -1,7 +1,6 @@
 //! The Python OTLP receiver as a child process, and the exporter under test.
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,26 +9,8 @@ use serde_json::Value;
 use spider_collector::telemetry::ComponentTelemetry;
 use spider_collector::{CreateContext, Exporter, Factory};
 use spider_exporter_otlp::{OtlpConfig, OtlpExporterFactory, Protocol};
-
-/// A free loopback port.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A scratch directory.
-pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "spider-otlp-{}-{name}-{}",
-        std::process::id(),
-        free_port()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use spider_testkit::python_script;
+pub use spider_testkit::{free_port, scratch};
 
 /// A running `tests/python/otlp_receiver.py`.
 pub struct Peer {
@@ -52,10 +33,8 @@ impl Peer {
 
     /// Starts a receiver on given ports, appending to `out`.
     pub fn start_on(grpc_port: u16, http_port: u16, out: &Path, args: &[&str]) -> Self {
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/otlp_receiver.py");
         let mut child = Command::new("python3")
-            .arg(script)
+            .arg(python_script("otlp_receiver.py"))
             .args([
                 "--grpc-port",
                 &grpc_port.to_string(),

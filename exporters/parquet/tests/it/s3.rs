@@ -1,6 +1,5 @@
 //! Writing to an S3 API on loopback (moto), including while it is down.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -9,6 +8,8 @@ use serde_json::{Value, json};
 use spider_collector::config::GoDuration;
 use spider_collector::records::Batch;
 use spider_exporter_parquet::ParquetConfig;
+
+use spider_testkit::{free_port, python_json};
 
 use crate::support::{exporter, files_ending, python, scratch, usage};
 
@@ -41,19 +42,9 @@ impl Moto {
     }
 
     fn s3(&self, args: &[&str]) -> Value {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/s3.py");
-        let output = Command::new("python3")
-            .arg(script)
-            .arg(&self.endpoint)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "s3.py {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice(&output.stdout).unwrap()
+        let mut all = vec![self.endpoint.as_str()];
+        all.extend_from_slice(args);
+        python_json("s3.py", &all)
     }
 }
 
@@ -62,14 +53,6 @@ impl Drop for Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn s3_config(staging: &Path, port: u16) -> ParquetConfig {

@@ -1,9 +1,7 @@
 //! Fixtures: records of every kind, an exporter on a scratch directory, the Python readers.
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::path::Path;
 
 use serde_json::Value;
 use spider_collector::records::{
@@ -12,23 +10,15 @@ use spider_collector::records::{
 };
 use spider_collector::telemetry::ComponentTelemetry;
 use spider_collector::{CreateContext, Exporter, Factory};
+pub use spider_exporter_parquet::files_ending;
 use spider_exporter_parquet::{ParquetConfig, ParquetExporterFactory};
+use spider_testkit::python_json;
+pub use spider_testkit::scratch;
 
 /// 2026-11-21T05:59:00Z: one minute before an hour boundary.
 pub const BEFORE_SIX: Timestamp = Timestamp::from_secs(1_795_240_740);
 /// 2026-11-21T06:00:00Z.
 pub const SIX: Timestamp = Timestamp::from_secs(1_795_240_800);
-
-/// A fresh directory for one test.
-pub fn scratch(name: &str) -> PathBuf {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let dir =
-        std::env::temp_dir().join(format!("spider-parquet-{}-{name}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// A parquet exporter writing to `dir`, built by its factory.
 pub fn exporter(config: ParquetConfig) -> Box<dyn Exporter> {
@@ -182,33 +172,5 @@ pub fn capture() -> Vec<Batch> {
 
 /// Runs `tests/python/datasets.py ARGS` and parses its JSON.
 pub fn python(args: &[&str]) -> Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/datasets.py");
-    let output = Command::new("python3")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "datasets.py {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("JSON from datasets.py")
-}
-
-/// Names of the files below `dir` (recursively) with this suffix.
-pub fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.to_string_lossy().ends_with(suffix) {
-                found.push(path);
-            }
-        }
-    }
-    found
+    python_json("datasets.py", args)
 }
