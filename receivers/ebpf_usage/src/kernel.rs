@@ -1,0 +1,142 @@
+//! The kernel programs: loaded and attached with aya, and drained without losing a count.
+//!
+//! Draining flips `control.generation`, waits for programs in flight to finish with the old map,
+//! then reads and deletes every entry of it: nothing is counted twice or lost between reads.
+
+use std::fs::File;
+use std::path::Path;
+use std::time::Duration;
+
+use aya::maps::{Array, HashMap, MapData, PerCpuArray};
+use aya::programs::{BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType};
+use aya::{Btf, Ebpf, EbpfLoader};
+
+use crate::layout::{Control, FlowKey, FlowValue};
+
+/// The compiled programs (`ebpf/usage.bpf.o`, rebuilt and checked by `ebpf/build.sh`).
+static OBJECT: &[u8] = aya::include_bytes_aligned!("../../../ebpf/usage.bpf.o");
+
+/// How long programs that looked up the old map may still be writing to it.
+const GRACE: Duration = Duration::from_millis(5);
+
+/// The loaded programs and their maps.
+pub struct Kernel {
+    /// Keeps the programs attached; they detach when it is dropped.
+    _ebpf: Ebpf,
+    flows: [HashMap<MapData, FlowKey, FlowValue>; 2],
+    control: Array<MapData, Control>,
+    overflow: PerCpuArray<MapData, u64>,
+    generation: u32,
+    capacity: u32,
+}
+
+/// What one drain found.
+pub struct Drained {
+    /// Every entry of the idle map.
+    pub entries: Vec<(FlowKey, FlowValue)>,
+    /// How full that map was.
+    pub fill: f64,
+}
+
+fn error(step: &str, error: impl std::fmt::Display) -> String {
+    format!("{step}: {error}")
+}
+
+impl Kernel {
+    /// Loads the programs with maps of `capacity` entries and attaches them to the cgroup v2
+    /// hierarchy at `cgroup` (all sockets below it, in every network namespace).
+    pub fn attach(cgroup: &Path, capacity: u32) -> Result<Self, String> {
+        let btf = Btf::from_sys_fs()
+            .map_err(|e| error("reading kernel BTF (/sys/kernel/btf/vmlinux)", e))?;
+        let mut ebpf = EbpfLoader::new()
+            .btf(Some(&btf))
+            .map_max_entries("flows_0", capacity)
+            .map_max_entries("flows_1", capacity)
+            .load(OBJECT)
+            .map_err(|e| error("loading the programs", e))?;
+        let cgroup_dir =
+            File::open(cgroup).map_err(|e| error(&format!("opening {}", cgroup.display()), e))?;
+        for (name, attach_type) in [
+            ("count_egress", CgroupSkbAttachType::Egress),
+            ("count_ingress", CgroupSkbAttachType::Ingress),
+        ] {
+            let program: &mut CgroupSkb = program(&mut ebpf, name)?;
+            program.load().map_err(|e| error(name, e))?;
+            // Single: AllowMultiple is refused on the v2 root here (DESIGN.md §3).
+            program
+                .attach(&cgroup_dir, attach_type, CgroupAttachMode::Single)
+                .map_err(|e| error(&format!("attaching {name} to {}", cgroup.display()), e))?;
+        }
+        for (name, tracepoint) in [
+            ("count_send", "sock_send_length"),
+            ("count_recv", "sock_recv_length"),
+        ] {
+            let program: &mut BtfTracePoint = program(&mut ebpf, name)?;
+            program.load(tracepoint, &btf).map_err(|e| error(name, e))?;
+            program
+                .attach()
+                .map_err(|e| error(&format!("attaching {name} to {tracepoint}"), e))?;
+        }
+        let mut take = |name: &str| {
+            ebpf.take_map(name)
+                .ok_or_else(|| format!("map {name} missing from the object"))
+        };
+        let flows = [
+            HashMap::try_from(take("flows_0")?).map_err(|e| error("flows_0", e))?,
+            HashMap::try_from(take("flows_1")?).map_err(|e| error("flows_1", e))?,
+        ];
+        let control = Array::try_from(take("control")?).map_err(|e| error("control", e))?;
+        let overflow =
+            PerCpuArray::try_from(take("overflow")?).map_err(|e| error("overflow", e))?;
+        Ok(Self {
+            _ebpf: ebpf,
+            flows,
+            control,
+            overflow,
+            generation: 0,
+            capacity,
+        })
+    }
+
+    /// Switches the programs to the other map and empties the one they were writing to.
+    pub async fn drain(&mut self) -> Result<Drained, String> {
+        let idle = self.generation as usize;
+        self.generation ^= 1;
+        self.control
+            .set(
+                0,
+                Control {
+                    generation: self.generation,
+                },
+                0,
+            )
+            .map_err(|e| error("switching maps", e))?;
+        tokio::time::sleep(GRACE).await;
+        let map = &mut self.flows[idle];
+        let entries: Vec<(FlowKey, FlowValue)> = map.iter().filter_map(Result::ok).collect();
+        for (key, _) in &entries {
+            map.remove(key)
+                .map_err(|e| error("emptying the flows map", e))?;
+        }
+        let fill = entries.len() as f64 / f64::from(self.capacity);
+        Ok(Drained { entries, fill })
+    }
+
+    /// New flows dropped so far because a map was full.
+    pub fn overflowed(&self) -> u64 {
+        self.overflow
+            .get(&0, 0)
+            .map(|per_cpu| per_cpu.iter().sum())
+            .unwrap_or(0)
+    }
+}
+
+fn program<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, String>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
+{
+    let program = ebpf
+        .program_mut(name)
+        .ok_or_else(|| format!("program {name} missing from the object"))?;
+    program.try_into().map_err(|e| error(name, e))
+}

@@ -1,0 +1,79 @@
+"""Known traffic for the tests: exact numbers of send calls and bytes each way, TCP or UDP.
+
+    traffic.py tcp-server ADDR PORT REPLIES REPLY_SIZE EXPECT_BYTES
+    traffic.py tcp-client ADDR PORT MESSAGES SIZE EXPECT_BYTES [PAUSE_SECONDS]
+    traffic.py udp-server ADDR PORT DATAGRAMS REPLY_SIZE
+    traffic.py udp-client ADDR PORT DATAGRAMS SIZE
+Servers print "ready" once listening and serve one client. Every send is one send() call whose
+whole buffer is accepted (checked), so the counts are exact.
+"""
+import socket
+import sys
+import time
+
+
+def family(address):
+    return socket.AF_INET6 if ":" in address else socket.AF_INET
+
+
+def send_exactly(sock, data, peer=None):
+    sent = sock.sendto(data, peer) if peer else sock.send(data)
+    assert sent == len(data), f"short send: {sent} of {len(data)}"
+
+
+def receive(sock, total):
+    got = 0
+    while got < total:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise SystemExit(f"peer closed after {got} of {total} bytes")
+        got += len(chunk)
+
+
+def tcp_server(address, port, replies, reply_size, expect):
+    with socket.socket(family(address), socket.SOCK_STREAM) as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind((address, int(port)))
+        server.listen(1)
+        print("ready", flush=True)
+        connection, _ = server.accept()
+        with connection:
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            receive(connection, int(expect))
+            for _ in range(int(replies)):
+                send_exactly(connection, b"r" * int(reply_size))
+            connection.shutdown(socket.SHUT_WR)
+            while connection.recv(65536):
+                pass
+
+
+def tcp_client(address, port, messages, size, expect, pause="0"):
+    with socket.create_connection((address, int(port)), timeout=30) as client:
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for _ in range(int(messages)):
+            send_exactly(client, b"m" * int(size))
+            time.sleep(float(pause))
+        receive(client, int(expect))
+        client.shutdown(socket.SHUT_WR)
+
+
+def udp_server(address, port, datagrams, reply_size):
+    with socket.socket(family(address), socket.SOCK_DGRAM) as server:
+        server.bind((address, int(port)))
+        print("ready", flush=True)
+        for _ in range(int(datagrams)):
+            _, peer = server.recvfrom(65536)
+            send_exactly(server, b"a" * int(reply_size), peer)
+
+
+def udp_client(address, port, datagrams, size):
+    with socket.socket(family(address), socket.SOCK_DGRAM) as client:
+        client.settimeout(10)
+        for _ in range(int(datagrams)):
+            send_exactly(client, b"q" * int(size), (address, int(port)))
+            client.recvfrom(65536)
+
+
+if __name__ == "__main__":
+    command, *args = sys.argv[1:]
+    {"tcp-server": tcp_server, "tcp-client": tcp_client, "udp-server": udp_server, "udp-client": udp_client}[command](*args)
