@@ -9,6 +9,7 @@ use spider_collector::Factories;
 pub fn factories() -> Factories {
     Factories::new()
         .with_receiver(spider_receiver_synthetic::SyntheticReceiverFactory)
+        .with_receiver(spider_receiver_ebpf_usage::EbpfUsageReceiverFactory)
         .with_processor(spider_processor_batch::BatchProcessorFactory)
         .with_exporter(spider_exporter_debug::DebugExporterFactory)
         .with_exporter(spider_exporter_parquet::ParquetExporterFactory)
