@@ -5,14 +5,15 @@ use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, MutexGuard};
+
+use tokio::sync::{Mutex, MutexGuard};
 
 /// Only one program set can hang off the cgroup root at a time: kernel tests take turns.
-static KERNEL: Mutex<()> = Mutex::new(());
+static KERNEL: Mutex<()> = Mutex::const_new(());
 
 /// Serializes tests that attach programs; `None` (skip) only when explicitly allowed.
-pub fn privileged() -> Option<MutexGuard<'static, ()>> {
-    // SAFETY-free check: geteuid via /proc (no libc dependency).
+pub async fn privileged() -> Option<MutexGuard<'static, ()>> {
+    // The effective uid, from /proc (no libc dependency).
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let root = status
         .lines()
@@ -25,11 +26,7 @@ pub fn privileged() -> Option<MutexGuard<'static, ()>> {
         eprintln!("skipped: not root and SPIDER_SKIP_PRIVILEGED is set");
         return None;
     }
-    Some(
-        KERNEL
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()),
-    )
+    Some(KERNEL.lock().await)
 }
 
 fn run(args: &[&str]) {

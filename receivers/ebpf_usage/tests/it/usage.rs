@@ -68,13 +68,17 @@ fn totals(records: &[NetworkUsage]) -> BTreeMap<(IpAddr, IpAddr, u16, Transport)
 
 #[tokio::test]
 async fn lifecycle_and_config_conform() {
-    let Some(_turn) = privileged() else { return };
+    let Some(_turn) = privileged().await else {
+        return;
+    };
     conformance::check_component(EbpfUsageReceiverFactory, EbpfUsageConfig::default()).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn known_tcp_and_udp_traffic_is_counted_exactly_both_ways_v4_and_v6() {
-    let Some(_turn) = privileged() else { return };
+    let Some(_turn) = privileged().await else {
+        return;
+    };
     let pair = Pair::new();
     let (mut usage, telemetry) = receiver();
     let (output, records) = Output::channel(&[Signal::Usage], 10_000);
@@ -139,7 +143,9 @@ async fn known_tcp_and_udp_traffic_is_counted_exactly_both_ways_v4_and_v6() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn buckets_split_at_the_minute_and_sum_to_the_totals() {
-    let Some(_turn) = privileged() else { return };
+    let Some(_turn) = privileged().await else {
+        return;
+    };
     // Start 3 s before a minute boundary; 10 messages 0.6 s apart cross it.
     let now = Timestamp::now();
     let into_minute = now.micros_since(now.minute_start());
