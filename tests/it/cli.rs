@@ -191,16 +191,25 @@ fn components_lists_every_type_with_its_signals() {
     let output = run(&["components"]);
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        text.contains("receivers:\n  synthetic    signals: usage\n"),
-        "{text}"
-    );
-    assert!(
-        text.contains("  batch        signals: usage, capture\n"),
-        "{text}"
-    );
-    assert!(
-        text.contains("  debug        signals: usage, capture\n"),
-        "{text}"
-    );
+    let lines: Vec<&str> = text.lines().collect();
+    for expected in [
+        "receivers:",
+        "  ebpf_usage   signals: usage",
+        "  synthetic    signals: usage",
+        "processors:",
+        "  batch        signals: usage, capture",
+        "exporters:",
+        "  debug        signals: usage, capture",
+        "  otlp         signals: usage",
+        "  parquet      signals: usage, capture",
+    ] {
+        assert!(
+            lines.contains(&expected),
+            "missing {expected:?} in:\n{text}"
+        );
+    }
+    let position = |line: &str| lines.iter().position(|l| *l == line).unwrap();
+    assert!(position("receivers:") < position("  synthetic    signals: usage"));
+    assert!(position("processors:") < position("  batch        signals: usage, capture"));
+    assert!(position("exporters:") < position("  otlp         signals: usage"));
 }
