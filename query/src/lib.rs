@@ -4,8 +4,17 @@
 //! record schema plus the Hive partition columns `date` and `hour`; a dataset not written yet is an
 //! empty table, so queries never fail on a missing directory.
 
+pub mod cidr;
 pub mod datasets;
+pub mod fields;
+pub mod filter;
+pub mod frame;
+pub mod grid;
+pub mod map;
+pub mod range;
 pub mod sql;
+pub mod stats;
+pub mod timeline;
 
 pub use datasets::open;
 pub use sql::{QueryError, read_only};

@@ -4,3 +4,4 @@
 mod read_only;
 mod support;
 mod versus_duckdb;
+mod views;

@@ -6,7 +6,7 @@ use std::path::Path;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use spider_collector::records::{
-    Batch, EndpointClass, EndpointMeta, NetworkUsage, Timestamp, Transport,
+    Batch, EndpointClass, EndpointMeta, NetworkUsage, OwnerKind, Timestamp, Transport,
 };
 use spider_collector::telemetry::ComponentTelemetry;
 use spider_collector::{CreateContext, Factory};
@@ -41,13 +41,36 @@ pub async fn write_usage(dir: &Path, rows: u64) {
             packets_to_client: 1,
             client: EndpointMeta {
                 namespace: Some(namespaces[i as usize % 3].into()),
+                owner_kind: Some(OwnerKind::Deployment),
                 owner_name: Some(format!("app-{}", i % 4)),
+                pod: Some(format!("app-{}-{}", i % 4, i % 3)),
+                node: Some(format!("node-{}", i % 2)),
                 class: EndpointClass::Pod,
-                ..EndpointMeta::default()
+                dns_name: None,
             },
-            server: EndpointMeta {
-                class: EndpointClass::Service,
-                ..EndpointMeta::default()
+            server: match i % 4 {
+                0 => EndpointMeta {
+                    namespace: Some("kube-system".into()),
+                    owner_kind: Some(OwnerKind::Service),
+                    owner_name: Some("kube-dns".into()),
+                    class: EndpointClass::Service,
+                    ..EndpointMeta::default()
+                },
+                1 => EndpointMeta {
+                    namespace: Some("payments".into()),
+                    owner_kind: Some(OwnerKind::StatefulSet),
+                    owner_name: Some("db".into()),
+                    pod: Some("db-0".into()),
+                    node: Some("node-1".into()),
+                    class: EndpointClass::Pod,
+                    dns_name: None,
+                },
+                2 => EndpointMeta {
+                    class: EndpointClass::External,
+                    dns_name: Some("api.example.com".into()),
+                    ..EndpointMeta::default()
+                },
+                _ => EndpointMeta::default(),
             },
         })
         .collect();

@@ -1,0 +1,305 @@
+//! The map: network usage as a compound graph for Cytoscape.js/fCoSE.
+//!
+//! Logical view: namespaces containing workloads (Deployment, DaemonSet, StatefulSet, CronJob,
+//! Job, bare Pod) and services; physical view: nodes containing namespaces containing pods.
+//! Both have groups for node (host) addresses, external and unknown endpoints. Edges go client →
+//! server with bytes, messages, ports and transports; the top `limit` edges by bytes are returned
+//! from `offset` on, the rest is summarised (so a UI can draw fast, then page in the rest).
+
+use std::collections::{BTreeSet, HashMap};
+
+use datafusion::functions_aggregate::expr_fn::sum;
+use datafusion::logical_expr::col;
+use datafusion::prelude::SessionContext;
+use serde::Serialize;
+
+use crate::fields::USAGE;
+use crate::frame::{counts, failed, filtered, strings};
+use crate::range::TimeRange;
+use crate::sql::QueryError;
+
+/// Which structure the map shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum View {
+    /// Namespaces → workloads.
+    Logical,
+    /// Nodes → namespaces → pods.
+    Physical,
+}
+
+/// A compound or leaf node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MapNode {
+    /// Stable id (also encodes the kind and place).
+    pub id: String,
+    /// What to write on it.
+    pub label: String,
+    /// Namespace, Node, Group, Deployment, Pod, Service, External, Unknown, …
+    pub kind: String,
+    /// The compound it sits in.
+    pub parent: Option<String>,
+    /// Bytes it sent and received (leaves; compounds sum their leaves).
+    pub bytes: u64,
+    /// Messages it sent and received.
+    pub messages: u64,
+}
+
+/// A client → server edge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MapEdge {
+    /// Client leaf.
+    pub source: String,
+    /// Server leaf.
+    pub target: String,
+    /// Bytes both ways.
+    pub bytes: u64,
+    /// Bytes client → server.
+    pub bytes_to_server: u64,
+    /// Bytes server → client.
+    pub bytes_to_client: u64,
+    /// Messages both ways.
+    pub messages: u64,
+    /// Server ports.
+    pub ports: Vec<u16>,
+    /// Transports.
+    pub transports: Vec<String>,
+}
+
+/// What was left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Rest {
+    /// Edges not returned.
+    pub edges: usize,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Their messages.
+    pub messages: u64,
+}
+
+/// The answer to a map query.
+#[derive(Debug, Clone, Serialize)]
+pub struct MapAnswer {
+    /// The view.
+    pub view: View,
+    /// Nodes of the returned edges, with their compounds.
+    pub nodes: Vec<MapNode>,
+    /// Edges `offset..offset+limit` by bytes.
+    pub edges: Vec<MapEdge>,
+    /// All edges matching.
+    pub total_edges: usize,
+    /// Edges after this page.
+    pub rest: Rest,
+}
+
+/// The leaf id of one end (`client` or `server`) in a view, as a fixed SQL expression over that
+/// end's columns. Ids are `kind|…` paths that [`describe`] turns back into nodes.
+fn leaf_sql(view: View, end: &str) -> String {
+    let workload = match view {
+        View::Logical => format!(
+            "concat('w|', coalesce({end}_namespace, ''), '|', coalesce({end}_owner_kind, 'Pod'), '|', coalesce({end}_owner_name, {end}_pod, {end}_ip))"
+        ),
+        View::Physical => format!(
+            "concat('p|', coalesce({end}_node, ''), '|', coalesce({end}_namespace, ''), '|', coalesce({end}_pod, {end}_ip))"
+        ),
+    };
+    format!(
+        "CASE {end}_class \
+           WHEN 'pod' THEN {workload} \
+           WHEN 'service' THEN concat('s|', coalesce({end}_namespace, ''), '|', coalesce({end}_owner_name, {end}_ip)) \
+           WHEN 'node' THEN concat('n|', coalesce({end}_node, {end}_ip)) \
+           WHEN 'external' THEN concat('e|', coalesce({end}_dns_name, {end}_ip)) \
+           ELSE concat('u|', {end}_ip) END"
+    )
+}
+
+/// A node from its id: label, kind, parent.
+pub fn describe(view: View, id: &str) -> (String, String, Option<String>) {
+    let parts: Vec<&str> = id.split('|').collect();
+    let group = |name: &str| Some(format!("g|{name}"));
+    match (parts.as_slice(), view) {
+        (["w", namespace, kind, name], _) => (
+            (*name).into(),
+            (*kind).into(),
+            Some(format!("ns|{namespace}")),
+        ),
+        (["p", node, namespace, pod], _) => (
+            (*pod).into(),
+            "Pod".into(),
+            Some(format!("pn|{node}|{namespace}")),
+        ),
+        (["s", namespace, name], View::Logical) => (
+            (*name).into(),
+            "Service".into(),
+            Some(format!("ns|{namespace}")),
+        ),
+        (["s", _, name], View::Physical) => ((*name).into(), "Service".into(), group("services")),
+        (["n", node], View::Logical) => ((*node).into(), "Node".into(), group("nodes")),
+        (["n", node], View::Physical) => {
+            ("host".into(), "Host".into(), Some(format!("node|{node}")))
+        }
+        (["e", name], _) => ((*name).into(), "External".into(), group("external")),
+        (["u", address], _) => ((*address).into(), "Unknown".into(), group("unknown")),
+        (["ns", namespace], _) => ((*namespace).into(), "Namespace".into(), None),
+        (["pn", node, namespace], _) => (
+            (*namespace).into(),
+            "Namespace".into(),
+            Some(format!("node|{node}")),
+        ),
+        (["node", node], _) => ((*node).into(), "Node".into(), None),
+        (["g", name], _) => ((*name).into(), "Group".into(), None),
+        _ => (id.into(), "Unknown".into(), None),
+    }
+}
+
+/// Answers a map query.
+pub async fn map(
+    context: &SessionContext,
+    view: View,
+    range: TimeRange,
+    filter: Option<&str>,
+    offset: usize,
+    limit: usize,
+) -> Result<MapAnswer, QueryError> {
+    let frame = filtered(
+        context,
+        "network_usage",
+        "bucket_start",
+        range,
+        filter,
+        USAGE,
+    )
+    .await?;
+    let schema = frame.schema().clone();
+    let client = context
+        .parse_sql_expr(&leaf_sql(view, "client"), &schema)
+        .map_err(failed)?;
+    let server = context
+        .parse_sql_expr(&leaf_sql(view, "server"), &schema)
+        .map_err(failed)?;
+    let batches = frame
+        .aggregate(
+            vec![
+                client.alias("client_leaf"),
+                server.alias("server_leaf"),
+                col("server_port"),
+                col("transport"),
+            ],
+            vec![
+                sum(col("bytes_to_server")).alias("bts"),
+                sum(col("bytes_to_client")).alias("btc"),
+                sum(col("messages_to_server")).alias("mts"),
+                sum(col("messages_to_client")).alias("mtc"),
+            ],
+        )
+        .map_err(failed)?
+        .collect()
+        .await
+        .map_err(failed)?;
+
+    let mut edges: HashMap<(String, String), MapEdge> = HashMap::new();
+    for batch in &batches {
+        let (clients, servers, transports) = (
+            strings(batch.column(0)),
+            strings(batch.column(1)),
+            strings(batch.column(3)),
+        );
+        let ports = counts(batch.column(2));
+        let (bts, btc, mts, mtc) = (
+            counts(batch.column(4)),
+            counts(batch.column(5)),
+            counts(batch.column(6)),
+            counts(batch.column(7)),
+        );
+        for row in 0..batch.num_rows() {
+            let (Some(source), Some(target)) = (clients[row].clone(), servers[row].clone()) else {
+                continue;
+            };
+            let edge = edges
+                .entry((source.clone(), target.clone()))
+                .or_insert_with(|| MapEdge {
+                    source,
+                    target,
+                    bytes: 0,
+                    bytes_to_server: 0,
+                    bytes_to_client: 0,
+                    messages: 0,
+                    ports: Vec::new(),
+                    transports: Vec::new(),
+                });
+            edge.bytes_to_server += bts[row];
+            edge.bytes_to_client += btc[row];
+            edge.bytes += bts[row] + btc[row];
+            edge.messages += mts[row] + mtc[row];
+            edge.ports.push(ports[row] as u16);
+            edge.transports.extend(transports[row].clone());
+        }
+    }
+    let mut edges: Vec<MapEdge> = edges.into_values().collect();
+    for edge in &mut edges {
+        edge.ports.sort_unstable();
+        edge.ports.dedup();
+        edge.transports.sort();
+        edge.transports.dedup();
+    }
+    edges.sort_by(|a, b| {
+        b.bytes
+            .cmp(&a.bytes)
+            .then_with(|| (&a.source, &a.target).cmp(&(&b.source, &b.target)))
+    });
+
+    let mut totals: HashMap<&str, (u64, u64)> = HashMap::new();
+    for edge in &edges {
+        for end in [&edge.source, &edge.target] {
+            let total = totals.entry(end.as_str()).or_default();
+            total.0 += edge.bytes;
+            total.1 += edge.messages;
+        }
+    }
+    let total_edges = edges.len();
+    let page: Vec<MapEdge> = edges.iter().skip(offset).take(limit).cloned().collect();
+    let after = edges.iter().skip(offset + page.len());
+    let rest = after.fold(Rest::default(), |rest, edge| Rest {
+        edges: rest.edges + 1,
+        bytes: rest.bytes + edge.bytes,
+        messages: rest.messages + edge.messages,
+    });
+    let nodes = nodes_of(view, &page, &totals);
+    Ok(MapAnswer {
+        view,
+        nodes,
+        edges: page,
+        total_edges,
+        rest,
+    })
+}
+
+/// The leaves of `edges` and every compound above them; compounds sum their leaves.
+fn nodes_of(view: View, edges: &[MapEdge], totals: &HashMap<&str, (u64, u64)>) -> Vec<MapNode> {
+    let leaves: BTreeSet<&str> = edges
+        .iter()
+        .flat_map(|e| [e.source.as_str(), e.target.as_str()])
+        .collect();
+    let mut nodes: HashMap<String, MapNode> = HashMap::new();
+    for leaf in leaves {
+        let (bytes, messages) = totals.get(leaf).copied().unwrap_or_default();
+        let mut id = Some(leaf.to_owned());
+        while let Some(current) = id {
+            let (label, kind, parent) = describe(view, &current);
+            let node = nodes.entry(current.clone()).or_insert_with(|| MapNode {
+                id: current,
+                label,
+                kind,
+                parent: parent.clone(),
+                bytes: 0,
+                messages: 0,
+            });
+            node.bytes += bytes;
+            node.messages += messages;
+            id = parent;
+        }
+    }
+    let mut nodes: Vec<MapNode> = nodes.into_values().collect();
+    nodes.sort_by(|a, b| a.id.cmp(&b.id));
+    nodes
+}

@@ -1,0 +1,133 @@
+//! The timeline: bytes and messages per step over a range, the step chosen from the range so
+//! the histogram has about a hundred bars.
+
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::functions_aggregate::expr_fn::sum;
+use datafusion::logical_expr::col;
+use datafusion::prelude::SessionContext;
+use serde::Serialize;
+
+use crate::fields::USAGE;
+use crate::frame::{counts, failed, filtered, integers};
+use crate::range::TimeRange;
+use crate::sql::QueryError;
+
+/// Steps a timeline uses, in seconds.
+pub const STEPS: [i64; 9] = [
+    60,
+    300,
+    900,
+    1800,
+    3600,
+    3 * 3600,
+    6 * 3600,
+    12 * 3600,
+    86_400,
+];
+
+/// The smallest step giving at most ~120 bars over `range`.
+pub fn step_for(range: TimeRange) -> i64 {
+    let wanted = (range.seconds() + 119) / 120;
+    STEPS
+        .iter()
+        .copied()
+        .find(|step| *step >= wanted)
+        .unwrap_or(86_400)
+}
+
+/// One bar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Bar {
+    /// Start of the step, microseconds since the epoch.
+    pub time: i64,
+    /// Bytes both ways.
+    pub bytes: u64,
+    /// Messages both ways.
+    pub messages: u64,
+}
+
+/// The answer to a timeline query.
+#[derive(Debug, Clone, Serialize)]
+pub struct Timeline {
+    /// Step, seconds.
+    pub step_seconds: i64,
+    /// Every step of the range, empty ones included.
+    pub bars: Vec<Bar>,
+}
+
+/// Answers a timeline query; `step` (seconds) must be one of [`STEPS`] when given.
+pub async fn timeline(
+    context: &SessionContext,
+    range: TimeRange,
+    filter: Option<&str>,
+    step: Option<i64>,
+) -> Result<Timeline, QueryError> {
+    let step = match step {
+        Some(step) if STEPS.contains(&step) => step,
+        Some(step) => {
+            return Err(QueryError::Refused(format!(
+                "step {step} is not one of {STEPS:?} seconds"
+            )));
+        }
+        None => step_for(range),
+    };
+    let frame = filtered(
+        context,
+        "network_usage",
+        "bucket_start",
+        range,
+        filter,
+        USAGE,
+    )
+    .await?;
+    let bin = context
+        .parse_sql_expr(&format!("date_bin(INTERVAL '{step} seconds', bucket_start, TIMESTAMP '1970-01-01T00:00:00Z')"), frame.schema())
+        .map_err(failed)?;
+    let batches = frame
+        .aggregate(
+            vec![bin.alias("t")],
+            vec![
+                sum(col("bytes_to_server") + col("bytes_to_client")).alias("bytes"),
+                sum(col("messages_to_server") + col("messages_to_client")).alias("messages"),
+            ],
+        )
+        .map_err(failed)?
+        .collect()
+        .await
+        .map_err(failed)?;
+    let step_micros = step * 1_000_000;
+    let first = range.from.div_euclid(step_micros) * step_micros;
+    let mut bars: Vec<Bar> = (first..range.to)
+        .step_by(step_micros as usize)
+        .map(|time| Bar {
+            time,
+            bytes: 0,
+            messages: 0,
+        })
+        .collect();
+    for batch in &batches {
+        // date_bin answers in nanoseconds whatever the input's unit.
+        let micros = cast(
+            batch.column(0),
+            &DataType::Timestamp(TimeUnit::Microsecond, None),
+        )
+        .map_err(|e| QueryError::Failed(e.to_string()))?;
+        let (times, bytes, messages) = (
+            integers(&micros),
+            counts(batch.column(1)),
+            counts(batch.column(2)),
+        );
+        for row in 0..batch.num_rows() {
+            let index = ((times[row] - first) / step_micros) as usize;
+            if let Some(bar) = bars.get_mut(index) {
+                bar.bytes += bytes[row];
+                bar.messages += messages[row];
+            }
+        }
+    }
+    Ok(Timeline {
+        step_seconds: step,
+        bars,
+    })
+}
