@@ -12,6 +12,7 @@ pub mod frame;
 pub mod grid;
 pub mod map;
 pub mod range;
+pub mod server;
 pub mod sql;
 pub mod stats;
 pub mod timeline;

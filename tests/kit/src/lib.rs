@@ -54,3 +54,9 @@ pub fn python_json<S: AsRef<std::ffi::OsStr>>(script: &str, args: &[S]) -> Value
     serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|e| panic!("{script} printed no JSON: {e}"))
 }
+
+/// An HTTP client for tests (reqwest is built without a bundled TLS provider: ring is installed).
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}

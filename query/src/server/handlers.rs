@@ -1,0 +1,230 @@
+//! The route handlers: read parameters, call the query library, answer JSON.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::params::Params;
+use super::saved::SavedQueryInput;
+use super::{ApiError, AppState};
+use crate::fields::USAGE;
+use crate::grid::{GridRequest, json_rows};
+use crate::map::View;
+use crate::stats::Measure;
+
+type Shared = State<Arc<AppState>>;
+type QueryString = Query<HashMap<String, String>>;
+
+/// `GET /api/health`.
+pub async fn health() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Unknown routes.
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("no such route; see the README for the API")
+}
+
+fn view(params: &Params) -> Result<View, ApiError> {
+    match params.text("view").unwrap_or("logical") {
+        "logical" => Ok(View::Logical),
+        "physical" => Ok(View::Physical),
+        other => Err(ApiError::bad_request(format!(
+            "view {other:?} is not logical or physical"
+        ))),
+    }
+}
+
+/// `GET /api/map`.
+pub async fn map(State(state): Shared, Query(query): QueryString) -> Result<Response, ApiError> {
+    let params = Params(query);
+    let (view, range) = (view(&params)?, params.range()?);
+    let offset = params.parsed("offset", 0usize)?;
+    let limit = params.count("limit", 500, 10_000)?;
+    let answer = crate::map::map(
+        &state.context,
+        view,
+        range,
+        params.text("filter"),
+        offset,
+        limit,
+    )
+    .await?;
+    Ok(Json(answer).into_response())
+}
+
+/// `GET /api/timeline`.
+pub async fn timeline(
+    State(state): Shared,
+    Query(query): QueryString,
+) -> Result<Response, ApiError> {
+    let params = Params(query);
+    let range = params.range()?;
+    let step = params
+        .text("step")
+        .map(|_| params.parsed("step", 0i64))
+        .transpose()?;
+    let answer =
+        crate::timeline::timeline(&state.context, range, params.text("filter"), step).await?;
+    Ok(Json(answer).into_response())
+}
+
+/// `GET /api/grid/{dataset}`.
+pub async fn grid(
+    State(state): Shared,
+    Path(dataset): Path<String>,
+    Query(query): QueryString,
+) -> Result<Response, ApiError> {
+    if dataset != "network_usage" {
+        return Err(ApiError::not_found(format!(
+            "no grid for dataset {dataset:?} (network_usage)"
+        )));
+    }
+    let params = Params(query);
+    let range = params.range()?;
+    let ascending = match params.text("order").unwrap_or("desc") {
+        "asc" => true,
+        "desc" => false,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "order {other:?} is not asc or desc"
+            )));
+        }
+    };
+    let request = GridRequest {
+        sort: params.text("sort"),
+        ascending,
+        limit: params.count("limit", 100, 10_000)?,
+        cursor: params.text("cursor"),
+    };
+    let page = crate::grid::grid(
+        &state.context,
+        &dataset,
+        "bucket_start",
+        USAGE,
+        range,
+        params.text("filter"),
+        request,
+    )
+    .await?;
+    Ok(Json(page).into_response())
+}
+
+/// `GET /api/stats`.
+pub async fn stats(State(state): Shared, Query(query): QueryString) -> Result<Response, ApiError> {
+    let params = Params(query);
+    let range = params.range()?;
+    let group_by = params
+        .text("group_by")
+        .ok_or_else(|| ApiError::bad_request("parameter group_by is required"))?;
+    let measure: Measure = serde_json::from_value(Value::String(
+        params.text("measure").unwrap_or("bytes").to_owned(),
+    ))
+    .map_err(|_| ApiError::bad_request("measure is one of bytes, messages, packets, records"))?;
+    let top = params.count("top", 10, 1000)?;
+    let answer = crate::stats::stats(
+        &state.context,
+        USAGE,
+        range,
+        params.text("filter"),
+        group_by,
+        measure,
+        top,
+    )
+    .await?;
+    Ok(Json(answer).into_response())
+}
+
+/// The body of `POST /api/sql`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlBody {
+    query: String,
+}
+
+/// `POST /api/sql`: read-only SQL.
+pub async fn sql(
+    State(state): Shared,
+    body: Result<Json<SqlBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let batches = crate::sql::read_only(&state.context, &body.query).await?;
+    let columns: Vec<String> = batches
+        .first()
+        .map(|b| {
+            b.schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Json(json!({"columns": columns, "rows": json_rows(&batches)?})).into_response())
+}
+
+/// `GET /api/queries`.
+pub async fn list_saved(State(state): Shared) -> Response {
+    Json(state.saved.list()).into_response()
+}
+
+fn saved_input(
+    body: Result<Json<SavedQueryInput>, axum::extract::rejection::JsonRejection>,
+) -> Result<SavedQueryInput, ApiError> {
+    let Json(input) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    if input.name.trim().is_empty() {
+        return Err(ApiError::bad_request("a saved query needs a name"));
+    }
+    Ok(input)
+}
+
+/// `POST /api/queries`.
+pub async fn create_saved(
+    State(state): Shared,
+    body: Result<Json<SavedQueryInput>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let created = state
+        .saved
+        .create(saved_input(body)?)
+        .map_err(ApiError::internal)?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+/// `PUT /api/queries/{id}`.
+pub async fn update_saved(
+    State(state): Shared,
+    Path(id): Path<String>,
+    body: Result<Json<SavedQueryInput>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let id: u64 = id
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("{id:?} is not a saved query id")))?;
+    match state
+        .saved
+        .update(id, saved_input(body)?)
+        .map_err(ApiError::internal)?
+    {
+        Some(updated) => Ok(Json(updated).into_response()),
+        None => Err(ApiError::not_found(format!("no saved query {id}"))),
+    }
+}
+
+/// `DELETE /api/queries/{id}`.
+pub async fn delete_saved(
+    State(state): Shared,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: u64 = id
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("{id:?} is not a saved query id")))?;
+    if state.saved.delete(id).map_err(ApiError::internal)? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ApiError::not_found(format!("no saved query {id}")))
+    }
+}

@@ -1,0 +1,73 @@
+//! Cross-cutting behaviour: the bearer token, CORS (off unless an origin is configured), and a
+//! log line per request.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::ApiError;
+
+/// Refuses requests without `Authorization: Bearer <token>` when a token is configured.
+pub async fn require_token(
+    State(token): State<Option<Arc<String>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(token) = token {
+        let presented = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes())) {
+            return ApiError::unauthorized().into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Compares secrets without leaking where they differ through timing.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Adds CORS headers for the configured origin and answers its preflights.
+pub async fn cors(
+    State(origin): State<Option<Arc<String>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(origin) = origin else {
+        return next.run(request).await;
+    };
+    let allowed = HeaderValue::from_str(&origin).unwrap_or(HeaderValue::from_static("null"));
+    let mut response = if request.method() == Method::OPTIONS {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        next.run(request).await
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allowed);
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("authorization, content-type"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"),
+    );
+    response
+}
+
+/// One log line per request: method, path, status, time taken.
+pub async fn log_requests(request: Request, next: Next) -> Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(%method, %path, status = response.status().as_u16(), millis = started.elapsed().as_millis() as u64, "request");
+    response
+}

@@ -1,0 +1,92 @@
+//! The HTTP API (axum) around the query library: `spider serve --data DIR`.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /api/health` | `{"status":"ok"}` (no token needed) |
+//! | `GET /api/map?view=logical\|physical&from&to&filter&offset&limit` | compound graph |
+//! | `GET /api/timeline?from&to&filter&step` | bytes/messages per step |
+//! | `GET /api/grid/network_usage?from&to&filter&sort&order&limit&cursor` | a page of rows |
+//! | `GET /api/stats?from&to&filter&group_by&measure&top` | top groups |
+//! | `POST /api/sql` `{"query": "SELECT …"}` | read-only SQL |
+//! | `GET/POST /api/queries`, `PUT/DELETE /api/queries/{id}` | saved queries |
+//!
+//! Every error has one shape, `{"error": {"code": "…", "message": "…"}}`: 400 for what the client
+//! got wrong (never 500), 401 without the token when one is set, 404 for unknown routes.
+
+mod error;
+mod handlers;
+mod middleware;
+mod params;
+mod saved;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post, put};
+use datafusion::prelude::SessionContext;
+
+pub use error::ApiError;
+pub use saved::{SavedQuery, SavedStore};
+
+/// How the server is set up.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Dataset root.
+    pub data: PathBuf,
+    /// Where saved queries are kept (default: `DATA/.spider`).
+    pub state: Option<PathBuf>,
+    /// Bearer token required on `/api/*` (health aside) when set.
+    pub token: Option<String>,
+    /// Origin allowed by CORS; none (CORS off) by default.
+    pub cors_origin: Option<String>,
+}
+
+/// What handlers share.
+pub struct AppState {
+    /// The datasets.
+    pub context: SessionContext,
+    /// Saved queries.
+    pub saved: SavedStore,
+}
+
+/// The router of the API, ready to serve.
+pub fn router(config: &ServerConfig) -> Result<Router, String> {
+    let context = crate::open(&config.data)
+        .map_err(|e| format!("cannot open {}: {e}", config.data.display()))?;
+    let state_dir = config
+        .state
+        .clone()
+        .unwrap_or_else(|| config.data.join(".spider"));
+    let saved = SavedStore::open(state_dir.join("saved_queries.json"))?;
+    let state = Arc::new(AppState { context, saved });
+    let api = Router::new()
+        .route("/api/map", get(handlers::map))
+        .route("/api/timeline", get(handlers::timeline))
+        .route("/api/grid/{dataset}", get(handlers::grid))
+        .route("/api/stats", get(handlers::stats))
+        .route("/api/sql", post(handlers::sql))
+        .route(
+            "/api/queries",
+            get(handlers::list_saved).post(handlers::create_saved),
+        )
+        .route(
+            "/api/queries/{id}",
+            put(handlers::update_saved).delete(handlers::delete_saved),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            config.token.clone().map(Arc::new),
+            middleware::require_token,
+        ));
+    let router = Router::new()
+        .route("/api/health", get(handlers::health))
+        .merge(api)
+        .fallback(handlers::not_found)
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            config.cors_origin.clone().map(Arc::new),
+            middleware::cors,
+        ))
+        .layer(axum::middleware::from_fn(middleware::log_requests));
+    Ok(router)
+}

@@ -1,0 +1,270 @@
+//! The HTTP API on loopback: answers, saved queries across restarts, the token, and malformed
+//! requests answered 400 in the one error shape, never 500.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use spider_query::server::{ServerConfig, router};
+use tokio::task::JoinHandle;
+
+use crate::support::{scratch, write_usage};
+
+const RANGE: &str = "from=2026-11-21T06:00:00Z&to=2026-11-21T09:00:00Z";
+
+struct Server {
+    address: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve(data: &Path, token: Option<&str>) -> Server {
+    let config = ServerConfig {
+        data: data.to_path_buf(),
+        state: None,
+        token: token.map(str::to_owned),
+        cors_origin: None,
+    };
+    let app = router(&config).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Server { address, task }
+}
+
+async fn get(server: &Server, path: &str) -> (StatusCode, Value) {
+    let response = spider_testkit::http()
+        .get(format!("http://{}{path}", server.address))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_view_answers_over_http() {
+    let dir = scratch("api");
+    write_usage(&dir, 1000).await;
+    let server = serve(&dir, None).await;
+    assert_eq!(
+        get(&server, "/api/health").await,
+        (StatusCode::OK, json!({"status": "ok"}))
+    );
+
+    let (status, map) = get(
+        &server,
+        &format!("/api/map?view=physical&{RANGE}&limit=5&filter=src.namespace%20%3D%20shop"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{map}");
+    assert_eq!(map["edges"].as_array().unwrap().len(), 5);
+    assert!(map["rest"]["edges"].as_u64().unwrap() > 0);
+    assert_eq!(map["view"], "physical");
+
+    let (status, timeline) = get(&server, &format!("/api/timeline?{RANGE}&step=3600")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(timeline["bars"].as_array().unwrap().len(), 3);
+    let total: u64 = timeline["bars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["messages"].as_u64().unwrap())
+        .sum();
+    let (_, stats) = get(
+        &server,
+        &format!("/api/stats?{RANGE}&group_by=transport&measure=messages"),
+    )
+    .await;
+    assert_eq!(
+        stats["total"].as_u64().unwrap(),
+        total,
+        "timeline and stats agree"
+    );
+
+    let (status, page) = get(
+        &server,
+        &format!("/api/grid/network_usage?{RANGE}&sort=bytes_to_server&order=asc&limit=2"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["rows"][0]["bytes_to_server"], 0);
+    let next = page["next"].as_str().unwrap();
+    let (_, second) = get(
+        &server,
+        &format!(
+            "/api/grid/network_usage?{RANGE}&sort=bytes_to_server&order=asc&limit=2&cursor={next}"
+        ),
+    )
+    .await;
+    assert_eq!(second["rows"][0]["bytes_to_server"], 20);
+
+    let sql = spider_testkit::http()
+        .post(format!("http://{}/api/sql", server.address))
+        .json(&json!({"query": "SELECT count(*) AS n FROM network_usage"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sql.status(), StatusCode::OK);
+    assert_eq!(
+        sql.json::<Value>().await.unwrap(),
+        json!({"columns": ["n"], "rows": [{"n": 1000}]})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn saved_queries_are_created_renamed_deleted_and_survive_a_restart() {
+    let dir = scratch("saved");
+    write_usage(&dir, 10).await;
+    let client = spider_testkit::http();
+    let server = serve(&dir, None).await;
+    let base = format!("http://{}/api/queries", server.address);
+    let body = json!({"name": "shop traffic", "view": "logical", "filter": "namespace = shop", "from": "-1h", "to": "now"});
+    let created: Value = client
+        .post(&base)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let second: Value = client
+        .post(&base)
+        .json(&json!({"name": "dns", "view": "physical", "from": "-1d", "to": "now"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_u64().unwrap();
+    let renamed = client.put(format!("{base}/{id}")).json(&json!({"name": "shop", "view": "logical", "filter": "namespace = shop", "from": "-1h", "to": "now"})).send().await.unwrap();
+    assert_eq!(renamed.status(), StatusCode::OK);
+    let deleted = client
+        .delete(format!("{base}/{}", second["id"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    drop(server);
+
+    let restarted = serve(&dir, None).await;
+    let (status, list) = get(&restarted, "/api/queries").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        list,
+        json!([{"id": id, "name": "shop", "view": "logical", "filter": "namespace = shop", "from": "-1h", "to": "now"}])
+    );
+    let missing = client
+        .delete(format!("http://{}/api/queries/999", restarted.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_is_required_when_set() {
+    let dir = scratch("token");
+    write_usage(&dir, 10).await;
+    let server = serve(&dir, Some("s3cret")).await;
+    let url = format!("http://{}/api/stats?{RANGE}&group_by=port", server.address);
+    let client = spider_testkit::http();
+    for presented in [
+        None,
+        Some("Bearer wrong"),
+        Some("s3cret"),
+        Some("Bearer s3cret2"),
+    ] {
+        let mut request = client.get(&url);
+        if let Some(value) = presented {
+            request = request.header("authorization", value);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{presented:?}");
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["error"]["code"],
+            "unauthorized"
+        );
+    }
+    let allowed = client.get(&url).bearer_auth("s3cret").send().await.unwrap();
+    assert_eq!(allowed.status(), StatusCode::OK);
+    assert_eq!(
+        client
+            .get(format!("http://{}/api/health", server.address))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_requests_are_400s_in_one_shape() {
+    let dir = scratch("malformed");
+    write_usage(&dir, 10).await;
+    let server = serve(&dir, None).await;
+    let cases = [
+        "/api/map".to_owned(),
+        format!("/api/map?{RANGE}&view=sideways"),
+        format!("/api/map?{RANGE}&limit=abc"),
+        format!("/api/map?{RANGE}&limit=0"),
+        "/api/map?from=yesterday&to=2026-11-21T09:00:00Z".to_owned(),
+        "/api/map?from=2026-11-21T09:00:00Z&to=2026-11-21T06:00:00Z".to_owned(),
+        format!("/api/map?{RANGE}&filter=port%20%3D"),
+        format!("/api/map?{RANGE}&filter=nosuch%20%3D%201"),
+        format!("/api/timeline?{RANGE}&step=7"),
+        format!("/api/grid/network_usage?{RANGE}&sort=nope"),
+        format!("/api/grid/network_usage?{RANGE}&cursor=zzz"),
+        format!("/api/grid/network_usage?{RANGE}&order=up"),
+        format!("/api/stats?{RANGE}"),
+        format!("/api/stats?{RANGE}&group_by=namespace"),
+        format!("/api/stats?{RANGE}&group_by=port&measure=weight"),
+    ];
+    for path in &cases {
+        let (status, body) = get(&server, path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "bad_request", "{path}");
+        assert!(
+            !body["error"]["message"].as_str().unwrap().is_empty(),
+            "{path}"
+        );
+    }
+    let (_, body) = get(&server, &format!("/api/map?{RANGE}&filter=port%20%3D")).await;
+    assert_eq!(
+        body["error"]["message"],
+        "filter error at position 6: expected a value"
+    );
+
+    let client = spider_testkit::http();
+    let sql = format!("http://{}/api/sql", server.address);
+    for body in [
+        json!({"query": "DROP TABLE network_usage"}),
+        json!({"query": "COPY (SELECT 1) TO '/tmp/x.csv'"}),
+        json!({"sql": "SELECT 1"}),
+    ] {
+        let response = client.post(&sql).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
+    }
+    let not_json = client
+        .post(&sql)
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json.status(), StatusCode::BAD_REQUEST);
+    let (status, body) = get(&server, "/api/nothing-here").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+}
