@@ -3,4 +3,5 @@
 mod cli;
 mod ebpf;
 mod parquet;
+mod serve;
 mod support;

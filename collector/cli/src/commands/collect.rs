@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use spider_collector::{CollectorConfig, Factories, RunningCollector};
 
-use super::{load, runtime};
+use super::{load, runtime, stop_signal};
 use crate::logging;
 
 pub(super) fn collect(path: &Path, factories: &Factories) -> ExitCode {
@@ -50,14 +50,4 @@ async fn run_collector(config: &CollectorConfig, factories: &Factories) -> anyho
         tracing::info!("stopped cleanly");
     }
     Ok(report.is_clean())
-}
-
-async fn stop_signal() -> anyhow::Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
-    Ok(tokio::select! {
-        _ = terminate.recv() => "SIGTERM",
-        _ = interrupt.recv() => "SIGINT",
-    })
 }

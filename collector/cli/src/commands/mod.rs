@@ -3,6 +3,7 @@
 
 mod collect;
 mod components;
+mod serve;
 mod sql;
 mod validate;
 
@@ -15,6 +16,7 @@ use spider_collector::{CollectorConfig, Factories};
 use crate::factories;
 
 pub use components::components;
+pub use serve::ServeArgs;
 pub use sql::{SqlArgs, SqlFormat};
 
 /// Spider: network observability for Kubernetes clusters and Linux hosts.
@@ -38,6 +40,8 @@ pub enum Command {
     /// Run a read-only SQL query over Parquet datasets (tables: network_usage, packets,
     /// tcp_sessions, http, hosts).
     Sql(SqlArgs),
+    /// Serve the query API over Parquet datasets (map, timeline, grid, stats, SQL, saved queries).
+    Serve(ServeArgs),
 }
 
 /// The config file option shared by `collect` and `validate`.
@@ -63,6 +67,7 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Sql(args) => sql::sql(&args),
+        Command::Serve(args) => serve::serve(args),
     }
 }
 
@@ -98,4 +103,16 @@ pub(crate) fn load(path: &Path, factories: &Factories) -> Result<CollectorConfig
             Err(ExitCode::from(INVALID))
         }
     }
+}
+
+/// Waits for SIGTERM or SIGINT; says which.
+pub(crate) async fn stop_signal() -> anyhow::Result<&'static str> {
+    use anyhow::Context;
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    Ok(tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = interrupt.recv() => "SIGINT",
+    })
 }

@@ -1,0 +1,88 @@
+//! `spider serve` over what `spider collect` wrote: the API answers, and SIGTERM stops it.
+
+use std::time::{Duration, Instant};
+
+use crate::support::{config_file, run, scratch, spawn, stderr};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_answers_over_what_collect_wrote_and_stops_on_sigterm() {
+    let data = scratch("serve").join("data");
+    let yaml = format!(
+        r#"
+receivers:
+  synthetic: {{ records: 2000, rate: 0, ports: 3 }}
+exporters:
+  parquet: {{ path: "{}" }}
+service:
+  telemetry: {{ metrics: {{ level: none }} }}
+  pipelines:
+    usage: {{ receivers: [synthetic], exporters: [parquet] }}
+"#,
+        data.display()
+    );
+    let collected = run(&[
+        "collect",
+        "--config",
+        config_file("serve", &yaml).to_str().unwrap(),
+    ]);
+    assert!(collected.status.success(), "{}", stderr(&collected));
+
+    let port = spider_testkit::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let child = spawn(&[
+        "serve",
+        "--data",
+        data.to_str().unwrap(),
+        "--listen",
+        &listen,
+        "--token",
+        "t0ken",
+    ]);
+    let client = spider_testkit::http();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client
+        .get(format!("http://{listen}/api/health"))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "spider serve did not listen");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let now = unix_now();
+    let url = format!(
+        "http://{listen}/api/stats?from={}&to={}&group_by=port&measure=records",
+        now - 7200,
+        now + 60
+    );
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 401);
+    let body = client
+        .get(&url)
+        .bearer_auth("t0ken")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(stats["total"], 2000, "{stats}");
+    assert_eq!(stats["groups"].as_array().unwrap().len(), 3);
+
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("SIGTERM received, stopping"));
+}
+
+/// Unix seconds now.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
