@@ -3,7 +3,8 @@
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Int64Type, UInt64Type};
+use datafusion::arrow::datatypes::{ArrowPrimitiveType, DataType, Int64Type, UInt64Type};
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::Expr;
 use datafusion::prelude::SessionContext;
@@ -41,6 +42,23 @@ pub async fn filtered(
     Ok(frame)
 }
 
+/// `network_usage` in `range` (on its bucket start), with the filter applied.
+pub async fn usage(
+    context: &SessionContext,
+    range: TimeRange,
+    filter: Option<&str>,
+) -> Result<DataFrame, QueryError> {
+    filtered(
+        context,
+        "network_usage",
+        "bucket_start",
+        range,
+        filter,
+        crate::fields::USAGE,
+    )
+    .await
+}
+
 /// A column as optional strings.
 pub fn strings(column: &ArrayRef) -> Vec<Option<String>> {
     let column = cast(column, &DataType::Utf8).expect("any column casts to text");
@@ -50,32 +68,41 @@ pub fn strings(column: &ArrayRef) -> Vec<Option<String>> {
         .collect()
 }
 
-/// A column of counts (nulls as 0).
-pub fn counts(column: &ArrayRef) -> Vec<u64> {
-    let column = cast(column, &DataType::UInt64).expect("counts cast to u64");
-    let column = column.as_primitive::<UInt64Type>();
+/// A column of numbers of Arrow type `T` (nulls as 0).
+fn numbers<T: ArrowPrimitiveType>(column: &ArrayRef) -> Vec<T::Native> {
+    let column = cast(column, &T::DATA_TYPE).expect("numbers cast to numbers");
+    let column = column.as_primitive::<T>();
     (0..column.len())
         .map(|i| {
             if column.is_valid(i) {
                 column.value(i)
             } else {
-                0
+                T::Native::default()
             }
         })
         .collect()
 }
 
-/// A column of signed numbers, timestamps as microseconds (nulls as 0).
+/// A column of counts (nulls as 0).
+pub fn counts(column: &ArrayRef) -> Vec<u64> {
+    numbers::<UInt64Type>(column)
+}
+
+/// A column of signed numbers, timestamps as their raw value (nulls as 0).
 pub fn integers(column: &ArrayRef) -> Vec<i64> {
-    let column = cast(column, &DataType::Int64).expect("integers cast to i64");
-    let column = column.as_primitive::<Int64Type>();
-    (0..column.len())
-        .map(|i| {
-            if column.is_valid(i) {
-                column.value(i)
-            } else {
-                0
-            }
-        })
+    numbers::<Int64Type>(column)
+}
+
+/// Groups `frame` and collects the result.
+pub async fn aggregate(
+    frame: DataFrame,
+    group: Vec<Expr>,
+    aggregates: Vec<Expr>,
+) -> Result<Vec<RecordBatch>, QueryError> {
+    frame
+        .aggregate(group, aggregates)
+        .map_err(failed)?
         .collect()
+        .await
+        .map_err(failed)
 }

@@ -13,8 +13,7 @@ use datafusion::logical_expr::col;
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
-use crate::fields::USAGE;
-use crate::frame::{counts, failed, filtered, strings};
+use crate::frame::{aggregate, counts, failed, strings, usage};
 use crate::range::TimeRange;
 use crate::sql::QueryError;
 
@@ -161,15 +160,7 @@ pub async fn map(
     offset: usize,
     limit: usize,
 ) -> Result<MapAnswer, QueryError> {
-    let frame = filtered(
-        context,
-        "network_usage",
-        "bucket_start",
-        range,
-        filter,
-        USAGE,
-    )
-    .await?;
+    let frame = usage(context, range, filter).await?;
     let schema = frame.schema().clone();
     let client = context
         .parse_sql_expr(&leaf_sql(view, "client"), &schema)
@@ -177,25 +168,22 @@ pub async fn map(
     let server = context
         .parse_sql_expr(&leaf_sql(view, "server"), &schema)
         .map_err(failed)?;
-    let batches = frame
-        .aggregate(
-            vec![
-                client.alias("client_leaf"),
-                server.alias("server_leaf"),
-                col("server_port"),
-                col("transport"),
-            ],
-            vec![
-                sum(col("bytes_to_server")).alias("bts"),
-                sum(col("bytes_to_client")).alias("btc"),
-                sum(col("messages_to_server")).alias("mts"),
-                sum(col("messages_to_client")).alias("mtc"),
-            ],
-        )
-        .map_err(failed)?
-        .collect()
-        .await
-        .map_err(failed)?;
+    let batches = aggregate(
+        frame,
+        vec![
+            client.alias("client_leaf"),
+            server.alias("server_leaf"),
+            col("server_port"),
+            col("transport"),
+        ],
+        vec![
+            sum(col("bytes_to_server")).alias("bts"),
+            sum(col("bytes_to_client")).alias("btc"),
+            sum(col("messages_to_server")).alias("mts"),
+            sum(col("messages_to_client")).alias("mtc"),
+        ],
+    )
+    .await?;
 
     let mut edges: HashMap<(String, String), MapEdge> = HashMap::new();
     for batch in &batches {

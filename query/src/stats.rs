@@ -6,7 +6,7 @@ use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
 use crate::filter::{Column, Fields};
-use crate::frame::{counts, failed, filtered, strings};
+use crate::frame::{aggregate, counts, filtered, strings};
 use crate::range::TimeRange;
 use crate::sql::QueryError;
 
@@ -79,15 +79,12 @@ pub async fn stats(
         fields,
     )
     .await?;
-    let grouped = frame
-        .aggregate(
-            vec![col(column).alias("key")],
-            vec![measure_expr(measure).alias("value")],
-        )
-        .map_err(failed)?
-        .collect()
-        .await
-        .map_err(failed)?;
+    let grouped = aggregate(
+        frame,
+        vec![col(column).alias("key")],
+        vec![measure_expr(measure).alias("value")],
+    )
+    .await?;
     let mut groups: Vec<Group> = Vec::new();
     for batch in &grouped {
         let (keys, values) = (strings(batch.column(0)), counts(batch.column(1)));

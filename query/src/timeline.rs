@@ -8,8 +8,7 @@ use datafusion::logical_expr::col;
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
-use crate::fields::USAGE;
-use crate::frame::{counts, failed, filtered, integers};
+use crate::frame::{aggregate, counts, failed, integers, usage};
 use crate::range::TimeRange;
 use crate::sql::QueryError;
 
@@ -72,30 +71,19 @@ pub async fn timeline(
         }
         None => step_for(range),
     };
-    let frame = filtered(
-        context,
-        "network_usage",
-        "bucket_start",
-        range,
-        filter,
-        USAGE,
-    )
-    .await?;
+    let frame = usage(context, range, filter).await?;
     let bin = context
         .parse_sql_expr(&format!("date_bin(INTERVAL '{step} seconds', bucket_start, TIMESTAMP '1970-01-01T00:00:00Z')"), frame.schema())
         .map_err(failed)?;
-    let batches = frame
-        .aggregate(
-            vec![bin.alias("t")],
-            vec![
-                sum(col("bytes_to_server") + col("bytes_to_client")).alias("bytes"),
-                sum(col("messages_to_server") + col("messages_to_client")).alias("messages"),
-            ],
-        )
-        .map_err(failed)?
-        .collect()
-        .await
-        .map_err(failed)?;
+    let batches = aggregate(
+        frame,
+        vec![bin.alias("t")],
+        vec![
+            sum(col("bytes_to_server") + col("bytes_to_client")).alias("bytes"),
+            sum(col("messages_to_server") + col("messages_to_client")).alias("messages"),
+        ],
+    )
+    .await?;
     let step_micros = step * 1_000_000;
     let first = range.from.div_euclid(step_micros) * step_micros;
     let mut bars: Vec<Bar> = (first..range.to)

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{config_file, scratch, spawn};
+use crate::support::{collect_synthetic, config_file, scratch, spawn};
 
 fn datasets(args: &[&str]) -> Value {
     spider_testkit::python_json("datasets.py", args)
@@ -71,27 +71,7 @@ fn kill_9_mid_stream_leaves_only_complete_files_and_a_restart_cleans_up() {
 
 #[test]
 fn what_collect_wrote_is_queried_with_spider_sql() {
-    let data = scratch("sql").join("data");
-    let yaml = format!(
-        r#"
-receivers:
-  synthetic: {{ records: 3000, rate: 0, ports: 4 }}
-exporters:
-  parquet: {{ path: "{}" }}
-service:
-  telemetry: {{ metrics: {{ level: none }} }}
-  pipelines:
-    usage: {{ receivers: [synthetic], exporters: [parquet] }}
-"#,
-        data.display()
-    );
-    let config = config_file("sql", &yaml);
-    let collected = crate::support::run(&["collect", "--config", config.to_str().unwrap()]);
-    assert!(
-        collected.status.success(),
-        "{}",
-        crate::support::stderr(&collected)
-    );
+    let data = collect_synthetic("sql", 3000, 4);
 
     let data = data.to_str().unwrap();
     let query = "SELECT count(*) AS n, count(DISTINCT server_port) AS ports FROM network_usage";

@@ -2,30 +2,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{config_file, run, scratch, spawn, stderr};
+use crate::support::{collect_synthetic, spawn, stderr};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_answers_over_what_collect_wrote_and_stops_on_sigterm() {
-    let data = scratch("serve").join("data");
-    let yaml = format!(
-        r#"
-receivers:
-  synthetic: {{ records: 2000, rate: 0, ports: 3 }}
-exporters:
-  parquet: {{ path: "{}" }}
-service:
-  telemetry: {{ metrics: {{ level: none }} }}
-  pipelines:
-    usage: {{ receivers: [synthetic], exporters: [parquet] }}
-"#,
-        data.display()
-    );
-    let collected = run(&[
-        "collect",
-        "--config",
-        config_file("serve", &yaml).to_str().unwrap(),
-    ]);
-    assert!(collected.status.success(), "{}", stderr(&collected));
+    let data = collect_synthetic("serve", 2000, 3);
 
     let port = spider_testkit::free_port();
     let listen = format!("127.0.0.1:{port}");

@@ -56,3 +56,29 @@ pub fn final_count(log: &str, owner: &str, name: &str) -> u64 {
         .and_then(|value| value.parse().ok())
         .unwrap_or_else(|| panic!("no {name} in {line:?}"))
 }
+
+/// Runs `spider collect` on `records` synthetic usage records into a fresh Parquet directory
+/// (`ports` distinct server ports) and returns that directory.
+pub fn collect_synthetic(name: &str, records: u64, ports: u16) -> PathBuf {
+    let data = scratch(name).join("data");
+    let yaml = format!(
+        r#"
+receivers:
+  synthetic: {{ records: {records}, rate: 0, ports: {ports} }}
+exporters:
+  parquet: {{ path: "{}" }}
+service:
+  telemetry: {{ metrics: {{ level: none }} }}
+  pipelines:
+    usage: {{ receivers: [synthetic], exporters: [parquet] }}
+"#,
+        data.display()
+    );
+    let collected = run(&[
+        "collect",
+        "--config",
+        config_file(name, &yaml).to_str().unwrap(),
+    ]);
+    assert!(collected.status.success(), "{}", stderr(&collected));
+    data
+}
