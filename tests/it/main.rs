@@ -2,6 +2,7 @@
 
 mod cli;
 mod ebpf;
+mod generate;
 mod parquet;
 mod serve;
 mod support;

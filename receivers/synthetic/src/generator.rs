@@ -6,9 +6,34 @@ use spider_collector::records::{NetworkUsage, Timestamp, Transport};
 
 use crate::SyntheticConfig;
 
+/// A small seeded random source (splitmix64): fast, and the same for the same seed.
+pub struct Random {
+    state: u64,
+}
+
+impl Random {
+    /// A source starting at `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self { state: seed }
+    }
+
+    fn next(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..bound`.
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.next() % bound.max(1)
+    }
+}
+
 /// Produces usage records between `pods` addresses on `ports` server ports.
 pub struct Generator {
-    state: u64,
+    random: Random,
     reporter: String,
     pods: u32,
     ports: u16,
@@ -21,24 +46,15 @@ impl Generator {
     /// A generator for a receiver config.
     pub fn new(config: &SyntheticConfig) -> Self {
         Self {
-            state: config.seed,
+            random: Random::new(config.seed),
             reporter: config.reporter.clone(),
             pods: config.pods,
             ports: config.ports,
         }
     }
 
-    /// splitmix64: small, fast and good enough to spread synthetic traffic.
-    fn next(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
     fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound
+        self.random.below(bound)
     }
 
     fn pod_address(index: u32) -> IpAddr {

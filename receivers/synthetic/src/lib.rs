@@ -3,6 +3,7 @@
 //! of the Collector's telemetrygen, for tests, demos and benchmarks. Generation is seeded, so the
 //! same config gives the same records.
 
+pub mod cluster;
 mod generator;
 
 use std::time::Duration;
@@ -17,7 +18,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub use generator::Generator;
+pub use generator::{Generator, Random};
 
 /// `receivers::synthetic`.
 #[derive(Debug, Clone, Deserialize)]

@@ -3,6 +3,7 @@
 
 mod collect;
 mod components;
+mod generate;
 mod serve;
 mod sql;
 mod validate;
@@ -16,6 +17,7 @@ use spider_collector::{CollectorConfig, Factories};
 use crate::factories;
 
 pub use components::components;
+pub use generate::GenerateArgs;
 pub use serve::ServeArgs;
 pub use sql::{SqlArgs, SqlFormat};
 
@@ -42,6 +44,8 @@ pub enum Command {
     Sql(SqlArgs),
     /// Serve the query API over Parquet datasets (map, timeline, grid, stats, SQL, saved queries).
     Serve(ServeArgs),
+    /// Write a made-up cluster's network usage as a Parquet dataset (demos, UI, benchmarks).
+    Generate(GenerateArgs),
 }
 
 /// The config file option shared by `collect` and `validate`.
@@ -68,6 +72,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Sql(args) => sql::sql(&args),
         Command::Serve(args) => serve::serve(args),
+        Command::Generate(args) => generate::generate(args),
     }
 }
 

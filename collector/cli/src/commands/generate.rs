@@ -1,0 +1,114 @@
+//! `spider generate`: a made-up cluster's network usage written as a Parquet dataset, for demos,
+//! UI work and benchmarks.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use spider_collector::records::time::MICROS_PER_MINUTE;
+use spider_collector::records::{Batch, Timestamp};
+use spider_collector::telemetry::ComponentTelemetry;
+use spider_collector::{CreateContext, Factory};
+use spider_exporter_parquet::{ParquetConfig, ParquetExporterFactory};
+use spider_receiver_synthetic::cluster::{Cluster, Shape};
+
+use super::runtime;
+
+/// Arguments of `spider generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Dataset root to write to.
+    #[arg(long, default_value = "spider-data", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Nodes.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: u32,
+    /// Application namespaces.
+    #[arg(long, default_value_t = 4)]
+    pub namespaces: u32,
+    /// Workloads per namespace.
+    #[arg(long, default_value_t = 4)]
+    pub workloads: u32,
+    /// Pods per workload.
+    #[arg(long, default_value_t = 3)]
+    pub pods: u32,
+    /// Hours of traffic, ending at `--end`.
+    #[arg(long, default_value_t = 2)]
+    pub hours: u32,
+    /// End of the data (RFC 3339 or Unix seconds; default: now).
+    #[arg(long)]
+    pub end: Option<String>,
+    /// Seed: the same seed gives the same cluster and traffic.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+pub(super) fn generate(args: GenerateArgs) -> ExitCode {
+    let end = match args
+        .end
+        .as_deref()
+        .map(spider_query::range::parse_instant)
+        .transpose()
+    {
+        Ok(end) => Timestamp::from_micros(end.unwrap_or_else(|| Timestamp::now().as_micros()))
+            .minute_start(),
+        Err(message) => {
+            eprintln!("--end: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let shape = Shape {
+        nodes: args.nodes.max(1),
+        namespaces: args.namespaces,
+        workloads: args.workloads,
+        pods: args.pods.max(1),
+    };
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    let written = runtime.block_on(async {
+        let context = CreateContext {
+            id: "parquet".parse().expect("valid id"),
+            pipeline: None,
+            telemetry: ComponentTelemetry::detached(&[]),
+        };
+        let config = ParquetConfig {
+            path: args.out.clone(),
+            ..ParquetConfig::default()
+        };
+        let mut parquet = ParquetExporterFactory
+            .create(config, context)
+            .map_err(|e| e.to_string())?;
+        parquet.start().await.map_err(|e| e.to_string())?;
+        let mut cluster = Cluster::new(shape, args.seed);
+        let minutes = i64::from(args.hours) * 60;
+        let mut rows = 0;
+        for minute in (1..=minutes).rev() {
+            let records = cluster.minute(end.plus_micros(-minute * MICROS_PER_MINUTE), shape.nodes);
+            rows += records.len();
+            parquet
+                .export(&Batch::Usage(records))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        parquet.shutdown().await.map_err(|e| e.to_string())?;
+        Ok::<_, String>((rows, minutes))
+    });
+    match written {
+        Ok((rows, minutes)) => {
+            println!(
+                "{rows} network_usage rows over {minutes} minutes for {} pods in {} namespaces on {} nodes, in {}",
+                shape.pod_count(),
+                shape.namespaces,
+                shape.nodes,
+                args.out.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("generate failed: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

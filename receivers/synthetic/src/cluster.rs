@@ -1,0 +1,216 @@
+//! A made-up Kubernetes cluster and its traffic, fully attributed: for demos, UI tests and query
+//! benchmarks (`spider generate`). Workloads depend on a few others (mostly in their namespace,
+//! some across, DNS and external APIs), so the map has the shape of a real application.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use spider_collector::records::{
+    EndpointClass, EndpointMeta, NetworkUsage, OwnerKind, Timestamp, Transport,
+};
+
+use crate::generator::Random;
+
+/// How big the cluster is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    /// Nodes.
+    pub nodes: u32,
+    /// Application namespaces (kube-system comes on top).
+    pub namespaces: u32,
+    /// Workloads per namespace.
+    pub workloads: u32,
+    /// Pods per workload.
+    pub pods: u32,
+}
+
+impl Shape {
+    /// Pods in the cluster (DNS included).
+    pub fn pod_count(&self) -> u32 {
+        self.namespaces * self.workloads * self.pods + 2
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Endpoint {
+    ip: IpAddr,
+    meta: EndpointMeta,
+    port: u16,
+    transport: Transport,
+}
+
+#[derive(Debug, Clone)]
+struct Workload {
+    pods: Vec<Endpoint>,
+    depends_on: Vec<usize>,
+}
+
+/// The cluster: workloads with their pods and dependencies.
+pub struct Cluster {
+    workloads: Vec<Workload>,
+    random: Random,
+}
+
+const KINDS: [OwnerKind; 5] = [
+    OwnerKind::Deployment,
+    OwnerKind::StatefulSet,
+    OwnerKind::DaemonSet,
+    OwnerKind::CronJob,
+    OwnerKind::Pod,
+];
+const NAMES: [&str; 12] = [
+    "api", "web", "cart", "db", "cache", "queue", "worker", "auth", "search", "billing", "mailer",
+    "report",
+];
+
+fn pod_ip(index: u32) -> IpAddr {
+    let n = index + 10;
+    IpAddr::V4(Ipv4Addr::new(10, 244, (n >> 8) as u8, n as u8))
+}
+
+impl Cluster {
+    /// A cluster of `shape`, the same for the same `seed`.
+    pub fn new(shape: Shape, seed: u64) -> Self {
+        let mut random = Random::new(seed);
+        let mut workloads = Vec::new();
+        let mut next_ip = 0;
+        let node = |i: u32| format!("node-{}", i % shape.nodes.max(1));
+        let dns = Workload {
+            pods: (0..2)
+                .map(|i| {
+                    next_ip += 1;
+                    Endpoint {
+                        ip: pod_ip(next_ip),
+                        meta: EndpointMeta {
+                            namespace: Some("kube-system".into()),
+                            pod: Some(format!("coredns-7d9f-{i}")),
+                            node: Some(node(i)),
+                            owner_kind: Some(OwnerKind::Deployment),
+                            owner_name: Some("coredns".into()),
+                            class: EndpointClass::Pod,
+                            dns_name: None,
+                        },
+                        port: 53,
+                        transport: Transport::Udp,
+                    }
+                })
+                .collect(),
+            depends_on: Vec::new(),
+        };
+        workloads.push(dns);
+        let external = Workload {
+            pods: vec![Endpoint {
+                ip: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 10)),
+                meta: EndpointMeta {
+                    class: EndpointClass::External,
+                    dns_name: Some("api.payments.example".into()),
+                    ..EndpointMeta::default()
+                },
+                port: 443,
+                transport: Transport::Tcp,
+            }],
+            depends_on: Vec::new(),
+        };
+        workloads.push(external);
+        for namespace in 0..shape.namespaces {
+            let namespace_name = format!("team-{namespace}");
+            let first = workloads.len();
+            for w in 0..shape.workloads {
+                let kind = KINDS[(random.below(100) as usize * KINDS.len()) / 100];
+                let name = format!(
+                    "{}-{w}",
+                    NAMES[(namespace * shape.workloads + w) as usize % NAMES.len()]
+                );
+                let port = [80, 8080, 5432, 6379, 9090][random.below(5) as usize];
+                let pods = (0..shape.pods)
+                    .map(|p| {
+                        next_ip += 1;
+                        let pod = match kind {
+                            OwnerKind::StatefulSet => format!("{name}-{p}"),
+                            OwnerKind::Pod => name.clone(),
+                            _ => format!("{name}-{:05x}", random.below(0xfffff)),
+                        };
+                        Endpoint {
+                            ip: pod_ip(next_ip),
+                            meta: EndpointMeta {
+                                namespace: Some(namespace_name.clone()),
+                                pod: Some(pod),
+                                node: Some(node(next_ip)),
+                                owner_kind: Some(kind),
+                                owner_name: Some(name.clone()),
+                                class: EndpointClass::Pod,
+                                dns_name: None,
+                            },
+                            port,
+                            transport: Transport::Tcp,
+                        }
+                    })
+                    .collect();
+                workloads.push(Workload {
+                    pods,
+                    depends_on: vec![0],
+                });
+            }
+            let last = workloads.len();
+            for (offset, workload) in workloads[first..last].iter_mut().enumerate() {
+                let w = first + offset;
+                for _ in 0..1 + random.below(2) {
+                    let target = first + random.below((last - first) as u64) as usize;
+                    if target != w {
+                        workload.depends_on.push(target);
+                    }
+                }
+                if random.below(5) == 0 && first > 2 {
+                    workload
+                        .depends_on
+                        .push(2 + random.below((first - 2) as u64) as usize);
+                }
+                if random.below(10) == 0 {
+                    workload.depends_on.push(1);
+                }
+            }
+        }
+        Self { workloads, random }
+    }
+
+    /// One minute of traffic: every pod talks to one pod of each workload it depends on.
+    pub fn minute(&mut self, bucket_start: Timestamp, reporter_nodes: u32) -> Vec<NetworkUsage> {
+        let mut records = Vec::new();
+        for index in 0..self.workloads.len() {
+            for client_index in 0..self.workloads[index].pods.len() {
+                for dependency in self.workloads[index].depends_on.clone() {
+                    let targets = &self.workloads[dependency].pods;
+                    let server = targets[self.random.below(targets.len() as u64) as usize].clone();
+                    let client = &self.workloads[index].pods[client_index];
+                    let messages_to_server = 1 + self.random.below(50);
+                    let messages_to_client = if server.transport == Transport::Udp {
+                        messages_to_server
+                    } else {
+                        1 + self.random.below(50)
+                    };
+                    let bytes_to_server = messages_to_server * (60 + self.random.below(900));
+                    let bytes_to_client = messages_to_client * (60 + self.random.below(4000));
+                    records.push(NetworkUsage {
+                        bucket_start,
+                        reporter: format!(
+                            "node-{}",
+                            self.random.below(u64::from(reporter_nodes.max(1)))
+                        ),
+                        client_ip: client.ip,
+                        server_ip: server.ip,
+                        server_port: server.port,
+                        transport: server.transport,
+                        bytes_to_server,
+                        bytes_to_client,
+                        messages_to_server,
+                        messages_to_client,
+                        packets_to_server: messages_to_server + bytes_to_server / 1448,
+                        packets_to_client: messages_to_client + bytes_to_client / 1448,
+                        client: client.meta.clone(),
+                        server: server.meta.clone(),
+                    });
+                }
+            }
+        }
+        records
+    }
+}
