@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::{config_file, final_count, repo_root, run, spawn, stderr};
+use crate::support::{config_file, final_count, repo_root, run, spawn, stderr, terminate};
 
 #[test]
 fn validate_prints_all_five_mistakes_with_their_paths_and_fails() {
@@ -138,12 +138,7 @@ fn collect_stops_cleanly_on_sigterm_without_losing_accepted_records() {
     let path = config_file("sigterm", &yaml);
     let child = spawn(&["collect", "--config", path.to_str().unwrap()]);
     std::thread::sleep(Duration::from_millis(1500));
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let output = child.wait_with_output().unwrap();
+    let output = terminate(child);
     let log = stderr(&output);
     assert!(output.status.success(), "{log}");
     assert!(

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{collect_synthetic, config_file, scratch, spawn};
+use crate::support::{collect_synthetic, config_file, scratch, spawn, terminate};
 
 fn datasets(args: &[&str]) -> Value {
     spider_testkit::python_json("datasets.py", args)
@@ -52,14 +52,9 @@ fn kill_9_mid_stream_leaves_only_complete_files_and_a_restart_cleans_up() {
         "a killed writer leaves its open files: {before}"
     );
 
-    let mut restarted = spawn(&["collect", "--config", config]);
+    let restarted = spawn(&["collect", "--config", config]);
     std::thread::sleep(Duration::from_millis(800));
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &restarted.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    assert!(restarted.wait().unwrap().success());
+    assert!(terminate(restarted).status.success());
     let after = datasets(&["files", data.to_str().unwrap()]);
     assert_eq!(
         after["in_progress"], 0,

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{collect_synthetic, spawn, stderr};
+use crate::support::{collect_synthetic, spawn, stderr, terminate};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_answers_over_what_collect_wrote_and_stops_on_sigterm() {
@@ -50,12 +50,7 @@ async fn serve_answers_over_what_collect_wrote_and_stops_on_sigterm() {
     assert_eq!(stats["total"], 2000, "{stats}");
     assert_eq!(stats["groups"].as_array().unwrap().len(), 3);
 
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let output = child.wait_with_output().unwrap();
+    let output = terminate(child);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stderr(&output).contains("SIGTERM received, stopping"));
 }

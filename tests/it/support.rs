@@ -82,3 +82,13 @@ service:
     assert!(collected.status.success(), "{}", stderr(&collected));
     data
 }
+
+/// Sends SIGTERM to a spawned `spider` and waits for it, with its output.
+pub fn terminate(child: Child) -> Output {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success(), "SIGTERM could not be sent");
+    child.wait_with_output().expect("spider exits")
+}
