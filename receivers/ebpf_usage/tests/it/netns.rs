@@ -77,27 +77,12 @@ impl Pair {
             (&pair.a, &va, pair.a4, pair.a6),
             (&pair.b, &vb, pair.b4, pair.b6),
         ] {
-            run(&[
-                "ip",
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("{v4}/24"),
-                "dev",
-                dev,
-            ]);
-            run(&[
-                "ip",
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("{v6}/64"),
-                "dev",
-                dev,
-                "nodad",
-            ]);
+            // IPv6 addresses skip duplicate address detection, so they are usable at once.
+            for address in [format!("{v4}/24"), format!("{v6}/64 nodad")] {
+                let mut args = vec!["ip", "-n", ns, "addr", "add", "dev", dev];
+                args.extend(address.split(' '));
+                run(&args);
+            }
             run(&["ip", "-n", ns, "link", "set", dev, "up"]);
             run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
         }
