@@ -53,7 +53,8 @@ impl Lifecycle for Box<dyn Exporter> {
     }
 }
 
-fn context<C: ?Sized>(factory: &impl Factory<C>) -> CreateContext {
+/// A context to build a component outside a collector (tests, benchmarks), with detached metrics.
+pub fn context<C: ?Sized>(factory: &impl Factory<C>) -> CreateContext {
     let type_name = Factory::type_name(factory);
     CreateContext {
         id: type_name.parse().expect("factory type names are valid ids"),

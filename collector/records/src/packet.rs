@@ -48,6 +48,8 @@ columns_struct! {
         pub captured_length: u32,
         /// Transport payload length.
         pub payload_length: u32,
+        /// The packet is an IP fragment: its ports are known only in a reassembled whole.
+        pub fragment: bool,
         /// TCP flags byte (FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, …).
         pub tcp_flags: Option<u8>,
         /// TCP sequence number relative to the session's first.

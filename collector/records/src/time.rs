@@ -9,6 +9,9 @@ pub struct Timestamp(i64);
 /// Microseconds in a minute: the width of a network-usage bucket.
 pub const MICROS_PER_MINUTE: i64 = 60_000_000;
 
+/// Microseconds in a second.
+pub const MICROS_PER_SECOND: i64 = 1_000_000;
+
 impl Timestamp {
     /// A timestamp from microseconds since the epoch.
     pub const fn from_micros(micros: i64) -> Self {

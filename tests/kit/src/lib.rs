@@ -1,5 +1,9 @@
 //! What Spider's tests share: scratch directories, free loopback ports, and the Python test
-//! peers in `tests/python/` (DuckDB, pyarrow, the OTLP receiver, S3 calls).
+//! peers in `tests/python/` (DuckDB, pyarrow, the OTLP receiver, S3 calls), network namespaces,
+//! public captures and tshark.
+
+pub mod captures;
+pub mod netns;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

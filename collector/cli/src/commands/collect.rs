@@ -30,7 +30,10 @@ pub(super) fn collect(path: &Path, factories: &Factories) -> ExitCode {
 }
 
 /// Runs until a stop signal or until every receiver is done; true when the stop was clean.
-async fn run_collector(config: &CollectorConfig, factories: &Factories) -> anyhow::Result<bool> {
+pub(super) async fn run_collector(
+    config: &CollectorConfig,
+    factories: &Factories,
+) -> anyhow::Result<bool> {
     let mut collector = RunningCollector::start(config, factories)
         .await
         .context("the collector did not start")?;

@@ -1,6 +1,8 @@
 //! The subcommands: `collect` runs a pipeline config until stopped, `validate` checks one and
-//! prints its graph, `components` lists the types that configs can use, `sql` queries datasets.
+//! prints its graph, `components` lists the types that configs can use, `sql` queries datasets,
+//! `serve` answers the UI, `generate` makes demo data, `analyze` reads a pcap file into datasets.
 
+mod analyze;
 mod collect;
 mod components;
 mod generate;
@@ -16,6 +18,7 @@ use spider_collector::{CollectorConfig, Factories};
 
 use crate::factories;
 
+pub use analyze::AnalyzeArgs;
 pub use components::components;
 pub use generate::GenerateArgs;
 pub use serve::ServeArgs;
@@ -44,6 +47,8 @@ pub enum Command {
     Sql(SqlArgs),
     /// Serve the query API over Parquet datasets (map, timeline, grid, stats, SQL, saved queries).
     Serve(ServeArgs),
+    /// Read a pcap/pcapng file into the packets, tcp_sessions, http and hosts datasets.
+    Analyze(AnalyzeArgs),
     /// Write a made-up cluster's network usage as a Parquet dataset (demos, UI, benchmarks).
     Generate(GenerateArgs),
 }
@@ -73,6 +78,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Sql(args) => sql::sql(&args),
         Command::Serve(args) => serve::serve(args),
         Command::Generate(args) => generate::generate(args),
+        Command::Analyze(args) => analyze::analyze(&args, &factories),
     }
 }
 

@@ -1,137 +1,13 @@
-//! Two network namespaces joined by a veth pair, with IPv4 and IPv6 addresses, removed on drop;
-//! and the traffic tool run inside them.
-
-use std::io::{BufRead, BufReader};
-use std::net::IpAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+//! The kernel tests take turns: only one program set can hang off the cgroup root at a time.
 
 use tokio::sync::{Mutex, MutexGuard};
 
-/// Only one program set can hang off the cgroup root at a time: kernel tests take turns.
 static KERNEL: Mutex<()> = Mutex::const_new(());
 
 /// Serializes tests that attach programs; `None` (skip) only when explicitly allowed.
 pub async fn privileged() -> Option<MutexGuard<'static, ()>> {
-    // The effective uid, from /proc (no libc dependency).
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let root = status
-        .lines()
-        .any(|line| line.starts_with("Uid:") && line.split_whitespace().nth(2) == Some("0"));
-    if !root {
-        assert!(
-            std::env::var("SPIDER_SKIP_PRIVILEGED").is_ok(),
-            "these tests attach eBPF programs and create network namespaces: run them as root (CI does), or set SPIDER_SKIP_PRIVILEGED=1 to skip them"
-        );
-        eprintln!("skipped: not root and SPIDER_SKIP_PRIVILEGED is set");
+    if !spider_testkit::netns::privileged() {
         return None;
     }
     Some(KERNEL.lock().await)
-}
-
-fn run(args: &[&str]) {
-    let output = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(
-        output.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// Namespace `a` (the client side) and `b` (the server side).
-pub struct Pair {
-    pub a: String,
-    pub b: String,
-    pub a4: IpAddr,
-    pub b4: IpAddr,
-    pub a6: IpAddr,
-    pub b6: IpAddr,
-}
-
-impl Pair {
-    pub fn new() -> Self {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let tag = format!("{}{n}", std::process::id() % 100_000);
-        let subnet = (std::process::id() * 8 + n) % 250 + 1;
-        let (a, b) = (format!("spa{tag}"), format!("spb{tag}"));
-        let pair = Self {
-            a4: format!("10.231.{subnet}.1").parse().unwrap(),
-            b4: format!("10.231.{subnet}.2").parse().unwrap(),
-            a6: format!("fd00:231:{subnet:x}::1").parse().unwrap(),
-            b6: format!("fd00:231:{subnet:x}::2").parse().unwrap(),
-            a,
-            b,
-        };
-        let (va, vb) = (format!("v{}", pair.a), format!("v{}", pair.b));
-        run(&["ip", "netns", "add", &pair.a]);
-        run(&["ip", "netns", "add", &pair.b]);
-        run(&[
-            "ip", "link", "add", &va, "netns", &pair.a, "type", "veth", "peer", "name", &vb,
-            "netns", &pair.b,
-        ]);
-        for (ns, dev, v4, v6) in [
-            (&pair.a, &va, pair.a4, pair.a6),
-            (&pair.b, &vb, pair.b4, pair.b6),
-        ] {
-            // IPv6 addresses skip duplicate address detection, so they are usable at once.
-            for address in [format!("{v4}/24"), format!("{v6}/64 nodad")] {
-                let mut args = vec!["ip", "-n", ns, "addr", "add", "dev", dev];
-                args.extend(address.split(' '));
-                run(&args);
-            }
-            run(&["ip", "-n", ns, "link", "set", dev, "up"]);
-            run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
-        }
-        pair
-    }
-
-    /// Starts `traffic.py ARGS` in namespace `ns` and waits for "ready".
-    pub fn serve(&self, ns: &str, args: &[&str]) -> Child {
-        let mut child = traffic(ns, args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("traffic.py runs");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready", "server {args:?} did not start");
-        child
-    }
-
-    /// Runs `traffic.py ARGS` in namespace `ns` to completion.
-    pub fn client(&self, ns: &str, args: &[&str]) {
-        let output = traffic(ns, args).output().unwrap();
-        assert!(
-            output.status.success(),
-            "client {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-}
-
-fn traffic(ns: &str, args: &[&str]) -> Command {
-    let mut command = Command::new("ip");
-    command
-        .args(["netns", "exec", ns, "python3"])
-        .arg(spider_testkit::python_script("traffic.py"))
-        .args(args);
-    command
-}
-
-impl Drop for Pair {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.a]).status();
-        let _ = Command::new("ip").args(["netns", "del", &self.b]).status();
-    }
-}
-
-/// Waits for a server to finish serving its one client.
-pub fn finished(mut server: Child) {
-    let status = server.wait().unwrap();
-    assert!(status.success(), "server failed");
 }

@@ -11,7 +11,8 @@ use spider_collector::{CreateContext, Factory, Output, Receiver, conformance};
 use spider_receiver_ebpf_usage::{EbpfUsageConfig, EbpfUsageReceiverFactory};
 use tokio::sync::mpsc;
 
-use crate::netns::{Pair, finished, privileged};
+use crate::netns::privileged;
+use spider_testkit::netns::{Pair, finished};
 
 fn receiver() -> (Box<dyn Receiver>, ComponentTelemetry) {
     let telemetry = ComponentTelemetry::detached(&[("receiver", "ebpf_usage")]);
@@ -79,7 +80,7 @@ async fn known_tcp_and_udp_traffic_is_counted_exactly_both_ways_v4_and_v6() {
     let Some(_turn) = privileged().await else {
         return;
     };
-    let pair = Pair::new();
+    let pair = Pair::create();
     let (mut usage, telemetry) = receiver();
     let (output, records) = Output::channel(&[Signal::Usage], 10_000);
     usage.start(output).await.unwrap();
@@ -152,7 +153,7 @@ async fn buckets_split_at_the_minute_and_sum_to_the_totals() {
     let wait = (57_000_000 - into_minute).rem_euclid(60_000_000);
     tokio::time::sleep(Duration::from_micros(wait as u64)).await;
 
-    let pair = Pair::new();
+    let pair = Pair::create();
     let (mut usage, _) = receiver();
     let (output, records) = Output::channel(&[Signal::Usage], 10_000);
     usage.start(output).await.unwrap();

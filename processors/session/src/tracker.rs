@@ -1,0 +1,353 @@
+//! The flow table: packets → sessions (created, split on a reused 4-tuple, closed, expired,
+//! evicted within the memory caps) → TCP session, HTTP and host records.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use spider_collector::records::{
+    CloseReason, HostName, HttpTransaction, NameSource, Packet, TcpSession, Timestamp,
+};
+use spider_wire::{LinkType, TcpHeader, TransportHeader, decode};
+
+use crate::http::Exchange;
+use crate::names::{HostTable, dns};
+use crate::session::{Endpoint, Learnt, Session};
+
+/// The limits and timers the tracker works within.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// A session with no packet for this long is emitted (microseconds of capture time).
+    pub idle_timeout_us: i64,
+    /// A closed session waits this long for its last packets (the final ACK) before it is emitted.
+    pub close_linger_us: i64,
+    /// Sessions tracked at once; beyond, the least recently active are evicted.
+    pub max_sessions: usize,
+    /// Bytes one session may hold out of order, per direction.
+    pub reassembly_per_direction: usize,
+    /// Bytes all sessions may hold; beyond, the sessions holding the most are evicted.
+    pub max_buffered: usize,
+    /// Address → name associations kept.
+    pub max_hosts: usize,
+}
+
+/// What the tracker counted.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TrackerStats {
+    /// Sessions created.
+    pub sessions: u64,
+    /// Sessions emitted early to stay within the caps.
+    pub evicted: u64,
+    /// IP fragments seen (their transport payload is not reassembled).
+    pub fragments: u64,
+    /// Frames that did not decode.
+    pub undecodable: u64,
+    /// Host associations dropped to stay within `max_hosts`.
+    pub hosts_evicted: u64,
+}
+
+type FlowKey = (Endpoint, Endpoint);
+
+fn flow_key(a: Endpoint, b: Endpoint) -> FlowKey {
+    if a <= b { (a, b) } else { (b, a) }
+}
+
+/// Tracks every TCP session and host name seen in a stream of packets.
+pub struct Tracker {
+    limits: Limits,
+    sessions: HashMap<FlowKey, Session>,
+    next_id: u64,
+    hosts: HostTable,
+    buffered: usize,
+    clock: Timestamp,
+    stats: TrackerStats,
+    exchanges: Vec<Exchange>,
+    learnt: Vec<Learnt>,
+    closed: Vec<TcpSession>,
+    http: Vec<HttpTransaction>,
+}
+
+impl Tracker {
+    /// An empty tracker.
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            hosts: HostTable::new(limits.max_hosts),
+            limits,
+            sessions: HashMap::new(),
+            next_id: 0,
+            buffered: 0,
+            clock: Timestamp::default(),
+            stats: TrackerStats::default(),
+            exchanges: Vec::new(),
+            learnt: Vec::new(),
+            closed: Vec::new(),
+            http: Vec::new(),
+        }
+    }
+
+    /// Sessions open.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Bytes held by all sessions.
+    pub fn buffered(&self) -> usize {
+        self.buffered
+    }
+
+    /// Host associations held.
+    pub fn host_count(&self) -> usize {
+        self.hosts.len()
+    }
+
+    /// Its counts.
+    pub fn stats(&self) -> TrackerStats {
+        TrackerStats {
+            hosts_evicted: self.hosts.evicted(),
+            ..self.stats
+        }
+    }
+
+    /// The latest packet time seen.
+    pub fn clock(&self) -> Timestamp {
+        self.clock
+    }
+
+    /// Takes one packet: labels it with its session, direction and relative sequence numbers,
+    /// and feeds the session.
+    pub fn packet(&mut self, packet: &mut Packet) {
+        self.clock = self.clock.max(packet.time);
+        // Borrowed out and back so the packet can be labelled while its payload is read.
+        let frame = std::mem::take(&mut packet.frame);
+        match decode(LinkType(packet.link_type), &frame) {
+            Ok(decoded) if decoded.fragment => self.stats.fragments += 1,
+            Ok(decoded) => match decoded.transport {
+                TransportHeader::Tcp(tcp) => self.tcp(packet, &tcp, decoded.payload),
+                TransportHeader::Udp { src_port, .. } if src_port == dns::PORT => {
+                    for (ip, name) in dns::answers(decoded.payload) {
+                        self.hosts.saw(ip, &name, NameSource::Dns, packet.time);
+                    }
+                }
+                _ => {}
+            },
+            Err(_) => self.stats.undecodable += 1,
+        }
+        packet.frame = frame;
+    }
+
+    fn tcp(&mut self, packet: &mut Packet, tcp: &TcpHeader, payload: &[u8]) {
+        let source = (packet.src_ip, tcp.src_port);
+        let destination = (packet.dst_ip, tcp.dst_port);
+        let key = flow_key(source, destination);
+        if self
+            .sessions
+            .get(&key)
+            .is_some_and(|s| s.is_new_syn(source, tcp))
+            && let Some(old) = self.sessions.remove(&key)
+        {
+            self.close(old, CloseReason::Reused);
+        }
+        if !self.sessions.contains_key(&key) {
+            if self.sessions.len() >= self.limits.max_sessions {
+                self.evict_least_recent();
+            }
+            let session = Session::new(
+                self.next_id,
+                &packet.interface,
+                source,
+                destination,
+                tcp,
+                packet.time,
+            );
+            self.next_id += 1;
+            self.stats.sessions += 1;
+            self.sessions.insert(key, session);
+        }
+        let Some(session) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        let before = session.buffered();
+        session.segment(
+            packet,
+            tcp,
+            payload,
+            self.limits.reassembly_per_direction,
+            &mut self.exchanges,
+            &mut self.learnt,
+        );
+        self.buffered = self.buffered + session.buffered() - before;
+        let (id, client, server) = (session.id, session.client, session.server);
+        self.record_exchanges(id, client, server);
+        while self.buffered > self.limits.max_buffered {
+            self.evict_biggest();
+        }
+    }
+
+    /// Emits sessions closed for longer than the linger, and idle for longer than the timeout,
+    /// as of `now` (capture time).
+    pub fn expire(&mut self, now: Timestamp) {
+        self.clock = self.clock.max(now);
+        let linger = self.limits.close_linger_us;
+        let idle = self.limits.idle_timeout_us;
+        let due: Vec<(FlowKey, CloseReason)> = self
+            .sessions
+            .iter()
+            .filter_map(|(key, session)| {
+                if session
+                    .closed_at
+                    .is_some_and(|closed| now.micros_since(closed) >= linger)
+                {
+                    Some((*key, CloseReason::Fin))
+                } else if now.micros_since(session.last_packet) >= idle {
+                    Some((*key, CloseReason::Timeout))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        self.close_all(due);
+    }
+
+    /// Emits every session still open (the capture ended or the collector stops).
+    pub fn finish(&mut self) {
+        let open: Vec<(FlowKey, CloseReason)> = self
+            .sessions
+            .keys()
+            .map(|key| (*key, CloseReason::CaptureEnd))
+            .collect();
+        self.close_all(open);
+    }
+
+    /// Session and HTTP records completed since the last call.
+    pub fn take_records(&mut self) -> (Vec<TcpSession>, Vec<HttpTransaction>) {
+        (
+            std::mem::take(&mut self.closed),
+            std::mem::take(&mut self.http),
+        )
+    }
+
+    /// Host records new or seen again since the last call.
+    pub fn take_hosts(&mut self) -> Vec<HostName> {
+        self.hosts.take_changed()
+    }
+
+    fn close_all(&mut self, mut keys: Vec<(FlowKey, CloseReason)>) {
+        // In id order, so records come out in the order the sessions began.
+        keys.sort_by_key(|(key, _)| self.sessions.get(key).map(|s| s.id));
+        for (key, reason) in keys {
+            if let Some(session) = self.sessions.remove(&key) {
+                self.close(session, reason);
+            }
+        }
+    }
+
+    fn close(&mut self, session: Session, reason: CloseReason) {
+        self.buffered -= session.buffered();
+        let (id, client, server) = (session.id, session.client, session.server);
+        let host = self.hosts.name_of(&server.0).map(str::to_owned);
+        let record = session.finish(reason, host, &mut self.exchanges, &mut self.learnt);
+        self.record_exchanges(id, client, server);
+        self.closed.push(record);
+    }
+
+    fn evict_least_recent(&mut self) {
+        let mut ages: Vec<(Timestamp, FlowKey)> = self
+            .sessions
+            .iter()
+            .map(|(key, session)| (session.last_packet, *key))
+            .collect();
+        let count = (ages.len() / 16).max(1);
+        ages.select_nth_unstable(count - 1);
+        let victims = ages[..count]
+            .iter()
+            .map(|(_, key)| (*key, CloseReason::Evicted))
+            .collect();
+        self.stats.evicted += count as u64;
+        self.close_all(victims);
+    }
+
+    fn evict_biggest(&mut self) {
+        let Some(key) = self
+            .sessions
+            .iter()
+            .max_by_key(|(_, session)| session.buffered())
+            .map(|(key, _)| *key)
+        else {
+            return;
+        };
+        self.stats.evicted += 1;
+        self.close_all(vec![(key, CloseReason::Evicted)]);
+    }
+
+    fn record_exchanges(&mut self, id: u64, client: Endpoint, server: Endpoint) {
+        for (ip, name, source, time) in self.learnt.drain(..) {
+            self.hosts.saw(ip, &name, source, time);
+        }
+        for exchange in self.exchanges.drain(..) {
+            if let Some(request) = &exchange.request
+                && let Some(host) = request.head.host.as_deref().and_then(host_name)
+            {
+                self.hosts
+                    .saw(server.0, host, NameSource::Host, request.time);
+            }
+            self.http.push(http_record(id, client, server, exchange));
+        }
+    }
+}
+
+/// The name in a Host header: without its port, and not an address literal.
+fn host_name(header: &str) -> Option<&str> {
+    let name = match header.rsplit_once(':') {
+        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+        _ => header,
+    };
+    let literal = name.starts_with('[') || name.parse::<IpAddr>().is_ok();
+    (!literal && !name.is_empty()).then_some(name)
+}
+
+fn http_record(id: u64, client: Endpoint, server: Endpoint, exchange: Exchange) -> HttpTransaction {
+    let Exchange { request, response } = exchange;
+    let request_time = request.as_ref().map(|r| r.time);
+    let response_time = response.as_ref().map(|r| r.time);
+    let mut anomalies: Vec<&str> = Vec::new();
+    for list in [
+        request.as_ref().map(|r| &r.anomalies),
+        response.as_ref().map(|r| &r.anomalies),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        anomalies.extend(list);
+    }
+    let version = request
+        .as_ref()
+        .map(|r| r.head.version.clone())
+        .or_else(|| response.as_ref().map(|r| r.head.version.clone()))
+        .filter(|v| !v.is_empty());
+    let nonempty = |text: &str| (!text.is_empty()).then(|| text.to_owned());
+    HttpTransaction {
+        session_id: id,
+        client_ip: client.0,
+        client_port: client.1,
+        server_ip: server.0,
+        server_port: server.1,
+        method: request.as_ref().and_then(|r| nonempty(&r.head.method)),
+        host: request.as_ref().and_then(|r| r.head.host.clone()),
+        path: request.as_ref().and_then(|r| nonempty(&r.head.path)),
+        query: request.as_ref().and_then(|r| r.head.query.clone()),
+        version,
+        status: response.as_ref().map(|r| r.head.status).filter(|s| *s != 0),
+        user_agent: request.as_ref().and_then(|r| r.head.user_agent.clone()),
+        request_content_type: request.as_ref().and_then(|r| r.head.content_type.clone()),
+        response_content_type: response.as_ref().and_then(|r| r.head.content_type.clone()),
+        request_body_size: request.as_ref().map(|r| r.body_size),
+        response_body_size: response.as_ref().map(|r| r.body_size),
+        request_time,
+        response_time,
+        latency_us: request_time
+            .zip(response_time)
+            .map(|(sent, answered)| answered.micros_since(sent)),
+        anomalies: (!anomalies.is_empty()).then(|| anomalies.join(",")),
+        client: Default::default(),
+        server: Default::default(),
+    }
+}

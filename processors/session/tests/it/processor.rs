@@ -1,0 +1,106 @@
+//! The processor around the tracker: lifecycle, config checks, what passes through and when.
+
+use std::time::SystemTime;
+
+use spider_collector::config::GoDuration;
+use spider_collector::records::{Batch, RecordKind};
+use spider_collector::{ComponentConfig, Factory, Processor, conformance};
+use spider_processor_session::{SessionConfig, SessionProcessorFactory};
+
+use crate::wire::{ACK, Conn, PSH};
+
+#[tokio::test]
+async fn lifecycle_and_config_conform() {
+    conformance::check_component(SessionProcessorFactory, SessionConfig::default()).await;
+}
+
+#[test]
+fn inconsistent_limits_are_refused_by_path() {
+    let config = SessionConfig {
+        idle_timeout: GoDuration::from_millis(1),
+        close_linger: GoDuration::from_secs(1),
+        max_sessions: 1,
+        max_session_buffer: 1 << 20,
+        max_buffered_bytes: 1024,
+        ..SessionConfig::default()
+    };
+    let paths: Vec<String> = config.validate().into_iter().map(|e| e.path).collect();
+    assert_eq!(
+        paths,
+        [
+            "idle_timeout",
+            "close_linger",
+            "max_sessions",
+            "max_buffered_bytes"
+        ]
+    );
+}
+
+fn kinds(batches: &[Batch]) -> Vec<(RecordKind, usize)> {
+    batches.iter().map(|b| (b.kind(), b.len())).collect()
+}
+
+async fn processor(config: SessionConfig) -> Box<dyn Processor> {
+    let context = conformance::context(&SessionProcessorFactory);
+    SessionProcessorFactory.create(config, context).unwrap()
+}
+
+#[tokio::test]
+async fn packets_pass_labelled_and_records_leave_when_sessions_end() {
+    let mut conn = Conn::new(44_000, 1, 2);
+    let mut packets = conn.handshake();
+    packets.push(conn.send(
+        true,
+        ACK | PSH,
+        b"GET / HTTP/1.1\r\nHost: web.example\r\n\r\n",
+    ));
+    packets.push(conn.send(
+        false,
+        ACK | PSH,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    ));
+    let mut processor = processor(SessionConfig::default()).await;
+    let mut out = Vec::new();
+    processor
+        .process(Batch::Packets(packets), &mut out)
+        .await
+        .unwrap();
+    assert_eq!(
+        kinds(&out),
+        [(RecordKind::Packet, 5), (RecordKind::Http, 1)]
+    );
+    let Batch::Packets(labelled) = &out[0] else {
+        unreachable!()
+    };
+    assert!(labelled.iter().all(|p| p.session_id == Some(0)));
+    out.clear();
+    processor.tick(SystemTime::now(), &mut out).await.unwrap();
+    assert_eq!(
+        kinds(&out),
+        [(RecordKind::Host, 1)],
+        "the session is still open"
+    );
+    out.clear();
+    processor.shutdown(&mut out).await.unwrap();
+    assert_eq!(kinds(&out), [(RecordKind::TcpSession, 1)]);
+}
+
+#[tokio::test]
+async fn without_emit_packets_only_the_derived_records_leave_and_other_kinds_pass() {
+    let config = SessionConfig {
+        emit_packets: false,
+        ..SessionConfig::default()
+    };
+    let mut processor = processor(config).await;
+    let mut conn = Conn::new(44_001, 1, 2);
+    let mut out = Vec::new();
+    processor
+        .process(Batch::Packets(conn.handshake()), &mut out)
+        .await
+        .unwrap();
+    processor
+        .process(Batch::Hosts(Vec::new()), &mut out)
+        .await
+        .unwrap();
+    assert_eq!(kinds(&out), [(RecordKind::Host, 0)]);
+}

@@ -1,0 +1,144 @@
+//! Builds the packets a test conversation puts on the wire: real Ethernet/IPv4/TCP frames
+//! (etherparse), turned into `packets` records by the pcap receiver's own code.
+
+use std::net::Ipv4Addr;
+
+use etherparse::PacketBuilder;
+use spider_collector::records::{Packet, Timestamp};
+use spider_receiver_pcap::{Frame, packet_record};
+
+pub const SYN: u8 = 0x02;
+pub const FIN: u8 = 0x01;
+pub const RST: u8 = 0x04;
+pub const PSH: u8 = 0x08;
+pub const ACK: u8 = 0x10;
+
+/// A frame as the capture would record it.
+pub fn record(frame: &[u8], micros: i64) -> Packet {
+    let captured = Frame {
+        link_type: 1,
+        time: Timestamp::from_micros(micros),
+        wire_length: frame.len() as u32,
+        data: frame,
+    };
+    packet_record("test0", &captured).expect("an IP frame")
+}
+
+/// An Ethernet/IPv4/TCP frame.
+pub fn tcp_frame(
+    from: (Ipv4Addr, u16),
+    to: (Ipv4Addr, u16),
+    flags: u8,
+    seq: u32,
+    ack: u32,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut builder = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4(from.0.octets(), to.0.octets(), 64)
+        .tcp(from.1, to.1, seq, 65_535);
+    if flags & SYN != 0 {
+        builder = builder.syn();
+    }
+    if flags & FIN != 0 {
+        builder = builder.fin();
+    }
+    if flags & RST != 0 {
+        builder = builder.rst();
+    }
+    if flags & PSH != 0 {
+        builder = builder.psh();
+    }
+    if flags & ACK != 0 {
+        builder = builder.ack(ack);
+    }
+    let mut frame = Vec::with_capacity(builder.size(payload.len()));
+    builder.write(&mut frame, payload).expect("frame");
+    frame
+}
+
+/// An Ethernet/IPv4/UDP frame.
+pub fn udp_frame(from: (Ipv4Addr, u16), to: (Ipv4Addr, u16), payload: &[u8]) -> Vec<u8> {
+    let builder = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4(from.0.octets(), to.0.octets(), 64)
+        .udp(from.1, to.1);
+    let mut frame = Vec::with_capacity(builder.size(payload.len()));
+    builder.write(&mut frame, payload).expect("frame");
+    frame
+}
+
+/// One TCP connection, tracking both sides' sequence numbers as a real stack would.
+pub struct Conn {
+    pub client: (Ipv4Addr, u16),
+    pub server: (Ipv4Addr, u16),
+    pub client_seq: u32,
+    pub server_seq: u32,
+    /// Microseconds; every packet advances it by `step`.
+    pub now: i64,
+    pub step: i64,
+}
+
+impl Conn {
+    pub fn new(client_port: u16, client_isn: u32, server_isn: u32) -> Self {
+        Self {
+            client: (Ipv4Addr::new(10, 0, 0, 1), client_port),
+            server: (Ipv4Addr::new(10, 0, 0, 2), 80),
+            client_seq: client_isn,
+            server_seq: server_isn,
+            now: 1_700_000_000_000_000,
+            step: 1_000,
+        }
+    }
+
+    fn next_time(&mut self) -> i64 {
+        self.now += self.step;
+        self.now
+    }
+
+    /// A packet from the client (`to_server`) or the server, advancing that side's sequence.
+    pub fn send(&mut self, to_server: bool, flags: u8, payload: &[u8]) -> Packet {
+        let (from, to, seq, ack) = if to_server {
+            (self.client, self.server, self.client_seq, self.server_seq)
+        } else {
+            (self.server, self.client, self.server_seq, self.client_seq)
+        };
+        let frame = tcp_frame(from, to, flags, seq, ack, payload);
+        let consumed = payload.len() as u32 + u32::from(flags & (SYN | FIN) != 0);
+        if to_server {
+            self.client_seq = self.client_seq.wrapping_add(consumed);
+        } else {
+            self.server_seq = self.server_seq.wrapping_add(consumed);
+        }
+        let time = self.next_time();
+        record(&frame, time)
+    }
+
+    /// A packet at an explicit sequence number (out of order, retransmitted, overlapping).
+    pub fn send_at(&mut self, to_server: bool, seq: u32, payload: &[u8]) -> Packet {
+        let (from, to, ack) = if to_server {
+            (self.client, self.server, self.server_seq)
+        } else {
+            (self.server, self.client, self.client_seq)
+        };
+        let frame = tcp_frame(from, to, ACK | PSH, seq, ack, payload);
+        let time = self.next_time();
+        record(&frame, time)
+    }
+
+    /// SYN, SYN-ACK, ACK.
+    pub fn handshake(&mut self) -> Vec<Packet> {
+        vec![
+            self.send(true, SYN, b""),
+            self.send(false, SYN | ACK, b""),
+            self.send(true, ACK, b""),
+        ]
+    }
+
+    /// FIN from the client, FIN from the server, last ACK.
+    pub fn close(&mut self) -> Vec<Packet> {
+        vec![
+            self.send(true, FIN | ACK, b""),
+            self.send(false, FIN | ACK, b""),
+            self.send(true, ACK, b""),
+        ]
+    }
+}

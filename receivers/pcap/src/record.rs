@@ -1,0 +1,40 @@
+//! A captured frame turned into a `packets` record.
+
+use spider_collector::records::{Direction, EndpointMeta, Packet};
+use spider_wire::{LinkType, TransportHeader, decode};
+
+use crate::source::Frame;
+
+/// Builds the record of an IP frame; `None` for frames that carry no IP packet (ARP, LLDP, …).
+/// Sequence numbers are the raw ones here: the session processor makes them relative.
+pub fn packet_record(interface: &str, frame: &Frame<'_>) -> Option<Packet> {
+    let decoded = decode(LinkType(frame.link_type), frame.data).ok()?;
+    let (tcp_flags, seq, ack) = match decoded.transport {
+        TransportHeader::Tcp(tcp) => (Some(tcp.flags), Some(tcp.seq), Some(tcp.ack)),
+        _ => (None, None, None),
+    };
+    let ports = decoded.ports();
+    Some(Packet {
+        time: frame.time,
+        interface: interface.to_owned(),
+        ip_version: decoded.ip_version,
+        src_ip: decoded.src,
+        dst_ip: decoded.dst,
+        src_port: ports.map(|p| p.0),
+        dst_port: ports.map(|p| p.1),
+        protocol: decoded.protocol,
+        wire_length: frame.wire_length,
+        captured_length: frame.data.len() as u32,
+        payload_length: decoded.payload_length,
+        fragment: decoded.fragment,
+        tcp_flags,
+        seq,
+        ack,
+        direction: Direction::Unknown,
+        session_id: None,
+        link_type: frame.link_type,
+        frame: frame.data.to_vec(),
+        src: EndpointMeta::default(),
+        dst: EndpointMeta::default(),
+    })
+}
