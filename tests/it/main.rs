@@ -1,5 +1,6 @@
 //! End-to-end tests of the `spider` binary: what a user runs, run as a user runs it.
 
+mod capture;
 mod cli;
 mod ebpf;
 mod generate;

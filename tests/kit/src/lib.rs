@@ -3,6 +3,7 @@
 //! public captures and tshark.
 
 pub mod captures;
+pub mod http_capture;
 pub mod netns;
 
 use std::net::TcpListener;

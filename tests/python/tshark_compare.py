@@ -1,0 +1,130 @@
+"""Compares what `spider analyze` wrote for a capture with what tshark 4.0 makes of the same file.
+
+    tshark_compare.py PCAP DIR
+
+TCP streams: tshark numbers them in order of first packet and splits them on a new SYN, as
+Spider numbers sessions, so stream N is session N. Per stream and direction, the packets and
+the TCP payload bytes (tcp.len) must be equal, and the endpoints the same pair.
+HTTP: tshark's requests (method, URI) and responses (status) per stream, with out-of-order
+reassembly on, against Spider's exchanges, as multisets.
+Prints JSON: counts, matches and the first mismatches. DuckDB reads the Parquet files.
+
+Known difference, left out of the comparison and counted as "tunneled_streams": TCP inside a
+tunnel (L2TP, VXLAN, GRE, IP-in-IP). Spider decodes the outer IP header only, so such a frame
+is a UDP (or GRE) packet between the tunnel ends for it, while tshark follows the inner TCP.
+"""
+import collections
+import json
+import pathlib
+import subprocess
+import sys
+
+import duckdb
+
+TSHARK = ["tshark", "-n", "-o", "tcp.reassemble_out_of_order:TRUE", "-o", "tcp.desegment_tcp_streams:TRUE"]
+
+
+def tshark(pcap, display_filter, fields):
+    command = TSHARK + ["-r", pcap, "-Y", display_filter, "-T", "fields", "-E", "occurrence=f"]
+    for field in fields:
+        command += ["-e", field]
+    out = subprocess.run(command, capture_output=True, text=True, check=False).stdout
+    return [line.split("\t") for line in out.splitlines() if line]
+
+
+def table(root, name, columns):
+    files = list(pathlib.Path(root, name).rglob("*.parquet"))
+    if not files:
+        return []
+    con = duckdb.connect()
+    return con.execute(
+        f"SELECT {columns} FROM read_parquet('{root}/{name}/**/*.parquet', hive_partitioning = true)"
+    ).fetchall()
+
+
+def streams(pcap):
+    """stream → {(ip, port): [packets, bytes]}, and the streams carried in a tunnel."""
+    found = collections.defaultdict(dict)
+    tunneled = set()
+    rows = tshark(pcap, "tcp", ["tcp.stream", "ip.src", "ipv6.src", "tcp.srcport", "tcp.len", "frame.protocols"])
+    for stream, ip4, ip6, port, length, protocols in rows:
+        layers = protocols.split(":")
+        if layers.count("ip") + layers.count("ipv6") > 1:
+            tunneled.add(int(stream))
+        end = (ip4 or ip6, int(port))
+        counts = found[int(stream)].setdefault(end, [0, 0])
+        counts[0] += 1
+        counts[1] += int(length or 0)
+    for stream in tunneled:
+        del found[stream]
+    return found, tunneled
+
+
+def compare_sessions(pcap, root, theirs, tunneled):
+    ours = {}
+    for sid, cip, cport, sip, sport, cp, sp, cb, sb in table(
+        root,
+        "tcp_sessions",
+        "session_id, client_ip, client_port, server_ip, server_port, packets_to_server, "
+        "packets_to_client, bytes_to_server, bytes_to_client",
+    ):
+        ours[sid] = {(cip, cport): [cp, cb], (sip, sport): [sp, sb]}
+        ours[sid] = {end: counts for end, counts in ours[sid].items() if counts[0] > 0}
+    mismatches = []
+    matched = 0
+    for stream, ends in sorted(theirs.items()):
+        mine = ours.get(stream)
+        if mine == ends:
+            matched += 1
+        elif len(mismatches) < 10:
+            mismatches.append({"stream": stream, "tshark": str(ends), "spider": str(mine)})
+    return {
+        "tunneled_streams": len(tunneled),
+        "streams": len(theirs),
+        "sessions": len(ours),
+        "sessions_matched": matched,
+        "session_mismatches": mismatches,
+    }
+
+
+def compare_http(pcap, root, tunneled):
+    requests = collections.Counter(
+        (int(stream), method, uri)
+        for stream, method, uri in tshark(pcap, "http.request", ["tcp.stream", "http.request.method", "http.request.uri"])
+        if int(stream) not in tunneled
+    )
+    responses = collections.Counter(
+        (int(stream), int(code))
+        for stream, code in tshark(pcap, "http.response and not http.response.code < 200", ["tcp.stream", "http.response.code"])
+        if int(stream) not in tunneled
+    )
+    our_requests = collections.Counter()
+    our_responses = collections.Counter()
+    for sid, method, path, query, status in table(root, "http", "session_id, method, path, query, status"):
+        if method is not None:
+            uri = path + ("?" + query if query is not None else "")
+            our_requests[(sid, method, uri)] += 1
+        if status is not None:
+            our_responses[(sid, status)] += 1
+    return {
+        "requests": sum(requests.values()),
+        "requests_matched": sum((requests & our_requests).values()),
+        "our_requests": sum(our_requests.values()),
+        "responses": sum(responses.values()),
+        "responses_matched": sum((responses & our_responses).values()),
+        "our_responses": sum(our_responses.values()),
+        "request_mismatches": [str(k) for k in list((requests - our_requests) + (our_requests - requests))[:10]],
+        "response_mismatches": [str(k) for k in list((responses - our_responses) + (our_responses - responses))[:10]],
+    }
+
+
+def main():
+    pcap, root = sys.argv[1], sys.argv[2]
+    theirs, tunneled = streams(pcap)
+    result = compare_sessions(pcap, root, theirs, tunneled)
+    result.update(compare_http(pcap, root, tunneled))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
