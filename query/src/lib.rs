@@ -11,6 +11,7 @@ pub mod filter;
 pub mod frame;
 pub mod grid;
 pub mod map;
+pub mod pcap;
 pub mod range;
 pub mod server;
 pub mod sql;

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use serde_json::Value;
-use spider_testkit::captures::public_pcap;
+use spider_testkit::captures::{public_pcap, tshark_fields};
 use spider_testkit::http_capture::{self, HttpCapture};
 use spider_testkit::python_json;
 
@@ -276,4 +276,36 @@ fn live_http_between_namespaces_is_recorded_as_it_happened() {
     let packets = &answers[2][0];
     assert_eq!(packets[0], sessions[1], "every packet belongs to a session");
     assert_eq!(packets[1], 4);
+}
+
+#[test]
+fn a_stored_session_exports_as_the_pcap_tshark_sees_in_the_original() {
+    let dir = scratch("export");
+    let file = dir.join("http.pcap");
+    let settings = HttpCapture {
+        sessions: 20,
+        requests_per_session: 3,
+        max_body: 5_000,
+        disorder_per_mille: 50,
+        retransmit_per_mille: 50,
+        seed: 11,
+    };
+    http_capture::write(&file, &settings);
+    let data = analyze(&file);
+    let fields = ["frame.time_epoch", "frame.len", "tcp.seq_raw", "tcp.len", "tcp.flags"];
+    for session in [0u64, 7, 19] {
+        let exported = dir.join(format!("session-{session}.pcap"));
+        let output = run(&[
+            "pcap", "--data", data.to_str().unwrap(), "--session", &session.to_string(),
+            "--out", exported.to_str().unwrap(),
+        ]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let original = tshark_fields(&file, &format!("tcp.stream == {session}"), &fields);
+        let ours = tshark_fields(&exported, "tcp", &fields);
+        assert!(original.len() > 10);
+        assert_eq!(ours, original, "session {session}");
+    }
+    let missing = run(&["pcap", "--data", data.to_str().unwrap(), "--session", "999", "--out", "/dev/null"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("no packets of session 999"));
 }

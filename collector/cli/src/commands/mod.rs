@@ -1,11 +1,13 @@
 //! The subcommands: `collect` runs a pipeline config until stopped, `validate` checks one and
 //! prints its graph, `components` lists the types that configs can use, `sql` queries datasets,
-//! `serve` answers the UI, `generate` makes demo data, `analyze` reads a pcap file into datasets.
+//! `serve` answers the UI, `generate` makes demo data, `analyze` reads a pcap file into datasets,
+//! `pcap` writes a stored session back out as a pcap.
 
 mod analyze;
 mod collect;
 mod components;
 mod generate;
+mod pcap;
 mod serve;
 mod sql;
 mod validate;
@@ -21,6 +23,7 @@ use crate::factories;
 pub use analyze::AnalyzeArgs;
 pub use components::components;
 pub use generate::GenerateArgs;
+pub use pcap::PcapArgs;
 pub use serve::ServeArgs;
 pub use sql::{SqlArgs, SqlFormat};
 
@@ -49,6 +52,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Read a pcap/pcapng file into the packets, tcp_sessions, http and hosts datasets.
     Analyze(AnalyzeArgs),
+    /// Write one TCP session's stored packets as a pcap file (opens in Wireshark/tshark).
+    Pcap(PcapArgs),
     /// Write a made-up cluster's network usage as a Parquet dataset (demos, UI, benchmarks).
     Generate(GenerateArgs),
 }
@@ -79,6 +84,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve(args) => serve::serve(args),
         Command::Generate(args) => generate::generate(args),
         Command::Analyze(args) => analyze::analyze(&args, &factories),
+        Command::Pcap(args) => pcap::pcap(&args),
     }
 }
 
