@@ -33,20 +33,31 @@ pub async fn session_pcap(
         let lengths = counts(batch.column(2));
         let frames = batch.column(3).as_binary::<i32>();
         for row in 0..batch.num_rows() {
-            let data = if frames.is_valid(row) { frames.value(row) } else { &[] };
-            stored.push((times[row], link_types[row] as u16, lengths[row] as u32, data));
+            let data = if frames.is_valid(row) {
+                frames.value(row)
+            } else {
+                &[]
+            };
+            stored.push((
+                times[row],
+                link_types[row] as u16,
+                lengths[row] as u32,
+                data,
+            ));
         }
     }
     if stored.is_empty() {
         return Ok(None);
     }
     let mut pcap = Vec::new();
-    let frames = stored.iter().map(|(time, link_type, wire_length, data)| Frame {
-        time_micros: *time,
-        link_type: LinkType(*link_type),
-        wire_length: *wire_length,
-        data,
-    });
+    let frames = stored
+        .iter()
+        .map(|(time, link_type, wire_length, data)| Frame {
+            time_micros: *time,
+            link_type: LinkType(*link_type),
+            wire_length: *wire_length,
+            data,
+        });
     write_pcap(&mut pcap, frames).map_err(|e| QueryError::Failed(e.to_string()))?;
     Ok(Some(pcap))
 }

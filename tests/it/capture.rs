@@ -212,6 +212,27 @@ fn live_http_between_namespaces_is_recorded_as_it_happened() {
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped());
     let collector = command.spawn().unwrap();
+    // tcpdump records the same traffic, for tshark to read afterwards.
+    let recorded = dir.join("recorded.pcap");
+    let tcpdump = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &pair.a,
+            "tcpdump",
+            "--immediate-mode",
+            "-U",
+            "-q",
+            "-i",
+            &pair.va,
+            "-w",
+        ])
+        .arg(&recorded)
+        .arg("tcp port 80")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tcpdump runs (apt install tcpdump; .ci/run does)");
     std::thread::sleep(std::time::Duration::from_millis(500));
     let base = format!("http://{}", pair.b4);
     // One keep-alive session with three GETs, one HEAD, one POST (405 from a static root), one 404.
@@ -239,6 +260,8 @@ fn live_http_between_namespaces_is_recorded_as_it_happened() {
     std::thread::sleep(std::time::Duration::from_millis(800));
     let output = crate::support::terminate(collector);
     assert!(output.status.success(), "{}", stderr(&output));
+    let tcpdump = crate::support::terminate(tcpdump);
+    assert!(tcpdump.status.success(), "tcpdump failed");
 
     let answers = python_json(
         "datasets.py",
@@ -276,6 +299,9 @@ fn live_http_between_namespaces_is_recorded_as_it_happened() {
     let packets = &answers[2][0];
     assert_eq!(packets[0], sessions[1], "every packet belongs to a session");
     assert_eq!(packets[1], 4);
+    // The same traffic as tcpdump saw it: analyze agrees with tshark on that file too.
+    let result = agrees_with_tshark(&recorded, 1.0);
+    assert_eq!(result["requests"], 6, "{result}");
 }
 
 #[test]
@@ -292,12 +318,23 @@ fn a_stored_session_exports_as_the_pcap_tshark_sees_in_the_original() {
     };
     http_capture::write(&file, &settings);
     let data = analyze(&file);
-    let fields = ["frame.time_epoch", "frame.len", "tcp.seq_raw", "tcp.len", "tcp.flags"];
+    let fields = [
+        "frame.time_epoch",
+        "frame.len",
+        "tcp.seq_raw",
+        "tcp.len",
+        "tcp.flags",
+    ];
     for session in [0u64, 7, 19] {
         let exported = dir.join(format!("session-{session}.pcap"));
         let output = run(&[
-            "pcap", "--data", data.to_str().unwrap(), "--session", &session.to_string(),
-            "--out", exported.to_str().unwrap(),
+            "pcap",
+            "--data",
+            data.to_str().unwrap(),
+            "--session",
+            &session.to_string(),
+            "--out",
+            exported.to_str().unwrap(),
         ]);
         assert!(output.status.success(), "{}", stderr(&output));
         let original = tshark_fields(&file, &format!("tcp.stream == {session}"), &fields);
@@ -305,7 +342,15 @@ fn a_stored_session_exports_as_the_pcap_tshark_sees_in_the_original() {
         assert!(original.len() > 10);
         assert_eq!(ours, original, "session {session}");
     }
-    let missing = run(&["pcap", "--data", data.to_str().unwrap(), "--session", "999", "--out", "/dev/null"]);
+    let missing = run(&[
+        "pcap",
+        "--data",
+        data.to_str().unwrap(),
+        "--session",
+        "999",
+        "--out",
+        "/dev/null",
+    ]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(stderr(&missing).contains("no packets of session 999"));
 }

@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use ahash::RandomState;
+
 use spider_collector::records::{
     CloseReason, HostName, HttpTransaction, NameSource, Packet, TcpSession, Timestamp,
 };
@@ -54,7 +56,9 @@ fn flow_key(a: Endpoint, b: Endpoint) -> FlowKey {
 /// Tracks every TCP session and host name seen in a stream of packets.
 pub struct Tracker {
     limits: Limits,
-    sessions: HashMap<FlowKey, Session>,
+    /// aHash with random keys: the flow table is looked up for every packet, so SipHash is too
+    /// slow, but the keys come off the wire, so the hash must still resist chosen collisions.
+    sessions: HashMap<FlowKey, Session, RandomState>,
     next_id: u64,
     hosts: HostTable,
     buffered: usize,
@@ -72,7 +76,7 @@ impl Tracker {
         Self {
             hosts: HostTable::new(limits.max_hosts),
             limits,
-            sessions: HashMap::new(),
+            sessions: HashMap::default(),
             next_id: 0,
             buffered: 0,
             clock: Timestamp::default(),

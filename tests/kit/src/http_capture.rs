@@ -8,9 +8,10 @@
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use etherparse::PacketBuilder;
 use spider_receiver_synthetic::Random;
 use spider_wire::{Frame, LinkType, write_pcap};
+
+use crate::frames::{ACK, FIN, PSH, RST, SYN, tcp_frame};
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -50,11 +51,6 @@ struct Segment {
     ack: u32,
     payload: Vec<u8>,
 }
-
-const SYN: u8 = 0x02;
-const FIN: u8 = 0x01;
-const RST: u8 = 0x04;
-const ACK: u8 = 0x10;
 
 /// One connection's segments, in the order its stacks sent them.
 struct Connection {
@@ -104,7 +100,7 @@ impl Connection {
     /// Sends a message in MSS-sized segments, each acknowledged.
     fn message(&mut self, to_server: bool, bytes: &[u8]) {
         for chunk in bytes.chunks(MSS) {
-            self.push(to_server, ACK | 0x08, chunk.to_vec());
+            self.push(to_server, ACK | PSH, chunk.to_vec());
         }
         self.control(!to_server, ACK);
     }
@@ -206,29 +202,14 @@ fn frame(client: (Ipv4Addr, u16), segment: &Segment) -> Vec<u8> {
     } else {
         (SERVER, client)
     };
-    let mut builder = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-        .ipv4(from.0.octets(), to.0.octets(), 64)
-        .tcp(from.1, to.1, segment.seq, 64_240);
-    if segment.flags & SYN != 0 {
-        builder = builder.syn();
-    }
-    if segment.flags & FIN != 0 {
-        builder = builder.fin();
-    }
-    if segment.flags & RST != 0 {
-        builder = builder.rst();
-    }
-    if segment.flags & 0x08 != 0 {
-        builder = builder.psh();
-    }
-    if segment.flags & ACK != 0 {
-        builder = builder.ack(segment.ack);
-    }
-    let mut bytes = Vec::with_capacity(builder.size(segment.payload.len()));
-    builder
-        .write(&mut bytes, &segment.payload)
-        .expect("a frame");
-    bytes
+    tcp_frame(
+        from,
+        to,
+        segment.flags,
+        segment.seq,
+        segment.ack,
+        &segment.payload,
+    )
 }
 
 /// Writes the capture to `path`.

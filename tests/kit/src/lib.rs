@@ -3,6 +3,7 @@
 //! public captures and tshark.
 
 pub mod captures;
+pub mod frames;
 pub mod http_capture;
 pub mod netns;
 

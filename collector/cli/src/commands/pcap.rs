@@ -41,7 +41,11 @@ pub(super) fn pcap(args: &PcapArgs) -> ExitCode {
             }
         },
         Ok(None) => {
-            eprintln!("no packets of session {} in {}", args.session, args.data.display());
+            eprintln!(
+                "no packets of session {} in {}",
+                args.session,
+                args.data.display()
+            );
             ExitCode::from(INVALID)
         }
         Err(message) => {

@@ -3,15 +3,9 @@
 
 use std::net::Ipv4Addr;
 
-use etherparse::PacketBuilder;
 use spider_collector::records::{Packet, Timestamp};
 use spider_receiver_pcap::{Frame, packet_record};
-
-pub const SYN: u8 = 0x02;
-pub const FIN: u8 = 0x01;
-pub const RST: u8 = 0x04;
-pub const PSH: u8 = 0x08;
-pub const ACK: u8 = 0x10;
+pub use spider_testkit::frames::{ACK, FIN, PSH, RST, SYN, tcp_frame, udp_frame};
 
 /// A frame as the capture would record it.
 pub fn record(frame: &[u8], micros: i64) -> Packet {
@@ -22,48 +16,6 @@ pub fn record(frame: &[u8], micros: i64) -> Packet {
         data: frame,
     };
     packet_record("test0", &captured).expect("an IP frame")
-}
-
-/// An Ethernet/IPv4/TCP frame.
-pub fn tcp_frame(
-    from: (Ipv4Addr, u16),
-    to: (Ipv4Addr, u16),
-    flags: u8,
-    seq: u32,
-    ack: u32,
-    payload: &[u8],
-) -> Vec<u8> {
-    let mut builder = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-        .ipv4(from.0.octets(), to.0.octets(), 64)
-        .tcp(from.1, to.1, seq, 65_535);
-    if flags & SYN != 0 {
-        builder = builder.syn();
-    }
-    if flags & FIN != 0 {
-        builder = builder.fin();
-    }
-    if flags & RST != 0 {
-        builder = builder.rst();
-    }
-    if flags & PSH != 0 {
-        builder = builder.psh();
-    }
-    if flags & ACK != 0 {
-        builder = builder.ack(ack);
-    }
-    let mut frame = Vec::with_capacity(builder.size(payload.len()));
-    builder.write(&mut frame, payload).expect("frame");
-    frame
-}
-
-/// An Ethernet/IPv4/UDP frame.
-pub fn udp_frame(from: (Ipv4Addr, u16), to: (Ipv4Addr, u16), payload: &[u8]) -> Vec<u8> {
-    let builder = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-        .ipv4(from.0.octets(), to.0.octets(), 64)
-        .udp(from.1, to.1);
-    let mut frame = Vec::with_capacity(builder.size(payload.len()));
-    builder.write(&mut frame, payload).expect("frame");
-    frame
 }
 
 /// One TCP connection, tracking both sides' sequence numbers as a real stack would.
