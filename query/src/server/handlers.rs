@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -114,6 +114,30 @@ pub async fn grid(
     )
     .await?;
     Ok(Json(page).into_response())
+}
+
+/// `GET /api/sessions/{id}/pcap`: the session's stored packets as a pcap download.
+pub async fn session_pcap(
+    State(state): Shared,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: u64 = id
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("session id {id:?} is not a number")))?;
+    let Some(pcap) = crate::pcap::session_pcap(&state.context, id).await? else {
+        return Err(ApiError::not_found(format!("no packets of session {id}")));
+    };
+    let headers = [
+        (
+            header::CONTENT_TYPE,
+            "application/vnd.tcpdump.pcap".to_owned(),
+        ),
+        (
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"session-{id}.pcap\""),
+        ),
+    ];
+    Ok((headers, pcap).into_response())
 }
 
 /// `GET /api/stats`.

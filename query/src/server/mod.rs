@@ -7,6 +7,7 @@
 //! | `GET /api/timeline?from&to&filter&step` | bytes/messages per step |
 //! | `GET /api/grid/network_usage?from&to&filter&sort&order&limit&cursor` | a page of rows |
 //! | `GET /api/stats?from&to&filter&group_by&measure&top` | top groups |
+//! | `GET /api/sessions/{id}/pcap` | the TCP session's stored packets as a pcap file |
 //! | `POST /api/sql` `{"query": "SELECT …"}` | read-only SQL |
 //! | `GET/POST /api/queries`, `PUT/DELETE /api/queries/{id}` | saved queries |
 //!
@@ -65,6 +66,7 @@ pub fn router(config: &ServerConfig) -> Result<Router, String> {
         .route("/api/timeline", get(handlers::timeline))
         .route("/api/grid/{dataset}", get(handlers::grid))
         .route("/api/stats", get(handlers::stats))
+        .route("/api/sessions/{id}/pcap", get(handlers::session_pcap))
         .route("/api/sql", post(handlers::sql))
         .route(
             "/api/queries",
