@@ -2,15 +2,28 @@
 
 use crate::filter::{Column, Fields, Kind};
 
-/// For each metadata field of both ends: `src.FIELD` (the client's column), `dst.FIELD` (the
-/// server's) and `FIELD` (either end); then the fields of the flow itself.
+/// For each metadata field of both ends: `src.FIELD` (the column with the first prefix: the
+/// client's, or a packet's source), `dst.FIELD` (the second) and `FIELD` (either end); then the
+/// fields of the flow itself.
 macro_rules! flow_fields {
-    ($( $field:literal => $column:literal, $kind:ident; )* ; $( $own:literal => $own_column:expr, $own_kind:ident; )*) => {
+    ($src:literal, $dst:literal; $( $own:literal => $own_column:expr, $own_kind:ident; )*) => {
+        flow_fields!(@ends $src, $dst;
+            "namespace" => "namespace", Text;
+            "workload" => "owner_name", Text;
+            "kind" => "owner_kind", Text;
+            "pod" => "pod", Text;
+            "node" => "node", Text;
+            "class" => "class", Text;
+            "ip" => "ip", Address;
+            "name" => "dns_name", Text;
+            ; $( $own => $own_column, $own_kind; )*)
+    };
+    (@ends $src:literal, $dst:literal; $( $field:literal => $column:literal, $kind:ident; )* ; $( $own:literal => $own_column:expr, $own_kind:ident; )*) => {
         &[
             $(
-                (concat!("src.", $field), Column::One(concat!("client_", $column)), Kind::$kind),
-                (concat!("dst.", $field), Column::One(concat!("server_", $column)), Kind::$kind),
-                ($field, Column::Either(concat!("client_", $column), concat!("server_", $column)), Kind::$kind),
+                (concat!("src.", $field), Column::One(concat!($src, $column)), Kind::$kind),
+                (concat!("dst.", $field), Column::One(concat!($dst, $column)), Kind::$kind),
+                ($field, Column::Either(concat!($src, $column), concat!($dst, $column)), Kind::$kind),
             )*
             $( ($own, $own_column, Kind::$own_kind), )*
         ]
@@ -19,15 +32,7 @@ macro_rules! flow_fields {
 
 /// Fields of `network_usage`: `src.*` is the client end, `dst.*` the server end.
 pub const USAGE: Fields = flow_fields! {
-    "namespace" => "namespace", Text;
-    "workload" => "owner_name", Text;
-    "kind" => "owner_kind", Text;
-    "pod" => "pod", Text;
-    "node" => "node", Text;
-    "class" => "class", Text;
-    "ip" => "ip", Address;
-    "name" => "dns_name", Text;
-    ;
+    "client_", "server_";
     "port" => Column::One("server_port"), Number;
     "transport" => Column::One("transport"), Text;
     "reporter" => Column::One("reporter"), Text;
@@ -35,6 +40,63 @@ pub const USAGE: Fields = flow_fields! {
     "messages" => Column::Sum("messages_to_server", "messages_to_client"), Number;
     "packets" => Column::Sum("packets_to_server", "packets_to_client"), Number;
 };
+
+/// Fields of `tcp_sessions`: `src.*` is the client end, `dst.*` the server end.
+pub const TCP_SESSIONS: Fields = flow_fields! {
+    "client_", "server_";
+    "port" => Column::One("server_port"), Number;
+    "interface" => Column::One("interface"), Text;
+    "state" => Column::One("state"), Text;
+    "close_reason" => Column::One("close_reason"), Text;
+    "host" => Column::One("server_host"), Text;
+    "bytes" => Column::Sum("bytes_to_server", "bytes_to_client"), Number;
+    "packets" => Column::Sum("packets_to_server", "packets_to_client"), Number;
+    "duration_us" => Column::One("duration_us"), Number;
+    "handshake_us" => Column::One("handshake_latency_us"), Number;
+};
+
+/// Fields of `http`: `src.*` is the client end, `dst.*` the server end.
+pub const HTTP: Fields = flow_fields! {
+    "client_", "server_";
+    "port" => Column::One("server_port"), Number;
+    "method" => Column::One("method"), Text;
+    "host" => Column::One("host"), Text;
+    "path" => Column::One("path"), Text;
+    "status" => Column::One("status"), Number;
+    "latency_us" => Column::One("latency_us"), Number;
+    "request_bytes" => Column::One("request_body_size"), Number;
+    "response_bytes" => Column::One("response_body_size"), Number;
+    "content_type" => Column::One("response_content_type"), Text;
+    "anomalies" => Column::One("anomalies"), Text;
+    "session" => Column::One("session_id"), Number;
+};
+
+/// Fields of `packets`: `src.*` is the sender, `dst.*` the receiver.
+pub const PACKETS: Fields = flow_fields! {
+    "src_", "dst_";
+    "port" => Column::Either("src_port", "dst_port"), Number;
+    "protocol" => Column::One("protocol"), Number;
+    "length" => Column::One("wire_length"), Number;
+    "interface" => Column::One("interface"), Text;
+    "direction" => Column::One("direction"), Text;
+    "session" => Column::One("session_id"), Number;
+};
+
+/// Fields of `hosts`.
+pub const HOSTS: Fields = &[
+    ("ip", Column::One("ip"), Kind::Address),
+    ("name", Column::One("name"), Kind::Text),
+    ("source", Column::One("source"), Kind::Text),
+];
+
+/// Every dataset with a grid: its name, the time column ranges apply to, and its fields.
+pub const DATASETS: [(&str, &str, Fields); 5] = [
+    ("network_usage", "bucket_start", USAGE),
+    ("tcp_sessions", "first_packet", TCP_SESSIONS),
+    ("http", "request_time", HTTP),
+    ("packets", "time", PACKETS),
+    ("hosts", "first_seen", HOSTS),
+];
 
 #[cfg(test)]
 mod tests {
@@ -70,5 +132,11 @@ mod tests {
             Some((_, Column::Either("client_ip", "server_ip"), Kind::Address))
         ));
         assert_eq!(names.len(), 8 * 3 + 6);
+        let packets: Vec<&str> = PACKETS.iter().map(|(name, _, _)| *name).collect();
+        assert!(packets.contains(&"src.namespace") && packets.contains(&"dst.ip"));
+        assert!(matches!(
+            PACKETS.iter().find(|f| f.0 == "dst.ip"),
+            Some((_, Column::One("dst_ip"), Kind::Address))
+        ));
     }
 }

@@ -1,5 +1,6 @@
 //! The grid: rows of a dataset in a range, filtered, sorted and paged with an opaque cursor.
 
+use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::json::ArrayWriter;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::logical_expr::col;
@@ -57,6 +58,16 @@ pub async fn grid(
     request: GridRequest<'_>,
 ) -> Result<GridPage, QueryError> {
     let frame = filtered(context, dataset, time_column, range, filter, fields).await?;
+    // Raw bytes (a packet's frame) are for pcap downloads, not for a grid.
+    let shown: Vec<String> = frame
+        .schema()
+        .fields()
+        .iter()
+        .filter(|field| !matches!(field.data_type(), DataType::Binary | DataType::LargeBinary))
+        .map(|field| field.name().clone())
+        .collect();
+    let shown: Vec<&str> = shown.iter().map(String::as_str).collect();
+    let frame = frame.select_columns(&shown).map_err(failed)?;
     let sort = request.sort.unwrap_or(time_column);
     if frame.schema().field_with_unqualified_name(sort).is_err() {
         return Err(QueryError::Refused(format!(

@@ -120,3 +120,155 @@ async fn a_session_downloads_as_a_pcap_and_unknown_ones_are_answered_plainly() {
     let output = terminate(child);
     assert!(output.status.success(), "{}", stderr(&output));
 }
+
+/// Every row of a grid, page after page.
+async fn all_pages(
+    client: &spider_testkit::reqwest::Client,
+    first: &str,
+) -> Vec<serde_json::Value> {
+    let mut rows = Vec::new();
+    let mut url = first.to_owned();
+    loop {
+        let page: serde_json::Value = serde_json::from_slice(
+            &client
+                .get(&url)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        rows.extend(
+            page["rows"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{page}"))
+                .iter()
+                .cloned(),
+        );
+        match page["next"].as_str() {
+            Some(cursor) => url = format!("{first}&cursor={cursor}"),
+            None => return rows,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn capture_datasets_have_grids_with_their_own_filter_fields() {
+    let dir = crate::support::scratch("serve-capture-grid");
+    let file = dir.join("http.pcap");
+    let settings = spider_testkit::http_capture::HttpCapture {
+        sessions: 40,
+        requests_per_session: 4,
+        max_body: 3_000,
+        disorder_per_mille: 0,
+        retransmit_per_mille: 0,
+        seed: 5,
+    };
+    spider_testkit::http_capture::write(&file, &settings);
+    let data = dir.join("data");
+    let analyzed = crate::support::run(&[
+        "analyze",
+        file.to_str().unwrap(),
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    assert!(analyzed.status.success(), "{}", stderr(&analyzed));
+    let listen = format!("127.0.0.1:{}", spider_testkit::free_port());
+    let child = spawn(&[
+        "serve",
+        "--data",
+        data.to_str().unwrap(),
+        "--listen",
+        &listen,
+    ]);
+    let client = spider_testkit::http();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client
+        .get(format!("http://{listen}/api/health"))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "spider serve did not listen");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let range = "from=1763690000&to=1763800000";
+    let grid =
+        |dataset: &str, query: &str| format!("http://{listen}/api/grid/{dataset}?{range}&{query}");
+
+    let errors = grid(
+        "http",
+        "filter=status%20%3E%3D%20300%20and%20method%20%3D%20GET&sort=latency_us&order=asc&limit=7",
+    );
+    let rows = all_pages(&client, &errors).await;
+    let duck = spider_testkit::python_json(
+        "datasets.py",
+        &[
+            "sql".to_string(),
+            data.display().to_string(),
+            "SELECT latency_us, session_id, path, status FROM http WHERE status >= 300 AND method = 'GET' \
+             ORDER BY latency_us ASC NULLS LAST, request_time ASC"
+                .into(),
+            "SELECT count(*) FROM tcp_sessions WHERE server_ip = '10.200.0.80' AND packets_to_server + packets_to_client > 12".into(),
+        ],
+    );
+    let expected = duck[0].as_array().unwrap();
+    assert!(expected.len() > 7, "more than one page: {}", expected.len());
+    let key = |row: &serde_json::Value| {
+        (
+            row["latency_us"].clone(),
+            row["session_id"].clone(),
+            row["path"].clone(),
+            row["status"].clone(),
+        )
+    };
+    let got: Vec<_> = rows.iter().map(key).collect();
+    let want: Vec<_> = expected
+        .iter()
+        .map(|r| (r[0].clone(), r[1].clone(), r[2].clone(), r[3].clone()))
+        .collect();
+    let latencies = |list: &[(
+        serde_json::Value,
+        serde_json::Value,
+        serde_json::Value,
+        serde_json::Value,
+    )]| { list.iter().map(|r| r.0.clone()).collect::<Vec<_>>() };
+    assert_eq!(latencies(&got), latencies(&want), "sorted the same");
+    let mut sorted_got = got.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>();
+    let mut sorted_want = want.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>();
+    sorted_got.sort();
+    sorted_want.sort();
+    assert_eq!(sorted_got, sorted_want, "the same rows");
+
+    let sessions = all_pages(
+        &client,
+        &grid(
+            "tcp_sessions",
+            "filter=dst.ip%20%3D%2010.200.0.80%20and%20packets%20%3E%2012&limit=50",
+        ),
+    )
+    .await;
+    assert_eq!(serde_json::json!(sessions.len()), duck[1][0][0]);
+
+    let packets = all_pages(
+        &client,
+        &grid("packets", "filter=session%20%3D%203&limit=500"),
+    )
+    .await;
+    assert!(!packets.is_empty());
+    assert!(
+        packets
+            .iter()
+            .all(|p| p["session_id"] == 3 && p.get("frame").is_none()),
+        "{:?}",
+        packets[0]
+    );
+    let hosts = all_pages(&client, &grid("hosts", "filter=name%20~%20shop")).await;
+    assert_eq!(hosts.len(), 1, "{hosts:?}");
+    let unknown = client.get(grid("nope", "limit=1")).send().await.unwrap();
+    assert_eq!(unknown.status(), 404);
+    let output = terminate(child);
+    assert!(output.status.success(), "{}", stderr(&output));
+}

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::params::Params;
 use super::saved::SavedQueryInput;
 use super::{ApiError, AppState};
-use crate::fields::USAGE;
+use crate::fields::{DATASETS, USAGE};
 use crate::grid::{GridRequest, json_rows};
 use crate::map::View;
 use crate::stats::Measure;
@@ -81,11 +81,14 @@ pub async fn grid(
     Path(dataset): Path<String>,
     Query(query): QueryString,
 ) -> Result<Response, ApiError> {
-    if dataset != "network_usage" {
+    let Some((_, time_column, fields)) = DATASETS.iter().find(|(name, _, _)| *name == dataset)
+    else {
+        let known: Vec<&str> = DATASETS.iter().map(|(name, _, _)| *name).collect();
         return Err(ApiError::not_found(format!(
-            "no grid for dataset {dataset:?} (network_usage)"
+            "no grid for dataset {dataset:?} ({})",
+            known.join(", ")
         )));
-    }
+    };
     let params = Params(query);
     let range = params.range()?;
     let ascending = match params.text("order").unwrap_or("desc") {
@@ -106,8 +109,8 @@ pub async fn grid(
     let page = crate::grid::grid(
         &state.context,
         &dataset,
-        "bucket_start",
-        USAGE,
+        time_column,
+        fields,
         range,
         params.text("filter"),
         request,

@@ -5,7 +5,7 @@
 //! | `GET /api/health` | `{"status":"ok"}` (no token needed) |
 //! | `GET /api/map?view=logical\|physical&from&to&filter&offset&limit` | compound graph |
 //! | `GET /api/timeline?from&to&filter&step` | bytes/messages per step |
-//! | `GET /api/grid/network_usage?from&to&filter&sort&order&limit&cursor` | a page of rows |
+//! | `GET /api/grid/{dataset}?from&to&filter&sort&order&limit&cursor` | a page of rows |
 //! | `GET /api/stats?from&to&filter&group_by&measure&top` | top groups |
 //! | `GET /api/sessions/{id}/pcap` | the TCP session's stored packets as a pcap file |
 //! | `POST /api/sql` `{"query": "SELECT …"}` | read-only SQL |

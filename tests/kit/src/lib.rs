@@ -7,6 +7,9 @@ pub mod frames;
 pub mod http_capture;
 pub mod netns;
 
+/// The HTTP client crate [`http`] builds on, for tests that name its types.
+pub use reqwest;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
