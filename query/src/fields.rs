@@ -89,14 +89,50 @@ pub const HOSTS: Fields = &[
     ("source", Column::One("source"), Kind::Text),
 ];
 
-/// Every dataset with a grid: its name, the time column ranges apply to, and its fields.
-pub const DATASETS: [(&str, &str, Fields); 5] = [
-    ("network_usage", "bucket_start", USAGE),
-    ("tcp_sessions", "first_packet", TCP_SESSIONS),
-    ("http", "request_time", HTTP),
-    ("packets", "time", PACKETS),
-    ("hosts", "first_seen", HOSTS),
+/// A dataset as grids and stats see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Dataset {
+    /// Its table name.
+    pub name: &'static str,
+    /// The time column ranges apply to.
+    pub time_column: &'static str,
+    /// Its filter fields.
+    pub fields: Fields,
+}
+
+/// Every dataset the API queries.
+pub const DATASETS: [Dataset; 5] = [
+    Dataset {
+        name: "network_usage",
+        time_column: "bucket_start",
+        fields: USAGE,
+    },
+    Dataset {
+        name: "tcp_sessions",
+        time_column: "first_packet",
+        fields: TCP_SESSIONS,
+    },
+    Dataset {
+        name: "http",
+        time_column: "request_time",
+        fields: HTTP,
+    },
+    Dataset {
+        name: "packets",
+        time_column: "time",
+        fields: PACKETS,
+    },
+    Dataset {
+        name: "hosts",
+        time_column: "first_seen",
+        fields: HOSTS,
+    },
 ];
+
+/// The dataset called `name`.
+pub fn dataset(name: &str) -> Option<Dataset> {
+    DATASETS.into_iter().find(|dataset| dataset.name == name)
+}
 
 #[cfg(test)]
 mod tests {

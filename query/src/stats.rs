@@ -5,7 +5,8 @@ use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
-use crate::filter::{Column, Fields};
+use crate::fields::Dataset;
+use crate::filter::Column;
 use crate::frame::{aggregate, counts, filtered, strings};
 use crate::range::TimeRange;
 use crate::sql::QueryError;
@@ -51,17 +52,27 @@ fn measure_expr(measure: Measure) -> Expr {
     }
 }
 
-/// Answers a stats query on `network_usage`, grouping by a one-column field of `fields`.
+/// The columns a measure adds up; `Records` needs none.
+fn measure_columns(measure: Measure) -> &'static [&'static str] {
+    match measure {
+        Measure::Bytes => &["bytes_to_server", "bytes_to_client"],
+        Measure::Messages => &["messages_to_server", "messages_to_client"],
+        Measure::Packets => &["packets_to_server", "packets_to_client"],
+        Measure::Records => &[],
+    }
+}
+
+/// Answers a stats query on `dataset`, grouping by one of its one-column fields.
 pub async fn stats(
     context: &SessionContext,
-    fields: Fields,
+    dataset: Dataset,
     range: TimeRange,
     filter: Option<&str>,
     group_by: &str,
     measure: Measure,
     top: usize,
 ) -> Result<Stats, QueryError> {
-    let column = match fields.iter().find(|(name, _, _)| *name == group_by) {
+    let column = match dataset.fields.iter().find(|(name, _, _)| *name == group_by) {
         Some((_, Column::One(column), _)) => *column,
         Some(_) => {
             return Err(QueryError::Refused(format!(
@@ -72,13 +83,23 @@ pub async fn stats(
     };
     let frame = filtered(
         context,
-        "network_usage",
-        "bucket_start",
+        dataset.name,
+        dataset.time_column,
         range,
         filter,
-        fields,
+        dataset.fields,
     )
     .await?;
+    let schema = frame.schema();
+    if let Some(missing) = measure_columns(measure)
+        .iter()
+        .find(|column| schema.field_with_unqualified_name(column).is_err())
+    {
+        return Err(QueryError::Refused(format!(
+            "{} has no {missing} to measure {measure:?} by; records is always there",
+            dataset.name
+        )));
+    }
     let grouped = aggregate(
         frame,
         vec![col(column).alias("key")],

@@ -272,3 +272,83 @@ async fn capture_datasets_have_grids_with_their_own_filter_fields() {
     let output = terminate(child);
     assert!(output.status.success(), "{}", stderr(&output));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn capture_datasets_have_stats_by_their_own_groups() {
+    let dir = crate::support::scratch("serve-capture-stats");
+    let file = dir.join("http.pcap");
+    let settings = spider_testkit::http_capture::HttpCapture {
+        sessions: 30,
+        requests_per_session: 5,
+        max_body: 3_000,
+        disorder_per_mille: 0,
+        retransmit_per_mille: 0,
+        seed: 9,
+    };
+    spider_testkit::http_capture::write(&file, &settings);
+    let data = dir.join("data");
+    let analyzed = crate::support::run(&[
+        "analyze",
+        file.to_str().unwrap(),
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    assert!(analyzed.status.success(), "{}", stderr(&analyzed));
+    let listen = format!("127.0.0.1:{}", spider_testkit::free_port());
+    let child = spawn(&[
+        "serve",
+        "--data",
+        data.to_str().unwrap(),
+        "--listen",
+        &listen,
+    ]);
+    let client = spider_testkit::http();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client
+        .get(format!("http://{listen}/api/health"))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "spider serve did not listen");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stats = |query: &str| {
+        let url = format!("http://{listen}/api/stats?from=1763690000&to=1763800000&{query}");
+        let client = client.clone();
+        async move {
+            let response = client.get(url).send().await.unwrap();
+            let status = response.status().as_u16();
+            let body: serde_json::Value =
+                serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+            (status, body)
+        }
+    };
+    let duck = spider_testkit::python_json(
+        "datasets.py",
+        &[
+            "sql".to_string(),
+            data.display().to_string(),
+            "SELECT CAST(status AS VARCHAR), count(*) FROM http GROUP BY 1 ORDER BY 2 DESC, 1".into(),
+            "SELECT CAST(close_reason AS VARCHAR), sum(bytes_to_server + bytes_to_client) FROM tcp_sessions GROUP BY 1 ORDER BY 2 DESC, 1".into(),
+        ],
+    );
+    let groups = |body: &serde_json::Value| -> Vec<serde_json::Value> {
+        body["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| serde_json::json!([g["key"], g["value"]]))
+            .collect()
+    };
+    let (status, by_status) = stats("dataset=http&group_by=status&measure=records&top=50").await;
+    assert_eq!(status, 200, "{by_status}");
+    assert_eq!(groups(&by_status), *duck[0].as_array().unwrap());
+    assert_eq!(by_status["total"], 150);
+    let (_, by_reason) = stats("dataset=tcp_sessions&group_by=close_reason&measure=bytes").await;
+    assert_eq!(groups(&by_reason), *duck[1].as_array().unwrap());
+    let (status, refused) = stats("dataset=http&group_by=status&measure=messages").await;
+    assert_eq!(status, 400, "{refused}");
+    let output = terminate(child);
+    assert!(output.status.success(), "{}", stderr(&output));
+}

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::params::Params;
 use super::saved::SavedQueryInput;
 use super::{ApiError, AppState};
-use crate::fields::{DATASETS, USAGE};
+use crate::fields::{DATASETS, Dataset, dataset};
 use crate::grid::{GridRequest, json_rows};
 use crate::map::View;
 use crate::stats::Measure;
@@ -75,20 +75,21 @@ pub async fn timeline(
     Ok(Json(answer).into_response())
 }
 
+/// The dataset a request names, or a 404 that lists the known ones.
+fn known_dataset(name: &str) -> Result<Dataset, ApiError> {
+    dataset(name).ok_or_else(|| {
+        let known: Vec<&str> = DATASETS.iter().map(|d| d.name).collect();
+        ApiError::not_found(format!("no dataset {name:?} ({})", known.join(", ")))
+    })
+}
+
 /// `GET /api/grid/{dataset}`.
 pub async fn grid(
     State(state): Shared,
     Path(dataset): Path<String>,
     Query(query): QueryString,
 ) -> Result<Response, ApiError> {
-    let Some((_, time_column, fields)) = DATASETS.iter().find(|(name, _, _)| *name == dataset)
-    else {
-        let known: Vec<&str> = DATASETS.iter().map(|(name, _, _)| *name).collect();
-        return Err(ApiError::not_found(format!(
-            "no grid for dataset {dataset:?} ({})",
-            known.join(", ")
-        )));
-    };
+    let dataset = known_dataset(&dataset)?;
     let params = Params(query);
     let range = params.range()?;
     let ascending = match params.text("order").unwrap_or("desc") {
@@ -108,9 +109,9 @@ pub async fn grid(
     };
     let page = crate::grid::grid(
         &state.context,
-        &dataset,
-        time_column,
-        fields,
+        dataset.name,
+        dataset.time_column,
+        dataset.fields,
         range,
         params.text("filter"),
         request,
@@ -155,9 +156,10 @@ pub async fn stats(State(state): Shared, Query(query): QueryString) -> Result<Re
     ))
     .map_err(|_| ApiError::bad_request("measure is one of bytes, messages, packets, records"))?;
     let top = params.count("top", 10, 1000)?;
+    let dataset = known_dataset(params.text("dataset").unwrap_or("network_usage"))?;
     let answer = crate::stats::stats(
         &state.context,
-        USAGE,
+        dataset,
         range,
         params.text("filter"),
         group_by,

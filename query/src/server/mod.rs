@@ -6,7 +6,7 @@
 //! | `GET /api/map?view=logical\|physical&from&to&filter&offset&limit` | compound graph |
 //! | `GET /api/timeline?from&to&filter&step` | bytes/messages per step |
 //! | `GET /api/grid/{dataset}?from&to&filter&sort&order&limit&cursor` | a page of rows |
-//! | `GET /api/stats?from&to&filter&group_by&measure&top` | top groups |
+//! | `GET /api/stats?dataset&from&to&filter&group_by&measure&top` | top groups |
 //! | `GET /api/sessions/{id}/pcap` | the TCP session's stored packets as a pcap file |
 //! | `POST /api/sql` `{"query": "SELECT …"}` | read-only SQL |
 //! | `GET/POST /api/queries`, `PUT/DELETE /api/queries/{id}` | saved queries |

@@ -270,9 +270,17 @@ async fn stats_top_groups_match_duckdb() {
             "count(*)",
         ),
     ] {
-        let answer = stats(&context, fields::USAGE, whole(), None, group, measure, 3)
-            .await
-            .unwrap();
+        let answer = stats(
+            &context,
+            fields::DATASETS[0],
+            whole(),
+            None,
+            group,
+            measure,
+            3,
+        )
+        .await
+        .unwrap();
         let sql = format!(
             "SELECT {column}, {sql_measure} AS v FROM network_usage GROUP BY 1 ORDER BY v DESC, 1 NULLS FIRST LIMIT 3"
         );
@@ -291,7 +299,7 @@ async fn stats_top_groups_match_duckdb() {
     }
     let either = stats(
         &context,
-        fields::USAGE,
+        fields::DATASETS[0],
         whole(),
         None,
         "namespace",
@@ -348,7 +356,7 @@ async fn filters_select_what_the_equivalent_sql_selects() {
     for (filter, sql) in cases {
         let ours = stats(
             &context,
-            fields::USAGE,
+            fields::DATASETS[0],
             whole(),
             Some(filter),
             "transport",
@@ -368,7 +376,7 @@ async fn filters_select_what_the_equivalent_sql_selects() {
     }
     let invalid = stats(
         &context,
-        fields::USAGE,
+        fields::DATASETS[0],
         whole(),
         Some("port = "),
         "transport",
