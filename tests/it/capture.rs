@@ -8,20 +8,7 @@ use spider_testkit::captures::{public_pcap, tshark_fields};
 use spider_testkit::http_capture::{self, HttpCapture};
 use spider_testkit::python_json;
 
-use crate::support::{run, scratch, stderr};
-
-/// `spider analyze FILE --out DIR`, which must succeed; returns DIR.
-fn analyze(file: &Path) -> std::path::PathBuf {
-    let out = scratch("analyze").join("data");
-    let output = run(&[
-        "analyze",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    out
-}
+use crate::support::{analyze, run, scratch, stderr};
 
 fn ratio(result: &Value, matched: &str, total: &str) -> f64 {
     let total = result[total].as_u64().unwrap();

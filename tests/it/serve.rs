@@ -1,35 +1,25 @@
-//! `spider serve` over what `spider collect` wrote: the API answers, and SIGTERM stops it.
+//! `spider serve` over what `spider collect` and `spider analyze` wrote: the API answers (usage
+//! stats with the token, capture grids and stats against DuckDB, pcap downloads against tshark),
+//! and SIGTERM stops it.
 
 use std::time::{Duration, Instant};
 
-use crate::support::{collect_synthetic, spawn, stderr, terminate};
+use std::path::{Path, PathBuf};
+use std::process::Child;
+
+use serde_json::{Value, json};
+use spider_testkit::captures::tshark_fields;
+use spider_testkit::http_capture::{self, HttpCapture};
+use spider_testkit::python_json;
+use spider_testkit::reqwest::Client;
+
+use crate::support::{analyze, collect_synthetic, scratch, spawn, stderr, terminate};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_answers_over_what_collect_wrote_and_stops_on_sigterm() {
     let data = collect_synthetic("serve", 2000, 3);
 
-    let port = spider_testkit::free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let child = spawn(&[
-        "serve",
-        "--data",
-        data.to_str().unwrap(),
-        "--listen",
-        &listen,
-        "--token",
-        "t0ken",
-    ]);
-    let client = spider_testkit::http();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while client
-        .get(format!("http://{listen}/api/health"))
-        .send()
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "spider serve did not listen");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (child, listen, client) = serving(&data, &["--token", "t0ken"]).await;
     let now = unix_now();
     let url = format!(
         "http://{listen}/api/stats?from={}&to={}&group_by=port&measure=records",
@@ -63,33 +53,65 @@ fn unix_now() -> i64 {
         .as_secs() as i64
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_session_downloads_as_a_pcap_and_unknown_ones_are_answered_plainly() {
-    let dir = crate::support::scratch("serve-pcap");
-    let data = dir.join("data");
-    let public = spider_testkit::captures::public_pcap("http.pcap");
-    let analyzed = crate::support::run(&[
-        "analyze",
-        public.to_str().unwrap(),
-        "--out",
-        data.to_str().unwrap(),
-    ]);
-    assert!(analyzed.status.success(), "{}", stderr(&analyzed));
+/// `spider serve --data DATA EXTRA…` on a free port, once it answers `/api/health`: the
+/// process, its address and a client.
+async fn serving(data: &Path, extra: &[&str]) -> (Child, String, Client) {
     let listen = format!("127.0.0.1:{}", spider_testkit::free_port());
-    let child = spawn(&[
+    let mut args = vec![
         "serve",
         "--data",
         data.to_str().unwrap(),
         "--listen",
         &listen,
-    ]);
+    ];
+    args.extend(extra);
+    let child = spawn(&args);
     let client = spider_testkit::http();
-    let url = |path: &str| format!("http://{listen}{path}");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while client.get(url("/api/health")).send().await.is_err() {
+    while client
+        .get(format!("http://{listen}/api/health"))
+        .send()
+        .await
+        .is_err()
+    {
         assert!(Instant::now() < deadline, "spider serve did not listen");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    (child, listen, client)
+}
+
+/// A GET's status and JSON body.
+async fn get_json(client: &Client, url: &str) -> (u16, Value) {
+    let response = client.get(url).send().await.unwrap();
+    let status = response.status().as_u16();
+    let body = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    (status, body)
+}
+
+/// Generated HTTP traffic (`sessions` × `requests`, in order) analyzed into a dataset directory.
+fn generated(sessions: usize, requests_per_session: usize, seed: u64) -> PathBuf {
+    let file = scratch("serve-generated").join("http.pcap");
+    let settings = HttpCapture {
+        sessions,
+        requests_per_session,
+        max_body: 3_000,
+        disorder_per_mille: 0,
+        retransmit_per_mille: 0,
+        seed,
+    };
+    http_capture::write(&file, &settings);
+    analyze(&file)
+}
+
+/// The time range of generated captures.
+const GENERATED_RANGE: &str = "from=1763690000&to=1763800000";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_downloads_as_a_pcap_and_unknown_ones_are_answered_plainly() {
+    let public = spider_testkit::captures::public_pcap("http.pcap");
+    let data = analyze(&public);
+    let (child, listen, client) = serving(&data, &[]).await;
+    let url = |path: &str| format!("http://{listen}{path}");
     let response = client
         .get(url("/api/sessions/0/pcap"))
         .send()
@@ -100,21 +122,19 @@ async fn a_session_downloads_as_a_pcap_and_unknown_ones_are_answered_plainly() {
         response.headers()["content-type"],
         "application/vnd.tcpdump.pcap"
     );
-    let downloaded = dir.join("session-0.pcap");
+    let downloaded = scratch("serve-pcap").join("session-0.pcap");
     std::fs::write(&downloaded, response.bytes().await.unwrap()).unwrap();
     let fields = ["frame.time_epoch", "frame.len", "tcp.seq_raw"];
     assert_eq!(
-        spider_testkit::captures::tshark_fields(&downloaded, "tcp", &fields),
-        spider_testkit::captures::tshark_fields(&public, "tcp.stream == 0", &fields)
+        tshark_fields(&downloaded, "tcp", &fields),
+        tshark_fields(&public, "tcp.stream == 0", &fields)
     );
     for (path, status) in [
         ("/api/sessions/77/pcap", 404),
         ("/api/sessions/x/pcap", 400),
     ] {
-        let response = client.get(url(path)).send().await.unwrap();
-        assert_eq!(response.status(), status, "{path}");
-        let body: serde_json::Value =
-            serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+        let (code, body) = get_json(&client, &url(path)).await;
+        assert_eq!(code, status, "{path}");
         assert!(body["error"]["message"].is_string(), "{body}");
     }
     let output = terminate(child);
@@ -122,24 +142,11 @@ async fn a_session_downloads_as_a_pcap_and_unknown_ones_are_answered_plainly() {
 }
 
 /// Every row of a grid, page after page.
-async fn all_pages(
-    client: &spider_testkit::reqwest::Client,
-    first: &str,
-) -> Vec<serde_json::Value> {
+async fn all_pages(client: &Client, first: &str) -> Vec<Value> {
     let mut rows = Vec::new();
     let mut url = first.to_owned();
     loop {
-        let page: serde_json::Value = serde_json::from_slice(
-            &client
-                .get(&url)
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap(),
-        )
-        .unwrap();
+        let (_, page) = get_json(client, &url).await;
         rows.extend(
             page["rows"]
                 .as_array()
@@ -156,54 +163,17 @@ async fn all_pages(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn capture_datasets_have_grids_with_their_own_filter_fields() {
-    let dir = crate::support::scratch("serve-capture-grid");
-    let file = dir.join("http.pcap");
-    let settings = spider_testkit::http_capture::HttpCapture {
-        sessions: 40,
-        requests_per_session: 4,
-        max_body: 3_000,
-        disorder_per_mille: 0,
-        retransmit_per_mille: 0,
-        seed: 5,
+    let data = generated(40, 4, 5);
+    let (child, listen, client) = serving(&data, &[]).await;
+    let grid = |dataset: &str, query: &str| {
+        format!("http://{listen}/api/grid/{dataset}?{GENERATED_RANGE}&{query}")
     };
-    spider_testkit::http_capture::write(&file, &settings);
-    let data = dir.join("data");
-    let analyzed = crate::support::run(&[
-        "analyze",
-        file.to_str().unwrap(),
-        "--out",
-        data.to_str().unwrap(),
-    ]);
-    assert!(analyzed.status.success(), "{}", stderr(&analyzed));
-    let listen = format!("127.0.0.1:{}", spider_testkit::free_port());
-    let child = spawn(&[
-        "serve",
-        "--data",
-        data.to_str().unwrap(),
-        "--listen",
-        &listen,
-    ]);
-    let client = spider_testkit::http();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while client
-        .get(format!("http://{listen}/api/health"))
-        .send()
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "spider serve did not listen");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let range = "from=1763690000&to=1763800000";
-    let grid =
-        |dataset: &str, query: &str| format!("http://{listen}/api/grid/{dataset}?{range}&{query}");
-
     let errors = grid(
         "http",
         "filter=status%20%3E%3D%20300%20and%20method%20%3D%20GET&sort=latency_us&order=asc&limit=7",
     );
     let rows = all_pages(&client, &errors).await;
-    let duck = spider_testkit::python_json(
+    let duck = python_json(
         "datasets.py",
         &[
             "sql".to_string(),
@@ -216,31 +186,25 @@ async fn capture_datasets_have_grids_with_their_own_filter_fields() {
     );
     let expected = duck[0].as_array().unwrap();
     assert!(expected.len() > 7, "more than one page: {}", expected.len());
-    let key = |row: &serde_json::Value| {
-        (
-            row["latency_us"].clone(),
-            row["session_id"].clone(),
-            row["path"].clone(),
-            row["status"].clone(),
-        )
-    };
-    let got: Vec<_> = rows.iter().map(key).collect();
-    let want: Vec<_> = expected
+    let got: Vec<Value> = rows
         .iter()
-        .map(|r| (r[0].clone(), r[1].clone(), r[2].clone(), r[3].clone()))
+        .map(|row| {
+            json!([
+                row["latency_us"],
+                row["session_id"],
+                row["path"],
+                row["status"]
+            ])
+        })
         .collect();
-    let latencies = |list: &[(
-        serde_json::Value,
-        serde_json::Value,
-        serde_json::Value,
-        serde_json::Value,
-    )]| { list.iter().map(|r| r.0.clone()).collect::<Vec<_>>() };
-    assert_eq!(latencies(&got), latencies(&want), "sorted the same");
-    let mut sorted_got = got.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>();
-    let mut sorted_want = want.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>();
-    sorted_got.sort();
-    sorted_want.sort();
-    assert_eq!(sorted_got, sorted_want, "the same rows");
+    let latencies = |rows: &[Value]| rows.iter().map(|r| r[0].clone()).collect::<Vec<_>>();
+    assert_eq!(latencies(&got), latencies(expected), "sorted the same");
+    let sorted = |rows: &[Value]| {
+        let mut texts: Vec<String> = rows.iter().map(Value::to_string).collect();
+        texts.sort();
+        texts
+    };
+    assert_eq!(sorted(&got), sorted(expected), "the same rows");
 
     let sessions = all_pages(
         &client,
@@ -250,8 +214,7 @@ async fn capture_datasets_have_grids_with_their_own_filter_fields() {
         ),
     )
     .await;
-    assert_eq!(serde_json::json!(sessions.len()), duck[1][0][0]);
-
+    assert_eq!(json!(sessions.len()), duck[1][0][0]);
     let packets = all_pages(
         &client,
         &grid("packets", "filter=session%20%3D%203&limit=500"),
@@ -267,87 +230,55 @@ async fn capture_datasets_have_grids_with_their_own_filter_fields() {
     );
     let hosts = all_pages(&client, &grid("hosts", "filter=name%20~%20shop")).await;
     assert_eq!(hosts.len(), 1, "{hosts:?}");
-    let unknown = client.get(grid("nope", "limit=1")).send().await.unwrap();
-    assert_eq!(unknown.status(), 404);
+    let (status, _) = get_json(&client, &grid("nope", "limit=1")).await;
+    assert_eq!(status, 404);
     let output = terminate(child);
     assert!(output.status.success(), "{}", stderr(&output));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn capture_datasets_have_stats_by_their_own_groups() {
-    let dir = crate::support::scratch("serve-capture-stats");
-    let file = dir.join("http.pcap");
-    let settings = spider_testkit::http_capture::HttpCapture {
-        sessions: 30,
-        requests_per_session: 5,
-        max_body: 3_000,
-        disorder_per_mille: 0,
-        retransmit_per_mille: 0,
-        seed: 9,
-    };
-    spider_testkit::http_capture::write(&file, &settings);
-    let data = dir.join("data");
-    let analyzed = crate::support::run(&[
-        "analyze",
-        file.to_str().unwrap(),
-        "--out",
-        data.to_str().unwrap(),
-    ]);
-    assert!(analyzed.status.success(), "{}", stderr(&analyzed));
-    let listen = format!("127.0.0.1:{}", spider_testkit::free_port());
-    let child = spawn(&[
-        "serve",
-        "--data",
-        data.to_str().unwrap(),
-        "--listen",
-        &listen,
-    ]);
-    let client = spider_testkit::http();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while client
-        .get(format!("http://{listen}/api/health"))
-        .send()
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "spider serve did not listen");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let stats = |query: &str| {
-        let url = format!("http://{listen}/api/stats?from=1763690000&to=1763800000&{query}");
-        let client = client.clone();
-        async move {
-            let response = client.get(url).send().await.unwrap();
-            let status = response.status().as_u16();
-            let body: serde_json::Value =
-                serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
-            (status, body)
-        }
-    };
-    let duck = spider_testkit::python_json(
+    let data = generated(30, 5, 9);
+    let (child, listen, client) = serving(&data, &[]).await;
+    let stats = |query: &str| format!("http://{listen}/api/stats?{GENERATED_RANGE}&{query}");
+    let duck = python_json(
         "datasets.py",
         &[
             "sql".to_string(),
             data.display().to_string(),
             "SELECT CAST(status AS VARCHAR), count(*) FROM http GROUP BY 1 ORDER BY 2 DESC, 1".into(),
-            "SELECT CAST(close_reason AS VARCHAR), sum(bytes_to_server + bytes_to_client) FROM tcp_sessions GROUP BY 1 ORDER BY 2 DESC, 1".into(),
+            "SELECT CAST(close_reason AS VARCHAR), sum(bytes_to_server + bytes_to_client) FROM tcp_sessions \
+             GROUP BY 1 ORDER BY 2 DESC, 1"
+                .into(),
         ],
     );
-    let groups = |body: &serde_json::Value| -> Vec<serde_json::Value> {
+    let groups = |body: &Value| -> Vec<Value> {
         body["groups"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|g| serde_json::json!([g["key"], g["value"]]))
+            .map(|g| json!([g["key"], g["value"]]))
             .collect()
     };
-    let (status, by_status) = stats("dataset=http&group_by=status&measure=records&top=50").await;
+    let (status, by_status) = get_json(
+        &client,
+        &stats("dataset=http&group_by=status&measure=records&top=50"),
+    )
+    .await;
     assert_eq!(status, 200, "{by_status}");
     assert_eq!(groups(&by_status), *duck[0].as_array().unwrap());
     assert_eq!(by_status["total"], 150);
-    let (_, by_reason) = stats("dataset=tcp_sessions&group_by=close_reason&measure=bytes").await;
+    let (_, by_reason) = get_json(
+        &client,
+        &stats("dataset=tcp_sessions&group_by=close_reason&measure=bytes"),
+    )
+    .await;
     assert_eq!(groups(&by_reason), *duck[1].as_array().unwrap());
-    let (status, refused) = stats("dataset=http&group_by=status&measure=messages").await;
+    let (status, refused) = get_json(
+        &client,
+        &stats("dataset=http&group_by=status&measure=messages"),
+    )
+    .await;
     assert_eq!(status, 400, "{refused}");
     let output = terminate(child);
     assert!(output.status.success(), "{}", stderr(&output));

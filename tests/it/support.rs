@@ -92,3 +92,16 @@ pub fn terminate(child: Child) -> Output {
     assert!(killed.success(), "SIGTERM could not be sent");
     child.wait_with_output().expect("spider exits")
 }
+
+/// `spider analyze FILE --out DIR`, which must succeed; returns DIR.
+pub fn analyze(file: &std::path::Path) -> PathBuf {
+    let out = scratch("analyze").join("data");
+    let output = run(&[
+        "analyze",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    out
+}
