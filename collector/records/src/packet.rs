@@ -48,6 +48,8 @@ columns_struct! {
         pub captured_length: u32,
         /// Transport payload length.
         pub payload_length: u32,
+        /// Where the transport payload starts in `frame` (so it is read without decoding again).
+        pub payload_offset: u32,
         /// The packet is an IP fragment: its ports are known only in a reassembled whole.
         pub fragment: bool,
         /// TCP flags byte (FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, …).
@@ -68,6 +70,23 @@ columns_struct! {
         pub src: EndpointMeta,
         /// Metadata of the destination end.
         pub dst: EndpointMeta,
+    }
+}
+
+impl Packet {
+    /// The transport payload as captured: from `payload_offset`, at most `payload_length` bytes
+    /// (an Ethernet trailer after a short segment is not payload).
+    pub fn payload(&self) -> &[u8] {
+        &self.frame[self.payload_range()]
+    }
+
+    /// Where [`Packet::payload`] lies in `frame`.
+    pub fn payload_range(&self) -> std::ops::Range<usize> {
+        let start = (self.payload_offset as usize).min(self.frame.len());
+        let end = start
+            .saturating_add(self.payload_length as usize)
+            .min(self.frame.len());
+        start..end
     }
 }
 

@@ -92,6 +92,8 @@ pub struct Decoded<'a> {
     pub payload: &'a [u8],
     /// The transport payload's length on the wire, from the IP and UDP length fields.
     pub payload_length: u32,
+    /// Where `payload` starts in the frame.
+    pub payload_offset: u32,
     /// The packet is an IP fragment; only a reassembled whole would show its transport header.
     pub fragment: bool,
 }
@@ -182,6 +184,8 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Decoded<'_>, DecodeError> 
         transport,
         payload,
         payload_length: u32::try_from(payload_length).unwrap_or(u32::MAX),
+        // Every slice etherparse hands back lies inside `frame`.
+        payload_offset: (payload.as_ptr() as usize - frame.as_ptr() as usize) as u32,
         fragment: ip_payload.fragmented,
     })
 }

@@ -9,7 +9,7 @@ use ahash::RandomState;
 use spider_collector::records::{
     CloseReason, HostName, HttpTransaction, NameSource, Packet, TcpSession, Timestamp,
 };
-use spider_wire::{LinkType, TcpHeader, TransportHeader, decode};
+use spider_wire::TcpHeader;
 
 use crate::http::Exchange;
 use crate::names::{HostTable, dns};
@@ -41,13 +41,15 @@ pub struct TrackerStats {
     pub evicted: u64,
     /// IP fragments seen (their transport payload is not reassembled).
     pub fragments: u64,
-    /// Frames that did not decode.
-    pub undecodable: u64,
     /// Host associations dropped to stay within `max_hosts`.
     pub hosts_evicted: u64,
 }
 
 type FlowKey = (Endpoint, Endpoint);
+
+/// IP protocol numbers.
+const TCP: u8 = 6;
+const UDP: u8 = 17;
 
 fn flow_key(a: Endpoint, b: Endpoint) -> FlowKey {
     if a <= b { (a, b) } else { (b, a) }
@@ -117,25 +119,41 @@ impl Tracker {
     }
 
     /// Takes one packet: labels it with its session, direction and relative sequence numbers,
-    /// and feeds the session.
+    /// and feeds the session. The receiver decoded the headers already; the payload is read
+    /// where it said it starts.
     pub fn packet(&mut self, packet: &mut Packet) {
         self.clock = self.clock.max(packet.time);
-        // Borrowed out and back so the packet can be labelled while its payload is read.
-        let frame = std::mem::take(&mut packet.frame);
-        match decode(LinkType(packet.link_type), &frame) {
-            Ok(decoded) if decoded.fragment => self.stats.fragments += 1,
-            Ok(decoded) => match decoded.transport {
-                TransportHeader::Tcp(tcp) => self.tcp(packet, &tcp, decoded.payload),
-                TransportHeader::Udp { src_port, .. } if src_port == dns::PORT => {
-                    for (ip, name) in dns::answers(decoded.payload) {
-                        self.hosts.saw(ip, &name, NameSource::Dns, packet.time);
-                    }
-                }
-                _ => {}
-            },
-            Err(_) => self.stats.undecodable += 1,
+        if packet.fragment {
+            self.stats.fragments += 1;
+            return;
         }
-        packet.frame = frame;
+        match (packet.protocol, packet.src_port, packet.dst_port) {
+            (TCP, Some(src_port), Some(dst_port)) => {
+                let (Some(flags), Some(seq), Some(ack)) =
+                    (packet.tcp_flags, packet.seq, packet.ack)
+                else {
+                    return;
+                };
+                let tcp = TcpHeader {
+                    src_port,
+                    dst_port,
+                    seq,
+                    ack,
+                    flags,
+                };
+                // Taken out and put back so the packet can be labelled while its payload is read.
+                let range = packet.payload_range();
+                let frame = std::mem::take(&mut packet.frame);
+                self.tcp(packet, &tcp, &frame[range]);
+                packet.frame = frame;
+            }
+            (UDP, Some(dns::PORT), _) => {
+                for (ip, name) in dns::answers(packet.payload()) {
+                    self.hosts.saw(ip, &name, NameSource::Dns, packet.time);
+                }
+            }
+            _ => {}
+        }
     }
 
     fn tcp(&mut self, packet: &mut Packet, tcp: &TcpHeader, payload: &[u8]) {

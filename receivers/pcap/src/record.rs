@@ -26,6 +26,7 @@ pub fn packet_record(interface: &str, frame: &Frame<'_>) -> Option<Packet> {
         wire_length: frame.wire_length,
         captured_length: frame.data.len() as u32,
         payload_length: decoded.payload_length,
+        payload_offset: decoded.payload_offset,
         fragment: decoded.fragment,
         tcp_flags,
         seq,

@@ -98,6 +98,7 @@ pub fn capture() -> Vec<Batch> {
         wire_length: 74,
         captured_length: 74,
         payload_length: 0,
+        payload_offset: 54,
         fragment: false,
         tcp_flags: Some(0x02),
         seq: Some(0),

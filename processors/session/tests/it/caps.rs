@@ -7,7 +7,7 @@ use spider_collector::records::CloseReason;
 use spider_processor_session::{Limits, SessionConfig, Tracker};
 
 use crate::track_with;
-use crate::wire::{ACK, Conn, PSH, record, tcp_frame};
+use crate::wire::{ACK, Conn, PSH, record, record_as, tcp_frame};
 
 fn small_limits() -> Limits {
     Limits {
@@ -99,6 +99,7 @@ proptest! {
         edits in prop::collection::vec((any::<usize>(), any::<u8>()), 0..4),
         cut in prop::option::of(any::<usize>()),
         garbage in prop::collection::vec(any::<u8>(), 0..200),
+        noise in any::<u32>(),
     ) {
         let mut tracker = Tracker::new(small_limits());
         let mut time = 1_700_000_000_000_000i64;
@@ -115,13 +116,18 @@ proptest! {
             frames.push(if index % 5 == 0 { mutate(frame, &edits, cut) } else { frame });
         }
         frames.push(garbage);
-        let template = tcp_frame((Ipv4Addr::LOCALHOST, 1), (Ipv4Addr::LOCALHOST, 2), ACK, 0, 0, b"");
-        for frame in frames {
+        for (index, frame) in frames.iter().enumerate() {
             time += 10;
+            // Each frame read as every link type, as the receiver would record it.
             for link_type in [1u16, 101, 113, 276, 0] {
-                let mut packet = record(&template, time);
-                packet.link_type = link_type;
-                packet.frame = frame.clone();
+                let Some(mut packet) = record_as(frame, link_type, time) else {
+                    continue;
+                };
+                // Records that lie about where their payload is must not hurt either.
+                if index % 7 == 0 {
+                    packet.payload_offset ^= noise;
+                    packet.payload_length = packet.payload_length.wrapping_add(noise);
+                }
                 tracker.packet(&mut packet);
             }
             prop_assert!(tracker.session_count() <= 16);

@@ -7,15 +7,20 @@ use spider_collector::records::{Packet, Timestamp};
 use spider_receiver_pcap::{Frame, packet_record};
 pub use spider_testkit::frames::{ACK, FIN, PSH, RST, SYN, tcp_frame, udp_frame};
 
-/// A frame as the capture would record it.
+/// An Ethernet frame as the capture would record it.
 pub fn record(frame: &[u8], micros: i64) -> Packet {
+    record_as(frame, 1, micros).expect("an IP frame")
+}
+
+/// A frame of any link type as the capture would record it; `None` when it holds no IP packet.
+pub fn record_as(frame: &[u8], link_type: u16, micros: i64) -> Option<Packet> {
     let captured = Frame {
-        link_type: 1,
+        link_type,
         time: Timestamp::from_micros(micros),
         wire_length: frame.len() as u32,
         data: frame,
     };
-    packet_record("test0", &captured).expect("an IP frame")
+    packet_record("test0", &captured)
 }
 
 /// One TCP connection, tracking both sides' sequence numbers as a real stack would.
