@@ -1,6 +1,7 @@
 //! The collector writing Parquet: what a `kill -9` leaves behind, and what a restart does with it.
 
-use std::time::Duration;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -25,28 +26,55 @@ service:
     )
 }
 
+/// Published `.parquet` files below `dir`, counted without Python so it can be polled.
+fn published_files(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| entry.path())
+        .map(|path| match path.is_dir() {
+            true => published_files(&path),
+            false => usize::from(path.extension().is_some_and(|e| e == "parquet")),
+        })
+        .sum()
+}
+
 #[test]
 fn kill_9_mid_stream_leaves_only_complete_files_and_a_restart_cleans_up() {
     let data = scratch("kill9").join("data");
     let config = config_file("kill9", &writer_config(data.to_str().unwrap()));
     let config = config.to_str().unwrap();
-    for round in 0..3 {
+    // Each start removes the previous run's leftovers, and a kill can land in the instant between
+    // two files; so kill again until a kill has left an open file behind (it almost always does).
+    let mut before = Value::Null;
+    for round in 0..10u64 {
+        let published = published_files(&data);
         let mut child = spawn(&["collect", "--config", config]);
-        std::thread::sleep(Duration::from_millis(1200 + 150 * round));
+        // Kill only once this run has published files of its own, so the kill is mid-stream even
+        // when a loaded machine is slow to start the binary.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while published_files(&data) < published + 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(37 * round));
         child.kill().expect("SIGKILL");
         child.wait().unwrap();
-        let found = datasets(&["files", data.to_str().unwrap()]);
+        before = datasets(&["files", data.to_str().unwrap()]);
         assert_eq!(
-            found["unreadable"],
+            before["unreadable"],
             serde_json::json!([]),
-            "round {round}: {found}"
+            "round {round}: {before}"
         );
         assert!(
-            found["files"].as_u64().unwrap() > round,
-            "round {round}: files keep arriving: {found}"
+            before["files"].as_u64().unwrap() as usize >= published + 2,
+            "round {round}: files keep arriving: {before}"
         );
+        if round >= 2 && before["in_progress"].as_u64().unwrap() > 0 {
+            break;
+        }
     }
-    let before = datasets(&["files", data.to_str().unwrap()]);
     assert!(
         before["in_progress"].as_u64().unwrap() > 0,
         "a killed writer leaves its open files: {before}"
