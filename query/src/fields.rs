@@ -1,5 +1,8 @@
 //! The fields each dataset can be filtered, grouped and sorted on, for the filter language.
 
+use datafusion::logical_expr::{Expr, col, lit, when};
+use datafusion::scalar::ScalarValue;
+
 use crate::filter::{Column, Fields, Kind};
 
 /// For each metadata field of both ends: `src.FIELD` (the column with the first prefix: the
@@ -63,6 +66,7 @@ pub const HTTP: Fields = flow_fields! {
     "host" => Column::One("host"), Text;
     "path" => Column::One("path"), Text;
     "status" => Column::One("status"), Number;
+    "status_class" => Column::Derived(status_class), Text;
     "latency_us" => Column::One("latency_us"), Number;
     "request_bytes" => Column::One("request_body_size"), Number;
     "response_bytes" => Column::One("response_body_size"), Number;
@@ -70,6 +74,19 @@ pub const HTTP: Fields = flow_fields! {
     "anomalies" => Column::One("anomalies"), Text;
     "session" => Column::One("session_id"), Number;
 };
+
+/// `1xx` … `5xx` from an HTTP status code; unknown for a request without a response (and for
+/// codes outside 100–599, which a server may send but no class names).
+fn status_class() -> Expr {
+    let hundreds = col("status") / lit(100);
+    let mut classes = when(hundreds.clone().eq(lit(1)), lit("1xx"));
+    for class in 2..=5 {
+        classes = classes.when(hundreds.clone().eq(lit(class)), lit(format!("{class}xx")));
+    }
+    classes
+        .otherwise(lit(ScalarValue::Utf8(None)))
+        .expect("a CASE with branches")
+}
 
 /// Fields of `packets`: `src.*` is the sender, `dst.*` the receiver.
 pub const PACKETS: Fields = flow_fields! {

@@ -346,6 +346,21 @@ pub enum Column {
     Either(&'static str, &'static str),
     /// The sum of two columns (both directions).
     Sum(&'static str, &'static str),
+    /// A value computed from the row (a status class from a status code, …).
+    Derived(fn() -> Expr),
+}
+
+impl Column {
+    /// The field's one value per row, for grouping and sorting; `None` for a field of both ends,
+    /// which has two.
+    pub fn single(self) -> Option<Expr> {
+        match self {
+            Column::One(name) => Some(col(name)),
+            Column::Sum(a, b) => Some(col(a) + col(b)),
+            Column::Derived(expr) => Some(expr()),
+            Column::Either(..) => None,
+        }
+    }
 }
 
 /// The fields a dataset can be filtered on.
@@ -433,12 +448,11 @@ fn either(
     all: bool,
 ) -> Result<Expr, FilterError> {
     match column {
-        Column::One(name) => compare(col(name)),
-        Column::Sum(a, b) => compare(col(a) + col(b)),
         Column::Either(a, b) => {
             let (a, b) = (compare(col(a))?, compare(col(b))?);
             Ok(if all { and(a, b) } else { or(a, b) })
         }
+        one => compare(one.single().expect("a field of one end has one value")),
     }
 }
 

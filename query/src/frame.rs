@@ -3,7 +3,9 @@
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{ArrowPrimitiveType, DataType, Int64Type, UInt64Type};
+use datafusion::arrow::datatypes::{
+    ArrowPrimitiveType, DataType, Float64Type, Int64Type, UInt64Type,
+};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::Expr;
@@ -80,6 +82,15 @@ fn numbers<T: ArrowPrimitiveType>(column: &ArrayRef) -> Vec<T::Native> {
                 T::Native::default()
             }
         })
+        .collect()
+}
+
+/// A column of real numbers, nulls kept.
+pub fn floats(column: &ArrayRef) -> Vec<Option<f64>> {
+    let column = cast(column, &DataType::Float64).expect("numbers cast to reals");
+    let column = column.as_primitive::<Float64Type>();
+    (0..column.len())
+        .map(|i| column.is_valid(i).then(|| column.value(i)))
         .collect()
 }
 

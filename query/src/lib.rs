@@ -6,6 +6,7 @@
 
 pub mod cidr;
 pub mod datasets;
+pub mod details;
 pub mod fields;
 pub mod filter;
 pub mod frame;

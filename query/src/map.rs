@@ -1,19 +1,22 @@
-//! The map: network usage as a compound graph for Cytoscape.js/fCoSE.
+//! The map: who talks to whom, as a compound graph for Cytoscape.js/fCoSE.
 //!
-//! Logical view: namespaces containing workloads (Deployment, DaemonSet, StatefulSet, CronJob,
-//! Job, bare Pod) and services; physical view: nodes containing namespaces containing pods.
-//! Both have groups for node (host) addresses, external and unknown endpoints. Edges go client →
+//! Over network usage, two views: logical (namespaces containing workloads — Deployment,
+//! DaemonSet, StatefulSet, CronJob, Job, bare Pod — and services) and physical (nodes containing
+//! namespaces containing pods), both with groups for node (host) addresses, external and unknown
+//! endpoints. Over captured TCP sessions, the hosts view: every address under its namespace, or
+//! under the domain of its host name, or in the group of unnamed addresses. Edges go client →
 //! server with bytes, messages, ports and transports; the top `limit` edges by bytes are returned
 //! from `offset` on, the rest is summarised (so a UI can draw fast, then page in the rest).
 
 use std::collections::{BTreeSet, HashMap};
 
-use datafusion::functions_aggregate::expr_fn::sum;
-use datafusion::logical_expr::col;
+use datafusion::dataframe::DataFrame;
+use datafusion::functions_aggregate::expr_fn::{count, sum};
+use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
-use crate::frame::{aggregate, counts, failed, strings, usage};
+use crate::frame::{aggregate, counts, failed, filtered, strings, usage};
 use crate::range::TimeRange;
 use crate::sql::QueryError;
 
@@ -21,10 +24,12 @@ use crate::sql::QueryError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum View {
-    /// Namespaces → workloads.
+    /// Network usage: namespaces → workloads.
     Logical,
-    /// Nodes → namespaces → pods.
+    /// Network usage: nodes → namespaces → pods.
     Physical,
+    /// Captured TCP sessions: namespaces or domains → hosts.
+    Hosts,
 }
 
 /// A compound or leaf node.
@@ -63,6 +68,9 @@ pub struct MapEdge {
     pub ports: Vec<u16>,
     /// Transports.
     pub transports: Vec<String>,
+    /// TCP sessions (hosts view; usage records do not count connections).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<u64>,
 }
 
 /// What was left out.
@@ -93,7 +101,7 @@ pub struct MapAnswer {
 
 /// The leaf id of one end (`client` or `server`) in a view, as a fixed SQL expression over that
 /// end's columns. Ids are `kind|…` paths that [`describe`] turns back into nodes.
-fn leaf_sql(view: View, end: &str) -> String {
+pub(crate) fn leaf_sql(view: View, end: &str) -> String {
     let workload = match view {
         View::Logical => format!(
             "concat('w|', coalesce({end}_namespace, ''), '|', coalesce({end}_owner_kind, 'Pod'), '|', coalesce({end}_owner_name, {end}_pod, {end}_ip))"
@@ -101,6 +109,17 @@ fn leaf_sql(view: View, end: &str) -> String {
         View::Physical => format!(
             "concat('p|', coalesce({end}_node, ''), '|', coalesce({end}_namespace, ''), '|', coalesce({end}_pod, {end}_ip))"
         ),
+        View::Hosts => {
+            // The server's name is what the capture learnt for it (DNS, Host, SNI), else what
+            // enrichment knew; the address comes last because names can hold any character.
+            let name = match end {
+                "server" => "coalesce(server_host, server_dns_name)".to_owned(),
+                _ => format!("{end}_dns_name"),
+            };
+            return format!(
+                "concat('h|', coalesce({end}_namespace, ''), '|', coalesce({name}, ''), '|', {end}_ip)"
+            );
+        }
     };
     format!(
         "CASE {end}_class \
@@ -112,8 +131,36 @@ fn leaf_sql(view: View, end: &str) -> String {
     )
 }
 
+/// The domain a host name is grouped under: its last two labels (`api.shop.example.com` →
+/// `example.com`). Public suffixes of two labels (`co.uk`) group a little too widely; the UI
+/// still shows every host by its full name.
+fn domain(name: &str) -> &str {
+    let name = name.trim_end_matches('.');
+    match name.rmatch_indices('.').nth(1) {
+        Some((dot, _)) => &name[dot + 1..],
+        None => name,
+    }
+}
+
+/// A host leaf (`h|namespace|name|address`): labelled by its name, else its address; placed in
+/// its namespace, else its name's domain, else the unnamed addresses.
+fn describe_host(path: &str) -> (String, String, Option<String>) {
+    let (namespace, rest) = path.split_once('|').unwrap_or(("", path));
+    let (name, address) = rest.rsplit_once('|').unwrap_or(("", rest));
+    let parent = match (namespace, name) {
+        ("", "") => "g|addresses".to_owned(),
+        ("", name) => format!("d|{}", domain(name)),
+        (namespace, _) => format!("ns|{namespace}"),
+    };
+    let label = if name.is_empty() { address } else { name };
+    (label.into(), "Host".into(), Some(parent))
+}
+
 /// A node from its id: label, kind, parent.
 pub fn describe(view: View, id: &str) -> (String, String, Option<String>) {
+    if let Some(path) = id.strip_prefix("h|") {
+        return describe_host(path);
+    }
     let parts: Vec<&str> = id.split('|').collect();
     let group = |name: &str| Some(format!("g|{name}"));
     match (parts.as_slice(), view) {
@@ -147,8 +194,63 @@ pub fn describe(view: View, id: &str) -> (String, String, Option<String>) {
         ),
         (["node", node], _) => ((*node).into(), "Node".into(), None),
         (["g", name], _) => ((*name).into(), "Group".into(), None),
+        (["d", name], _) => ((*name).into(), "Domain".into(), None),
         _ => (id.into(), "Unknown".into(), None),
     }
+}
+
+/// The records a view is drawn from, in range and filtered, and how its edges are measured.
+struct Source {
+    frame: DataFrame,
+    transport: Expr,
+    /// Bytes to server, to client; messages (packets, for sessions) to server, to client.
+    measures: [Expr; 4],
+    /// Sessions, for a source of sessions.
+    sessions: Option<Expr>,
+}
+
+async fn source(
+    context: &SessionContext,
+    view: View,
+    range: TimeRange,
+    filter: Option<&str>,
+) -> Result<Source, QueryError> {
+    let both = |measure: &str| {
+        [
+            sum(col(format!("{measure}_to_server"))),
+            sum(col(format!("{measure}_to_client"))),
+        ]
+    };
+    let [bts, btc] = both("bytes");
+    Ok(match view {
+        View::Logical | View::Physical => {
+            let [mts, mtc] = both("messages");
+            Source {
+                frame: usage(context, range, filter).await?,
+                transport: col("transport"),
+                measures: [bts, btc, mts, mtc],
+                sessions: None,
+            }
+        }
+        View::Hosts => {
+            let [pts, ptc] = both("packets");
+            let frame = filtered(
+                context,
+                "tcp_sessions",
+                "first_packet",
+                range,
+                filter,
+                crate::fields::TCP_SESSIONS,
+            )
+            .await?;
+            Source {
+                frame,
+                transport: lit("tcp"),
+                measures: [bts, btc, pts, ptc],
+                sessions: Some(count(lit(1))),
+            }
+        }
+    })
 }
 
 /// Answers a map query.
@@ -160,28 +262,26 @@ pub async fn map(
     offset: usize,
     limit: usize,
 ) -> Result<MapAnswer, QueryError> {
-    let frame = usage(context, range, filter).await?;
-    let schema = frame.schema().clone();
+    let source = source(context, view, range, filter).await?;
+    let schema = source.frame.schema().clone();
     let client = context
         .parse_sql_expr(&leaf_sql(view, "client"), &schema)
         .map_err(failed)?;
     let server = context
         .parse_sql_expr(&leaf_sql(view, "server"), &schema)
         .map_err(failed)?;
+    let mut measures: Vec<Expr> = source.measures.into();
+    measures.extend(source.sessions.clone());
+    let counts_sessions = source.sessions.is_some();
     let batches = aggregate(
-        frame,
+        source.frame,
         vec![
             client.alias("client_leaf"),
             server.alias("server_leaf"),
             col("server_port"),
-            col("transport"),
+            source.transport.alias("transport"),
         ],
-        vec![
-            sum(col("bytes_to_server")).alias("bts"),
-            sum(col("bytes_to_client")).alias("btc"),
-            sum(col("messages_to_server")).alias("mts"),
-            sum(col("messages_to_client")).alias("mtc"),
-        ],
+        measures,
     )
     .await?;
 
@@ -199,6 +299,7 @@ pub async fn map(
             counts(batch.column(6)),
             counts(batch.column(7)),
         );
+        let sessions = counts_sessions.then(|| counts(batch.column(8)));
         for row in 0..batch.num_rows() {
             let (Some(source), Some(target)) = (clients[row].clone(), servers[row].clone()) else {
                 continue;
@@ -214,6 +315,7 @@ pub async fn map(
                     messages: 0,
                     ports: Vec::new(),
                     transports: Vec::new(),
+                    sessions: None,
                 });
             edge.bytes_to_server += bts[row];
             edge.bytes_to_client += btc[row];
@@ -221,6 +323,9 @@ pub async fn map(
             edge.messages += mts[row] + mtc[row];
             edge.ports.push(ports[row] as u16);
             edge.transports.extend(transports[row].clone());
+            if let Some(sessions) = &sessions {
+                *edge.sessions.get_or_insert(0) += sessions[row];
+            }
         }
     }
     let mut edges: Vec<MapEdge> = edges.into_values().collect();

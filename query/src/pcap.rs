@@ -1,11 +1,14 @@
 //! Captured frames back out as a pcap file that tshark opens: the packets of one TCP session,
-//! in capture order, with their original bytes (the `frame` column) and link type.
+//! or every packet a filter selects in a range, in capture order, with their original bytes (the
+//! `frame` column) and link type.
 
 use datafusion::arrow::array::{Array, AsArray};
+use datafusion::dataframe::DataFrame;
 use datafusion::prelude::{SessionContext, col, lit};
 use spider_wire::{Frame, LinkType, write_pcap};
 
-use crate::frame::{counts, failed, integers};
+use crate::frame::{counts, failed, filtered, integers};
+use crate::range::TimeRange;
 use crate::sql::QueryError;
 
 /// The pcap of session `session_id`'s packets; `None` when no packet of it was stored.
@@ -13,13 +16,47 @@ pub async fn session_pcap(
     context: &SessionContext,
     session_id: u64,
 ) -> Result<Option<Vec<u8>>, QueryError> {
-    let batches = context
+    let packets = context
         .table("packets")
         .await
         .map_err(failed)?
         .filter(col("session_id").eq(lit(session_id)))
-        .map_err(failed)?
+        .map_err(failed)?;
+    Ok(pcap_of(packets, None).await?.map(|(pcap, _)| pcap))
+}
+
+/// The pcap of the packets in `range` that `filter` selects, at most `limit` of them (the first
+/// ones); with how many were selected in all. `None` when none was.
+pub async fn packets_pcap(
+    context: &SessionContext,
+    range: TimeRange,
+    filter: Option<&str>,
+    limit: usize,
+) -> Result<Option<(Vec<u8>, usize)>, QueryError> {
+    let packets = filtered(
+        context,
+        "packets",
+        "time",
+        range,
+        filter,
+        crate::fields::PACKETS,
+    )
+    .await?;
+    let selected = packets.clone().count().await.map_err(failed)?;
+    Ok(pcap_of(packets, Some(limit))
+        .await?
+        .map(|(pcap, _)| (pcap, selected)))
+}
+
+/// Writes `packets` (the first `limit`, by time) as a pcap; with the number written.
+async fn pcap_of(
+    packets: DataFrame,
+    limit: Option<usize>,
+) -> Result<Option<(Vec<u8>, usize)>, QueryError> {
+    let batches = packets
         .sort(vec![col("time").sort(true, false)])
+        .map_err(failed)?
+        .limit(0, limit)
         .map_err(failed)?
         .select_columns(&["time", "link_type", "wire_length", "frame"])
         .map_err(failed)?
@@ -50,6 +87,7 @@ pub async fn session_pcap(
         return Ok(None);
     }
     let mut pcap = Vec::new();
+    let written = stored.len();
     let frames = stored
         .iter()
         .map(|(time, link_type, wire_length, data)| Frame {
@@ -59,5 +97,5 @@ pub async fn session_pcap(
             data,
         });
     write_pcap(&mut pcap, frames).map_err(|e| QueryError::Failed(e.to_string()))?;
-    Ok(Some(pcap))
+    Ok(Some((pcap, written)))
 }

@@ -3,6 +3,7 @@
 
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::dataframe::DataFrame;
 use datafusion::functions_aggregate::expr_fn::sum;
 use datafusion::logical_expr::col;
 use datafusion::prelude::SessionContext;
@@ -72,6 +73,16 @@ pub async fn timeline(
         None => step_for(range),
     };
     let frame = usage(context, range, filter).await?;
+    histogram(context, frame, range, step).await
+}
+
+/// Bytes and messages of the usage records in `frame` per `step` seconds over `range`.
+pub async fn histogram(
+    context: &SessionContext,
+    frame: DataFrame,
+    range: TimeRange,
+    step: i64,
+) -> Result<Timeline, QueryError> {
     let bin = context
         .parse_sql_expr(&format!("date_bin(INTERVAL '{step} seconds', bucket_start, TIMESTAMP '1970-01-01T00:00:00Z')"), frame.schema())
         .map_err(failed)?;

@@ -129,8 +129,30 @@ async fn a_session_downloads_as_a_pcap_and_unknown_ones_are_answered_plainly() {
         tshark_fields(&downloaded, "tcp", &fields),
         tshark_fields(&public, "tcp.stream == 0", &fields)
     );
+    // A filtered set of packets, cut to a limit; the header tells how many matched in all.
+    let everything = "from=946684800&to=1900000000";
+    let response = client
+        .get(url(&format!(
+            "/api/packets/pcap?{everything}&filter=length%20%3E%20100&limit=5"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let selected: usize = response.headers()["x-spider-packets-selected"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let filtered = scratch("serve-pcap").join("filtered.pcap");
+    std::fs::write(&filtered, response.bytes().await.unwrap()).unwrap();
+    let reference = tshark_fields(&public, "(ip or ipv6) and frame.len > 100", &fields);
+    assert_eq!(selected, reference.len());
+    assert!(selected > 5, "the limit cuts: {selected}");
+    assert_eq!(tshark_fields(&filtered, "frame", &fields), reference[..5]);
     for (path, status) in [
         ("/api/sessions/77/pcap", 404),
+        ("/api/packets/pcap?from=946684800&to=946684900", 404),
         ("/api/sessions/x/pcap", 400),
     ] {
         let (code, body) = get_json(&client, &url(path)).await;
@@ -280,6 +302,128 @@ async fn capture_datasets_have_stats_by_their_own_groups() {
     )
     .await;
     assert_eq!(status, 400, "{refused}");
+
+    // Status classes with their latency percentiles: DuckDB's exact quantile_cont, rounded.
+    let class = "CASE status // 100 WHEN 1 THEN '1xx' WHEN 2 THEN '2xx' WHEN 3 THEN '3xx' \
+                 WHEN 4 THEN '4xx' WHEN 5 THEN '5xx' END";
+    for (measure, sql) in [
+        ("records", "count(*)".to_owned()),
+        ("latency_avg", "round(avg(latency_us))".to_owned()),
+        (
+            "latency_p50",
+            "round(quantile_cont(latency_us, 0.5))".to_owned(),
+        ),
+        (
+            "latency_p99",
+            "round(quantile_cont(latency_us, 0.99))".to_owned(),
+        ),
+    ] {
+        let duck = python_json(
+            "datasets.py",
+            &[
+                "sql".to_string(),
+                data.display().to_string(),
+                format!(
+                    "SELECT {class} AS c, CAST({sql} AS BIGINT) AS v FROM http \
+                     GROUP BY 1 ORDER BY v DESC NULLS LAST, c"
+                ),
+                format!("SELECT CAST({sql} AS BIGINT) FROM http"),
+            ],
+        );
+        let (status, by_class) = get_json(
+            &client,
+            &stats(&format!(
+                "dataset=http&group_by=status_class&measure={measure}"
+            )),
+        )
+        .await;
+        assert_eq!(status, 200, "{by_class}");
+        assert_eq!(groups(&by_class), *duck[0].as_array().unwrap(), "{measure}");
+        assert_eq!(by_class["total"], duck[1][0][0], "{measure}");
+        assert!(
+            by_class["groups"].as_array().unwrap().len() >= 4,
+            "200, 302, 404 and 500 are generated: {by_class}"
+        );
+    }
+    let (status, errors) = get_json(
+        &client,
+        &stats(
+            "dataset=http&group_by=path&measure=records&filter=status_class%20in%20(4xx%2C%205xx)",
+        ),
+    )
+    .await;
+    let duck = python_json(
+        "datasets.py",
+        &[
+            "sql".to_string(),
+            data.display().to_string(),
+            "SELECT count(*) FROM http WHERE status >= 400 AND status < 600".into(),
+        ],
+    );
+    assert_eq!(
+        (status, &errors["total"]),
+        (200, &duck[0][0][0]),
+        "{errors}"
+    );
+    let output = terminate(child);
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_hosts_map_draws_captured_sessions_between_named_hosts() {
+    let data = generated(12, 2, 4);
+    let (child, listen, client) = serving(&data, &[]).await;
+    let (status, map) = get_json(
+        &client,
+        &format!("http://{listen}/api/map?view=hosts&{GENERATED_RANGE}&limit=1000"),
+    )
+    .await;
+    assert_eq!(status, 200, "{map}");
+    let duck = python_json(
+        "datasets.py",
+        &[
+            "sql".to_string(),
+            data.display().to_string(),
+            "SELECT concat('h|', coalesce(client_namespace, ''), '|', coalesce(client_dns_name, ''), '|', client_ip) AS c, \
+                    concat('h|', coalesce(server_namespace, ''), '|', coalesce(server_host, server_dns_name, ''), '|', server_ip) AS s, \
+                    sum(bytes_to_server + bytes_to_client) AS b, count(*) \
+             FROM tcp_sessions GROUP BY 1, 2 ORDER BY b DESC, 1, 2"
+                .into(),
+        ],
+    );
+    let edges: Vec<Value> = map["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| json!([e["source"], e["target"], e["bytes"], e["sessions"]]))
+        .collect();
+    assert_eq!(edges, *duck[0].as_array().unwrap());
+    let node = |id: &str| {
+        map["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["id"] == id)
+            .unwrap_or_else(|| panic!("no node {id} in {map}"))
+            .clone()
+    };
+    let server = node(edges[0][1].as_str().unwrap());
+    assert_eq!(
+        (&server["label"], &server["kind"], &server["parent"]),
+        (
+            &json!("shop.example"),
+            &json!("Host"),
+            &json!("d|shop.example")
+        ),
+        "the server is named by the Host header it was asked for"
+    );
+    let client_leaf = node(edges[0][0].as_str().unwrap());
+    assert_eq!(client_leaf["parent"], "g|addresses", "clients have no name");
+    let domain = node("d|shop.example");
+    assert_eq!(
+        (&domain["kind"], domain["bytes"].as_u64()),
+        (&json!("Domain"), server["bytes"].as_u64())
+    );
     let output = terminate(child);
     assert!(output.status.success(), "{}", stderr(&output));
 }

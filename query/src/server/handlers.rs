@@ -35,8 +35,9 @@ fn view(params: &Params) -> Result<View, ApiError> {
     match params.text("view").unwrap_or("logical") {
         "logical" => Ok(View::Logical),
         "physical" => Ok(View::Physical),
+        "hosts" => Ok(View::Hosts),
         other => Err(ApiError::bad_request(format!(
-            "view {other:?} is not logical or physical"
+            "view {other:?} is not logical, physical or hosts"
         ))),
     }
 }
@@ -131,6 +132,11 @@ pub async fn session_pcap(
     let Some(pcap) = crate::pcap::session_pcap(&state.context, id).await? else {
         return Err(ApiError::not_found(format!("no packets of session {id}")));
     };
+    Ok(pcap_download(&format!("session-{id}.pcap"), pcap))
+}
+
+/// A pcap file as a download called `name`.
+fn pcap_download(name: &str, pcap: Vec<u8>) -> Response {
     let headers = [
         (
             header::CONTENT_TYPE,
@@ -138,10 +144,65 @@ pub async fn session_pcap(
         ),
         (
             header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"session-{id}.pcap\""),
+            format!("attachment; filename=\"{name}\""),
         ),
     ];
-    Ok((headers, pcap).into_response())
+    (headers, pcap).into_response()
+}
+
+/// `GET /api/packets/pcap`: the packets a filter selects in a range, as a pcap download; at most
+/// `limit`, the header `x-spider-packets-selected` says how many matched in all.
+pub async fn packets_pcap(
+    State(state): Shared,
+    Query(query): QueryString,
+) -> Result<Response, ApiError> {
+    let params = Params(query);
+    let range = params.range()?;
+    let limit = params.count("limit", 100_000, 1_000_000)?;
+    let Some((pcap, selected)) =
+        crate::pcap::packets_pcap(&state.context, range, params.text("filter"), limit).await?
+    else {
+        return Err(ApiError::not_found("no stored packets match"));
+    };
+    let mut response = pcap_download("packets.pcap", pcap);
+    response
+        .headers_mut()
+        .insert("x-spider-packets-selected", selected.into());
+    Ok(response)
+}
+
+/// `GET /api/details?id=…`: a usage map leaf's pods, peers, ports and timeline.
+pub async fn details(
+    State(state): Shared,
+    Query(query): QueryString,
+) -> Result<Response, ApiError> {
+    let params = Params(query);
+    let id = params
+        .text("id")
+        .ok_or_else(|| ApiError::bad_request("parameter id (a logical map node id) is required"))?
+        .to_owned();
+    leaf_details(&state, &id, &params).await
+}
+
+/// `GET /api/workloads/{namespace}/{kind}/{name}`: [`details`] of a workload.
+pub async fn workload(
+    State(state): Shared,
+    Path((namespace, kind, name)): Path<(String, String, String)>,
+    Query(query): QueryString,
+) -> Result<Response, ApiError> {
+    let id = format!("w|{namespace}|{kind}|{name}");
+    leaf_details(&state, &id, &Params(query)).await
+}
+
+async fn leaf_details(state: &AppState, id: &str, params: &Params) -> Result<Response, ApiError> {
+    let range = params.range()?;
+    let top = params.count("top", 50, 1000)?;
+    match crate::details::details(&state.context, id, range, params.text("filter"), top).await? {
+        Some(details) => Ok(Json(details).into_response()),
+        None => Err(ApiError::not_found(format!(
+            "no traffic of {id:?} in range"
+        ))),
+    }
 }
 
 /// `GET /api/stats`.
@@ -154,7 +215,7 @@ pub async fn stats(State(state): Shared, Query(query): QueryString) -> Result<Re
     let measure: Measure = serde_json::from_value(Value::String(
         params.text("measure").unwrap_or("bytes").to_owned(),
     ))
-    .map_err(|_| ApiError::bad_request("measure is one of bytes, messages, packets, records"))?;
+    .map_err(|_| ApiError::bad_request(format!("measure is one of {}", Measure::NAMES)))?;
     let top = params.count("top", 10, 1000)?;
     let dataset = known_dataset(params.text("dataset").unwrap_or("network_usage"))?;
     let answer = crate::stats::stats(

@@ -67,6 +67,12 @@ pub fn router(config: &ServerConfig) -> Result<Router, String> {
         .route("/api/grid/{dataset}", get(handlers::grid))
         .route("/api/stats", get(handlers::stats))
         .route("/api/sessions/{id}/pcap", get(handlers::session_pcap))
+        .route("/api/packets/pcap", get(handlers::packets_pcap))
+        .route("/api/details", get(handlers::details))
+        .route(
+            "/api/workloads/{namespace}/{kind}/{name}",
+            get(handlers::workload),
+        )
         .route("/api/sql", post(handlers::sql))
         .route(
             "/api/queries",

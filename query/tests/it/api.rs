@@ -105,6 +105,28 @@ async fn every_view_answers_over_http() {
     .await;
     assert_eq!(second["rows"][0]["bytes_to_server"], 20);
 
+    let (status, workload) = get(
+        &server,
+        &format!("/api/workloads/payments/StatefulSet/db?{RANGE}&top=2"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{workload}");
+    assert_eq!(workload["id"], "w|payments|StatefulSet|db");
+    assert_eq!(workload["clients"].as_array().unwrap().len(), 2);
+    assert!(workload["peers_left_out"].as_u64().unwrap() > 0);
+    let (status, same) = get(
+        &server,
+        &format!("/api/details?id=w%7Cpayments%7CStatefulSet%7Cdb&{RANGE}&top=2"),
+    )
+    .await;
+    assert_eq!((status, &same), (StatusCode::OK, &workload));
+    let (status, absent) = get(
+        &server,
+        &format!("/api/workloads/payments/Deployment/ghost?{RANGE}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{absent}");
+
     let sql = spider_testkit::http()
         .post(format!("http://{}/api/sql", server.address))
         .json(&json!({"query": "SELECT count(*) AS n FROM network_usage"}))
@@ -228,6 +250,11 @@ async fn malformed_requests_are_400s_in_one_shape() {
         format!("/api/stats?{RANGE}"),
         format!("/api/stats?{RANGE}&group_by=namespace"),
         format!("/api/stats?{RANGE}&group_by=port&measure=weight"),
+        format!("/api/stats?{RANGE}&group_by=port&measure=latency_p99"),
+        format!("/api/details?{RANGE}"),
+        format!("/api/workloads/a/Deployment/b?{RANGE}&top=0"),
+        format!("/api/packets/pcap?{RANGE}&filter=nosuch%20%3D%201"),
+        format!("/api/packets/pcap?{RANGE}&limit=-1"),
     ];
     for path in &cases {
         let (status, body) = get(&server, path).await;

@@ -1,6 +1,7 @@
 //! Map, timeline, grid, stats and filters over generated usage, each against DuckDB running the
 //! equivalent SQL on the same files.
 
+use spider_query::details::details;
 use spider_query::grid::{GridRequest, grid};
 use spider_query::map::{View, map};
 use spider_query::range::TimeRange;
@@ -126,6 +127,109 @@ async fn map_edges_and_nodes_match_duckdb_and_page_through() {
         .find(|n| n.id == "pn|node-0|shop")
         .unwrap();
     assert_eq!(namespace_in_node.parent.as_deref(), Some("node|node-0"));
+}
+
+#[tokio::test]
+async fn workload_details_match_duckdb() {
+    let dir = scratch("details");
+    write_usage(&dir, 3000).await;
+    let context = open(&dir).unwrap();
+    let bytes = "(bytes_to_server + bytes_to_client)";
+    let (client, server) = (leaf("client"), leaf("server"));
+    for id in ["w|payments|StatefulSet|db", "w|shop|Deployment|app-1"] {
+        let ours = details(&context, id, whole(), None, 1000)
+            .await
+            .unwrap()
+            .expect("traffic in range");
+        let mine = format!("({client} = '{id}' OR {server} = '{id}')");
+        let expected = duckdb(
+            &dir,
+            &[
+                &format!("SELECT sum({bytes}) FROM network_usage WHERE {mine}"),
+                &format!(
+                    "SELECT {client}, sum({bytes}) AS b FROM network_usage WHERE {server} = '{id}' \
+                     GROUP BY 1 ORDER BY b DESC, 1"
+                ),
+                &format!(
+                    "SELECT {server}, sum({bytes}) AS b FROM network_usage WHERE {client} = '{id}' \
+                     GROUP BY 1 ORDER BY b DESC, 1"
+                ),
+                &format!(
+                    "SELECT p, n, sum(b) AS b FROM ( \
+                       SELECT client_pod p, client_node n, {bytes} b FROM network_usage WHERE {client} = '{id}' \
+                       UNION ALL \
+                       SELECT server_pod, server_node, {bytes} FROM network_usage WHERE {server} = '{id}') \
+                     GROUP BY 1, 2 ORDER BY b DESC, 1"
+                ),
+                &format!(
+                    "SELECT server_port, transport, sum({bytes}) AS b FROM network_usage \
+                     WHERE {server} = '{id}' GROUP BY 1, 2 ORDER BY b DESC, 1, 2"
+                ),
+                &format!(
+                    "SELECT server_port, transport, sum({bytes}) AS b FROM network_usage \
+                     WHERE {client} = '{id}' GROUP BY 1, 2 ORDER BY b DESC, 1, 2"
+                ),
+            ],
+        );
+        assert_eq!(ours.volume.bytes.to_string(), expected[0][0][0], "{id}");
+        let peers = |peers: &[spider_query::details::Peer]| -> Vec<Vec<String>> {
+            peers
+                .iter()
+                .map(|p| vec![p.id.clone(), p.volume.bytes.to_string()])
+                .collect()
+        };
+        assert_eq!(peers(&ours.clients), expected[1], "{id} clients");
+        assert_eq!(peers(&ours.servers), expected[2], "{id} servers");
+        let pods: Vec<Vec<String>> = ours
+            .pods
+            .iter()
+            .map(|p| {
+                let text = |v: &Option<String>| v.clone().unwrap_or_else(|| "NULL".into());
+                vec![text(&p.pod), text(&p.node), p.volume.bytes.to_string()]
+            })
+            .collect();
+        assert_eq!(pods, expected[3], "{id} pods");
+        let ports = |ports: &[spider_query::details::PortVolume]| -> Vec<Vec<String>> {
+            ports
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.port.to_string(),
+                        p.transport.clone(),
+                        p.volume.bytes.to_string(),
+                    ]
+                })
+                .collect()
+        };
+        assert_eq!(ports(&ours.ports_served), expected[4], "{id} ports served");
+        assert_eq!(ports(&ours.ports_used), expected[5], "{id} ports used");
+        let over_time: u64 = ours.timeline.bars.iter().map(|bar| bar.bytes).sum();
+        assert_eq!(
+            over_time, ours.volume.bytes,
+            "{id}: the timeline holds it all"
+        );
+    }
+    let db = details(&context, "w|payments|StatefulSet|db", whole(), None, 1000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (db.label.as_str(), db.kind.as_str(), db.parent.as_deref()),
+        ("db", "StatefulSet", Some("ns|payments"))
+    );
+    let mut served: Vec<(u16, &str)> = db
+        .ports_served
+        .iter()
+        .map(|p| (p.port, p.transport.as_str()))
+        .collect();
+    served.sort();
+    assert_eq!(served, [(80, "tcp"), (443, "tcp"), (5432, "tcp")]);
+    assert!(
+        db.servers.is_empty() && db.ports_used.is_empty(),
+        "db only serves"
+    );
+    let nothing = details(&context, "w|nowhere|Deployment|x", whole(), None, 10).await;
+    assert!(matches!(nothing, Ok(None)));
 }
 
 #[tokio::test]
@@ -291,7 +395,7 @@ async fn stats_top_groups_match_duckdb() {
             .map(|g| {
                 vec![
                     g.key.clone().unwrap_or_else(|| "NULL".into()),
-                    g.value.to_string(),
+                    g.value.unwrap().to_string(),
                 ]
             })
             .collect();
@@ -365,7 +469,8 @@ async fn filters_select_what_the_equivalent_sql_selects() {
         )
         .await
         .unwrap()
-        .total;
+        .total
+        .expect("a count always has a total");
         let expected = duckdb(
             &dir,
             &[&format!("SELECT count(*) FROM network_usage WHERE {sql}")],
