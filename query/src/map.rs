@@ -100,8 +100,9 @@ pub struct MapAnswer {
 }
 
 /// The leaf id of one end (`client` or `server`) in a view, as a fixed SQL expression over that
-/// end's columns. Ids are `kind|…` paths that [`describe`] turns back into nodes.
-pub(crate) fn leaf_sql(view: View, end: &str) -> String {
+/// end's columns. Ids are `kind|…` paths that [`describe`] turns back into nodes. The SQL is
+/// plain enough for DuckDB too, which the tests and the benchmark compare with.
+pub fn leaf_sql(view: View, end: &str) -> String {
     let workload = match view {
         View::Logical => format!(
             "concat('w|', coalesce({end}_namespace, ''), '|', coalesce({end}_owner_kind, 'Pod'), '|', coalesce({end}_owner_name, {end}_pod, {end}_ip))"

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::{config_file, final_count, repo_root, run, spawn, stderr, terminate};
+use crate::support::{config_file, final_count, repo_root, run, spawn, spider, stderr, terminate};
 
 #[test]
 fn validate_prints_all_five_mistakes_with_their_paths_and_fails() {
@@ -55,7 +55,12 @@ fn every_shipped_config_validates_and_prints_its_graph() {
     for entry in std::fs::read_dir(&dir).expect("otel-config/") {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|ext| ext == "yaml") {
-            let output = run(&["validate", "--config", path.to_str().unwrap()]);
+            // Shipped configs name files relative to the repository, where the README runs them.
+            let output = spider()
+                .current_dir(repo_root())
+                .args(["validate", "--config", path.to_str().unwrap()])
+                .output()
+                .unwrap();
             let stdout = String::from_utf8_lossy(&output.stdout);
             assert!(
                 output.status.success(),

@@ -13,6 +13,7 @@ pub fn factories() -> Factories {
         .with_receiver(spider_receiver_pcap::PcapReceiverFactory)
         .with_processor(spider_processor_batch::BatchProcessorFactory)
         .with_processor(spider_processor_session::SessionProcessorFactory)
+        .with_processor(spider_processor_k8s_attributes::K8sAttributesProcessorFactory)
         .with_exporter(spider_exporter_debug::DebugExporterFactory)
         .with_exporter(spider_exporter_parquet::ParquetExporterFactory)
         .with_exporter(spider_exporter_otlp::OtlpExporterFactory)

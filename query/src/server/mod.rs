@@ -3,11 +3,14 @@
 //! | route | answer |
 //! |---|---|
 //! | `GET /api/health` | `{"status":"ok"}` (no token needed) |
-//! | `GET /api/map?view=logical\|physical&from&to&filter&offset&limit` | compound graph |
+//! | `GET /api/map?view=logical\|physical\|hosts&from&to&filter&offset&limit` | compound graph |
+//! | `GET /api/details?id&from&to&filter&top` | one map leaf: pods, peers, ports, timeline |
+//! | `GET /api/workloads/{namespace}/{kind}/{name}?…` | the same for a workload |
 //! | `GET /api/timeline?from&to&filter&step` | bytes/messages per step |
 //! | `GET /api/grid/{dataset}?from&to&filter&sort&order&limit&cursor` | a page of rows |
 //! | `GET /api/stats?dataset&from&to&filter&group_by&measure&top` | top groups |
 //! | `GET /api/sessions/{id}/pcap` | the TCP session's stored packets as a pcap file |
+//! | `GET /api/packets/pcap?from&to&filter&limit` | the packets a filter selects, as a pcap file |
 //! | `POST /api/sql` `{"query": "SELECT …"}` | read-only SQL |
 //! | `GET/POST /api/queries`, `PUT/DELETE /api/queries/{id}` | saved queries |
 //!

@@ -1,0 +1,309 @@
+//! The index: who an address belonged to when a record was made.
+//!
+//! Pods are found by each of their IPs, nodes by their addresses, services by their ClusterIPs
+//! and the endpoints behind them. An address can pass from pod to pod (IPs are reused), so each
+//! keeps its tenancies in order of pod creation and a record goes to the tenant of its time. A
+//! deleted pod stays for a grace period, so records that arrive late are still attributed.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use spider_collector::records::{EndpointClass, EndpointMeta, OwnerKind};
+
+use crate::model::{Controller, EndpointSlice, Key, Node, Object, Owner, Pod, Service};
+
+/// Records are stamped with the start of their minute, up to a minute before the traffic of a
+/// pod created during it.
+const RECORD_SLACK_MICROS: i64 = 60_000_000;
+
+struct PodEntry {
+    pod: Pod,
+    /// When its deletion was seen (microseconds, wall clock).
+    deleted_at: Option<i64>,
+}
+
+/// Sizes, for telemetry and the benchmark.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IndexSizes {
+    /// Pods, deleted ones in their grace period included.
+    pub pods: usize,
+    /// Addresses with at least one pod tenancy.
+    pub pod_addresses: usize,
+    /// Nodes.
+    pub nodes: usize,
+    /// Services.
+    pub services: usize,
+    /// ReplicaSets and Jobs.
+    pub controllers: usize,
+}
+
+/// Address → metadata.
+pub struct Index {
+    pods: HashMap<Key, PodEntry>,
+    /// Per address, the pods that held it, oldest first.
+    tenants: HashMap<IpAddr, Vec<Key>>,
+    nodes: HashMap<String, Node>,
+    node_addresses: HashMap<IpAddr, String>,
+    services: HashMap<Key, Service>,
+    service_addresses: HashMap<IpAddr, Key>,
+    controllers: HashMap<(String, Key), Option<Owner>>,
+    slices: HashMap<Key, EndpointSlice>,
+    endpoint_addresses: HashMap<IpAddr, Key>,
+    grace_micros: i64,
+}
+
+impl Index {
+    /// An empty index keeping deleted pods for `grace_micros`.
+    pub fn new(grace_micros: i64) -> Self {
+        Self {
+            pods: HashMap::new(),
+            tenants: HashMap::new(),
+            nodes: HashMap::new(),
+            node_addresses: HashMap::new(),
+            services: HashMap::new(),
+            service_addresses: HashMap::new(),
+            controllers: HashMap::new(),
+            slices: HashMap::new(),
+            endpoint_addresses: HashMap::new(),
+            grace_micros,
+        }
+    }
+
+    /// Adds or updates an object.
+    pub fn apply(&mut self, object: Object) {
+        match object {
+            Object::Pod(pod) => self.apply_pod(pod),
+            Object::Node(node) => {
+                self.remove_node(&node.name);
+                for address in &node.addresses {
+                    self.node_addresses.insert(*address, node.name.clone());
+                }
+                self.nodes.insert(node.name.clone(), node);
+            }
+            Object::Service(service) => {
+                self.remove_service(&service.key);
+                for address in &service.cluster_ips {
+                    self.service_addresses.insert(*address, service.key.clone());
+                }
+                self.services.insert(service.key.clone(), service);
+            }
+            Object::Controller(Controller { kind, key, owner }) => {
+                self.controllers.insert((kind, key), owner);
+            }
+            Object::EndpointSlice(slice) => {
+                self.remove_slice(&slice.key);
+                let service = Key::new(&slice.key.namespace, &slice.service);
+                for address in &slice.addresses {
+                    self.endpoint_addresses.insert(*address, service.clone());
+                }
+                self.slices.insert(slice.key.clone(), slice);
+            }
+        }
+    }
+
+    /// Removes an object, seen gone at `now` (microseconds): a pod lingers for the grace period.
+    pub fn delete(&mut self, object: &Object, now: i64) {
+        match object {
+            Object::Pod(pod) => {
+                if let Some(entry) = self.pods.get_mut(&pod.key) {
+                    entry.deleted_at.get_or_insert(now);
+                }
+            }
+            Object::Node(node) => {
+                self.remove_node(&node.name);
+            }
+            Object::Service(service) => self.remove_service(&service.key),
+            Object::Controller(controller) => {
+                self.controllers
+                    .remove(&(controller.kind.clone(), controller.key.clone()));
+            }
+            Object::EndpointSlice(slice) => self.remove_slice(&slice.key),
+        }
+    }
+
+    /// Forgets pods deleted longer than the grace period before `now`.
+    pub fn expire(&mut self, now: i64) {
+        let grace = self.grace_micros;
+        let expired: Vec<Key> = self
+            .pods
+            .iter()
+            .filter(|(_, entry)| entry.deleted_at.is_some_and(|at| now - at >= grace))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in expired {
+            if let Some(entry) = self.pods.remove(&key) {
+                self.remove_tenancies(&key, &entry.pod.ips);
+            }
+        }
+    }
+
+    /// Sizes of the index.
+    pub fn sizes(&self) -> IndexSizes {
+        IndexSizes {
+            pods: self.pods.len(),
+            pod_addresses: self.tenants.len(),
+            nodes: self.nodes.len(),
+            services: self.services.len(),
+            controllers: self.controllers.len(),
+        }
+    }
+
+    /// Metadata of `address` for a record made at `at`, looked up at `now` (microseconds);
+    /// `None` when nothing in the cluster has it.
+    pub fn lookup(&self, address: &IpAddr, at: i64, now: i64) -> Option<EndpointMeta> {
+        if let Some(pod) = self.tenant(address, at, now) {
+            let (owner_kind, owner_name) = self.top_owner(pod);
+            return Some(EndpointMeta {
+                namespace: Some(pod.key.namespace.clone()),
+                pod: Some(pod.key.name.clone()),
+                node: pod.node.clone(),
+                owner_kind: Some(owner_kind),
+                owner_name: Some(owner_name),
+                class: EndpointClass::Pod,
+                dns_name: None,
+            });
+        }
+        if let Some(node) = self.node_addresses.get(address) {
+            return Some(EndpointMeta {
+                node: Some(node.clone()),
+                owner_kind: Some(OwnerKind::Node),
+                owner_name: Some(node.clone()),
+                class: EndpointClass::Node,
+                ..EndpointMeta::default()
+            });
+        }
+        let service = self
+            .service_addresses
+            .get(address)
+            .or_else(|| self.endpoint_addresses.get(address))?;
+        Some(EndpointMeta {
+            namespace: Some(service.namespace.clone()),
+            owner_kind: Some(OwnerKind::Service),
+            owner_name: Some(service.name.clone()),
+            class: EndpointClass::Service,
+            ..EndpointMeta::default()
+        })
+    }
+
+    /// The pod holding `address` at `at`: the newest tenant created by then (with a minute of
+    /// slack), else the oldest; deleted pods only within their grace period.
+    fn tenant(&self, address: &IpAddr, at: i64, now: i64) -> Option<&Pod> {
+        let alive = |key: &Key| {
+            self.pods.get(key).filter(|entry| {
+                entry
+                    .deleted_at
+                    .is_none_or(|deleted| now - deleted < self.grace_micros)
+            })
+        };
+        let candidates: Vec<&PodEntry> = self
+            .tenants
+            .get(address)?
+            .iter()
+            .filter_map(alive)
+            .collect();
+        candidates
+            .iter()
+            .rev()
+            .find(|entry| entry.pod.created <= at + RECORD_SLACK_MICROS)
+            .or(candidates.first())
+            .map(|entry| &entry.pod)
+    }
+
+    /// The workload above a pod: through its ReplicaSet to a Deployment, through its Job to a
+    /// CronJob, or its DaemonSet/StatefulSet; a pod without a controller is its own workload.
+    fn top_owner(&self, pod: &Pod) -> (OwnerKind, String) {
+        let Some(owner) = &pod.owner else {
+            return (OwnerKind::Pod, pod.key.name.clone());
+        };
+        let above = |kind: &str| {
+            self.controllers
+                .get(&(kind.to_owned(), Key::new(&pod.key.namespace, &owner.name)))
+                .cloned()
+                .flatten()
+        };
+        match owner.kind.as_str() {
+            "ReplicaSet" => match above("ReplicaSet") {
+                Some(top) if top.kind == "Deployment" => (OwnerKind::Deployment, top.name),
+                _ => (OwnerKind::ReplicaSet, owner.name.clone()),
+            },
+            "Job" => match above("Job") {
+                Some(top) if top.kind == "CronJob" => (OwnerKind::CronJob, top.name),
+                _ => (OwnerKind::Job, owner.name.clone()),
+            },
+            "Deployment" => (OwnerKind::Deployment, owner.name.clone()),
+            "DaemonSet" => (OwnerKind::DaemonSet, owner.name.clone()),
+            "StatefulSet" => (OwnerKind::StatefulSet, owner.name.clone()),
+            "CronJob" => (OwnerKind::CronJob, owner.name.clone()),
+            // Mirror pods (owned by their Node) and custom controllers: the pod stands alone.
+            _ => (OwnerKind::Pod, pod.key.name.clone()),
+        }
+    }
+
+    fn apply_pod(&mut self, pod: Pod) {
+        let key = pod.key.clone();
+        if let Some(old) = self.pods.remove(&key) {
+            self.remove_tenancies(&key, &old.pod.ips);
+        }
+        if !pod.host_network {
+            for address in &pod.ips {
+                let tenants = self.tenants.entry(*address).or_default();
+                tenants.push(key.clone());
+                let pods = &self.pods;
+                // Oldest first; the pod being applied is not in `pods` yet and is the newest.
+                tenants.sort_by_key(|tenant| {
+                    pods.get(tenant)
+                        .map_or(pod.created, |entry| entry.pod.created)
+                });
+            }
+        }
+        self.pods.insert(
+            key,
+            PodEntry {
+                pod,
+                deleted_at: None,
+            },
+        );
+    }
+
+    fn remove_tenancies(&mut self, key: &Key, addresses: &[IpAddr]) {
+        for address in addresses {
+            if let Some(tenants) = self.tenants.get_mut(address) {
+                tenants.retain(|tenant| tenant != key);
+                if tenants.is_empty() {
+                    self.tenants.remove(address);
+                }
+            }
+        }
+    }
+
+    fn remove_node(&mut self, name: &str) {
+        if let Some(node) = self.nodes.remove(name) {
+            for address in node.addresses {
+                if self.node_addresses.get(&address).is_some_and(|n| n == name) {
+                    self.node_addresses.remove(&address);
+                }
+            }
+        }
+    }
+
+    fn remove_service(&mut self, key: &Key) {
+        if let Some(service) = self.services.remove(key) {
+            for address in service.cluster_ips {
+                if self.service_addresses.get(&address) == Some(key) {
+                    self.service_addresses.remove(&address);
+                }
+            }
+        }
+    }
+
+    fn remove_slice(&mut self, key: &Key) {
+        if let Some(slice) = self.slices.remove(key) {
+            let service = Key::new(&key.namespace, &slice.service);
+            for address in slice.addresses {
+                if self.endpoint_addresses.get(&address) == Some(&service) {
+                    self.endpoint_addresses.remove(&address);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! The static inventory: a YAML file describing nodes, workloads with their pods, services and
+//! named external addresses, for hosts outside Kubernetes and for the local demo. It feeds the
+//! same index as the Kubernetes API does.
+//!
+//! ```yaml
+//! nodes:
+//!   - { name: laptop, addresses: [192.168.1.20, 127.0.0.1] }
+//! workloads:
+//!   - namespace: shop
+//!     kind: Deployment          # Deployment, DaemonSet, StatefulSet, CronJob, Job, ReplicaSet, Pod
+//!     name: web
+//!     pods:
+//!       - { name: web-1, node: laptop, ips: [10.0.0.5] }
+//! services:
+//!   - { namespace: shop, name: web, cluster_ips: [10.96.0.10], endpoints: [10.0.0.5] }
+//! external:
+//!   - { ip: 93.184.215.14, name: example.com }
+//! ```
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::model::{EndpointSlice, Key, Node, Object, Owner, Pod, Service};
+
+/// The kinds a workload can be.
+const WORKLOAD_KINDS: [&str; 7] = [
+    "Deployment",
+    "DaemonSet",
+    "StatefulSet",
+    "CronJob",
+    "Job",
+    "ReplicaSet",
+    "Pod",
+];
+
+/// The inventory file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Inventory {
+    /// Nodes (hosts) and their addresses.
+    pub nodes: Vec<InventoryNode>,
+    /// Workloads and their pods.
+    pub workloads: Vec<InventoryWorkload>,
+    /// Services.
+    pub services: Vec<InventoryService>,
+    /// Names of addresses outside.
+    pub external: Vec<InventoryName>,
+}
+
+/// A node.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryNode {
+    /// Name.
+    pub name: String,
+    /// Addresses.
+    #[serde(default)]
+    pub addresses: Vec<IpAddr>,
+}
+
+/// A workload.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryWorkload {
+    /// Namespace.
+    pub namespace: String,
+    /// Kind.
+    pub kind: String,
+    /// Name.
+    pub name: String,
+    /// Its pods.
+    #[serde(default)]
+    pub pods: Vec<InventoryPod>,
+}
+
+/// A pod of a workload.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryPod {
+    /// Name.
+    pub name: String,
+    /// Node.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// Addresses.
+    #[serde(default)]
+    pub ips: Vec<IpAddr>,
+    /// Uses its node's addresses.
+    #[serde(default)]
+    pub host_network: bool,
+}
+
+/// A service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryService {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// ClusterIPs.
+    #[serde(default)]
+    pub cluster_ips: Vec<IpAddr>,
+    /// Addresses behind it that are not pods.
+    #[serde(default)]
+    pub endpoints: Vec<IpAddr>,
+}
+
+/// A named address.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryName {
+    /// The address.
+    pub ip: IpAddr,
+    /// Its name.
+    pub name: String,
+}
+
+impl Inventory {
+    /// Reads and checks an inventory file.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the inventory {}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| format!("inventory {}: {e}", path.display()))
+    }
+
+    /// Parses and checks inventory text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let inventory: Inventory = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
+        for workload in &inventory.workloads {
+            if !WORKLOAD_KINDS.contains(&workload.kind.as_str()) {
+                return Err(format!(
+                    "workload {}/{}: kind {:?} is not one of {}",
+                    workload.namespace,
+                    workload.name,
+                    workload.kind,
+                    WORKLOAD_KINDS.join(", ")
+                ));
+            }
+        }
+        Ok(inventory)
+    }
+
+    /// The objects the index is built from.
+    pub fn objects(&self) -> Vec<Object> {
+        let mut objects: Vec<Object> = self
+            .nodes
+            .iter()
+            .map(|node| {
+                Object::Node(Node {
+                    name: node.name.clone(),
+                    addresses: node.addresses.clone(),
+                })
+            })
+            .collect();
+        for workload in &self.workloads {
+            let owner = (workload.kind != "Pod").then(|| Owner {
+                kind: workload.kind.clone(),
+                name: workload.name.clone(),
+            });
+            objects.extend(workload.pods.iter().map(|pod| {
+                Object::Pod(Pod {
+                    key: Key::new(&workload.namespace, &pod.name),
+                    node: pod.node.clone(),
+                    ips: pod.ips.clone(),
+                    host_network: pod.host_network,
+                    owner: owner.clone(),
+                    created: 0,
+                })
+            }));
+        }
+        for service in &self.services {
+            objects.push(Object::Service(Service {
+                key: Key::new(&service.namespace, &service.name),
+                cluster_ips: service.cluster_ips.clone(),
+            }));
+            if !service.endpoints.is_empty() {
+                objects.push(Object::EndpointSlice(EndpointSlice {
+                    key: Key::new(&service.namespace, &service.name),
+                    service: service.name.clone(),
+                    addresses: service.endpoints.clone(),
+                }));
+            }
+        }
+        objects
+    }
+}

@@ -1,0 +1,105 @@
+//! The objects the index is built from, whatever their source (the Kubernetes API or a static
+//! inventory): only the fields attribution needs.
+
+use std::net::IpAddr;
+
+/// A namespaced name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+impl Key {
+    /// `namespace/name`.
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+}
+
+/// The controller of an object (its `ownerReference` with `controller: true`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// Kind (`ReplicaSet`, `Job`, `DaemonSet`, `StatefulSet`, `Deployment`, …).
+    pub kind: String,
+    /// Name, in the same namespace.
+    pub name: String,
+}
+
+/// A pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pod {
+    /// Namespace and name.
+    pub key: Key,
+    /// Node it is scheduled on.
+    pub node: Option<String>,
+    /// Every pod IP (dual stack gives two); empty until assigned.
+    pub ips: Vec<IpAddr>,
+    /// Uses the node's network: its address is the node's, so it is attributed to the node.
+    pub host_network: bool,
+    /// Its controller.
+    pub owner: Option<Owner>,
+    /// Creation, microseconds since the epoch (0 when unknown): records older than this belong
+    /// to whoever had the address before.
+    pub created: i64,
+}
+
+/// A node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    /// Name.
+    pub name: String,
+    /// Internal and external addresses.
+    pub addresses: Vec<IpAddr>,
+}
+
+/// A service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    /// Namespace and name.
+    pub key: Key,
+    /// ClusterIPs (none for a headless service).
+    pub cluster_ips: Vec<IpAddr>,
+}
+
+/// A ReplicaSet or a Job: the middle of an owner chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Controller {
+    /// `ReplicaSet` or `Job`.
+    pub kind: String,
+    /// Namespace and name.
+    pub key: Key,
+    /// Its own controller (a Deployment, a CronJob).
+    pub owner: Option<Owner>,
+}
+
+/// The addresses behind a service (one EndpointSlice).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointSlice {
+    /// Namespace and name of the slice.
+    pub key: Key,
+    /// The service it belongs to.
+    pub service: String,
+    /// Endpoint addresses.
+    pub addresses: Vec<IpAddr>,
+}
+
+/// Any indexed object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Object {
+    /// A pod.
+    Pod(Pod),
+    /// A node.
+    Node(Node),
+    /// A service.
+    Service(Service),
+    /// A ReplicaSet or Job.
+    Controller(Controller),
+    /// An EndpointSlice.
+    EndpointSlice(EndpointSlice),
+}

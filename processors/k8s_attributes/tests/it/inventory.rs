@@ -1,0 +1,284 @@
+//! The processor with a static inventory: conformance, both ends of usage and capture records
+//! attributed exactly, external ends named from host records, and bad inventories refused by
+//! path.
+
+use std::time::SystemTime;
+
+use spider_collector::conformance;
+use spider_collector::records::{
+    Batch, EndpointClass, EndpointMeta, HostName, HttpTransaction, NameSource, NetworkUsage,
+    OwnerKind, Timestamp,
+};
+use spider_collector::{ComponentConfig, Factory, Processor};
+use spider_processor_k8s_attributes::{K8sAttributesConfig, K8sAttributesProcessorFactory};
+
+const INVENTORY: &str = r#"
+nodes:
+  - { name: node-a, addresses: [192.168.5.1, 127.0.0.1] }
+workloads:
+  - namespace: shop
+    kind: Deployment
+    name: web
+    pods:
+      - { name: web-1, node: node-a, ips: [10.0.0.5, "fd00::5"] }
+  - namespace: shop
+    kind: StatefulSet
+    name: db
+    pods:
+      - { name: db-0, node: node-a, ips: [10.0.0.6] }
+  - namespace: infra
+    kind: DaemonSet
+    name: agent
+    pods:
+      - { name: agent-1, node: node-a, ips: [192.168.5.1], host_network: true }
+services:
+  - { namespace: shop, name: db, cluster_ips: [10.96.0.20] }
+external:
+  - { ip: 198.51.100.7, name: partner.example }
+"#;
+
+fn config_with(inventory: &str) -> K8sAttributesConfig {
+    let path = spider_testkit::scratch("k8s-inventory").join("inventory.yaml");
+    std::fs::write(&path, inventory).unwrap();
+    K8sAttributesConfig {
+        inventory: Some(path),
+        ..K8sAttributesConfig::default()
+    }
+}
+
+async fn started(config: K8sAttributesConfig) -> Box<dyn Processor> {
+    let factory = K8sAttributesProcessorFactory;
+    let mut processor = factory
+        .create(config, conformance::context(&factory))
+        .unwrap();
+    processor.start().await.unwrap();
+    processor
+}
+
+async fn through(processor: &mut Box<dyn Processor>, batch: Batch) -> Batch {
+    let mut out = Vec::new();
+    processor.process(batch, &mut out).await.unwrap();
+    assert_eq!(out.len(), 1);
+    out.remove(0)
+}
+
+fn usage(client: &str, server: &str) -> NetworkUsage {
+    NetworkUsage {
+        bucket_start: Timestamp::from_secs(1_795_240_800),
+        client_ip: client.parse().unwrap(),
+        server_ip: server.parse().unwrap(),
+        ..NetworkUsage::default()
+    }
+}
+
+fn pod(namespace: &str, pod: &str, kind: OwnerKind, owner: &str) -> EndpointMeta {
+    EndpointMeta {
+        namespace: Some(namespace.into()),
+        pod: Some(pod.into()),
+        node: Some("node-a".into()),
+        owner_kind: Some(kind),
+        owner_name: Some(owner.into()),
+        class: EndpointClass::Pod,
+        dns_name: None,
+    }
+}
+
+#[tokio::test]
+async fn lifecycle_and_config_conform() {
+    conformance::check_component(
+        K8sAttributesProcessorFactory,
+        K8sAttributesConfig::default(),
+    )
+    .await;
+    conformance::check_component(K8sAttributesProcessorFactory, config_with(INVENTORY)).await;
+}
+
+#[tokio::test]
+async fn both_ends_of_usage_records_are_attributed_from_the_inventory() {
+    let mut processor = started(config_with(INVENTORY)).await;
+    let records = vec![
+        usage("10.0.0.5", "10.0.0.6"),
+        usage("fd00::5", "10.96.0.20"),
+        usage("::ffff:10.0.0.5", "192.168.5.1"),
+        usage("127.0.0.1", "198.51.100.7"),
+        usage("10.0.0.99", "203.0.113.50"),
+    ];
+    let Batch::Usage(records) = through(&mut processor, Batch::Usage(records)).await else {
+        panic!("usage stays usage");
+    };
+    let web = pod("shop", "web-1", OwnerKind::Deployment, "web");
+    let node = EndpointMeta {
+        node: Some("node-a".into()),
+        owner_kind: Some(OwnerKind::Node),
+        owner_name: Some("node-a".into()),
+        class: EndpointClass::Node,
+        ..EndpointMeta::default()
+    };
+    let ends: Vec<(EndpointMeta, EndpointMeta)> =
+        records.into_iter().map(|r| (r.client, r.server)).collect();
+    assert_eq!(
+        ends[0],
+        (
+            web.clone(),
+            pod("shop", "db-0", OwnerKind::StatefulSet, "db")
+        )
+    );
+    let service = EndpointMeta {
+        namespace: Some("shop".into()),
+        owner_kind: Some(OwnerKind::Service),
+        owner_name: Some("db".into()),
+        class: EndpointClass::Service,
+        ..EndpointMeta::default()
+    };
+    assert_eq!(
+        ends[1],
+        (web.clone(), service),
+        "IPv6 pod address, ClusterIP"
+    );
+    assert_eq!(
+        ends[2],
+        (web, node.clone()),
+        "v4-mapped folds; host network is the node"
+    );
+    let partner = EndpointMeta {
+        class: EndpointClass::External,
+        dns_name: Some("partner.example".into()),
+        ..EndpointMeta::default()
+    };
+    assert_eq!(
+        ends[3],
+        (node, partner),
+        "loopback is listed for the node; named external"
+    );
+    let unknown = EndpointMeta::default();
+    let nameless = EndpointMeta {
+        class: EndpointClass::External,
+        ..EndpointMeta::default()
+    };
+    assert_eq!(
+        ends[4],
+        (unknown, nameless),
+        "private and unlisted: unknown"
+    );
+}
+
+#[tokio::test]
+async fn capture_records_are_attributed_and_host_records_name_external_ends() {
+    let mut processor = started(config_with(INVENTORY)).await;
+    let learnt = HostName {
+        ip: "203.0.113.80".parse().unwrap(),
+        name: "cdn.example".into(),
+        source: NameSource::Dns,
+        first_seen: Timestamp::from_secs(1),
+        last_seen: Timestamp::from_secs(1),
+    };
+    through(&mut processor, Batch::Hosts(vec![learnt])).await;
+    let exchange = |server: &str| HttpTransaction {
+        session_id: 0,
+        client_ip: "10.0.0.6".parse().unwrap(),
+        client_port: 40000,
+        server_ip: server.parse().unwrap(),
+        server_port: 443,
+        method: Some("GET".into()),
+        host: None,
+        path: Some("/".into()),
+        query: None,
+        version: Some("1.1".into()),
+        status: Some(200),
+        user_agent: None,
+        request_content_type: None,
+        response_content_type: None,
+        request_body_size: Some(0),
+        response_body_size: Some(0),
+        request_time: Some(Timestamp::from_secs(1_795_240_800)),
+        response_time: None,
+        latency_us: None,
+        anomalies: None,
+        client: EndpointMeta::default(),
+        server: EndpointMeta::default(),
+    };
+    let mut seen_by_capture = exchange("203.0.113.81");
+    seen_by_capture.server.dns_name = Some("api.example".into());
+    let batch = Batch::Http(vec![exchange("203.0.113.80"), seen_by_capture]);
+    let Batch::Http(records) = through(&mut processor, batch).await else {
+        panic!("http stays http");
+    };
+    assert_eq!(
+        records[0].client,
+        pod("shop", "db-0", OwnerKind::StatefulSet, "db")
+    );
+    assert_eq!(
+        (
+            records[0].server.class,
+            records[0].server.dns_name.as_deref()
+        ),
+        (EndpointClass::External, Some("cdn.example"))
+    );
+    assert_eq!(
+        records[1].server.dns_name.as_deref(),
+        Some("api.example"),
+        "a name the record came with is kept"
+    );
+}
+
+#[tokio::test]
+async fn cluster_ranges_decide_external_or_unknown() {
+    let config = K8sAttributesConfig {
+        cluster_cidrs: vec!["10.244.0.0/16".parse().unwrap()],
+        max_names: 1,
+        ..K8sAttributesConfig::default()
+    };
+    let mut processor = started(config).await;
+    let Batch::Usage(records) = through(
+        &mut processor,
+        Batch::Usage(vec![usage("10.244.3.3", "10.9.9.9")]),
+    )
+    .await
+    else {
+        panic!("usage stays usage");
+    };
+    assert_eq!(records[0].client.class, EndpointClass::Unknown);
+    assert_eq!(
+        records[0].server.class,
+        EndpointClass::External,
+        "10/8 is not this cluster's"
+    );
+    let mut out = Vec::new();
+    processor.tick(SystemTime::now(), &mut out).await.unwrap();
+    assert!(out.is_empty());
+}
+
+#[test]
+fn bad_inventories_are_refused_by_path() {
+    let cases = [
+        (
+            "workloads: [{namespace: a, kind: Rollout, name: b}]",
+            "kind \"Rollout\" is not one of",
+        ),
+        (
+            "nodes: [{name: n, addresses: [not-an-ip]}]",
+            "invalid IP address syntax",
+        ),
+        ("pods: []", "unknown field `pods`"),
+    ];
+    for (text, expected) in cases {
+        let errors = config_with(text).validate();
+        assert_eq!(errors.len(), 1, "{text}");
+        assert_eq!(errors[0].path, "inventory");
+        assert!(
+            errors[0].message.contains(expected),
+            "{text}: {}",
+            errors[0].message
+        );
+    }
+    let missing = K8sAttributesConfig {
+        inventory: Some("/nonexistent/inventory.yaml".into()),
+        ..K8sAttributesConfig::default()
+    };
+    let errors = missing.validate();
+    assert!(
+        errors[0]
+            .message
+            .contains("cannot read the inventory /nonexistent/inventory.yaml")
+    );
+}

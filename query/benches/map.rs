@@ -1,0 +1,236 @@
+//! The usage map over one simulated day of a 10,000-pod cluster, logical and physical view, beside
+//! DuckDB running the same aggregation (the same leaf SQL) on the same files in the same run; then
+//! a load run: wrk against the API serving those files, reporting req/s and p99 latency.
+//!
+//! `cargo bench -p spider-query --bench map [-- HOURS]` (release; needs DuckDB from pip and wrk
+//! from apt; not run in CI). The generated day is kept in `target/bench-data/` for the next run.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use spider_collector::records::time::MICROS_PER_MINUTE;
+use spider_collector::records::{Batch, Timestamp};
+use spider_collector::telemetry::ComponentTelemetry;
+use spider_collector::{CreateContext, Factory};
+use spider_exporter_parquet::{ParquetConfig, ParquetExporterFactory};
+use spider_query::map::{View, leaf_sql, map};
+use spider_query::range::TimeRange;
+use spider_query::server::{ServerConfig, router};
+use spider_receiver_synthetic::cluster::{Cluster, Shape};
+
+/// 25 namespaces × 20 workloads × 20 pods on 50 nodes.
+const SHAPE: Shape = Shape {
+    nodes: 50,
+    namespaces: 25,
+    workloads: 20,
+    pods: 20,
+};
+/// The simulated day ends at 2026-11-22T00:00Z, so it fills one date partition.
+const END_MICROS: i64 = 1_795_305_600_000_000;
+const RUNS: usize = 5;
+
+fn main() {
+    let hours: i64 = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(24);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let data = runtime.block_on(simulated(hours));
+    println!(
+        "data                 {} ({:.0} MB of Parquet)",
+        data.display(),
+        directory_size(&data) as f64 / 1e6
+    );
+
+    let hour = 3_600_000_000;
+    let ranges = [
+        (
+            "whole range",
+            TimeRange::new(END_MICROS - hours * hour, END_MICROS).unwrap(),
+        ),
+        (
+            "last hour",
+            TimeRange::new(END_MICROS - hour, END_MICROS).unwrap(),
+        ),
+    ];
+    println!(
+        "\n{:<10} {:<12} {:>8} {:>14} {:>14} {:>8}",
+        "view", "range", "edges", "Spider median", "DuckDB median", "ratio"
+    );
+    let context = spider_query::open(&data).unwrap();
+    for view in [View::Logical, View::Physical] {
+        for (name, range) in ranges {
+            let mut edges = 0;
+            let ours = timed(|| {
+                let answer = runtime
+                    .block_on(map(&context, view, range, None, 0, 500))
+                    .unwrap();
+                edges = answer.total_edges;
+            });
+            let theirs = duckdb(&data, &duckdb_sql(view, range));
+            println!(
+                "{:<10} {:<12} {:>8} {:>12.0}ms {:>12.0}ms {:>7.2}×",
+                format!("{view:?}"),
+                name,
+                edges,
+                ours * 1e3,
+                theirs * 1e3,
+                theirs / ours
+            );
+        }
+    }
+
+    println!("\nload (wrk -t2 -c8 -d10s on loopback; wrk shares the 2 cores with the server)");
+    let address = runtime.block_on(serve(&data));
+    let (from, to) = (ranges[1].1.from / 1_000_000, END_MICROS / 1_000_000);
+    for (name, path) in [
+        (
+            "map, last hour",
+            format!("/api/map?view=logical&from={from}&to={to}&limit=500"),
+        ),
+        (
+            "stats, last hour",
+            format!("/api/stats?from={from}&to={to}&group_by=dst.workload&measure=bytes"),
+        ),
+        ("health", "/api/health".to_owned()),
+    ] {
+        let (requests_per_second, p99) = wrk(&format!("http://{address}{path}"));
+        println!("{name:<18} {requests_per_second:>10.1} req/s   p99 {p99}");
+    }
+}
+
+/// The dataset directory of `hours` simulated hours, generated on the first run.
+async fn simulated(hours: i64) -> PathBuf {
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-data");
+    let dir = target.join(format!("usage-{}-pods-{hours}h", SHAPE.pod_count()));
+    let complete = dir.join(".complete");
+    if complete.exists() {
+        return dir;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let context = CreateContext {
+        id: "parquet".parse().unwrap(),
+        pipeline: None,
+        telemetry: ComponentTelemetry::detached(&[]),
+    };
+    let config = ParquetConfig {
+        path: dir.clone(),
+        ..ParquetConfig::default()
+    };
+    let mut exporter = ParquetExporterFactory.create(config, context).unwrap();
+    exporter.start().await.unwrap();
+    let mut cluster = Cluster::new(SHAPE, 7);
+    let (started, mut rows) = (Instant::now(), 0);
+    let end = Timestamp::from_micros(END_MICROS);
+    for minute in (1..=hours * 60).rev() {
+        let records = cluster.minute(end.plus_micros(-minute * MICROS_PER_MINUTE), SHAPE.nodes);
+        rows += records.len();
+        exporter.export(&Batch::Usage(records)).await.unwrap();
+    }
+    exporter.shutdown().await.unwrap();
+    println!(
+        "generated            {rows} rows in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    std::fs::write(&complete, rows.to_string()).unwrap();
+    dir
+}
+
+/// Median seconds of `RUNS` runs after one warm-up.
+fn timed(mut run: impl FnMut()) -> f64 {
+    run();
+    let mut seconds: Vec<f64> = (0..RUNS)
+        .map(|_| {
+            let started = Instant::now();
+            run();
+            started.elapsed().as_secs_f64()
+        })
+        .collect();
+    median(&mut seconds)
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// The map's aggregation as DuckDB SQL: the same leaf ids, range and sums.
+fn duckdb_sql(view: View, range: TimeRange) -> String {
+    let instant = |micros: i64| {
+        chrono::DateTime::from_timestamp_micros(micros)
+            .unwrap()
+            .format("TIMESTAMPTZ '%Y-%m-%d %H:%M:%S+00'")
+            .to_string()
+    };
+    format!(
+        "SELECT {} AS c, {} AS s, server_port, transport, sum(bytes_to_server), sum(bytes_to_client), \
+         sum(messages_to_server), sum(messages_to_client) FROM network_usage \
+         WHERE bucket_start >= {} AND bucket_start < {} GROUP BY 1, 2, 3, 4",
+        leaf_sql(view, "client"),
+        leaf_sql(view, "server"),
+        instant(range.from),
+        instant(range.to)
+    )
+}
+
+/// DuckDB's median seconds for `sql` over `data` (one warm-up run, then `RUNS`).
+fn duckdb(data: &Path, sql: &str) -> f64 {
+    let runs = (RUNS + 1).to_string();
+    let answer =
+        spider_testkit::python_json("duckdb_time.py", &[data.to_str().unwrap(), &runs, sql]);
+    let mut seconds: Vec<f64> = answer[0]["seconds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .skip(1)
+        .map(|s| s.as_f64().unwrap())
+        .collect();
+    median(&mut seconds)
+}
+
+/// Serves `data` on a free loopback port, in the background of the runtime.
+async fn serve(data: &Path) -> std::net::SocketAddr {
+    let config = ServerConfig {
+        data: data.to_path_buf(),
+        state: Some(std::env::temp_dir().join("spider-bench-map-state")),
+        token: None,
+        cors_origin: None,
+    };
+    let app = router(&config).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    address
+}
+
+/// wrk's requests per second and 99th percentile latency for `url`.
+fn wrk(url: &str) -> (f64, String) {
+    let output = Command::new("wrk")
+        .args(["-t2", "-c8", "-d10s", "--latency", url])
+        .output()
+        .expect("wrk runs (apt-get install wrk)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let value = |prefix: &str| {
+        text.lines()
+            .find_map(|line| line.trim().strip_prefix(prefix))
+            .map(|rest| rest.trim().to_owned())
+            .unwrap_or_else(|| panic!("no {prefix:?} in wrk's output:\n{text}"))
+    };
+    (value("Requests/sec:").parse().unwrap(), value("99%"))
+}
+
+fn directory_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| match entry.file_type() {
+            Ok(kind) if kind.is_dir() => directory_size(&entry.path()),
+            _ => entry.metadata().map(|m| m.len()).unwrap_or(0),
+        })
+        .sum()
+}
