@@ -13,7 +13,9 @@ use spider_collector::conformance;
 use spider_collector::records::{Batch, NetworkUsage, Timestamp};
 use spider_processor_k8s_attributes::index::Index;
 use spider_processor_k8s_attributes::model::{Controller, Key, Node, Object, Owner, Pod, Service};
-use spider_processor_k8s_attributes::{K8sAttributesConfig, K8sAttributesProcessorFactory};
+use spider_processor_k8s_attributes::{
+    K8sAttributesConfig, K8sAttributesProcessorFactory, MetadataSource,
+};
 
 const PODS_PER_NODE: usize = 50;
 const PODS_PER_WORKLOAD: usize = 5;
@@ -142,6 +144,7 @@ fn main() {
         .unwrap();
     let factory = K8sAttributesProcessorFactory;
     let config = K8sAttributesConfig {
+        source: MetadataSource::Static,
         inventory: Some(path.clone()),
         ..K8sAttributesConfig::default()
     };

@@ -14,9 +14,23 @@ use crate::inventory::Inventory;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MetadataSource {
-    /// A static inventory file (`inventory`): hosts outside Kubernetes, the local demo.
+    /// The Kubernetes API: watchers of pods, nodes, services, ReplicaSets, Jobs and
+    /// EndpointSlices.
     #[default]
+    Kubernetes,
+    /// A static inventory file (`inventory`): hosts outside Kubernetes, the local demo.
     Static,
+}
+
+/// How the Kubernetes source authenticates (the OTel k8sattributes processor's `auth_type`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthType {
+    /// The pod's service account (in-cluster).
+    #[default]
+    ServiceAccount,
+    /// A kubeconfig file (`kubeconfig`, else `$KUBECONFIG`, else `~/.kube/config`).
+    KubeConfig,
 }
 
 /// `processors::k8s_attributes`.
@@ -27,6 +41,22 @@ pub struct K8sAttributesConfig {
     pub source: MetadataSource,
     /// The inventory file of the `static` source (none: no pods, nodes or services).
     pub inventory: Option<PathBuf>,
+    /// How the `kubernetes` source authenticates.
+    pub auth_type: AuthType,
+    /// The kubeconfig file of `auth_type: kube_config`.
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: its current context).
+    pub context: Option<String>,
+    /// For a node agent: this node's name (`${env:SPIDER_NODE_NAME}`, set from the downward
+    /// API's `spec.nodeName`); only its pods are watched. Remote ends on other nodes are then
+    /// nodes, services or unknown — a gateway with the full view attributes them.
+    pub node_name: Option<String>,
+    /// Hold the start until every resource is listed (as the OTel processor's option), failing
+    /// it after `wait_for_metadata_timeout`; otherwise records pass through unenriched, counted,
+    /// until then.
+    pub wait_for_metadata: bool,
+    /// How long the start waits for metadata.
+    pub wait_for_metadata_timeout: GoDuration,
     /// The cluster's pod and service ranges: an address outside them that nothing in the cluster
     /// has is `external`, inside them `unknown`. Default: the private ranges (10/8, 172.16/12,
     /// 192.168/16, 100.64/10, fc00::/7), link-local and loopback.
@@ -41,8 +71,14 @@ pub struct K8sAttributesConfig {
 impl Default for K8sAttributesConfig {
     fn default() -> Self {
         Self {
-            source: MetadataSource::Static,
+            source: MetadataSource::Kubernetes,
             inventory: None,
+            auth_type: AuthType::ServiceAccount,
+            kubeconfig: None,
+            context: None,
+            node_name: None,
+            wait_for_metadata: false,
+            wait_for_metadata_timeout: GoDuration::from_secs(10),
             cluster_cidrs: Vec::new(),
             deleted_pod_grace: GoDuration::from_secs(120),
             max_names: 100_000,
@@ -63,8 +99,38 @@ impl K8sAttributesConfig {
 impl ComponentConfig for K8sAttributesConfig {
     fn validate(&self) -> Vec<ConfigError> {
         let mut errors = Vec::new();
-        if let Err(message) = self.load_inventory() {
-            errors.push(ConfigError::new("inventory", message));
+        match self.source {
+            MetadataSource::Static => {
+                if let Err(message) = self.load_inventory() {
+                    errors.push(ConfigError::new("inventory", message));
+                }
+            }
+            MetadataSource::Kubernetes => {
+                if self.inventory.is_some() {
+                    errors.push(ConfigError::new(
+                        "inventory",
+                        "only the static source reads an inventory",
+                    ));
+                }
+                if let Some(path) = self.kubeconfig.as_ref().filter(|path| !path.is_file()) {
+                    errors.push(ConfigError::new(
+                        "kubeconfig",
+                        format!("{} is not a file", path.display()),
+                    ));
+                }
+                if self.kubeconfig.is_some() && self.auth_type != AuthType::KubeConfig {
+                    errors.push(ConfigError::new(
+                        "kubeconfig",
+                        "is read with auth_type: kube_config",
+                    ));
+                }
+            }
+        }
+        if self.wait_for_metadata_timeout.0.is_zero() {
+            errors.push(ConfigError::new(
+                "wait_for_metadata_timeout",
+                "must be more than 0",
+            ));
         }
         if self.max_names == 0 {
             errors.push(ConfigError::new("max_names", "must be at least 1"));

@@ -5,7 +5,7 @@
 //! keeps its tenancies in order of pod creation and a record goes to the tenant of its time. A
 //! deleted pod stays for a grace period, so records that arrive late are still attributed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use spider_collector::records::{EndpointClass, EndpointMeta, OwnerKind};
@@ -118,6 +118,64 @@ impl Index {
                     .remove(&(controller.kind.clone(), controller.key.clone()));
             }
             Object::EndpointSlice(slice) => self.remove_slice(&slice.key),
+        }
+    }
+
+    /// Replaces every object of `kind` with `objects` (a watcher's complete list, after a start
+    /// or an expired watch): what is no longer listed counts as deleted at `now`, so pods keep
+    /// their grace period.
+    pub fn replace_kind(&mut self, kind: &str, objects: Vec<Object>, now: i64) {
+        let listed: HashSet<(String, Key)> = objects
+            .iter()
+            .map(|object| (object.kind().to_owned(), object_key(object)))
+            .collect();
+        let gone: Vec<Object> = self
+            .objects_of(kind)
+            .into_iter()
+            .filter(|object| !listed.contains(&(kind.to_owned(), object_key(object))))
+            .collect();
+        for object in &gone {
+            self.delete(object, now);
+        }
+        for object in objects {
+            self.apply(object);
+        }
+    }
+
+    /// The live objects of `kind`.
+    fn objects_of(&self, kind: &str) -> Vec<Object> {
+        match kind {
+            "Pod" => self
+                .pods
+                .values()
+                .filter(|entry| entry.deleted_at.is_none())
+                .map(|entry| Object::Pod(entry.pod.clone()))
+                .collect(),
+            "Node" => self.nodes.values().cloned().map(Object::Node).collect(),
+            "Service" => self
+                .services
+                .values()
+                .cloned()
+                .map(Object::Service)
+                .collect(),
+            "EndpointSlice" => self
+                .slices
+                .values()
+                .cloned()
+                .map(Object::EndpointSlice)
+                .collect(),
+            controller => self
+                .controllers
+                .iter()
+                .filter(|((k, _), _)| k == controller)
+                .map(|((kind, key), owner)| {
+                    Object::Controller(Controller {
+                        kind: kind.clone(),
+                        key: key.clone(),
+                        owner: owner.clone(),
+                    })
+                })
+                .collect(),
         }
     }
 
@@ -305,5 +363,16 @@ impl Index {
                 }
             }
         }
+    }
+}
+
+/// The identity of an object among those of its kind.
+fn object_key(object: &Object) -> Key {
+    match object {
+        Object::Pod(pod) => pod.key.clone(),
+        Object::Node(node) => Key::new("", &node.name),
+        Object::Service(service) => service.key.clone(),
+        Object::Controller(controller) => controller.key.clone(),
+        Object::EndpointSlice(slice) => slice.key.clone(),
     }
 }

@@ -12,9 +12,10 @@
 pub mod config;
 pub mod index;
 pub mod inventory;
+pub mod kubernetes;
 pub mod model;
 pub mod outside;
 mod processor;
 
-pub use config::{K8sAttributesConfig, MetadataSource};
+pub use config::{AuthType, K8sAttributesConfig, MetadataSource};
 pub use processor::{K8sAttributesProcessor, K8sAttributesProcessorFactory};

@@ -103,3 +103,16 @@ pub enum Object {
     /// An EndpointSlice.
     EndpointSlice(EndpointSlice),
 }
+
+impl Object {
+    /// The kind of object, as a watcher lists it (`Pod`, `ReplicaSet`, `Job`, …).
+    pub fn kind(&self) -> &str {
+        match self {
+            Object::Pod(_) => "Pod",
+            Object::Node(_) => "Node",
+            Object::Service(_) => "Service",
+            Object::Controller(controller) => &controller.kind,
+            Object::EndpointSlice(_) => "EndpointSlice",
+        }
+    }
+}

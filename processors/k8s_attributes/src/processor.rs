@@ -1,8 +1,8 @@
-//! The processor: enriches every end of every record from the index.
+//! The processor: enriches every end of every record from the index, which its source fills.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockWriteGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -10,8 +10,9 @@ use spider_collector::records::{Batch, EndpointMeta, Record, Signal, Timestamp};
 use spider_collector::telemetry::Counter;
 use spider_collector::{ComponentError, CreateContext, Factory, Processor};
 
-use crate::config::K8sAttributesConfig;
+use crate::config::{K8sAttributesConfig, MetadataSource};
 use crate::index::Index;
+use crate::kubernetes::{self, Watchers};
 use crate::outside::Outside;
 
 /// How often deleted pods past their grace period are forgotten.
@@ -53,25 +54,43 @@ impl Factory<dyn Processor> for K8sAttributesProcessorFactory {
                 "spider_k8s_ends_outside_total",
                 "Record ends nothing in the cluster has (external or unknown).",
             ),
+            unenriched: telemetry.counter(
+                "spider_k8s_records_unenriched_total",
+                "Records passed through before the metadata was listed.",
+            ),
+            watch_failures: telemetry.counter(
+                "spider_k8s_watch_failures_total",
+                "Kubernetes list/watch failures (each is retried with backoff).",
+            ),
         };
-        Ok(Box::new(K8sAttributesProcessor::new(
-            config, counters, pods,
-        )))
+        let grace = config.deleted_pod_grace.0.as_micros() as i64;
+        Ok(Box::new(K8sAttributesProcessor {
+            index: Arc::new(RwLock::new(Index::new(grace))),
+            outside: Outside::new(&config.cluster_cidrs, config.max_names),
+            config,
+            counters,
+            pods,
+            watchers: None,
+        }))
     }
 }
 
 struct Counters {
     attributed: Counter,
     outside: Counter,
+    unenriched: Counter,
+    watch_failures: Counter,
 }
 
 /// Enriches records from an index.
 pub struct K8sAttributesProcessor {
     config: K8sAttributesConfig,
-    index: Index,
+    index: Arc<RwLock<Index>>,
     outside: Outside,
     counters: Counters,
     pods: Arc<AtomicU64>,
+    /// The Kubernetes source's watchers, once started.
+    watchers: Option<Watchers>,
 }
 
 fn micros(time: SystemTime) -> i64 {
@@ -80,24 +99,17 @@ fn micros(time: SystemTime) -> i64 {
 }
 
 impl K8sAttributesProcessor {
-    fn new(config: K8sAttributesConfig, counters: Counters, pods: Arc<AtomicU64>) -> Self {
-        let grace = config.deleted_pod_grace.0.as_micros() as i64;
-        Self {
-            index: Index::new(grace),
-            outside: Outside::new(&config.cluster_cidrs, config.max_names),
-            config,
-            counters,
-            pods,
-        }
-    }
-
     /// Fills `meta`, the end at `address` of a record made at `at`.
-    fn enrich(&self, meta: &mut EndpointMeta, address: IpAddr, at: Timestamp, now: i64) {
+    fn enrich(
+        &self,
+        index: &Index,
+        meta: &mut EndpointMeta,
+        address: IpAddr,
+        at: Timestamp,
+        now: i64,
+    ) {
         let seen_name = meta.dns_name.take();
-        match self
-            .index
-            .lookup(&address.to_canonical(), at.as_micros(), now)
-        {
+        match index.lookup(&address.to_canonical(), at.as_micros(), now) {
             Some(found) => {
                 *meta = found;
                 meta.dns_name = seen_name;
@@ -112,65 +124,123 @@ impl K8sAttributesProcessor {
         }
     }
 
-    /// Enriches both ends of every record of `batch`; host records teach names instead.
-    pub fn enrich_batch(&mut self, batch: &mut Batch, now: SystemTime) {
+    /// Enriches both ends of every record of `batch`; host records teach names instead. Until
+    /// the Kubernetes source has listed everything, records pass through as they are.
+    fn enrich_batch(&mut self, batch: &mut Batch, now: SystemTime) {
+        if let Batch::Hosts(records) = batch {
+            for r in records.iter() {
+                self.outside.learn(r.ip.to_canonical(), &r.name);
+            }
+            return;
+        }
+        if self.watchers.as_ref().is_some_and(|w| !w.ready()) {
+            self.counters.unenriched.add(batch.len() as u64);
+            return;
+        }
         let now = micros(now);
+        let index = self.index.read().unwrap_or_else(|p| p.into_inner());
+        let enrich = |meta: &mut EndpointMeta, address: IpAddr, at: Timestamp| {
+            self.enrich(&index, meta, address, at, now);
+        };
         match batch {
-            Batch::Usage(records) => {
-                for r in records {
-                    let at = r.time();
-                    self.enrich(&mut r.client, r.client_ip, at, now);
-                    self.enrich(&mut r.server, r.server_ip, at, now);
-                }
-            }
-            Batch::Packets(records) => {
-                for r in records {
-                    let at = r.time();
-                    self.enrich(&mut r.src, r.src_ip, at, now);
-                    self.enrich(&mut r.dst, r.dst_ip, at, now);
-                }
-            }
-            Batch::TcpSessions(records) => {
-                for r in records {
-                    let at = r.time();
-                    self.enrich(&mut r.client, r.client_ip, at, now);
-                    self.enrich(&mut r.server, r.server_ip, at, now);
-                }
-            }
-            Batch::Http(records) => {
-                for r in records {
-                    let at = r.time();
-                    self.enrich(&mut r.client, r.client_ip, at, now);
-                    self.enrich(&mut r.server, r.server_ip, at, now);
-                }
-            }
-            Batch::Hosts(records) => {
-                for r in records.iter() {
-                    self.outside.learn(r.ip.to_canonical(), &r.name);
-                }
-            }
+            Batch::Usage(records) => records.iter_mut().for_each(|r| {
+                let at = r.time();
+                enrich(&mut r.client, r.client_ip, at);
+                enrich(&mut r.server, r.server_ip, at);
+            }),
+            Batch::Packets(records) => records.iter_mut().for_each(|r| {
+                let at = r.time();
+                enrich(&mut r.src, r.src_ip, at);
+                enrich(&mut r.dst, r.dst_ip, at);
+            }),
+            Batch::TcpSessions(records) => records.iter_mut().for_each(|r| {
+                let at = r.time();
+                enrich(&mut r.client, r.client_ip, at);
+                enrich(&mut r.server, r.server_ip, at);
+            }),
+            Batch::Http(records) => records.iter_mut().for_each(|r| {
+                let at = r.time();
+                enrich(&mut r.client, r.client_ip, at);
+                enrich(&mut r.server, r.server_ip, at);
+            }),
+            Batch::Hosts(_) => {}
         }
     }
 
-    /// Number of names learnt for outside addresses.
-    pub fn names(&self) -> usize {
-        self.outside.names()
+    fn write_index(&self) -> RwLockWriteGuard<'_, Index> {
+        self.index.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn update_gauges(&self) {
+        let pods = self.write_index().sizes().pods;
+        self.pods.store(pods as u64, Ordering::Relaxed);
+    }
+
+    fn load_inventory(&mut self) -> Result<(), ComponentError> {
+        let inventory = self.config.load_inventory().map_err(ComponentError::new)?;
+        for name in &inventory.external {
+            self.outside.learn(name.ip.to_canonical(), &name.name);
+        }
+        let mut index = self.write_index();
+        for object in inventory.objects() {
+            index.apply(object);
+        }
+        tracing::info!(sizes = ?index.sizes(), "metadata index loaded from the static inventory");
+        Ok(())
+    }
+
+    /// Starts the Kubernetes watchers. Without a way to reach the API the rest of the pipeline
+    /// keeps running, its records unenriched and counted — unless the config asked to wait.
+    async fn start_watchers(&mut self) -> Result<(), ComponentError> {
+        let config = &self.config;
+        let client = kubernetes::client(
+            config.auth_type,
+            config.kubeconfig.as_deref(),
+            config.context.as_deref(),
+        )
+        .await;
+        let client = match client {
+            Ok(client) => client,
+            Err(message) if !config.wait_for_metadata => {
+                tracing::error!(
+                    "Kubernetes metadata unavailable: {message}; records pass through unenriched"
+                );
+                self.counters.watch_failures.add(1);
+                return Ok(());
+            }
+            Err(message) => return Err(ComponentError::new(message)),
+        };
+        let mut watchers = Watchers::start(
+            client,
+            config.node_name.clone(),
+            self.index.clone(),
+            self.counters.watch_failures.clone(),
+        );
+        if config.wait_for_metadata {
+            let timeout = config.wait_for_metadata_timeout.0;
+            if tokio::time::timeout(timeout, watchers.wait_ready())
+                .await
+                .is_err()
+            {
+                watchers.stop().await;
+                return Err(ComponentError::new(format!(
+                    "Kubernetes metadata not listed within {timeout:?}: is the API server reachable, and may this account list and watch pods, nodes, services, replicasets, jobs and endpointslices?"
+                )));
+            }
+        }
+        self.watchers = Some(watchers);
+        Ok(())
     }
 }
 
 #[async_trait]
 impl Processor for K8sAttributesProcessor {
     async fn start(&mut self) -> Result<(), ComponentError> {
-        let inventory = self.config.load_inventory().map_err(ComponentError::new)?;
-        for name in &inventory.external {
-            self.outside.learn(name.ip.to_canonical(), &name.name);
+        match self.config.source {
+            MetadataSource::Static => self.load_inventory()?,
+            MetadataSource::Kubernetes => self.start_watchers().await?,
         }
-        for object in inventory.objects() {
-            self.index.apply(object);
-        }
-        self.pods
-            .store(self.index.sizes().pods as u64, Ordering::Relaxed);
-        tracing::info!(sizes = ?self.index.sizes(), "metadata index loaded from the static inventory");
+        self.update_gauges();
         Ok(())
     }
 
@@ -189,13 +259,15 @@ impl Processor for K8sAttributesProcessor {
     }
 
     async fn tick(&mut self, now: SystemTime, _out: &mut Vec<Batch>) -> Result<(), ComponentError> {
-        self.index.expire(micros(now));
-        self.pods
-            .store(self.index.sizes().pods as u64, Ordering::Relaxed);
+        self.write_index().expire(micros(now));
+        self.update_gauges();
         Ok(())
     }
 
     async fn shutdown(&mut self, _out: &mut Vec<Batch>) -> Result<(), ComponentError> {
+        if let Some(mut watchers) = self.watchers.take() {
+            watchers.stop().await;
+        }
         Ok(())
     }
 }

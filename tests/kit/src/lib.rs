@@ -1,10 +1,11 @@
 //! What Spider's tests share: scratch directories, free loopback ports, and the Python test
 //! peers in `tests/python/` (DuckDB, pyarrow, the OTLP receiver, S3 calls), network namespaces,
-//! public captures and tshark.
+//! public captures and tshark, and a fake Kubernetes API server.
 
 pub mod captures;
 pub mod frames;
 pub mod http_capture;
+pub mod kube_api;
 pub mod netns;
 
 /// The HTTP client crate [`http`] builds on, for tests that name its types.

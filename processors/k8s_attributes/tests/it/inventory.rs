@@ -10,7 +10,9 @@ use spider_collector::records::{
     OwnerKind, Timestamp,
 };
 use spider_collector::{ComponentConfig, Factory, Processor};
-use spider_processor_k8s_attributes::{K8sAttributesConfig, K8sAttributesProcessorFactory};
+use spider_processor_k8s_attributes::{
+    K8sAttributesConfig, K8sAttributesProcessorFactory, MetadataSource,
+};
 
 const INVENTORY: &str = r#"
 nodes:
@@ -41,6 +43,7 @@ fn config_with(inventory: &str) -> K8sAttributesConfig {
     let path = spider_testkit::scratch("k8s-inventory").join("inventory.yaml");
     std::fs::write(&path, inventory).unwrap();
     K8sAttributesConfig {
+        source: MetadataSource::Static,
         inventory: Some(path),
         ..K8sAttributesConfig::default()
     }
@@ -224,6 +227,7 @@ async fn capture_records_are_attributed_and_host_records_name_external_ends() {
 #[tokio::test]
 async fn cluster_ranges_decide_external_or_unknown() {
     let config = K8sAttributesConfig {
+        source: MetadataSource::Static,
         cluster_cidrs: vec!["10.244.0.0/16".parse().unwrap()],
         max_names: 1,
         ..K8sAttributesConfig::default()
@@ -272,6 +276,7 @@ fn bad_inventories_are_refused_by_path() {
         );
     }
     let missing = K8sAttributesConfig {
+        source: MetadataSource::Static,
         inventory: Some("/nonexistent/inventory.yaml".into()),
         ..K8sAttributesConfig::default()
     };

@@ -1,5 +1,7 @@
 //! Tests of the k8s_attributes processor: conformance, the static inventory end to end through
-//! the processor, and the index's owner chains, IP reuse and grace period.
+//! the processor, the index's owner chains, IP reuse and grace period, and the Kubernetes source
+//! against a fake API server.
 
 mod index;
 mod inventory;
+mod kubernetes;

@@ -1,0 +1,194 @@
+//! The Kubernetes source: one kube-rs watcher (list, then watch with bookmarks; a re-list when
+//! the watch expires; backoff while the API server is away) per resource the index needs —
+//! pods, nodes, services, ReplicaSets, Jobs, EndpointSlices — each feeding the shared index.
+//! Read-only `list`/`watch` on those six is all the RBAC it needs (`deploy/` grants exactly that).
+
+mod convert;
+
+use std::fmt::Debug;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use futures_util::StreamExt;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::{WatchStreamExt, watcher as watch_stream};
+use kube::{Api, Client, Config, Resource};
+use serde::de::DeserializeOwned;
+use spider_collector::telemetry::Counter;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::AuthType;
+use crate::index::Index;
+use crate::model::Object;
+
+/// The resources watched, by kind: the source is ready once each has been listed.
+const WATCHED: usize = 6;
+
+/// A client for the API server: the pod's service account, or a kubeconfig (`path`, else
+/// `$KUBECONFIG`, else `~/.kube/config`) with an optional context.
+pub async fn client(
+    auth: AuthType,
+    path: Option<&Path>,
+    context: Option<&str>,
+) -> Result<Client, String> {
+    let config = match auth {
+        AuthType::ServiceAccount => Config::incluster().map_err(|e| {
+            format!(
+                "no in-cluster service account ({e}); run in a pod, or set auth_type: kube_config"
+            )
+        })?,
+        AuthType::KubeConfig => {
+            let options = KubeConfigOptions {
+                context: context.map(str::to_owned),
+                ..KubeConfigOptions::default()
+            };
+            match path {
+                Some(path) => {
+                    let kubeconfig = Kubeconfig::read_from(path)
+                        .map_err(|e| format!("kubeconfig {}: {e}", path.display()))?;
+                    Config::from_custom_kubeconfig(kubeconfig, &options).await
+                }
+                None => Config::from_kubeconfig(&options).await,
+            }
+            .map_err(|e| format!("kubeconfig: {e}"))?
+        }
+    };
+    Client::try_from(config).map_err(|e| format!("cannot build a Kubernetes client: {e}"))
+}
+
+/// The running watchers.
+pub struct Watchers {
+    tasks: JoinSet<()>,
+    listed: watch::Receiver<usize>,
+}
+
+impl Watchers {
+    /// Starts a watcher per resource; pods only on `node` when one is given (a node agent).
+    pub fn start(
+        client: Client,
+        node: Option<String>,
+        index: Arc<RwLock<Index>>,
+        failures: Counter,
+    ) -> Self {
+        let (listed_sender, listed) = watch::channel(0usize);
+        let listed_sender = Arc::new(listed_sender);
+        let mut tasks = JoinSet::new();
+        let follow = Follow {
+            index,
+            failures,
+            listed: listed_sender,
+        };
+        let all = watcher::Config::default();
+        let pods = match &node {
+            Some(node) => all.clone().fields(&format!("spec.nodeName={node}")),
+            None => all.clone(),
+        };
+        tasks.spawn(
+            follow
+                .clone()
+                .run(Api::<Pod>::all(client.clone()), pods, convert::pod),
+        );
+        tasks.spawn(follow.clone().run(
+            Api::<Node>::all(client.clone()),
+            all.clone(),
+            convert::node,
+        ));
+        tasks.spawn(follow.clone().run(
+            Api::<Service>::all(client.clone()),
+            all.clone(),
+            convert::service,
+        ));
+        tasks.spawn(follow.clone().run(
+            Api::<ReplicaSet>::all(client.clone()),
+            all.clone(),
+            convert::replica_set,
+        ));
+        tasks.spawn(
+            follow
+                .clone()
+                .run(Api::<Job>::all(client.clone()), all.clone(), convert::job),
+        );
+        tasks.spawn(follow.run(
+            Api::<EndpointSlice>::all(client),
+            all,
+            convert::endpoint_slice,
+        ));
+        Self { tasks, listed }
+    }
+
+    /// Whether every resource has been listed at least once.
+    pub fn ready(&self) -> bool {
+        *self.listed.borrow() >= WATCHED
+    }
+
+    /// Waits until every resource has been listed.
+    pub async fn wait_ready(&mut self) {
+        let _ = self.listed.wait_for(|listed| *listed >= WATCHED).await;
+    }
+
+    /// Stops every watcher.
+    pub async fn stop(&mut self) {
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// What each watcher shares.
+#[derive(Clone)]
+struct Follow {
+    index: Arc<RwLock<Index>>,
+    failures: Counter,
+    listed: Arc<watch::Sender<usize>>,
+}
+
+fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+impl Follow {
+    /// Applies one resource's events to the index, forever (the watcher retries with backoff).
+    async fn run<K>(self, api: Api<K>, config: watcher::Config, convert: fn(&K) -> Object)
+    where
+        K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+        K::DynamicType: Default,
+    {
+        let kind = K::kind(&K::DynamicType::default()).into_owned();
+        let mut events = watch_stream(api, config).default_backoff().boxed();
+        let (mut buffer, mut listed_once) = (Vec::new(), false);
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(Event::Init) => buffer.clear(),
+                Ok(Event::InitApply(object)) => buffer.push(convert(&object)),
+                Ok(Event::InitDone) => {
+                    let objects = std::mem::take(&mut buffer);
+                    tracing::debug!(kind, objects = objects.len(), "listed");
+                    self.write().replace_kind(&kind, objects, now_micros());
+                    if !listed_once {
+                        listed_once = true;
+                        self.listed.send_modify(|n| *n += 1);
+                    }
+                }
+                Ok(Event::Apply(object)) => self.write().apply(convert(&object)),
+                Ok(Event::Delete(object)) => self.write().delete(&convert(&object), now_micros()),
+                Err(error) => {
+                    self.failures.add(1);
+                    tracing::warn!(kind, %error, "Kubernetes watch failed; retrying, records use what is known meanwhile");
+                }
+            }
+        }
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Index> {
+        self.index
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
