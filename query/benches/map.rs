@@ -84,7 +84,7 @@ fn main() {
         }
     }
 
-    println!("\nload (wrk -t2 -c8 -d10s on loopback; wrk shares the 2 cores with the server)");
+    println!("\nload (wrk -t2 -c4 -d15s on loopback; wrk shares the 2 cores with the server)");
     let address = runtime.block_on(serve(&data));
     let (from, to) = (ranges[1].1.from / 1_000_000, END_MICROS / 1_000_000);
     for (name, path) in [
@@ -210,7 +210,7 @@ async fn serve(data: &Path) -> std::net::SocketAddr {
 /// wrk's requests per second and 99th percentile latency for `url`.
 fn wrk(url: &str) -> (f64, String) {
     let output = Command::new("wrk")
-        .args(["-t2", "-c8", "-d10s", "--latency", url])
+        .args(["-t2", "-c4", "-d15s", "--timeout", "60s", "--latency", url])
         .output()
         .expect("wrk runs (apt-get install wrk)");
     let text = String::from_utf8_lossy(&output.stdout);

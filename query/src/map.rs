@@ -132,6 +132,74 @@ pub fn leaf_sql(view: View, end: &str) -> String {
     )
 }
 
+/// The parts a leaf id is made of, as SQL over one end's columns: what the map groups on, so
+/// that ids are built once per group rather than once per record. The first part decides the
+/// kind (the end's class; a constant for hosts), the others are joined after it, nulls left out
+/// ([`leaf_id`]); the result equals [`leaf_sql`].
+fn leaf_parts_sql(view: View, end: &str) -> [String; 4] {
+    let rest = format!(
+        "CASE {end}_class \
+           WHEN 'service' THEN coalesce({end}_owner_name, {end}_ip) \
+           WHEN 'node' THEN coalesce({end}_node, {end}_ip) \
+           WHEN 'external' THEN coalesce({end}_dns_name, {end}_ip) \
+           ELSE {end}_ip END"
+    );
+    let name = format!("CASE {end}_class WHEN 'pod' THEN {{}} ELSE {rest} END");
+    match view {
+        View::Logical => [
+            format!("{end}_class"),
+            format!(
+                "CASE WHEN {end}_class IN ('pod', 'service') THEN coalesce({end}_namespace, '') END"
+            ),
+            format!("CASE WHEN {end}_class = 'pod' THEN coalesce({end}_owner_kind, 'Pod') END"),
+            name.replace(
+                "{}",
+                &format!("coalesce({end}_owner_name, {end}_pod, {end}_ip)"),
+            ),
+        ],
+        View::Physical => [
+            format!("{end}_class"),
+            format!(
+                "CASE {end}_class WHEN 'pod' THEN coalesce({end}_node, '') \
+                 WHEN 'service' THEN coalesce({end}_namespace, '') END"
+            ),
+            format!("CASE WHEN {end}_class = 'pod' THEN coalesce({end}_namespace, '') END"),
+            name.replace("{}", &format!("coalesce({end}_pod, {end}_ip)")),
+        ],
+        View::Hosts => {
+            let name = match end {
+                "server" => "coalesce(server_host, server_dns_name, '')".to_owned(),
+                _ => format!("coalesce({end}_dns_name, '')"),
+            };
+            [
+                "'host'".to_owned(),
+                format!("coalesce({end}_namespace, '')"),
+                name,
+                format!("{end}_ip"),
+            ]
+        }
+    }
+}
+
+/// A leaf id from its parts (see [`leaf_parts_sql`]).
+fn leaf_id(view: View, parts: [Option<&str>; 4]) -> String {
+    let tag = match (view, parts[0]) {
+        (View::Hosts, _) => "h",
+        (View::Logical, Some("pod")) => "w",
+        (View::Physical, Some("pod")) => "p",
+        (_, Some("service")) => "s",
+        (_, Some("node")) => "n",
+        (_, Some("external")) => "e",
+        _ => "u",
+    };
+    let mut id = tag.to_owned();
+    for part in parts[1..].iter().flatten() {
+        id.push('|');
+        id.push_str(part);
+    }
+    id
+}
+
 /// The domain a host name is grouped under: its last two labels (`api.shop.example.com` →
 /// `example.com`). Public suffixes of two labels (`co.uk`) group a little too widely; the UI
 /// still shows every host by its full name.
@@ -265,42 +333,39 @@ pub async fn map(
 ) -> Result<MapAnswer, QueryError> {
     let source = source(context, view, range, filter).await?;
     let schema = source.frame.schema().clone();
-    let client = context
-        .parse_sql_expr(&leaf_sql(view, "client"), &schema)
-        .map_err(failed)?;
-    let server = context
-        .parse_sql_expr(&leaf_sql(view, "server"), &schema)
-        .map_err(failed)?;
+    let mut keys = Vec::new();
+    for end in ["client", "server"] {
+        for (i, sql) in leaf_parts_sql(view, end).iter().enumerate() {
+            let part = context.parse_sql_expr(sql, &schema).map_err(failed)?;
+            keys.push(part.alias(format!("{end}{i}")));
+        }
+    }
+    keys.extend([col("server_port"), source.transport.alias("transport")]);
     let mut measures: Vec<Expr> = source.measures.into();
     measures.extend(source.sessions.clone());
     let counts_sessions = source.sessions.is_some();
-    let batches = aggregate(
-        source.frame,
-        vec![
-            client.alias("client_leaf"),
-            server.alias("server_leaf"),
-            col("server_port"),
-            source.transport.alias("transport"),
-        ],
-        measures,
-    )
-    .await?;
+    let batches = aggregate(source.frame, keys, measures).await?;
 
     let mut edges: HashMap<(String, String), MapEdge> = HashMap::new();
     for batch in &batches {
-        let (clients, servers, transports) = (
-            strings(batch.column(0)),
-            strings(batch.column(1)),
-            strings(batch.column(3)),
-        );
-        let ports = counts(batch.column(2));
+        let parts: Vec<Vec<Option<String>>> = (0..8).map(|i| strings(batch.column(i))).collect();
+        let id = |row: usize, first: usize| {
+            let part = |i: usize| parts[first + i][row].as_deref();
+            leaf_id(view, [part(0), part(1), part(2), part(3)])
+        };
+        let clients: Vec<Option<String>> =
+            (0..batch.num_rows()).map(|row| Some(id(row, 0))).collect();
+        let servers: Vec<Option<String>> =
+            (0..batch.num_rows()).map(|row| Some(id(row, 4))).collect();
+        let transports = strings(batch.column(9));
+        let ports = counts(batch.column(8));
         let (bts, btc, mts, mtc) = (
-            counts(batch.column(4)),
-            counts(batch.column(5)),
-            counts(batch.column(6)),
-            counts(batch.column(7)),
+            counts(batch.column(10)),
+            counts(batch.column(11)),
+            counts(batch.column(12)),
+            counts(batch.column(13)),
         );
-        let sessions = counts_sessions.then(|| counts(batch.column(8)));
+        let sessions = counts_sessions.then(|| counts(batch.column(14)));
         for row in 0..batch.num_rows() {
             let (Some(source), Some(target)) = (clients[row].clone(), servers[row].clone()) else {
                 continue;

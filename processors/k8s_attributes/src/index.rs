@@ -253,18 +253,16 @@ impl Index {
                     .is_none_or(|deleted| now - deleted < self.grace_micros)
             })
         };
-        let candidates: Vec<&PodEntry> = self
-            .tenants
-            .get(address)?
-            .iter()
-            .filter_map(alive)
-            .collect();
-        candidates
-            .iter()
-            .rev()
-            .find(|entry| entry.pod.created <= at + RECORD_SLACK_MICROS)
-            .or(candidates.first())
-            .map(|entry| &entry.pod)
+        // Newest first; the last live tenant met is the oldest, the answer when none started
+        // by then.
+        let mut oldest = None;
+        for entry in self.tenants.get(address)?.iter().rev().filter_map(alive) {
+            if entry.pod.created <= at + RECORD_SLACK_MICROS {
+                return Some(&entry.pod);
+            }
+            oldest = Some(&entry.pod);
+        }
+        oldest
     }
 
     /// The workload above a pod: through its ReplicaSet to a Deployment, through its Job to a

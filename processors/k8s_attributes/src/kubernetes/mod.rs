@@ -27,8 +27,16 @@ use crate::config::AuthType;
 use crate::index::Index;
 use crate::model::Object;
 
-/// The resources watched, by kind: the source is ready once each has been listed.
-const WATCHED: usize = 6;
+/// The resources watched, as RBAC names them (API group, resource): each needs `list` and
+/// `watch`, and nothing else is asked for (`deploy/rbac/k8s-attributes.yaml`).
+pub const WATCHED: [(&str, &str); 6] = [
+    ("", "pods"),
+    ("", "nodes"),
+    ("", "services"),
+    ("apps", "replicasets"),
+    ("batch", "jobs"),
+    ("discovery.k8s.io", "endpointslices"),
+];
 
 /// A client for the API server: the pod's service account, or a kubeconfig (`path`, else
 /// `$KUBECONFIG`, else `~/.kube/config`) with an optional context.
@@ -124,12 +132,15 @@ impl Watchers {
 
     /// Whether every resource has been listed at least once.
     pub fn ready(&self) -> bool {
-        *self.listed.borrow() >= WATCHED
+        *self.listed.borrow() >= WATCHED.len()
     }
 
     /// Waits until every resource has been listed.
     pub async fn wait_ready(&mut self) {
-        let _ = self.listed.wait_for(|listed| *listed >= WATCHED).await;
+        let _ = self
+            .listed
+            .wait_for(|listed| *listed >= WATCHED.len())
+            .await;
     }
 
     /// Stops every watcher.

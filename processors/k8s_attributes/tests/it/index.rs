@@ -204,36 +204,32 @@ fn cronjob_jobs_statefulsets_daemonsets_and_bare_pods() {
         0,
     )));
 
-    assert_eq!(
-        who(&index, "10.1.1.1", 0, 0),
-        pod_of("batch", "report-29000000-x", OwnerKind::CronJob, "report")
-    );
-    assert_eq!(
-        who(&index, "10.1.1.2", 0, 0),
-        pod_of("batch", "once-y", OwnerKind::Job, "once")
-    );
-    assert_eq!(
-        who(&index, "10.1.1.3", 0, 0),
-        pod_of("data", "db-0", OwnerKind::StatefulSet, "db")
-    );
-    assert_eq!(
-        who(&index, "fd00::3", 0, 0),
-        pod_of("data", "db-0", OwnerKind::StatefulSet, "db"),
-        "both stacks"
-    );
-    assert_eq!(
-        who(&index, "10.1.1.4", 0, 0),
-        pod_of("infra", "agent-z", OwnerKind::DaemonSet, "agent")
-    );
-    assert_eq!(
-        who(&index, "10.1.1.5", 0, 0),
-        pod_of("dev", "scratch", OwnerKind::Pod, "scratch")
-    );
-    assert_eq!(
-        who(&index, "10.1.1.6", 0, 0),
-        pod_of("kube-system", "etcd-node-1", OwnerKind::Pod, "etcd-node-1"),
-        "a mirror pod stands alone"
-    );
+    let expected = [
+        (
+            "10.1.1.1",
+            ("batch", "report-29000000-x", OwnerKind::CronJob, "report"),
+        ),
+        ("10.1.1.2", ("batch", "once-y", OwnerKind::Job, "once")),
+        ("10.1.1.3", ("data", "db-0", OwnerKind::StatefulSet, "db")),
+        ("fd00::3", ("data", "db-0", OwnerKind::StatefulSet, "db")),
+        (
+            "10.1.1.4",
+            ("infra", "agent-z", OwnerKind::DaemonSet, "agent"),
+        ),
+        ("10.1.1.5", ("dev", "scratch", OwnerKind::Pod, "scratch")),
+        // A mirror pod (owned by its Node) stands alone.
+        (
+            "10.1.1.6",
+            ("kube-system", "etcd-node-1", OwnerKind::Pod, "etcd-node-1"),
+        ),
+    ];
+    for (address, (namespace, pod, kind, owner)) in expected {
+        assert_eq!(
+            who(&index, address, 0, 0),
+            pod_of(namespace, pod, kind, owner),
+            "{address}"
+        );
+    }
     let node = index.lookup(&ip("10.1.1.3"), 0, 0).unwrap().node;
     assert_eq!(node.as_deref(), Some("node-1"));
 }

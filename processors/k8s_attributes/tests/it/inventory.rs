@@ -5,11 +5,12 @@
 use std::time::SystemTime;
 
 use spider_collector::conformance;
+
+use crate::support::{pod_meta, started, through, usage};
+use spider_collector::ComponentConfig;
 use spider_collector::records::{
-    Batch, EndpointClass, EndpointMeta, HostName, HttpTransaction, NameSource, NetworkUsage,
-    OwnerKind, Timestamp,
+    Batch, EndpointClass, EndpointMeta, HostName, HttpTransaction, NameSource, OwnerKind, Timestamp,
 };
-use spider_collector::{ComponentConfig, Factory, Processor};
 use spider_processor_k8s_attributes::{
     K8sAttributesConfig, K8sAttributesProcessorFactory, MetadataSource,
 };
@@ -49,43 +50,6 @@ fn config_with(inventory: &str) -> K8sAttributesConfig {
     }
 }
 
-async fn started(config: K8sAttributesConfig) -> Box<dyn Processor> {
-    let factory = K8sAttributesProcessorFactory;
-    let mut processor = factory
-        .create(config, conformance::context(&factory))
-        .unwrap();
-    processor.start().await.unwrap();
-    processor
-}
-
-async fn through(processor: &mut Box<dyn Processor>, batch: Batch) -> Batch {
-    let mut out = Vec::new();
-    processor.process(batch, &mut out).await.unwrap();
-    assert_eq!(out.len(), 1);
-    out.remove(0)
-}
-
-fn usage(client: &str, server: &str) -> NetworkUsage {
-    NetworkUsage {
-        bucket_start: Timestamp::from_secs(1_795_240_800),
-        client_ip: client.parse().unwrap(),
-        server_ip: server.parse().unwrap(),
-        ..NetworkUsage::default()
-    }
-}
-
-fn pod(namespace: &str, pod: &str, kind: OwnerKind, owner: &str) -> EndpointMeta {
-    EndpointMeta {
-        namespace: Some(namespace.into()),
-        pod: Some(pod.into()),
-        node: Some("node-a".into()),
-        owner_kind: Some(kind),
-        owner_name: Some(owner.into()),
-        class: EndpointClass::Pod,
-        dns_name: None,
-    }
-}
-
 #[tokio::test]
 async fn lifecycle_and_config_conform() {
     conformance::check_component(
@@ -100,16 +64,16 @@ async fn lifecycle_and_config_conform() {
 async fn both_ends_of_usage_records_are_attributed_from_the_inventory() {
     let mut processor = started(config_with(INVENTORY)).await;
     let records = vec![
-        usage("10.0.0.5", "10.0.0.6"),
-        usage("fd00::5", "10.96.0.20"),
-        usage("::ffff:10.0.0.5", "192.168.5.1"),
-        usage("127.0.0.1", "198.51.100.7"),
-        usage("10.0.0.99", "203.0.113.50"),
+        usage("10.0.0.5", "10.0.0.6", 1_795_240_800),
+        usage("fd00::5", "10.96.0.20", 1_795_240_800),
+        usage("::ffff:10.0.0.5", "192.168.5.1", 1_795_240_800),
+        usage("127.0.0.1", "198.51.100.7", 1_795_240_800),
+        usage("10.0.0.99", "203.0.113.50", 1_795_240_800),
     ];
     let Batch::Usage(records) = through(&mut processor, Batch::Usage(records)).await else {
         panic!("usage stays usage");
     };
-    let web = pod("shop", "web-1", OwnerKind::Deployment, "web");
+    let web = pod_meta("shop", "web-1", "node-a", OwnerKind::Deployment, "web");
     let node = EndpointMeta {
         node: Some("node-a".into()),
         owner_kind: Some(OwnerKind::Node),
@@ -123,7 +87,7 @@ async fn both_ends_of_usage_records_are_attributed_from_the_inventory() {
         ends[0],
         (
             web.clone(),
-            pod("shop", "db-0", OwnerKind::StatefulSet, "db")
+            pod_meta("shop", "db-0", "node-a", OwnerKind::StatefulSet, "db")
         )
     );
     let service = EndpointMeta {
@@ -208,7 +172,7 @@ async fn capture_records_are_attributed_and_host_records_name_external_ends() {
     };
     assert_eq!(
         records[0].client,
-        pod("shop", "db-0", OwnerKind::StatefulSet, "db")
+        pod_meta("shop", "db-0", "node-a", OwnerKind::StatefulSet, "db")
     );
     assert_eq!(
         (
@@ -235,7 +199,7 @@ async fn cluster_ranges_decide_external_or_unknown() {
     let mut processor = started(config).await;
     let Batch::Usage(records) = through(
         &mut processor,
-        Batch::Usage(vec![usage("10.244.3.3", "10.9.9.9")]),
+        Batch::Usage(vec![usage("10.244.3.3", "10.9.9.9", 1_795_240_800)]),
     )
     .await
     else {

@@ -8,9 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 use spider_collector::conformance;
-use spider_collector::records::{
-    Batch, EndpointClass, EndpointMeta, NetworkUsage, OwnerKind, Timestamp,
-};
+use spider_collector::records::{EndpointClass, EndpointMeta, OwnerKind};
 use spider_collector::{Factory, Processor};
 use spider_processor_k8s_attributes::{
     AuthType, K8sAttributesConfig, K8sAttributesProcessorFactory, MetadataSource,
@@ -18,6 +16,8 @@ use spider_processor_k8s_attributes::{
 use spider_testkit::kube_api::{
     FakeApi, Resource, endpoint_slice, job, node, pod, replica_set, service,
 };
+
+use crate::support::{ends, pod_meta, started};
 
 const BOOKMARKS: Duration = Duration::from_millis(200);
 
@@ -51,38 +51,9 @@ fn kubernetes_config(api: &FakeApi) -> K8sAttributesConfig {
     }
 }
 
-async fn started(config: K8sAttributesConfig) -> Box<dyn Processor> {
-    let factory = K8sAttributesProcessorFactory;
-    let mut processor = factory
-        .create(config, conformance::context(&factory))
-        .unwrap();
-    processor.start().await.unwrap();
-    processor
-}
-
-/// Both ends of a usage record from `client` to `server` made at `at` (Unix seconds).
-async fn ends(
-    processor: &mut Box<dyn Processor>,
-    client: &str,
-    server: &str,
-    at: i64,
-) -> (EndpointMeta, EndpointMeta) {
-    let record = NetworkUsage {
-        bucket_start: Timestamp::from_secs(at),
-        client_ip: client.parse().unwrap(),
-        server_ip: server.parse().unwrap(),
-        ..NetworkUsage::default()
-    };
-    let mut out = Vec::new();
-    processor
-        .process(Batch::Usage(vec![record]), &mut out)
-        .await
-        .unwrap();
-    let Some(Batch::Usage(mut records)) = out.pop() else {
-        panic!("usage stays usage");
-    };
-    let record = records.remove(0);
-    (record.client, record.server)
+/// The metadata the processor gives `address` now.
+async fn client_of(processor: &mut Box<dyn Processor>, address: &str) -> EndpointMeta {
+    ends(processor, address, "203.0.113.1", now()).await.0
 }
 
 /// Now, Unix seconds.
@@ -97,7 +68,7 @@ fn now() -> i64 {
 async fn eventually(processor: &mut Box<dyn Processor>, address: &str, expected: &EndpointMeta) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let (found, _) = ends(processor, address, "203.0.113.1", now()).await;
+        let found = client_of(processor, address).await;
         if &found == expected {
             return;
         }
@@ -106,18 +77,6 @@ async fn eventually(processor: &mut Box<dyn Processor>, address: &str, expected:
             "{address}: still {found:?}, expected {expected:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn pod_meta(namespace: &str, pod: &str, node: &str, kind: OwnerKind, owner: &str) -> EndpointMeta {
-    EndpointMeta {
-        namespace: Some(namespace.into()),
-        pod: Some(pod.into()),
-        node: Some(node.into()),
-        owner_kind: Some(kind),
-        owner_name: Some(owner.into()),
-        class: EndpointClass::Pod,
-        dns_name: None,
     }
 }
 
@@ -228,9 +187,7 @@ async fn workloads_are_followed_through_rollouts_jobs_host_network_and_ip_reuse(
     )
     .await;
     assert_eq!(
-        ends(&mut processor, "10.244.1.10", "203.0.113.1", now())
-            .await
-            .0,
+        client_of(&mut processor, "10.244.1.10").await,
         web_a,
         "deleted, still in its grace period"
     );
@@ -395,18 +352,17 @@ async fn watch_expiry_and_an_api_server_restart_lose_nothing() {
     // The other watchers were idle: they list again once their backoff after the 410 is over.
     let deadline = Instant::now() + Duration::from_secs(20);
     while api.lists() < lists + 6 {
-        assert!(Instant::now() < deadline, "each watcher lists again: {lists} → {}", api.lists());
+        assert!(
+            Instant::now() < deadline,
+            "each watcher lists again: {lists} → {}",
+            api.lists()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
     // Restart: while the server is away, records are still attributed from what is known.
     api.stop().await;
-    assert_eq!(
-        ends(&mut processor, "10.244.1.10", "203.0.113.1", now())
-            .await
-            .0,
-        web_a
-    );
+    assert_eq!(client_of(&mut processor, "10.244.1.10").await, web_a);
     api.delete(Resource::Pods, "shop", "web-6d4f-a");
     api.apply(pod(
         "shop",
@@ -425,9 +381,7 @@ async fn watch_expiry_and_an_api_server_restart_lose_nothing() {
     )
     .await;
     assert_eq!(
-        ends(&mut processor, "10.244.1.10", "203.0.113.1", now())
-            .await
-            .0,
+        client_of(&mut processor, "10.244.1.10").await,
         web_a,
         "the pod deleted while the server was away was seen gone by the re-list, and is in its grace period"
     );
@@ -492,4 +446,34 @@ async fn a_node_agent_watches_its_own_pods_and_an_unreachable_api_loses_no_recor
         .unwrap();
     let error = processor.start().await.unwrap_err().to_string();
     assert!(error.contains("not listed within 500ms"), "{error}");
+}
+
+#[test]
+fn the_written_rbac_grants_exactly_list_and_watch_of_what_is_watched() {
+    let path = spider_testkit::repo_root().join("deploy/rbac/k8s-attributes.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let role = text
+        .split("\n---\n")
+        .map(|document| serde_yaml_ng::from_str::<Value>(document).unwrap())
+        .find(|document| document["kind"] == "ClusterRole")
+        .expect("a ClusterRole");
+    let mut granted = Vec::new();
+    for rule in role["rules"].as_array().unwrap() {
+        assert_eq!(rule["verbs"], json!(["list", "watch"]), "{rule}");
+        for group in rule["apiGroups"].as_array().unwrap() {
+            for resource in rule["resources"].as_array().unwrap() {
+                granted.push((
+                    group.as_str().unwrap().to_owned(),
+                    resource.as_str().unwrap().to_owned(),
+                ));
+            }
+        }
+    }
+    granted.sort();
+    let mut watched: Vec<(String, String)> = spider_processor_k8s_attributes::kubernetes::WATCHED
+        .iter()
+        .map(|(group, resource)| ((*group).to_owned(), (*resource).to_owned()))
+        .collect();
+    watched.sort();
+    assert_eq!(granted, watched);
 }

@@ -5,3 +5,4 @@
 mod index;
 mod inventory;
 mod kubernetes;
+mod support;
