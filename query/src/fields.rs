@@ -28,9 +28,31 @@ macro_rules! flow_fields {
                 (concat!("dst.", $field), Column::One(concat!($dst, $column)), Kind::$kind),
                 ($field, Column::Either(concat!($src, $column), concat!($dst, $column)), Kind::$kind),
             )*
+            ("scope", Column::Derived(namespace_scope!($src, $dst)), Kind::Text),
             $( ($own, $own_column, Kind::$own_kind), )*
         ]
     };
+}
+
+/// `scope`: `internal` when both ends are in the same namespace, `cross` when in different
+/// ones, unknown when an end has no namespace — namespace-internal traffic, as a field.
+macro_rules! namespace_scope {
+    ($src:literal, $dst:literal) => {{
+        fn scope() -> Expr {
+            let (src, dst) = (
+                col(concat!($src, "namespace")),
+                col(concat!($dst, "namespace")),
+            );
+            when(
+                src.clone().is_null().or(dst.clone().is_null()),
+                lit(ScalarValue::Utf8(None)),
+            )
+            .when(src.eq(dst), lit("internal"))
+            .otherwise(lit("cross"))
+            .expect("a CASE with branches")
+        }
+        scope
+    }};
 }
 
 /// Fields of `network_usage`: `src.*` is the client end, `dst.*` the server end.
@@ -184,7 +206,7 @@ mod tests {
             USAGE.iter().find(|f| f.0 == "ip"),
             Some((_, Column::Either("client_ip", "server_ip"), Kind::Address))
         ));
-        assert_eq!(names.len(), 8 * 3 + 6);
+        assert_eq!(names.len(), 8 * 3 + 1 + 6);
         let packets: Vec<&str> = PACKETS.iter().map(|(name, _, _)| *name).collect();
         assert!(packets.contains(&"src.namespace") && packets.contains(&"dst.ip"));
         assert!(matches!(

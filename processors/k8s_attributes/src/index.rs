@@ -46,7 +46,7 @@ pub struct Index {
     node_addresses: HashMap<IpAddr, String>,
     services: HashMap<Key, Service>,
     service_addresses: HashMap<IpAddr, Key>,
-    controllers: HashMap<(String, Key), Option<Owner>>,
+    controllers: Controllers,
     slices: HashMap<Key, EndpointSlice>,
     endpoint_addresses: HashMap<IpAddr, Key>,
     grace_micros: i64,
@@ -62,7 +62,7 @@ impl Index {
             node_addresses: HashMap::new(),
             services: HashMap::new(),
             service_addresses: HashMap::new(),
-            controllers: HashMap::new(),
+            controllers: Controllers::default(),
             slices: HashMap::new(),
             endpoint_addresses: HashMap::new(),
             grace_micros,
@@ -88,7 +88,7 @@ impl Index {
                 self.services.insert(service.key.clone(), service);
             }
             Object::Controller(Controller { kind, key, owner }) => {
-                self.controllers.insert((kind, key), owner);
+                self.controllers.insert(kind, key, owner);
             }
             Object::EndpointSlice(slice) => {
                 self.remove_slice(&slice.key);
@@ -114,8 +114,7 @@ impl Index {
             }
             Object::Service(service) => self.remove_service(&service.key),
             Object::Controller(controller) => {
-                self.controllers
-                    .remove(&(controller.kind.clone(), controller.key.clone()));
+                self.controllers.remove(&controller.kind, &controller.key);
             }
             Object::EndpointSlice(slice) => self.remove_slice(&slice.key),
         }
@@ -164,18 +163,7 @@ impl Index {
                 .cloned()
                 .map(Object::EndpointSlice)
                 .collect(),
-            controller => self
-                .controllers
-                .iter()
-                .filter(|((k, _), _)| k == controller)
-                .map(|((kind, key), owner)| {
-                    Object::Controller(Controller {
-                        kind: kind.clone(),
-                        key: key.clone(),
-                        owner: owner.clone(),
-                    })
-                })
-                .collect(),
+            controller => self.controllers.of_kind(controller),
         }
     }
 
@@ -273,17 +261,15 @@ impl Index {
         };
         let above = |kind: &str| {
             self.controllers
-                .get(&(kind.to_owned(), Key::new(&pod.key.namespace, &owner.name)))
-                .cloned()
-                .flatten()
+                .owner(kind, &pod.key.namespace, &owner.name)
         };
         match owner.kind.as_str() {
             "ReplicaSet" => match above("ReplicaSet") {
-                Some(top) if top.kind == "Deployment" => (OwnerKind::Deployment, top.name),
+                Some(top) if top.kind == "Deployment" => (OwnerKind::Deployment, top.name.clone()),
                 _ => (OwnerKind::ReplicaSet, owner.name.clone()),
             },
             "Job" => match above("Job") {
-                Some(top) if top.kind == "CronJob" => (OwnerKind::CronJob, top.name),
+                Some(top) if top.kind == "CronJob" => (OwnerKind::CronJob, top.name.clone()),
                 _ => (OwnerKind::Job, owner.name.clone()),
             },
             "Deployment" => (OwnerKind::Deployment, owner.name.clone()),
@@ -372,5 +358,62 @@ fn object_key(object: &Object) -> Key {
         Object::Service(service) => service.key.clone(),
         Object::Controller(controller) => controller.key.clone(),
         Object::EndpointSlice(slice) => slice.key.clone(),
+    }
+}
+
+/// ReplicaSets and Jobs by kind, namespace and name, nested so a lookup borrows its keys instead
+/// of building them (it happens for every pod end of every record).
+#[derive(Default)]
+struct Controllers(HashMap<String, HashMap<String, HashMap<String, Option<Owner>>>>);
+
+impl Controllers {
+    fn insert(&mut self, kind: String, key: Key, owner: Option<Owner>) {
+        self.0
+            .entry(kind)
+            .or_default()
+            .entry(key.namespace)
+            .or_default()
+            .insert(key.name, owner);
+    }
+
+    fn remove(&mut self, kind: &str, key: &Key) {
+        if let Some(names) = self
+            .0
+            .get_mut(kind)
+            .and_then(|namespaces| namespaces.get_mut(&key.namespace))
+        {
+            names.remove(&key.name);
+        }
+    }
+
+    /// The controller above the `kind` called `name` in `namespace`, when it is known and has one.
+    fn owner(&self, kind: &str, namespace: &str, name: &str) -> Option<&Owner> {
+        self.0.get(kind)?.get(namespace)?.get(name)?.as_ref()
+    }
+
+    fn of_kind(&self, kind: &str) -> Vec<Object> {
+        let Some(namespaces) = self.0.get(kind) else {
+            return Vec::new();
+        };
+        namespaces
+            .iter()
+            .flat_map(|(namespace, names)| {
+                names.iter().map(move |(name, owner)| {
+                    Object::Controller(Controller {
+                        kind: kind.to_owned(),
+                        key: Key::new(namespace, name),
+                        owner: owner.clone(),
+                    })
+                })
+            })
+            .collect()
+    }
+
+    fn len(&self) -> usize {
+        self.0
+            .values()
+            .flat_map(|namespaces| namespaces.values())
+            .map(HashMap::len)
+            .sum()
     }
 }

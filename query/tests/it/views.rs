@@ -427,6 +427,8 @@ async fn filters_select_what_the_equivalent_sql_selects() {
     let context = open(&dir).unwrap();
     let cases = [
         ("src.namespace = shop", "client_namespace = 'shop'"),
+        ("scope = internal", "client_namespace = server_namespace"),
+        ("scope = cross", "client_namespace <> server_namespace"),
         (
             "port in (80, 443) and not transport = udp",
             "server_port IN (80, 443) AND NOT transport = 'udp'",
