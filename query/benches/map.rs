@@ -11,8 +11,7 @@ use std::time::Instant;
 
 use spider_collector::records::time::MICROS_PER_MINUTE;
 use spider_collector::records::{Batch, Timestamp};
-use spider_collector::telemetry::ComponentTelemetry;
-use spider_collector::{CreateContext, Factory};
+use spider_collector::{Factory, conformance};
 use spider_exporter_parquet::{ParquetConfig, ParquetExporterFactory};
 use spider_query::map::{View, leaf_sql, map};
 use spider_query::range::TimeRange;
@@ -112,15 +111,11 @@ async fn simulated(hours: i64) -> PathBuf {
         return dir;
     }
     let _ = std::fs::remove_dir_all(&dir);
-    let context = CreateContext {
-        id: "parquet".parse().unwrap(),
-        pipeline: None,
-        telemetry: ComponentTelemetry::detached(&[]),
-    };
     let config = ParquetConfig {
         path: dir.clone(),
         ..ParquetConfig::default()
     };
+    let context = conformance::context(&ParquetExporterFactory);
     let mut exporter = ParquetExporterFactory.create(config, context).unwrap();
     exporter.start().await.unwrap();
     let mut cluster = Cluster::new(SHAPE, 7);
