@@ -26,11 +26,6 @@ pub async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Unknown routes.
-pub async fn not_found() -> ApiError {
-    ApiError::not_found("no such route; see the README for the API")
-}
-
 fn view(params: &Params) -> Result<View, ApiError> {
     match params.text("view").unwrap_or("logical") {
         "logical" => Ok(View::Logical),

@@ -22,6 +22,7 @@ mod handlers;
 mod middleware;
 mod params;
 mod saved;
+mod ui;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -92,7 +93,8 @@ pub fn router(config: &ServerConfig) -> Result<Router, String> {
     let router = Router::new()
         .route("/api/health", get(handlers::health))
         .merge(api)
-        .fallback(handlers::not_found)
+        .route("/ui/{*path}", get(ui::file))
+        .fallback(ui::app_or_not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(
             config.cors_origin.clone().map(Arc::new),

@@ -1,0 +1,268 @@
+// Spider's UI: the map (Cytoscape.js + fCoSE), the timeline, the grid and the details panel, all
+// driven by one state that the URL holds, so a link reproduces the screen.
+"use strict";
+
+cytoscape.use(cytoscapeFcose);
+
+const $ = (id) => document.getElementById(id);
+const DATASET = { logical: "network_usage", physical: "network_usage", hosts: "tcp_sessions" };
+const TIME_COLUMN = { network_usage: "bucket_start", tcp_sessions: "first_packet" };
+
+/** The state of the screen, read from and written to the URL. */
+const state = (() => {
+  const params = new URLSearchParams(location.search);
+  const now = Math.floor(Date.now() / 1000);
+  const to = Number(params.get("to")) || now;
+  return {
+    view: params.get("view") || "logical",
+    from: Number(params.get("from")) || to - 3600,
+    to,
+    filter: params.get("filter") || "",
+    sort: params.get("sort") || "",
+    order: params.get("order") || "desc",
+  };
+})();
+
+function remember() {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(state)) if (value !== "") params.set(key, value);
+  history.replaceState(null, "", "?" + params.toString());
+}
+
+let pending = 0;
+function busy(delta, error) {
+  pending += delta;
+  const status = $("status");
+  status.className = error ? "error" : pending > 0 ? "loading" : "";
+  status.textContent = error || (pending > 0 ? "loading…" : "");
+}
+
+async function api(path, params) {
+  const query = new URLSearchParams({ from: state.from, to: state.to, ...params });
+  if (state.filter) query.set("filter", state.filter);
+  busy(+1);
+  try {
+    const response = await fetch(`${path}?${query}`, { headers: authorization() });
+    const body = await response.json();
+    if (!response.ok) throw new Error(body.error ? body.error.message : response.statusText);
+    busy(-1);
+    return body;
+  } catch (error) {
+    busy(-1, String(error.message || error));
+    throw error;
+  }
+}
+
+function authorization() {
+  const token = localStorage.getItem("spider.token");
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+// ---- map ------------------------------------------------------------------------------------
+
+const cy = cytoscape({
+  container: $("map"),
+  wheelSensitivity: 0.3,
+  style: [
+    { selector: "node", style: { label: "data(label)", "font-size": 9, "background-color": "#7da7d9",
+      width: "data(size)", height: "data(size)" } },
+    { selector: ":parent", style: { "background-opacity": 0.07, "border-color": "#9aa8b8",
+      "text-valign": "top", "font-weight": "bold" } },
+    { selector: "edge", style: { width: "data(width)", "curve-style": "bezier", "line-color": "#b8c4d3",
+      "target-arrow-shape": "triangle", "target-arrow-color": "#b8c4d3", "arrow-scale": 0.8 } },
+    { selector: ":selected", style: { "line-color": "#f59e0b", "background-color": "#f59e0b" } },
+  ],
+});
+
+const scale = (bytes, max, low, high) => low + (high - low) * Math.log1p(bytes) / Math.log1p(max || 1);
+
+function elements(answer) {
+  const maxLeaf = Math.max(1, ...answer.nodes.map((n) => n.bytes));
+  const maxEdge = Math.max(1, ...answer.edges.map((e) => e.bytes));
+  const nodes = answer.nodes.map((n) => ({
+    group: "nodes",
+    data: { id: n.id, label: n.label, parent: n.parent || undefined, kind: n.kind, bytes: n.bytes,
+      size: scale(n.bytes, maxLeaf, 12, 48) },
+  }));
+  const edges = answer.edges.map((e) => ({
+    group: "edges",
+    data: { id: `${e.source}→${e.target}`, source: e.source, target: e.target, bytes: e.bytes,
+      ports: e.ports.join(","), width: scale(e.bytes, maxEdge, 1, 8) },
+  }));
+  return nodes.concat(edges);
+}
+
+function layout() {
+  cy.layout({ name: "fcose", animate: false, randomize: true, quality: "default",
+    nodeDimensionsIncludeLabels: true }).run();
+}
+
+async function loadMap() {
+  const first = await api("/api/map", { view: state.view, limit: 300 });
+  cy.elements().remove();
+  cy.add(elements(first));
+  layout();
+  $("map").dataset.edges = String(first.edges.length);
+  // Fill in: the next page of smaller edges, drawn once the first answer is on screen.
+  if (first.rest.edges > 0) {
+    const next = await api("/api/map", { view: state.view, limit: 1000, offset: 300 });
+    cy.add(elements(next).filter((el) => cy.getElementById(el.data.id).empty()));
+    layout();
+    $("map").dataset.edges = String(first.edges.length + next.edges.length);
+  }
+}
+
+/** The filter that selects one end (`src`, `dst`, or either when `end` is empty) of a leaf. */
+function leafFilter(id, end) {
+  const at = end ? `${end}.` : "";
+  const quote = (text) => JSON.stringify(text);
+  const parts = id.split("|");
+  switch (parts[0]) {
+    case "w": return `${at}namespace = ${quote(parts[1])} and ${at}workload = ${quote(parts[3])}`;
+    case "p": return `${at}pod = ${quote(parts[3])}`;
+    case "s": return `${at}namespace = ${quote(parts[1])} and ${at}workload = ${quote(parts[2])}`;
+    case "n": return `${at}node = ${quote(parts[1])}`;
+    case "e": return `${at}name = ${quote(parts[1])} or ${at}ip = ${quote(parts[1])}`;
+    case "h": return `${at}ip = ${parts[parts.length - 1]}`;
+    default: return `${at}ip = ${parts[parts.length - 1]}`;
+  }
+}
+
+function addFilter(clause) {
+  state.filter = state.filter ? `(${state.filter}) and (${clause})` : clause;
+  $("filter").value = state.filter;
+  refresh();
+}
+
+cy.on("tap", "edge", (event) => {
+  const edge = event.target.data();
+  addFilter(`(${leafFilter(edge.source, "src")}) and (${leafFilter(edge.target, "dst")})`);
+});
+
+cy.on("tap", "node", (event) => {
+  const node = event.target;
+  if (node.isParent()) return;
+  showDetails(node.id());
+});
+
+// ---- details --------------------------------------------------------------------------------
+
+async function showDetails(id) {
+  const panel = $("details");
+  if (state.view !== "logical") {
+    panel.innerHTML = "";
+    addFilter(leafFilter(id, ""));
+    return;
+  }
+  const details = await api("/api/details", { id, top: 20 });
+  const rows = (peers) => peers.map((p) => `<li>${escape(p.label)} <small>${p.kind}, ${bytes(p.bytes)}, ports ${p.ports.join(", ")}</small></li>`).join("");
+  panel.innerHTML = `
+    <h3>${escape(details.label)} <small>${details.kind}</small></h3>
+    <p>${bytes(details.bytes)} · ${details.messages} messages</p>
+    <button id="filter-leaf">Filter on it</button>
+    <h4>Pods</h4><ul>${details.pods.map((p) => `<li>${escape(p.pod || "—")} <small>${escape(p.node || "")} ${bytes(p.bytes)}</small></li>`).join("")}</ul>
+    <h4>Clients</h4><ul>${rows(details.clients)}</ul>
+    <h4>Servers</h4><ul>${rows(details.servers)}</ul>`;
+  $("filter-leaf").onclick = () => addFilter(leafFilter(id, ""));
+}
+
+const escape = (text) => String(text).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+const bytes = (n) => n >= 1e9 ? `${(n / 1e9).toFixed(1)} GB` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} kB` : `${n} B`;
+
+// ---- timeline -------------------------------------------------------------------------------
+
+async function loadTimeline() {
+  if (state.view === "hosts") { $("timeline").innerHTML = ""; return; }
+  const timeline = await api("/api/timeline", {});
+  const bars = timeline.bars;
+  const max = Math.max(1, ...bars.map((b) => b.bytes));
+  const width = 1000, height = 60, step = width / Math.max(1, bars.length);
+  const svg = [`<svg viewBox="0 0 ${width} ${height}" preserveAspectRatio="none">`];
+  bars.forEach((bar, i) => {
+    const h = height * bar.bytes / max;
+    svg.push(`<rect class="bar" x="${i * step}" y="${height - h}" width="${Math.max(1, step - 1)}" height="${h}" data-time="${bar.time}"></rect>`);
+  });
+  svg.push(`<rect class="selection" x="0" y="0" width="0" height="${height}"></rect></svg>`);
+  $("timeline").innerHTML = svg.join("");
+  selectable($("timeline").querySelector("svg"), bars, timeline.step_seconds);
+}
+
+/** Dragging over the timeline selects a range: the map, grid and details follow. */
+function selectable(svg, bars, stepSeconds) {
+  const selection = svg.querySelector(".selection");
+  const x = (event) => {
+    const box = svg.getBoundingClientRect();
+    return Math.min(1, Math.max(0, (event.clientX - box.left) / box.width)) * 1000;
+  };
+  let start = null;
+  svg.addEventListener("mousedown", (event) => { start = x(event); });
+  svg.addEventListener("mousemove", (event) => {
+    if (start === null) return;
+    const end = x(event);
+    selection.setAttribute("x", Math.min(start, end));
+    selection.setAttribute("width", Math.abs(end - start));
+  });
+  svg.addEventListener("mouseup", (event) => {
+    if (start === null) return;
+    const [a, b] = [start, x(event)].sort((p, q) => p - q);
+    start = null;
+    if (b - a < 3 || bars.length === 0) return;
+    const index = (pos) => Math.min(bars.length - 1, Math.floor(pos / (1000 / bars.length)));
+    state.from = Math.floor(bars[index(a)].time / 1e6);
+    state.to = Math.floor(bars[index(b)].time / 1e6) + stepSeconds;
+    refresh();
+  });
+}
+
+// ---- grid -----------------------------------------------------------------------------------
+
+async function loadGrid(cursor) {
+  const dataset = DATASET[state.view];
+  const params = { limit: 100, order: state.order };
+  if (state.sort) params.sort = state.sort;
+  if (cursor) params.cursor = cursor;
+  const page = await api(`/api/grid/${dataset}`, params);
+  const grid = $("grid");
+  const columns = page.rows.length ? Object.keys(page.rows[0]) : [];
+  if (!cursor) {
+    grid.innerHTML = `<table><thead><tr>${columns.map((c) => `<th data-column="${c}">${c}${c === state.sort ? (state.order === "asc" ? " ▲" : " ▼") : ""}</th>`).join("")}</tr></thead><tbody></tbody></table>`;
+    grid.querySelectorAll("th").forEach((th) => th.addEventListener("click", () => {
+      const column = th.dataset.column;
+      state.order = state.sort === column && state.order === "desc" ? "asc" : "desc";
+      state.sort = column;
+      remember();
+      loadGrid();
+    }));
+  }
+  const body = grid.querySelector("tbody");
+  for (const row of page.rows) {
+    const tr = document.createElement("tr");
+    tr.innerHTML = columns.map((c) => `<td>${escape(row[c] ?? "")}</td>`).join("");
+    body.appendChild(tr);
+  }
+  grid.dataset.rows = String(body.children.length);
+  grid.onscroll = page.next ? () => {
+    if (grid.scrollTop + grid.clientHeight >= grid.scrollHeight - 20) { grid.onscroll = null; loadGrid(page.next); }
+  } : null;
+}
+
+// ---- wiring ---------------------------------------------------------------------------------
+
+function refresh() {
+  remember();
+  $("view").value = state.view;
+  $("filter").value = state.filter;
+  $("details").innerHTML = "";
+  return Promise.allSettled([loadMap(), loadTimeline(), loadGrid()]);
+}
+
+$("view").addEventListener("change", () => { state.view = $("view").value; state.sort = ""; refresh(); });
+$("preset").addEventListener("change", () => {
+  state.to = Math.floor(Date.now() / 1000);
+  state.from = state.to - Number($("preset").value);
+  refresh();
+});
+$("apply").addEventListener("click", () => { state.filter = $("filter").value.trim(); refresh(); });
+$("filter").addEventListener("keydown", (event) => { if (event.key === "Enter") $("apply").click(); });
+
+refresh();
