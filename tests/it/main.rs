@@ -7,3 +7,4 @@ mod generate;
 mod parquet;
 mod serve;
 mod support;
+mod ui;

@@ -55,7 +55,7 @@ fn unix_now() -> i64 {
 
 /// `spider serve --data DATA EXTRA…` on a free port, once it answers `/api/health`: the
 /// process, its address and a client.
-async fn serving(data: &Path, extra: &[&str]) -> (Child, String, Client) {
+pub async fn serving(data: &Path, extra: &[&str]) -> (Child, String, Client) {
     let listen = format!("127.0.0.1:{}", spider_testkit::free_port());
     let mut args = vec![
         "serve",
@@ -81,7 +81,7 @@ async fn serving(data: &Path, extra: &[&str]) -> (Child, String, Client) {
 }
 
 /// A GET's status and JSON body.
-async fn get_json(client: &Client, url: &str) -> (u16, Value) {
+pub async fn get_json(client: &Client, url: &str) -> (u16, Value) {
     let response = client.get(url).send().await.unwrap();
     let status = response.status().as_u16();
     let body = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();

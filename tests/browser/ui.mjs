@@ -1,0 +1,54 @@
+// Drives Spider's UI in Debian's Chromium and prints what it saw as JSON, for tests/it/ui.rs to
+// check against the API. Screenshots go to OUT.
+//
+//   node ui.mjs BASE_URL OUT SCENARIO        SCENARIO: views | click-edge | timeline
+import { chromium } from "playwright-core";
+
+const [base, out, scenario] = process.argv.slice(2);
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run"],
+});
+const page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
+const errors = [];
+page.on("pageerror", (error) => errors.push(String(error)));
+
+/** Waits until nothing is loading, then returns the map's nodes as the page holds them. */
+async function settled() {
+  await page.waitForFunction(() => document.getElementById("map").dataset.edges !== undefined
+    && !document.getElementById("status").classList.contains("loading"));
+  return page.evaluate(() => cy.nodes().map((n) => ({ id: n.id(), parent: n.data("parent") || null,
+    compound: n.isParent() })));
+}
+
+const seen = {};
+await page.goto(`${base}&view=logical`);
+if (scenario === "views") {
+  seen.logical = await settled();
+  await page.screenshot({ path: `${out}/map-logical.png` });
+  await page.selectOption("#view", "physical");
+  await page.waitForFunction(() => location.search.includes("view=physical"));
+  await page.waitForTimeout(100);
+  seen.physical = await settled();
+  await page.screenshot({ path: `${out}/map-physical.png` });
+} else if (scenario === "click-edge") {
+  await settled();
+  seen.edge = await page.evaluate(() => {
+    const edge = cy.edges().max((e) => e.data("bytes")).ele;
+    edge.emit("tap");
+    return { source: edge.data("source"), target: edge.data("target") };
+  });
+  await page.waitForFunction(() => location.search.includes("filter="));
+  await page.waitForTimeout(100);
+  seen.nodes = await settled();
+  await page.waitForFunction(() => document.getElementById("grid").dataset.rows !== undefined);
+  seen.filter = new URL(page.url()).searchParams.get("filter");
+  seen.grid = await page.evaluate(() => [...document.querySelectorAll("#grid tbody tr")].length);
+  await page.screenshot({ path: `${out}/edge-filtered.png` });
+}
+seen.url = page.url();
+seen.errors = errors;
+console.log(JSON.stringify(seen));
+await browser.close();

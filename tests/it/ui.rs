@@ -1,0 +1,145 @@
+//! The UI in Debian's Chromium, driven by playwright-core (tests/browser/ui.mjs), against
+//! `spider serve` over generated usage: the map draws exactly the compound graph the API answers,
+//! in both views, and clicking an edge filters on its two ends — the map and the grid follow.
+//! Screenshots are written to `target/ui-screenshots/`.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::serve::{get_json, serving};
+use crate::support::{repo_root, run, scratch, stderr, terminate};
+
+/// The generated data ends here; the UI is opened on the hour before.
+const END: i64 = 1_795_258_800;
+const RANGE: &str = "from=1795255200&to=1795258800";
+
+fn browse(base: &str, scenario: &str) -> Value {
+    let out = repo_root().join("target/ui-screenshots");
+    std::fs::create_dir_all(&out).unwrap();
+    let output = Command::new("node")
+        .arg(repo_root().join("tests/browser/ui.mjs"))
+        .args([&format!("{base}/?{RANGE}"), out.to_str().unwrap(), scenario])
+        .output()
+        .expect("node runs (apt nodejs; npm ci --prefix tests/browser)");
+    assert!(
+        output.status.success(),
+        "ui.mjs {scenario}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(seen["errors"], serde_json::json!([]), "no script errors");
+    seen
+}
+
+/// (id, parent) of every node of a map answer or of the page.
+fn nodes(list: &Value) -> BTreeSet<(String, Option<String>)> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            let parent = n["parent"].as_str().map(str::to_owned);
+            (n["id"].as_str().unwrap().to_owned(), parent)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_map_draws_what_the_api_answers_and_an_edge_click_filters() {
+    let data = scratch("ui").join("data");
+    let generated = run(&[
+        "generate",
+        "--out",
+        data.to_str().unwrap(),
+        "--hours",
+        "2",
+        "--end",
+        &END.to_string(),
+    ]);
+    assert!(generated.status.success(), "{}", stderr(&generated));
+    let (child, listen, client) = serving(&data, &[]).await;
+    let base = format!("http://{listen}");
+
+    let seen = browse(&base, "views");
+    for view in ["logical", "physical"] {
+        let mut expected = BTreeSet::new();
+        for page in ["offset=0&limit=300", "offset=300&limit=1000"] {
+            let (status, answer) = get_json(
+                &client,
+                &format!("{base}/api/map?view={view}&{RANGE}&{page}"),
+            )
+            .await;
+            assert_eq!(status, 200, "{answer}");
+            expected.extend(nodes(&answer["nodes"]));
+        }
+        assert!(expected.len() > 10, "{view}: a real map");
+        assert_eq!(
+            nodes(&seen[view]),
+            expected,
+            "{view}: the page draws the API's graph"
+        );
+    }
+    let compounds = |view: &str| -> BTreeSet<String> {
+        seen[view]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["compound"] == true)
+            .map(|n| n["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(
+        compounds("logical").contains("ns|kube-system"),
+        "namespaces hold workloads"
+    );
+    assert!(
+        compounds("physical")
+            .iter()
+            .any(|id| id.starts_with("node|")),
+        "nodes hold namespaces"
+    );
+
+    let clicked = browse(&base, "click-edge");
+    let filter = clicked["filter"].as_str().unwrap();
+    assert!(
+        filter.contains("src.") && filter.contains("dst."),
+        "{filter}"
+    );
+    let leaves: BTreeSet<&str> = clicked["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["compound"] == false)
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    let ends: BTreeSet<&str> = [&clicked["edge"]["source"], &clicked["edge"]["target"]]
+        .iter()
+        .map(|end| end.as_str().unwrap())
+        .collect();
+    assert_eq!(leaves, ends, "the map follows the filter");
+    let encoded: String = url_encode(filter);
+    let (_, stats) = get_json(
+        &client,
+        &format!("{base}/api/stats?{RANGE}&group_by=transport&measure=records&filter={encoded}"),
+    )
+    .await;
+    let records = stats["total"].as_u64().unwrap();
+    assert_eq!(
+        clicked["grid"].as_u64().unwrap(),
+        records.min(100),
+        "the grid follows the filter"
+    );
+    assert!(terminate(child).status.success());
+}
+
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
