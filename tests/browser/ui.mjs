@@ -47,6 +47,22 @@ if (scenario === "views") {
   seen.filter = new URL(page.url()).searchParams.get("filter");
   seen.grid = await page.evaluate(() => [...document.querySelectorAll("#grid tbody tr")].length);
   await page.screenshot({ path: `${out}/edge-filtered.png` });
+} else if (scenario === "timeline") {
+  await settled();
+  const before = new URL(page.url()).search;
+  const box = await page.locator("#timeline svg").boundingBox();
+  const y = box.y + box.height / 2;
+  await page.mouse.move(box.x + box.width * 0.25, y);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.5, y, { steps: 5 });
+  await page.mouse.up();
+  await page.waitForFunction((search) => location.search !== search, before);
+  await page.waitForTimeout(100);
+  seen.nodes = await settled();
+  const params = new URL(page.url()).searchParams;
+  seen.from = Number(params.get("from"));
+  seen.to = Number(params.get("to"));
+  await page.screenshot({ path: `${out}/timeline-selected.png` });
 }
 seen.url = page.url();
 seen.errors = errors;

@@ -1,6 +1,7 @@
 //! The UI in Debian's Chromium, driven by playwright-core (tests/browser/ui.mjs), against
 //! `spider serve` over generated usage: the map draws exactly the compound graph the API answers,
-//! in both views, and clicking an edge filters on its two ends — the map and the grid follow.
+//! in both views; clicking an edge filters on its two ends and selecting a stretch of the
+//! timeline narrows the range — the map and the grid follow.
 //! Screenshots are written to `target/ui-screenshots/`.
 
 use std::collections::BTreeSet;
@@ -129,6 +130,30 @@ async fn the_map_draws_what_the_api_answers_and_an_edge_click_filters() {
         clicked["grid"].as_u64().unwrap(),
         records.min(100),
         "the grid follows the filter"
+    );
+
+    let selected = browse(&base, "timeline");
+    let (from, to) = (
+        selected["from"].as_i64().unwrap(),
+        selected["to"].as_i64().unwrap(),
+    );
+    assert!(
+        END - 3600 < from && from < to && to < END,
+        "a quarter to a half of the hour: {from}..{to}"
+    );
+    let mut expected = BTreeSet::new();
+    for page in ["offset=0&limit=300", "offset=300&limit=1000"] {
+        let (_, answer) = get_json(
+            &client,
+            &format!("{base}/api/map?view=logical&from={from}&to={to}&{page}"),
+        )
+        .await;
+        expected.extend(nodes(&answer["nodes"]));
+    }
+    assert_eq!(
+        nodes(&selected["nodes"]),
+        expected,
+        "the map follows the timeline"
     );
     assert!(terminate(child).status.success());
 }
