@@ -92,8 +92,11 @@ function elements(answer) {
   return nodes.concat(edges);
 }
 
+/** fCoSE's refinement costs seconds on big maps (tests/browser/layout_bench.mjs: 2,000 leaves take
+ * ~4.5 s at "default", ~1.7 s at "draft"), so big maps get the draft quality. */
 function layout() {
-  cy.layout({ name: "fcose", animate: false, randomize: true, quality: "default",
+  const quality = cy.nodes().length > 500 ? "draft" : "default";
+  cy.layout({ name: "fcose", animate: false, randomize: true, quality,
     nodeDimensionsIncludeLabels: true }).run();
 }
 
