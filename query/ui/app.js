@@ -135,6 +135,7 @@ function addFilter(clause) {
   state.filter = state.filter ? `(${state.filter}) and (${clause})` : clause;
   $("filter").value = state.filter;
   refresh();
+loadSaved();
 }
 
 cy.on("tap", "edge", (event) => {
@@ -214,6 +215,7 @@ function selectable(svg, bars, stepSeconds) {
     state.from = Math.floor(bars[index(a)].time / 1e6);
     state.to = Math.floor(bars[index(b)].time / 1e6) + stepSeconds;
     refresh();
+loadSaved();
   });
 }
 
@@ -249,6 +251,65 @@ async function loadGrid(cursor) {
   } : null;
 }
 
+// ---- saved queries --------------------------------------------------------------------------
+
+/** Sends JSON to the API; the answer's JSON, or null for an empty one. */
+async function send(method, path, body) {
+  busy(+1);
+  try {
+    const response = await fetch(path, { method, headers: { "Content-Type": "application/json",
+      ...authorization() }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await response.text();
+    const answer = text ? JSON.parse(text) : null;
+    if (!response.ok) throw new Error(answer && answer.error ? answer.error.message : response.statusText);
+    busy(-1);
+    return answer;
+  } catch (error) {
+    busy(-1, String(error.message || error));
+    throw error;
+  }
+}
+
+let savedQueries = [];
+
+async function loadSaved(selected) {
+  savedQueries = await send("GET", "/api/queries");
+  $("saved").innerHTML = `<option value="">—</option>` + savedQueries
+    .map((q) => `<option value="${q.id}">${escape(q.name)}</option>`).join("");
+  $("saved").value = selected === undefined ? "" : String(selected);
+}
+
+const current = (name) => ({ name, view: state.view, filter: state.filter,
+  from: String(state.from), to: String(state.to) });
+
+$("saved").addEventListener("change", () => {
+  const query = savedQueries.find((q) => String(q.id) === $("saved").value);
+  if (!query) return;
+  $("saved-name").value = query.name;
+  Object.assign(state, { view: query.view, filter: query.filter, from: Number(query.from),
+    to: Number(query.to) });
+  refresh();
+loadSaved();
+});
+$("save").addEventListener("click", async () => {
+  const created = await send("POST", "/api/queries", current($("saved-name").value.trim() || "untitled"));
+  await loadSaved(created.id);
+});
+$("rename").addEventListener("click", async () => {
+  const id = $("saved").value;
+  if (!id) return;
+  const query = savedQueries.find((q) => String(q.id) === id);
+  await send("PUT", `/api/queries/${id}`, { ...query, id: undefined, name: $("saved-name").value.trim() });
+  await loadSaved(id);
+});
+$("delete").addEventListener("click", async () => {
+  const id = $("saved").value;
+  if (!id) return;
+  await send("DELETE", `/api/queries/${id}`);
+  $("saved-name").value = "";
+  await loadSaved();
+});
+
 // ---- wiring ---------------------------------------------------------------------------------
 
 function refresh() {
@@ -264,8 +325,10 @@ $("preset").addEventListener("change", () => {
   state.to = Math.floor(Date.now() / 1000);
   state.from = state.to - Number($("preset").value);
   refresh();
+loadSaved();
 });
 $("apply").addEventListener("click", () => { state.filter = $("filter").value.trim(); refresh(); });
 $("filter").addEventListener("keydown", (event) => { if (event.key === "Enter") $("apply").click(); });
 
 refresh();
+loadSaved();

@@ -1,7 +1,7 @@
 // Drives Spider's UI in Debian's Chromium and prints what it saw as JSON, for tests/it/ui.rs to
 // check against the API. Screenshots go to OUT.
 //
-//   node ui.mjs BASE_URL OUT SCENARIO        SCENARIO: views | click-edge | timeline
+//   node ui.mjs BASE_URL OUT SCENARIO   SCENARIO: views | click-edge | timeline | save | load-saved
 import { chromium } from "playwright-core";
 
 const [base, out, scenario] = process.argv.slice(2);
@@ -63,6 +63,26 @@ if (scenario === "views") {
   seen.from = Number(params.get("from"));
   seen.to = Number(params.get("to"));
   await page.screenshot({ path: `${out}/timeline-selected.png` });
+} else if (scenario === "save") {
+  await settled();
+  await page.fill("#filter", "src.namespace = team-0");
+  await page.click("#apply");
+  await page.waitForFunction(() => location.search.includes("filter="));
+  await settled();
+  await page.fill("#saved-name", "team-0 out");
+  await page.click("#save");
+  await page.waitForFunction(() => [...document.querySelectorAll("#saved option")]
+    .some((o) => o.textContent === "team-0 out" && o.selected));
+  seen.saved = await page.evaluate(() => [...document.querySelectorAll("#saved option")].map((o) => o.textContent));
+} else if (scenario === "load-saved") {
+  await settled();
+  await page.waitForFunction(() => document.querySelectorAll("#saved option").length > 1);
+  await page.selectOption("#saved", { label: "team-0 out" });
+  await page.waitForFunction(() => location.search.includes("filter="));
+  await page.waitForTimeout(100);
+  seen.nodes = await settled();
+  seen.filter = new URL(page.url()).searchParams.get("filter");
+  await page.screenshot({ path: `${out}/saved-query-loaded.png` });
 }
 seen.url = page.url();
 seen.errors = errors;

@@ -1,7 +1,8 @@
 //! The UI in Debian's Chromium, driven by playwright-core (tests/browser/ui.mjs), against
 //! `spider serve` over generated usage: the map draws exactly the compound graph the API answers,
 //! in both views; clicking an edge filters on its two ends and selecting a stretch of the
-//! timeline narrows the range — the map and the grid follow.
+//! timeline narrows the range — the map and the grid follow; a query saved in the UI survives a
+//! server restart.
 //! Screenshots are written to `target/ui-screenshots/`.
 
 use std::collections::BTreeSet;
@@ -155,6 +156,28 @@ async fn the_map_draws_what_the_api_answers_and_an_edge_click_filters() {
         expected,
         "the map follows the timeline"
     );
+
+    // A query saved in the UI survives a restart of the server and loads back.
+    let saved = browse(&base, "save");
+    assert!(
+        saved["saved"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("team-0 out"))
+    );
+    assert!(terminate(child).status.success());
+    let (child, listen, _) = serving(&data, &[]).await;
+    let base = format!("http://{listen}");
+    let loaded = browse(&base, "load-saved");
+    assert_eq!(loaded["filter"], "src.namespace = team-0");
+    let namespaces: BTreeSet<&str> = loaded["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["compound"] == true)
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    assert!(namespaces.contains("ns|team-0"), "{namespaces:?}");
     assert!(terminate(child).status.success());
 }
 
