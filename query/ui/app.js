@@ -6,7 +6,6 @@ cytoscape.use(cytoscapeFcose);
 
 const $ = (id) => document.getElementById(id);
 const DATASET = { logical: "network_usage", physical: "network_usage", hosts: "tcp_sessions" };
-const TIME_COLUMN = { network_usage: "bucket_start", tcp_sessions: "first_packet" };
 
 /** The state of the screen, read from and written to the URL. */
 const state = (() => {
@@ -18,6 +17,7 @@ const state = (() => {
     from: Number(params.get("from")) || to - 3600,
     to,
     filter: params.get("filter") || "",
+    dataset: params.get("dataset") || "",
     sort: params.get("sort") || "",
     order: params.get("order") || "desc",
   };
@@ -222,7 +222,8 @@ loadSaved();
 // ---- grid -----------------------------------------------------------------------------------
 
 async function loadGrid(cursor) {
-  const dataset = DATASET[state.view];
+  const dataset = state.dataset || DATASET[state.view];
+  $("dataset").value = dataset;
   const params = { limit: 100, order: state.order };
   if (state.sort) params.sort = state.sort;
   if (cursor) params.cursor = cursor;
@@ -230,7 +231,8 @@ async function loadGrid(cursor) {
   const grid = $("grid");
   const columns = page.rows.length ? Object.keys(page.rows[0]) : [];
   if (!cursor) {
-    grid.innerHTML = `<table><thead><tr>${columns.map((c) => `<th data-column="${c}">${c}${c === state.sort ? (state.order === "asc" ? " ▲" : " ▼") : ""}</th>`).join("")}</tr></thead><tbody></tbody></table>`;
+    const download = dataset === "tcp_sessions" ? "<th></th>" : "";
+    grid.innerHTML = `<table><thead><tr>${download}${columns.map((c) => `<th data-column="${c}">${c}${c === state.sort ? (state.order === "asc" ? " ▲" : " ▼") : ""}</th>`).join("")}</tr></thead><tbody></tbody></table>`;
     grid.querySelectorAll("th").forEach((th) => th.addEventListener("click", () => {
       const column = th.dataset.column;
       state.order = state.sort === column && state.order === "desc" ? "asc" : "desc";
@@ -243,6 +245,10 @@ async function loadGrid(cursor) {
   for (const row of page.rows) {
     const tr = document.createElement("tr");
     tr.innerHTML = columns.map((c) => `<td>${escape(row[c] ?? "")}</td>`).join("");
+    if (dataset === "tcp_sessions") {
+      // The session's own packets, as a pcap file Wireshark opens.
+      tr.insertAdjacentHTML("afterbegin", `<td><a href="/api/sessions/${row.session_id}/pcap" download>pcap</a></td>`);
+    }
     body.appendChild(tr);
   }
   grid.dataset.rows = String(body.children.length);
@@ -321,6 +327,12 @@ function refresh() {
 }
 
 $("view").addEventListener("change", () => { state.view = $("view").value; state.sort = ""; refresh(); });
+$("dataset").addEventListener("change", () => {
+  state.dataset = $("dataset").value;
+  state.sort = "";
+  remember();
+  loadGrid();
+});
 $("preset").addEventListener("change", () => {
   state.to = Math.floor(Date.now() / 1000);
   state.from = state.to - Number($("preset").value);

@@ -1,7 +1,7 @@
 // Drives Spider's UI in Debian's Chromium and prints what it saw as JSON, for tests/it/ui.rs to
 // check against the API. Screenshots go to OUT.
 //
-//   node ui.mjs BASE_URL OUT SCENARIO   SCENARIO: views | click-edge | timeline | save | load-saved
+//   node ui.mjs BASE_URL OUT SCENARIO   SCENARIO: views | click-edge | timeline | save | load-saved | capture
 import { chromium } from "playwright-core";
 
 const [base, out, scenario] = process.argv.slice(2);
@@ -24,7 +24,7 @@ async function settled() {
 }
 
 const seen = {};
-await page.goto(`${base}&view=logical`);
+await page.goto(base.includes("view=") ? base : `${base}&view=logical`);
 if (scenario === "views") {
   seen.logical = await settled();
   await page.screenshot({ path: `${out}/map-logical.png` });
@@ -83,6 +83,25 @@ if (scenario === "views") {
   seen.nodes = await settled();
   seen.filter = new URL(page.url()).searchParams.get("filter");
   await page.screenshot({ path: `${out}/saved-query-loaded.png` });
+} else if (scenario === "capture") {
+  await settled();
+  await page.waitForFunction(() => document.getElementById("grid").dataset.rows !== undefined);
+  seen.http = await page.evaluate(() => {
+    const headers = [...document.querySelectorAll("#grid th")].map((th) => th.dataset.column);
+    return [...document.querySelectorAll("#grid tbody tr")].map((tr) => {
+      const cells = [...tr.children].map((td) => td.textContent);
+      return { method: cells[headers.indexOf("method")], status: cells[headers.indexOf("status")] };
+    });
+  });
+  await page.screenshot({ path: `${out}/capture-http.png` });
+  await page.selectOption("#dataset", "tcp_sessions");
+  await page.waitForFunction(() => document.querySelector("#grid tbody a[download]"));
+  const href = await page.getAttribute("#grid tbody a[download]", "href");
+  const pcap = await page.request.get(new URL(href, page.url()).toString());
+  seen.pcap = { href, status: pcap.status(), bytes: (await pcap.body()).length };
+  seen.sessions = await page.evaluate(() => document.querySelectorAll("#grid tbody tr").length);
+  seen.nodes = await settled();
+  await page.screenshot({ path: `${out}/capture-sessions.png` });
 }
 seen.url = page.url();
 seen.errors = errors;

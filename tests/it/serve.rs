@@ -89,7 +89,7 @@ pub async fn get_json(client: &Client, url: &str) -> (u16, Value) {
 }
 
 /// Generated HTTP traffic (`sessions` × `requests`, in order) analyzed into a dataset directory.
-fn generated(sessions: usize, requests_per_session: usize, seed: u64) -> PathBuf {
+pub fn generated(sessions: usize, requests_per_session: usize, seed: u64) -> PathBuf {
     let file = scratch("serve-generated").join("http.pcap");
     let settings = HttpCapture {
         sessions,
@@ -104,7 +104,7 @@ fn generated(sessions: usize, requests_per_session: usize, seed: u64) -> PathBuf
 }
 
 /// The time range of generated captures.
-const GENERATED_RANGE: &str = "from=1763690000&to=1763800000";
+pub const GENERATED_RANGE: &str = "from=1763690000&to=1763800000";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_session_downloads_as_a_pcap_and_unknown_ones_are_answered_plainly() {

@@ -18,11 +18,16 @@ const END: i64 = 1_795_258_800;
 const RANGE: &str = "from=1795255200&to=1795258800";
 
 fn browse(base: &str, scenario: &str) -> Value {
+    browse_at(&format!("{base}/?{RANGE}"), scenario)
+}
+
+/// Runs a scenario of tests/browser/ui.mjs on the page at `url`.
+fn browse_at(url: &str, scenario: &str) -> Value {
     let out = repo_root().join("target/ui-screenshots");
     std::fs::create_dir_all(&out).unwrap();
     let output = Command::new("node")
         .arg(repo_root().join("tests/browser/ui.mjs"))
-        .args([&format!("{base}/?{RANGE}"), out.to_str().unwrap(), scenario])
+        .args([url, out.to_str().unwrap(), scenario])
         .output()
         .expect("node runs (apt nodejs; npm ci --prefix tests/browser)");
     assert!(
@@ -178,6 +183,63 @@ async fn the_map_draws_what_the_api_answers_and_an_edge_click_filters() {
         .map(|n| n["id"].as_str().unwrap())
         .collect();
     assert!(namespaces.contains("ns|team-0"), "{namespaces:?}");
+    assert!(terminate(child).status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_capture_views_show_http_exchanges_sessions_and_their_pcap() {
+    let data = crate::serve::generated(8, 3, 21);
+    let (child, listen, client) = serving(&data, &[]).await;
+    let base = format!("http://{listen}");
+    let range = crate::serve::GENERATED_RANGE;
+    let seen = browse_at(
+        &format!("{base}/?{range}&view=hosts&dataset=http"),
+        "capture",
+    );
+    let (_, page) = get_json(&client, &format!("{base}/api/grid/http?{range}&limit=100")).await;
+    let expected: BTreeSet<(String, String)> = page["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["method"].as_str().unwrap_or("").to_owned(),
+                row["status"].to_string(),
+            )
+        })
+        .collect();
+    let shown: BTreeSet<(String, String)> = seen["http"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["method"].as_str().unwrap().to_owned(),
+                row["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen["http"].as_array().unwrap().len(),
+        24,
+        "8 sessions × 3 exchanges"
+    );
+    assert_eq!(shown, expected);
+    assert_eq!(seen["sessions"], 8);
+    assert_eq!(seen["pcap"]["status"], 200);
+    assert!(
+        seen["pcap"]["bytes"].as_u64().unwrap() > 24,
+        "a pcap with packets: {}",
+        seen["pcap"]
+    );
+    assert!(
+        seen["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["id"] == "d|shop.example"),
+        "the hosts map names the server"
+    );
     assert!(terminate(child).status.success());
 }
 
