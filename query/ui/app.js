@@ -37,9 +37,24 @@ function busy(delta, error) {
   status.textContent = error || (pending > 0 ? "loading…" : "");
 }
 
-async function api(path, params) {
+/** The filter the toggles add: hidden endpoint classes on either end, namespace-internal edges. */
+function toggleFilter() {
+  const hidden = [...document.querySelectorAll("#toggles input[data-class]")]
+    .filter((box) => !box.checked).map((box) => box.dataset.class);
+  const clauses = hidden.map((c) => `not class = ${c}`);
+  if (!document.querySelector("#toggles input[data-scope]").checked) clauses.push("scope != internal");
+  return clauses.join(" and ");
+}
+
+function effectiveFilter(dataset) {
+  const toggles = dataset === "hosts" ? "" : toggleFilter();
+  return [state.filter, toggles].filter(Boolean).map((f) => `(${f})`).join(" and ");
+}
+
+async function api(path, params, dataset) {
   const query = new URLSearchParams({ from: state.from, to: state.to, ...params });
-  if (state.filter) query.set("filter", state.filter);
+  const filter = effectiveFilter(dataset);
+  if (filter) query.set("filter", filter);
   busy(+1);
   try {
     const response = await fetch(`${path}?${query}`, { headers: authorization() });
@@ -227,7 +242,8 @@ async function loadGrid(cursor) {
   const params = { limit: 100, order: state.order };
   if (state.sort) params.sort = state.sort;
   if (cursor) params.cursor = cursor;
-  const page = await api(`/api/grid/${dataset}`, params);
+  const page = await api(`/api/grid/${dataset}`, params, dataset);
+  lastRows = cursor ? lastRows.concat(page.rows) : page.rows;
   const grid = $("grid");
   const columns = page.rows.length ? Object.keys(page.rows[0]) : [];
   if (!cursor) {
@@ -256,6 +272,40 @@ async function loadGrid(cursor) {
     if (grid.scrollTop + grid.clientHeight >= grid.scrollHeight - 20) { grid.onscroll = null; loadGrid(page.next); }
   } : null;
 }
+
+// ---- export and stats -----------------------------------------------------------------------
+
+let lastRows = [];
+
+function download(name, type, text) {
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([text], { type }));
+  link.download = name;
+  link.click();
+}
+
+$("export-json").addEventListener("click", () =>
+  download("spider-rows.json", "application/json", JSON.stringify(lastRows, null, 1)));
+$("export-csv").addEventListener("click", () => {
+  const columns = lastRows.length ? Object.keys(lastRows[0]) : [];
+  const cell = (v) => (v === null || v === undefined ? "" : /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
+  const lines = [columns.join(",")].concat(lastRows.map((row) => columns.map((c) => cell(row[c])).join(",")));
+  download("spider-rows.csv", "text/csv", lines.join("\n") + "\n");
+});
+
+/** Stats: the top groups of the grid's dataset by bytes (records where it has no bytes). */
+async function loadStats() {
+  const groupBy = $("group-by").value;
+  const panel = $("details");
+  if (!groupBy) return;
+  const dataset = state.dataset || DATASET[state.view];
+  const measure = dataset === "http" || dataset === "hosts" ? "records" : "bytes";
+  const stats = await api("/api/stats", { dataset, group_by: groupBy, measure, top: 20 }, dataset);
+  panel.innerHTML = `<h3>Top ${escape(groupBy)} by ${measure}</h3><table id="stats">${stats.groups
+    .map((g) => `<tr><td>${escape(g.key ?? "—")}</td><td>${measure === "bytes" ? bytes(g.value) : g.value}</td></tr>`)
+    .join("")}</table><p>total ${measure === "bytes" ? bytes(stats.total) : stats.total}</p>`;
+}
+$("group-by").addEventListener("change", loadStats);
 
 // ---- saved queries --------------------------------------------------------------------------
 
@@ -327,6 +377,7 @@ function refresh() {
 }
 
 $("view").addEventListener("change", () => { state.view = $("view").value; state.sort = ""; refresh(); });
+document.querySelectorAll("#toggles input").forEach((box) => box.addEventListener("change", refresh));
 $("dataset").addEventListener("change", () => {
   state.dataset = $("dataset").value;
   state.sort = "";

@@ -1,7 +1,7 @@
 // Drives Spider's UI in Debian's Chromium and prints what it saw as JSON, for tests/it/ui.rs to
 // check against the API. Screenshots go to OUT.
 //
-//   node ui.mjs BASE_URL OUT SCENARIO   SCENARIO: views | click-edge | timeline | save | load-saved | capture
+//   node ui.mjs BASE_URL OUT SCENARIO   SCENARIO: views | toggles | click-edge | timeline | save | load-saved | capture
 import { chromium } from "playwright-core";
 
 const [base, out, scenario] = process.argv.slice(2);
@@ -33,6 +33,16 @@ if (scenario === "views") {
   await page.waitForTimeout(100);
   seen.physical = await settled();
   await page.screenshot({ path: `${out}/map-physical.png` });
+} else if (scenario === "toggles") {
+  seen.before = await settled();
+  await page.uncheck("#toggles input[data-class=external]");
+  await page.waitForTimeout(100);
+  seen.after = await settled();
+  await page.selectOption("#group-by", "dst.namespace");
+  await page.waitForSelector("#stats tr");
+  seen.stats = await page.evaluate(() => [...document.querySelectorAll("#stats tr")]
+    .map((tr) => tr.children[0].textContent));
+  await page.screenshot({ path: `${out}/toggles-stats.png` });
 } else if (scenario === "click-edge") {
   await settled();
   seen.edge = await page.evaluate(() => {

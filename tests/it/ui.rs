@@ -107,6 +107,38 @@ async fn the_map_draws_what_the_api_answers_and_an_edge_click_filters() {
         "nodes hold namespaces"
     );
 
+    let toggled = browse(&base, "toggles");
+    let external = |list: &Value| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["id"].as_str().unwrap().starts_with("e|") || n["id"] == "g|external")
+    };
+    assert!(
+        external(&toggled["before"]),
+        "the generated cluster calls an external API"
+    );
+    assert!(
+        !external(&toggled["after"]),
+        "Cloud off hides external ends"
+    );
+    let (_, stats) = get_json(
+        &client,
+        &format!("{base}/api/stats?{RANGE}&group_by=dst.namespace&measure=bytes&top=20&filter=not%20class%20%3D%20external"),
+    )
+    .await;
+    let keys: Vec<String> = stats["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["key"].as_str().unwrap_or("—").to_owned())
+        .collect();
+    assert_eq!(
+        toggled["stats"],
+        serde_json::json!(keys),
+        "the stats panel follows the toggles"
+    );
+
     let clicked = browse(&base, "click-edge");
     let filter = clicked["filter"].as_str().unwrap();
     assert!(
