@@ -46,14 +46,14 @@ function toggleFilter() {
   return clauses.join(" and ");
 }
 
-function effectiveFilter(dataset) {
+function effectiveFilter(dataset, extra) {
   const toggles = dataset === "hosts" ? "" : toggleFilter();
-  return [state.filter, toggles].filter(Boolean).map((f) => `(${f})`).join(" and ");
+  return [state.filter, toggles, extra].filter(Boolean).map((f) => `(${f})`).join(" and ");
 }
 
-async function api(path, params, dataset) {
+async function api(path, params, dataset, extraFilter) {
   const query = new URLSearchParams({ from: state.from, to: state.to, ...params });
-  const filter = effectiveFilter(dataset);
+  const filter = effectiveFilter(dataset, extraFilter);
   if (filter) query.set("filter", filter);
   busy(+1);
   try {
@@ -307,6 +307,36 @@ async function loadStats() {
 }
 $("group-by").addEventListener("change", loadStats);
 
+// ---- dashboard ------------------------------------------------------------------------------
+
+/** The cards of the dashboard: one stats query each, under the current range, filter and toggles. */
+const CARDS = [
+  { id: "totals", title: "Totals by transport", group_by: "transport", measure: "bytes" },
+  { id: "talkers", title: "Top talkers", group_by: "src.workload", measure: "bytes" },
+  { id: "dns", title: "Top DNS users", group_by: "src.workload", measure: "messages", filter: "port = 53" },
+  { id: "cross", title: "Inter-namespace traffic", group_by: "src.namespace", measure: "bytes", filter: "scope = cross" },
+];
+
+async function loadDashboard() {
+  const board = $("dashboard");
+  if (board.hidden) return;
+  const cards = await Promise.all(CARDS.map(async (card) => ({
+    card,
+    stats: await api("/api/stats", { group_by: card.group_by, measure: card.measure, top: 10 },
+      "network_usage", card.filter),
+  })));
+  const value = (card, v) => (card.measure === "bytes" ? bytes(v) : String(v));
+  board.innerHTML = cards.map(({ card, stats }) => `<div class="card" id="card-${card.id}"><h4>${card.title}</h4>
+    <table>${stats.groups.map((g) => `<tr><td>${escape(g.key ?? "—")}</td><td>${value(card, g.value)}</td></tr>`).join("")}</table>
+    <p>total <span class="total">${value(card, stats.total)}</span></p></div>`).join("");
+}
+
+$("dashboard-on").addEventListener("change", () => {
+  $("dashboard").hidden = !$("dashboard-on").checked;
+  $("map").hidden = $("dashboard-on").checked;
+  loadDashboard();
+});
+
 // ---- saved queries --------------------------------------------------------------------------
 
 /** Sends JSON to the API; the answer's JSON, or null for an empty one. */
@@ -373,7 +403,7 @@ function refresh() {
   $("view").value = state.view;
   $("filter").value = state.filter;
   $("details").innerHTML = "";
-  return Promise.allSettled([loadMap(), loadTimeline(), loadGrid()]);
+  return Promise.allSettled([loadMap(), loadTimeline(), loadGrid(), loadDashboard()]);
 }
 
 $("view").addEventListener("change", () => { state.view = $("view").value; state.sort = ""; refresh(); });

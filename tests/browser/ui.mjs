@@ -43,6 +43,11 @@ if (scenario === "views") {
   seen.stats = await page.evaluate(() => [...document.querySelectorAll("#stats tr")]
     .map((tr) => tr.children[0].textContent));
   await page.screenshot({ path: `${out}/toggles-stats.png` });
+  await page.check("#dashboard-on");
+  await page.waitForSelector("#card-cross .total");
+  seen.dashboard = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll("#dashboard .card")]
+    .map((card) => [card.id, [...card.querySelectorAll("tr")].map((tr) => tr.children[0].textContent)])));
+  await page.screenshot({ path: `${out}/dashboard.png` });
 } else if (scenario === "click-edge") {
   await settled();
   seen.edge = await page.evaluate(() => {

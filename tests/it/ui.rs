@@ -138,6 +138,30 @@ async fn the_map_draws_what_the_api_answers_and_an_edge_click_filters() {
         serde_json::json!(keys),
         "the stats panel follows the toggles"
     );
+    for (card, query) in [
+        (
+            "card-talkers",
+            "group_by=src.workload&measure=bytes&top=10&filter=not%20class%20%3D%20external",
+        ),
+        (
+            "card-cross",
+            "group_by=src.namespace&measure=bytes&top=10&filter=(not%20class%20%3D%20external)%20and%20(scope%20%3D%20cross)",
+        ),
+    ] {
+        let (_, stats) = get_json(&client, &format!("{base}/api/stats?{RANGE}&{query}")).await;
+        let keys: Vec<String> = stats["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["key"].as_str().unwrap_or("—").to_owned())
+            .collect();
+        assert!(!keys.is_empty(), "{card}");
+        assert_eq!(
+            toggled["dashboard"][card],
+            serde_json::json!(keys),
+            "{card}"
+        );
+    }
 
     let clicked = browse(&base, "click-edge");
     let filter = clicked["filter"].as_str().unwrap();
