@@ -396,6 +396,19 @@ $("delete").addEventListener("click", async () => {
   await loadSaved();
 });
 
+// ---- filter completion ----------------------------------------------------------------------
+
+/** Offers the fields of the grid's dataset, each continuing what is typed so far. */
+async function loadFields() {
+  const dataset = state.dataset || DATASET[state.view];
+  const answer = await api(`/api/fields/${dataset}`, {});
+  const typed = $("filter").value;
+  const head = typed.replace(/[^\s(]*$/, "");
+  $("fields").innerHTML = answer.fields
+    .map((f) => `<option value="${escape(head + f.name + " = ")}">${f.kind}</option>`).join("");
+}
+$("filter").addEventListener("input", loadFields);
+
 // ---- wiring ---------------------------------------------------------------------------------
 
 function refresh() {
@@ -403,7 +416,7 @@ function refresh() {
   $("view").value = state.view;
   $("filter").value = state.filter;
   $("details").innerHTML = "";
-  return Promise.allSettled([loadMap(), loadTimeline(), loadGrid(), loadDashboard()]);
+  return Promise.allSettled([loadMap(), loadTimeline(), loadGrid(), loadDashboard(), loadFields()]);
 }
 
 $("view").addEventListener("change", () => { state.view = $("view").value; state.sort = ""; refresh(); });

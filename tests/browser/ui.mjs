@@ -80,6 +80,9 @@ if (scenario === "views") {
   await page.screenshot({ path: `${out}/timeline-selected.png` });
 } else if (scenario === "save") {
   await settled();
+  await page.fill("#filter", "src.na");
+  await page.waitForFunction(() => [...document.querySelectorAll("#fields option")]
+    .some((o) => o.value === "src.namespace = "));
   await page.fill("#filter", "src.namespace = team-0");
   await page.click("#apply");
   await page.waitForFunction(() => location.search.includes("filter="));

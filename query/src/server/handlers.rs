@@ -79,6 +79,17 @@ fn known_dataset(name: &str) -> Result<Dataset, ApiError> {
     })
 }
 
+/// `GET /api/fields/{dataset}`: the filter fields of a dataset, for completion in the UI.
+pub async fn fields(Path(dataset): Path<String>) -> Result<Response, ApiError> {
+    let dataset = known_dataset(&dataset)?;
+    let fields: Vec<Value> = dataset
+        .fields
+        .iter()
+        .map(|(name, _, kind)| json!({"name": name, "kind": format!("{kind:?}").to_lowercase()}))
+        .collect();
+    Ok(Json(json!({"dataset": dataset.name, "fields": fields})).into_response())
+}
+
 /// `GET /api/grid/{dataset}`.
 pub async fn grid(
     State(state): Shared,

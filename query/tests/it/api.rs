@@ -127,6 +127,27 @@ async fn every_view_answers_over_http() {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{absent}");
 
+    let (status, fields) = get(&server, "/api/fields/http").await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<&str> = fields["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    let expected: Vec<&str> = spider_query::fields::HTTP.iter().map(|f| f.0).collect();
+    assert_eq!(names, expected);
+    assert!(
+        fields["fields"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "dst.ip", "kind": "address"}))
+    );
+    assert_eq!(
+        get(&server, "/api/fields/nope").await.0,
+        StatusCode::NOT_FOUND
+    );
+
     let sql = spider_testkit::http()
         .post(format!("http://{}/api/sql", server.address))
         .json(&json!({"query": "SELECT count(*) AS n FROM network_usage"}))
