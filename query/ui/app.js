@@ -181,8 +181,21 @@ async function showDetails(id) {
     <button id="filter-leaf">Filter on it</button>
     <h4>Pods</h4><ul>${details.pods.map((p) => `<li>${escape(p.pod || "—")} <small>${escape(p.node || "")} ${bytes(p.bytes)}</small></li>`).join("")}</ul>
     <h4>Clients</h4><ul>${rows(details.clients)}</ul>
-    <h4>Servers</h4><ul>${rows(details.servers)}</ul>`;
+    <h4>Servers</h4><ul>${rows(details.servers)}</ul>
+    <h4>Ports served</h4><ul>${details.ports_served.map((p) => `<li>${p.port}/${p.transport} <small>${bytes(p.bytes)}</small></li>`).join("")}</ul>
+    <h4>Ports used</h4><ul>${details.ports_used.map((p) => `<li>${p.port}/${p.transport} <small>${bytes(p.bytes)}</small></li>`).join("")}</ul>
+    <h4>Bytes over time</h4>${sparkline(details.timeline.bars)}`;
   $("filter-leaf").onclick = () => addFilter(leafFilter(id, ""));
+}
+
+/** A small bar chart of bytes per step. */
+function sparkline(bars) {
+  const max = Math.max(1, ...bars.map((b) => b.bytes));
+  const step = 260 / Math.max(1, bars.length);
+  return `<svg class="sparkline" width="260" height="40">${bars.map((b, i) => {
+    const h = 40 * b.bytes / max;
+    return `<rect x="${i * step}" y="${40 - h}" width="${Math.max(1, step - 0.5)}" height="${h}" fill="#7da7d9"></rect>`;
+  }).join("")}</svg>`;
 }
 
 const escape = (text) => String(text).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
@@ -245,7 +258,10 @@ async function loadGrid(cursor) {
   const page = await api(`/api/grid/${dataset}`, params, dataset);
   lastRows = cursor ? lastRows.concat(page.rows) : page.rows;
   const grid = $("grid");
-  const columns = page.rows.length ? Object.keys(page.rows[0]) : [];
+  const all = page.rows.length ? Object.keys(page.rows[0]) : [];
+  const hidden = hiddenColumns(dataset);
+  const columns = all.filter((c) => !hidden.includes(c));
+  if (!cursor) chooser(dataset, all, hidden);
   if (!cursor) {
     const download = dataset === "tcp_sessions" ? "<th></th>" : "";
     grid.innerHTML = `<table><thead><tr>${download}${columns.map((c) => `<th data-column="${c}">${c}${c === state.sort ? (state.order === "asc" ? " ▲" : " ▼") : ""}</th>`).join("")}</tr></thead><tbody></tbody></table>`;
@@ -271,6 +287,20 @@ async function loadGrid(cursor) {
   grid.onscroll = page.next ? () => {
     if (grid.scrollTop + grid.clientHeight >= grid.scrollHeight - 20) { grid.onscroll = null; loadGrid(page.next); }
   } : null;
+}
+
+/** Columns hidden in a dataset's grid, remembered in this browser. */
+function hiddenColumns(dataset) {
+  return JSON.parse(localStorage.getItem(`spider.hidden.${dataset}`) || "[]");
+}
+
+function chooser(dataset, all, hidden) {
+  $("column-list").innerHTML = all.map((c) => `<label><input type="checkbox" value="${c}" ${hidden.includes(c) ? "" : "checked"}> ${c}</label><br>`).join("");
+  $("column-list").querySelectorAll("input").forEach((box) => box.addEventListener("change", () => {
+    const now = [...$("column-list").querySelectorAll("input")].filter((b) => !b.checked).map((b) => b.value);
+    localStorage.setItem(`spider.hidden.${dataset}`, JSON.stringify(now));
+    loadGrid();
+  }));
 }
 
 // ---- export and stats -----------------------------------------------------------------------
@@ -413,6 +443,8 @@ $("filter").addEventListener("input", loadFields);
 
 function refresh() {
   remember();
+  const span = String(state.to - state.from);
+  $("preset").value = [...$("preset").options].some((o) => o.value === span) ? span : "";
   $("view").value = state.view;
   $("filter").value = state.filter;
   $("details").innerHTML = "";
@@ -428,6 +460,7 @@ $("dataset").addEventListener("change", () => {
   loadGrid();
 });
 $("preset").addEventListener("change", () => {
+  if (!$("preset").value) return;
   state.to = Math.floor(Date.now() / 1000);
   state.from = state.to - Number($("preset").value);
   refresh();

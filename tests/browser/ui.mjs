@@ -48,6 +48,22 @@ if (scenario === "views") {
   seen.dashboard = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll("#dashboard .card")]
     .map((card) => [card.id, [...card.querySelectorAll("tr")].map((tr) => tr.children[0].textContent)])));
   await page.screenshot({ path: `${out}/dashboard.png` });
+  await page.uncheck("#dashboard-on");
+  await page.click("#columns summary");
+  await page.uncheck("#column-list input[value=date]");
+  await page.waitForFunction(() => ![...document.querySelectorAll("#grid th")].some((th) => th.dataset.column === "date"));
+  seen.columns = await page.evaluate(() => [...document.querySelectorAll("#grid th")].map((th) => th.dataset.column));
+  seen.clicked = await page.evaluate(() => {
+    const leaf = cy.nodes().filter((n) => !n.isParent() && n.id().startsWith("w|")).max((n) => n.data("bytes")).ele;
+    leaf.emit("tap");
+    return leaf.id();
+  });
+  await page.waitForSelector("#details h4 + svg.sparkline");
+  seen.details = await page.evaluate(() => ({
+    title: document.querySelector("#details h3").firstChild.textContent.trim(),
+    sections: [...document.querySelectorAll("#details h4")].map((h) => h.textContent),
+  }));
+  await page.screenshot({ path: `${out}/details.png` });
 } else if (scenario === "click-edge") {
   await settled();
   seen.edge = await page.evaluate(() => {

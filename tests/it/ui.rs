@@ -163,6 +163,36 @@ async fn the_map_draws_what_the_api_answers_and_an_edge_click_filters() {
         );
     }
 
+    let columns = toggled["columns"].as_array().unwrap();
+    assert!(
+        !columns.contains(&serde_json::json!("date"))
+            && columns.contains(&serde_json::json!("bucket_start"))
+    );
+    let leaf = toggled["clicked"].as_str().unwrap();
+    let (_, details) = get_json(
+        &client,
+        &format!(
+            "{base}/api/details?{RANGE}&top=20&id={}&filter=not%20class%20%3D%20external",
+            url_encode(leaf)
+        ),
+    )
+    .await;
+    assert_eq!(
+        toggled["details"]["title"], details["label"],
+        "the details panel shows {leaf}"
+    );
+    assert_eq!(
+        toggled["details"]["sections"],
+        serde_json::json!([
+            "Pods",
+            "Clients",
+            "Servers",
+            "Ports served",
+            "Ports used",
+            "Bytes over time"
+        ])
+    );
+
     let clicked = browse(&base, "click-edge");
     let filter = clicked["filter"].as_str().unwrap();
     assert!(
