@@ -439,6 +439,30 @@ async function loadFields() {
 }
 $("filter").addEventListener("input", loadFields);
 
+/** The stats panel groups by any one-valued field of the grid's dataset. */
+async function loadGroups() {
+  const dataset = state.dataset || DATASET[state.view];
+  const answer = await api(`/api/fields/${dataset}`, {});
+  const either = new Set(answer.fields.filter((f) => f.name.startsWith("src.")).map((f) => f.name.slice(4)));
+  const chosen = $("group-by").value;
+  $("group-by").innerHTML = `<option value="">—</option>` + answer.fields
+    .filter((f) => !either.has(f.name) && f.kind !== "number" || ["port", "status"].includes(f.name))
+    .map((f) => `<option value="${f.name}">${f.name}</option>`).join("");
+  $("group-by").value = [...$("group-by").options].some((o) => o.value === chosen) ? chosen : "";
+}
+
+// ---- timeline pan and zoom --------------------------------------------------------------------
+
+function moveRange(startShare, endShare) {
+  const span = state.to - state.from;
+  [state.from, state.to] = [Math.round(state.from + span * startShare), Math.round(state.from + span * endShare)];
+  refresh();
+}
+$("pan-back").addEventListener("click", () => moveRange(-0.5, 0.5));
+$("pan-forward").addEventListener("click", () => moveRange(0.5, 1.5));
+$("zoom-in").addEventListener("click", () => moveRange(0.25, 0.75));
+$("zoom-out").addEventListener("click", () => moveRange(-0.5, 1.5));
+
 // ---- wiring ---------------------------------------------------------------------------------
 
 function refresh() {
@@ -448,7 +472,7 @@ function refresh() {
   $("view").value = state.view;
   $("filter").value = state.filter;
   $("details").innerHTML = "";
-  return Promise.allSettled([loadMap(), loadTimeline(), loadGrid(), loadDashboard(), loadFields()]);
+  return Promise.allSettled([loadMap(), loadTimeline(), loadGrid(), loadDashboard(), loadFields(), loadGroups()]);
 }
 
 $("view").addEventListener("change", () => { state.view = $("view").value; state.sort = ""; refresh(); });
@@ -458,6 +482,7 @@ $("dataset").addEventListener("change", () => {
   state.sort = "";
   remember();
   loadGrid();
+  loadGroups();
 });
 $("preset").addEventListener("change", () => {
   if (!$("preset").value) return;

@@ -93,6 +93,13 @@ if (scenario === "views") {
   const params = new URL(page.url()).searchParams;
   seen.from = Number(params.get("from"));
   seen.to = Number(params.get("to"));
+  const range = () => { const p = new URL(page.url()).searchParams; return [Number(p.get("from")), Number(p.get("to"))]; };
+  await page.click("#zoom-out");
+  await page.waitForFunction((from) => new URL(location.href).searchParams.get("from") !== String(from), seen.from);
+  seen.zoomedOut = range();
+  await page.click("#pan-back");
+  await page.waitForFunction((from) => new URL(location.href).searchParams.get("from") !== String(from), seen.zoomedOut[0]);
+  seen.panned = range();
   await page.screenshot({ path: `${out}/timeline-selected.png` });
 } else if (scenario === "save") {
   await settled();

@@ -233,6 +233,19 @@ async fn the_map_draws_what_the_api_answers_and_an_edge_click_filters() {
         END - 3600 < from && from < to && to < END,
         "a quarter to a half of the hour: {from}..{to}"
     );
+    let span = to - from;
+    let zoomed = [from - span / 2, to + span / 2];
+    assert_eq!(
+        selected["zoomedOut"],
+        serde_json::json!(zoomed),
+        "zoom out doubles the range"
+    );
+    let panned = [zoomed[0] - span, zoomed[1] - span];
+    assert_eq!(
+        selected["panned"],
+        serde_json::json!(panned),
+        "pan moves by half a range"
+    );
     let mut expected = BTreeSet::new();
     for page in ["offset=0&limit=300", "offset=300&limit=1000"] {
         let (_, answer) = get_json(
