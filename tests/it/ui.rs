@@ -70,16 +70,7 @@ async fn the_map_draws_what_the_api_answers_and_an_edge_click_filters() {
 
     let seen = browse(&base, "views");
     for view in ["logical", "physical"] {
-        let mut expected = BTreeSet::new();
-        for page in ["offset=0&limit=300", "offset=300&limit=1000"] {
-            let (status, answer) = get_json(
-                &client,
-                &format!("{base}/api/map?view={view}&{RANGE}&{page}"),
-            )
-            .await;
-            assert_eq!(status, 200, "{answer}");
-            expected.extend(nodes(&answer["nodes"]));
-        }
+        let expected = map_nodes(&client, &format!("{base}/api/map?view={view}&{RANGE}")).await;
         assert!(expected.len() > 10, "{view}: a real map");
         assert_eq!(
             nodes(&seen[view]),
@@ -246,15 +237,11 @@ async fn the_map_draws_what_the_api_answers_and_an_edge_click_filters() {
         serde_json::json!(panned),
         "pan moves by half a range"
     );
-    let mut expected = BTreeSet::new();
-    for page in ["offset=0&limit=300", "offset=300&limit=1000"] {
-        let (_, answer) = get_json(
-            &client,
-            &format!("{base}/api/map?view=logical&from={from}&to={to}&{page}"),
-        )
-        .await;
-        expected.extend(nodes(&answer["nodes"]));
-    }
+    let expected = map_nodes(
+        &client,
+        &format!("{base}/api/map?view=logical&from={from}&to={to}"),
+    )
+    .await;
     assert_eq!(
         nodes(&selected["nodes"]),
         expected,
@@ -340,6 +327,20 @@ async fn the_capture_views_show_http_exchanges_sessions_and_their_pcap() {
         "the hosts map names the server"
     );
     assert!(terminate(child).status.success());
+}
+
+/// The nodes of the map at `url` over the two pages the UI fetches.
+async fn map_nodes(
+    client: &spider_testkit::reqwest::Client,
+    url: &str,
+) -> BTreeSet<(String, Option<String>)> {
+    let mut all = BTreeSet::new();
+    for page in ["offset=0&limit=300", "offset=300&limit=1000"] {
+        let (status, answer) = get_json(client, &format!("{url}&{page}")).await;
+        assert_eq!(status, 200, "{answer}");
+        all.extend(nodes(&answer["nodes"]));
+    }
+    all
 }
 
 fn url_encode(text: &str) -> String {
