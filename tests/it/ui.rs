@@ -78,15 +78,7 @@ async fn the_map_draws_what_the_api_answers_and_an_edge_click_filters() {
             "{view}: the page draws the API's graph"
         );
     }
-    let compounds = |view: &str| -> BTreeSet<String> {
-        seen[view]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|n| n["compound"] == true)
-            .map(|n| n["id"].as_str().unwrap().to_owned())
-            .collect()
-    };
+    let compounds = |view: &str| ids(&seen[view], true);
     assert!(
         compounds("logical").contains("ns|kube-system"),
         "namespaces hold workloads"
@@ -190,16 +182,10 @@ async fn the_map_draws_what_the_api_answers_and_an_edge_click_filters() {
         filter.contains("src.") && filter.contains("dst."),
         "{filter}"
     );
-    let leaves: BTreeSet<&str> = clicked["nodes"]
-        .as_array()
-        .unwrap()
+    let leaves = ids(&clicked["nodes"], false);
+    let ends: BTreeSet<String> = [&clicked["edge"]["source"], &clicked["edge"]["target"]]
         .iter()
-        .filter(|n| n["compound"] == false)
-        .map(|n| n["id"].as_str().unwrap())
-        .collect();
-    let ends: BTreeSet<&str> = [&clicked["edge"]["source"], &clicked["edge"]["target"]]
-        .iter()
-        .map(|end| end.as_str().unwrap())
+        .map(|end| end.as_str().unwrap().to_owned())
         .collect();
     assert_eq!(leaves, ends, "the map follows the filter");
     let encoded: String = url_encode(filter);
@@ -261,13 +247,7 @@ async fn the_map_draws_what_the_api_answers_and_an_edge_click_filters() {
     let base = format!("http://{listen}");
     let loaded = browse(&base, "load-saved");
     assert_eq!(loaded["filter"], "src.namespace = team-0");
-    let namespaces: BTreeSet<&str> = loaded["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|n| n["compound"] == true)
-        .map(|n| n["id"].as_str().unwrap())
-        .collect();
+    let namespaces = ids(&loaded["nodes"], true);
     assert!(namespaces.contains("ns|team-0"), "{namespaces:?}");
     assert!(terminate(child).status.success());
 }
@@ -327,6 +307,16 @@ async fn the_capture_views_show_http_exchanges_sessions_and_their_pcap() {
         "the hosts map names the server"
     );
     assert!(terminate(child).status.success());
+}
+
+/// The ids of the page's compound nodes (`compound`) or of its leaves.
+fn ids(list: &Value, compound: bool) -> BTreeSet<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["compound"] == compound)
+        .map(|n| n["id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// The nodes of the map at `url` over the two pages the UI fetches.

@@ -172,7 +172,12 @@ impl K8sAttributesProcessor {
     }
 
     fn update_gauges(&self) {
-        let pods = self.write_index().sizes().pods;
+        let pods = self
+            .index
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .sizes()
+            .pods;
         self.pods.store(pods as u64, Ordering::Relaxed);
     }
 
