@@ -21,6 +21,11 @@ pub fn open(root: &Path) -> Result<SessionContext> {
     let context = SessionContext::new();
     for kind in RecordKind::ALL {
         let directory = root.join(kind.as_str());
+        // A dataset the writers have not started yet is listed anyway, so that a service started
+        // first (a fresh demo, a query pod before its agents) sees the files when they come.
+        if root.is_dir() {
+            let _ = std::fs::create_dir_all(&directory);
+        }
         let table: Arc<dyn datafusion::catalog::TableProvider> = if directory.is_dir() {
             Arc::new(listing_table(&directory, *kind)?)
         } else {

@@ -2,6 +2,7 @@
 
 mod capture;
 mod cli;
+mod demo;
 mod ebpf;
 mod generate;
 mod parquet;

@@ -132,10 +132,15 @@ impl Destination {
         Ok(uploaded)
     }
 
-    /// Deletes in-progress files a killed writer left behind; returns how many.
-    pub fn remove_leftovers(&self) -> usize {
+    /// Deletes in-progress files that a killed writer of this host left behind; returns how many.
+    /// Files of other hosts' writers are theirs: agents on several nodes can share one volume.
+    pub fn remove_leftovers(&self, host: &str) -> usize {
         files_ending(self.work_dir(), IN_PROGRESS)
             .into_iter()
+            .filter(|path| {
+                path.file_name()
+                    .is_some_and(|name| written_by(&name.to_string_lossy(), host))
+            })
             .filter(|path| std::fs::remove_file(path).is_ok())
             .count()
     }
@@ -169,4 +174,33 @@ pub fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     }
     found.sort();
     found
+}
+
+/// Whether an in-progress file name (`.HOST-PID-MILLIS-SEQ.parquet.inprogress`) is `host`'s, and
+/// not that of a host whose name merely starts the same way (`node` and `node-1`).
+fn written_by(name: &str, host: &str) -> bool {
+    name.strip_prefix('.')
+        .and_then(|rest| rest.strip_prefix(host))
+        .and_then(|rest| rest.strip_prefix('-'))
+        .and_then(|rest| rest.strip_suffix(IN_PROGRESS))
+        .and_then(|rest| rest.strip_suffix(".parquet"))
+        .is_some_and(|numbers| {
+            let parts: Vec<&str> = numbers.split('-').collect();
+            parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::written_by;
+
+    #[test]
+    fn leftovers_are_told_apart_by_their_writer_host() {
+        let name = ".node-1-42-1763700000000-000001.parquet.inprogress";
+        assert!(written_by(name, "node-1"));
+        assert!(!written_by(name, "node"));
+        assert!(!written_by(name, "node-10"));
+        assert!(!written_by(".node-1-42-x-000001.parquet.inprogress", "node-1"));
+        assert!(!written_by("node-1-42-1-1.parquet", "node-1"));
+    }
 }

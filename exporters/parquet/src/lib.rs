@@ -188,6 +188,7 @@ pub struct ParquetExporter {
     config: ParquetConfig,
     destination: Destination,
     open: BTreeMap<Partition, OpenFile>,
+    host: String,
     file_prefix: String,
     sequence: u64,
     counters: Counters,
@@ -201,6 +202,7 @@ impl ParquetExporter {
             config,
             destination,
             open: BTreeMap::new(),
+            host,
             file_prefix,
             sequence: 0,
             counters,
@@ -284,7 +286,7 @@ impl ParquetExporter {
 #[async_trait]
 impl Exporter for ParquetExporter {
     async fn start(&mut self) -> Result<(), ComponentError> {
-        let removed = self.destination.remove_leftovers();
+        let removed = self.destination.remove_leftovers(&self.host);
         if removed > 0 {
             tracing::warn!(
                 removed,

@@ -1,4 +1,4 @@
-//! The subcommands: `collect` runs a pipeline config until stopped, `validate` checks one and
+//! The subcommands: `demo` tries it all on this machine, `collect` runs a pipeline config until stopped, `validate` checks one and
 //! prints its graph, `components` lists the types that configs can use, `sql` queries datasets,
 //! `serve` answers the UI, `generate` makes demo data, `analyze` reads a pcap file into datasets,
 //! `pcap` writes a stored session back out as a pcap.
@@ -6,6 +6,7 @@
 mod analyze;
 mod collect;
 mod components;
+mod demo;
 mod generate;
 mod pcap;
 mod serve;
@@ -22,6 +23,7 @@ use crate::factories;
 
 pub use analyze::AnalyzeArgs;
 pub use components::components;
+pub use demo::DemoArgs;
 pub use generate::GenerateArgs;
 pub use pcap::PcapArgs;
 pub use serve::ServeArgs;
@@ -39,6 +41,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Try Spider on this machine: capture its live traffic and serve the map (root for all of it).
+    Demo(DemoArgs),
     /// Run the pipelines of a collector config until SIGINT/SIGTERM or until every receiver is done.
     Collect(ConfigArgs),
     /// Check a collector config: print every mistake with its path, or the pipeline graph.
@@ -76,6 +80,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Validate(args) => validate::validate(&args.config, &factories),
         Command::Collect(args) => collect::collect(&args.config, &factories),
+        Command::Demo(args) => demo::demo(args, &factories),
         Command::Components => {
             print!("{}", components(&factories));
             ExitCode::SUCCESS
