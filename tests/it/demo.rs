@@ -26,7 +26,13 @@ fn start_demo(wrapper: &[&str], data: &Path) -> (Child, String) {
         None => spider(),
     };
     let mut child = command
-        .args(["demo", "--data", data.to_str().unwrap(), "--listen", &listen])
+        .args([
+            "demo",
+            "--data",
+            data.to_str().unwrap(),
+            "--listen",
+            &listen,
+        ])
         .env("SPIDER_METRICS_ADDRESS", "127.0.0.1:0")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -76,7 +82,13 @@ fn the_demo_serves_the_map_of_this_hosts_own_traffic() {
     let log = stderr(&output);
     assert!(output.status.success(), "{log}");
 
-    let port: u16 = url.trim_end_matches('/').rsplit(':').next().unwrap().parse().unwrap();
+    let port: u16 = url
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     let http = sql(
         &data,
@@ -97,16 +109,25 @@ fn the_demo_serves_the_map_of_this_hosts_own_traffic() {
              FROM network_usage WHERE server_port = {port} AND transport = 'tcp'"
         ),
     );
-    assert_eq!(usage, serde_json::json!([[26, 26, host.trim(), "node"]]), "{log}");
+    assert_eq!(
+        usage,
+        serde_json::json!([[26, 26, host.trim(), "node"]]),
+        "{log}"
+    );
 }
 
 #[test]
 fn without_root_the_demo_says_what_it_cannot_do_and_serves_the_ui() {
-    let data = std::env::temp_dir().join(format!("spider-demo-unprivileged-{}", std::process::id()));
+    let data =
+        std::env::temp_dir().join(format!("spider-demo-unprivileged-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     std::fs::create_dir_all(&data).unwrap();
     // The unprivileged user must be able to write there.
-    Command::new("chmod").arg("777").arg(&data).status().unwrap();
+    Command::new("chmod")
+        .arg("777")
+        .arg(&data)
+        .status()
+        .unwrap();
     let nobody = [
         "setpriv",
         "--reuid=65534",

@@ -3,6 +3,7 @@
 mod capture;
 mod cli;
 mod demo;
+mod deploy;
 mod ebpf;
 mod generate;
 mod parquet;

@@ -186,7 +186,10 @@ fn written_by(name: &str, host: &str) -> bool {
         .and_then(|rest| rest.strip_suffix(".parquet"))
         .is_some_and(|numbers| {
             let parts: Vec<&str> = numbers.split('-').collect();
-            parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            parts.len() == 3
+                && parts
+                    .iter()
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
         })
 }
 
@@ -200,7 +203,10 @@ mod tests {
         assert!(written_by(name, "node-1"));
         assert!(!written_by(name, "node"));
         assert!(!written_by(name, "node-10"));
-        assert!(!written_by(".node-1-42-x-000001.parquet.inprogress", "node-1"));
+        assert!(!written_by(
+            ".node-1-42-x-000001.parquet.inprogress",
+            "node-1"
+        ));
         assert!(!written_by("node-1-42-1-1.parquet", "node-1"));
     }
 }

@@ -79,7 +79,10 @@ async fn run(args: DemoArgs, factories: &Factories) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
     // On standard output, for people and scripts: everything else goes to the log.
-    println!("Spider demo: open http://{address}/ (data in {}; stop with Ctrl-C)", args.data.display());
+    println!(
+        "Spider demo: open http://{address}/ (data in {}; stop with Ctrl-C)",
+        args.data.display()
+    );
     tracing::info!(
         interface = %args.interface,
         "capturing this host's traffic; captured sessions show within a minute, usage within two"
@@ -148,8 +151,10 @@ fn write_host_inventory(data: &Path) -> anyhow::Result<PathBuf> {
 
 /// Every address of this host's interfaces (loopback included), as libpcap lists them.
 fn local_addresses() -> BTreeSet<IpAddr> {
-    let mut addresses: BTreeSet<IpAddr> =
-        ["127.0.0.1", "::1"].iter().map(|a| a.parse().expect("literal")).collect();
+    let mut addresses: BTreeSet<IpAddr> = ["127.0.0.1", "::1"]
+        .iter()
+        .map(|a| a.parse().expect("literal"))
+        .collect();
     match pcap::Device::list() {
         Ok(devices) => addresses.extend(
             devices

@@ -450,15 +450,12 @@ async fn a_node_agent_watches_its_own_pods_and_an_unreachable_api_loses_no_recor
 
 #[test]
 fn the_written_rbac_grants_exactly_list_and_watch_of_what_is_watched() {
-    let path = spider_testkit::repo_root().join("deploy/rbac/k8s-attributes.yaml");
+    // The Helm chart's ClusterRole is these rules (the chart's own test holds it to them).
+    let path = spider_testkit::repo_root().join("deploy/spider/files/k8s-attributes-rules.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
-    let role = text
-        .split("\n---\n")
-        .map(|document| serde_yaml_ng::from_str::<Value>(document).unwrap())
-        .find(|document| document["kind"] == "ClusterRole")
-        .expect("a ClusterRole");
+    let rules: Value = serde_yaml_ng::from_str(&text).unwrap();
     let mut granted = Vec::new();
-    for rule in role["rules"].as_array().unwrap() {
+    for rule in rules.as_array().unwrap() {
         assert_eq!(rule["verbs"], json!(["list", "watch"]), "{rule}");
         for group in rule["apiGroups"].as_array().unwrap() {
             for resource in rule["resources"].as_array().unwrap() {

@@ -1,0 +1,231 @@
+//! The Helm chart, checked with Helm's own engine and the Kubernetes schemas (offline): it lints,
+//! renders valid objects for default and non-default values, its values schema refuses bad
+//! values, and the collector config it renders for the agents is one `spider validate` accepts.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::support::{config_file, repo_root, spider, stderr};
+
+/// The Kubernetes version whose schemas the objects are checked against.
+const KUBE_VERSION: &str = "1.32";
+
+fn of_kind<'a>(objects: &'a Value, kind: &str) -> Vec<&'a Value> {
+    objects
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|object| object["kind"] == kind)
+        .collect()
+}
+
+fn kinds(objects: &Value) -> BTreeSet<String> {
+    objects
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|object| object["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// `spider validate` on the agent's rendered config; returns the pipeline graph it printed.
+fn validate_agent_config(case: &str, objects: &Value) -> String {
+    let config_map = of_kind(objects, "ConfigMap")[0];
+    let yaml = config_map["data"]["collector.yaml"].as_str().unwrap();
+    let path = config_file(&format!("chart-{case}"), yaml);
+    let output = spider()
+        .env("SPIDER_NODE_NAME", "node-1")
+        .args(["validate", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{case}: {}\n{yaml}",
+        stderr(&output)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
+    let chart = repo_root().join("deploy/spider");
+    let result =
+        spider_testkit::python_json("helm_check.py", &[chart.to_str().unwrap(), KUBE_VERSION]);
+
+    for (case, lint) in result["lint"].as_object().unwrap() {
+        assert_eq!(lint["errors"], serde_json::json!([]), "{case}: {lint}");
+        let serious: Vec<&Value> = lint["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|message| message["severity"].as_u64().unwrap() >= 2)
+            .collect();
+        assert!(serious.is_empty(), "{case}: {serious:?}");
+    }
+    assert!(
+        result["control"]
+            .as_str()
+            .is_some_and(|m| m.contains("boolean")),
+        "the schema check catches a broken object: {}",
+        result["control"]
+    );
+    let cases = result["cases"].as_object().unwrap();
+    for (case, rendered) in cases {
+        assert_eq!(rendered["invalid"], serde_json::json!([]), "{case}");
+    }
+
+    // What each set of values makes.
+    let everything = [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ConfigMap",
+        "DaemonSet",
+        "Deployment",
+        "PersistentVolumeClaim",
+        "Service",
+        "ServiceAccount",
+    ];
+    let expected = [
+        ("default", everything.to_vec()),
+        (
+            "everything",
+            vec![
+                "ClusterRole",
+                "ClusterRoleBinding",
+                "ConfigMap",
+                "DaemonSet",
+                "Deployment",
+                "Service",
+            ],
+        ),
+        (
+            "capture-only",
+            vec![
+                "ClusterRole",
+                "ClusterRoleBinding",
+                "ConfigMap",
+                "DaemonSet",
+                "PersistentVolumeClaim",
+                "ServiceAccount",
+            ],
+        ),
+    ];
+    for (case, kinds_made) in expected {
+        let made = kinds(&cases[case]["objects"]);
+        let wanted: BTreeSet<String> = kinds_made.iter().map(|k| (*k).to_owned()).collect();
+        assert_eq!(made, wanted, "{case}");
+    }
+
+    // The agent: the node's network, the host cgroup and bpffs, the node name, the capabilities.
+    let default = &cases["default"]["objects"];
+    let agent = &of_kind(default, "DaemonSet")[0]["spec"]["template"]["spec"];
+    assert_eq!(agent["hostNetwork"], true);
+    let container = &agent["containers"][0];
+    assert_eq!(
+        container["env"][0]["valueFrom"]["fieldRef"]["fieldPath"],
+        "spec.nodeName"
+    );
+    assert_eq!(
+        container["securityContext"]["capabilities"]["add"],
+        serde_json::json!(["BPF", "PERFMON", "NET_ADMIN", "NET_RAW", "SYS_RESOURCE"])
+    );
+    assert_eq!(
+        container["securityContext"]["capabilities"]["drop"],
+        serde_json::json!(["ALL"])
+    );
+    let host_paths: BTreeSet<&str> = agent["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|volume| volume["hostPath"]["path"].as_str())
+        .collect();
+    assert_eq!(
+        host_paths,
+        BTreeSet::from(["/sys/fs/bpf", "/sys/fs/cgroup"])
+    );
+    assert_eq!(agent["serviceAccountName"], "spider");
+    let role = of_kind(default, "ClusterRole")[0];
+    assert_eq!(
+        role["rules"], result["rules"],
+        "the ClusterRole is the processor's rules file"
+    );
+
+    // Non-default values reach the objects.
+    let objects = &cases["everything"]["objects"];
+    let agent = &of_kind(objects, "DaemonSet")[0]["spec"]["template"]["spec"];
+    assert_eq!(agent["serviceAccountName"], "observer");
+    assert_eq!(
+        agent["containers"][0]["securityContext"]["privileged"],
+        true
+    );
+    assert_eq!(
+        agent["containers"][0]["image"],
+        "registry.example/spider:1.2.3"
+    );
+    assert_eq!(
+        agent["volumes"][1]["persistentVolumeClaim"]["claimName"],
+        "shared-nfs"
+    );
+    let query = &of_kind(objects, "Deployment")[0]["spec"];
+    assert_eq!(query["replicas"], 2);
+    assert_eq!(
+        query["template"]["spec"]["containers"][0]["env"][0]["valueFrom"]["secretKeyRef"]["name"],
+        "spider-token"
+    );
+    assert_eq!(
+        of_kind(objects, "Service")[0]["spec"]["type"],
+        "LoadBalancer"
+    );
+
+    // The rendered collector configs are ones the agent accepts.
+    let graph = validate_agent_config("default", default);
+    assert!(
+        graph.contains("pipeline usage") && !graph.contains("pipeline capture"),
+        "{graph}"
+    );
+    let graph = validate_agent_config("everything", objects);
+    for part in [
+        "pipeline usage",
+        "pipeline capture",
+        "otlp",
+        "parquet/object_store",
+    ] {
+        assert!(graph.contains(part), "{part} not in {graph}");
+    }
+    let graph = validate_agent_config("capture-only", &cases["capture-only"]["objects"]);
+    assert!(
+        graph.contains("pipeline capture") && !graph.contains("pipeline usage"),
+        "{graph}"
+    );
+    assert!(
+        cases["everything"]["notes"]
+            .as_str()
+            .unwrap()
+            .contains("http://otel-collector.observability:4318")
+    );
+
+    // Bad values are refused, each naming its key.
+    let refusals = [
+        ("otlp protocol", "/otlp/protocol"),
+        ("duration", "/agent/usage/readInterval"),
+        ("misspelt key", "'agnet' not allowed"),
+        ("object store scheme", "/storage/objectStore/url"),
+        ("port range", "/query/service/port"),
+        ("resources type", "/agent/resources"),
+        ("pull policy", "/image/pullPolicy"),
+    ];
+    for (case, named) in refusals {
+        let message = result["refused"][case]
+            .as_str()
+            .unwrap_or_else(|| panic!("{case} was accepted"));
+        assert!(message.contains(named), "{case}: {message}");
+    }
+    assert!(
+        result["nothing_to_do"]
+            .as_str()
+            .is_some_and(|m| m.contains("enable usage, capture or both")),
+        "{}",
+        result["nothing_to_do"]
+    );
+}

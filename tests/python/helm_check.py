@@ -1,0 +1,130 @@
+"""Lints and renders the Helm chart with Helm's own engine (helm-python-sdk, Helm's Go SDK), checks
+every rendered object against the Kubernetes OpenAPI schemas offline (kubernetes-validate), and
+tries values that values.schema.json must refuse. Prints one JSON document:
+
+    helm_check.py CHART KUBE_VERSION
+
+    {"lint": {...}, "cases": {NAME: {"objects": [...], "notes": TEXT, "invalid": [MESSAGES]}},
+     "refused": {NAME: MESSAGE or null}, "nothing_to_do": MESSAGE, "control": MESSAGE,
+     "rules": [...files/k8s-attributes-rules.yaml...]}
+"""
+import json
+import sys
+
+import helm_python as helm
+import kubernetes_validate
+import yaml
+
+CASES = {
+    "default": {},
+    # Every option away from its default.
+    "everything": {
+        "image": {"repository": "registry.example/spider", "tag": "1.2.3", "pullPolicy": "Always"},
+        "imagePullSecrets": [{"name": "registry"}],
+        "serviceAccount": {"create": False, "name": "observer"},
+        "agent": {
+            "usage": {"readInterval": "5s", "maxFlows": 262144},
+            "capture": {"enabled": True, "interfaces": ["eth0", "cni0"], "filter": "tcp port 80"},
+            "waitForMetadata": True,
+            "clusterCidrs": ["10.0.0.0/8", "fd00::/8"],
+            "logLevel": "debug",
+            "privileged": True,
+            "nodeSelector": {"kubernetes.io/os": "linux"},
+            "priorityClassName": "system-node-critical",
+            "podAnnotations": {"team": "network"},
+        },
+        "query": {
+            "replicas": 2,
+            "tokenSecret": "spider-token",
+            "service": {"type": "LoadBalancer", "port": 80},
+            "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "obs", "effect": "NoSchedule"}],
+        },
+        "storage": {
+            "persistentVolumeClaim": {"existingClaim": "shared-nfs"},
+            "maxFileAge": "30s",
+            "objectStore": {
+                "url": "s3://spider-datasets/cluster-a",
+                "credentialsSecret": "spider-s3",
+                "options": {"region": "eu-west-1"},
+            },
+        },
+        "otlp": {
+            "endpoint": "http://otel-collector.observability:4318",
+            "protocol": "http/protobuf",
+            "headers": {"x-tenant": "cluster-a"},
+        },
+    },
+    # Capture only, no query service, a claim the chart creates with a class.
+    "capture-only": {
+        "agent": {"usage": {"enabled": False}, "capture": {"enabled": True}},
+        "query": {"enabled": False},
+        "storage": {"persistentVolumeClaim": {"storageClassName": "nfs", "accessModes": ["ReadWriteOnce"]}},
+    },
+}
+
+# Values the schema must refuse, each with the key its message has to name.
+BAD = {
+    "otlp protocol": {"otlp": {"protocol": "carrier-pigeon"}},
+    "duration": {"agent": {"usage": {"readInterval": "soon"}}},
+    "misspelt key": {"agnet": {}},
+    "object store scheme": {"storage": {"objectStore": {"url": "http://bucket"}}},
+    "port range": {"query": {"service": {"port": 70000}}},
+    "resources type": {"agent": {"resources": "lots"}},
+    "pull policy": {"image": {"pullPolicy": "Sometimes"}},
+}
+
+
+def render(chart, values, kube_version):
+    manifests = chart.render(values, name="spider", namespace="spider", is_install=True)
+    objects, notes, invalid = [], "", []
+    for path, text in sorted(manifests.items()):
+        if path.endswith("NOTES.txt"):
+            notes = text
+            continue
+        for document in yaml.safe_load_all(text):
+            if not document:
+                continue
+            objects.append(document)
+            try:
+                kubernetes_validate.validate(document, kube_version, strict=True)
+            except kubernetes_validate.ValidationError as error:
+                invalid.append(f"{path}: {document['kind']}: {error.message}")
+    return {"objects": objects, "notes": notes, "invalid": invalid}
+
+
+def refused(chart, values):
+    try:
+        chart.validate_schema(values)
+    except helm.HelmError as error:
+        return str(error)
+    return None
+
+
+def main():
+    path, kube_version = sys.argv[1], sys.argv[2]
+    chart = helm.Chart.load(path)
+    result = {
+        "lint": {name: helm.lint(path, values, strict=True) for name, values in CASES.items()},
+        "cases": {name: render(chart, values, kube_version) for name, values in CASES.items()},
+        "refused": {name: refused(chart, values) for name, values in BAD.items()},
+    }
+    # The offline validator must itself catch a broken object, or its silence proves nothing.
+    daemonset = next(o for o in result["cases"]["default"]["objects"] if o["kind"] == "DaemonSet")
+    broken = json.loads(json.dumps(daemonset))
+    broken["spec"]["template"]["spec"]["hostNetwork"] = "yes"
+    try:
+        kubernetes_validate.validate(broken, kube_version, strict=True)
+        result["control"] = None
+    except kubernetes_validate.ValidationError as error:
+        result["control"] = error.message
+    try:
+        chart.render({"agent": {"usage": {"enabled": False}}}, name="spider", namespace="spider")
+        result["nothing_to_do"] = None
+    except helm.HelmError as error:
+        result["nothing_to_do"] = str(error)
+    with open(f"{path}/files/k8s-attributes-rules.yaml") as rules:
+        result["rules"] = yaml.safe_load(rules)
+    print(json.dumps(result))
+
+
+main()
