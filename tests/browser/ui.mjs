@@ -1,7 +1,7 @@
 // Drives Spider's UI in Debian's Chromium and prints what it saw as JSON, for tests/it/ui.rs to
 // check against the API. Screenshots go to OUT.
 //
-//   node ui.mjs BASE_URL OUT SCENARIO   SCENARIO: views | toggles | click-edge | timeline | save | load-saved | capture
+//   node ui.mjs BASE_URL OUT SCENARIO   SCENARIO: views | map | toggles | click-edge | timeline | save | load-saved | capture
 import { chromium } from "playwright-core";
 
 const [base, out, scenario] = process.argv.slice(2);
@@ -64,6 +64,14 @@ if (scenario === "views") {
     sections: [...document.querySelectorAll("#details h4")].map((h) => h.textContent),
   }));
   await page.screenshot({ path: `${out}/details.png` });
+} else if (scenario === "map") {
+  // The map as drawn: every node with its label, every edge with its bytes and its tooltip text.
+  await settled();
+  seen.nodes = await page.evaluate(() => cy.nodes().map((n) => ({ id: n.id(), label: n.data("label"),
+    parent: n.data("parent") || null, compound: n.isParent(), bytes: n.data("bytes") })));
+  seen.edges = await page.evaluate(() => cy.edges().map((e) => ({ source: e.data("source"),
+    target: e.data("target"), bytes: e.data("bytes"), ports: e.data("ports") })));
+  await page.screenshot({ path: `${out}/map-end-to-end.png` });
 } else if (scenario === "click-edge") {
   await settled();
   seen.edge = await page.evaluate(() => {

@@ -87,10 +87,10 @@ fn sessions_and_http_agree_with_tshark_on_disordered_retransmitted_traffic() {
 }
 
 /// nginx serving `root` on `address`:80 inside namespace `ns`, stopped on drop.
-struct Nginx(std::process::Child);
+pub(crate) struct Nginx(std::process::Child);
 
 impl Nginx {
-    fn start(ns: &str, address: std::net::IpAddr, root: &Path) -> Self {
+    pub(crate) fn start(ns: &str, address: std::net::IpAddr, root: &Path) -> Self {
         let config = root.join("nginx.conf");
         std::fs::write(
             &config,
@@ -150,7 +150,7 @@ impl Drop for Nginx {
     }
 }
 
-fn curl(ns: &str, args: &[&str]) {
+pub(crate) fn curl(ns: &str, args: &[&str]) {
     let status = std::process::Command::new("ip")
         .args(["netns", "exec", ns, "curl", "-s", "-o", "/dev/null"])
         .args(args)

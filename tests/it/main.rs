@@ -5,6 +5,7 @@ mod cli;
 mod demo;
 mod deploy;
 mod ebpf;
+mod end_to_end;
 mod generate;
 mod parquet;
 mod serve;

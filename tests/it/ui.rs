@@ -22,7 +22,7 @@ fn browse(base: &str, scenario: &str) -> Value {
 }
 
 /// Runs a scenario of tests/browser/ui.mjs on the page at `url`.
-fn browse_at(url: &str, scenario: &str) -> Value {
+pub(crate) fn browse_at(url: &str, scenario: &str) -> Value {
     let out = repo_root().join("target/ui-screenshots");
     std::fs::create_dir_all(&out).unwrap();
     let output = Command::new("node")

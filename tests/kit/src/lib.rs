@@ -7,6 +7,7 @@ pub mod frames;
 pub mod http_capture;
 pub mod kube_api;
 pub mod netns;
+pub mod otlp_peer;
 
 /// The HTTP client crate [`http`] builds on, for tests that name its types.
 pub use reqwest;

@@ -157,3 +157,111 @@ pub fn finished(mut server: Child) {
     let status = server.wait().unwrap();
     assert!(status.success(), "server failed");
 }
+
+/// Network namespaces standing for the pods of one node, plugged in as a CNI plugin does it:
+/// each pod's `eth0` is one end of a veth pair whose other end is on a bridge in the root
+/// namespace, which holds the pods' gateway address. Everything is removed on drop.
+pub struct PodNetwork {
+    /// The bridge in the root namespace.
+    pub bridge: String,
+    /// The bridge's address, the pods' default gateway.
+    pub gateway: IpAddr,
+    /// The pods, in order of creation.
+    pub pods: Vec<Pod>,
+    tag: String,
+    subnet: u32,
+}
+
+/// One "pod": a namespace with `eth0` and one IPv4 address.
+pub struct Pod {
+    /// Its network namespace.
+    pub ns: String,
+    /// Its veth end on the bridge, in the root namespace (where a node agent captures).
+    pub host_veth: String,
+    /// Its address.
+    pub ip: IpAddr,
+}
+
+impl PodNetwork {
+    /// Creates the bridge (`10.232.x.1/24`) and `pods` pods on it.
+    pub fn create(pods: usize) -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let tag = format!("{}{n}", std::process::id() % 100_000);
+        let subnet = (std::process::id() * 8 + n) % 250 + 1;
+        let bridge = format!("sbr{tag}");
+        run(&["ip", "link", "add", &bridge, "type", "bridge"]);
+        let gateway: IpAddr = format!("10.232.{subnet}.1").parse().unwrap();
+        run(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{gateway}/24"),
+            "dev",
+            &bridge,
+        ]);
+        run(&["ip", "link", "set", &bridge, "up"]);
+        let mut network = Self {
+            bridge,
+            gateway,
+            pods: Vec::new(),
+            tag,
+            subnet,
+        };
+        for _ in 0..pods {
+            network.add_pod();
+        }
+        network
+    }
+
+    /// Plugs in one more pod; returns it.
+    pub fn add_pod(&mut self) -> &Pod {
+        let index = self.pods.len();
+        let ns = format!("spp{}p{index}", self.tag);
+        let host_veth = format!("svh{}p{index}", self.tag);
+        let ip: IpAddr = format!("10.232.{}.{}", self.subnet, index + 2)
+            .parse()
+            .unwrap();
+        run(&["ip", "netns", "add", &ns]);
+        run(&[
+            "ip", "link", "add", &host_veth, "type", "veth", "peer", "name", "eth0", "netns", &ns,
+        ]);
+        run(&["ip", "link", "set", &host_veth, "master", &self.bridge]);
+        run(&["ip", "link", "set", &host_veth, "up"]);
+        run(&[
+            "ip",
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("{ip}/24"),
+            "dev",
+            "eth0",
+        ]);
+        run(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
+        run(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+        run(&[
+            "ip",
+            "-n",
+            &ns,
+            "route",
+            "add",
+            "default",
+            "via",
+            &self.gateway.to_string(),
+        ]);
+        self.pods.push(Pod { ns, host_veth, ip });
+        self.pods.last().expect("just added")
+    }
+}
+
+impl Drop for PodNetwork {
+    fn drop(&mut self) {
+        for pod in &self.pods {
+            let _ = Command::new("ip").args(["netns", "del", &pod.ns]).status();
+        }
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .status();
+    }
+}

@@ -13,7 +13,7 @@ use spider_exporter_otlp::{
     Dimension, OtlpConfig, OtlpExporterFactory, Protocol, Temporality, TlsSettings,
 };
 
-use crate::peer::{Peer, exporter, scratch};
+use crate::peer::{Endpoint, Peer, exporter, scratch};
 use crate::points::{points, value};
 
 /// 2026-11-21T06:00:00Z, in nanoseconds.
