@@ -44,7 +44,7 @@ processors:
   batch: {{ timeout: 200ms }}
 exporters:
   parquet: {{ path: "{data}" }}
-  otlp: {{ endpoint: "http://localhost:{grpc}", temporality: delta }}
+  otlp: {{ endpoint: "http://localhost:{grpc}", temporality: delta, dimensions: [namespace, owner, class, port] }}
 service:
   telemetry: {{ metrics: {{ level: none }} }}
   pipelines:
@@ -183,6 +183,7 @@ async fn pods_talking_show_on_the_map_with_the_bytes_they_sent() {
         otlp_sum(&requests, "network.flow.bytes", "frontend", "api"),
         to_server + to_client
     );
+    crate::examples::dashboard_asks_for_what_was_exported(&requests);
 
     // The query service and the map in Chromium.
     let (server, base, _client) = serving(&data, &[]).await;

@@ -6,6 +6,7 @@ mod demo;
 mod deploy;
 mod ebpf;
 mod end_to_end;
+mod examples;
 mod generate;
 mod parquet;
 mod serve;
