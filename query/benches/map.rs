@@ -194,6 +194,7 @@ async fn serve(data: &Path) -> std::net::SocketAddr {
         state: Some(std::env::temp_dir().join("spider-bench-map-state")),
         token: None,
         cors_origin: None,
+        capture_limits: Default::default(),
     };
     let app = router(&config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

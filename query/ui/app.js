@@ -151,6 +151,8 @@ function addFilter(clause) {
   $("filter").value = state.filter;
   refresh();
 loadSaved();
+loadCaptures();
+setInterval(loadCaptures, 3000);
 }
 
 cy.on("tap", "edge", (event) => {
@@ -184,8 +186,73 @@ async function showDetails(id) {
     <h4>Servers</h4><ul>${rows(details.servers)}</ul>
     <h4>Ports served</h4><ul>${details.ports_served.map((p) => `<li>${p.port}/${p.transport} <small>${bytes(p.bytes)}</small></li>`).join("")}</ul>
     <h4>Ports used</h4><ul>${details.ports_used.map((p) => `<li>${p.port}/${p.transport} <small>${bytes(p.bytes)}</small></li>`).join("")}</ul>
-    <h4>Bytes over time</h4>${sparkline(details.timeline.bars)}`;
+    <h4>Bytes over time</h4>${sparkline(details.timeline.bars)}
+    ${WORKLOAD_KINDS.includes(details.kind) ? attachForm() : ""}`;
   $("filter-leaf").onclick = () => addFilter(leafFilter(id, ""));
+  if (WORKLOAD_KINDS.includes(details.kind)) {
+    const [, namespace, kind, name] = id.split("|");
+    $("attach").onsubmit = (event) => { event.preventDefault(); attach({ namespace, kind, name }); };
+  }
+}
+
+// ---- whisperer: captures of a workload's pods -----------------------------------------------
+
+const WORKLOAD_KINDS = ["Deployment", "DaemonSet", "StatefulSet", "CronJob", "Job", "Pod"];
+
+function attachForm() {
+  return `<h4>Whisperer</h4>
+    <form id="attach">
+      <label>Duration <select name="duration">
+        <option value="60">1 min</option><option value="300" selected>5 min</option>
+        <option value="900">15 min</option><option value="3600">1 hour</option></select></label>
+      <label>Filter <input name="filter" placeholder="tcp port 80" size="14"></label>
+      <label>Max packets/s <input name="rate" type="number" min="1" value="1000" size="6"></label>
+      <button type="submit" id="attach-whisperer">Attach Whisperer</button>
+    </form>`;
+}
+
+/** Asks the query service for a capture of the workload's pods; node agents carry it out. */
+async function attach(workload) {
+  const form = $("attach");
+  await send("POST", "/api/captures", {
+    workload,
+    duration_seconds: Number(form.elements.duration.value),
+    filter: form.elements.filter.value.trim(),
+    max_packets_per_second: Number(form.elements.rate.value),
+  });
+  await loadCaptures();
+}
+
+/** The active captures, each with what the node agents report and a stop button. */
+async function loadCaptures() {
+  const response = await fetch("/api/captures?state=active", { headers: authorization() });
+  if (!response.ok) return;
+  const captures = await response.json();
+  const list = $("captures");
+  list.hidden = captures.length === 0;
+  list.innerHTML = captures.map((capture) => {
+    const agents = Object.values(capture.agents);
+    const sum = (key) => agents.reduce((total, agent) => total + agent[key], 0);
+    const pods = agents.flatMap((agent) => agent.pods);
+    const errors = agents.map((agent) => agent.error).filter(Boolean);
+    const w = capture.workload;
+    return `<li data-capture="${capture.id}"><b>${escape(`${w.namespace}/${w.kind}/${w.name}`)}</b>
+      <span class="capture-status" data-packets="${sum("packets")}" data-pods="${escape(pods.join(","))}">
+        ${sum("packets")} packets, ${sum("dropped")} dropped, pods ${escape(pods.join(", ") || "none yet")}
+        ${errors.length ? `<em>${escape(errors.join("; "))}</em>` : ""}</span>
+      <button data-show="${capture.id}">Sessions</button> <button data-stop="${capture.id}">Stop</button></li>`;
+  }).join("");
+  list.querySelectorAll("button[data-stop]").forEach((button) => {
+    button.onclick = async () => { await send("POST", `/api/captures/${button.dataset.stop}/stop`); loadCaptures(); };
+  });
+  list.querySelectorAll("button[data-show]").forEach((button) => {
+    const w = captures.find((c) => String(c.id) === button.dataset.show).workload;
+    button.onclick = () => {
+      state.dataset = "tcp_sessions";
+      state.filter = `namespace = ${w.namespace} and workload = ${w.name}`;
+      refresh();
+    };
+  });
 }
 
 /** A small bar chart of bytes per step. */
@@ -244,6 +311,8 @@ function selectable(svg, bars, stepSeconds) {
     state.to = Math.floor(bars[index(b)].time / 1e6) + stepSeconds;
     refresh();
 loadSaved();
+loadCaptures();
+setInterval(loadCaptures, 3000);
   });
 }
 
@@ -406,6 +475,8 @@ $("saved").addEventListener("change", () => {
     to: Number(query.to) });
   refresh();
 loadSaved();
+loadCaptures();
+setInterval(loadCaptures, 3000);
 });
 $("save").addEventListener("click", async () => {
   const created = await send("POST", "/api/queries", current($("saved-name").value.trim() || "untitled"));
@@ -490,9 +561,13 @@ $("preset").addEventListener("change", () => {
   state.from = state.to - Number($("preset").value);
   refresh();
 loadSaved();
+loadCaptures();
+setInterval(loadCaptures, 3000);
 });
 $("apply").addEventListener("click", () => { state.filter = $("filter").value.trim(); refresh(); });
 $("filter").addEventListener("keydown", (event) => { if (event.key === "Enter") $("apply").click(); });
 
 refresh();
 loadSaved();
+loadCaptures();
+setInterval(loadCaptures, 3000);

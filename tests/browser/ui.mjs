@@ -1,7 +1,7 @@
 // Drives Spider's UI in Debian's Chromium and prints what it saw as JSON, for tests/it/ui.rs to
 // check against the API. Screenshots go to OUT.
 //
-//   node ui.mjs BASE_URL OUT SCENARIO   SCENARIO: views | map | toggles | click-edge | timeline | save | load-saved | capture
+//   node ui.mjs BASE_URL OUT SCENARIO   SCENARIO: views | map | attach | toggles | click-edge | timeline | save | load-saved | capture
 import { chromium } from "playwright-core";
 
 const [base, out, scenario] = process.argv.slice(2);
@@ -72,6 +72,24 @@ if (scenario === "views") {
   seen.edges = await page.evaluate(() => cy.edges().map((e) => ({ source: e.data("source"),
     target: e.data("target"), bytes: e.data("bytes"), ports: e.data("ports") })));
   await page.screenshot({ path: `${out}/map-end-to-end.png` });
+} else if (scenario === "attach") {
+  // Attach a Whisperer to shop/web from its details, watch its status, stop it.
+  await settled();
+  await page.evaluate(() => cy.getElementById("w|shop|Deployment|web").emit("tap"));
+  await page.waitForSelector("#attach-whisperer");
+  await page.fill("#attach input[name=filter]", "tcp port 80");
+  await page.click("#attach-whisperer");
+  await page.waitForFunction(() => {
+    const status = document.querySelector("#captures .capture-status");
+    return status && Number(status.dataset.packets) > 0 && status.dataset.pods.split(",").length === 3;
+  }, null, { timeout: 20000 });
+  seen.attached = await page.evaluate(() => document.querySelector("#captures li b").textContent);
+  seen.status = await page.evaluate(() => document.querySelector("#captures .capture-status").textContent
+    .replace(/\s+/g, " ").trim());
+  await page.screenshot({ path: `${out}/whisperer-attached.png` });
+  await page.click("#captures button[data-stop]");
+  await page.waitForFunction(() => document.querySelectorAll("#captures li").length === 0);
+  seen.after_stop = await page.evaluate(() => [...document.querySelectorAll("#captures li")].map((li) => li.textContent));
 } else if (scenario === "click-edge") {
   await settled();
   seen.edge = await page.evaluate(() => {

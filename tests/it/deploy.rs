@@ -180,10 +180,9 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
 
     // The rendered collector configs are ones the agent accepts.
     let graph = validate_agent_config("default", default);
-    assert!(
-        graph.contains("pipeline usage") && !graph.contains("pipeline capture"),
-        "{graph}"
-    );
+    for part in ["pipeline usage", "pipeline capture", "whisperer"] {
+        assert!(graph.contains(part), "{part} not in {graph}");
+    }
     let graph = validate_agent_config("everything", objects);
     for part in [
         "pipeline usage",
@@ -193,11 +192,13 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
     ] {
         assert!(graph.contains(part), "{part} not in {graph}");
     }
+    // Without the query service there is no one to ask for captures: the pcap receiver alone.
     let graph = validate_agent_config("capture-only", &cases["capture-only"]["objects"]);
     assert!(
         graph.contains("pipeline capture") && !graph.contains("pipeline usage"),
         "{graph}"
     );
+    assert!(!graph.contains("whisperer"), "{graph}");
     assert!(
         cases["everything"]["notes"]
             .as_str()
@@ -224,7 +225,7 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
     assert!(
         result["nothing_to_do"]
             .as_str()
-            .is_some_and(|m| m.contains("enable usage, capture or both")),
+            .is_some_and(|m| m.contains("enable usage, capture or the whisperer")),
         "{}",
         result["nothing_to_do"]
     );

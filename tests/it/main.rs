@@ -12,3 +12,4 @@ mod parquet;
 mod serve;
 mod support;
 mod ui;
+mod whisperer;

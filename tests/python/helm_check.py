@@ -118,7 +118,8 @@ def main():
     except kubernetes_validate.ValidationError as error:
         result["control"] = error.message
     try:
-        chart.render({"agent": {"usage": {"enabled": False}}}, name="spider", namespace="spider")
+        chart.render({"agent": {"usage": {"enabled": False}, "whisperer": {"enabled": False}}},
+                     name="spider", namespace="spider")
         result["nothing_to_do"] = None
     except helm.HelmError as error:
         result["nothing_to_do"] = str(error)

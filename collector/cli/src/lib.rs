@@ -11,6 +11,7 @@ pub fn factories() -> Factories {
         .with_receiver(spider_receiver_synthetic::SyntheticReceiverFactory)
         .with_receiver(spider_receiver_ebpf_usage::EbpfUsageReceiverFactory)
         .with_receiver(spider_receiver_pcap::PcapReceiverFactory)
+        .with_receiver(spider_receiver_whisperer::WhispererReceiverFactory)
         .with_processor(spider_processor_batch::BatchProcessorFactory)
         .with_processor(spider_processor_session::SessionProcessorFactory)
         .with_processor(spider_processor_k8s_attributes::K8sAttributesProcessorFactory)

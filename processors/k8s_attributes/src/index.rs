@@ -231,6 +231,33 @@ impl Index {
         })
     }
 
+    /// The live pods of a workload (kind and name as the logical map shows them: `Deployment`,
+    /// `CronJob`, `Pod`, …) that are on `node` (or on no node in particular), with their
+    /// addresses, by name. Host-network pods are left out: their address is the node's.
+    pub fn pods_of(
+        &self,
+        namespace: &str,
+        kind: &str,
+        name: &str,
+        node: &str,
+    ) -> Vec<(String, Vec<IpAddr>)> {
+        let mut pods: Vec<(String, Vec<IpAddr>)> = self
+            .pods
+            .values()
+            .filter(|entry| entry.deleted_at.is_none() && !entry.pod.host_network)
+            .map(|entry| &entry.pod)
+            .filter(|pod| pod.key.namespace == namespace)
+            .filter(|pod| pod.node.as_deref().is_none_or(|n| n == node))
+            .filter(|pod| {
+                let (owner_kind, owner_name) = self.top_owner(pod);
+                owner_kind.as_str() == kind && owner_name == name
+            })
+            .map(|pod| (pod.key.name.clone(), pod.ips.clone()))
+            .collect();
+        pods.sort();
+        pods
+    }
+
     /// The pod holding `address` at `at`: the newest tenant created by then (with a minute of
     /// slack), else the oldest; deleted pods only within their grace period.
     fn tenant(&self, address: &IpAddr, at: i64, now: i64) -> Option<&Pod> {

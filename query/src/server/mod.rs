@@ -14,12 +14,17 @@
 //! | `GET /api/packets/pcap?from&to&filter&limit` | the packets a filter selects, as a pcap file |
 //! | `POST /api/sql` `{"query": "SELECT …"}` | read-only SQL |
 //! | `GET/POST /api/queries`, `PUT/DELETE /api/queries/{id}` | saved queries |
+//! | `GET/POST /api/captures`, `GET /api/captures/{id}`, `POST /api/captures/{id}/stop` | capture requests |
+//! | `PUT /api/captures/{id}/agents/{node}` | a node agent's capture status |
 //!
 //! Every error has one shape, `{"error": {"code": "…", "message": "…"}}`: 400 for what the client
 //! got wrong (never 500), 401 without the token when one is set, 404 for unknown routes.
 
+mod capture_handlers;
+mod captures;
 mod error;
 mod handlers;
+mod json_file;
 mod middleware;
 mod params;
 mod saved;
@@ -32,6 +37,7 @@ use axum::Router;
 use axum::routing::{get, post, put};
 use datafusion::prelude::SessionContext;
 
+pub use captures::{AgentStatus, Capture, CaptureLimits, CaptureStore, Workload};
 pub use error::ApiError;
 pub use saved::{SavedQuery, SavedStore};
 
@@ -46,6 +52,8 @@ pub struct ServerConfig {
     pub token: Option<String>,
     /// Origin allowed by CORS; none (CORS off) by default.
     pub cors_origin: Option<String>,
+    /// What no capture request may exceed.
+    pub capture_limits: CaptureLimits,
 }
 
 /// What handlers share.
@@ -54,6 +62,8 @@ pub struct AppState {
     pub context: SessionContext,
     /// Saved queries.
     pub saved: SavedStore,
+    /// Capture requests.
+    pub captures: CaptureStore,
 }
 
 /// The router of the API, ready to serve.
@@ -65,7 +75,12 @@ pub fn router(config: &ServerConfig) -> Result<Router, String> {
         .clone()
         .unwrap_or_else(|| config.data.join(".spider"));
     let saved = SavedStore::open(state_dir.join("saved_queries.json"))?;
-    let state = Arc::new(AppState { context, saved });
+    let captures = CaptureStore::open(state_dir.join("captures.json"), config.capture_limits)?;
+    let state = Arc::new(AppState {
+        context,
+        saved,
+        captures,
+    });
     let api = Router::new()
         .route("/api/map", get(handlers::map))
         .route("/api/timeline", get(handlers::timeline))
@@ -87,6 +102,16 @@ pub fn router(config: &ServerConfig) -> Result<Router, String> {
         .route(
             "/api/queries/{id}",
             put(handlers::update_saved).delete(handlers::delete_saved),
+        )
+        .route(
+            "/api/captures",
+            get(capture_handlers::list).post(capture_handlers::create),
+        )
+        .route("/api/captures/{id}", get(capture_handlers::one))
+        .route("/api/captures/{id}/stop", post(capture_handlers::stop))
+        .route(
+            "/api/captures/{id}/agents/{node}",
+            put(capture_handlers::report),
         )
         .layer(axum::middleware::from_fn_with_state(
             config.token.clone().map(Arc::new),

@@ -1,10 +1,11 @@
-//! Saved queries: named sets of filter, view and time range, kept in a JSON file that is
-//! replaced atomically on every change, so they survive restarts (and crashes).
+//! Saved queries: named sets of filter, view and time range, kept in the server's JSON file
+//! `saved_queries.json`.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
+
+use super::json_file::JsonFile;
 
 /// A saved query.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,60 +48,29 @@ struct Document {
     queries: Vec<SavedQuery>,
 }
 
-/// The file and its contents.
+/// The saved queries' file.
 pub struct SavedStore {
-    path: PathBuf,
-    document: Mutex<Document>,
+    file: JsonFile<Document>,
 }
 
 impl SavedStore {
     /// Opens (or starts) the store at `path`.
     pub fn open(path: PathBuf) -> Result<Self, String> {
-        let document = match std::fs::read(&path) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Document::default(),
-            Err(error) => return Err(format!("{}: {error}", path.display())),
-        };
         Ok(Self {
-            path,
-            document: Mutex::new(document),
+            file: JsonFile::open(path)?,
         })
-    }
-
-    fn save(&self, document: &Document) -> Result<(), String> {
-        let write = || -> std::io::Result<()> {
-            if let Some(dir) = self.path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let temporary = self.path.with_extension("json.tmp");
-            std::fs::write(&temporary, serde_json::to_vec_pretty(document)?)?;
-            std::fs::rename(&temporary, &self.path)
-        };
-        write().map_err(|e| format!("cannot save {}: {e}", self.path.display()))
     }
 
     fn change<T>(
         &self,
         edit: impl FnOnce(&mut Document) -> Result<T, String>,
     ) -> Result<T, String> {
-        let mut document = self
-            .document
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let result = edit(&mut document)?;
-        self.save(&document)?;
-        Ok(result)
+        self.file.change(edit)
     }
 
     /// Every saved query, oldest first.
     pub fn list(&self) -> Vec<SavedQuery> {
-        self.document
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .queries
-            .clone()
+        self.file.read(|document| document.queries.clone())
     }
 
     /// Saves a new query.

@@ -30,6 +30,7 @@ async fn serve(data: &Path, token: Option<&str>) -> Server {
         state: None,
         token: token.map(str::to_owned),
         cors_origin: None,
+        capture_limits: Default::default(),
     };
     let app = router(&config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -31,14 +31,13 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::PcapConfig;
 pub use limiter::RateLimiter;
+pub use live::{LiveSettings, LiveSource};
+pub use reader::{Counters, Ending, Reader};
 pub use record::packet_record;
-pub use source::Frame;
+pub use source::{Frame, FrameSource, check_filter};
 
 use crate::file::FileSource;
-use crate::live::{LiveSettings, LiveSource};
 use crate::progress::FileProgress;
-use crate::reader::{Counters, Ending, Reader};
-use crate::source::FrameSource;
 
 /// Builds [`PcapReceiver`]s.
 pub struct PcapReceiverFactory;

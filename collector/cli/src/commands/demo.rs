@@ -72,6 +72,7 @@ async fn run(args: DemoArgs, factories: &Factories) -> anyhow::Result<()> {
         state: None,
         token: None,
         cors_origin: None,
+        capture_limits: Default::default(),
     })
     .map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -1,9 +1,10 @@
 //! The subcommands: `demo` tries it all on this machine, `collect` runs a pipeline config until stopped, `validate` checks one and
 //! prints its graph, `components` lists the types that configs can use, `sql` queries datasets,
 //! `serve` answers the UI, `generate` makes demo data, `analyze` reads a pcap file into datasets,
-//! `pcap` writes a stored session back out as a pcap.
+//! `pcap` writes a stored session back out as a pcap, `capture` attaches a Whisperer to a workload.
 
 mod analyze;
+mod capture;
 mod collect;
 mod components;
 mod demo;
@@ -22,6 +23,7 @@ use spider_collector::{CollectorConfig, Factories};
 use crate::factories;
 
 pub use analyze::AnalyzeArgs;
+pub use capture::CaptureArgs;
 pub use components::components;
 pub use demo::DemoArgs;
 pub use generate::GenerateArgs;
@@ -58,6 +60,8 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Write one TCP session's stored packets as a pcap file (opens in Wireshark/tshark).
     Pcap(PcapArgs),
+    /// Attach a Whisperer to a workload (a request node agents carry out), or list/stop captures.
+    Capture(CaptureArgs),
     /// Write a made-up cluster's network usage as a Parquet dataset (demos, UI, benchmarks).
     Generate(GenerateArgs),
 }
@@ -90,6 +94,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Generate(args) => generate::generate(args),
         Command::Analyze(args) => analyze::analyze(&args, &factories),
         Command::Pcap(args) => pcap::pcap(&args),
+        Command::Capture(args) => capture::capture(args),
     }
 }
 

@@ -3,9 +3,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Args;
-use spider_query::server::{ServerConfig, router};
+use spider_collector::config::parse_duration;
+use spider_query::server::{CaptureLimits, ServerConfig, router};
 
 use super::{runtime, stop_signal};
 use crate::logging;
@@ -28,6 +30,12 @@ pub struct ServeArgs {
     /// Allow this origin through CORS (off by default).
     #[arg(long, value_name = "ORIGIN")]
     pub cors_origin: Option<String>,
+    /// The longest capture a request may ask for (`30s`, `10m`, `1h`).
+    #[arg(long, default_value = "1h", value_parser = parse_duration, value_name = "DURATION")]
+    pub capture_max_duration: Duration,
+    /// The highest packet rate (per node) a capture request may ask for.
+    #[arg(long, default_value_t = 10_000, value_name = "PACKETS")]
+    pub capture_max_rate: u64,
 }
 
 pub(super) fn serve(args: ServeArgs) -> ExitCode {
@@ -41,6 +49,10 @@ pub(super) fn serve(args: ServeArgs) -> ExitCode {
         state: args.state,
         token: args.token,
         cors_origin: args.cors_origin,
+        capture_limits: CaptureLimits {
+            max_duration: args.capture_max_duration,
+            max_packets_per_second: args.capture_max_rate,
+        },
     };
     let served = runtime.block_on(async {
         let app = router(&config)?;

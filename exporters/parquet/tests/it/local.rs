@@ -88,15 +88,23 @@ async fn files_roll_by_age_on_ticks() {
 }
 
 #[tokio::test]
-async fn a_restart_removes_what_a_killed_writer_left_in_progress() {
+async fn a_restart_removes_what_a_killed_writer_left_in_progress_and_only_that() {
     let dir = scratch("leftovers");
-    let leftover =
-        dir.join("network_usage/date=2026-11-21/hour=05/.host-1-2-000001.parquet.inprogress");
-    std::fs::create_dir_all(leftover.parent().unwrap()).unwrap();
-    std::fs::write(&leftover, b"PAR1 half a file").unwrap();
-    let mut parquet = exporter(config(&dir));
+    let hour = dir.join("network_usage/date=2026-11-21/hour=05");
+    std::fs::create_dir_all(&hour).unwrap();
+    // Its own host's leftover goes; another node's open file on a shared volume stays.
+    let ours = hour.join(".node-a-1-2-000001.parquet.inprogress");
+    let theirs = hour.join(".node-a2-1-2-000001.parquet.inprogress");
+    for file in [&ours, &theirs] {
+        std::fs::write(file, b"PAR1 half a file").unwrap();
+    }
+    let mut parquet = exporter(ParquetConfig {
+        file_prefix: Some("node-a".into()),
+        ..config(&dir)
+    });
     parquet.start().await.unwrap();
-    assert!(!leftover.exists());
+    assert!(!ours.exists());
+    assert!(theirs.exists(), "another writer's file was removed");
     parquet.shutdown().await.unwrap();
 }
 

@@ -1,0 +1,128 @@
+//! `spider capture`: attach a Whisperer to a workload from the command line — the same request
+//! the UI makes to the query service, carried out by the node agents that run the whisperer
+//! receiver — and list or stop captures.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use serde_json::{Value, json};
+use spider_collector::config::parse_duration;
+use spider_receiver_whisperer::WorkloadRef;
+
+use super::runtime;
+
+/// Arguments of `spider capture`.
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    /// The workload to capture, `namespace/kind/name` (`shop/Deployment/web`).
+    #[arg(long, value_parser = WorkloadRef::parse, conflicts_with_all = ["list", "stop"], required_unless_present_any = ["list", "stop"])]
+    pub workload: Option<WorkloadRef>,
+    /// How long (`30s`, `5m`, `1h`; at most the service's limit).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// A capture filter in tcpdump's syntax, on top of the pods' addresses.
+    #[arg(long, default_value = "")]
+    pub filter: String,
+    /// Packets per second per node (default and maximum: the service's limit).
+    #[arg(long)]
+    pub max_rate: Option<u64>,
+    /// List the captures and what each node reports instead.
+    #[arg(long)]
+    pub list: bool,
+    /// Stop capture ID instead.
+    #[arg(long, value_name = "ID")]
+    pub stop: Option<u64>,
+    /// The query service.
+    #[arg(long, env = "SPIDER_SERVER", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// Its bearer token.
+    #[arg(long, env = "SPIDER_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+pub(super) fn capture(args: CaptureArgs) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    match runtime.block_on(request(&args)) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn request(args: &CaptureArgs) -> Result<String, String> {
+    let base = args.server.trim_end_matches('/');
+    // reqwest is built without a bundled crypto provider: ring serves https.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let call = match (&args.workload, args.stop) {
+        (_, Some(id)) => http.post(format!("{base}/api/captures/{id}/stop")),
+        (Some(workload), None) => http
+            .post(format!("{base}/api/captures"))
+            .header("content-type", "application/json")
+            .body(
+                json!({
+                    "workload": workload,
+                    "duration_seconds": args.duration.as_secs().max(1),
+                    "filter": args.filter,
+                    "max_packets_per_second": args.max_rate,
+                })
+                .to_string(),
+            ),
+        (None, None) => http.get(format!("{base}/api/captures")),
+    };
+    let call = match &args.token {
+        Some(token) => call.bearer_auth(token),
+        None => call,
+    };
+    let response = call.send().await.map_err(|e| format!("{base}: {e}"))?;
+    let status = response.status();
+    let bytes = response.bytes().await.map_err(|e| format!("{base}: {e}"))?;
+    let body: Value =
+        serde_json::from_slice(&bytes).map_err(|e| format!("{base}: {status}: {e}"))?;
+    if !status.is_success() {
+        let message = body["error"]["message"].as_str().unwrap_or("no message");
+        return Err(format!("{status}: {message}"));
+    }
+    Ok(match body.as_array() {
+        Some(captures) => captures.iter().map(describe).collect(),
+        None => describe(&body),
+    })
+}
+
+/// One capture in a line, then a line per node that reported on it.
+fn describe(capture: &Value) -> String {
+    let workload = &capture["workload"];
+    let mut text = format!(
+        "capture {} of {}/{}/{}: {} (filter {:?}, {} packets/s, ends at {})\n",
+        capture["id"],
+        workload["namespace"].as_str().unwrap_or(""),
+        workload["kind"].as_str().unwrap_or(""),
+        workload["name"].as_str().unwrap_or(""),
+        capture["state"].as_str().unwrap_or(""),
+        capture["filter"].as_str().unwrap_or(""),
+        capture["max_packets_per_second"],
+        capture["expires"],
+    );
+    for (node, status) in capture["agents"].as_object().into_iter().flatten() {
+        text.push_str(&format!(
+            "  {node}: pods {}, {} packets, {} dropped{}\n",
+            status["pods"],
+            status["packets"],
+            status["dropped"],
+            status["error"]
+                .as_str()
+                .map(|e| format!(", error: {e}"))
+                .unwrap_or_default(),
+        ));
+    }
+    text
+}

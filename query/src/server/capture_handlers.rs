@@ -1,0 +1,87 @@
+//! The capture request routes: start, list, stop, and the status node agents report.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use super::captures::{AgentStatus, CaptureInput, Refused};
+use super::{ApiError, AppState};
+
+type Shared = State<Arc<AppState>>;
+
+fn capture_id(id: &str) -> Result<u64, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::bad_request(format!("{id:?} is not a capture id")))
+}
+
+/// `GET /api/captures?state=active|stopped|expired`.
+pub async fn list(
+    State(state): Shared,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let wanted = query.get("state").map(String::as_str);
+    if let Some(other) = wanted.filter(|s| !["active", "stopped", "expired"].contains(s)) {
+        return Err(ApiError::bad_request(format!(
+            "state {other:?} is not active, stopped or expired"
+        )));
+    }
+    Ok(Json(state.captures.list(wanted)).into_response())
+}
+
+/// `POST /api/captures`.
+pub async fn create(
+    State(state): Shared,
+    body: Result<Json<CaptureInput>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(input) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    match state.captures.create(input) {
+        Ok(capture) => {
+            tracing::info!(id = capture.id, workload = ?capture.workload, expires = capture.expires, "capture requested");
+            Ok((StatusCode::CREATED, Json(capture)).into_response())
+        }
+        Err(Refused::Invalid(message)) => Err(ApiError::bad_request(message)),
+        Err(Refused::Storage(message)) => Err(ApiError::internal(message)),
+    }
+}
+
+/// `GET /api/captures/{id}`.
+pub async fn one(State(state): Shared, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id = capture_id(&id)?;
+    state
+        .captures
+        .get(id)
+        .map(|capture| Json(capture).into_response())
+        .ok_or_else(|| ApiError::not_found(format!("no capture {id}")))
+}
+
+/// `POST /api/captures/{id}/stop`.
+pub async fn stop(State(state): Shared, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id = capture_id(&id)?;
+    match state.captures.stop(id).map_err(ApiError::internal)? {
+        Some(capture) => Ok(Json(capture).into_response()),
+        None => Err(ApiError::not_found(format!("no capture {id}"))),
+    }
+}
+
+/// `PUT /api/captures/{id}/agents/{node}`: a node agent's status.
+pub async fn report(
+    State(state): Shared,
+    Path((id, node)): Path<(String, String)>,
+    body: Result<Json<AgentStatus>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let id = capture_id(&id)?;
+    let Json(status) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    match state
+        .captures
+        .report(id, &node, status)
+        .map_err(ApiError::internal)?
+    {
+        Some(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+        None => Err(ApiError::not_found(format!("no capture {id}"))),
+    }
+}

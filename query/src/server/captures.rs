@@ -1,0 +1,290 @@
+//! Capture requests (attach a Whisperer to a workload): what the UI and `spider capture` ask
+//! for, what node agents poll and carry out, and the status they send back. Kept in the server's
+//! JSON file `captures.json`. Every request is held to the server's limits on duration and rate:
+//! one over them is refused, never trimmed silently.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::json_file::JsonFile;
+
+/// The workload kinds a capture can target (those the logical map draws).
+pub const KINDS: [&str; 6] = [
+    "Deployment",
+    "DaemonSet",
+    "StatefulSet",
+    "CronJob",
+    "Job",
+    "Pod",
+];
+
+/// The limits no capture may exceed.
+#[derive(Debug, Clone, Copy)]
+pub struct CaptureLimits {
+    /// Longest capture.
+    pub max_duration: Duration,
+    /// Highest packet rate per agent.
+    pub max_packets_per_second: u64,
+}
+
+impl Default for CaptureLimits {
+    fn default() -> Self {
+        Self {
+            max_duration: Duration::from_secs(3600),
+            max_packets_per_second: 10_000,
+        }
+    }
+}
+
+/// A workload by namespace, kind and name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    /// Its namespace.
+    pub namespace: String,
+    /// Deployment, DaemonSet, StatefulSet, CronJob, Job or Pod.
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// What a client sends to start a capture.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureInput {
+    /// The workload whose pods are captured.
+    pub workload: Workload,
+    /// How long, in seconds.
+    pub duration_seconds: u64,
+    /// A capture filter in tcpdump's syntax, on top of the pods' addresses.
+    #[serde(default)]
+    pub filter: String,
+    /// The packet rate ceiling on each node (default: the server's limit).
+    pub max_packets_per_second: Option<u64>,
+}
+
+/// What one node agent last said of a capture.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentStatus {
+    /// The workload's pods it captures (on its node).
+    #[serde(default)]
+    pub pods: Vec<String>,
+    /// Packets captured.
+    #[serde(default)]
+    pub packets: u64,
+    /// Packets dropped (over the rate ceiling, or by the kernel).
+    #[serde(default)]
+    pub dropped: u64,
+    /// What went wrong, if anything (a filter that does not compile, no privileges…).
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Whether it is capturing now.
+    #[serde(default)]
+    pub capturing: bool,
+    /// When it said so (Unix seconds; set by the server).
+    #[serde(default)]
+    pub updated: u64,
+}
+
+/// A capture request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capture {
+    /// Stable id.
+    pub id: u64,
+    /// What is captured.
+    pub workload: Workload,
+    /// The extra capture filter.
+    pub filter: String,
+    /// The packet rate ceiling on each node.
+    pub max_packets_per_second: u64,
+    /// When it was asked for (Unix seconds).
+    pub created: u64,
+    /// When it ends by itself.
+    pub expires: u64,
+    /// When it was stopped, if it was.
+    pub stopped: Option<u64>,
+    /// `active`, `stopped` or `expired` (computed when answered).
+    #[serde(default)]
+    pub state: String,
+    /// Each node agent's last status, by node.
+    #[serde(default)]
+    pub agents: BTreeMap<String, AgentStatus>,
+}
+
+impl Capture {
+    fn with_state(mut self, now: u64) -> Self {
+        self.state = match (self.stopped, now >= self.expires) {
+            (Some(_), _) => "stopped",
+            (None, true) => "expired",
+            (None, false) => "active",
+        }
+        .to_owned();
+        self
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Document {
+    next_id: u64,
+    captures: Vec<Capture>,
+}
+
+/// The capture requests' file and the limits they are held to.
+pub struct CaptureStore {
+    file: JsonFile<Document>,
+    limits: CaptureLimits,
+}
+
+/// Now, in Unix seconds.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+/// Why a request is refused, for a 400; or why it could not be kept.
+#[derive(Debug)]
+pub enum Refused {
+    /// The client asked for something wrong.
+    Invalid(String),
+    /// The file could not be written.
+    Storage(String),
+}
+
+impl CaptureStore {
+    /// Opens (or starts) the store at `path`.
+    pub fn open(path: PathBuf, limits: CaptureLimits) -> Result<Self, String> {
+        Ok(Self {
+            file: JsonFile::open(path)?,
+            limits,
+        })
+    }
+
+    /// The limits requests are held to.
+    pub fn limits(&self) -> CaptureLimits {
+        self.limits
+    }
+
+    /// Every capture, newest first, with its state; only those in `state` when given.
+    pub fn list(&self, state: Option<&str>) -> Vec<Capture> {
+        let now = unix_now();
+        self.file.read(|document| {
+            document
+                .captures
+                .iter()
+                .rev()
+                .map(|capture| capture.clone().with_state(now))
+                .filter(|capture| state.is_none_or(|state| capture.state == state))
+                .collect()
+        })
+    }
+
+    /// One capture, with its state.
+    pub fn get(&self, id: u64) -> Option<Capture> {
+        let now = unix_now();
+        self.file.read(|document| {
+            document
+                .captures
+                .iter()
+                .find(|c| c.id == id)
+                .map(|c| c.clone().with_state(now))
+        })
+    }
+
+    /// Starts a capture, if it is within the limits.
+    pub fn create(&self, input: CaptureInput) -> Result<Capture, Refused> {
+        let limits = self.limits;
+        let workload = &input.workload;
+        for (field, value) in [("namespace", &workload.namespace), ("name", &workload.name)] {
+            if value.trim().is_empty() {
+                return Err(Refused::Invalid(format!("workload.{field} is empty")));
+            }
+        }
+        if !KINDS.contains(&workload.kind.as_str()) {
+            return Err(Refused::Invalid(format!(
+                "workload.kind {:?} is not one of {}",
+                workload.kind,
+                KINDS.join(", ")
+            )));
+        }
+        let longest = limits.max_duration.as_secs();
+        if input.duration_seconds == 0 || input.duration_seconds > longest {
+            return Err(Refused::Invalid(format!(
+                "duration_seconds must be 1 to {longest} (the server's limit), not {}",
+                input.duration_seconds
+            )));
+        }
+        let rate = input
+            .max_packets_per_second
+            .unwrap_or(limits.max_packets_per_second);
+        if rate == 0 || rate > limits.max_packets_per_second {
+            return Err(Refused::Invalid(format!(
+                "max_packets_per_second must be 1 to {} (the server's limit), not {rate}",
+                limits.max_packets_per_second
+            )));
+        }
+        if input.filter.len() > 1024 || input.filter.contains(['\n', '\0']) {
+            return Err(Refused::Invalid(
+                "filter must be one line of at most 1024 bytes".into(),
+            ));
+        }
+        let now = unix_now();
+        self.file
+            .change(|document| {
+                document.next_id += 1;
+                let capture = Capture {
+                    id: document.next_id,
+                    workload: input.workload,
+                    filter: input.filter.trim().to_owned(),
+                    max_packets_per_second: rate,
+                    created: now,
+                    expires: now + input.duration_seconds,
+                    stopped: None,
+                    state: String::new(),
+                    agents: BTreeMap::new(),
+                };
+                document.captures.push(capture.clone());
+                Ok(capture.with_state(now))
+            })
+            .map_err(Refused::Storage)
+    }
+
+    /// Stops a capture (again is fine); `None` when there is no such id.
+    pub fn stop(&self, id: u64) -> Result<Option<Capture>, String> {
+        let now = unix_now();
+        self.file.change(|document| {
+            Ok(document
+                .captures
+                .iter_mut()
+                .find(|c| c.id == id)
+                .map(|capture| {
+                    capture.stopped.get_or_insert(now.min(capture.expires));
+                    capture.clone().with_state(now)
+                }))
+        })
+    }
+
+    /// Records what a node agent says of a capture; `None` when there is no such id.
+    pub fn report(
+        &self,
+        id: u64,
+        node: &str,
+        mut status: AgentStatus,
+    ) -> Result<Option<()>, String> {
+        status.updated = unix_now();
+        self.file.change(|document| {
+            Ok(document
+                .captures
+                .iter_mut()
+                .find(|c| c.id == id)
+                .map(|capture| {
+                    capture.agents.insert(node.to_owned(), status);
+                }))
+        })
+    }
+}

@@ -1,0 +1,60 @@
+//! A JSON document kept in one file for the server's own state (saved queries, capture
+//! requests): read once at start, replaced atomically (temporary file + rename) on every change,
+//! so it survives restarts and crashes whole.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// The file and the document it holds.
+pub struct JsonFile<D> {
+    path: PathBuf,
+    document: Mutex<D>,
+}
+
+impl<D: Default + Serialize + DeserializeOwned> JsonFile<D> {
+    /// Opens the file at `path`, or starts an empty document when there is none.
+    pub fn open(path: PathBuf) -> Result<Self, String> {
+        let document = match std::fs::read(&path) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => D::default(),
+            Err(error) => return Err(format!("{}: {error}", path.display())),
+        };
+        Ok(Self {
+            path,
+            document: Mutex::new(document),
+        })
+    }
+
+    fn save(&self, document: &D) -> Result<(), String> {
+        let write = || -> std::io::Result<()> {
+            if let Some(dir) = self.path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let temporary = self.path.with_extension("json.tmp");
+            std::fs::write(&temporary, serde_json::to_vec_pretty(document)?)?;
+            std::fs::rename(&temporary, &self.path)
+        };
+        write().map_err(|e| format!("cannot save {}: {e}", self.path.display()))
+    }
+
+    /// Reads the document.
+    pub fn read<T>(&self, look: impl FnOnce(&D) -> T) -> T {
+        look(&self.document.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Changes the document and saves it; nothing is saved when `edit` fails.
+    pub fn change<T>(&self, edit: impl FnOnce(&mut D) -> Result<T, String>) -> Result<T, String> {
+        let mut document = self
+            .document
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let result = edit(&mut document)?;
+        self.save(&document)?;
+        Ok(result)
+    }
+}

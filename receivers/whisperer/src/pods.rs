@@ -1,0 +1,136 @@
+//! Which pods a workload has on this node, kept current: from the Kubernetes API (watchers of
+//! this node's pods and of the controllers above them) or from a static inventory file that is
+//! read again whenever it changes (so a scaled workload is followed either way).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use spider_collector::telemetry::ComponentTelemetry;
+use spider_processor_k8s_attributes::MetadataSource;
+use spider_processor_k8s_attributes::index::Index;
+use spider_processor_k8s_attributes::inventory::Inventory;
+use spider_processor_k8s_attributes::kubernetes::{self, Watchers};
+
+use crate::config::{WhispererConfig, WorkloadRef};
+
+/// Deleted pods leave at once: a capture follows the pods that exist.
+const NO_GRACE: i64 = 0;
+
+enum Source {
+    Static {
+        path: PathBuf,
+        modified: Option<SystemTime>,
+    },
+    Kubernetes(Watchers),
+}
+
+/// This node's pods and the workloads above them.
+pub struct Pods {
+    index: Arc<RwLock<Index>>,
+    source: Source,
+    node: String,
+}
+
+/// One pod a capture covers.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PodAddresses {
+    /// Its name.
+    pub name: String,
+    /// Its addresses.
+    pub ips: Vec<IpAddr>,
+}
+
+impl Pods {
+    /// Starts following pods as configured.
+    pub async fn start(
+        config: &WhispererConfig,
+        telemetry: &ComponentTelemetry,
+    ) -> Result<Self, String> {
+        let index = Arc::new(RwLock::new(Index::new(NO_GRACE)));
+        let node = config.node();
+        let source = match config.source {
+            MetadataSource::Static => Source::Static {
+                path: config
+                    .inventory
+                    .clone()
+                    .ok_or("source: static needs an inventory")?,
+                modified: None,
+            },
+            MetadataSource::Kubernetes => {
+                let client = kubernetes::client(
+                    config.auth_type,
+                    config.kubeconfig.as_deref(),
+                    config.context.as_deref(),
+                )
+                .await
+                .map_err(|e| {
+                    format!("cannot reach the Kubernetes API to find this node's pods: {e}")
+                })?;
+                let failures = telemetry.counter(
+                    "spider_whisperer_watch_failures_total",
+                    "Kubernetes watch errors (each retried with backoff).",
+                );
+                Source::Kubernetes(Watchers::start(
+                    client,
+                    Some(node.clone()),
+                    index.clone(),
+                    failures,
+                ))
+            }
+        };
+        let mut pods = Self {
+            index,
+            source,
+            node,
+        };
+        pods.refresh();
+        Ok(pods)
+    }
+
+    /// Reads the inventory again if it changed (the API's watchers keep themselves current).
+    pub fn refresh(&mut self) {
+        let Source::Static { path, modified } = &mut self.source else {
+            return;
+        };
+        let now = std::fs::metadata(&*path).and_then(|m| m.modified()).ok();
+        if now.is_none() || now == *modified {
+            return;
+        }
+        match Inventory::load(path) {
+            Ok(inventory) => {
+                let mut fresh = Index::new(NO_GRACE);
+                for object in inventory.objects() {
+                    fresh.apply(object);
+                }
+                *self.index.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+                *modified = now;
+            }
+            Err(error) => tracing::warn!("{error}; the pods known before are kept"),
+        }
+    }
+
+    /// The workload's pods on this node.
+    pub fn of(&self, workload: &WorkloadRef) -> Vec<PodAddresses> {
+        self.index
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .pods_of(
+                &workload.namespace,
+                &workload.kind,
+                &workload.name,
+                &self.node,
+            )
+            .into_iter()
+            .map(|(name, ips)| PodAddresses { name, ips })
+            .collect()
+    }
+
+    /// Stops the watchers.
+    pub async fn stop(&mut self) {
+        if let Source::Kubernetes(watchers) = &mut self.source {
+            watchers.stop().await;
+        }
+    }
+}

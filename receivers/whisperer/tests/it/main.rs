@@ -1,0 +1,75 @@
+//! Tests of the whisperer receiver's config and lifecycle. Capturing a workload's pods for real
+//! (network namespaces, the query service, scaling) is the end-to-end test in `tests/it/whisperer.rs`
+//! of the `spider` package.
+
+use spider_collector::config::GoDuration;
+use spider_collector::{ComponentConfig, conformance};
+use spider_receiver_whisperer::{
+    WhispererConfig, WhispererReceiverFactory, WorkloadRef, pods_filter,
+};
+
+fn errors(yaml: &str) -> Vec<String> {
+    let config: WhispererConfig = serde_yaml_ng::from_str(yaml).expect("parses");
+    config.validate().iter().map(ToString::to_string).collect()
+}
+
+#[tokio::test]
+async fn lifecycle_and_config_conform() {
+    // Without a Kubernetes API to find pods in, the receiver says so and idles.
+    let config = WhispererConfig {
+        poll_interval: GoDuration::from_millis(50),
+        ..WhispererConfig::default()
+    };
+    conformance::check_component(WhispererReceiverFactory, config).await;
+}
+
+#[test]
+fn bad_settings_are_named_by_path() {
+    let found = errors(
+        "server: ftp://x\npoll_interval: 0s\nmax_packets_per_second: 0\nsource: static\n\
+         captures:\n  - workload: { namespace: shop, kind: Deploy, name: web }\n    filter: 'tcp port'\n",
+    );
+    for expected in [
+        "server: \"ftp://x\" is not an http(s) URL",
+        "poll_interval: must be positive",
+        "max_packets_per_second: must be positive",
+        "inventory: source: static needs an inventory file",
+        "captures::0::workload: kind \"Deploy\" is not one of",
+        "captures::0::filter:",
+    ] {
+        assert!(
+            found.iter().any(|e| e.contains(expected)),
+            "{expected:?} not in {found:#?}"
+        );
+    }
+    assert!(
+        errors("server: null\n")[0].contains("nothing to capture"),
+        "{:?}",
+        errors("server: null\n")
+    );
+}
+
+#[test]
+fn workloads_parse_as_namespace_kind_name() {
+    let workload = WorkloadRef::parse("shop/Deployment/web").unwrap();
+    assert_eq!(workload.to_string(), "shop/Deployment/web");
+    for bad in [
+        "shop/web",
+        "shop/Deploy/web",
+        "/Deployment/web",
+        "a/Pod/b/c",
+    ] {
+        assert!(WorkloadRef::parse(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn the_filter_takes_each_packet_of_the_pods_once() {
+    let ips = ["10.0.0.2".parse().unwrap(), "fd00::2".parse().unwrap()];
+    assert_eq!(
+        pods_filter(&ips, "tcp port 80"),
+        "inbound and (host 10.0.0.2 or host fd00::2) and (tcp port 80)"
+    );
+    assert_eq!(pods_filter(&ips[..1], " "), "inbound and (host 10.0.0.2)");
+    spider_receiver_pcap::check_filter(&pods_filter(&ips, "tcp port 80")).expect("compiles");
+}
