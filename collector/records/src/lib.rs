@@ -16,7 +16,7 @@ pub mod usage;
 
 pub use batch::{Batch, RecordKind, Signal};
 pub use columns::{Columns, Record};
-pub use endpoint::{EndpointClass, EndpointMeta, OwnerKind};
+pub use endpoint::{EndpointClass, EndpointMeta, OwnerKind, WORKLOAD_KINDS};
 pub use host::{HostName, NameSource};
 pub use http::HttpTransaction;
 pub use packet::{Direction, Packet};

@@ -11,15 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::json_file::JsonFile;
 
-/// The workload kinds a capture can target (those the logical map draws).
-pub const KINDS: [&str; 6] = [
-    "Deployment",
-    "DaemonSet",
-    "StatefulSet",
-    "CronJob",
-    "Job",
-    "Pod",
-];
+/// The workload kinds a capture can target.
+pub use spider_records::WORKLOAD_KINDS as KINDS;
 
 /// The limits no capture may exceed.
 #[derive(Debug, Clone, Copy)]

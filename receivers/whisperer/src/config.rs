@@ -8,15 +8,8 @@ use spider_collector::config::GoDuration;
 use spider_collector::{ComponentConfig, ConfigError};
 use spider_processor_k8s_attributes::{AuthType, MetadataSource};
 
-/// The workload kinds a capture can target, as the logical map names them.
-pub const KINDS: [&str; 6] = [
-    "Deployment",
-    "DaemonSet",
-    "StatefulSet",
-    "CronJob",
-    "Job",
-    "Pod",
-];
+/// The workload kinds a capture can target.
+pub use spider_collector::records::WORKLOAD_KINDS as KINDS;
 
 /// A workload by namespace, kind and name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
