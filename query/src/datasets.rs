@@ -10,7 +10,9 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::error::Result;
-use datafusion::prelude::SessionContext;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
 use spider_records::RecordKind;
 
 /// The Hive partition columns every dataset has, as written by the parquet exporter.
@@ -18,7 +20,15 @@ pub const PARTITION_COLUMNS: [&str; 2] = ["date", "hour"];
 
 /// A session with every dataset under `root` registered under its name.
 pub fn open(root: &Path) -> Result<SessionContext> {
-    let context = SessionContext::new();
+    // DataFusion keeps file listings forever by default; the writers publish new files every
+    // minute, and a query must see them, so every query lists its directories anew.
+    let caches = CacheManagerConfig::default()
+        .with_list_files_cache(None)
+        .with_list_files_cache_limit(0);
+    let runtime = RuntimeEnvBuilder::new()
+        .with_cache_manager(caches)
+        .build_arc()?;
+    let context = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
     for kind in RecordKind::ALL {
         let directory = root.join(kind.as_str());
         // A dataset the writers have not started yet is listed anyway, so that a service started

@@ -3,7 +3,8 @@
 //! collector runs the whisperer receiver against the query service. A capture of `shop/web`
 //! asked through the API takes exactly the web pods' HTTP — not the db pod's, not what came
 //! before it started or after it stopped — and picks up a third web pod that appears mid-capture.
-//! Then the same is asked, and stopped, from the UI in Chromium.
+//! Then the same is asked, and stopped, from the UI in Chromium and from `spider capture`; and a
+//! capture declared in the collector's config takes the same pods with no service at all.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -368,6 +369,71 @@ async fn a_capture_of_a_workload_takes_exactly_its_pods_and_follows_it_as_it_sca
     assert!(
         from_ui["agents"]["node-1"]["packets"].as_u64().unwrap() > 0,
         "{from_ui}"
+    );
+
+    // From a terminal: the same request, listed and stopped; the limits hold there too.
+    let cli = |args: &[&str]| {
+        let output = crate::support::run(
+            &[
+                &["capture", "--server", &format!("http://{base}")][..],
+                args,
+            ]
+            .concat(),
+        );
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr(&output),
+        )
+    };
+    let (ok, said, _) = cli(&[
+        "--workload",
+        "shop/Deployment/web",
+        "--duration",
+        "1m",
+        "--filter",
+        "tcp port 80",
+    ]);
+    assert!(
+        ok && said.contains("of shop/Deployment/web: active"),
+        "{said}"
+    );
+    let id: u64 = said.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let (ok, listed, _) = cli(&["--list"]);
+    assert!(
+        ok && listed.starts_with(&format!("capture {id} of shop/Deployment/web: active")),
+        "{listed}"
+    );
+    let (ok, stopped, _) = cli(&["--stop", &id.to_string()]);
+    assert!(ok && stopped.contains(": stopped"), "{stopped}");
+    let (ok, _, refused) = cli(&["--workload", "shop/Deployment/web", "--duration", "2h"]);
+    assert!(!ok && refused.contains("1 to 600"), "{refused}");
+    // The service sees what was published since it first listed the dataset.
+    let before = view(&client, &base, "http", &["server_ip"]).await.len();
+    assert!(before > 9, "the UI capture's exchanges are listed: {before}");
+    assert!(terminate(server).status.success());
+
+    // As code: a capture declared in the collector's config (the sidecar pattern), no service.
+    let declared = config_file(
+        "whisperer-declared",
+        &collector_config(&inventory_path, &data, &base).replace(
+            &format!("server: \"http://{base}\""),
+            "server: null\n    captures: [{ workload: { namespace: shop, kind: Deployment, name: web }, filter: tcp port 80 }]",
+        ),
+    );
+    let collector = start_collector(&declared);
+    fetch(&network, ip(WEB[1]), 4);
+    fetch(&network, ip(DB), 2);
+    std::thread::sleep(Duration::from_millis(500));
+    let output = terminate(collector);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let (server, base, client) = serving(&data, &[]).await;
+    let http = view(&client, &base, "http", &["server_ip"]).await;
+    assert_eq!(
+        http.len(),
+        before + 4,
+        "the web pod's 4 requests, not the db's: {}",
+        stderr(&output)
     );
     assert!(terminate(server).status.success());
 }
