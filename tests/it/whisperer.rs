@@ -410,7 +410,10 @@ async fn a_capture_of_a_workload_takes_exactly_its_pods_and_follows_it_as_it_sca
     assert!(!ok && refused.contains("1 to 600"), "{refused}");
     // The service sees what was published since it first listed the dataset.
     let before = view(&client, &base, "http", &["server_ip"]).await.len();
-    assert!(before > 9, "the UI capture's exchanges are listed: {before}");
+    assert!(
+        before > 9,
+        "the UI capture's exchanges are listed: {before}"
+    );
     assert!(terminate(server).status.success());
 
     // As code: a capture declared in the collector's config (the sidecar pattern), no service.
