@@ -14,7 +14,7 @@ use crate::range::TimeRange;
 use crate::sql::QueryError;
 
 /// Steps a timeline uses, in seconds.
-pub const STEPS: [i64; 9] = [
+pub const STEPS: [i64; 12] = [
     60,
     300,
     900,
@@ -24,6 +24,9 @@ pub const STEPS: [i64; 9] = [
     6 * 3600,
     12 * 3600,
     86_400,
+    7 * 86_400,
+    30 * 86_400,
+    365 * 86_400,
 ];
 
 /// The smallest step giving at most ~120 bars over `range`.
@@ -33,7 +36,7 @@ pub fn step_for(range: TimeRange) -> i64 {
         .iter()
         .copied()
         .find(|step| *step >= wanted)
-        .unwrap_or(86_400)
+        .unwrap_or(365 * 86_400)
 }
 
 /// One bar.
