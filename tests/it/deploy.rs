@@ -215,6 +215,7 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
         ("port range", "/query/service/port"),
         ("resources type", "/agent/resources"),
         ("pull policy", "/image/pullPolicy"),
+        ("otlp dimension", "/otlp/dimensions/1"),
     ];
     for (case, named) in refusals {
         let message = result["refused"][case]

@@ -71,6 +71,7 @@ BAD = {
     "port range": {"query": {"service": {"port": 70000}}},
     "resources type": {"agent": {"resources": "lots"}},
     "pull policy": {"image": {"pullPolicy": "Sometimes"}},
+    "otlp dimension": {"otlp": {"dimensions": ["namespace", "colour"]}},
 }
 
 
