@@ -250,15 +250,9 @@ impl CaptureStore {
     /// Stops a capture (again is fine); `None` when there is no such id.
     pub fn stop(&self, id: u64) -> Result<Option<Capture>, String> {
         let now = unix_now();
-        self.file.change(|document| {
-            Ok(document
-                .captures
-                .iter_mut()
-                .find(|c| c.id == id)
-                .map(|capture| {
-                    capture.stopped.get_or_insert(now.min(capture.expires));
-                    capture.clone().with_state(now)
-                }))
+        self.change_one(id, |capture| {
+            capture.stopped.get_or_insert(now.min(capture.expires));
+            capture.clone().with_state(now)
         })
     }
 
@@ -270,14 +264,18 @@ impl CaptureStore {
         mut status: AgentStatus,
     ) -> Result<Option<()>, String> {
         status.updated = unix_now();
-        self.file.change(|document| {
-            Ok(document
-                .captures
-                .iter_mut()
-                .find(|c| c.id == id)
-                .map(|capture| {
-                    capture.agents.insert(node.to_owned(), status);
-                }))
+        self.change_one(id, |capture| {
+            capture.agents.insert(node.to_owned(), status);
         })
+    }
+
+    /// Changes capture `id` and saves; `None` when there is no such id.
+    fn change_one<T>(
+        &self,
+        id: u64,
+        edit: impl FnOnce(&mut Capture) -> T,
+    ) -> Result<Option<T>, String> {
+        self.file
+            .change(|document| Ok(document.captures.iter_mut().find(|c| c.id == id).map(edit)))
     }
 }
