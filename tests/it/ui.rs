@@ -172,7 +172,8 @@ async fn the_map_draws_what_the_api_answers_and_an_edge_click_filters() {
             "Servers",
             "Ports served",
             "Ports used",
-            "Bytes over time"
+            "Bytes over time",
+            "Whisperer"
         ])
     );
 
