@@ -14,6 +14,9 @@ use super::json_file::JsonFile;
 /// The workload kinds a capture can target.
 pub use spider_records::WORKLOAD_KINDS as KINDS;
 
+/// How long an ended capture is kept, in seconds.
+const KEEP_ENDED_SECONDS: u64 = 7 * 86_400;
+
 /// The limits no capture may exceed.
 #[derive(Debug, Clone, Copy)]
 pub struct CaptureLimits {
@@ -229,6 +232,11 @@ impl CaptureStore {
         let now = unix_now();
         self.file
             .change(|document| {
+                // Ended captures are kept a week for their final status, then forgotten, so
+                // the file (rewritten on every agent report) stays small.
+                document
+                    .captures
+                    .retain(|c| c.stopped.unwrap_or(c.expires) + KEEP_ENDED_SECONDS > now);
                 document.next_id += 1;
                 let capture = Capture {
                     id: document.next_id,
@@ -277,5 +285,52 @@ impl CaptureStore {
     ) -> Result<Option<T>, String> {
         self.file
             .change(|document| Ok(document.captures.iter_mut().find(|c| c.id == id).map(edit)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(seconds: u64) -> CaptureInput {
+        CaptureInput {
+            workload: Workload {
+                namespace: "shop".into(),
+                kind: "Deployment".into(),
+                name: "web".into(),
+            },
+            duration_seconds: seconds,
+            filter: String::new(),
+            max_packets_per_second: None,
+        }
+    }
+
+    #[test]
+    fn captures_ended_a_week_ago_are_forgotten_and_ids_never_reused() {
+        let path =
+            std::env::temp_dir().join(format!("spider-captures-{}.json", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let store = CaptureStore::open(path.clone(), CaptureLimits::default()).unwrap();
+        let old = store.create(input(60)).unwrap();
+        let recent = store.create(input(60)).unwrap();
+        store
+            .change_one(old.id, |c| {
+                c.stopped = Some(unix_now() - KEEP_ENDED_SECONDS - 1)
+            })
+            .unwrap();
+        store.stop(recent.id).unwrap();
+        let newest = store.create(input(60)).unwrap();
+        let reopened = CaptureStore::open(path.clone(), CaptureLimits::default()).unwrap();
+        let kept: Vec<(u64, String)> = reopened
+            .list(None)
+            .into_iter()
+            .map(|c| (c.id, c.state))
+            .collect();
+        assert_eq!(
+            kept,
+            [(newest.id, "active".into()), (recent.id, "stopped".into())]
+        );
+        assert_eq!(newest.id, 3);
+        let _ = std::fs::remove_file(&path);
     }
 }
