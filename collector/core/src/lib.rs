@@ -9,6 +9,7 @@ pub mod component;
 pub mod config;
 pub mod conformance;
 pub mod factory;
+pub mod host;
 pub mod runtime;
 pub mod telemetry;
 
@@ -17,6 +18,7 @@ pub use component::{
 };
 pub use config::{CollectorConfig, ConfigError, PipelineId};
 pub use factory::{ComponentConfig, CreateContext, Factories, Factory};
+pub use host::host_name;
 pub use runtime::{Output, RunningCollector, ShutdownReport};
 pub use spider_records as records;
 pub use spider_records::{Batch, Signal};

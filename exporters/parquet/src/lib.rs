@@ -196,7 +196,10 @@ pub struct ParquetExporter {
 
 impl ParquetExporter {
     fn new(config: ParquetConfig, destination: Destination, counters: Counters) -> Self {
-        let host = config.file_prefix.clone().unwrap_or_else(host_name);
+        let host = config
+            .file_prefix
+            .clone()
+            .unwrap_or_else(spider_collector::host_name);
         let file_prefix = format!("{host}-{}", std::process::id());
         Self {
             config,
@@ -342,13 +345,4 @@ impl Exporter for ParquetExporter {
     async fn shutdown(&mut self) -> Result<(), ComponentError> {
         self.roll_where(|_| true).await.map_err(ComponentError::new)
     }
-}
-
-/// This machine's name, for file names.
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| name.trim().to_owned())
-        .ok()
-        .filter(|name| !name.is_empty() && !name.contains('/'))
-        .unwrap_or_else(|| "spider".to_owned())
 }

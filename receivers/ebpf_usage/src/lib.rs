@@ -104,12 +104,7 @@ impl EbpfUsageConfig {
                     .ok()
                     .filter(|name| !name.is_empty())
             })
-            .or_else(|| {
-                std::fs::read_to_string("/proc/sys/kernel/hostname")
-                    .ok()
-                    .map(|h| h.trim().to_owned())
-            })
-            .unwrap_or_else(|| "localhost".to_owned())
+            .unwrap_or_else(spider_collector::host_name)
     }
 }
 

@@ -133,11 +133,9 @@ impl Default for WhispererConfig {
 impl WhispererConfig {
     /// This node's name.
     pub fn node(&self) -> String {
-        self.node_name.clone().unwrap_or_else(|| {
-            std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .map(|name| name.trim().to_owned())
-                .unwrap_or_else(|_| "localhost".into())
-        })
+        self.node_name
+            .clone()
+            .unwrap_or_else(spider_collector::host_name)
     }
 }
 

@@ -127,11 +127,7 @@ fn demo_config(
 
 /// Writes an inventory naming this host as the node that holds every local address.
 fn write_host_inventory(data: &Path) -> anyhow::Result<PathBuf> {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| name.trim().to_owned())
-        .ok()
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned());
+    let host = spider_collector::host_name();
     let addresses: Vec<String> = local_addresses()
         .iter()
         .map(|address| format!("\"{address}\""))
