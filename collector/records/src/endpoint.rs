@@ -44,16 +44,6 @@ string_enum! {
     }
 }
 
-/// The owner kinds that are workloads, as the logical map shows them: what a capture can target.
-pub const WORKLOAD_KINDS: [&str; 6] = [
-    "Deployment",
-    "DaemonSet",
-    "StatefulSet",
-    "CronJob",
-    "Job",
-    "Pod",
-];
-
 columns_struct! {
     /// Kubernetes (or static inventory) metadata of one end; stored as `client_*`/`server_*` columns.
     #[derive(Debug, Clone, Default, PartialEq, Eq)]

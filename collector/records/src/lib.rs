@@ -13,13 +13,15 @@ pub mod packet;
 pub mod session;
 pub mod time;
 pub mod usage;
+pub mod workload;
 
 pub use batch::{Batch, RecordKind, Signal};
 pub use columns::{Columns, Record};
-pub use endpoint::{EndpointClass, EndpointMeta, OwnerKind, WORKLOAD_KINDS};
+pub use endpoint::{EndpointClass, EndpointMeta, OwnerKind};
 pub use host::{HostName, NameSource};
 pub use http::HttpTransaction;
 pub use packet::{Direction, Packet};
 pub use session::{CloseReason, SessionState, TcpSession};
 pub use time::Timestamp;
 pub use usage::{NetworkUsage, Transport};
+pub use workload::{WORKLOAD_KINDS, Workload};

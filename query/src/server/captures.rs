@@ -11,8 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::json_file::JsonFile;
 
-/// The workload kinds a capture can target.
-pub use spider_records::WORKLOAD_KINDS as KINDS;
+pub use spider_records::Workload;
 
 /// How long an ended capture is kept, in seconds.
 const KEEP_ENDED_SECONDS: u64 = 7 * 86_400;
@@ -33,18 +32,6 @@ impl Default for CaptureLimits {
             max_packets_per_second: 10_000,
         }
     }
-}
-
-/// A workload by namespace, kind and name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Workload {
-    /// Its namespace.
-    pub namespace: String,
-    /// Deployment, DaemonSet, StatefulSet, CronJob, Job or Pod.
-    pub kind: String,
-    /// Its name.
-    pub name: String,
 }
 
 /// What a client sends to start a capture.
@@ -195,19 +182,10 @@ impl CaptureStore {
     /// Starts a capture, if it is within the limits.
     pub fn create(&self, input: CaptureInput) -> Result<Capture, Refused> {
         let limits = self.limits;
-        let workload = &input.workload;
-        for (field, value) in [("namespace", &workload.namespace), ("name", &workload.name)] {
-            if value.trim().is_empty() {
-                return Err(Refused::Invalid(format!("workload.{field} is empty")));
-            }
-        }
-        if !KINDS.contains(&workload.kind.as_str()) {
-            return Err(Refused::Invalid(format!(
-                "workload.kind {:?} is not one of {}",
-                workload.kind,
-                KINDS.join(", ")
-            )));
-        }
+        input
+            .workload
+            .check()
+            .map_err(|message| Refused::Invalid(format!("workload: {message}")))?;
         let longest = limits.max_duration.as_secs();
         if input.duration_seconds == 0 || input.duration_seconds > longest {
             return Err(Refused::Invalid(format!(

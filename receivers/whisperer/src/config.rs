@@ -3,69 +3,19 @@
 
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use spider_collector::config::GoDuration;
 use spider_collector::{ComponentConfig, ConfigError};
 use spider_processor_k8s_attributes::{AuthType, MetadataSource};
 
-/// The workload kinds a capture can target.
-pub use spider_collector::records::WORKLOAD_KINDS as KINDS;
-
-/// A workload by namespace, kind and name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WorkloadRef {
-    /// Its namespace.
-    pub namespace: String,
-    /// Deployment, DaemonSet, StatefulSet, CronJob, Job or Pod.
-    pub kind: String,
-    /// Its name.
-    pub name: String,
-}
-
-impl WorkloadRef {
-    /// `namespace/kind/name`, as `spider capture --workload` takes it.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        match text.split('/').collect::<Vec<_>>()[..] {
-            [namespace, kind, name] if !namespace.is_empty() && !name.is_empty() => {
-                let workload = Self {
-                    namespace: namespace.to_owned(),
-                    kind: kind.to_owned(),
-                    name: name.to_owned(),
-                };
-                workload.check().map(|()| workload)
-            }
-            _ => Err(format!("{text:?} is not namespace/kind/name")),
-        }
-    }
-
-    fn check(&self) -> Result<(), String> {
-        if !KINDS.contains(&self.kind.as_str()) {
-            return Err(format!(
-                "kind {:?} is not one of {}",
-                self.kind,
-                KINDS.join(", ")
-            ));
-        }
-        if self.namespace.is_empty() || self.name.is_empty() {
-            return Err("namespace and name must not be empty".into());
-        }
-        Ok(())
-    }
-}
-
-impl std::fmt::Display for WorkloadRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}/{}", self.namespace, self.kind, self.name)
-    }
-}
+pub use spider_collector::records::Workload;
 
 /// A capture declared in the config (the sidecar pattern): it runs as long as the collector.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeclaredCapture {
     /// Whose pods.
-    pub workload: WorkloadRef,
+    pub workload: Workload,
     /// A capture filter on top of the pods' addresses.
     #[serde(default)]
     pub filter: String,

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use spider_collector::Output;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{WhispererConfig, WorkloadRef};
+use crate::config::{WhispererConfig, Workload};
 use crate::pods::Pods;
 use crate::running::{Plan, Running, Tally, pods_filter};
 use crate::server::{Requested, Server, Status};
@@ -25,7 +25,7 @@ enum Origin {
 
 /// A capture that should be running.
 struct Wanted {
-    workload: WorkloadRef,
+    workload: Workload,
     filter: String,
     max_packets_per_second: u64,
     /// Unix seconds after which it stops; `None` for as long as the collector runs.

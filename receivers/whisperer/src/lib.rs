@@ -18,7 +18,7 @@ use spider_collector::{ComponentError, CreateContext, Factory, Output, Receiver}
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{DeclaredCapture, KINDS, WhispererConfig, WorkloadRef};
+pub use config::{DeclaredCapture, WhispererConfig, Workload};
 pub use running::pods_filter;
 
 use crate::control::Agent;

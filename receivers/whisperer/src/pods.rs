@@ -13,7 +13,7 @@ use spider_processor_k8s_attributes::index::Index;
 use spider_processor_k8s_attributes::inventory::Inventory;
 use spider_processor_k8s_attributes::kubernetes::{self, Watchers};
 
-use crate::config::{WhispererConfig, WorkloadRef};
+use crate::config::{WhispererConfig, Workload};
 
 /// Deleted pods leave at once: a capture follows the pods that exist.
 const NO_GRACE: i64 = 0;
@@ -112,7 +112,7 @@ impl Pods {
     }
 
     /// The workload's pods on this node.
-    pub fn of(&self, workload: &WorkloadRef) -> Vec<PodAddresses> {
+    pub fn of(&self, workload: &Workload) -> Vec<PodAddresses> {
         self.index
             .read()
             .unwrap_or_else(|p| p.into_inner())

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::WorkloadRef;
+use crate::config::Workload;
 
 /// A capture request as the service answers it.
 #[derive(Debug, Clone, Deserialize)]
@@ -11,7 +11,7 @@ pub struct Requested {
     /// Its id.
     pub id: u64,
     /// Whose pods.
-    pub workload: WorkloadRef,
+    pub workload: Workload,
     /// The extra capture filter.
     #[serde(default)]
     pub filter: String,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Args;
 use serde_json::{Value, json};
 use spider_collector::config::parse_duration;
-use spider_receiver_whisperer::WorkloadRef;
+use spider_receiver_whisperer::Workload;
 
 use super::runtime;
 
@@ -16,8 +16,8 @@ use super::runtime;
 #[derive(Debug, Args)]
 pub struct CaptureArgs {
     /// The workload to capture, `namespace/kind/name` (`shop/Deployment/web`).
-    #[arg(long, value_parser = WorkloadRef::parse, conflicts_with_all = ["list", "stop"], required_unless_present_any = ["list", "stop"])]
-    pub workload: Option<WorkloadRef>,
+    #[arg(long, value_parser = Workload::parse, conflicts_with_all = ["list", "stop"], required_unless_present_any = ["list", "stop"])]
+    pub workload: Option<Workload>,
     /// How long (`30s`, `5m`, `1h`; at most the service's limit).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub duration: Duration,

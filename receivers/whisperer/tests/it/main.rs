@@ -4,9 +4,7 @@
 
 use spider_collector::config::GoDuration;
 use spider_collector::{ComponentConfig, conformance};
-use spider_receiver_whisperer::{
-    WhispererConfig, WhispererReceiverFactory, WorkloadRef, pods_filter,
-};
+use spider_receiver_whisperer::{WhispererConfig, WhispererReceiverFactory, pods_filter};
 
 fn errors(yaml: &str) -> Vec<String> {
     let config: WhispererConfig = serde_yaml_ng::from_str(yaml).expect("parses");
@@ -47,20 +45,6 @@ fn bad_settings_are_named_by_path() {
         "{:?}",
         errors("server: null\n")
     );
-}
-
-#[test]
-fn workloads_parse_as_namespace_kind_name() {
-    let workload = WorkloadRef::parse("shop/Deployment/web").unwrap();
-    assert_eq!(workload.to_string(), "shop/Deployment/web");
-    for bad in [
-        "shop/web",
-        "shop/Deploy/web",
-        "/Deployment/web",
-        "a/Pod/b/c",
-    ] {
-        assert!(WorkloadRef::parse(bad).is_err(), "{bad}");
-    }
 }
 
 #[test]

@@ -1,0 +1,83 @@
+//! A workload named by namespace, kind and name: what a capture request targets, as the query
+//! service takes it, `spider capture` parses it and node agents resolve it to pods.
+
+use serde::{Deserialize, Serialize};
+
+/// The owner kinds that are workloads, as the logical map shows them: what a capture can target.
+pub const WORKLOAD_KINDS: [&str; 6] = [
+    "Deployment",
+    "DaemonSet",
+    "StatefulSet",
+    "CronJob",
+    "Job",
+    "Pod",
+];
+
+/// A workload by namespace, kind and name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    /// Its namespace.
+    pub namespace: String,
+    /// One of [`WORKLOAD_KINDS`].
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+}
+
+impl Workload {
+    /// `namespace/kind/name`, as `spider capture --workload` takes it.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.split('/').collect::<Vec<_>>()[..] {
+            [namespace, kind, name] => {
+                let workload = Self {
+                    namespace: namespace.to_owned(),
+                    kind: kind.to_owned(),
+                    name: name.to_owned(),
+                };
+                workload.check().map(|()| workload)
+            }
+            _ => Err(format!("{text:?} is not namespace/kind/name")),
+        }
+    }
+
+    /// Whether it names a workload: a known kind, a namespace and a name.
+    pub fn check(&self) -> Result<(), String> {
+        if !WORKLOAD_KINDS.contains(&self.kind.as_str()) {
+            return Err(format!(
+                "kind {:?} is not one of {}",
+                self.kind,
+                WORKLOAD_KINDS.join(", ")
+            ));
+        }
+        if self.namespace.trim().is_empty() || self.name.trim().is_empty() {
+            return Err("namespace and name must not be empty".into());
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for Workload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}", self.namespace, self.kind, self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Workload;
+
+    #[test]
+    fn workloads_parse_as_namespace_kind_name() {
+        let workload = Workload::parse("shop/Deployment/web").unwrap();
+        assert_eq!(workload.to_string(), "shop/Deployment/web");
+        for bad in [
+            "shop/web",
+            "shop/Deploy/web",
+            "/Deployment/web",
+            "a/Pod/b/c",
+        ] {
+            assert!(Workload::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
