@@ -52,6 +52,8 @@ fn number(cell: &str) -> Option<f64> {
 
 #[test]
 fn every_cookbook_query_answers_the_same_in_spider_and_duckdb() {
+    // Three of each, so every question has an answer (external traffic among them), unlike the
+    // generate test's smaller cluster.
     let usage = scratch("cookbook").join("usage");
     let generated_usage = run(&[
         "generate",

@@ -40,6 +40,16 @@ pub(crate) fn browse_at(url: &str, scenario: &str) -> Value {
     seen
 }
 
+/// The group keys of a stats answer, as the UI labels them ("—" for unknown).
+fn group_keys(stats: &Value) -> Vec<String> {
+    stats["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["key"].as_str().unwrap_or("—").to_owned())
+        .collect()
+}
+
 /// (id, parent) of every node of a map answer or of the page.
 fn nodes(list: &Value) -> BTreeSet<(String, Option<String>)> {
     list.as_array()
@@ -110,12 +120,7 @@ async fn the_map_draws_what_the_api_answers_and_an_edge_click_filters() {
         &format!("{base}/api/stats?{RANGE}&group_by=dst.namespace&measure=bytes&top=20&filter=not%20class%20%3D%20external"),
     )
     .await;
-    let keys: Vec<String> = stats["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["key"].as_str().unwrap_or("—").to_owned())
-        .collect();
+    let keys = group_keys(&stats);
     assert_eq!(
         toggled["stats"],
         serde_json::json!(keys),
@@ -132,12 +137,7 @@ async fn the_map_draws_what_the_api_answers_and_an_edge_click_filters() {
         ),
     ] {
         let (_, stats) = get_json(&client, &format!("{base}/api/stats?{RANGE}&{query}")).await;
-        let keys: Vec<String> = stats["groups"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|g| g["key"].as_str().unwrap_or("—").to_owned())
-            .collect();
+        let keys = group_keys(&stats);
         assert!(!keys.is_empty(), "{card}");
         assert_eq!(
             toggled["dashboard"][card],
