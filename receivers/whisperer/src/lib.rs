@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{DeclaredCapture, WhispererConfig, Workload};
 pub use running::pods_filter;
+pub use server::Server;
 
 use crate::control::Agent;
 use crate::pods::Pods;

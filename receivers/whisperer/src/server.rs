@@ -1,5 +1,6 @@
-//! The query service as node agents see it: the active capture requests, and where each agent
-//! reports what it is doing (`/api/captures?state=active`, `/api/captures/{id}/agents/{node}`).
+//! The query service's capture API as a client sees it: node agents read the active requests and
+//! report what they do (`/api/captures?state=active`, `/api/captures/{id}/agents/{node}`);
+//! `spider capture` makes, lists and stops requests through the same client.
 
 use serde::{Deserialize, Serialize};
 
@@ -61,43 +62,48 @@ impl Server {
         })
     }
 
-    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.token {
-            Some(token) => request.bearer_auth(token),
-            None => request,
+    /// Sends `method path` (with a JSON body) and returns the answer's body; an error names the
+    /// URL and the status, with the service's own message when it gave one.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Vec<u8>, String> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self.http.request(method, &url);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
         }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        let response = request.send().await.map_err(|e| format!("{url}: {e}"))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| format!("{url}: {e}"))?;
+        if status.is_success() {
+            return Ok(bytes.to_vec());
+        }
+        let answer: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let message = answer["error"]["message"].as_str().unwrap_or("no message");
+        Err(format!("{url}: {status}: {message}"))
     }
 
     /// The requests that are active now.
     pub async fn active(&self) -> Result<Vec<Requested>, String> {
-        let url = format!("{}/api/captures?state=active", self.base);
-        let response = self
-            .authorized(self.http.get(&url))
-            .send()
-            .await
-            .map_err(|e| format!("{url}: {e}"))?;
-        let status = response.status();
-        if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
-            return Err(format!("{url}: {status}: {body}"));
-        }
-        let body = response.bytes().await.map_err(|e| format!("{url}: {e}"))?;
-        serde_json::from_slice(&body).map_err(|e| format!("{url}: {e}"))
+        let path = "/api/captures?state=active";
+        let body = self.call(reqwest::Method::GET, path, None).await?;
+        serde_json::from_slice(&body).map_err(|e| format!("{path}: {e}"))
     }
 
     /// Tells the service what this node does for capture `id`.
     pub async fn report(&self, id: u64, node: &str, status: &Status) -> Result<(), String> {
-        let url = format!("{}/api/captures/{id}/agents/{node}", self.base);
-        let response = self
-            .authorized(self.http.put(&url))
-            .header("content-type", "application/json")
-            .body(serde_json::to_vec(status).map_err(|e| e.to_string())?)
-            .send()
+        let body = serde_json::to_vec(status).map_err(|e| e.to_string())?;
+        let path = format!("/api/captures/{id}/agents/{node}");
+        self.call(reqwest::Method::PUT, &path, Some(body))
             .await
-            .map_err(|e| format!("{url}: {e}"))?;
-        match response.status() {
-            status if status.is_success() => Ok(()),
-            status => Err(format!("{url}: {status}")),
-        }
+            .map(drop)
     }
 }

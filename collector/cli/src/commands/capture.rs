@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
+use reqwest::Method;
 use serde_json::{Value, json};
 use spider_collector::config::parse_duration;
-use spider_receiver_whisperer::Workload;
+use spider_receiver_whisperer::{Server, Workload};
 
 use super::runtime;
 
@@ -59,39 +60,25 @@ pub(super) fn capture(args: CaptureArgs) -> ExitCode {
 }
 
 async fn request(args: &CaptureArgs) -> Result<String, String> {
-    let base = args.server.trim_end_matches('/');
-    // reqwest is built without a bundled crypto provider: ring serves https.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::new();
-    let call = match (&args.workload, args.stop) {
-        (_, Some(id)) => http.post(format!("{base}/api/captures/{id}/stop")),
-        (Some(workload), None) => http
-            .post(format!("{base}/api/captures"))
-            .header("content-type", "application/json")
-            .body(
-                json!({
-                    "workload": workload,
-                    "duration_seconds": args.duration.as_secs().max(1),
-                    "filter": args.filter,
-                    "max_packets_per_second": args.max_rate,
-                })
-                .to_string(),
-            ),
-        (None, None) => http.get(format!("{base}/api/captures")),
+    let server = Server::new(&args.server, args.token.clone())?;
+    let answer = match (&args.workload, args.stop) {
+        (_, Some(id)) => {
+            let path = format!("/api/captures/{id}/stop");
+            server.call(Method::POST, &path, None).await?
+        }
+        (Some(workload), None) => {
+            let request = json!({
+                "workload": workload,
+                "duration_seconds": args.duration.as_secs().max(1),
+                "filter": args.filter,
+                "max_packets_per_second": args.max_rate,
+            });
+            let body = Some(request.to_string().into_bytes());
+            server.call(Method::POST, "/api/captures", body).await?
+        }
+        (None, None) => server.call(Method::GET, "/api/captures", None).await?,
     };
-    let call = match &args.token {
-        Some(token) => call.bearer_auth(token),
-        None => call,
-    };
-    let response = call.send().await.map_err(|e| format!("{base}: {e}"))?;
-    let status = response.status();
-    let bytes = response.bytes().await.map_err(|e| format!("{base}: {e}"))?;
-    let body: Value =
-        serde_json::from_slice(&bytes).map_err(|e| format!("{base}: {status}: {e}"))?;
-    if !status.is_success() {
-        let message = body["error"]["message"].as_str().unwrap_or("no message");
-        return Err(format!("{status}: {message}"));
-    }
+    let body: Value = serde_json::from_slice(&answer).map_err(|e| e.to_string())?;
     Ok(match body.as_array() {
         Some(captures) => captures.iter().map(describe).collect(),
         None => describe(&body),
