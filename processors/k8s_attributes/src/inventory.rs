@@ -17,11 +17,15 @@
 //!   - { ip: 93.184.215.14, name: example.com }
 //! ```
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use std::time::SystemTime;
 
 use serde::Deserialize;
 
+use crate::index::Index;
 use crate::model::{EndpointSlice, Key, Node, Object, Owner, Pod, Service};
 
 /// The kinds a workload can be.
@@ -185,5 +189,58 @@ impl Inventory {
             }
         }
         objects
+    }
+}
+
+/// The kinds of object an inventory holds: a load replaces each of them whole.
+const INVENTORY_KINDS: [&str; 4] = ["Pod", "Node", "Service", "EndpointSlice"];
+
+/// An inventory file kept loaded into an index: read again whenever its modification time or
+/// length changes (one `stat` a look, about a microsecond), each load replacing what the one before
+/// said — pods no longer listed count as deleted then, and keep the index's grace period.
+pub struct FollowedInventory {
+    path: PathBuf,
+    /// The file's modification time and length at the last load attempt; `None` before the
+    /// first. The length too, as file systems stamp times coarsely (a few ms on ext4).
+    seen: Option<Option<(SystemTime, u64)>>,
+}
+
+impl FollowedInventory {
+    /// Follows the file at `path` (nothing is read yet).
+    pub fn new(path: PathBuf) -> Self {
+        Self { path, seen: None }
+    }
+
+    /// Loads the file into `index` when it changed since the last look (the first look always
+    /// loads), at `now` (microseconds); returns what was loaded, or `None` when unchanged. A
+    /// file that does not load leaves the index as it was, and is tried again once it changes.
+    pub fn refresh(
+        &mut self,
+        index: &RwLock<Index>,
+        now: i64,
+    ) -> Result<Option<Inventory>, String> {
+        let stamp = std::fs::metadata(&self.path)
+            .and_then(|m| Ok((m.modified()?, m.len())))
+            .ok();
+        if self.seen == Some(stamp) {
+            return Ok(None);
+        }
+        self.seen = Some(stamp);
+        let inventory = Inventory::load(&self.path)?;
+        let mut by_kind: BTreeMap<String, Vec<Object>> = INVENTORY_KINDS
+            .iter()
+            .map(|kind| ((*kind).to_owned(), Vec::new()))
+            .collect();
+        for object in inventory.objects() {
+            by_kind
+                .entry(object.kind().to_owned())
+                .or_default()
+                .push(object);
+        }
+        let mut index = index.write().unwrap_or_else(|p| p.into_inner());
+        for (kind, objects) in by_kind {
+            index.replace_kind(&kind, objects, now);
+        }
+        Ok(Some(inventory))
     }
 }

@@ -1,6 +1,5 @@
 //! The processor: enriches every end of every record from the index, which its source fills.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockWriteGuard};
@@ -13,14 +12,12 @@ use spider_collector::{ComponentError, CreateContext, Factory, Processor};
 
 use crate::config::{K8sAttributesConfig, MetadataSource};
 use crate::index::Index;
+use crate::inventory::FollowedInventory;
 use crate::kubernetes::{self, Watchers};
-use crate::model::Object;
 use crate::outside::Outside;
 
 /// How often deleted pods past their grace period are forgotten.
 const EXPIRY_INTERVAL: Duration = Duration::from_secs(10);
-/// The kinds of object an inventory holds (a reload replaces each of them whole).
-const INVENTORY_KINDS: [&str; 4] = ["Pod", "Node", "Service", "EndpointSlice"];
 
 /// Builds [`K8sAttributesProcessor`]s.
 pub struct K8sAttributesProcessorFactory;
@@ -68,6 +65,10 @@ impl Factory<dyn Processor> for K8sAttributesProcessorFactory {
             ),
         };
         let grace = config.deleted_pod_grace.0.as_micros() as i64;
+        let inventory = match (config.source, &config.inventory) {
+            (MetadataSource::Static, Some(path)) => Some(FollowedInventory::new(path.clone())),
+            _ => None,
+        };
         Ok(Box::new(K8sAttributesProcessor {
             index: Arc::new(RwLock::new(Index::new(grace))),
             outside: Outside::new(&config.cluster_cidrs, config.max_names),
@@ -75,7 +76,7 @@ impl Factory<dyn Processor> for K8sAttributesProcessorFactory {
             counters,
             pods,
             watchers: None,
-            inventory_seen: None,
+            inventory,
         }))
     }
 }
@@ -96,8 +97,8 @@ pub struct K8sAttributesProcessor {
     pods: Arc<AtomicU64>,
     /// The Kubernetes source's watchers, once started.
     watchers: Option<Watchers>,
-    /// The static inventory's modification time when it was last loaded.
-    inventory_seen: Option<SystemTime>,
+    /// The static source's inventory file, followed as it changes.
+    inventory: Option<FollowedInventory>,
 }
 
 fn micros(time: SystemTime) -> i64 {
@@ -188,53 +189,21 @@ impl K8sAttributesProcessor {
         self.pods.store(pods as u64, Ordering::Relaxed);
     }
 
-    fn inventory_modified(&self) -> Option<SystemTime> {
-        let path = self.config.inventory.as_ref()?;
-        std::fs::metadata(path).and_then(|m| m.modified()).ok()
-    }
-
-    /// Loads the static inventory; a later load replaces what the earlier one said (pods no
-    /// longer listed count as deleted now, and keep their grace period).
-    fn load_inventory(&mut self) -> Result<(), ComponentError> {
-        self.inventory_seen = self.inventory_modified();
-        let inventory = self.config.load_inventory().map_err(ComponentError::new)?;
-        for name in &inventory.external {
-            self.outside.learn(name.ip.to_canonical(), &name.name);
-        }
-        let mut by_kind: BTreeMap<String, Vec<Object>> = INVENTORY_KINDS
-            .iter()
-            .map(|kind| ((*kind).to_owned(), Vec::new()))
-            .collect();
-        for object in inventory.objects() {
-            by_kind
-                .entry(object.kind().to_owned())
-                .or_default()
-                .push(object);
-        }
-        let now = micros(SystemTime::now());
-        let mut index = self.write_index();
-        for (kind, objects) in by_kind {
-            index.replace_kind(&kind, objects, now);
-        }
-        tracing::info!(sizes = ?index.sizes(), "metadata index loaded from the static inventory");
-        Ok(())
-    }
-
-    /// Reads the static inventory again when it changed, so a scaled workload's new pods are
-    /// attributed; a file that no longer parses is reported and what was loaded before stays.
-    /// Looked at before every batch (one `stat`, about a microsecond), so a record is never
-    /// attributed from an inventory older than the records before it.
-    fn follow_inventory(&mut self) {
-        if self.config.source != MetadataSource::Static {
-            return;
-        }
-        let modified = self.inventory_modified();
-        if modified.is_some() && modified != self.inventory_seen {
-            if let Err(error) = self.load_inventory() {
-                tracing::warn!("{error}; the inventory loaded before is kept");
+    /// Loads the static inventory when it changed (the first time, always): its external
+    /// names are learnt, and the gauges follow.
+    fn follow_inventory(&mut self) -> Result<(), String> {
+        let Some(inventory) = &mut self.inventory else {
+            return Ok(());
+        };
+        if let Some(loaded) = inventory.refresh(&self.index, micros(SystemTime::now()))? {
+            for name in &loaded.external {
+                self.outside.learn(name.ip.to_canonical(), &name.name);
             }
+            let sizes = self.index.read().unwrap_or_else(|p| p.into_inner()).sizes();
+            tracing::info!(?sizes, "metadata index loaded from the static inventory");
             self.update_gauges();
         }
+        Ok(())
     }
 
     /// Starts the Kubernetes watchers. Without a way to reach the API the rest of the pipeline
@@ -285,7 +254,7 @@ impl K8sAttributesProcessor {
 impl Processor for K8sAttributesProcessor {
     async fn start(&mut self) -> Result<(), ComponentError> {
         match self.config.source {
-            MetadataSource::Static => self.load_inventory()?,
+            MetadataSource::Static => self.follow_inventory().map_err(ComponentError::new)?,
             MetadataSource::Kubernetes => self.start_watchers().await?,
         }
         self.update_gauges();
@@ -297,7 +266,11 @@ impl Processor for K8sAttributesProcessor {
         mut batch: Batch,
         out: &mut Vec<Batch>,
     ) -> Result<(), ComponentError> {
-        self.follow_inventory();
+        // Before every batch, so no record is attributed from an inventory older than the
+        // records before it; a file that stops parsing leaves the last good one in force.
+        if let Err(error) = self.follow_inventory() {
+            tracing::warn!("{error}; the inventory loaded before is kept");
+        }
         self.enrich_batch(&mut batch, SystemTime::now());
         out.push(batch);
         Ok(())

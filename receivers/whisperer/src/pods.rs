@@ -3,14 +3,13 @@
 //! read again whenever it changes (so a scaled workload is followed either way).
 
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use spider_collector::telemetry::ComponentTelemetry;
 use spider_processor_k8s_attributes::MetadataSource;
 use spider_processor_k8s_attributes::index::Index;
-use spider_processor_k8s_attributes::inventory::Inventory;
+use spider_processor_k8s_attributes::inventory::FollowedInventory;
 use spider_processor_k8s_attributes::kubernetes::{self, Watchers};
 
 use crate::config::{WhispererConfig, Workload};
@@ -19,10 +18,7 @@ use crate::config::{WhispererConfig, Workload};
 const NO_GRACE: i64 = 0;
 
 enum Source {
-    Static {
-        path: PathBuf,
-        modified: Option<SystemTime>,
-    },
+    Static(FollowedInventory),
     Kubernetes(Watchers),
 }
 
@@ -51,13 +47,12 @@ impl Pods {
         let index = Arc::new(RwLock::new(Index::new(NO_GRACE)));
         let node = config.node();
         let source = match config.source {
-            MetadataSource::Static => Source::Static {
-                path: config
+            MetadataSource::Static => Source::Static(FollowedInventory::new(
+                config
                     .inventory
                     .clone()
                     .ok_or("source: static needs an inventory")?,
-                modified: None,
-            },
+            )),
             MetadataSource::Kubernetes => {
                 let client = kubernetes::client(
                     config.auth_type,
@@ -89,26 +84,21 @@ impl Pods {
         Ok(pods)
     }
 
-    /// Reads the inventory again if it changed (the API's watchers keep themselves current).
+    /// Reads the inventory again if it changed (the API's watchers keep themselves current),
+    /// and forgets deleted pods.
     pub fn refresh(&mut self) {
-        let Source::Static { path, modified } = &mut self.source else {
-            return;
-        };
-        let now = std::fs::metadata(&*path).and_then(|m| m.modified()).ok();
-        if now.is_none() || now == *modified {
-            return;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_micros() as i64);
+        if let Source::Static(inventory) = &mut self.source
+            && let Err(error) = inventory.refresh(&self.index, now)
+        {
+            tracing::warn!("{error}; the pods known before are kept");
         }
-        match Inventory::load(path) {
-            Ok(inventory) => {
-                let mut fresh = Index::new(NO_GRACE);
-                for object in inventory.objects() {
-                    fresh.apply(object);
-                }
-                *self.index.write().unwrap_or_else(|p| p.into_inner()) = fresh;
-                *modified = now;
-            }
-            Err(error) => tracing::warn!("{error}; the pods known before are kept"),
-        }
+        self.index
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .expire(now);
     }
 
     /// The workload's pods on this node.

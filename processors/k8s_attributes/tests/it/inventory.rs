@@ -251,3 +251,38 @@ fn bad_inventories_are_refused_by_path() {
             .contains("cannot read the inventory /nonexistent/inventory.yaml")
     );
 }
+
+#[tokio::test]
+async fn a_changed_inventory_is_followed_and_a_broken_one_keeps_the_last_good_one() {
+    let config = config_with(INVENTORY);
+    let path = config.inventory.clone().unwrap();
+    let mut processor = started(config).await;
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let (_, server) = crate::support::ends(&mut processor, "10.0.0.5", "10.0.0.9", now).await;
+    assert_eq!(
+        server.class,
+        EndpointClass::Unknown,
+        "not in the inventory yet"
+    );
+
+    // The workload scales: a second web pod is listed.
+    let scaled = INVENTORY.replace(
+        "      - { name: web-1, node: node-a, ips: [10.0.0.5, \"fd00::5\"] }\n",
+        "      - { name: web-1, node: node-a, ips: [10.0.0.5, \"fd00::5\"] }\n      - { name: web-2, node: node-a, ips: [10.0.0.9] }\n",
+    );
+    assert_ne!(scaled, INVENTORY);
+    std::fs::write(&path, &scaled).unwrap();
+    let (_, server) = crate::support::ends(&mut processor, "10.0.0.5", "10.0.0.9", now).await;
+    assert_eq!(
+        server,
+        pod_meta("shop", "web-2", "node-a", OwnerKind::Deployment, "web")
+    );
+
+    // A file that no longer parses changes nothing.
+    std::fs::write(&path, "workloads: [{ kind: Rocket }]").unwrap();
+    let (_, server) = crate::support::ends(&mut processor, "10.0.0.5", "10.0.0.9", now).await;
+    assert_eq!(server.pod.as_deref(), Some("web-2"));
+}
