@@ -9,6 +9,14 @@
  *
  * Programs write into flows_0 or flows_1 as control.generation says; user space flips the
  * generation, waits for programs in flight, and drains the idle map, so no count is lost.
+ *
+ * Scope: the cgroup_skb programs fire only for sockets inside the cgroup they are attached to,
+ * but the tracepoints fire for every socket of the kernel. When the loader sets `scoped` (the
+ * agent counts one cgroup subtree: one kind/k3d node of several on one kernel), the packet
+ * programs mark each socket they see in `in_scope` (socket-local storage), and the call
+ * programs count only marked sockets. A socket's first packet always passes a packet hook
+ * before its first send or receive call returns (TCP's handshake; UDP sends synchronously and
+ * queues what it receives through the ingress hook), so no in-scope call is missed.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -67,6 +75,17 @@ struct {
 	__type(key, __u32);
 	__type(value, struct control);
 } control SEC(".maps");
+
+/* Set by the loader: 1 when only the sockets of the attached cgroup subtree are counted. */
+const volatile __u32 scoped = 0;
+
+/* Sockets the packet programs saw, so inside the scope (only kept when scoped). */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u32);
+} in_scope SEC(".maps");
 
 /* New flows that found their map full. */
 struct {
@@ -140,8 +159,20 @@ static __always_inline int transport(struct __sk_buff *skb, __u32 offset, __u8 p
 	return -1;
 }
 
+static __always_inline void mark_in_scope(struct __sk_buff *skb)
+{
+	struct bpf_sock *sk = skb->sk;
+	if (!sk)
+		return;
+	sk = bpf_sk_fullsock(sk);
+	if (sk)
+		bpf_sk_storage_get(&in_scope, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+}
+
 static __always_inline void count_packet(struct __sk_buff *skb, __u8 source)
 {
+	if (scoped)
+		mark_in_scope(skb);
 	struct flow_key key = {.source = source};
 	__u32 offset;
 	__u8 protocol;
@@ -232,6 +263,8 @@ static __always_inline void count_call(struct sock *sk, int length, int sending)
 {
 	if (!sk || length <= 0)
 		return;
+	if (scoped && !bpf_sk_storage_get(&in_scope, sk, 0, 0))
+		return; /* a socket outside this agent's cgroup subtree */
 	struct flow_key key = {.source = sending ? FLOW_SOCKET_SEND : FLOW_SOCKET_RECV};
 	if (socket_key(sk, sending, &key))
 		return;

@@ -1,4 +1,8 @@
 //! Registering the datasets of a directory as tables.
+//!
+//! `network_usage` is what every answer counts: each agent's reports
+//! (`network_usage_reports`) under the counted-once rule ([`counted`]), so a conversation two
+//! agents reported (a cross-node one) is counted once.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,11 +13,15 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::datasource::provider_as_source;
+use datafusion::datasource::view::ViewTable;
 use datafusion::error::Result;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::LogicalPlanBuilder;
+use datafusion::prelude::{Expr, col, lit};
 use datafusion::prelude::{SessionConfig, SessionContext};
-use spider_records::RecordKind;
+use spider_records::{EndpointClass, ObservedEnds, RecordKind};
 
 /// The Hive partition columns every dataset has, as written by the parquet exporter.
 pub const PARTITION_COLUMNS: [&str; 2] = ["date", "hour"];
@@ -44,9 +52,31 @@ pub fn open(root: &Path) -> Result<SessionContext> {
                 vec![vec![]],
             )?)
         };
-        context.register_table(kind.as_str(), table)?;
+        if *kind == RecordKind::NetworkUsage {
+            context.register_table(USAGE_REPORTS, table.clone())?;
+            let counted_rows =
+                LogicalPlanBuilder::scan(USAGE_REPORTS, provider_as_source(table), None)?
+                    .filter(counted())?
+                    .build()?;
+            context.register_table(kind.as_str(), Arc::new(ViewTable::new(counted_rows, None)))?;
+        } else {
+            context.register_table(kind.as_str(), table)?;
+        }
     }
     Ok(context)
+}
+
+/// Every agent's usage reports, before the counted-once rule.
+pub const USAGE_REPORTS: &str = "network_usage_reports";
+
+/// The counted-once rule (`NetworkUsage::counts`): a report counts unless its reporter observed
+/// only the server of a client that is not external, whose own agent counts the conversation.
+pub fn counted() -> Expr {
+    // Files written before `observed` existed read it as null: they count.
+    col("observed")
+        .is_null()
+        .or(col("observed").not_eq(lit(ObservedEnds::Server.as_str())))
+        .or(col("client_class").eq(lit(EndpointClass::External.as_str())))
 }
 
 fn partition_columns() -> Vec<(String, DataType)> {

@@ -3,7 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::columns::Record;
-use crate::endpoint::EndpointMeta;
+use crate::endpoint::{EndpointClass, EndpointMeta};
 use crate::time::Timestamp;
 use crate::{columns_struct, string_enum};
 
@@ -14,6 +14,18 @@ string_enum! {
         Tcp = "tcp",
         /// UDP.
         Udp = "udp",
+    }
+}
+
+string_enum! {
+    /// Which ends of a conversation the reporting agent saw as its own sockets.
+    pub enum ObservedEnds {
+        /// Only the client's socket was local to the reporter.
+        Client = "client",
+        /// Only the server's socket was local to the reporter.
+        Server = "server",
+        /// Both sockets were local (same node, or an agent scoped to the whole host).
+        Both = "both",
     }
 }
 
@@ -36,6 +48,17 @@ columns_struct! {
         pub server_port: u16,
         /// TCP or UDP.
         pub transport: Transport,
+        /// Which ends the reporter observed; `None` for records no agent counted (generated data).
+        pub observed: Option<ObservedEnds>,
+        /// The Service address the client connected to, when the kernel translated it (DNAT) to
+        /// the `server_ip` that really served it.
+        pub service_ip: Option<IpAddr>,
+        /// The Service port the client connected to.
+        pub service_port: Option<u16>,
+        /// The Service's namespace (enrichment).
+        pub service_namespace: Option<String>,
+        /// The Service's name (enrichment).
+        pub service_name: Option<String>,
         /// Payload bytes sent by the client.
         pub bytes_to_server: u64,
         /// Payload bytes sent by the server.
@@ -64,6 +87,11 @@ impl Default for NetworkUsage {
             server_ip: Ipv4Addr::UNSPECIFIED.into(),
             server_port: 0,
             transport: Transport::Tcp,
+            observed: None,
+            service_ip: None,
+            service_port: None,
+            service_namespace: None,
+            service_name: None,
             bytes_to_server: 0,
             bytes_to_client: 0,
             messages_to_server: 0,
@@ -76,9 +104,20 @@ impl Default for NetworkUsage {
     }
 }
 
+impl NetworkUsage {
+    /// Whether this report is the one that counts its conversation (the counted-once rule):
+    /// a report that observed the client counts; a report that observed only the server counts
+    /// when the client is external (outside the cluster's ranges, where no agent runs). A
+    /// cross-node conversation is reported by both agents and counted once, by the client's;
+    /// a pod, node or unattributed in-cluster client is left to its own node's agent.
+    pub fn counts(&self) -> bool {
+        self.observed != Some(ObservedEnds::Server) || self.client.class == EndpointClass::External
+    }
+}
+
 impl Record for NetworkUsage {
     const DATASET: &'static str = "network_usage";
-    const SCHEMA_VERSION: u32 = 1;
+    const SCHEMA_VERSION: u32 = 2;
 
     fn time(&self) -> Timestamp {
         self.bucket_start

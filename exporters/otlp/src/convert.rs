@@ -107,13 +107,14 @@ impl Converter {
         self.overflowed
     }
 
-    /// The request for one batch (in cumulative mode, the batch is added to the totals).
+    /// The request for one batch (in cumulative mode, the batch is added to the totals). Reports
+    /// that another agent counts (the counted-once rule, `NetworkUsage::counts`) are left out.
     pub fn request(&mut self, records: &[NetworkUsage]) -> ExportMetricsServiceRequest {
         let bucket_end = |r: &NetworkUsage| r.bucket_start.plus_micros(MICROS_PER_MINUTE);
         match self.temporality {
             Temporality::Delta => {
                 let mut buckets: BTreeMap<(SeriesKey, Timestamp), Totals> = BTreeMap::new();
-                for record in records {
+                for record in records.iter().filter(|r| r.counts()) {
                     let key = series_key(record, &self.dimensions);
                     buckets
                         .entry((key, record.bucket_start))
@@ -133,7 +134,7 @@ impl Converter {
             }
             Temporality::Cumulative => {
                 let mut touched = Vec::new();
-                for record in records {
+                for record in records.iter().filter(|r| r.counts()) {
                     let mut key = series_key(record, &self.dimensions);
                     if !self.running.contains_key(&key) && self.running.len() >= self.max_series {
                         self.overflowed += 1;

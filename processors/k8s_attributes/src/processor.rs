@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock, RwLockWriteGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use spider_collector::records::{Batch, EndpointMeta, Record, Signal, Timestamp};
+use spider_collector::records::{Batch, EndpointClass, EndpointMeta, Record, Signal, Timestamp};
 use spider_collector::telemetry::Counter;
 use spider_collector::{ComponentError, CreateContext, Factory, Processor};
 
@@ -155,6 +155,14 @@ impl K8sAttributesProcessor {
                 let at = r.time();
                 enrich(&mut r.client, r.client_ip, at);
                 enrich(&mut r.server, r.server_ip, at);
+                // The Service a translated connection went through, by its address.
+                if let Some(service) = r.service_ip
+                    && let Some(found) = index.lookup(&service.to_canonical(), at.as_micros(), now)
+                    && found.class == EndpointClass::Service
+                {
+                    r.service_namespace = found.namespace;
+                    r.service_name = found.owner_name;
+                }
             }),
             Batch::Packets(records) => records.iter_mut().for_each(|r| {
                 let at = r.time();

@@ -72,6 +72,7 @@ pub async fn write_usage(dir: &Path, rows: u64) {
                 },
                 _ => EndpointMeta::default(),
             },
+            ..NetworkUsage::default()
         })
         .collect();
     let context = CreateContext {

@@ -10,24 +10,18 @@
 //! The client is the side that sent the SYN; without one (UDP, or a connection older than the
 //! agent), a well-known or non-ephemeral port names the server, then the first sender is the
 //! client. A decision is remembered, so a long connection keeps its roles in later minutes.
+//!
+//! Directions counted under a Service's address are first rewritten to the backend that served
+//! them ([`NatTable`]), so one connection through a Service is one conversation; each record
+//! keeps the Service, and says which of its ends were this agent's own sockets.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use spider_collector::records::{NetworkUsage, Timestamp, Transport};
+use spider_collector::records::{NetworkUsage, ObservedEnds, Timestamp, Transport};
 
 use crate::layout::{FLOW_SYN, FlowKey, FlowValue, Source};
-
-/// One end of a conversation.
-type Endpoint = (IpAddr, u16);
-
-/// A direction of a conversation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct Direction {
-    src: Endpoint,
-    dst: Endpoint,
-    protocol: u8,
-}
+use crate::nat::{Endpoint, NatTable, Tuple as Direction};
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Counts {
@@ -53,9 +47,21 @@ struct Directional {
     received: Counts,
     syn: bool,
     first_ns: u64,
+    /// The Service the client connected to, when the direction was translated.
+    service: Option<Endpoint>,
 }
 
 impl Directional {
+    /// Whether the sender's socket is local (a packet left it, or it made send calls).
+    fn local_src(&self) -> bool {
+        self.egress.packets + self.sent.calls > 0
+    }
+
+    /// Whether the receiver's socket is local.
+    fn local_dst(&self) -> bool {
+        self.ingress.packets + self.received.calls > 0
+    }
+
     fn packets(&self) -> u64 {
         self.egress.packets.max(self.ingress.packets)
     }
@@ -95,6 +101,39 @@ impl Direction {
     }
 }
 
+/// A record's identity: client, server address and port, transport, and the Service (two
+/// Services in front of one backend port stay two records).
+type RecordKey = (IpAddr, IpAddr, u16, u8, Option<Endpoint>);
+
+/// Which ends of a record were this agent's own sockets.
+#[derive(Debug, Default)]
+struct Seen {
+    client: bool,
+    server: bool,
+}
+
+impl Seen {
+    fn note(&mut self, direction: &Direction, counts: &Directional, client: Endpoint) {
+        let (src_local, dst_local) = (counts.local_src(), counts.local_dst());
+        if direction.src == client {
+            self.client |= src_local;
+            self.server |= dst_local;
+        } else {
+            self.server |= src_local;
+            self.client |= dst_local;
+        }
+    }
+
+    fn observed(&self) -> Option<ObservedEnds> {
+        match (self.client, self.server) {
+            (true, true) => Some(ObservedEnds::Both),
+            (true, false) => Some(ObservedEnds::Client),
+            (false, true) => Some(ObservedEnds::Server),
+            (false, false) => None,
+        }
+    }
+}
+
 /// Where a decided client was last seen, to forget pairs that went quiet.
 struct Role {
     client: Endpoint,
@@ -130,16 +169,22 @@ impl Aggregator {
         self.bucket
     }
 
-    /// Adds drained kernel entries to the current minute.
-    pub fn add(&mut self, entries: &[(FlowKey, FlowValue)]) {
+    /// Adds drained kernel entries to the current minute, rewriting the directions `nat` knows
+    /// were translated (`now`: µs, for the table's bookkeeping).
+    pub fn add(&mut self, entries: &[(FlowKey, FlowValue)], nat: &mut NatTable, now: i64) {
         for (key, value) in entries {
             let Some(source) = key.source() else { continue };
-            let direction = Direction {
+            let counted = Direction {
                 src: (key.src_ip(), key.src_port),
                 dst: (key.dst_ip(), key.dst_port),
                 protocol: key.protocol,
             };
+            let (direction, service) = match nat.rewrite(counted, now) {
+                Some(rewritten) => (rewritten.direction, Some(rewritten.service)),
+                None => (counted, None),
+            };
             let entry = self.directions.entry(direction).or_default();
+            entry.service = entry.service.or(service);
             match source {
                 Source::Egress => entry.egress.add(value),
                 Source::Ingress => entry.ingress.add(value),
@@ -163,7 +208,7 @@ impl Aggregator {
                 .or_default()
                 .push((direction, counts));
         }
-        let mut records: HashMap<(IpAddr, IpAddr, u16, u8), NetworkUsage> = HashMap::new();
+        let mut records: HashMap<RecordKey, (NetworkUsage, Seen)> = HashMap::new();
         for (pair, sides) in pairs {
             let client = self.client_of(pair, &sides);
             let server = if client == pair.low {
@@ -171,22 +216,31 @@ impl Aggregator {
             } else {
                 pair.low
             };
-            let record = records
-                .entry((client.0, server.0, server.1, pair.protocol))
-                .or_insert_with(|| NetworkUsage {
-                    bucket_start: self.bucket,
-                    reporter: self.reporter.clone(),
-                    client_ip: client.0,
-                    server_ip: server.0,
-                    server_port: server.1,
-                    transport: if pair.protocol == TCP {
-                        Transport::Tcp
-                    } else {
-                        Transport::Udp
-                    },
-                    ..NetworkUsage::default()
+            let service = sides.iter().find_map(|(_, counts)| counts.service);
+            let (record, seen) = records
+                .entry((client.0, server.0, server.1, pair.protocol, service))
+                .or_insert_with(|| {
+                    (
+                        NetworkUsage {
+                            bucket_start: self.bucket,
+                            reporter: self.reporter.clone(),
+                            client_ip: client.0,
+                            server_ip: server.0,
+                            server_port: server.1,
+                            transport: if pair.protocol == TCP {
+                                Transport::Tcp
+                            } else {
+                                Transport::Udp
+                            },
+                            service_ip: service.map(|s| s.0),
+                            service_port: service.map(|s| s.1),
+                            ..NetworkUsage::default()
+                        },
+                        Seen::default(),
+                    )
                 });
             for (direction, counts) in &sides {
+                seen.note(direction, counts, client);
                 let (bytes, messages) = counts.bytes_and_messages();
                 if direction.src == client {
                     record.bytes_to_server += bytes;
@@ -202,7 +256,13 @@ impl Aggregator {
         let oldest = self.bucket.plus_micros(-ROLE_MEMORY_MINUTES * 60_000_000);
         self.roles.retain(|_, role| role.last_bucket >= oldest);
         self.bucket = next;
-        let mut records: Vec<NetworkUsage> = records.into_values().collect();
+        let mut records: Vec<NetworkUsage> = records
+            .into_values()
+            .map(|(mut record, seen)| {
+                record.observed = seen.observed();
+                record
+            })
+            .collect();
         records.sort_by_key(|r| (r.client_ip, r.server_ip, r.server_port));
         records
     }
@@ -254,6 +314,11 @@ fn decide_client(pair: Pair, sides: &[(Direction, Directional)]) -> Endpoint {
 mod tests {
     use super::*;
 
+    /// Adds entries that went through no translation.
+    fn add(aggregator: &mut Aggregator, entries: &[(FlowKey, FlowValue)]) {
+        aggregator.add(entries, &mut NatTable::new(0), 0);
+    }
+
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()
     }
@@ -291,33 +356,36 @@ mod tests {
             flags: FLOW_SYN,
             ..counts(1, 0, 0, 1)
         };
-        aggregator.add(&[
-            entry(CLIENT, SERVER, TCP, Source::Egress, counts(5, 300, 0, 1)),
-            entry(CLIENT, SERVER, TCP, Source::Egress, syn),
-            entry(CLIENT, SERVER, TCP, Source::Ingress, counts(6, 300, 0, 2)),
-            entry(
-                CLIENT,
-                SERVER,
-                TCP,
-                Source::SocketSend,
-                counts(0, 300, 3, 3),
-            ),
-            entry(
-                CLIENT,
-                SERVER,
-                TCP,
-                Source::SocketRecv,
-                counts(0, 300, 1, 4),
-            ),
-            entry(SERVER, CLIENT, TCP, Source::Egress, counts(4, 2000, 0, 5)),
-            entry(
-                SERVER,
-                CLIENT,
-                TCP,
-                Source::SocketSend,
-                counts(0, 2000, 2, 6),
-            ),
-        ]);
+        add(
+            &mut aggregator,
+            &[
+                entry(CLIENT, SERVER, TCP, Source::Egress, counts(5, 300, 0, 1)),
+                entry(CLIENT, SERVER, TCP, Source::Egress, syn),
+                entry(CLIENT, SERVER, TCP, Source::Ingress, counts(6, 300, 0, 2)),
+                entry(
+                    CLIENT,
+                    SERVER,
+                    TCP,
+                    Source::SocketSend,
+                    counts(0, 300, 3, 3),
+                ),
+                entry(
+                    CLIENT,
+                    SERVER,
+                    TCP,
+                    Source::SocketRecv,
+                    counts(0, 300, 1, 4),
+                ),
+                entry(SERVER, CLIENT, TCP, Source::Egress, counts(4, 2000, 0, 5)),
+                entry(
+                    SERVER,
+                    CLIENT,
+                    TCP,
+                    Source::SocketSend,
+                    counts(0, 2000, 2, 6),
+                ),
+            ],
+        );
         let records = aggregator.close(Timestamp::from_secs(120));
         assert_eq!(records.len(), 1, "{records:#?}");
         let r = &records[0];
@@ -347,19 +415,25 @@ mod tests {
             flags: FLOW_SYN,
             ..counts(1, 0, 0, 1)
         };
-        aggregator.add(&[entry(odd_client, odd_server, TCP, Source::Egress, syn)]);
+        add(
+            &mut aggregator,
+            &[entry(odd_client, odd_server, TCP, Source::Egress, syn)],
+        );
         let first = aggregator.close(Timestamp::from_secs(60));
         assert_eq!(
             (first[0].client_ip, first[0].server_port),
             (ip("10.0.0.9"), 50000)
         );
-        aggregator.add(&[entry(
-            odd_server,
-            odd_client,
-            TCP,
-            Source::SocketSend,
-            counts(0, 10, 1, 9),
-        )]);
+        add(
+            &mut aggregator,
+            &[entry(
+                odd_server,
+                odd_client,
+                TCP,
+                Source::SocketSend,
+                counts(0, 10, 1, 9),
+            )],
+        );
         let later = aggregator.close(Timestamp::from_secs(120));
         assert_eq!(
             (
@@ -374,38 +448,41 @@ mod tests {
     #[test]
     fn without_a_syn_ports_then_the_first_sender_decide() {
         let mut aggregator = Aggregator::new("node".into(), Timestamp::from_secs(0));
-        aggregator.add(&[
-            // DNS answer seen before the question: port 53 is the server anyway.
-            entry(
-                ("10.0.0.53", 53),
-                ("10.0.0.1", 45000),
-                17,
-                Source::Ingress,
-                counts(1, 90, 0, 1),
-            ),
-            entry(
-                ("10.0.0.1", 45000),
-                ("10.0.0.53", 53),
-                17,
-                Source::Egress,
-                counts(1, 30, 0, 2),
-            ),
-            // Two ephemeral ports: whoever spoke first is the client.
-            entry(
-                ("10.0.0.3", 40001),
-                ("10.0.0.4", 40002),
-                17,
-                Source::Egress,
-                counts(2, 20, 0, 7),
-            ),
-            entry(
-                ("10.0.0.4", 40002),
-                ("10.0.0.3", 40001),
-                17,
-                Source::Egress,
-                counts(1, 5, 0, 3),
-            ),
-        ]);
+        add(
+            &mut aggregator,
+            &[
+                // DNS answer seen before the question: port 53 is the server anyway.
+                entry(
+                    ("10.0.0.53", 53),
+                    ("10.0.0.1", 45000),
+                    17,
+                    Source::Ingress,
+                    counts(1, 90, 0, 1),
+                ),
+                entry(
+                    ("10.0.0.1", 45000),
+                    ("10.0.0.53", 53),
+                    17,
+                    Source::Egress,
+                    counts(1, 30, 0, 2),
+                ),
+                // Two ephemeral ports: whoever spoke first is the client.
+                entry(
+                    ("10.0.0.3", 40001),
+                    ("10.0.0.4", 40002),
+                    17,
+                    Source::Egress,
+                    counts(2, 20, 0, 7),
+                ),
+                entry(
+                    ("10.0.0.4", 40002),
+                    ("10.0.0.3", 40001),
+                    17,
+                    Source::Egress,
+                    counts(1, 5, 0, 3),
+                ),
+            ],
+        );
         let records = aggregator.close(Timestamp::from_secs(60));
         let dns = records.iter().find(|r| r.server_port == 53).unwrap();
         assert_eq!(
@@ -431,29 +508,143 @@ mod tests {
             flags: FLOW_SYN,
             ..counts(1, bytes, 0, 1)
         };
-        aggregator.add(&[
-            entry(("10.0.0.1", 40000), SERVER, TCP, Source::Egress, syn(0)),
-            entry(
-                ("10.0.0.1", 40000),
-                SERVER,
-                TCP,
-                Source::SocketSend,
-                counts(0, 100, 1, 1),
-            ),
-            entry(
-                ("::ffff:10.0.0.1", 40001),
-                ("::ffff:10.0.0.2", 8080),
-                TCP,
-                Source::SocketSend,
-                counts(0, 50, 2, 2),
-            ),
-            entry(("10.0.0.1", 40001), SERVER, TCP, Source::Egress, syn(0)),
-        ]);
+        add(
+            &mut aggregator,
+            &[
+                entry(("10.0.0.1", 40000), SERVER, TCP, Source::Egress, syn(0)),
+                entry(
+                    ("10.0.0.1", 40000),
+                    SERVER,
+                    TCP,
+                    Source::SocketSend,
+                    counts(0, 100, 1, 1),
+                ),
+                entry(
+                    ("::ffff:10.0.0.1", 40001),
+                    ("::ffff:10.0.0.2", 8080),
+                    TCP,
+                    Source::SocketSend,
+                    counts(0, 50, 2, 2),
+                ),
+                entry(("10.0.0.1", 40001), SERVER, TCP, Source::Egress, syn(0)),
+            ],
+        );
         let records = aggregator.close(Timestamp::from_secs(60));
         assert_eq!(records.len(), 1, "{records:#?}");
         assert_eq!(
             (records[0].bytes_to_server, records[0].messages_to_server),
             (150, 3)
+        );
+    }
+
+    #[test]
+    fn a_service_connection_seen_from_both_sockets_is_one_record_that_keeps_the_service() {
+        use crate::nat::{Translation, Tuple};
+        let end = |ip_text: &str, port| (ip(ip_text), port);
+        let (client, service, backend) = (
+            end("10.0.1.5", 40000),
+            end("10.96.0.10", 80),
+            end("10.0.2.7", 7777),
+        );
+        let mut nat = NatTable::new(10);
+        nat.insert(
+            Translation {
+                original: Tuple {
+                    src: client,
+                    dst: service,
+                    protocol: TCP,
+                },
+                reply: Tuple {
+                    src: backend,
+                    dst: client,
+                    protocol: TCP,
+                },
+            },
+            0,
+        );
+        let syn = FlowValue {
+            flags: FLOW_SYN,
+            ..counts(1, 0, 0, 1)
+        };
+        let c = ("10.0.1.5", 40000);
+        let (s, b) = (("10.96.0.10", 80), ("10.0.2.7", 7777));
+        let mut aggregator = Aggregator::new("node".into(), Timestamp::from_secs(0));
+        aggregator.add(
+            &[
+                // The client's socket and packets name the Service…
+                entry(c, s, TCP, Source::Egress, syn),
+                entry(c, s, TCP, Source::SocketSend, counts(0, 250, 2, 2)),
+                entry(s, c, TCP, Source::Ingress, counts(3, 90, 0, 4)),
+                entry(s, c, TCP, Source::SocketRecv, counts(0, 90, 1, 5)),
+                // …the backend's name the pod.
+                entry(c, b, TCP, Source::Ingress, counts(4, 250, 0, 3)),
+                entry(c, b, TCP, Source::SocketRecv, counts(0, 250, 1, 3)),
+                entry(b, c, TCP, Source::SocketSend, counts(0, 90, 1, 4)),
+            ],
+            &mut nat,
+            1,
+        );
+        let records = aggregator.close(Timestamp::from_secs(60));
+        assert_eq!(records.len(), 1, "{records:#?}");
+        let r = &records[0];
+        assert_eq!(
+            (r.client_ip, r.server_ip, r.server_port),
+            (ip("10.0.1.5"), ip("10.0.2.7"), 7777)
+        );
+        assert_eq!(
+            (r.service_ip, r.service_port),
+            (Some(ip("10.96.0.10")), Some(80))
+        );
+        assert_eq!(
+            (
+                r.bytes_to_server,
+                r.messages_to_server,
+                r.bytes_to_client,
+                r.messages_to_client
+            ),
+            (250, 2, 90, 1)
+        );
+        assert_eq!(r.observed, Some(ObservedEnds::Both));
+    }
+
+    #[test]
+    fn each_agent_says_which_end_it_observed() {
+        let syn = FlowValue {
+            flags: FLOW_SYN,
+            ..counts(1, 0, 0, 1)
+        };
+        // The client's node: its socket's calls and packets.
+        let mut client_side = Aggregator::new("node-a".into(), Timestamp::from_secs(0));
+        add(
+            &mut client_side,
+            &[
+                entry(CLIENT, SERVER, TCP, Source::Egress, syn),
+                entry(CLIENT, SERVER, TCP, Source::SocketSend, counts(0, 10, 1, 2)),
+                entry(SERVER, CLIENT, TCP, Source::Ingress, counts(1, 20, 0, 3)),
+            ],
+        );
+        // The server's node: the same connection from the other socket.
+        let mut server_side = Aggregator::new("node-b".into(), Timestamp::from_secs(0));
+        add(
+            &mut server_side,
+            &[
+                entry(CLIENT, SERVER, TCP, Source::Ingress, syn),
+                entry(CLIENT, SERVER, TCP, Source::SocketRecv, counts(0, 10, 1, 2)),
+                entry(SERVER, CLIENT, TCP, Source::SocketSend, counts(0, 20, 1, 3)),
+            ],
+        );
+        let a = client_side.close(Timestamp::from_secs(60));
+        let b = server_side.close(Timestamp::from_secs(60));
+        assert_eq!(a[0].observed, Some(ObservedEnds::Client));
+        assert_eq!(b[0].observed, Some(ObservedEnds::Server));
+        assert_eq!(
+            (a[0].client_ip, b[0].client_ip),
+            (ip(CLIENT.0), ip(CLIENT.0))
+        );
+        assert_eq!((a[0].bytes_to_server, b[0].bytes_to_server), (10, 10));
+        assert!(
+            a[0].counts() && !b[0].counts(),
+            "a pod client's own agent counts it"
         );
     }
 }

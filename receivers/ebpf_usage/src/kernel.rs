@@ -44,12 +44,15 @@ fn error(step: &str, error: impl std::fmt::Display) -> String {
 
 impl Kernel {
     /// Loads the programs with maps of `capacity` entries and attaches them to the cgroup v2
-    /// hierarchy at `cgroup` (all sockets below it, in every network namespace).
+    /// hierarchy at `cgroup` (all sockets below it, in every network namespace). Below the
+    /// hierarchy's root, the send/receive programs are scoped to it as well.
     pub fn attach(cgroup: &Path, capacity: u32) -> Result<Self, String> {
         let btf = Btf::from_sys_fs()
             .map_err(|e| error("reading kernel BTF (/sys/kernel/btf/vmlinux)", e))?;
+        let scoped = u32::from(is_below_root(cgroup));
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&btf))
+            .override_global("scoped", &scoped, true)
             .map_max_entries("flows_0", capacity)
             .map_max_entries("flows_1", capacity)
             .load(OBJECT)
@@ -129,6 +132,13 @@ impl Kernel {
             .map(|per_cpu| per_cpu.iter().sum())
             .unwrap_or(0)
     }
+}
+
+/// Whether `cgroup` is a subtree rather than the whole hierarchy. Only the root cgroup has no
+/// `cgroup.type`; the root of a cgroup namespace (a kind node's container) has one, so an agent
+/// inside such a node is scoped to it.
+pub fn is_below_root(cgroup: &Path) -> bool {
+    cgroup.join("cgroup.type").exists()
 }
 
 fn program<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, String>

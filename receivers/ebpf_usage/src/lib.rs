@@ -3,21 +3,26 @@
 //! namespaces, so all pods of a node — and this receiver turns them into one-minute
 //! `network_usage` records, one per client/server pair.
 //!
-//! The programs (`ebpf/usage.bpf.c`) hang off the cgroup v2 root (packets) and the
-//! `sock_send_length`/`sock_recv_length` tracepoints (calls). Maps are drained every
-//! `read_interval` and at each minute boundary, so each record holds exactly its minute. Without
+//! The programs (`ebpf/usage.bpf.c`) hang off the cgroup v2 root, or the subtree `cgroup_path`
+//! names (packets), and the `sock_send_length`/`sock_recv_length` tracepoints (calls, scoped to
+//! the same subtree). Maps are drained every `read_interval` and at each minute boundary, so
+//! each record holds exactly its minute. Connections through a Service are rewritten to the
+//! backend that served them from conntrack (`service_translation`). Without
 //! CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON the receiver says which are missing and stays idle,
 //! and the rest of the pipeline keeps running. A restart starts from fresh maps: nothing counted
 //! before it is counted again.
 
 mod aggregate;
 mod capabilities;
+mod conntrack;
 mod kernel;
 mod layout;
+mod nat;
+mod translation;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -34,14 +39,22 @@ use tokio_util::sync::CancellationToken;
 pub use aggregate::Aggregator;
 pub use kernel::Kernel;
 pub use layout::{FLOW_SYN, FlowKey, FlowValue, Source};
+pub use nat::{NatTable, Translation, Tuple};
 
 /// `receivers::ebpf_usage`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EbpfUsageConfig {
     /// The cgroup v2 directory whose sockets are counted (default: the root,
-    /// `/sys/fs/cgroup/unified` on hybrid hierarchies, else `/sys/fs/cgroup`).
+    /// `/sys/fs/cgroup/unified` on hybrid hierarchies, else `/sys/fs/cgroup`). Below the root,
+    /// only the sockets of processes inside it are counted, by every program: one node of a
+    /// kind/k3d cluster whose nodes share a kernel.
     pub cgroup_path: Option<PathBuf>,
+    /// Rewrite connections the kernel translated (Service DNAT, NodePorts) to the backend that
+    /// served them, from conntrack in the agent's network namespace.
+    pub service_translation: bool,
+    /// Translated connections remembered at once; more are counted as overflow.
+    pub max_translations: u32,
     /// Entries of each kernel flow map; new flows beyond it are counted as overflow.
     pub max_flows: u32,
     /// How often the kernel maps are drained.
@@ -54,6 +67,8 @@ impl Default for EbpfUsageConfig {
     fn default() -> Self {
         Self {
             cgroup_path: None,
+            service_translation: true,
+            max_translations: 262_144,
             max_flows: 65_536,
             read_interval: GoDuration::from_secs(5),
             reporter: None,
@@ -67,6 +82,12 @@ impl ComponentConfig for EbpfUsageConfig {
         if !(1024..=16_777_216).contains(&self.max_flows) {
             errors.push(ConfigError::new(
                 "max_flows",
+                "must be between 1024 and 16777216",
+            ));
+        }
+        if !(1024..=16_777_216).contains(&self.max_translations) {
+            errors.push(ConfigError::new(
+                "max_translations",
                 "must be between 1024 and 16777216",
             ));
         }
@@ -148,6 +169,16 @@ impl Factory<dyn Receiver> for EbpfUsageReceiverFactory {
             "New flows dropped because a kernel map was full.",
             |s| s.overflowed.load(Ordering::Relaxed) as f64,
         );
+        gauge(
+            "spider_ebpf_translations",
+            "Translated (Service) connections known from conntrack.",
+            |s| s.translations.load(Ordering::Relaxed) as f64,
+        );
+        gauge(
+            "spider_ebpf_translation_overflow",
+            "Translated connections not remembered because the table was full.",
+            |s| s.translation_overflow.load(Ordering::Relaxed) as f64,
+        );
         let counters = Counters {
             drained: telemetry.counter(
                 "spider_ebpf_flow_entries_drained_total",
@@ -162,13 +193,18 @@ impl Factory<dyn Receiver> for EbpfUsageReceiverFactory {
                 "Failed drains of the kernel maps.",
             ),
         };
+        let resyncs = telemetry.counter(
+            "spider_ebpf_conntrack_resyncs_total",
+            "Full reads of conntrack (at start, periodically, and after lost events).",
+        );
         Ok(Box::new(EbpfUsageReceiver {
             name: context.id.to_string(),
             config,
             state,
             counters: Some(counters),
+            resyncs,
             stop: CancellationToken::new(),
-            task: None,
+            tasks: Vec::new(),
         }))
     }
 }
@@ -178,6 +214,8 @@ struct State {
     attached: AtomicU64,
     fill: AtomicU64,
     overflowed: AtomicU64,
+    translations: AtomicU64,
+    translation_overflow: AtomicU64,
 }
 
 struct Counters {
@@ -192,8 +230,9 @@ pub struct EbpfUsageReceiver {
     config: EbpfUsageConfig,
     state: Arc<State>,
     counters: Option<Counters>,
+    resyncs: Counter,
     stop: CancellationToken,
-    task: Option<JoinHandle<()>>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 #[async_trait]
@@ -223,22 +262,35 @@ impl Receiver for EbpfUsageReceiver {
         let reporter = self.config.reporter();
         let aggregator = Aggregator::new(reporter, Timestamp::now().minute_start());
         let counters = self.counters.take().expect("started once");
+        let nat = Arc::new(Mutex::new(NatTable::new(
+            self.config.max_translations as usize,
+        )));
+        if self.config.service_translation {
+            let follower = translation::Follower {
+                nat: nat.clone(),
+                stop: self.stop.clone(),
+                resyncs: self.resyncs.clone(),
+                receiver: self.name.clone(),
+            };
+            self.tasks.push(tokio::spawn(follower.run()));
+        }
         let task = Poller {
             kernel,
             aggregator,
+            nat,
             output,
             stop: self.stop.clone(),
             interval: self.config.read_interval.0,
             state: self.state.clone(),
             counters,
         };
-        self.task = Some(tokio::spawn(task.run()));
+        self.tasks.push(tokio::spawn(task.run()));
         Ok(())
     }
 
     async fn shutdown(&mut self) -> Result<(), ComponentError> {
         self.stop.cancel();
-        if let Some(task) = self.task.take() {
+        for task in self.tasks.drain(..) {
             task.await
                 .map_err(|e| ComponentError::new(format!("usage poller failed: {e}")))?;
         }
@@ -251,6 +303,7 @@ impl Receiver for EbpfUsageReceiver {
 struct Poller {
     kernel: Kernel,
     aggregator: Aggregator,
+    nat: Arc<Mutex<NatTable>>,
     output: Output,
     stop: CancellationToken,
     interval: Duration,
@@ -271,6 +324,10 @@ impl Poller {
             self.drain().await;
             let now = Timestamp::now();
             if stopping || now >= boundary {
+                self.nat
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .prune(now.as_micros());
                 let records = self.aggregator.close(now.minute_start());
                 self.counters.records.add(records.len() as u64);
                 if !records.is_empty() && self.output.send(Batch::Usage(records)).await.is_err() {
@@ -290,7 +347,15 @@ impl Poller {
                 self.state
                     .fill
                     .store(drained.fill.to_bits(), Ordering::Relaxed);
-                self.aggregator.add(&drained.entries);
+                let mut nat = self.nat.lock().unwrap_or_else(|p| p.into_inner());
+                self.aggregator
+                    .add(&drained.entries, &mut nat, Timestamp::now().as_micros());
+                self.state
+                    .translations
+                    .store(nat.len() as u64, Ordering::Relaxed);
+                self.state
+                    .translation_overflow
+                    .store(nat.overflowed(), Ordering::Relaxed);
             }
             Err(error) => {
                 self.counters.read_errors.add(1);

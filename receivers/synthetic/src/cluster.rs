@@ -207,6 +207,7 @@ impl Cluster {
                         packets_to_client: messages_to_client + bytes_to_client / 1448,
                         client: client.meta.clone(),
                         server: server.meta.clone(),
+                        ..NetworkUsage::default()
                     });
                 }
             }

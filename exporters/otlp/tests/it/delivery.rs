@@ -44,6 +44,7 @@ fn records() -> Vec<NetworkUsage> {
         packets_to_client: 5,
         client: meta("shop", OwnerKind::Deployment, "cart"),
         server: meta("payments", OwnerKind::StatefulSet, "db"),
+        ..NetworkUsage::default()
     };
     let db_again = NetworkUsage {
         bytes_to_server: 50,

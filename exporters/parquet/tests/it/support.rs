@@ -6,7 +6,8 @@ use std::path::Path;
 use serde_json::Value;
 use spider_collector::records::{
     Batch, CloseReason, Direction, EndpointClass, EndpointMeta, HostName, HttpTransaction,
-    NameSource, NetworkUsage, OwnerKind, Packet, SessionState, TcpSession, Timestamp, Transport,
+    NameSource, NetworkUsage, ObservedEnds, OwnerKind, Packet, SessionState, TcpSession, Timestamp,
+    Transport,
 };
 use spider_collector::telemetry::ComponentTelemetry;
 use spider_collector::{CreateContext, Exporter, Factory};
@@ -80,6 +81,11 @@ pub fn usage(n: u64) -> Vec<NetworkUsage> {
                 class: EndpointClass::Service,
                 ..EndpointMeta::default()
             },
+            observed: Some(ObservedEnds::Client),
+            service_ip: (i % 2 == 0).then(|| ip("10.96.0.10")),
+            service_port: (i % 2 == 0).then_some(53),
+            service_namespace: (i % 2 == 0).then(|| "kube-system".to_owned()),
+            service_name: (i % 2 == 0).then(|| "kube-dns".to_owned()),
         })
         .collect()
 }
