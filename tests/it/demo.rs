@@ -68,9 +68,9 @@ fn sql(data: &Path, query: &str) -> Value {
 
 #[test]
 fn the_demo_serves_the_map_of_this_hosts_own_traffic() {
-    if !spider_testkit::netns::privileged() {
+    let Some(_turn) = crate::support::kernel_turn_blocking() else {
         return;
-    }
+    };
     let data = scratch("demo").join("data");
     let (demo, url) = start_demo(&[], &data);
     let page = curl(std::slice::from_ref(&url));

@@ -57,7 +57,7 @@ service:
 }
 
 /// The sum of every OTLP point of `metric` from workload `source` to workload `destination`.
-fn otlp_sum(requests: &[Value], metric: &str, source: &str, destination: &str) -> u64 {
+pub fn otlp_sum(requests: &[Value], metric: &str, source: &str, destination: &str) -> u64 {
     let attribute = |point: &Value, key: &str| {
         point["attributes"]
             .as_array()
@@ -92,9 +92,9 @@ fn otlp_sum(requests: &[Value], metric: &str, source: &str, destination: &str) -
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pods_talking_show_on_the_map_with_the_bytes_they_sent() {
-    if !spider_testkit::netns::privileged() {
+    let Some(_turn) = crate::support::kernel_turn().await else {
         return;
-    }
+    };
     let network = PodNetwork::create(2);
     let (frontend, api): (IpAddr, IpAddr) = (network.pods[0].ip, network.pods[1].ip);
     let dir = scratch("end-to-end");

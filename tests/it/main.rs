@@ -2,6 +2,7 @@
 
 mod capture;
 mod cli;
+mod cluster;
 mod demo;
 mod deploy;
 mod ebpf;

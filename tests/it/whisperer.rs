@@ -145,9 +145,9 @@ fn start_collector(config: &Path) -> Child {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_capture_of_a_workload_takes_exactly_its_pods_and_follows_it_as_it_scales() {
-    if !spider_testkit::netns::privileged() {
+    let Some(_turn) = crate::support::kernel_turn().await else {
         return;
-    }
+    };
     let mut network = PodNetwork::create(4);
     let dir = scratch("whisperer");
     let _servers: Vec<Nginx> = [WEB[0], WEB[1], DB]

@@ -1,13 +1,19 @@
 """Known traffic for the tests: exact numbers of send calls and bytes each way, TCP or UDP.
 
     traffic.py tcp-server ADDR PORT REPLIES REPLY_SIZE EXPECT_BYTES
-    traffic.py tcp-client ADDR PORT MESSAGES SIZE EXPECT_BYTES [PAUSE_SECONDS]
+    traffic.py tcp-client ADDR PORT MESSAGES SIZE EXPECT_BYTES [PAUSE_SECONDS [SOURCE_ADDR]]
     traffic.py udp-server ADDR PORT DATAGRAMS REPLY_SIZE
     traffic.py udp-client ADDR PORT DATAGRAMS SIZE
-Servers print "ready" once listening and serve one client. Every send is one send() call whose
+    traffic.py dns-client ADDR PORT NAME QUERIES [SOURCE_ADDR]
+Servers print "ready" once listening and serve one client. The DNS client asks for NAME's A
+record QUERIES times over one connected UDP socket, as resolvers do, and prints the bytes it
+sent and received as JSON. A client given SOURCE_ADDR binds to it first (a host-network pod
+speaking from its node's address). Every send is one send() call whose
 whole buffer is accepted (checked), so the counts are exact.
 """
+import json
 import socket
+import struct
 import sys
 import time
 
@@ -47,8 +53,9 @@ def tcp_server(address, port, replies, reply_size, expect):
                 pass
 
 
-def tcp_client(address, port, messages, size, expect, pause="0"):
-    with socket.create_connection((address, int(port)), timeout=30) as client:
+def tcp_client(address, port, messages, size, expect, pause="0", source=None):
+    bind = (source, 0) if source else None
+    with socket.create_connection((address, int(port)), timeout=30, source_address=bind) as client:
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for _ in range(int(messages)):
             send_exactly(client, b"m" * int(size))
@@ -74,6 +81,27 @@ def udp_client(address, port, datagrams, size):
             client.recvfrom(65536)
 
 
+def dns_query(ident, name):
+    header = struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0)
+    labels = b"".join(bytes([len(part)]) + part.encode() for part in name.split("."))
+    return header + labels + b"\x00" + struct.pack("!HH", 1, 1)
+
+
+def dns_client(address, port, name, queries, source=None):
+    sent = received = 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.settimeout(10)
+        if source:
+            client.bind((source, 0))
+        client.connect((address, int(port)))
+        for ident in range(int(queries)):
+            query = dns_query(ident + 1, name)
+            send_exactly(client, query)
+            sent += len(query)
+            received += len(client.recv(4096))
+    print(json.dumps({"sent": sent, "received": received}))
+
+
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    {"tcp-server": tcp_server, "tcp-client": tcp_client, "udp-server": udp_server, "udp-client": udp_client}[command](*args)
+    {"tcp-server": tcp_server, "tcp-client": tcp_client, "udp-server": udp_server, "udp-client": udp_client, "dns-client": dns_client}[command](*args)

@@ -1,8 +1,10 @@
 //! What Spider's tests share: scratch directories, free loopback ports, and the Python test
 //! peers in `tests/python/` (DuckDB, pyarrow, the OTLP receiver, S3 calls), network namespaces,
-//! public captures and tshark, and a fake Kubernetes API server.
+//! public captures and tshark, a fake Kubernetes API server, and a cluster simulated on this
+//! kernel (nodes as cgroups, pods as network namespaces, Services as kube-proxy's DNAT rules).
 
 pub mod captures;
+pub mod cluster;
 pub mod frames;
 pub mod http_capture;
 pub mod kube_api;

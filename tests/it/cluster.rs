@@ -1,0 +1,483 @@
+//! Network usage in a cluster: two nodes simulated on this kernel, one `spider collect` per node
+//! scoped to its node's cgroup, attributing from the fake API server, all writing one dataset
+//! and one OTLP peer. Every kind of conversation a cluster has is counted exactly once, with
+//! its bytes and messages each way, on the map, in the stats and in OTLP:
+//! same-node pod → pod, cross-node pod → pod, pod → Service → pod over TCP, DNS over UDP
+//! through the DNS Service, host-network pod → pod, and an outside client → NodePort → pod.
+
+use std::collections::BTreeMap;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use spider_testkit::cluster::{Cluster, Workload, cluster_cidrs};
+use spider_testkit::kube_api::FakeApi;
+use spider_testkit::netns::finished;
+use spider_testkit::otlp_peer::Peer;
+use spider_testkit::python_script;
+
+use crate::end_to_end::otlp_sum;
+use crate::serve::{get_json, serving};
+use crate::support::{config_file, scratch, spawn, stderr, terminate};
+
+fn workload(namespace: &str, kind: &str, name: &str) -> Workload {
+    Workload {
+        namespace: namespace.into(),
+        kind: kind.into(),
+        name: name.into(),
+    }
+}
+
+/// The agent of one node: eBPF usage scoped to the node's cgroup, enrichment from the API.
+fn agent_config(
+    cluster: &Cluster,
+    node: usize,
+    kubeconfig: &str,
+    data: &str,
+    peer: &Peer,
+) -> String {
+    let [pods, services] = cluster_cidrs(cluster);
+    format!(
+        r#"
+receivers:
+  ebpf_usage: {{ read_interval: 200ms, reporter: {name}, cgroup_path: "{cgroup}" }}
+processors:
+  k8s_attributes:
+    source: kubernetes
+    auth_type: kube_config
+    kubeconfig: "{kubeconfig}"
+    wait_for_metadata: true
+    cluster_cidrs: ["{pods}", "{services}"]
+  batch: {{ timeout: 200ms }}
+exporters:
+  parquet: {{ path: "{data}" }}
+  otlp: {{ endpoint: "http://localhost:{grpc}", temporality: delta, dimensions: [namespace, owner, class, port] }}
+service:
+  telemetry: {{ metrics: {{ level: none }} }}
+  pipelines:
+    usage: {{ receivers: [ebpf_usage], processors: [k8s_attributes, batch], exporters: [parquet, otlp] }}
+"#,
+        name = cluster.nodes[node].name,
+        cgroup = cluster.nodes[node].cgroup.display(),
+        grpc = peer.grpc_port,
+    )
+}
+
+/// Starts `traffic.py ARGS` (or another peer script) as pod `pod` and waits for "ready".
+fn serve_in(cluster: &Cluster, pod: usize, script: &str, args: &[&str]) -> Child {
+    let script = python_script(script);
+    let mut all = vec![script.to_str().unwrap()];
+    all.extend(args);
+    let mut child = cluster
+        .command_in(pod, "python3", &all)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("server starts");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "ready", "server {args:?} did not start");
+    child
+}
+
+fn finish(command: &mut std::process::Command) -> String {
+    let output = command.output().expect("client runs");
+    assert!(
+        output.status.success(),
+        "client: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn traffic(args: &[&str]) -> Vec<String> {
+    let mut all = vec![python_script("traffic.py").display().to_string()];
+    all.extend(args.iter().map(|a| (*a).to_owned()));
+    all
+}
+
+/// A map edge's bytes each way and messages, by (source, target).
+fn edges(map: &Value) -> BTreeMap<(String, String), [u64; 3]> {
+    map["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                (
+                    e["source"].as_str().unwrap().to_owned(),
+                    e["target"].as_str().unwrap().to_owned(),
+                ),
+                [
+                    e["bytes_to_server"].as_u64().unwrap(),
+                    e["bytes_to_client"].as_u64().unwrap(),
+                    e["messages"].as_u64().unwrap(),
+                ],
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_kind_of_cluster_conversation_is_counted_once_on_map_stats_and_otlp() {
+    let Some(_turn) = crate::support::kernel_turn().await else {
+        return;
+    };
+    let mut cluster = Cluster::new();
+    let (n1, n2) = (cluster.add_node("node-1"), cluster.add_node("node-2"));
+    let web = cluster.add_pod(n1, "web-5d9c7-a1", workload("shop", "Deployment", "web"));
+    let cache = cluster.add_pod(n1, "cache-0", workload("shop", "StatefulSet", "cache"));
+    let api = cluster.add_pod(n2, "api-5d9c7-b2", workload("shop", "Deployment", "api"));
+    let dns = cluster.add_pod(
+        n2,
+        "coredns-5d9c7-c3",
+        workload("kube-system", "Deployment", "coredns"),
+    );
+    let probe = cluster.add_host_pod(
+        n1,
+        "probe-x7",
+        workload("kube-system", "DaemonSet", "probe"),
+    );
+    let api_service = cluster.add_service("shop", "api", 80, "tcp", (api, 7777));
+    let dns_service = cluster.add_service("kube-system", "kube-dns", 53, "udp", (dns, 53));
+    cluster.add_node_port(n2, 30080, "tcp", (api, 7777));
+    cluster.add_outside();
+
+    let mut api_server = FakeApi::start_new(Duration::from_secs(5)).await;
+    for object in cluster.objects() {
+        api_server.apply(object);
+    }
+    let dir = scratch("cluster");
+    let kubeconfig = dir.join("kubeconfig");
+    api_server.write_kubeconfig(&kubeconfig);
+    let data = dir.join("data");
+    let peer = Peer::start(&[]);
+    let agents: Vec<Child> = [n1, n2]
+        .into_iter()
+        .map(|node| {
+            let config = config_file(
+                "cluster-agent",
+                &agent_config(
+                    &cluster,
+                    node,
+                    kubeconfig.to_str().unwrap(),
+                    data.to_str().unwrap(),
+                    &peer,
+                ),
+            );
+            spawn(&["collect", "--config", config.to_str().unwrap()])
+        })
+        .collect();
+    // Until both agents have listed the cluster and attached, traffic would go unseen.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    let ip = |pod: usize| cluster.pods[pod].ip.to_string();
+    let (web_ip, cache_ip, api_ip, dns_ip) = (ip(web), ip(cache), ip(api), ip(dns));
+    let node1 = cluster.nodes[n1].ip.to_string();
+    let node2 = cluster.nodes[n2].ip.to_string();
+    let api_vip = cluster.services[api_service].ip.to_string();
+    let dns_vip = cluster.services[dns_service].ip.to_string();
+
+    // Same node: web → cache, 3 × 1000 bytes, 2 × 500 back.
+    let server = serve_in(
+        &cluster,
+        cache,
+        "traffic.py",
+        &["tcp-server", &cache_ip, "6379", "2", "500", "3000"],
+    );
+    finish(&mut cluster.command_in(
+        web,
+        "python3",
+        &to_str(&traffic(&[
+            "tcp-client",
+            &cache_ip,
+            "6379",
+            "3",
+            "1000",
+            "1000",
+        ])),
+    ));
+    finished(server);
+    // Cross node, to the pod's address: web → api:7778, 4 × 1500, 3 × 700 back.
+    let server = serve_in(
+        &cluster,
+        api,
+        "traffic.py",
+        &["tcp-server", &api_ip, "7778", "3", "700", "6000"],
+    );
+    finish(&mut cluster.command_in(
+        web,
+        "python3",
+        &to_str(&traffic(&[
+            "tcp-client",
+            &api_ip,
+            "7778",
+            "4",
+            "1500",
+            "2100",
+        ])),
+    ));
+    finished(server);
+    // Through the Service: web → api's ClusterIP:80 → api:7777, 5 × 2000, 2 × 3000 back.
+    let server = serve_in(
+        &cluster,
+        api,
+        "traffic.py",
+        &["tcp-server", "0.0.0.0", "7777", "2", "3000", "10000"],
+    );
+    finish(&mut cluster.command_in(
+        web,
+        "python3",
+        &to_str(&traffic(&[
+            "tcp-client",
+            &api_vip,
+            "80",
+            "5",
+            "2000",
+            "6000",
+        ])),
+    ));
+    finished(server);
+    // DNS through the DNS Service, over a connected UDP socket: 4 questions.
+    let server = serve_in(
+        &cluster,
+        dns,
+        "dns_server.py",
+        &[&dns_ip, "53", &api_vip, "4"],
+    );
+    let asked: Value = serde_json::from_str(&finish(&mut cluster.command_in(
+        web,
+        "python3",
+        &to_str(&traffic(&[
+            "dns-client",
+            &dns_vip,
+            "53",
+            "api.shop.svc.cluster.local",
+            "4",
+        ])),
+    )))
+    .unwrap();
+    finished(server);
+    // A host-network pod on node-1, from the node's address: 2 × 100, 1 × 50 back.
+    let server = serve_in(
+        &cluster,
+        api,
+        "traffic.py",
+        &["tcp-server", &api_ip, "7779", "1", "50", "200"],
+    );
+    finish(&mut cluster.command_in(
+        probe,
+        "python3",
+        &to_str(&traffic(&[
+            "tcp-client",
+            &api_ip,
+            "7779",
+            "2",
+            "100",
+            "50",
+            "0",
+            &node1,
+        ])),
+    ));
+    finished(server);
+    // From outside the cluster, through node-2's NodePort: 3 × 400, 1 × 900 back. Only the
+    // server's socket is local, so its receive calls count the messages: the client pauses
+    // between its sends so that each arrives as one.
+    let server = serve_in(
+        &cluster,
+        api,
+        "traffic.py",
+        &["tcp-server", "0.0.0.0", "7777", "1", "900", "1200"],
+    );
+    finish(&mut cluster.command_outside(
+        "python3",
+        &to_str(&traffic(&[
+            "tcp-client",
+            &node2,
+            "30080",
+            "3",
+            "400",
+            "900",
+        ])),
+    ));
+    finished(server);
+
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let mut logs = String::new();
+    for agent in agents {
+        let output = terminate(agent);
+        logs += &stderr(&output);
+        assert!(output.status.success(), "{logs}");
+    }
+
+    let (server, base, client) = serving(&data, &[]).await;
+    let range = "from=0&to=9999999999";
+    let (status, map) = get_json(
+        &client,
+        &format!("http://{base}/api/map?view=logical&{range}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{map}");
+    let edges = edges(&map);
+    let dns_sent = asked["sent"].as_u64().unwrap();
+    let dns_received = asked["received"].as_u64().unwrap();
+    let w = |ns: &str, kind: &str, name: &str| format!("w|{ns}|{kind}|{name}");
+    let (web_id, api_id) = (
+        w("shop", "Deployment", "web"),
+        w("shop", "Deployment", "api"),
+    );
+    let expected: BTreeMap<(String, String), [u64; 3]> = [
+        (
+            (web_id.clone(), w("shop", "StatefulSet", "cache")),
+            [3000, 1000, 5],
+        ),
+        // Cross node (pod address) and through the Service: one pair of workloads.
+        (
+            (web_id.clone(), api_id.clone()),
+            [6000 + 10_000, 2100 + 6000, 7 + 7],
+        ),
+        (
+            (web_id.clone(), w("kube-system", "Deployment", "coredns")),
+            [dns_sent, dns_received, 8],
+        ),
+        (("n|node-1".to_owned(), api_id.clone()), [200, 50, 3]),
+        (
+            (
+                format!("e|{}", cluster.outside.as_ref().unwrap().ip),
+                api_id.clone(),
+            ),
+            [1200, 900, 4],
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let ours: BTreeMap<_, _> = edges
+        .iter()
+        .filter(|((source, target), _)| {
+            expected.contains_key(&(source.clone(), target.clone()))
+                || source.contains(&api_vip)
+                || target.contains(&api_vip)
+                || target.contains(&dns_vip)
+        })
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    assert_eq!(
+        ours, expected,
+        "every conversation once, nothing under a Service address; agents:\n{logs}"
+    );
+
+    // Each agent reported what it observed; the rule keeps one report of each conversation.
+    let (status, reports) = get_json(
+        &client,
+        &format!(
+            "http://{base}/api/stats?{range}&group_by=port&measure=bytes&filter={}",
+            urlencode("src.workload = web and dst.workload = api")
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{reports}");
+    assert_eq!(
+        reports["groups"],
+        json!([{"key": "7777", "value": 16000}, {"key": "7778", "value": 8100}]),
+        "stats by backend port"
+    );
+    let sql = |query: String| {
+        let client = client.clone();
+        let url = format!("http://{base}/api/sql");
+        async move {
+            let response = client
+                .post(url)
+                .json(&json!({ "query": query }))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+            assert_eq!(status, 200, "{body}");
+            body["rows"].clone()
+        }
+    };
+    let observed = sql(format!(
+        "SELECT reporter, observed, count(*) AS n FROM network_usage_reports \
+         WHERE client_ip = '{web_ip}' AND server_ip = '{api_ip}' AND server_port = 7778 \
+         GROUP BY reporter, observed ORDER BY reporter"
+    ))
+    .await;
+    assert_eq!(
+        observed,
+        json!([
+            {"reporter": "node-1", "observed": "client", "n": 1},
+            {"reporter": "node-2", "observed": "server", "n": 1},
+        ]),
+        "the cross-node conversation was reported by both agents"
+    );
+    let service = sql(format!(
+        "SELECT DISTINCT service_ip, service_port, service_namespace, service_name, server_port \
+         FROM network_usage WHERE client_ip = '{web_ip}' AND service_ip IS NOT NULL ORDER BY server_port"
+    ))
+    .await;
+    assert_eq!(
+        service,
+        json!([
+            {"service_ip": dns_vip, "service_port": 53, "service_namespace": "kube-system", "service_name": "kube-dns", "server_port": 53},
+            {"service_ip": api_vip, "service_port": 80, "service_namespace": "shop", "service_name": "api", "server_port": 7777},
+        ]),
+        "the Service is kept as attributes"
+    );
+    let strays = sql(format!(
+        "SELECT count(*) AS n FROM network_usage_reports WHERE server_port = 0 OR server_ip IN ('{api_vip}', '{dns_vip}') \
+         OR client_ip IN ('{api_vip}', '{dns_vip}')"
+    ))
+    .await;
+    assert_eq!(
+        strays,
+        json!([{"n": 0}]),
+        "no record keyed by a ClusterIP, none with port 0"
+    );
+    let same_node = sql(format!(
+        "SELECT reporter, observed FROM network_usage_reports WHERE client_ip = '{web_ip}' AND server_ip = '{cache_ip}'"
+    ))
+    .await;
+    assert_eq!(
+        same_node,
+        json!([{"reporter": "node-1", "observed": "both"}]),
+        "node-2's agent did not see node-1's pods"
+    );
+
+    // OTLP: both agents exported; the sums per workload pair are the map's.
+    let requests = peer.wait_for(2);
+    for ((source, target), [to_server, to_client, _]) in &expected {
+        let name = |id: &str| id.rsplit('|').next().unwrap().to_owned();
+        if source.starts_with("w|") {
+            assert_eq!(
+                otlp_sum(
+                    &requests,
+                    "network.flow.bytes",
+                    &name(source),
+                    &name(target)
+                ),
+                to_server + to_client,
+                "OTLP {source} → {target}"
+            );
+        }
+    }
+    assert!(terminate(server).status.success());
+    api_server.stop().await;
+    drop(cluster);
+}
+
+fn to_str(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
