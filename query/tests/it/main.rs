@@ -2,6 +2,7 @@
 //! read-only SQL is accepted.
 
 mod api;
+mod counting;
 mod read_only;
 mod support;
 mod versus_duckdb;

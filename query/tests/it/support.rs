@@ -75,6 +75,11 @@ pub async fn write_usage(dir: &Path, rows: u64) {
             ..NetworkUsage::default()
         })
         .collect();
+    write_records(dir, records).await;
+}
+
+/// Writes usage records with the Parquet exporter, in small files.
+pub async fn write_records(dir: &Path, records: Vec<NetworkUsage>) {
     let context = CreateContext {
         id: "parquet".parse().unwrap(),
         pipeline: None,

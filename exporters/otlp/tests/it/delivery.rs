@@ -7,7 +7,7 @@ use std::process::Command;
 use spider_collector::ExportError;
 use spider_collector::conformance;
 use spider_collector::records::{
-    Batch, EndpointMeta, NetworkUsage, OwnerKind, Timestamp, Transport,
+    Batch, EndpointMeta, NetworkUsage, ObservedEnds, OwnerKind, Timestamp, Transport,
 };
 use spider_exporter_otlp::{
     Dimension, OtlpConfig, OtlpExporterFactory, Protocol, Temporality, TlsSettings,
@@ -71,7 +71,15 @@ fn records() -> Vec<NetworkUsage> {
         server: EndpointMeta::default(),
         ..db.clone()
     };
-    vec![db, db_again, dns]
+    // The db server's own agent reported the same conversation: the client's agent counts it
+    // (the counted-once rule), so this report adds nothing to any point.
+    let db_seen_by_server = NetworkUsage {
+        reporter: "node-b".into(),
+        observed: Some(ObservedEnds::Server),
+        bytes_to_server: 999_999,
+        ..db.clone()
+    };
+    vec![db, db_again, dns, db_seen_by_server]
 }
 
 fn config(peer: &Peer, protocol: Protocol, temporality: Temporality) -> OtlpConfig {
