@@ -14,9 +14,12 @@
  * but the tracepoints fire for every socket of the kernel. When the loader sets `scoped` (the
  * agent counts one cgroup subtree: one kind/k3d node of several on one kernel), the packet
  * programs mark each socket they see in `in_scope` (socket-local storage), and the call
- * programs count only marked sockets. A socket's first packet always passes a packet hook
- * before its first send or receive call returns (TCP's handshake; UDP sends synchronously and
- * queues what it receives through the ingress hook), so no in-scope call is missed.
+ * programs count only marked sockets. A socket's first packet passes a packet hook before its
+ * first send or receive call returns (TCP's handshake; UDP sends synchronously and queues what
+ * it receives through the ingress hook). The exception: data that rides on the handshake's last
+ * ACK (or TCP Fast Open) is filtered on the listener, so an accepted socket's first receive
+ * call may come before its own first packet and go uncounted. Linux clients send their first
+ * data after the handshake, and Fast Open is off by default, so this is rare.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>

@@ -1,6 +1,6 @@
 """Known traffic for the tests: exact numbers of send calls and bytes each way, TCP or UDP.
 
-    traffic.py tcp-server ADDR PORT REPLIES REPLY_SIZE EXPECT_BYTES
+    traffic.py tcp-server ADDR PORT REPLIES REPLY_SIZE EXPECT_BYTES [PAUSE_SECONDS]
     traffic.py tcp-client ADDR PORT MESSAGES SIZE EXPECT_BYTES [PAUSE_SECONDS [SOURCE_ADDR]]
     traffic.py udp-server ADDR PORT DATAGRAMS REPLY_SIZE
     traffic.py udp-client ADDR PORT DATAGRAMS SIZE
@@ -36,7 +36,7 @@ def receive(sock, total):
         got += len(chunk)
 
 
-def tcp_server(address, port, replies, reply_size, expect):
+def tcp_server(address, port, replies, reply_size, expect, pause="0"):
     with socket.socket(family(address), socket.SOCK_STREAM) as server:
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         server.bind((address, int(port)))
@@ -48,6 +48,7 @@ def tcp_server(address, port, replies, reply_size, expect):
             receive(connection, int(expect))
             for _ in range(int(replies)):
                 send_exactly(connection, b"r" * int(reply_size))
+                time.sleep(float(pause))
             connection.shutdown(socket.SHUT_WR)
             while connection.recv(65536):
                 pass

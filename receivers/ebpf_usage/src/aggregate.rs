@@ -36,6 +36,12 @@ impl Counts {
         self.bytes += value.bytes;
         self.calls += value.calls;
     }
+
+    fn merge(&mut self, other: Counts) {
+        self.packets += other.packets;
+        self.bytes += other.bytes;
+        self.calls += other.calls;
+    }
 }
 
 /// Everything counted for one direction.
@@ -52,6 +58,19 @@ struct Directional {
 }
 
 impl Directional {
+    /// Adds what another view of the same direction counted (a Service's view and the pod's).
+    fn merge(&mut self, other: Directional) {
+        self.egress.merge(other.egress);
+        self.ingress.merge(other.ingress);
+        self.sent.merge(other.sent);
+        self.received.merge(other.received);
+        self.syn |= other.syn;
+        if self.first_ns == 0 || (other.first_ns != 0 && other.first_ns < self.first_ns) {
+            self.first_ns = other.first_ns;
+        }
+        self.service = self.service.or(other.service);
+    }
+
     /// Whether the sender's socket is local (a packet left it, or it made send calls).
     fn local_src(&self) -> bool {
         self.egress.packets + self.sent.calls > 0
@@ -101,9 +120,18 @@ impl Direction {
     }
 }
 
-/// A record's identity: client, server address and port, transport, and the Service (two
-/// Services in front of one backend port stay two records).
-type RecordKey = (IpAddr, IpAddr, u16, u8, Option<Endpoint>);
+/// A record's identity: client, server address and port, transport, the Service (two Services
+/// in front of one backend port stay two records), and which ends were observed (connections
+/// this agent saw from the client's socket and others it saw only from the server's are two
+/// reports, which the counted-once rule treats apart).
+type RecordKey = (
+    IpAddr,
+    IpAddr,
+    u16,
+    u8,
+    Option<Endpoint>,
+    Option<ObservedEnds>,
+);
 
 /// Which ends of a record were this agent's own sockets.
 #[derive(Debug, Default)]
@@ -169,22 +197,16 @@ impl Aggregator {
         self.bucket
     }
 
-    /// Adds drained kernel entries to the current minute, rewriting the directions `nat` knows
-    /// were translated (`now`: µs, for the table's bookkeeping).
-    pub fn add(&mut self, entries: &[(FlowKey, FlowValue)], nat: &mut NatTable, now: i64) {
+    /// Adds drained kernel entries to the current minute, as they were counted.
+    pub fn add(&mut self, entries: &[(FlowKey, FlowValue)]) {
         for (key, value) in entries {
             let Some(source) = key.source() else { continue };
-            let counted = Direction {
+            let direction = Direction {
                 src: (key.src_ip(), key.src_port),
                 dst: (key.dst_ip(), key.dst_port),
                 protocol: key.protocol,
             };
-            let (direction, service) = match nat.rewrite(counted, now) {
-                Some(rewritten) => (rewritten.direction, Some(rewritten.service)),
-                None => (counted, None),
-            };
             let entry = self.directions.entry(direction).or_default();
-            entry.service = entry.service.or(service);
             match source {
                 Source::Egress => entry.egress.add(value),
                 Source::Ingress => entry.ingress.add(value),
@@ -198,9 +220,22 @@ impl Aggregator {
         }
     }
 
-    /// Closes the current minute: its records, and a fresh minute starting at `next`.
-    pub fn close(&mut self, next: Timestamp) -> Vec<NetworkUsage> {
-        let directions = std::mem::take(&mut self.directions);
+    /// Closes the current minute: its records, and a fresh minute starting at `next`. The
+    /// directions `nat` knows were translated are rewritten first (`now`: µs): at the close, a
+    /// minute after the counts, conntrack's events have long arrived, while translations last
+    /// minutes after their connection ended.
+    pub fn close(&mut self, next: Timestamp, nat: &mut NatTable, now: i64) -> Vec<NetworkUsage> {
+        let mut directions: HashMap<Direction, Directional> = HashMap::new();
+        for (counted, mut counts) in std::mem::take(&mut self.directions) {
+            let direction = match nat.rewrite(counted, now) {
+                Some(rewritten) => {
+                    counts.service = Some(rewritten.service);
+                    rewritten.direction
+                }
+                None => counted,
+            };
+            directions.entry(direction).or_default().merge(counts);
+        }
         let mut pairs: HashMap<Pair, Vec<(Direction, Directional)>> = HashMap::new();
         for (direction, counts) in directions {
             pairs
@@ -208,7 +243,7 @@ impl Aggregator {
                 .or_default()
                 .push((direction, counts));
         }
-        let mut records: HashMap<RecordKey, (NetworkUsage, Seen)> = HashMap::new();
+        let mut records: HashMap<RecordKey, NetworkUsage> = HashMap::new();
         for (pair, sides) in pairs {
             let client = self.client_of(pair, &sides);
             let server = if client == pair.low {
@@ -217,30 +252,37 @@ impl Aggregator {
                 pair.low
             };
             let service = sides.iter().find_map(|(_, counts)| counts.service);
-            let (record, seen) = records
-                .entry((client.0, server.0, server.1, pair.protocol, service))
-                .or_insert_with(|| {
-                    (
-                        NetworkUsage {
-                            bucket_start: self.bucket,
-                            reporter: self.reporter.clone(),
-                            client_ip: client.0,
-                            server_ip: server.0,
-                            server_port: server.1,
-                            transport: if pair.protocol == TCP {
-                                Transport::Tcp
-                            } else {
-                                Transport::Udp
-                            },
-                            service_ip: service.map(|s| s.0),
-                            service_port: service.map(|s| s.1),
-                            ..NetworkUsage::default()
-                        },
-                        Seen::default(),
-                    )
-                });
+            let mut seen = Seen::default();
             for (direction, counts) in &sides {
                 seen.note(direction, counts, client);
+            }
+            let observed = seen.observed();
+            let record = records
+                .entry((
+                    client.0,
+                    server.0,
+                    server.1,
+                    pair.protocol,
+                    service,
+                    observed,
+                ))
+                .or_insert_with(|| NetworkUsage {
+                    bucket_start: self.bucket,
+                    reporter: self.reporter.clone(),
+                    client_ip: client.0,
+                    server_ip: server.0,
+                    server_port: server.1,
+                    transport: if pair.protocol == TCP {
+                        Transport::Tcp
+                    } else {
+                        Transport::Udp
+                    },
+                    service_ip: service.map(|s| s.0),
+                    service_port: service.map(|s| s.1),
+                    observed,
+                    ..NetworkUsage::default()
+                });
+            for (direction, counts) in &sides {
                 let (bytes, messages) = counts.bytes_and_messages();
                 if direction.src == client {
                     record.bytes_to_server += bytes;
@@ -256,15 +298,9 @@ impl Aggregator {
         let oldest = self.bucket.plus_micros(-ROLE_MEMORY_MINUTES * 60_000_000);
         self.roles.retain(|_, role| role.last_bucket >= oldest);
         self.bucket = next;
-        let mut records: Vec<NetworkUsage> = records
-            .into_values()
-            .map(|(mut record, seen)| {
-                record.observed = seen.observed();
-                record
-            })
-            .collect();
-        records.sort_by_key(|r| (r.client_ip, r.server_ip, r.server_port));
-        records
+        let mut records: Vec<(RecordKey, NetworkUsage)> = records.into_iter().collect();
+        records.sort_by_key(|(key, _)| *key);
+        records.into_iter().map(|(_, record)| record).collect()
     }
 
     fn client_of(&mut self, pair: Pair, sides: &[(Direction, Directional)]) -> Endpoint {
@@ -314,9 +350,9 @@ fn decide_client(pair: Pair, sides: &[(Direction, Directional)]) -> Endpoint {
 mod tests {
     use super::*;
 
-    /// Adds entries that went through no translation.
-    fn add(aggregator: &mut Aggregator, entries: &[(FlowKey, FlowValue)]) {
-        aggregator.add(entries, &mut NatTable::new(0), 0);
+    /// Closes a minute in which nothing was translated.
+    fn close(aggregator: &mut Aggregator, next: i64) -> Vec<NetworkUsage> {
+        aggregator.close(Timestamp::from_secs(next), &mut NatTable::new(0), 0)
     }
 
     fn ip(text: &str) -> IpAddr {
@@ -356,37 +392,34 @@ mod tests {
             flags: FLOW_SYN,
             ..counts(1, 0, 0, 1)
         };
-        add(
-            &mut aggregator,
-            &[
-                entry(CLIENT, SERVER, TCP, Source::Egress, counts(5, 300, 0, 1)),
-                entry(CLIENT, SERVER, TCP, Source::Egress, syn),
-                entry(CLIENT, SERVER, TCP, Source::Ingress, counts(6, 300, 0, 2)),
-                entry(
-                    CLIENT,
-                    SERVER,
-                    TCP,
-                    Source::SocketSend,
-                    counts(0, 300, 3, 3),
-                ),
-                entry(
-                    CLIENT,
-                    SERVER,
-                    TCP,
-                    Source::SocketRecv,
-                    counts(0, 300, 1, 4),
-                ),
-                entry(SERVER, CLIENT, TCP, Source::Egress, counts(4, 2000, 0, 5)),
-                entry(
-                    SERVER,
-                    CLIENT,
-                    TCP,
-                    Source::SocketSend,
-                    counts(0, 2000, 2, 6),
-                ),
-            ],
-        );
-        let records = aggregator.close(Timestamp::from_secs(120));
+        aggregator.add(&[
+            entry(CLIENT, SERVER, TCP, Source::Egress, counts(5, 300, 0, 1)),
+            entry(CLIENT, SERVER, TCP, Source::Egress, syn),
+            entry(CLIENT, SERVER, TCP, Source::Ingress, counts(6, 300, 0, 2)),
+            entry(
+                CLIENT,
+                SERVER,
+                TCP,
+                Source::SocketSend,
+                counts(0, 300, 3, 3),
+            ),
+            entry(
+                CLIENT,
+                SERVER,
+                TCP,
+                Source::SocketRecv,
+                counts(0, 300, 1, 4),
+            ),
+            entry(SERVER, CLIENT, TCP, Source::Egress, counts(4, 2000, 0, 5)),
+            entry(
+                SERVER,
+                CLIENT,
+                TCP,
+                Source::SocketSend,
+                counts(0, 2000, 2, 6),
+            ),
+        ]);
+        let records = close(&mut aggregator, 120);
         assert_eq!(records.len(), 1, "{records:#?}");
         let r = &records[0];
         assert_eq!(
@@ -415,26 +448,20 @@ mod tests {
             flags: FLOW_SYN,
             ..counts(1, 0, 0, 1)
         };
-        add(
-            &mut aggregator,
-            &[entry(odd_client, odd_server, TCP, Source::Egress, syn)],
-        );
-        let first = aggregator.close(Timestamp::from_secs(60));
+        aggregator.add(&[entry(odd_client, odd_server, TCP, Source::Egress, syn)]);
+        let first = close(&mut aggregator, 60);
         assert_eq!(
             (first[0].client_ip, first[0].server_port),
             (ip("10.0.0.9"), 50000)
         );
-        add(
-            &mut aggregator,
-            &[entry(
-                odd_server,
-                odd_client,
-                TCP,
-                Source::SocketSend,
-                counts(0, 10, 1, 9),
-            )],
-        );
-        let later = aggregator.close(Timestamp::from_secs(120));
+        aggregator.add(&[entry(
+            odd_server,
+            odd_client,
+            TCP,
+            Source::SocketSend,
+            counts(0, 10, 1, 9),
+        )]);
+        let later = close(&mut aggregator, 120);
         assert_eq!(
             (
                 later[0].client_ip,
@@ -448,42 +475,39 @@ mod tests {
     #[test]
     fn without_a_syn_ports_then_the_first_sender_decide() {
         let mut aggregator = Aggregator::new("node".into(), Timestamp::from_secs(0));
-        add(
-            &mut aggregator,
-            &[
-                // DNS answer seen before the question: port 53 is the server anyway.
-                entry(
-                    ("10.0.0.53", 53),
-                    ("10.0.0.1", 45000),
-                    17,
-                    Source::Ingress,
-                    counts(1, 90, 0, 1),
-                ),
-                entry(
-                    ("10.0.0.1", 45000),
-                    ("10.0.0.53", 53),
-                    17,
-                    Source::Egress,
-                    counts(1, 30, 0, 2),
-                ),
-                // Two ephemeral ports: whoever spoke first is the client.
-                entry(
-                    ("10.0.0.3", 40001),
-                    ("10.0.0.4", 40002),
-                    17,
-                    Source::Egress,
-                    counts(2, 20, 0, 7),
-                ),
-                entry(
-                    ("10.0.0.4", 40002),
-                    ("10.0.0.3", 40001),
-                    17,
-                    Source::Egress,
-                    counts(1, 5, 0, 3),
-                ),
-            ],
-        );
-        let records = aggregator.close(Timestamp::from_secs(60));
+        aggregator.add(&[
+            // DNS answer seen before the question: port 53 is the server anyway.
+            entry(
+                ("10.0.0.53", 53),
+                ("10.0.0.1", 45000),
+                17,
+                Source::Ingress,
+                counts(1, 90, 0, 1),
+            ),
+            entry(
+                ("10.0.0.1", 45000),
+                ("10.0.0.53", 53),
+                17,
+                Source::Egress,
+                counts(1, 30, 0, 2),
+            ),
+            // Two ephemeral ports: whoever spoke first is the client.
+            entry(
+                ("10.0.0.3", 40001),
+                ("10.0.0.4", 40002),
+                17,
+                Source::Egress,
+                counts(2, 20, 0, 7),
+            ),
+            entry(
+                ("10.0.0.4", 40002),
+                ("10.0.0.3", 40001),
+                17,
+                Source::Egress,
+                counts(1, 5, 0, 3),
+            ),
+        ]);
+        let records = close(&mut aggregator, 60);
         let dns = records.iter().find(|r| r.server_port == 53).unwrap();
         assert_eq!(
             (
@@ -508,28 +532,25 @@ mod tests {
             flags: FLOW_SYN,
             ..counts(1, bytes, 0, 1)
         };
-        add(
-            &mut aggregator,
-            &[
-                entry(("10.0.0.1", 40000), SERVER, TCP, Source::Egress, syn(0)),
-                entry(
-                    ("10.0.0.1", 40000),
-                    SERVER,
-                    TCP,
-                    Source::SocketSend,
-                    counts(0, 100, 1, 1),
-                ),
-                entry(
-                    ("::ffff:10.0.0.1", 40001),
-                    ("::ffff:10.0.0.2", 8080),
-                    TCP,
-                    Source::SocketSend,
-                    counts(0, 50, 2, 2),
-                ),
-                entry(("10.0.0.1", 40001), SERVER, TCP, Source::Egress, syn(0)),
-            ],
-        );
-        let records = aggregator.close(Timestamp::from_secs(60));
+        aggregator.add(&[
+            entry(("10.0.0.1", 40000), SERVER, TCP, Source::Egress, syn(0)),
+            entry(
+                ("10.0.0.1", 40000),
+                SERVER,
+                TCP,
+                Source::SocketSend,
+                counts(0, 100, 1, 1),
+            ),
+            entry(
+                ("::ffff:10.0.0.1", 40001),
+                ("::ffff:10.0.0.2", 8080),
+                TCP,
+                Source::SocketSend,
+                counts(0, 50, 2, 2),
+            ),
+            entry(("10.0.0.1", 40001), SERVER, TCP, Source::Egress, syn(0)),
+        ]);
+        let records = close(&mut aggregator, 60);
         assert_eq!(records.len(), 1, "{records:#?}");
         assert_eq!(
             (records[0].bytes_to_server, records[0].messages_to_server),
@@ -547,21 +568,18 @@ mod tests {
             end("10.0.2.7", 7777),
         );
         let mut nat = NatTable::new(10);
-        nat.insert(
-            Translation {
-                original: Tuple {
-                    src: client,
-                    dst: service,
-                    protocol: TCP,
-                },
-                reply: Tuple {
-                    src: backend,
-                    dst: client,
-                    protocol: TCP,
-                },
+        let translation = Translation {
+            original: Tuple {
+                src: client,
+                dst: service,
+                protocol: TCP,
             },
-            0,
-        );
+            reply: Tuple {
+                src: backend,
+                dst: client,
+                protocol: TCP,
+            },
+        };
         let syn = FlowValue {
             flags: FLOW_SYN,
             ..counts(1, 0, 0, 1)
@@ -569,22 +587,20 @@ mod tests {
         let c = ("10.0.1.5", 40000);
         let (s, b) = (("10.96.0.10", 80), ("10.0.2.7", 7777));
         let mut aggregator = Aggregator::new("node".into(), Timestamp::from_secs(0));
-        aggregator.add(
-            &[
-                // The client's socket and packets name the Service…
-                entry(c, s, TCP, Source::Egress, syn),
-                entry(c, s, TCP, Source::SocketSend, counts(0, 250, 2, 2)),
-                entry(s, c, TCP, Source::Ingress, counts(3, 90, 0, 4)),
-                entry(s, c, TCP, Source::SocketRecv, counts(0, 90, 1, 5)),
-                // …the backend's name the pod.
-                entry(c, b, TCP, Source::Ingress, counts(4, 250, 0, 3)),
-                entry(c, b, TCP, Source::SocketRecv, counts(0, 250, 1, 3)),
-                entry(b, c, TCP, Source::SocketSend, counts(0, 90, 1, 4)),
-            ],
-            &mut nat,
-            1,
-        );
-        let records = aggregator.close(Timestamp::from_secs(60));
+        aggregator.add(&[
+            // The client's socket and packets name the Service…
+            entry(c, s, TCP, Source::Egress, syn),
+            entry(c, s, TCP, Source::SocketSend, counts(0, 250, 2, 2)),
+            entry(s, c, TCP, Source::Ingress, counts(3, 90, 0, 4)),
+            entry(s, c, TCP, Source::SocketRecv, counts(0, 90, 1, 5)),
+            // …the backend's name the pod.
+            entry(c, b, TCP, Source::Ingress, counts(4, 250, 0, 3)),
+            entry(c, b, TCP, Source::SocketRecv, counts(0, 250, 1, 3)),
+            entry(b, c, TCP, Source::SocketSend, counts(0, 90, 1, 4)),
+        ]);
+        // The translation may arrive after the counts: it is applied when the minute closes.
+        nat.insert(translation, 0);
+        let records = aggregator.close(Timestamp::from_secs(60), &mut nat, 1);
         assert_eq!(records.len(), 1, "{records:#?}");
         let r = &records[0];
         assert_eq!(
@@ -615,26 +631,20 @@ mod tests {
         };
         // The client's node: its socket's calls and packets.
         let mut client_side = Aggregator::new("node-a".into(), Timestamp::from_secs(0));
-        add(
-            &mut client_side,
-            &[
-                entry(CLIENT, SERVER, TCP, Source::Egress, syn),
-                entry(CLIENT, SERVER, TCP, Source::SocketSend, counts(0, 10, 1, 2)),
-                entry(SERVER, CLIENT, TCP, Source::Ingress, counts(1, 20, 0, 3)),
-            ],
-        );
+        client_side.add(&[
+            entry(CLIENT, SERVER, TCP, Source::Egress, syn),
+            entry(CLIENT, SERVER, TCP, Source::SocketSend, counts(0, 10, 1, 2)),
+            entry(SERVER, CLIENT, TCP, Source::Ingress, counts(1, 20, 0, 3)),
+        ]);
         // The server's node: the same connection from the other socket.
         let mut server_side = Aggregator::new("node-b".into(), Timestamp::from_secs(0));
-        add(
-            &mut server_side,
-            &[
-                entry(CLIENT, SERVER, TCP, Source::Ingress, syn),
-                entry(CLIENT, SERVER, TCP, Source::SocketRecv, counts(0, 10, 1, 2)),
-                entry(SERVER, CLIENT, TCP, Source::SocketSend, counts(0, 20, 1, 3)),
-            ],
-        );
-        let a = client_side.close(Timestamp::from_secs(60));
-        let b = server_side.close(Timestamp::from_secs(60));
+        server_side.add(&[
+            entry(CLIENT, SERVER, TCP, Source::Ingress, syn),
+            entry(CLIENT, SERVER, TCP, Source::SocketRecv, counts(0, 10, 1, 2)),
+            entry(SERVER, CLIENT, TCP, Source::SocketSend, counts(0, 20, 1, 3)),
+        ]);
+        let a = close(&mut client_side, 60);
+        let b = close(&mut server_side, 60);
         assert_eq!(a[0].observed, Some(ObservedEnds::Client));
         assert_eq!(b[0].observed, Some(ObservedEnds::Server));
         assert_eq!(

@@ -68,7 +68,7 @@ impl Default for EbpfUsageConfig {
         Self {
             cgroup_path: None,
             service_translation: true,
-            max_translations: 262_144,
+            max_translations: 65_536,
             max_flows: 65_536,
             read_interval: GoDuration::from_secs(5),
             reporter: None,
@@ -324,11 +324,20 @@ impl Poller {
             self.drain().await;
             let now = Timestamp::now();
             if stopping || now >= boundary {
-                self.nat
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .prune(now.as_micros());
-                let records = self.aggregator.close(now.minute_start());
+                let records = {
+                    let mut nat = self.nat.lock().unwrap_or_else(|p| p.into_inner());
+                    nat.prune(now.as_micros());
+                    let records =
+                        self.aggregator
+                            .close(now.minute_start(), &mut nat, now.as_micros());
+                    self.state
+                        .translations
+                        .store(nat.len() as u64, Ordering::Relaxed);
+                    self.state
+                        .translation_overflow
+                        .store(nat.overflowed(), Ordering::Relaxed);
+                    records
+                };
                 self.counters.records.add(records.len() as u64);
                 if !records.is_empty() && self.output.send(Batch::Usage(records)).await.is_err() {
                     return;
@@ -347,15 +356,7 @@ impl Poller {
                 self.state
                     .fill
                     .store(drained.fill.to_bits(), Ordering::Relaxed);
-                let mut nat = self.nat.lock().unwrap_or_else(|p| p.into_inner());
-                self.aggregator
-                    .add(&drained.entries, &mut nat, Timestamp::now().as_micros());
-                self.state
-                    .translations
-                    .store(nat.len() as u64, Ordering::Relaxed);
-                self.state
-                    .translation_overflow
-                    .store(nat.overflowed(), Ordering::Relaxed);
+                self.aggregator.add(&drained.entries);
             }
             Err(error) => {
                 self.counters.read_errors.add(1);

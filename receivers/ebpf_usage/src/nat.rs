@@ -78,8 +78,8 @@ struct Entry {
 /// The translations known, bounded by `capacity` connections.
 pub struct NatTable {
     entries: HashMap<Tuple, Entry>,
-    /// Every view of every entry → what it really was, and the entry's original tuple.
-    rewrites: HashMap<Tuple, (Rewritten, Tuple)>,
+    /// Every view of every entry → the entry's original tuple.
+    rewrites: HashMap<Tuple, Tuple>,
     capacity: usize,
     overflowed: u64,
 }
@@ -100,24 +100,32 @@ impl NatTable {
         self.entries.len()
     }
 
+    /// Whether no connection is known.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// Translations refused because the table was full.
     pub fn overflowed(&self) -> u64 {
         self.overflowed
     }
 
-    /// Learns (or refreshes) a translated connection at `now` (µs).
+    /// Learns (or refreshes) a translated connection at `now` (µs). A refresh (a full read of
+    /// the table) keeps what an event already said: that the connection ended.
     pub fn insert(&mut self, translation: Translation, now: i64) {
         if !translation.is_destination_nat() {
             return;
         }
         let original = translation.original;
-        if let Some(old) = self.entries.get(&original)
-            && old.reply != translation.reply
-        {
+        if let Some(entry) = self.entries.get_mut(&original) {
+            if entry.reply == translation.reply {
+                entry.touched = now;
+                return;
+            }
             // The client's 4-tuple was reused for a new connection to another backend.
             self.forget(original);
         }
-        if !self.entries.contains_key(&original) && self.entries.len() >= self.capacity {
+        if self.entries.len() >= self.capacity {
             self.overflowed += 1;
             return;
         }
@@ -129,22 +137,8 @@ impl NatTable {
                 destroyed: None,
             },
         );
-        let client = original.src;
-        let backend = translation.reply.src;
-        let forward = Tuple {
-            src: client,
-            dst: backend,
-            protocol: original.protocol,
-        };
-        let service = original.dst;
-        for (view, direction) in [
-            (original, forward),
-            (original.reversed(), forward.reversed()),
-            (translation.reply, forward.reversed()),
-            (translation.reply.reversed(), forward),
-        ] {
-            self.rewrites
-                .insert(view, (Rewritten { direction, service }, original));
+        for view in views(original, translation.reply) {
+            self.rewrites.insert(view, original);
         }
     }
 
@@ -157,11 +151,25 @@ impl NatTable {
 
     /// What `direction` really was, if it was counted under a translated view.
     pub fn rewrite(&mut self, direction: Tuple, now: i64) -> Option<Rewritten> {
-        let (rewritten, original) = *self.rewrites.get(&direction)?;
-        if let Some(entry) = self.entries.get_mut(&original) {
-            entry.touched = now;
-        }
-        Some(rewritten)
+        let original = *self.rewrites.get(&direction)?;
+        let entry = self.entries.get_mut(&original)?;
+        entry.touched = now;
+        let forward = Tuple {
+            src: original.src,
+            dst: entry.reply.src,
+            protocol: original.protocol,
+        };
+        // The client's views of data it sent, and the backend's view of data it received, are
+        // client → backend; the other two are backend → client.
+        let towards_backend = direction == original || direction == entry.reply.reversed();
+        Some(Rewritten {
+            direction: if towards_backend {
+                forward
+            } else {
+                forward.reversed()
+            },
+            service: original.dst,
+        })
     }
 
     /// Drops translations whose connection ended a grace period ago, or that sat idle.
@@ -180,18 +188,23 @@ impl NatTable {
         }
     }
 
+    /// Removes an entry and the views that are still its own (a later connection may have
+    /// taken over a view, e.g. the backend's side of a reused client port).
     fn forget(&mut self, original: Tuple) {
         if let Some(entry) = self.entries.remove(&original) {
-            for view in [
-                original,
-                original.reversed(),
-                entry.reply,
-                entry.reply.reversed(),
-            ] {
-                self.rewrites.remove(&view);
+            for view in views(original, entry.reply) {
+                if self.rewrites.get(&view) == Some(&original) {
+                    self.rewrites.remove(&view);
+                }
             }
         }
     }
+}
+
+/// The four directions a translated connection is counted under: the client's two (towards
+/// the Service and back) and the backend's two.
+fn views(original: Tuple, reply: Tuple) -> [Tuple; 4] {
+    [original, original.reversed(), reply, reply.reversed()]
 }
 
 #[cfg(test)]
@@ -322,5 +335,27 @@ mod tests {
             table.rewrite(tuple("10.0.2.7:7777", "10.0.1.5:40000"), 6),
             None
         );
+    }
+
+    #[test]
+    fn forgetting_an_old_connection_leaves_the_views_a_newer_one_took_over() {
+        let mut table = NatTable::new(10);
+        let dns = |service: &str| Translation {
+            original: tuple("10.0.1.5:40000", service),
+            reply: tuple("10.0.2.9:53", "10.0.1.5:40000"),
+        };
+        table.insert(dns("10.96.0.10:53"), 0);
+        table.destroyed(dns("10.96.0.10:53").original, 1);
+        // The same client port, through another Service to the same backend.
+        table.insert(dns("10.96.0.11:53"), 2);
+        // A full read taken before the destroy event must not revive the first one.
+        table.insert(dns("10.96.0.10:53"), 3);
+        table.prune(2 + DESTROYED_GRACE_MICROS);
+        let backend_view = tuple("10.0.2.9:53", "10.0.1.5:40000");
+        assert_eq!(
+            table.rewrite(backend_view, 4).map(|r| r.service),
+            Some(end("10.96.0.11:53"))
+        );
+        assert_eq!(table.len(), 1);
     }
 }

@@ -8,15 +8,19 @@ use std::time::Duration;
 
 use spider_collector::Counter;
 use spider_collector::records::Timestamp;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::conntrack::{self, Event, Events};
-use crate::nat::NatTable;
+use crate::nat::{NatTable, Translation};
 
 /// How often the whole table is read again, to bring back translations pruned while idle.
 const RESYNC: Duration = Duration::from_secs(300);
 /// The kernel's "no buffer space": events were dropped because the socket was full.
 const ENOBUFS: i32 = 105;
+/// Events held while the table is read whole; beyond it they are dropped and the table is
+/// read again.
+const MAX_HELD_EVENTS: usize = 100_000;
 
 /// The task that follows conntrack.
 pub struct Follower {
@@ -32,7 +36,8 @@ pub struct Follower {
 
 impl Follower {
     /// Runs until stopped; without conntrack it says so and ends, and usage is counted
-    /// untranslated.
+    /// untranslated. Events keep being read while the table is read whole (events that arrive
+    /// meanwhile are applied after it, so a destroy is never undone by an older dump).
     pub async fn run(self) {
         let mut events = match Events::subscribe() {
             Ok(events) => events,
@@ -42,15 +47,40 @@ impl Follower {
             }
         };
         let mut resync = tokio::time::interval(RESYNC);
+        let mut dump: Option<JoinHandle<io::Result<Vec<Translation>>>> = None;
+        let mut held: Vec<Event> = Vec::new();
+        let mut lost = false;
         loop {
             tokio::select! {
                 _ = self.stop.cancelled() => return,
-                _ = resync.tick() => self.read_whole_table().await,
+                _ = resync.tick(), if dump.is_none() => {
+                    dump = Some(tokio::task::spawn_blocking(conntrack::dump));
+                }
+                read = async { dump.as_mut().expect("guarded").await }, if dump.is_some() => {
+                    dump = None;
+                    self.apply_dump(read.unwrap_or_else(|e| Err(io::Error::other(e.to_string()))));
+                    self.apply(&held);
+                    held.clear();
+                    if std::mem::take(&mut lost) {
+                        dump = Some(tokio::task::spawn_blocking(conntrack::dump));
+                    }
+                }
                 read = events.next() => match read {
-                    Ok(events) => self.apply(&events),
+                    Ok(list) if dump.is_some() => {
+                        if held.len() + list.len() > MAX_HELD_EVENTS {
+                            lost = true;
+                        } else {
+                            held.extend(list);
+                        }
+                    }
+                    Ok(list) => self.apply(&list),
                     Err(error) if error.raw_os_error() == Some(ENOBUFS) => {
                         tracing::warn!(receiver = %self.receiver, "conntrack events were lost under load; reading the whole table again");
-                        self.read_whole_table().await;
+                        if dump.is_some() {
+                            lost = true;
+                        } else {
+                            dump = Some(tokio::task::spawn_blocking(conntrack::dump));
+                        }
                     }
                     Err(error) => {
                         tracing::warn!(receiver = %self.receiver, %error, "reading conntrack events failed; retrying");
@@ -76,10 +106,7 @@ impl Follower {
         }
     }
 
-    async fn read_whole_table(&self) {
-        let read: io::Result<_> = tokio::task::spawn_blocking(conntrack::dump)
-            .await
-            .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
+    fn apply_dump(&self, read: io::Result<Vec<Translation>>) {
         match read {
             Ok(translations) => {
                 self.resyncs.add(1);

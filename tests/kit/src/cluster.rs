@@ -148,26 +148,19 @@ impl Cluster {
         for hook in ["PREROUTING", "OUTPUT"] {
             run(&["iptables", "-t", "nat", "-I", hook, "-j", &chain]);
         }
-        // A FORWARD policy of DROP (Docker sets one) would cut pods off: accept the cluster's
-        // own traffic first.
-        run(&[
-            "iptables",
-            "-I",
-            "FORWARD",
-            "-s",
-            "10.233.0.0/16",
-            "-j",
-            "ACCEPT",
-        ]);
-        run(&[
-            "iptables",
-            "-I",
-            "FORWARD",
-            "-d",
-            "10.233.0.0/16",
-            "-j",
-            "ACCEPT",
-        ]);
+        // Forwarding between the cluster's own addresses only (a FORWARD policy of DROP, as
+        // Docker sets, would cut pods off); anything else they send is dropped, so nothing of
+        // the simulator is routed off the machine.
+        let outside: IpAddr = format!("10.235.{subnet}.2").parse().unwrap();
+        let filter = format!("SPIDER-SIM-{tag}");
+        run(&["iptables", "-N", &filter]);
+        // Every simulator's host-side veths are named `svs…`: traffic into them is the
+        // simulators' own.
+        run(&["iptables", "-A", &filter, "-o", "svs+", "-j", "ACCEPT"]);
+        for from in ["10.233.0.0/16".to_owned(), format!("{outside}/32")] {
+            run(&["iptables", "-A", &filter, "-s", &from, "-j", "DROP"]);
+        }
+        run(&["iptables", "-I", "FORWARD", "-j", &filter]);
         Self {
             nodes: Vec::new(),
             pods: Vec::new(),
@@ -364,21 +357,10 @@ impl Cluster {
 
     /// Adds the host outside the cluster.
     pub fn add_outside(&mut self) -> &Outside {
+        // The address the forwarding rules of `new` expect.
         let ip: IpAddr = format!("10.235.{}.2", self.subnet).parse().unwrap();
         let netns = format!("sso{}", self.tag);
         let host_veth = self.plug(&netns, ip);
-        // Forwarded to and from the cluster like the pods' traffic.
-        for direction in ["-s", "-d"] {
-            run(&[
-                "iptables",
-                "-I",
-                "FORWARD",
-                direction,
-                &format!("{ip}/32"),
-                "-j",
-                "ACCEPT",
-            ]);
-        }
         self.outside = Some(Outside {
             netns,
             ip,
@@ -480,12 +462,19 @@ fn quietly(args: &[&str]) {
         .status();
 }
 
-/// Moves every process still in `cgroup` (and below) to the root, so the cgroup can go.
+/// Kills every process still in `cgroup` (servers of a test that failed), then removes it.
 fn empty_cgroup(cgroup: &std::path::Path) {
+    let _ = std::fs::write(cgroup.join("cgroup.kill"), "1");
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    remove_cgroup(cgroup);
+}
+
+/// Removes `cgroup` and its children, moving what still runs there to the root first.
+fn remove_cgroup(cgroup: &std::path::Path) {
     if let Ok(children) = std::fs::read_dir(cgroup) {
         for child in children.flatten() {
             if child.path().is_dir() {
-                empty_cgroup(&child.path());
+                remove_cgroup(&child.path());
             }
         }
     }
@@ -510,17 +499,6 @@ impl Drop for Cluster {
         if let Some(outside) = &self.outside {
             quietly(&["ip", "netns", "del", &outside.netns]);
             quietly(&["ip", "link", "del", &outside.host_veth]);
-            for direction in ["-s", "-d"] {
-                quietly(&[
-                    "iptables",
-                    "-D",
-                    "FORWARD",
-                    direction,
-                    &format!("{}/32", outside.ip),
-                    "-j",
-                    "ACCEPT",
-                ]);
-            }
         }
         for node in &self.nodes {
             quietly(&["ip", "addr", "del", &format!("{}/32", node.ip), "dev", "lo"]);
@@ -532,17 +510,9 @@ impl Drop for Cluster {
         }
         quietly(&["iptables", "-t", "nat", "-F", &self.chain]);
         quietly(&["iptables", "-t", "nat", "-X", &self.chain]);
-        for direction in ["-s", "-d"] {
-            quietly(&[
-                "iptables",
-                "-D",
-                "FORWARD",
-                direction,
-                "10.233.0.0/16",
-                "-j",
-                "ACCEPT",
-            ]);
-        }
+        quietly(&["iptables", "-D", "FORWARD", "-j", &self.chain]);
+        quietly(&["iptables", "-F", &self.chain]);
+        quietly(&["iptables", "-X", &self.chain]);
         empty_cgroup(&self.cgroup);
     }
 }
