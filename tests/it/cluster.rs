@@ -109,20 +109,39 @@ fn serve_in(cluster: &Cluster, pod: usize, script: &str, args: &[&str]) -> Child
     child
 }
 
-fn finish(command: &mut std::process::Command) -> String {
+/// Who runs a client.
+#[derive(Clone, Copy)]
+enum Caller {
+    /// A pod of the cluster.
+    Pod(usize),
+    /// The host outside it.
+    Outside,
+}
+
+/// Serves one client: starts `script SERVER_ARGS` as pod `server`, runs `traffic.py
+/// CLIENT_ARGS` as `client` to completion, waits for the server; returns what the client printed.
+fn exchange(
+    cluster: &Cluster,
+    (server, script, server_args): (usize, &str, &[&str]),
+    client: Caller,
+    client_args: &[&str],
+) -> String {
+    let serving = serve_in(cluster, server, script, server_args);
+    let traffic = python_script("traffic.py");
+    let mut args = vec![traffic.to_str().unwrap()];
+    args.extend(client_args);
+    let mut command = match client {
+        Caller::Pod(pod) => cluster.command_in(pod, "python3", &args),
+        Caller::Outside => cluster.command_outside("python3", &args),
+    };
     let output = command.output().expect("client runs");
     assert!(
         output.status.success(),
-        "client: {}",
+        "client {client_args:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+    finished(serving);
     String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn traffic(args: &[&str]) -> Vec<String> {
-    let mut all = vec![python_script("traffic.py").display().to_string()];
-    all.extend(args.iter().map(|a| (*a).to_owned()));
-    all
 }
 
 /// A map edge's bytes each way and messages, by (source, target).
@@ -207,51 +226,29 @@ async fn every_kind_of_cluster_conversation_is_counted_once_on_map_stats_and_otl
     let api_vip = cluster.services[api_service].ip.to_string();
     let dns_vip = cluster.services[dns_service].ip.to_string();
 
+    let run = |server: usize, script: &str, server_args: &[&str], client, client_args: &[&str]| {
+        exchange(&cluster, (server, script, server_args), client, client_args)
+    };
     // Same node: web → cache, 3 × 1000 bytes, 2 × 500 back.
-    let server = serve_in(
-        &cluster,
+    run(
         cache,
         "traffic.py",
         &["tcp-server", &cache_ip, "6379", "2", "500", "3000"],
+        Caller::Pod(web),
+        &["tcp-client", &cache_ip, "6379", "3", "1000", "1000"],
     );
-    finish(&mut cluster.command_in(
-        web,
-        "python3",
-        &to_str(&traffic(&[
-            "tcp-client",
-            &cache_ip,
-            "6379",
-            "3",
-            "1000",
-            "1000",
-        ])),
-    ));
-    finished(server);
     // Cross node, to the pod's address: web → api:7778, 4 × 1500, 3 × 700 back. The client's
     // agent counts it, and sees the replies only as the client's receive calls: the server
     // pauses between its replies so that each is one (here and through the Service).
-    let server = serve_in(
-        &cluster,
+    run(
         api,
         "traffic.py",
         &["tcp-server", &api_ip, "7778", "3", "700", "6000", "0.05"],
+        Caller::Pod(web),
+        &["tcp-client", &api_ip, "7778", "4", "1500", "2100"],
     );
-    finish(&mut cluster.command_in(
-        web,
-        "python3",
-        &to_str(&traffic(&[
-            "tcp-client",
-            &api_ip,
-            "7778",
-            "4",
-            "1500",
-            "2100",
-        ])),
-    ));
-    finished(server);
     // Through the Service: web → api's ClusterIP:80 → api:7777, 5 × 2000, 2 × 3000 back.
-    let server = serve_in(
-        &cluster,
+    run(
         api,
         "traffic.py",
         &[
@@ -263,83 +260,42 @@ async fn every_kind_of_cluster_conversation_is_counted_once_on_map_stats_and_otl
             "10000",
             "0.05",
         ],
+        Caller::Pod(web),
+        &["tcp-client", &api_vip, "80", "5", "2000", "6000"],
     );
-    finish(&mut cluster.command_in(
-        web,
-        "python3",
-        &to_str(&traffic(&[
-            "tcp-client",
-            &api_vip,
-            "80",
-            "5",
-            "2000",
-            "6000",
-        ])),
-    ));
-    finished(server);
     // DNS through the DNS Service, over a connected UDP socket: 4 questions.
-    let server = serve_in(
-        &cluster,
+    let asked: Value = serde_json::from_str(&run(
         dns,
         "dns_server.py",
         &[&dns_ip, "53", &api_vip, "4"],
-    );
-    let asked: Value = serde_json::from_str(&finish(&mut cluster.command_in(
-        web,
-        "python3",
-        &to_str(&traffic(&[
+        Caller::Pod(web),
+        &[
             "dns-client",
             &dns_vip,
             "53",
             "api.shop.svc.cluster.local",
             "4",
-        ])),
-    )))
+        ],
+    ))
     .unwrap();
-    finished(server);
     // A host-network pod on node-1, from the node's address: 2 × 100, 1 × 50 back.
-    let server = serve_in(
-        &cluster,
+    run(
         api,
         "traffic.py",
         &["tcp-server", &api_ip, "7779", "1", "50", "200"],
+        Caller::Pod(probe),
+        &["tcp-client", &api_ip, "7779", "2", "100", "50", "0", &node1],
     );
-    finish(&mut cluster.command_in(
-        probe,
-        "python3",
-        &to_str(&traffic(&[
-            "tcp-client",
-            &api_ip,
-            "7779",
-            "2",
-            "100",
-            "50",
-            "0",
-            &node1,
-        ])),
-    ));
-    finished(server);
     // From outside the cluster, through node-2's NodePort: 3 × 400, 1 × 900 back. Only the
     // server's socket is local, so its receive calls count the messages: the client pauses
     // between its sends so that each arrives as one.
-    let server = serve_in(
-        &cluster,
+    run(
         api,
         "traffic.py",
         &["tcp-server", "0.0.0.0", "7777", "1", "900", "1200"],
+        Caller::Outside,
+        &["tcp-client", &node2, "30080", "3", "400", "900", "0.1"],
     );
-    finish(&mut cluster.command_outside(
-        "python3",
-        &to_str(&traffic(&[
-            "tcp-client",
-            &node2,
-            "30080",
-            "3",
-            "400",
-            "900",
-        ])),
-    ));
-    finished(server);
 
     tokio::time::sleep(Duration::from_millis(800)).await;
     let mut logs = String::new();
@@ -525,10 +481,6 @@ fn otlp_total(requests: &[Value], metric: &str) -> u64 {
         }
     }
     sum
-}
-
-fn to_str(args: &[String]) -> Vec<&str> {
-    args.iter().map(String::as_str).collect()
 }
 
 fn urlencode(text: &str) -> String {

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use spider_collector::records::Timestamp;
 use spider_receiver_ebpf_usage::{Aggregator, Kernel, NatTable, Translation, Tuple};
+use spider_testkit::cluster::cgroup_root;
 use spider_testkit::netns::Pair;
 
 const LIVE_FLOWS: u32 = 100_000;
@@ -268,16 +269,6 @@ fn memory(runtime: &tokio::runtime::Runtime) {
         drained.entries.len(),
         small.overflowed()
     );
-}
-
-/// The cgroup v2 root: `/sys/fs/cgroup/unified` on hybrid hierarchies, else `/sys/fs/cgroup`.
-fn cgroup_root() -> PathBuf {
-    let hybrid = PathBuf::from("/sys/fs/cgroup/unified");
-    if hybrid.is_dir() {
-        hybrid
-    } else {
-        PathBuf::from("/sys/fs/cgroup")
-    }
 }
 
 fn main() {

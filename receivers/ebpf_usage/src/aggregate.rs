@@ -98,7 +98,7 @@ impl Directional {
 }
 
 /// A conversation whatever its direction: the two ends in a fixed order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct Pair {
     low: Endpoint,
     high: Endpoint,
@@ -225,27 +225,49 @@ impl Aggregator {
     /// minute after the counts, conntrack's events have long arrived, while translations last
     /// minutes after their connection ended.
     pub fn close(&mut self, next: Timestamp, nat: &mut NatTable, now: i64) -> Vec<NetworkUsage> {
-        let mut directions: HashMap<Direction, Directional> = HashMap::new();
-        for (counted, mut counts) in std::mem::take(&mut self.directions) {
-            let direction = match nat.rewrite(counted, now) {
-                Some(rewritten) => {
-                    counts.service = Some(rewritten.service);
-                    rewritten.direction
+        // One sorted list rather than maps of vectors: with 100,000 live flows, a small vector
+        // per pair cost more memory than the flows themselves.
+        let mut directions: Vec<(Pair, Direction, Directional)> =
+            std::mem::take(&mut self.directions)
+                .into_iter()
+                .map(|(counted, mut counts)| {
+                    let direction = match nat.rewrite(counted, now) {
+                        Some(rewritten) => {
+                            counts.service = Some(rewritten.service);
+                            rewritten.direction
+                        }
+                        None => counted,
+                    };
+                    (direction.pair(), direction, counts)
+                })
+                .collect();
+        directions.sort_unstable_by_key(|(pair, direction, _)| (*pair, *direction));
+        // A Service's view and the pod's view of one direction become one.
+        let mut merged: Vec<(Direction, Directional)> = Vec::with_capacity(directions.len());
+        let mut pair_starts: Vec<(Pair, usize)> = Vec::new();
+        for (pair, direction, counts) in directions {
+            match merged.last_mut() {
+                Some((last, existing)) if *last == direction => existing.merge(counts),
+                _ => {
+                    if pair_starts.last().is_none_or(|(last, _)| *last != pair) {
+                        pair_starts.push((pair, merged.len()));
+                    }
+                    merged.push((direction, counts));
                 }
-                None => counted,
-            };
-            directions.entry(direction).or_default().merge(counts);
+            }
         }
-        let mut pairs: HashMap<Pair, Vec<(Direction, Directional)>> = HashMap::new();
-        for (direction, counts) in directions {
-            pairs
-                .entry(direction.pair())
-                .or_default()
-                .push((direction, counts));
-        }
+        let ends = pair_starts
+            .iter()
+            .skip(1)
+            .map(|(_, start)| *start)
+            .chain([merged.len()]);
+        let pairs = pair_starts
+            .iter()
+            .zip(ends)
+            .map(|((pair, start), end)| (*pair, &merged[*start..end]));
         let mut records: HashMap<RecordKey, NetworkUsage> = HashMap::new();
         for (pair, sides) in pairs {
-            let client = self.client_of(pair, &sides);
+            let client = self.client_of(pair, sides);
             let server = if client == pair.low {
                 pair.high
             } else {
@@ -253,7 +275,7 @@ impl Aggregator {
             };
             let service = sides.iter().find_map(|(_, counts)| counts.service);
             let mut seen = Seen::default();
-            for (direction, counts) in &sides {
+            for (direction, counts) in sides {
                 seen.note(direction, counts, client);
             }
             let observed = seen.observed();
@@ -282,7 +304,7 @@ impl Aggregator {
                     observed,
                     ..NetworkUsage::default()
                 });
-            for (direction, counts) in &sides {
+            for (direction, counts) in sides {
                 let (bytes, messages) = counts.bytes_and_messages();
                 if direction.src == client {
                     record.bytes_to_server += bytes;

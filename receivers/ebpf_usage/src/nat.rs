@@ -78,7 +78,8 @@ struct Entry {
 /// The translations known, bounded by `capacity` connections.
 pub struct NatTable {
     entries: HashMap<Tuple, Entry>,
-    /// Every view of every entry → the entry's original tuple.
+    /// The client's and the backend's view of every entry (their reverses are looked up
+    /// reversed) → the entry's original tuple.
     rewrites: HashMap<Tuple, Tuple>,
     capacity: usize,
     overflowed: u64,
@@ -151,7 +152,10 @@ impl NatTable {
 
     /// What `direction` really was, if it was counted under a translated view.
     pub fn rewrite(&mut self, direction: Tuple, now: i64) -> Option<Rewritten> {
-        let original = *self.rewrites.get(&direction)?;
+        let original = *self
+            .rewrites
+            .get(&direction)
+            .or_else(|| self.rewrites.get(&direction.reversed()))?;
         let entry = self.entries.get_mut(&original)?;
         entry.touched = now;
         let forward = Tuple {
@@ -201,10 +205,10 @@ impl NatTable {
     }
 }
 
-/// The four directions a translated connection is counted under: the client's two (towards
-/// the Service and back) and the backend's two.
-fn views(original: Tuple, reply: Tuple) -> [Tuple; 4] {
-    [original, original.reversed(), reply, reply.reversed()]
+/// The directions a translated connection is keyed under: the client's view (towards the
+/// Service) and the backend's (towards whoever it sees); the other two are their reverses.
+fn views(original: Tuple, reply: Tuple) -> [Tuple; 2] {
+    [original, reply]
 }
 
 #[cfg(test)]

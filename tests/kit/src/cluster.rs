@@ -28,7 +28,7 @@ use crate::kube_api;
 use crate::netns::run;
 
 /// The cgroup v2 hierarchy: `/sys/fs/cgroup/unified` on hybrid hosts, else `/sys/fs/cgroup`.
-fn cgroup_root() -> PathBuf {
+pub fn cgroup_root() -> PathBuf {
     let hybrid = PathBuf::from("/sys/fs/cgroup/unified");
     if hybrid.is_dir() {
         hybrid
