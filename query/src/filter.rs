@@ -180,10 +180,21 @@ fn tokenize(text: &str) -> Result<Vec<(usize, Token)>, FilterError> {
     Ok(tokens)
 }
 
+/// The longest filter accepted, in bytes.
+pub const MAX_FILTER_BYTES: usize = 4096;
+/// The deepest nesting of parentheses and `not` accepted.
+pub const MAX_FILTER_DEPTH: usize = 32;
+/// The most comparisons one filter may hold.
+pub const MAX_FILTER_COMPARISONS: usize = 256;
+
 struct Parser {
     tokens: Vec<(usize, Token)>,
     next: usize,
     end: usize,
+    /// Parentheses and `not`s open at this point: bounded, so no request drives the
+    /// recursion (here or in the query engine) deep.
+    depth: usize,
+    comparisons: usize,
 }
 
 impl Parser {
@@ -220,19 +231,45 @@ impl Parser {
     }
 
     fn not(&mut self) -> Result<Filter, FilterError> {
+        let position = self.position();
         if self.keyword("not") {
-            return Ok(Filter::Not(Box::new(self.not()?)));
+            self.enter(position)?;
+            let inner = self.not()?;
+            self.depth -= 1;
+            return Ok(Filter::Not(Box::new(inner)));
         }
         if self.peek() == Some(&Token::Open) {
+            self.enter(position)?;
             self.next += 1;
             let inner = self.or()?;
             if self.peek() != Some(&Token::Close) {
                 return error(self.position(), "expected ')'");
             }
             self.next += 1;
+            self.depth -= 1;
             return Ok(inner);
         }
+        self.comparisons += 1;
+        if self.comparisons > MAX_FILTER_COMPARISONS {
+            return error(
+                position,
+                format!("the filter holds more than {MAX_FILTER_COMPARISONS} comparisons"),
+            );
+        }
         self.comparison()
+    }
+
+    fn enter(&mut self, position: usize) -> Result<(), FilterError> {
+        self.depth += 1;
+        if self.depth > MAX_FILTER_DEPTH {
+            return error(
+                position,
+                format!(
+                    "the filter nests deeper than {MAX_FILTER_DEPTH} levels of parentheses and 'not'"
+                ),
+            );
+        }
+        Ok(())
     }
 
     fn comparison(&mut self) -> Result<Filter, FilterError> {
@@ -307,6 +344,12 @@ impl Parser {
 
 /// Parses filter text.
 pub fn parse(text: &str) -> Result<Filter, FilterError> {
+    if text.len() > MAX_FILTER_BYTES {
+        return error(
+            MAX_FILTER_BYTES,
+            format!("the filter is longer than {MAX_FILTER_BYTES} bytes"),
+        );
+    }
     let tokens = tokenize(text)?;
     if tokens.is_empty() {
         return error(0, "the filter is empty");
@@ -315,6 +358,8 @@ pub fn parse(text: &str) -> Result<Filter, FilterError> {
         tokens,
         next: 0,
         end: text.len(),
+        depth: 0,
+        comparisons: 0,
     };
     let filter = parser.or()?;
     if parser.next < parser.tokens.len() {
@@ -545,6 +590,31 @@ mod tests {
         assert!(
             matches!(parse("ip = 10.0.0.0/8").unwrap(), Filter::Compare { value: Value::Text(ref t), .. } if t == "10.0.0.0/8")
         );
+    }
+
+    #[test]
+    fn hostile_filters_are_refused_by_the_limit_they_pass() {
+        let deep = format!("{}port = 1{}", "(".repeat(30_000), ")".repeat(30_000));
+        let refused = parse(&deep).unwrap_err();
+        assert!(
+            refused.message.contains("longer than 4096 bytes"),
+            "{refused}"
+        );
+        let nested = format!("{}port = 1{}", "(".repeat(33), ")".repeat(33));
+        let refused = parse(&nested).unwrap_err();
+        assert_eq!(refused.position, 32);
+        assert!(refused.message.contains("deeper than 32"), "{refused}");
+        let nots = format!("{}port = 1", "not ".repeat(40));
+        assert!(parse(&nots).unwrap_err().message.contains("deeper than 32"));
+        let within = format!("{}port = 1{}", "(".repeat(32), ")".repeat(32));
+        assert!(parse(&within).is_ok(), "32 levels are fine");
+        let chain = vec!["port = 1"; 300].join(" or ");
+        let refused = parse(&chain).unwrap_err();
+        assert!(
+            refused.message.contains("more than 256 comparisons"),
+            "{refused}"
+        );
+        assert!(parse(&vec!["port = 1"; 256].join(" and ")).is_ok());
     }
 
     #[test]

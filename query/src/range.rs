@@ -14,16 +14,28 @@ pub struct TimeRange {
     pub to: i64,
 }
 
-/// Reads `2026-11-21T05:00:00Z` or `1795240800`.
+/// The latest instant accepted, 9999-12-31T23:59:59Z, in Unix seconds; the earliest is the
+/// epoch. Within them every difference and partition date is computed without overflow.
+pub const MAX_INSTANT_SECONDS: i64 = 253_402_300_799;
+
+/// Reads `2026-11-21T05:00:00Z` or `1795240800`, between 1970 and 9999.
 pub fn parse_instant(text: &str) -> Result<i64, String> {
-    if let Ok(seconds) = text.parse::<i64>() {
-        return Ok(seconds * 1_000_000);
+    let micros = match text.parse::<i64>() {
+        Ok(seconds) => seconds.checked_mul(1_000_000),
+        Err(_) => Some(
+            DateTime::parse_from_rfc3339(text)
+                .map_err(|_| {
+                    format!("{text:?} is neither RFC 3339 (2026-11-21T05:00:00Z) nor Unix seconds")
+                })?
+                .timestamp_micros(),
+        ),
+    };
+    match micros {
+        Some(micros) if (0..=MAX_INSTANT_SECONDS * 1_000_000).contains(&micros) => Ok(micros),
+        _ => Err(format!(
+            "{text:?} is outside 1970-01-01 … 9999-12-31 (0 … {MAX_INSTANT_SECONDS} Unix seconds)"
+        )),
     }
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.timestamp_micros())
-        .map_err(|_| {
-            format!("{text:?} is neither RFC 3339 (2026-11-21T05:00:00Z) nor Unix seconds")
-        })
 }
 
 impl TimeRange {
@@ -82,6 +94,18 @@ mod tests {
             Ok(1_795_240_800_000_000)
         );
         assert!(parse_instant("yesterday").is_err());
+        for outside in [
+            "-1",
+            "253402300800",
+            "9223372036854775807",
+            "0001-01-01T00:00:00Z",
+        ] {
+            assert!(
+                parse_instant(outside).unwrap_err().contains("outside"),
+                "{outside}"
+            );
+        }
+        assert_eq!(parse_instant("253402300799"), Ok(253_402_300_799_000_000));
         assert!(TimeRange::new(5, 5).is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! Read-only SQL: queries only — no DDL, DML (`INSERT`, `COPY`), `SET`, external tables or reads of
 //! arbitrary paths (URL tables stay off).
 
+use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
@@ -29,14 +30,36 @@ pub async fn read_only(
     let frame = context
         .sql_with_options(sql, options)
         .await
-        .map_err(|error| match error {
-            DataFusionError::Execution(_) | DataFusionError::ResourcesExhausted(_) => {
-                QueryError::Failed(error.to_string())
-            }
-            other => QueryError::Refused(other.strip_backtrace()),
-        })?;
-    frame
-        .collect()
-        .await
-        .map_err(|error| QueryError::Failed(error.strip_backtrace()))
+        .map_err(classify)?;
+    frame.collect().await.map_err(classify)
+}
+
+/// A 400 for what the statement itself got wrong (a plan that cannot be made, a division by
+/// zero, a bad cast, an out-of-range argument, more than the resources allowed), a 500 for the
+/// rest (reading the files, internal errors).
+pub fn classify(error: DataFusionError) -> QueryError {
+    let from_the_statement = match error.find_root() {
+        DataFusionError::ArrowError(arrow, _) => matches!(
+            arrow.as_ref(),
+            ArrowError::DivideByZero
+                | ArrowError::CastError(_)
+                | ArrowError::ComputeError(_)
+                | ArrowError::InvalidArgumentError(_)
+                | ArrowError::ParseError(_)
+                | ArrowError::ArithmeticOverflow(_)
+        ),
+        DataFusionError::Plan(_)
+        | DataFusionError::SQL(..)
+        | DataFusionError::SchemaError(..)
+        | DataFusionError::NotImplemented(_)
+        | DataFusionError::Configuration(_)
+        | DataFusionError::Execution(_)
+        | DataFusionError::ResourcesExhausted(_) => true,
+        _ => false,
+    };
+    if from_the_statement {
+        QueryError::Refused(error.strip_backtrace())
+    } else {
+        QueryError::Failed(error.strip_backtrace())
+    }
 }

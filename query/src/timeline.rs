@@ -59,6 +59,9 @@ pub struct Timeline {
     pub bars: Vec<Bar>,
 }
 
+/// The most bars one answer holds (the steps are allocated before the data is read).
+pub const MAX_STEPS: i64 = 10_000;
+
 /// Answers a timeline query; `step` (seconds) must be one of [`STEPS`] when given.
 pub async fn timeline(
     context: &SessionContext,
@@ -100,6 +103,12 @@ pub async fn histogram(
     .await?;
     let step_micros = step * 1_000_000;
     let first = range.from.div_euclid(step_micros) * step_micros;
+    let steps = (range.to - first + step_micros - 1) / step_micros;
+    if steps > MAX_STEPS {
+        return Err(QueryError::Refused(format!(
+            "the range holds {steps} steps of {step} s; at most {MAX_STEPS}: choose a larger step or a shorter range"
+        )));
+    }
     let mut bars: Vec<Bar> = (first..range.to)
         .step_by(step_micros as usize)
         .map(|time| Bar {

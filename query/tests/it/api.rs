@@ -277,6 +277,17 @@ async fn malformed_requests_are_400s_in_one_shape() {
         format!("/api/workloads/a/Deployment/b?{RANGE}&top=0"),
         format!("/api/packets/pcap?{RANGE}&filter=nosuch%20%3D%201"),
         format!("/api/packets/pcap?{RANGE}&limit=-1"),
+        // Hostile (issue 16): each of these once aborted or exhausted the service.
+        format!("/api/timeline?from=0&to=60&filter={}", "%28".repeat(5_000)),
+        format!(
+            "/api/map?{RANGE}&filter={}port%3D1{}",
+            "%28".repeat(40),
+            "%29".repeat(40)
+        ),
+        "/api/timeline?from=0&to=9000000000000&step=60".to_owned(),
+        "/api/timeline?from=0&to=9223372036854775807".to_owned(),
+        "/api/map?from=-9223372036854775808&to=60".to_owned(),
+        "/api/timeline?from=0&to=253402300799&step=60".to_owned(),
     ];
     for path in &cases {
         let (status, body) = get(&server, path).await;
@@ -299,6 +310,10 @@ async fn malformed_requests_are_400s_in_one_shape() {
         json!({"query": "DROP TABLE network_usage"}),
         json!({"query": "COPY (SELECT 1) TO '/tmp/x.csv'"}),
         json!({"sql": "SELECT 1"}),
+        // Errors of the statement itself are the client's: 400, not 500.
+        json!({"query": "SELECT 1/0"}),
+        json!({"query": "SELECT CAST('x' AS INT)"}),
+        json!({"query": "SELECT nosuch FROM network_usage"}),
     ] {
         let response = client.post(&sql).json(&body).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
