@@ -13,6 +13,11 @@ pub const WORKLOAD_KINDS: [&str; 6] = [
     "Pod",
 ];
 
+/// The longest namespace Kubernetes allows (a DNS label).
+pub const MAX_NAMESPACE_BYTES: usize = 63;
+/// The longest object name Kubernetes allows (a DNS subdomain).
+pub const MAX_NAME_BYTES: usize = 253;
+
 /// A workload by namespace, kind and name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,6 +58,23 @@ impl Workload {
         if self.namespace.trim().is_empty() || self.name.trim().is_empty() {
             return Err("namespace and name must not be empty".into());
         }
+        // Kubernetes' own limits: a namespace is a DNS label, a name a DNS subdomain.
+        for (field, value, longest) in [
+            ("namespace", &self.namespace, MAX_NAMESPACE_BYTES),
+            ("name", &self.name, MAX_NAME_BYTES),
+        ] {
+            if value.len() > longest {
+                return Err(format!("{field} must be at most {longest} bytes"));
+            }
+            if !value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+            {
+                return Err(format!(
+                    "{field} {value:?} may hold only letters, digits, '-' and '.'"
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -76,8 +98,19 @@ mod tests {
             "shop/Deploy/web",
             "/Deployment/web",
             "a/Pod/b/c",
+            "shop/Pod/we b",
+            "sh\u{0}op/Pod/web",
         ] {
             assert!(Workload::parse(bad).is_err(), "{bad}");
         }
+        let huge = format!("shop/Deployment/{}", "w".repeat(2_000_000));
+        assert!(
+            Workload::parse(&huge)
+                .unwrap_err()
+                .contains("at most 253 bytes")
+        );
+        let long_namespace = format!("{}/Pod/web", "n".repeat(64));
+        assert!(Workload::parse(&long_namespace).is_err());
+        assert!(Workload::parse(&format!("{}/Pod/web-0.a", "n".repeat(63))).is_ok());
     }
 }

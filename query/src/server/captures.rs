@@ -207,6 +207,7 @@ impl CaptureStore {
                 "filter must be one line of at most 1024 bytes".into(),
             ));
         }
+        compiles_alone(input.filter.trim()).map_err(Refused::Invalid)?;
         let now = unix_now();
         self.file
             .change(|document| {
@@ -266,9 +267,46 @@ impl CaptureStore {
     }
 }
 
+/// Whether a capture filter compiles on its own, as libpcap compiles it: the agents put it in
+/// parentheses after the pods' addresses, and only a filter that compiles alone cannot escape
+/// them (`tcp) or (ip` would capture every packet of the node). The agents check it again.
+fn compiles_alone(filter: &str) -> Result<(), String> {
+    if filter.is_empty() {
+        return Ok(());
+    }
+    let dead = pcap::Capture::dead(pcap::Linktype::ETHERNET).map_err(|e| e.to_string())?;
+    dead.compile(filter, true)
+        .map(drop)
+        .map_err(|e| format!("filter {filter:?} is not a capture filter: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_filter_that_would_escape_its_parentheses_is_refused() {
+        let path =
+            std::env::temp_dir().join(format!("spider-captures-f-{}.json", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let store = CaptureStore::open(path.clone(), CaptureLimits::default()).unwrap();
+        for bad in ["tcp) or (ip or ip6", "port eighty", "(tcp"] {
+            let refused = store.create(CaptureInput {
+                filter: bad.into(),
+                ..input(60)
+            });
+            assert!(
+                matches!(&refused, Err(Refused::Invalid(m)) if m.contains("not a capture filter")),
+                "{bad}"
+            );
+        }
+        let accepted = store.create(CaptureInput {
+            filter: "tcp port 80 or udp port 53".into(),
+            ..input(60)
+        });
+        assert!(accepted.is_ok());
+        let _ = std::fs::remove_file(&path);
+    }
 
     fn input(seconds: u64) -> CaptureInput {
         CaptureInput {

@@ -233,7 +233,14 @@ impl Agent {
             // The ceiling holds for the capture as a whole, whatever the number of interfaces.
             let per_interface =
                 (active.wanted.max_packets_per_second / interfaces.len() as u64).max(1);
-            let filter = pods_filter(&active.ips, &active.wanted.filter);
+            let filter = match pods_filter(&active.ips, &active.wanted.filter) {
+                Ok(filter) => filter,
+                Err(error) => {
+                    tracing::error!(workload = %active.wanted.workload, "{error}");
+                    active.error = Some(error);
+                    continue;
+                }
+            };
             let (running, error) = Running::start(
                 &Plan {
                     interfaces,

@@ -15,13 +15,18 @@ use tokio_util::sync::CancellationToken;
 
 /// The capture filter of a set of pods: each packet once (as it enters the host from its
 /// sender, so a packet that crosses two of its veths is not taken twice), to or from them.
-pub fn pods_filter(ips: &[IpAddr], extra: &str) -> String {
+/// The requested `extra` filter must compile on its own first: only then is it one balanced
+/// expression that the parentheses around it keep inside the pod restriction (libpcap gives
+/// `and` and `or` one precedence, so `tcp) or (ip` would otherwise capture the whole host).
+pub fn pods_filter(ips: &[IpAddr], extra: &str) -> Result<String, String> {
     let hosts: Vec<String> = ips.iter().map(|ip| format!("host {ip}")).collect();
     let mut filter = format!("inbound and ({})", hosts.join(" or "));
     if !extra.trim().is_empty() {
+        spider_receiver_pcap::check_filter(extra)
+            .map_err(|error| format!("the requested filter {extra:?} is refused: {error}"))?;
         filter.push_str(&format!(" and ({extra})"));
     }
-    filter
+    Ok(filter)
 }
 
 /// What a capture counts, across its restarts.

@@ -182,7 +182,10 @@ impl ExporterWorker {
                     message,
                     retry_after,
                 }) => {
-                    let wait = retry_after.unwrap_or(backoff);
+                    // A server's hint is honoured up to max_interval: a hostile or broken
+                    // `Retry-After` cannot park the queue or overflow the arithmetic.
+                    let wait =
+                        retry_after.map_or(backoff, |hint| hint.min(self.retry.max_interval.0));
                     if self.give_up(started, wait) {
                         tracing::error!(exporter = %self.id, items, %message, "export failed; retries exhausted, records dropped");
                         self.failed.add(items);
@@ -200,7 +203,8 @@ impl ExporterWorker {
 
     fn give_up(&self, started: Instant, wait: Duration) -> bool {
         let budget = self.retry.max_elapsed_time.0;
-        !self.retry.enabled || (!budget.is_zero() && started.elapsed() + wait > budget)
+        !self.retry.enabled
+            || (!budget.is_zero() && started.elapsed().saturating_add(wait) > budget)
     }
 }
 

@@ -173,6 +173,23 @@ async fn retryable_failures_are_retried_until_delivered() {
 }
 
 #[tokio::test]
+async fn a_hostile_retry_after_is_clamped_to_the_retry_settings() {
+    let sink = Sink::default();
+    // A server's hint of u64::MAX seconds once overflowed the retry arithmetic (a panic).
+    let flaky = "{ fail_first: 2, retry_after_secs: 18446744073709551615, \
+                 retry_on_failure: { initial_interval: 5ms, max_interval: 20ms } }";
+    let started = std::time::Instant::now();
+    let mut collector = start(&two_exporters(100, "", flaky), &sink).await;
+    collector.receivers_finished().await;
+    assert!(collector.shutdown().await.is_clean());
+    assert_eq!(sink.received("collecting/slow"), numbers(100));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "each wait is at most max_interval"
+    );
+}
+
+#[tokio::test]
 async fn permanent_failures_and_exhausted_retries_are_counted_as_failed() {
     let sink = Sink::default();
     let yaml = two_exporters(

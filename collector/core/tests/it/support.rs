@@ -172,6 +172,8 @@ pub struct CollectingConfig {
     pub delay: Option<GoDuration>,
     /// Retryable failures before the first success.
     pub fail_first: u32,
+    /// The `Retry-After` hint (seconds) those failures carry.
+    pub retry_after_secs: Option<u64>,
     /// Every export fails permanently.
     pub reject: bool,
     /// Every export hangs forever.
@@ -265,7 +267,10 @@ impl Exporter for Collecting {
             return Err(ExportError::Permanent("rejected".into()));
         }
         if attempt <= self.config.fail_first {
-            return Err(ExportError::retryable("endpoint down"));
+            return Err(ExportError::Retryable {
+                message: "endpoint down".into(),
+                retry_after: self.config.retry_after_secs.map(Duration::from_secs),
+            });
         }
         let Batch::Usage(rows) = batch else {
             return Err(ExportError::Permanent("usage only".into()));

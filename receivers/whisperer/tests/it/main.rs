@@ -51,9 +51,23 @@ fn bad_settings_are_named_by_path() {
 fn the_filter_takes_each_packet_of_the_pods_once() {
     let ips = ["10.0.0.2".parse().unwrap(), "fd00::2".parse().unwrap()];
     assert_eq!(
-        pods_filter(&ips, "tcp port 80"),
+        pods_filter(&ips, "tcp port 80").unwrap(),
         "inbound and (host 10.0.0.2 or host fd00::2) and (tcp port 80)"
     );
-    assert_eq!(pods_filter(&ips[..1], " "), "inbound and (host 10.0.0.2)");
-    spider_receiver_pcap::check_filter(&pods_filter(&ips, "tcp port 80")).expect("compiles");
+    assert_eq!(
+        pods_filter(&ips[..1], " ").unwrap(),
+        "inbound and (host 10.0.0.2)"
+    );
+    spider_receiver_pcap::check_filter(&pods_filter(&ips, "tcp port 80").unwrap())
+        .expect("compiles");
+    // Wrapped, this one would compile and widen the capture to every packet of the host.
+    let escaping = "tcp) or (ip or ip6";
+    assert!(
+        spider_receiver_pcap::check_filter(&format!(
+            "inbound and (host 10.0.0.2) and ({escaping})"
+        ))
+        .is_ok()
+    );
+    let refused = pods_filter(&ips, escaping).unwrap_err();
+    assert!(refused.contains("is refused"), "{refused}");
 }
