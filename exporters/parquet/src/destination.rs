@@ -93,10 +93,10 @@ impl Destination {
     /// Makes a finished in-progress file visible as `dir/name`.
     pub async fn publish(&self, finished: &Path, dir: &str, name: &str) -> std::io::Result<()> {
         match self {
-            Destination::Local { root } => std::fs::rename(finished, root.join(dir).join(name)),
+            Destination::Local { root } => rename_durably(finished, &root.join(dir).join(name)),
             Destination::Remote { staging, .. } => {
                 let ready = staging.join(dir).join(format!("{name}{READY}"));
-                std::fs::rename(finished, &ready)?;
+                rename_durably(finished, &ready)?;
                 self.upload_ready().await.map(|_| ())
             }
         }
@@ -191,6 +191,16 @@ fn written_by(name: &str, host: &str) -> bool {
                     .iter()
                     .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
         })
+}
+
+/// Renames a file (already synced) and syncs the directory that now holds it, so that after a
+/// power loss the file is either there whole or not there at all.
+fn rename_durably(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::rename(from, to)?;
+    match to.parent() {
+        Some(directory) => std::fs::File::open(directory)?.sync_all(),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
