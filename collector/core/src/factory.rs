@@ -86,7 +86,7 @@ impl<C: ?Sized + 'static, F: Factory<C>> ErasedFactory<C> for F {
     fn parse(&self, value: Value) -> Result<AnyConfig, Vec<ConfigError>> {
         let config: F::Config = match value {
             Value::Null => F::Config::default(),
-            value => typed_value(value).map_err(|error| vec![error])?,
+            value => typed_value(value)?,
         };
         let errors = config.validate();
         if errors.is_empty() {

@@ -268,8 +268,9 @@ impl Parser<'_> {
         }
         let settings = match typed_value::<DeliverySettings>(Value::Mapping(delivery)) {
             Ok(settings) => settings,
-            Err(error) => {
-                self.errors.push(error.under(path));
+            Err(errors) => {
+                self.errors
+                    .extend(errors.into_iter().map(|error| error.under(path)));
                 return None;
             }
         };
@@ -309,11 +310,15 @@ impl Parser<'_> {
                             .extend(errors.into_iter().map(|e| e.under(&path)));
                         telemetry = settings;
                     }
-                    Err(error) => self.errors.push(error.under(&path)),
+                    Err(errors) => self
+                        .errors
+                        .extend(errors.into_iter().map(|e| e.under(&path))),
                 },
                 "shutdown_timeout" => match typed_value::<GoDuration>(value) {
                     Ok(timeout) => shutdown_timeout = timeout.0,
-                    Err(error) => self.errors.push(error.under(&path)),
+                    Err(errors) => self
+                        .errors
+                        .extend(errors.into_iter().map(|e| e.under(&path))),
                 },
                 _ => self.error(
                     &path,
@@ -358,8 +363,9 @@ impl Parser<'_> {
             .ok();
         let spec = match typed_value::<PipelineSpec>(value) {
             Ok(spec) => spec,
-            Err(error) => {
-                self.errors.push(error.under(&path));
+            Err(errors) => {
+                self.errors
+                    .extend(errors.into_iter().map(|e| e.under(&path)));
                 return Err(Unreadable);
             }
         };

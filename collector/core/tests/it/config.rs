@@ -63,6 +63,36 @@ fn env_references_keep_the_yaml_type_of_their_value() {
 }
 
 #[test]
+fn every_unknown_key_of_a_block_is_reported() {
+    let yaml = r#"
+receivers:
+  counting:
+    recrods: 10
+    rat: 5
+exporters:
+  collecting:
+    sending_queue: { queue_size: 10, when_ful: block }
+    retry_on_failure: { initial: 1s }
+service:
+  pipelines:
+    usage: { receivers: [counting], exporters: [collecting], procesors: [] }
+"#;
+    let mut found = errors(yaml);
+    found.sort();
+    let starts = [
+        "exporters::collecting::retry_on_failure::initial: unknown field `initial`",
+        "exporters::collecting::sending_queue::when_ful: unknown field `when_ful`",
+        "receivers::counting::rat: unknown field `rat`",
+        "receivers::counting::recrods: unknown field `recrods`",
+        "service::pipelines::usage::procesors: unknown field `procesors`",
+    ];
+    assert_eq!(found.len(), starts.len(), "{found:#?}");
+    for (error, start) in found.iter().zip(starts) {
+        assert!(error.starts_with(start), "{error:?} is not {start:?}");
+    }
+}
+
+#[test]
 fn five_mistakes_are_all_reported_with_their_paths() {
     let yaml = r#"
 receivers:
