@@ -195,6 +195,7 @@ async fn serve(data: &Path) -> std::net::SocketAddr {
         token: None,
         cors_origin: None,
         capture_limits: Default::default(),
+        query_limits: Default::default(),
     };
     let app = router(&config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

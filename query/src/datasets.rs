@@ -28,14 +28,22 @@ pub const PARTITION_COLUMNS: [&str; 2] = ["date", "hour"];
 
 /// A session with every dataset under `root` registered under its name.
 pub fn open(root: &Path) -> Result<SessionContext> {
+    open_within(root, None)
+}
+
+/// [`open`], with the memory its queries may hold together capped at `max_memory` bytes:
+/// operators that can spill to disk do, the others fail the query ("resources exhausted").
+pub fn open_within(root: &Path, max_memory: Option<usize>) -> Result<SessionContext> {
     // DataFusion keeps file listings forever by default; the writers publish new files every
     // minute, and a query must see them, so every query lists its directories anew.
     let caches = CacheManagerConfig::default()
         .with_list_files_cache(None)
         .with_list_files_cache_limit(0);
-    let runtime = RuntimeEnvBuilder::new()
-        .with_cache_manager(caches)
-        .build_arc()?;
+    let mut runtime = RuntimeEnvBuilder::new().with_cache_manager(caches);
+    if let Some(bytes) = max_memory {
+        runtime = runtime.with_memory_limit(bytes, 1.0);
+    }
+    let runtime = runtime.build_arc()?;
     let context = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
     for kind in RecordKind::ALL {
         let directory = root.join(kind.as_str());

@@ -19,5 +19,5 @@ pub mod sql;
 pub mod stats;
 pub mod timeline;
 
-pub use datasets::open;
-pub use sql::{QueryError, read_only};
+pub use datasets::{open, open_within};
+pub use sql::{QueryError, SqlLimits, read_only, read_only_within};

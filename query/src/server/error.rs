@@ -46,6 +46,15 @@ impl ApiError {
         }
     }
 
+    /// 503: the service is at a limit of what it runs at once; retrying later may work.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "unavailable",
+            message: message.into(),
+        }
+    }
+
     /// 500: the server failed.
     pub fn internal(message: impl Into<String>) -> Self {
         Self {

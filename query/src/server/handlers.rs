@@ -250,7 +250,11 @@ pub async fn sql(
     body: Result<Json<SqlBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(body) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let batches = crate::sql::read_only(&state.context, &body.query).await?;
+    let _slot = state.sql_slots.try_acquire().map_err(|_| {
+        ApiError::unavailable("as many SQL statements as the service allows are running: try again")
+    })?;
+    let batches =
+        crate::sql::read_only_within(&state.context, &body.query, state.sql_limits).await?;
     let columns: Vec<String> = batches
         .first()
         .map(|b| {

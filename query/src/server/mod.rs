@@ -18,7 +18,8 @@
 //! | `PUT /api/captures/{id}/agents/{node}` | a node agent's capture status |
 //!
 //! Every error has one shape, `{"error": {"code": "…", "message": "…"}}`: 400 for what the client
-//! got wrong (never 500), 401 without the token when one is set, 404 for unknown routes.
+//! got wrong (never 500), 401 without the token when one is set, 404 for unknown routes, 503
+//! when the SQL statements running at once are at their limit.
 
 mod capture_handlers;
 mod captures;
@@ -41,6 +42,8 @@ pub use captures::{AgentStatus, Capture, CaptureLimits, CaptureStore, Workload};
 pub use error::ApiError;
 pub use saved::{SavedQuery, SavedStore};
 
+use crate::sql::SqlLimits;
+
 /// How the server is set up.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -54,6 +57,29 @@ pub struct ServerConfig {
     pub cors_origin: Option<String>,
     /// What no capture request may exceed.
     pub capture_limits: CaptureLimits,
+    /// What queries may take.
+    pub query_limits: QueryLimits,
+}
+
+/// What the service's queries may take, together and one by one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryLimits {
+    /// Memory all queries may hold at once (DataFusion's memory pool), bytes.
+    pub max_memory: usize,
+    /// Rows and time of one SQL statement.
+    pub sql: SqlLimits,
+    /// SQL statements running at once; more are answered 503.
+    pub max_concurrent_sql: usize,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        Self {
+            max_memory: 2 << 30,
+            sql: SqlLimits::default(),
+            max_concurrent_sql: 4,
+        }
+    }
 }
 
 /// What handlers share.
@@ -64,11 +90,15 @@ pub struct AppState {
     pub saved: SavedStore,
     /// Capture requests.
     pub captures: CaptureStore,
+    /// Rows and time of one SQL statement.
+    pub sql_limits: SqlLimits,
+    /// Free places for SQL statements.
+    pub sql_slots: tokio::sync::Semaphore,
 }
 
 /// The router of the API, ready to serve.
 pub fn router(config: &ServerConfig) -> Result<Router, String> {
-    let context = crate::open(&config.data)
+    let context = crate::open_within(&config.data, Some(config.query_limits.max_memory))
         .map_err(|e| format!("cannot open {}: {e}", config.data.display()))?;
     let state_dir = config
         .state
@@ -80,6 +110,8 @@ pub fn router(config: &ServerConfig) -> Result<Router, String> {
         context,
         saved,
         captures,
+        sql_limits: config.query_limits.sql,
+        sql_slots: tokio::sync::Semaphore::new(config.query_limits.max_concurrent_sql),
     });
     let api = Router::new()
         .route("/api/map", get(handlers::map))

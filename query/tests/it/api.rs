@@ -31,6 +31,7 @@ async fn serve(data: &Path, token: Option<&str>) -> Server {
         token: token.map(str::to_owned),
         cors_origin: None,
         capture_limits: Default::default(),
+        query_limits: Default::default(),
     };
     let app = router(&config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -314,10 +315,28 @@ async fn malformed_requests_are_400s_in_one_shape() {
         json!({"query": "SELECT 1/0"}),
         json!({"query": "SELECT CAST('x' AS INT)"}),
         json!({"query": "SELECT nosuch FROM network_usage"}),
+        // Once OOM-killed the service in a 3 GiB cgroup; now cut off at the row cap.
+        json!({"query": "SELECT * FROM generate_series(1, 300000000)"}),
     ] {
         let response = client.post(&sql).json(&body).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
     }
+    let capped: Value = client
+        .post(&sql)
+        .json(&json!({"query": "SELECT * FROM generate_series(1, 300000000)"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        capped["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("more than 100000 rows"),
+        "{capped}"
+    );
     let not_json = client
         .post(&sql)
         .header("content-type", "application/json")

@@ -73,6 +73,7 @@ async fn run(args: DemoArgs, factories: &Factories) -> anyhow::Result<()> {
         token: None,
         cors_origin: None,
         capture_limits: Default::default(),
+        query_limits: Default::default(),
     })
     .map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use clap::Args;
 use spider_collector::config::parse_duration;
-use spider_query::server::{CaptureLimits, ServerConfig, router};
+use spider_query::SqlLimits;
+use spider_query::server::{CaptureLimits, QueryLimits, ServerConfig, router};
 
 use super::{runtime, stop_signal};
 use crate::logging;
@@ -36,6 +37,40 @@ pub struct ServeArgs {
     /// The highest packet rate (per node) a capture request may ask for.
     #[arg(long, default_value_t = 10_000, value_name = "PACKETS")]
     pub capture_max_rate: u64,
+    /// Memory all queries may hold at once (`512MiB`, `2GiB`); operators spill or the query is
+    /// refused beyond it.
+    #[arg(long, default_value = "2GiB", value_parser = parse_bytes, value_name = "SIZE")]
+    pub max_query_memory: usize,
+    /// Rows one SQL statement may return.
+    #[arg(long, default_value_t = 100_000, value_name = "ROWS")]
+    pub max_sql_rows: usize,
+    /// Time one SQL statement may run before it is cancelled.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub max_sql_time: Duration,
+    /// SQL statements running at once; more are answered 503.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub max_concurrent_sql: usize,
+}
+
+/// `512MiB`, `2GiB`, `1048576` (bytes).
+fn parse_bytes(text: &str) -> Result<usize, String> {
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, ""),
+    };
+    let scale: usize = match unit {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return Err(format!("{text:?}: use bytes, KiB, MiB or GiB")),
+    };
+    number
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|bytes| *bytes >= 1 << 20)
+        .ok_or_else(|| format!("{text:?}: a size of at least 1MiB"))
 }
 
 pub(super) fn serve(args: ServeArgs) -> ExitCode {
@@ -52,6 +87,14 @@ pub(super) fn serve(args: ServeArgs) -> ExitCode {
         capture_limits: CaptureLimits {
             max_duration: args.capture_max_duration,
             max_packets_per_second: args.capture_max_rate,
+        },
+        query_limits: QueryLimits {
+            max_memory: args.max_query_memory,
+            sql: SqlLimits {
+                max_rows: args.max_sql_rows,
+                max_time: args.max_sql_time,
+            },
+            max_concurrent_sql: args.max_concurrent_sql.max(1),
         },
     };
     let served = runtime.block_on(async {
