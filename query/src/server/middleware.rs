@@ -1,8 +1,8 @@
-//! Cross-cutting behaviour: the bearer token, CORS (off unless an origin is configured), and a
-//! log line per request.
+//! Cross-cutting behaviour: the bearer token, CORS (off unless an origin is configured), a bound
+//! on the requests answered at once and on their time, and a log line per request.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -61,6 +61,37 @@ pub async fn cors(
         HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"),
     );
     response
+}
+
+/// What the API answers at once, and for how long.
+pub struct Gate {
+    /// Free places for requests.
+    pub slots: tokio::sync::Semaphore,
+    /// Time a request may take before it is given up (and its query cancelled).
+    pub timeout: Duration,
+}
+
+/// Answers 503 beyond the requests allowed at once, and gives up a request that takes longer
+/// than allowed (dropping it cancels its query).
+pub async fn bound_requests(
+    State(gate): State<Arc<Gate>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Ok(_slot) = gate.slots.try_acquire() else {
+        return ApiError::unavailable(
+            "the service is answering as many requests as it allows: try again",
+        )
+        .into_response();
+    };
+    match tokio::time::timeout(gate.timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::unavailable(format!(
+            "the request took longer than {} s (the service's limit) and was given up",
+            gate.timeout.as_secs()
+        ))
+        .into_response(),
+    }
 }
 
 /// One log line per request: method, path, status, time taken.

@@ -70,6 +70,10 @@ pub struct QueryLimits {
     pub sql: SqlLimits,
     /// SQL statements running at once; more are answered 503.
     pub max_concurrent_sql: usize,
+    /// API requests answered at once (health aside); more are answered 503.
+    pub max_requests: usize,
+    /// Time an API request may take; it is then given up with a 503.
+    pub request_timeout: std::time::Duration,
 }
 
 impl Default for QueryLimits {
@@ -78,6 +82,8 @@ impl Default for QueryLimits {
             max_memory: 2 << 30,
             sql: SqlLimits::default(),
             max_concurrent_sql: 4,
+            max_requests: 64,
+            request_timeout: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -148,6 +154,13 @@ pub fn router(config: &ServerConfig) -> Result<Router, String> {
         .layer(axum::middleware::from_fn_with_state(
             config.token.clone().map(Arc::new),
             middleware::require_token,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(middleware::Gate {
+                slots: tokio::sync::Semaphore::new(config.query_limits.max_requests.max(1)),
+                timeout: config.query_limits.request_timeout,
+            }),
+            middleware::bound_requests,
         ));
     let router = Router::new()
         .route("/api/health", get(handlers::health))

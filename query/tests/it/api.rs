@@ -3,10 +3,11 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use spider_query::server::{ServerConfig, router};
+use spider_query::server::{QueryLimits, ServerConfig, router};
 use tokio::task::JoinHandle;
 
 use crate::support::{scratch, write_usage};
@@ -25,13 +26,17 @@ impl Drop for Server {
 }
 
 async fn serve(data: &Path, token: Option<&str>) -> Server {
+    serve_within(data, token, QueryLimits::default()).await
+}
+
+async fn serve_within(data: &Path, token: Option<&str>, query_limits: QueryLimits) -> Server {
     let config = ServerConfig {
         data: data.to_path_buf(),
         state: None,
         token: token.map(str::to_owned),
         cors_origin: None,
         capture_limits: Default::default(),
-        query_limits: Default::default(),
+        query_limits,
     };
     let app = router(&config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -349,5 +354,56 @@ async fn malformed_requests_are_400s_in_one_shape() {
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_request_is_given_up_and_requests_beyond_the_limit_are_503s_while_health_answers() {
+    let dir = scratch("bounded");
+    write_usage(&dir, 10).await;
+    let limits = QueryLimits {
+        max_requests: 1,
+        request_timeout: Duration::from_secs(2),
+        ..QueryLimits::default()
+    };
+    let server = serve_within(&dir, None, limits).await;
+    let url = format!("http://{}/api/sql", server.address);
+    let slow = tokio::spawn(async move {
+        let started = Instant::now();
+        let response = spider_testkit::http()
+            .post(url)
+            .json(&json!({"query": "SELECT count(*) FROM generate_series(1, 100000000000)"}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        (status, body, started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, body) = get(&server, &format!("/api/map?{RANGE}")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "unavailable");
+    assert_eq!(
+        get(&server, "/api/health").await.0,
+        StatusCode::OK,
+        "health is outside the limit"
+    );
+    let (status, body, took) = slow.await.unwrap();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("longer than 2 s"),
+        "{body}"
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "given up at the limit: {took:?}"
+    );
+    assert_eq!(
+        get(&server, &format!("/api/map?{RANGE}")).await.0,
+        StatusCode::OK
     );
 }

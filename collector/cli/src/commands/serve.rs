@@ -50,6 +50,12 @@ pub struct ServeArgs {
     /// SQL statements running at once; more are answered 503.
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub max_concurrent_sql: usize,
+    /// API requests answered at once (health aside); more are answered 503.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub max_requests: usize,
+    /// Time an API request may take before it is given up with a 503.
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub request_timeout: Duration,
 }
 
 /// `512MiB`, `2GiB`, `1048576` (bytes).
@@ -95,6 +101,8 @@ pub(super) fn serve(args: ServeArgs) -> ExitCode {
                 max_time: args.max_sql_time,
             },
             max_concurrent_sql: args.max_concurrent_sql.max(1),
+            max_requests: args.max_requests,
+            request_timeout: args.request_timeout,
         },
     };
     let served = runtime.block_on(async {
