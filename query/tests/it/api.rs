@@ -55,6 +55,12 @@ async fn get(server: &Server, path: &str) -> (StatusCode, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// A POST's JSON answer, whatever its status.
+async fn post_json(client: &reqwest::Client, url: &str, body: &Value) -> Value {
+    let response = client.post(url).json(body).send().await.unwrap();
+    response.json().await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_view_answers_over_http() {
     let dir = scratch("api");
@@ -176,24 +182,13 @@ async fn saved_queries_are_created_renamed_deleted_and_survive_a_restart() {
     let server = serve(&dir, None).await;
     let base = format!("http://{}/api/queries", server.address);
     let body = json!({"name": "shop traffic", "view": "logical", "filter": "namespace = shop", "from": "-1h", "to": "now"});
-    let created: Value = client
-        .post(&base)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let second: Value = client
-        .post(&base)
-        .json(&json!({"name": "dns", "view": "physical", "from": "-1d", "to": "now"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created: Value = post_json(&client, &base, &body).await;
+    let second: Value = post_json(
+        &client,
+        &base,
+        &json!({"name": "dns", "view": "physical", "from": "-1d", "to": "now"}),
+    )
+    .await;
     let id = created["id"].as_u64().unwrap();
     let renamed = client.put(format!("{base}/{id}")).json(&json!({"name": "shop", "view": "logical", "filter": "namespace = shop", "from": "-1h", "to": "now"})).send().await.unwrap();
     assert_eq!(renamed.status(), StatusCode::OK);
@@ -326,15 +321,12 @@ async fn malformed_requests_are_400s_in_one_shape() {
         let response = client.post(&sql).json(&body).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
     }
-    let capped: Value = client
-        .post(&sql)
-        .json(&json!({"query": "SELECT * FROM generate_series(1, 300000000)"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let capped: Value = post_json(
+        &client,
+        &sql,
+        &json!({"query": "SELECT * FROM generate_series(1, 300000000)"}),
+    )
+    .await;
     assert!(
         capped["error"]["message"]
             .as_str()
