@@ -46,6 +46,15 @@ impl ApiError {
         }
     }
 
+    /// 403: the request may not be answered here.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::FORBIDDEN,
+            code: "forbidden",
+            message: message.into(),
+        }
+    }
+
     /// 503: the service is at a limit of what it runs at once; retrying later may work.
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self {

@@ -1,5 +1,6 @@
-//! Cross-cutting behaviour: the bearer token, CORS (off unless an origin is configured), a bound
-//! on the requests answered at once and on their time, and a log line per request.
+//! Cross-cutting behaviour: the bearer token, CORS (off unless an origin is configured), the
+//! Host allowlist and the browser's safety headers, a bound on the requests answered at once
+//! and on their time, and a log line per request.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,6 +60,59 @@ pub async fn cors(
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
         HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"),
+    );
+    response
+}
+
+/// Refuses requests whose `Host` is not an allowed name (any port), when names are configured:
+/// a page of another site that rebinds its DNS name to 127.0.0.1 reaches the service under its
+/// own name, and is turned away.
+pub async fn check_host(
+    State(allowed): State<Option<Arc<Vec<String>>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(allowed) = allowed {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let name = host_name(host);
+        if !allowed.iter().any(|a| a.eq_ignore_ascii_case(name)) {
+            return ApiError::forbidden(format!(
+                "Host {host:?} is not one this service answers to (--allowed-host)"
+            ))
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// The name of a `Host` header, without its port (`[::1]:8080` → `::1`).
+fn host_name(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or("");
+    }
+    host.split(':').next().unwrap_or("")
+}
+
+/// What browsers are told: only this origin's scripts, never in a frame, no type sniffing.
+pub async fn safety_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+             img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; \
+             base-uri 'none'; form-action 'self'",
+        ),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
     );
     response
 }

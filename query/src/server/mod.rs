@@ -59,6 +59,8 @@ pub struct ServerConfig {
     pub capture_limits: CaptureLimits,
     /// What queries may take.
     pub query_limits: QueryLimits,
+    /// Host names (any port) requests must be addressed to; any when `None`.
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 /// What the service's queries may take, together and one by one.
@@ -171,6 +173,11 @@ pub fn router(config: &ServerConfig) -> Result<Router, String> {
         .layer(axum::middleware::from_fn_with_state(
             config.cors_origin.clone().map(Arc::new),
             middleware::cors,
+        ))
+        .layer(axum::middleware::from_fn(middleware::safety_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            config.allowed_hosts.clone().map(Arc::new),
+            middleware::check_host,
         ))
         .layer(axum::middleware::from_fn(middleware::log_requests));
     Ok(router)

@@ -30,14 +30,19 @@ async fn serve(data: &Path, token: Option<&str>) -> Server {
 }
 
 async fn serve_within(data: &Path, token: Option<&str>, query_limits: QueryLimits) -> Server {
-    let config = ServerConfig {
+    serve_config(ServerConfig {
         data: data.to_path_buf(),
         state: None,
         token: token.map(str::to_owned),
         cors_origin: None,
         capture_limits: Default::default(),
         query_limits,
-    };
+        allowed_hosts: None,
+    })
+    .await
+}
+
+async fn serve_config(config: ServerConfig) -> Server {
     let app = router(&config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
@@ -398,4 +403,42 @@ async fn a_slow_request_is_given_up_and_requests_beyond_the_limit_are_503s_while
         get(&server, &format!("/api/map?{RANGE}")).await.0,
         StatusCode::OK
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rebound_host_name_is_refused_and_pages_carry_the_safety_headers() {
+    let dir = scratch("hosts");
+    write_usage(&dir, 10).await;
+    let server = serve_config(ServerConfig {
+        data: dir.clone(),
+        state: None,
+        token: None,
+        cors_origin: None,
+        capture_limits: Default::default(),
+        query_limits: Default::default(),
+        allowed_hosts: Some(vec!["localhost".into(), "::1".into()]),
+    })
+    .await;
+    let client = spider_testkit::http();
+    let ask = |host: &'static str, path: &'static str| {
+        let client = client.clone();
+        let url = format!("http://{}{path}", server.address);
+        async move { client.get(url).header("host", host).send().await.unwrap() }
+    };
+    let rebound = ask("attacker.example:8080", "/api/health").await;
+    assert_eq!(rebound.status(), StatusCode::FORBIDDEN);
+    let body: Value = rebound.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "forbidden");
+    assert_eq!(
+        ask("[::1]:8080", "/api/health").await.status(),
+        StatusCode::OK
+    );
+    let page = ask("localhost:8080", "/").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let policy = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        policy.contains("frame-ancestors 'none'") && policy.contains("script-src 'self'"),
+        "{policy}"
+    );
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
 }

@@ -53,6 +53,10 @@ pub struct ServeArgs {
     /// API requests answered at once (health aside); more are answered 503.
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub max_requests: usize,
+    /// A host name (any port) requests must be addressed to; repeat it for more. Any when none
+    /// is given.
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    pub allowed_hosts: Vec<String>,
     /// Time an API request may take before it is given up with a 503.
     #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
     pub request_timeout: Duration,
@@ -104,6 +108,7 @@ pub(super) fn serve(args: ServeArgs) -> ExitCode {
             max_requests: args.max_requests,
             request_timeout: args.request_timeout,
         },
+        allowed_hosts: (!args.allowed_hosts.is_empty()).then_some(args.allowed_hosts),
     };
     let served = runtime.block_on(async {
         let app = router(&config)?;
