@@ -6,17 +6,17 @@
 //! through the DNS Service, host-network pod → pod, and an outside client → NodePort → pod.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use spider_testkit::cluster::{Cluster, Workload, cluster_cidrs};
 use spider_testkit::kube_api::FakeApi;
-use spider_testkit::netns::finished;
+use spider_testkit::netns::{finished, started};
 use spider_testkit::otlp_peer::Peer;
 use spider_testkit::python_script;
 
-use crate::end_to_end::otlp_sum;
+use crate::end_to_end::{otlp_points, otlp_sum};
 use crate::serve::{get_json, serving};
 use crate::support::{config_file, scratch, spawn, stderr, terminate};
 
@@ -94,19 +94,10 @@ fn serve_in(cluster: &Cluster, pod: usize, script: &str, args: &[&str]) -> Child
     let script = python_script(script);
     let mut all = vec![script.to_str().unwrap()];
     all.extend(args);
-    let mut child = cluster
-        .command_in(pod, "python3", &all)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("server starts");
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
+    started(
+        &mut cluster.command_in(pod, "python3", &all),
+        &format!("server {args:?}"),
     )
-    .unwrap();
-    assert_eq!(line.trim(), "ready", "server {args:?} did not start");
-    child
 }
 
 /// Who runs a client.
@@ -168,7 +159,7 @@ fn edges(map: &Value) -> BTreeMap<(String, String), [u64; 3]> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_kind_of_cluster_conversation_is_counted_once_on_map_stats_and_otlp() {
-    let Some(_turn) = crate::support::kernel_turn().await else {
+    let Some(_turn) = spider_testkit::netns::kernel_turn().await else {
         return;
     };
     let mut cluster = Cluster::new();
@@ -443,7 +434,10 @@ async fn every_kind_of_cluster_conversation_is_counted_once_on_map_stats_and_otl
 
     // OTLP: both agents exported; the sums per workload pair, and over everything, are the map's.
     let requests = peer.wait_for(2);
-    assert_eq!(otlp_total(&requests, "network.flow.bytes"), total);
+    let exported: u64 = otlp_points(&requests, "network.flow.bytes")
+        .map(|point| point["as_int"].as_str().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(exported, total);
     for ((source, target), [to_server, to_client, _]) in &expected {
         let name = |id: &str| id.rsplit('|').next().unwrap().to_owned();
         if source.starts_with("w|") {
@@ -462,25 +456,6 @@ async fn every_kind_of_cluster_conversation_is_counted_once_on_map_stats_and_otl
     assert!(terminate(server).status.success());
     api_server.stop().await;
     drop(cluster);
-}
-
-/// The sum of every OTLP point of `metric`.
-fn otlp_total(requests: &[Value], metric: &str) -> u64 {
-    let mut sum = 0;
-    for request in requests {
-        for resource in request["request"]["resource_metrics"].as_array().unwrap() {
-            for scope in resource["scope_metrics"].as_array().unwrap() {
-                for m in scope["metrics"].as_array().unwrap() {
-                    if m["name"] == metric {
-                        for point in m["sum"]["data_points"].as_array().unwrap() {
-                            sum += point["as_int"].as_str().unwrap().parse::<u64>().unwrap();
-                        }
-                    }
-                }
-            }
-        }
-    }
-    sum
 }
 
 fn urlencode(text: &str) -> String {

@@ -68,7 +68,7 @@ fn sql(data: &Path, query: &str) -> Value {
 
 #[test]
 fn the_demo_serves_the_map_of_this_hosts_own_traffic() {
-    let Some(_turn) = crate::support::kernel_turn_blocking() else {
+    let Some(_turn) = spider_testkit::netns::kernel_turn_blocking() else {
         return;
     };
     let data = scratch("demo").join("data");

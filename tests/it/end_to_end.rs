@@ -56,6 +56,18 @@ service:
     )
 }
 
+/// Every data point of `metric` in the requests an OTLP peer received.
+pub fn otlp_points<'a>(requests: &'a [Value], metric: &'a str) -> impl Iterator<Item = &'a Value> {
+    let array = |value: &'a Value| value.as_array().unwrap().iter();
+    requests
+        .iter()
+        .flat_map(move |request| array(&request["request"]["resource_metrics"]))
+        .flat_map(move |resource| array(&resource["scope_metrics"]))
+        .flat_map(move |scope| array(&scope["metrics"]))
+        .filter(move |m| m["name"] == metric)
+        .flat_map(move |m| array(&m["sum"]["data_points"]))
+}
+
 /// The sum of every OTLP point of `metric` from workload `source` to workload `destination`.
 pub fn otlp_sum(requests: &[Value], metric: &str, source: &str, destination: &str) -> u64 {
     let attribute = |point: &Value, key: &str| {
@@ -67,32 +79,18 @@ pub fn otlp_sum(requests: &[Value], metric: &str, source: &str, destination: &st
             .and_then(|a| a["value"]["string_value"].as_str())
             .map(str::to_owned)
     };
-    let mut sum = 0;
-    for request in requests {
-        for resource in request["request"]["resource_metrics"].as_array().unwrap() {
-            for scope in resource["scope_metrics"].as_array().unwrap() {
-                for m in scope["metrics"].as_array().unwrap() {
-                    if m["name"] != metric {
-                        continue;
-                    }
-                    for point in m["sum"]["data_points"].as_array().unwrap() {
-                        if attribute(point, "source.k8s.owner.name").as_deref() == Some(source)
-                            && attribute(point, "destination.k8s.owner.name").as_deref()
-                                == Some(destination)
-                        {
-                            sum += point["as_int"].as_str().unwrap().parse::<u64>().unwrap();
-                        }
-                    }
-                }
-            }
-        }
-    }
-    sum
+    otlp_points(requests, metric)
+        .filter(|point| {
+            attribute(point, "source.k8s.owner.name").as_deref() == Some(source)
+                && attribute(point, "destination.k8s.owner.name").as_deref() == Some(destination)
+        })
+        .map(|point| point["as_int"].as_str().unwrap().parse::<u64>().unwrap())
+        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pods_talking_show_on_the_map_with_the_bytes_they_sent() {
-    let Some(_turn) = crate::support::kernel_turn().await else {
+    let Some(_turn) = spider_testkit::netns::kernel_turn().await else {
         return;
     };
     let network = PodNetwork::create(2);

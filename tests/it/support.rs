@@ -105,22 +105,3 @@ pub fn analyze(file: &std::path::Path) -> PathBuf {
     assert!(output.status.success(), "{}", stderr(&output));
     out
 }
-
-/// Serializes the tests that attach kernel programs: an agent on the cgroup root and agents on
-/// subtrees cannot attach at once. `None` (skip) only where unprivileged runs are allowed.
-pub async fn kernel_turn() -> Option<tokio::sync::MutexGuard<'static, ()>> {
-    if !spider_testkit::netns::privileged() {
-        return None;
-    }
-    Some(KERNEL.lock().await)
-}
-
-/// [`kernel_turn`] for a test that is not async.
-pub fn kernel_turn_blocking() -> Option<tokio::sync::MutexGuard<'static, ()>> {
-    if !spider_testkit::netns::privileged() {
-        return None;
-    }
-    Some(KERNEL.blocking_lock())
-}
-
-static KERNEL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -145,7 +145,7 @@ fn start_collector(config: &Path) -> Child {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_capture_of_a_workload_takes_exactly_its_pods_and_follows_it_as_it_scales() {
-    let Some(_turn) = crate::support::kernel_turn().await else {
+    let Some(_turn) = spider_testkit::netns::kernel_turn().await else {
         return;
     };
     let mut network = PodNetwork::create(4);

@@ -284,12 +284,17 @@ fn compiles_alone(filter: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_filter_that_would_escape_its_parentheses_is_refused() {
-        let path =
-            std::env::temp_dir().join(format!("spider-captures-f-{}.json", std::process::id()));
+    /// A store in a fresh file of its own.
+    fn fresh_store(name: &str) -> (CaptureStore, std::path::PathBuf) {
+        let path = std::env::temp_dir().join(format!("spider-{name}-{}.json", std::process::id()));
         let _ = std::fs::remove_file(&path);
         let store = CaptureStore::open(path.clone(), CaptureLimits::default()).unwrap();
+        (store, path)
+    }
+
+    #[test]
+    fn a_filter_that_would_escape_its_parentheses_is_refused() {
+        let (store, path) = fresh_store("captures-filter");
         for bad in ["tcp) or (ip or ip6", "port eighty", "(tcp"] {
             let refused = store.create(CaptureInput {
                 filter: bad.into(),
@@ -323,10 +328,7 @@ mod tests {
 
     #[test]
     fn captures_ended_a_week_ago_are_forgotten_and_ids_never_reused() {
-        let path =
-            std::env::temp_dir().join(format!("spider-captures-{}.json", std::process::id()));
-        let _ = std::fs::remove_file(&path);
-        let store = CaptureStore::open(path.clone(), CaptureLimits::default()).unwrap();
+        let (store, path) = fresh_store("captures");
         let old = store.create(input(60)).unwrap();
         let recent = store.create(input(60)).unwrap();
         store

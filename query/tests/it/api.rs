@@ -25,21 +25,21 @@ impl Drop for Server {
     }
 }
 
-async fn serve(data: &Path, token: Option<&str>) -> Server {
-    serve_within(data, token, QueryLimits::default()).await
-}
-
-async fn serve_within(data: &Path, token: Option<&str>, query_limits: QueryLimits) -> Server {
-    serve_config(ServerConfig {
+/// The service's config over `data`, with the default limits.
+fn config(data: &Path, token: Option<&str>) -> ServerConfig {
+    ServerConfig {
         data: data.to_path_buf(),
         state: None,
         token: token.map(str::to_owned),
         cors_origin: None,
         capture_limits: Default::default(),
-        query_limits,
+        query_limits: Default::default(),
         allowed_hosts: None,
-    })
-    .await
+    }
+}
+
+async fn serve(data: &Path, token: Option<&str>) -> Server {
+    serve_config(config(data, token)).await
 }
 
 async fn serve_config(config: ServerConfig) -> Server {
@@ -363,7 +363,11 @@ async fn a_slow_request_is_given_up_and_requests_beyond_the_limit_are_503s_while
         request_timeout: Duration::from_secs(2),
         ..QueryLimits::default()
     };
-    let server = serve_within(&dir, None, limits).await;
+    let server = serve_config(ServerConfig {
+        query_limits: limits,
+        ..config(&dir, None)
+    })
+    .await;
     let url = format!("http://{}/api/sql", server.address);
     let slow = tokio::spawn(async move {
         let started = Instant::now();
@@ -410,13 +414,8 @@ async fn a_rebound_host_name_is_refused_and_pages_carry_the_safety_headers() {
     let dir = scratch("hosts");
     write_usage(&dir, 10).await;
     let server = serve_config(ServerConfig {
-        data: dir.clone(),
-        state: None,
-        token: None,
-        cors_origin: None,
-        capture_limits: Default::default(),
-        query_limits: Default::default(),
         allowed_hosts: Some(vec!["localhost".into(), "::1".into()]),
+        ..config(&dir, None)
     })
     .await;
     let client = spider_testkit::http();

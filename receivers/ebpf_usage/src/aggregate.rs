@@ -227,46 +227,28 @@ impl Aggregator {
     pub fn close(&mut self, next: Timestamp, nat: &mut NatTable, now: i64) -> Vec<NetworkUsage> {
         // One sorted list rather than maps of vectors: with 100,000 live flows, a small vector
         // per pair cost more memory than the flows themselves.
-        let mut directions: Vec<(Pair, Direction, Directional)> =
-            std::mem::take(&mut self.directions)
-                .into_iter()
-                .map(|(counted, mut counts)| {
-                    let direction = match nat.rewrite(counted, now) {
-                        Some(rewritten) => {
-                            counts.service = Some(rewritten.service);
-                            rewritten.direction
-                        }
-                        None => counted,
-                    };
-                    (direction.pair(), direction, counts)
-                })
-                .collect();
-        directions.sort_unstable_by_key(|(pair, direction, _)| (*pair, *direction));
+        let mut directions: Vec<(Direction, Directional)> = std::mem::take(&mut self.directions)
+            .into_iter()
+            .map(|(counted, mut counts)| match nat.rewrite(counted, now) {
+                Some(rewritten) => {
+                    counts.service = Some(rewritten.service);
+                    (rewritten.direction, counts)
+                }
+                None => (counted, counts),
+            })
+            .collect();
+        directions.sort_unstable_by_key(|(direction, _)| (direction.pair(), *direction));
         // A Service's view and the pod's view of one direction become one.
         let mut merged: Vec<(Direction, Directional)> = Vec::with_capacity(directions.len());
-        let mut pair_starts: Vec<(Pair, usize)> = Vec::new();
-        for (pair, direction, counts) in directions {
+        for (direction, counts) in directions {
             match merged.last_mut() {
                 Some((last, existing)) if *last == direction => existing.merge(counts),
-                _ => {
-                    if pair_starts.last().is_none_or(|(last, _)| *last != pair) {
-                        pair_starts.push((pair, merged.len()));
-                    }
-                    merged.push((direction, counts));
-                }
+                _ => merged.push((direction, counts)),
             }
         }
-        let ends = pair_starts
-            .iter()
-            .skip(1)
-            .map(|(_, start)| *start)
-            .chain([merged.len()]);
-        let pairs = pair_starts
-            .iter()
-            .zip(ends)
-            .map(|((pair, start), end)| (*pair, &merged[*start..end]));
         let mut records: HashMap<RecordKey, NetworkUsage> = HashMap::new();
-        for (pair, sides) in pairs {
+        for sides in merged.chunk_by(|a, b| a.0.pair() == b.0.pair()) {
+            let pair = sides[0].0.pair();
             let client = self.client_of(pair, sides);
             let server = if client == pair.low {
                 pair.high

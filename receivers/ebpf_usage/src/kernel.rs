@@ -137,7 +137,7 @@ impl Kernel {
 /// Whether `cgroup` is a subtree rather than the whole hierarchy. Only the root cgroup has no
 /// `cgroup.type`; the root of a cgroup namespace (a kind node's container) has one, so an agent
 /// inside such a node is scoped to it.
-pub fn is_below_root(cgroup: &Path) -> bool {
+fn is_below_root(cgroup: &Path) -> bool {
     cgroup.join("cgroup.type").exists()
 }
 

@@ -116,6 +116,8 @@ pub struct Cluster {
     chain: String,
     cgroup: PathBuf,
     services_range: String,
+    /// The outside host's address, which the forwarding rules already name.
+    outside_ip: IpAddr,
     veths: u32,
 }
 
@@ -171,6 +173,7 @@ impl Cluster {
             chain,
             cgroup,
             services_range: services,
+            outside_ip: outside,
             veths: 0,
         }
     }
@@ -357,8 +360,7 @@ impl Cluster {
 
     /// Adds the host outside the cluster.
     pub fn add_outside(&mut self) -> &Outside {
-        // The address the forwarding rules of `new` expect.
-        let ip: IpAddr = format!("10.235.{}.2", self.subnet).parse().unwrap();
+        let ip = self.outside_ip;
         let netns = format!("sso{}", self.tag);
         let host_veth = self.plug(&netns, ip);
         self.outside = Some(Outside {

@@ -24,6 +24,40 @@ pub fn privileged() -> bool {
     root
 }
 
+/// Serializes the tests of one binary that attach kernel programs (an agent on the cgroup root
+/// and agents on subtrees cannot attach at once); `None` (skip) only where unprivileged runs
+/// are allowed.
+pub async fn kernel_turn() -> Option<tokio::sync::MutexGuard<'static, ()>> {
+    if !privileged() {
+        return None;
+    }
+    Some(KERNEL.lock().await)
+}
+
+/// [`kernel_turn`] for a test that is not async.
+pub fn kernel_turn_blocking() -> Option<tokio::sync::MutexGuard<'static, ()>> {
+    if !privileged() {
+        return None;
+    }
+    Some(KERNEL.blocking_lock())
+}
+
+static KERNEL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Starts a server that prints "ready" once listening, and waits for that line.
+pub fn started(command: &mut Command, what: &str) -> Child {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready", "{what} did not start");
+    child
+}
+
 /// Runs a command and fails the test if it fails.
 pub fn run(args: &[&str]) {
     let output = Command::new(args[0])
@@ -113,16 +147,7 @@ impl Pair {
 
     /// Starts `traffic.py ARGS` in namespace `ns` and waits for "ready".
     pub fn serve(&self, ns: &str, args: &[&str]) -> Child {
-        let mut child = traffic(ns, args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("traffic.py runs");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready", "server {args:?} did not start");
-        child
+        started(&mut traffic(ns, args), &format!("server {args:?}"))
     }
 
     /// Runs `traffic.py ARGS` in namespace `ns` to completion.
