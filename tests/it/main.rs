@@ -9,6 +9,7 @@ mod ebpf;
 mod end_to_end;
 mod examples;
 mod generate;
+mod outage;
 mod parquet;
 mod serve;
 mod support;

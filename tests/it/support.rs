@@ -66,7 +66,7 @@ pub fn collect_synthetic(name: &str, records: u64, ports: u16) -> PathBuf {
 receivers:
   synthetic: {{ records: {records}, rate: 0, ports: {ports} }}
 exporters:
-  parquet: {{ path: "{}" }}
+  parquet: {{ path: "{}", sending_queue: {{ when_full: block }} }}
 service:
   telemetry: {{ metrics: {{ level: none }} }}
   pipelines:

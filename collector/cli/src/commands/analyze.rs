@@ -44,7 +44,8 @@ pub(super) fn analyze(args: &AnalyzeArgs, factories: &Factories) -> ExitCode {
     let pipeline = json!({
         "receivers": { "pcap": receiver },
         "processors": { "session": { "emit_packets": !args.no_packets } },
-        "exporters": { "parquet": { "path": args.out } },
+        // A file can wait: the exporter holds the reader back rather than drop what it read.
+        "exporters": { "parquet": { "path": args.out, "sending_queue": { "when_full": "block" } } },
         "service": {
             "telemetry": { "logs": { "level": "warn" }, "metrics": { "level": "none" } },
             "pipelines": {

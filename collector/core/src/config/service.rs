@@ -150,7 +150,7 @@ impl Default for QueueSettings {
     fn default() -> Self {
         Self {
             queue_size: 1000,
-            when_full: WhenFull::Block,
+            when_full: WhenFull::DropNewest,
         }
     }
 }
@@ -159,10 +159,12 @@ impl Default for QueueSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WhenFull {
-    /// Wait for room: back-pressure up to the receivers, nothing lost.
-    #[default]
+    /// Wait for room: back-pressure up to the receivers, nothing lost — and every other
+    /// exporter of the pipeline waits too. For sources that can wait (a file).
     Block,
-    /// Drop the incoming batch and count its records as dropped.
+    /// Drop the incoming batch and count its records as dropped: one exporter's outage never
+    /// stalls another exporter or the receivers (the Collector's exporterhelper default).
+    #[default]
     DropNewest,
 }
 

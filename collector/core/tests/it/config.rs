@@ -30,7 +30,7 @@ processors:
 exporters:
   collecting/a:
   collecting/b:
-    sending_queue: { queue_size: 7, when_full: drop_newest }
+    sending_queue: { queue_size: 7, when_full: block }
 service:
   telemetry: { metrics: { level: none } }
   pipelines:
@@ -47,7 +47,7 @@ fn a_valid_config_resolves_and_prints_its_graph() {
     let graph = config.to_string();
     assert_eq!(
         graph,
-        "pipeline usage\n  receivers:  counting\n  processors: holding\n  exporters:  collecting/a (queue 1000, when full: block), collecting/b (queue 7, when full: drop_newest)\n"
+        "pipeline usage\n  receivers:  counting\n  processors: holding\n  exporters:  collecting/a (queue 1000, when full: drop_newest), collecting/b (queue 7, when full: block)\n"
     );
 }
 

@@ -50,8 +50,12 @@ async fn both_exporters_get_every_record_exactly_once_after_a_clean_stop() {
 #[tokio::test]
 async fn a_slow_exporter_applies_back_pressure_and_loses_nothing() {
     let sink = Sink::default();
-    let slow = "{ delay: 2ms, sending_queue: { queue_size: 2 } }";
-    let yaml = two_exporters(N, "{ sending_queue: { queue_size: 2 } }", slow);
+    let slow = "{ delay: 2ms, sending_queue: { queue_size: 2, when_full: block } }";
+    let yaml = two_exporters(
+        N,
+        "{ sending_queue: { queue_size: 2, when_full: block } }",
+        slow,
+    );
     let mut collector = start(&yaml, &sink).await;
     tokio::time::sleep(Duration::from_millis(150)).await;
     let accepted = counter(
@@ -86,7 +90,8 @@ async fn a_slow_exporter_applies_back_pressure_and_loses_nothing() {
 async fn the_drop_policy_drops_and_counts_only_on_its_exporter() {
     let sink = Sink::default();
     let slow = "{ delay: 2ms, sending_queue: { queue_size: 1, when_full: drop_newest } }";
-    let mut collector = start(&two_exporters(N, "", slow), &sink).await;
+    let fast = "{ sending_queue: { when_full: block } }";
+    let mut collector = start(&two_exporters(N, fast, slow), &sink).await;
     collector.receivers_finished().await;
     let telemetry = collector.telemetry().clone();
     let report = collector.shutdown().await;
@@ -125,8 +130,12 @@ async fn the_drop_policy_drops_and_counts_only_on_its_exporter() {
 #[tokio::test]
 async fn stopping_mid_stream_flushes_what_was_accepted() {
     let sink = Sink::default();
-    let yaml = two_exporters(0, "", "{ sending_queue: { queue_size: 1 } }")
-        .replace("{ release_on_tick: 5ms }", "");
+    let yaml = two_exporters(
+        0,
+        "",
+        "{ sending_queue: { queue_size: 1, when_full: block } }",
+    )
+    .replace("{ release_on_tick: 5ms }", "");
     let collector = start(&yaml, &sink).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
