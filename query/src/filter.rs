@@ -518,9 +518,11 @@ fn compare(
             Op::Ge => expr.gt_eq(lit(*number)),
             Op::Contains => return error(position, "'~' compares text, not numbers"),
         }),
-        (Kind::Number, Value::Text(text)) => {
-            error(position, format!("expected a number, found {text:?}"))
-        }
+        // A quoted integer is taken as one: the API writes ids beyond 2^53 as strings.
+        (Kind::Number, Value::Text(text)) => match text.parse::<i64>() {
+            Ok(number) => compare(expr, kind, op, &Value::Number(number), position),
+            Err(_) => error(position, format!("expected a number, found {text:?}")),
+        },
         (Kind::Address, Value::Text(text)) if text.contains('/') => {
             let cidr: Cidr = text
                 .parse()
@@ -663,6 +665,11 @@ mod tests {
         assert_eq!(
             (wrong_type.position, wrong_type.message.as_str()),
             (0, "expected a number, found \"http\"")
+        );
+        assert_eq!(
+            parse("port = \"80\"").unwrap().to_expr(FIELDS).unwrap(),
+            parse("port = 80").unwrap().to_expr(FIELDS).unwrap(),
+            "a quoted integer is an integer"
         );
         assert!(parse("ip = 10.0.0.0/33").unwrap().to_expr(FIELDS).is_err());
         assert!(parse("ip = nonsense").unwrap().to_expr(FIELDS).is_err());

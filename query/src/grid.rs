@@ -95,7 +95,8 @@ pub async fn grid(
     Ok(GridPage { rows, next })
 }
 
-/// Record batches as JSON objects.
+/// Record batches as JSON objects. An integer a browser cannot hold exactly (beyond ±2^53, such
+/// as a session id) is written as a string, so a page that reads it back links the right row.
 pub fn json_rows(batches: &[RecordBatch]) -> Result<Vec<Map<String, Value>>, QueryError> {
     let mut writer = ArrayWriter::new(Vec::new());
     let refs: Vec<&RecordBatch> = batches.iter().collect();
@@ -109,5 +110,24 @@ pub fn json_rows(batches: &[RecordBatch]) -> Result<Vec<Map<String, Value>>, Que
     if bytes.is_empty() {
         return Ok(Vec::new());
     }
-    serde_json::from_slice(&bytes).map_err(|e| QueryError::Failed(e.to_string()))
+    let mut rows: Vec<Map<String, Value>> =
+        serde_json::from_slice(&bytes).map_err(|e| QueryError::Failed(e.to_string()))?;
+    for value in rows.iter_mut().flat_map(|row| row.values_mut()) {
+        if let Value::Number(number) = value
+            && !fits_a_browser(number)
+        {
+            *value = Value::String(number.to_string());
+        }
+    }
+    Ok(rows)
+}
+
+/// Whether a JSON number survives JavaScript's doubles: a float, or an integer within ±2^53.
+fn fits_a_browser(number: &serde_json::Number) -> bool {
+    const SAFE: u64 = (1 << 53) - 1;
+    match (number.as_u64(), number.as_i64()) {
+        (Some(unsigned), _) => unsigned <= SAFE,
+        (None, Some(signed)) => signed.unsigned_abs() <= SAFE,
+        (None, None) => true,
+    }
 }

@@ -314,12 +314,27 @@ fn a_stored_session_exports_as_the_pcap_tshark_sees_in_the_original() {
     ];
     for session in [0u64, 7, 19] {
         let exported = dir.join(format!("session-{session}.pcap"));
+        // tshark's stream N is the session of sequence N: the low 32 bits of its id.
+        let listed = run(&[
+            "sql",
+            "--data",
+            data.to_str().unwrap(),
+            "--format",
+            "csv",
+            &format!(
+                "SELECT session_id FROM tcp_sessions WHERE session_id % 4294967296 = {session}"
+            ),
+        ]);
+        let listed = String::from_utf8(listed.stdout).unwrap();
+        let [_header, id] = listed.lines().collect::<Vec<_>>()[..] else {
+            panic!("one session of sequence {session}: {listed}");
+        };
         let output = run(&[
             "pcap",
             "--data",
             data.to_str().unwrap(),
             "--session",
-            &session.to_string(),
+            id,
             "--out",
             exported.to_str().unwrap(),
         ]);

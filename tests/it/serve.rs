@@ -80,6 +80,37 @@ pub async fn serving(data: &Path, extra: &[&str]) -> (Child, String, Client) {
     (child, listen, client)
 }
 
+/// The rows of a read-only SQL statement, which must succeed.
+pub async fn sql_rows(client: &Client, listen: &str, query: &str) -> Vec<Value> {
+    let response = client
+        .post(format!("http://{listen}/api/sql"))
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    assert_eq!(status, 200, "{query}: {body}");
+    body["rows"].as_array().cloned().unwrap_or_default()
+}
+
+/// The ids of the sessions that came `sequence`th in their run, as the API writes them.
+async fn sessions_numbered(client: &Client, listen: &str, sequence: u32) -> Vec<String> {
+    let rows = sql_rows(
+        client,
+        listen,
+        &format!("SELECT session_id FROM tcp_sessions WHERE session_id % 4294967296 = {sequence}"),
+    )
+    .await;
+    rows.iter()
+        .map(|row| {
+            let id = row["session_id"].as_str();
+            id.unwrap_or_else(|| panic!("a session id is beyond 2^53, so a string: {row}"))
+                .to_owned()
+        })
+        .collect()
+}
+
 /// A GET's status and JSON body.
 pub async fn get_json(client: &Client, url: &str) -> (u16, Value) {
     let response = client.get(url).send().await.unwrap();
@@ -112,23 +143,26 @@ async fn a_session_downloads_as_a_pcap_and_unknown_ones_are_answered_plainly() {
     let data = analyze(&public);
     let (child, listen, client) = serving(&data, &[]).await;
     let url = |path: &str| format!("http://{listen}{path}");
-    let response = client
-        .get(url("/api/sessions/0/pcap"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/vnd.tcpdump.pcap"
-    );
-    let downloaded = scratch("serve-pcap").join("session-0.pcap");
-    std::fs::write(&downloaded, response.bytes().await.unwrap()).unwrap();
     let fields = ["frame.time_epoch", "frame.len", "tcp.seq_raw"];
-    assert_eq!(
-        tshark_fields(&downloaded, "tcp", &fields),
-        tshark_fields(&public, "tcp.stream == 0", &fields)
-    );
+    let first_stream = tshark_fields(&public, "tcp.stream == 0", &fields);
+    let session_pcap = |id: String| {
+        let (client, url) = (client.clone(), url(&format!("/api/sessions/{id}/pcap")));
+        async move {
+            let response = client.get(url).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            assert_eq!(
+                response.headers()["content-type"],
+                "application/vnd.tcpdump.pcap"
+            );
+            let downloaded = scratch("serve-pcap").join(format!("session-{id}.pcap"));
+            std::fs::write(&downloaded, response.bytes().await.unwrap()).unwrap();
+            tshark_fields(&downloaded, "tcp", &fields)
+        }
+    };
+    let Ok([first]) = <[String; 1]>::try_from(sessions_numbered(&client, &listen, 0).await) else {
+        panic!("one run, one first session");
+    };
+    assert_eq!(session_pcap(first.clone()).await, first_stream);
     // A filtered set of packets, cut to a limit; the header tells how many matched in all.
     let everything = "from=946684800&to=1900000000";
     let response = client
@@ -150,6 +184,21 @@ async fn a_session_downloads_as_a_pcap_and_unknown_ones_are_answered_plainly() {
     assert_eq!(selected, reference.len());
     assert!(selected > 5, "the limit cuts: {selected}");
     assert_eq!(tshark_fields(&filtered, "frame", &fields), reference[..5]);
+    // The same capture analyzed again into the same lake: each run's first session downloads
+    // alone, never mixed with the other run's.
+    let again = crate::support::run(&[
+        "analyze",
+        public.to_str().unwrap(),
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let firsts = sessions_numbered(&client, &listen, 0).await;
+    assert_eq!(firsts.len(), 2, "two runs: {firsts:?}");
+    assert!(firsts.contains(&first));
+    for id in firsts {
+        assert_eq!(session_pcap(id).await, first_stream);
+    }
     for (path, status) in [
         ("/api/sessions/77/pcap", 404),
         ("/api/packets/pcap?from=946684800&to=946684900", 404),
@@ -200,7 +249,7 @@ async fn capture_datasets_have_grids_with_their_own_filter_fields() {
         &[
             "sql".to_string(),
             data.display().to_string(),
-            "SELECT latency_us, session_id, path, status FROM http WHERE status >= 300 AND method = 'GET' \
+            "SELECT latency_us, CAST(session_id AS VARCHAR), path, status FROM http WHERE status >= 300 AND method = 'GET' \
              ORDER BY latency_us ASC NULLS LAST, request_time ASC"
                 .into(),
             "SELECT count(*) FROM tcp_sessions WHERE server_ip = '10.200.0.80' AND packets_to_server + packets_to_client > 12".into(),
@@ -237,16 +286,22 @@ async fn capture_datasets_have_grids_with_their_own_filter_fields() {
     )
     .await;
     assert_eq!(json!(sessions.len()), duck[1][0][0]);
+    let Ok([fourth]) = <[String; 1]>::try_from(sessions_numbered(&client, &listen, 3).await) else {
+        panic!("one run, one fourth session");
+    };
     let packets = all_pages(
         &client,
-        &grid("packets", "filter=session%20%3D%203&limit=500"),
+        &grid(
+            "packets",
+            &format!("filter=session%20%3D%20{fourth}&limit=500"),
+        ),
     )
     .await;
     assert!(!packets.is_empty());
     assert!(
         packets
             .iter()
-            .all(|p| p["session_id"] == 3 && p.get("frame").is_none()),
+            .all(|p| p["session_id"] == fourth.as_str() && p.get("frame").is_none()),
         "{:?}",
         packets[0]
     );

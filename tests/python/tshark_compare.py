@@ -3,8 +3,9 @@
     tshark_compare.py PCAP DIR
 
 TCP streams: tshark numbers them in order of first packet and splits them on a new SYN, as
-Spider numbers sessions, so stream N is session N. Per stream and direction, the packets and
-the TCP payload bytes (tcp.len) must be equal, and the endpoints the same pair.
+Spider numbers the sessions of a run, so stream N is the session of sequence N (the low 32 bits
+of its id: session_id % 2^32). Per stream and direction, the packets and the TCP payload bytes
+(tcp.len) must be equal, and the endpoints the same pair.
 HTTP: tshark's requests (method, URI) and responses (status) per stream, with out-of-order
 reassembly on, against Spider's exchanges, as multisets.
 Prints JSON: counts, matches and the first mismatches. DuckDB reads the Parquet files.
@@ -65,7 +66,7 @@ def compare_sessions(pcap, root, theirs, tunneled):
     for sid, cip, cport, sip, sport, cp, sp, cb, sb in table(
         root,
         "tcp_sessions",
-        "session_id, client_ip, client_port, server_ip, server_port, packets_to_server, "
+        "session_id % 4294967296 AS stream, client_ip, client_port, server_ip, server_port, packets_to_server, "
         "packets_to_client, bytes_to_server, bytes_to_client",
     ):
         ours[sid] = {(cip, cport): [cp, cb], (sip, sport): [sp, sb]}
@@ -100,7 +101,7 @@ def compare_http(pcap, root, tunneled):
     )
     our_requests = collections.Counter()
     our_responses = collections.Counter()
-    for sid, method, path, query, status in table(root, "http", "session_id, method, path, query, status"):
+    for sid, method, path, query, status in table(root, "http", "session_id % 4294967296 AS stream, method, path, query, status"):
         if method is not None:
             uri = path + ("?" + query if query is not None else "")
             our_requests[(sid, method, uri)] += 1

@@ -14,6 +14,7 @@
 
 mod config;
 pub mod http;
+mod ids;
 mod names;
 pub mod reassembly;
 mod session;
@@ -29,6 +30,7 @@ use spider_collector::records::{Batch, Signal};
 use spider_collector::{ComponentError, Counter, CreateContext, Factory, Processor};
 
 pub use config::SessionConfig;
+pub use ids::sequence;
 pub use tracker::{Limits, Tracker, TrackerStats};
 
 /// Builds [`SessionProcessor`]s.

@@ -12,6 +12,7 @@ use spider_collector::records::{
 use spider_wire::TcpHeader;
 
 use crate::http::Exchange;
+use crate::ids::SessionIds;
 use crate::names::{HostTable, dns};
 use crate::session::{Endpoint, Learnt, Session};
 
@@ -61,7 +62,7 @@ pub struct Tracker {
     /// aHash with random keys: the flow table is looked up for every packet, so SipHash is too
     /// slow, but the keys come off the wire, so the hash must still resist chosen collisions.
     sessions: HashMap<FlowKey, Session, RandomState>,
-    next_id: u64,
+    ids: SessionIds,
     hosts: HostTable,
     buffered: usize,
     clock: Timestamp,
@@ -79,7 +80,7 @@ impl Tracker {
             hosts: HostTable::new(limits.max_hosts),
             limits,
             sessions: HashMap::default(),
-            next_id: 0,
+            ids: SessionIds::new(),
             buffered: 0,
             clock: Timestamp::default(),
             stats: TrackerStats::default(),
@@ -173,14 +174,13 @@ impl Tracker {
                 self.evict_least_recent();
             }
             let session = Session::new(
-                self.next_id,
+                self.ids.next_id(),
                 &packet.interface,
                 source,
                 destination,
                 tcp,
                 packet.time,
             );
-            self.next_id += 1;
             self.stats.sessions += 1;
             self.sessions.insert(key, session);
         }

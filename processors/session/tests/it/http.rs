@@ -1,6 +1,8 @@
 //! HTTP/1.x exchanges: pairing, pipelining, body framings, interim responses, lone halves,
 //! hostile input.
 
+use spider_processor_session::sequence;
+
 use crate::track;
 use crate::wire::{ACK, Conn, FIN, PSH};
 
@@ -47,7 +49,7 @@ fn a_request_and_its_response_make_one_record_with_sizes_types_and_latency() {
         (Some(201), Some(13), Some(7))
     );
     assert_eq!(record.latency_us, Some(1_000));
-    assert_eq!(record.session_id, 0);
+    assert_eq!(sequence(record.session_id), 0);
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use spider_collector::config::GoDuration;
 use spider_collector::records::{Batch, RecordKind};
 use spider_collector::{ComponentConfig, Factory, Processor, conformance};
-use spider_processor_session::{SessionConfig, SessionProcessorFactory};
+use spider_processor_session::{SessionConfig, SessionProcessorFactory, sequence};
 
 use crate::wire::{ACK, Conn, PSH};
 
@@ -72,7 +72,11 @@ async fn packets_pass_labelled_and_records_leave_when_sessions_end() {
     let Batch::Packets(labelled) = &out[0] else {
         unreachable!()
     };
-    assert!(labelled.iter().all(|p| p.session_id == Some(0)));
+    assert!(
+        labelled.iter().all(
+            |p| p.session_id == labelled[0].session_id && p.session_id.map(sequence) == Some(0)
+        )
+    );
     out.clear();
     processor.tick(SystemTime::now(), &mut out).await.unwrap();
     assert_eq!(

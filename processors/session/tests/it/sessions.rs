@@ -1,6 +1,7 @@
 //! TCP sessions: handshake, close, labels on packets, reassembly, mid-stream pick-up, reuse.
 
 use spider_collector::records::{CloseReason, Direction, SessionState};
+use spider_processor_session::sequence;
 
 use crate::track;
 use crate::wire::{ACK, Conn, FIN, PSH, RST, SYN};
@@ -29,7 +30,7 @@ fn a_full_connection_is_one_closed_session_with_its_counts_and_handshake() {
     assert_eq!(session.duration_us, 7_000);
     let first = &outcome.packets[0];
     assert_eq!(
-        (first.session_id, first.direction, first.seq),
+        (first.session_id.map(sequence), first.direction, first.seq),
         (Some(0), Direction::ToServer, Some(0))
     );
     let request = &outcome.packets[3];
@@ -114,11 +115,18 @@ fn a_new_syn_on_a_reused_four_tuple_starts_a_new_session() {
     packets.extend(second.handshake());
     packets.push(second.send(true, RST, b""));
     let outcome = track(packets);
-    let ids: Vec<u64> = outcome.sessions.iter().map(|s| s.session_id).collect();
+    let ids: Vec<u32> = outcome
+        .sessions
+        .iter()
+        .map(|s| sequence(s.session_id))
+        .collect();
     assert_eq!(ids, [0, 1]);
     assert_eq!(outcome.sessions[0].close_reason, CloseReason::Fin);
     assert_eq!(outcome.sessions[1].close_reason, CloseReason::Rst);
-    assert_eq!(outcome.packets[6].session_id, Some(1));
+    assert_eq!(
+        outcome.packets[6].session_id,
+        Some(outcome.sessions[1].session_id)
+    );
     // A retransmitted SYN (same ISN) is the same session.
     let mut conn = Conn::new(40_003, 1, 2);
     let syn = conn.send(true, SYN, b"");
