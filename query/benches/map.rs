@@ -192,7 +192,7 @@ async fn serve(data: &Path) -> std::net::SocketAddr {
     let config = ServerConfig {
         data: data.to_path_buf(),
         state: Some(std::env::temp_dir().join("spider-bench-map-state")),
-        token: None,
+        tokens: Default::default(),
         cors_origin: None,
         capture_limits: Default::default(),
         query_limits: Default::default(),

@@ -58,6 +58,10 @@ async function api(path, params, dataset, extraFilter) {
   busy(+1);
   try {
     const response = await fetch(`${path}?${query}`, { headers: authorization() });
+    if (response.status === 401) {
+      busy(-1);
+      return askForToken();
+    }
     const body = await response.json();
     if (!response.ok) throw new Error(body.error ? body.error.message : response.statusText);
     busy(-1);
@@ -72,6 +76,23 @@ function authorization() {
   const token = localStorage.getItem("spider.token");
   return token ? { Authorization: `Bearer ${token}` } : {};
 }
+
+/**
+ * Shows the token form: the service answered 401 (no token yet, or a wrong one). The answer
+ * never settles: nothing can be drawn until a token is entered, which reloads the page.
+ */
+function askForToken() {
+  $("status").className = "error";
+  $("status").textContent = "this service needs a token";
+  $("token-form").hidden = false;
+  return new Promise(() => {});
+}
+
+$("token-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  localStorage.setItem("spider.token", $("token").value.trim());
+  location.reload();
+});
 
 // ---- map ------------------------------------------------------------------------------------
 
@@ -226,6 +247,7 @@ async function attach(workload) {
 /** The active captures, each with what the node agents report and a stop button. */
 async function loadCaptures() {
   const response = await fetch("/api/captures?state=active", { headers: authorization() });
+  if (response.status === 401) return askForToken();
   if (!response.ok) return;
   const captures = await response.json();
   const list = $("captures");
@@ -444,6 +466,10 @@ async function send(method, path, body) {
   try {
     const response = await fetch(path, { method, headers: { "Content-Type": "application/json",
       ...authorization() }, body: body === undefined ? undefined : JSON.stringify(body) });
+    if (response.status === 401) {
+      busy(-1);
+      return askForToken();
+    }
     const text = await response.text();
     const answer = text ? JSON.parse(text) : null;
     if (!response.ok) throw new Error(answer && answer.error ? answer.error.message : response.statusText);

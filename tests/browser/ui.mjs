@@ -1,7 +1,7 @@
 // Drives Spider's UI in Debian's Chromium and prints what it saw as JSON, for tests/it/ui.rs to
 // check against the API. Screenshots go to OUT.
 //
-//   node ui.mjs BASE_URL OUT SCENARIO   SCENARIO: views | map | attach | toggles | click-edge | timeline | save | load-saved | capture
+//   node ui.mjs BASE_URL OUT SCENARIO   SCENARIO: views | map | attach | toggles | click-edge | timeline | save | load-saved | token | capture
 import { chromium } from "playwright-core";
 
 const [base, out, scenario] = process.argv.slice(2);
@@ -150,6 +150,15 @@ if (scenario === "views") {
   seen.nodes = await settled();
   seen.filter = new URL(page.url()).searchParams.get("filter");
   await page.screenshot({ path: `${out}/saved-query-loaded.png` });
+} else if (scenario === "token") {
+  await page.waitForSelector("#token-form:not([hidden])");
+  seen.asked = true;
+  await page.screenshot({ path: `${out}/token-asked.png` });
+  await page.fill("#token", process.env.SPIDER_UI_TOKEN);
+  await Promise.all([page.waitForNavigation(), page.click("#token-form button")]);
+  seen.nodes = await settled();
+  seen.form_hidden = await page.evaluate(() => document.getElementById("token-form").hidden);
+  await page.screenshot({ path: `${out}/token-entered.png` });
 } else if (scenario === "capture") {
   await settled();
   await page.waitForFunction(() => document.getElementById("grid").dataset.rows !== undefined);

@@ -83,11 +83,14 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
         "DaemonSet",
         "Deployment",
         "PersistentVolumeClaim",
+        "Secret",
         "Service",
         "ServiceAccount",
     ];
+    let open: Vec<&str> = everything.into_iter().filter(|k| *k != "Secret").collect();
     let expected = [
         ("default", everything.to_vec()),
+        ("open", open),
         (
             "everything",
             vec![
@@ -149,6 +152,74 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
     assert_eq!(
         role["rules"], result["rules"],
         "the ClusterRole is the processor's rules file"
+    );
+
+    // The API's role tokens: random, one Secret, each pod given only what its role needs.
+    let secret = of_kind(default, "Secret")[0];
+    assert_eq!(secret["metadata"]["name"], "spider-tokens");
+    let keys: Vec<&String> = secret["data"].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["agent", "reader", "writer"]);
+    let tokens: BTreeSet<&str> = secret["data"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(tokens.len(), 3, "three different tokens");
+    let secret_refs = |container: &Value| -> Vec<(String, String, String)> {
+        container["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["valueFrom"]["secretKeyRef"].is_object())
+            .map(|e| {
+                let key = &e["valueFrom"]["secretKeyRef"];
+                (
+                    e["name"].as_str().unwrap().to_owned(),
+                    key["name"].as_str().unwrap().to_owned(),
+                    key["key"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let tokens_of = |variable: &str, key: &str| {
+        (
+            variable.to_owned(),
+            "spider-tokens".to_owned(),
+            key.to_owned(),
+        )
+    };
+    assert_eq!(
+        secret_refs(container),
+        [tokens_of("SPIDER_AGENT_TOKEN", "agent")],
+        "the agents hold the agent token alone"
+    );
+    let query_container =
+        &of_kind(default, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0];
+    let mut query_refs = secret_refs(query_container);
+    query_refs.sort();
+    assert_eq!(
+        query_refs,
+        [
+            tokens_of("SPIDER_AGENT_TOKEN", "agent"),
+            tokens_of("SPIDER_READER_TOKEN", "reader"),
+            tokens_of("SPIDER_TOKEN", "writer"),
+        ]
+    );
+    let agent_config = |objects: &Value| {
+        of_kind(objects, "ConfigMap")[0]["data"]["collector.yaml"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(agent_config(default).contains("token: ${env:SPIDER_AGENT_TOKEN}"));
+    let open = &cases["open"]["objects"];
+    assert!(!agent_config(open).contains("token:"));
+    assert!(
+        cases["open"]["notes"]
+            .as_str()
+            .unwrap()
+            .contains("The API has no tokens")
     );
 
     // Non-default values reach the objects.

@@ -23,11 +23,17 @@ fn browse(base: &str, scenario: &str) -> Value {
 
 /// Runs a scenario of tests/browser/ui.mjs on the page at `url`.
 pub(crate) fn browse_at(url: &str, scenario: &str) -> Value {
+    browse_with(url, scenario, &[])
+}
+
+/// Runs a scenario with environment variables of its own (what it types in).
+fn browse_with(url: &str, scenario: &str, env: &[(&str, &str)]) -> Value {
     let out = repo_root().join("target/ui-screenshots");
     std::fs::create_dir_all(&out).unwrap();
     let output = Command::new("node")
         .arg(repo_root().join("tests/browser/ui.mjs"))
         .args([url, out.to_str().unwrap(), scenario])
+        .envs(env.iter().copied())
         .output()
         .expect("node runs (apt nodejs; npm ci --prefix tests/browser)");
     assert!(
@@ -250,6 +256,20 @@ async fn the_map_draws_what_the_api_answers_and_an_edge_click_filters() {
     assert_eq!(loaded["filter"], "src.namespace = team-0");
     let namespaces = ids(&loaded["nodes"], true);
     assert!(namespaces.contains("ns|team-0"), "{namespaces:?}");
+    let logical = map_nodes(&client, &format!("{base}/api/map?view=logical&{RANGE}")).await;
+    assert!(terminate(child).status.success());
+
+    // Behind tokens (the chart's default), the page asks for one and then draws the same map.
+    let (child, listen, _) = serving(&data, &["--reader-token", "reader-t"]).await;
+    let url = format!("http://{listen}/?{RANGE}");
+    let entered = browse_with(&url, "token", &[("SPIDER_UI_TOKEN", "reader-t")]);
+    assert_eq!(entered["asked"], true, "a 401 shows the token form");
+    assert_eq!(entered["form_hidden"], true);
+    assert_eq!(
+        nodes(&entered["nodes"]),
+        logical,
+        "the token's map is the map"
+    );
     assert!(terminate(child).status.success());
 }
 

@@ -35,7 +35,7 @@ CASES = {
         },
         "query": {
             "replicas": 2,
-            "tokenSecret": "spider-token",
+            "tokens": {"existingSecret": "spider-token"},
             "service": {"type": "LoadBalancer", "port": 80},
             "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "obs", "effect": "NoSchedule"}],
         },
@@ -55,6 +55,8 @@ CASES = {
         },
     },
     # Capture only, no query service, a claim the chart creates with a class.
+    # The API left open: no tokens Secret, no token in the agents' config.
+    "open": {"query": {"tokens": {"create": False}}},
     "capture-only": {
         "agent": {"usage": {"enabled": False}, "capture": {"enabled": True}},
         "query": {"enabled": False},

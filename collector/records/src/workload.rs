@@ -55,28 +55,31 @@ impl Workload {
                 WORKLOAD_KINDS.join(", ")
             ));
         }
-        if self.namespace.trim().is_empty() || self.name.trim().is_empty() {
-            return Err("namespace and name must not be empty".into());
-        }
         // Kubernetes' own limits: a namespace is a DNS label, a name a DNS subdomain.
-        for (field, value, longest) in [
-            ("namespace", &self.namespace, MAX_NAMESPACE_BYTES),
-            ("name", &self.name, MAX_NAME_BYTES),
-        ] {
-            if value.len() > longest {
-                return Err(format!("{field} must be at most {longest} bytes"));
-            }
-            if !value
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-            {
-                return Err(format!(
-                    "{field} {value:?} may hold only letters, digits, '-' and '.'"
-                ));
-            }
-        }
-        Ok(())
+        check_name("namespace", &self.namespace, MAX_NAMESPACE_BYTES)?;
+        check_name("name", &self.name, MAX_NAME_BYTES)
     }
+}
+
+/// Whether `value` could name a Kubernetes object (a namespace, a pod, a node): 1 to `longest`
+/// bytes of letters, digits, '-' and '.'.
+pub fn check_name(field: &str, value: &str, longest: usize) -> Result<(), String> {
+    if value.is_empty() {
+        return Err(format!("{field} must not be empty"));
+    }
+    if value.len() > longest {
+        return Err(format!("{field} must be at most {longest} bytes"));
+    }
+    if !value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+    {
+        let shown: String = value.chars().take(64).collect();
+        return Err(format!(
+            "{field} {shown:?} may hold only letters, digits, '-' and '.'"
+        ));
+    }
+    Ok(())
 }
 
 impl std::fmt::Display for Workload {

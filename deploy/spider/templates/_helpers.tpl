@@ -38,3 +38,12 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "spider.claimName" -}}
 {{- default (printf "%s-data" (include "spider.fullname" .)) .Values.storage.persistentVolumeClaim.existingClaim -}}
 {{- end -}}
+
+{{/* The Secret of the API's tokens; empty when the API is left open. */}}
+{{- define "spider.tokensSecret" -}}
+{{- if .Values.query.tokens.existingSecret -}}
+{{- .Values.query.tokens.existingSecret -}}
+{{- else if .Values.query.tokens.create -}}
+{{- printf "%s-tokens" (include "spider.fullname" .) -}}
+{{- end -}}
+{{- end -}}

@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::captures::{AgentStatus, CaptureInput, Refused};
+use super::captures::{AgentStatus, CaptureInput};
 use super::{ApiError, AppState};
 
 type Shared = State<Arc<AppState>>;
@@ -44,8 +44,7 @@ pub async fn create(
             tracing::info!(id = capture.id, workload = ?capture.workload, expires = capture.expires, "capture requested");
             Ok((StatusCode::CREATED, Json(capture)).into_response())
         }
-        Err(Refused::Invalid(message)) => Err(ApiError::bad_request(message)),
-        Err(Refused::Storage(message)) => Err(ApiError::internal(message)),
+        Err(refused) => Err(refused.into()),
     }
 }
 
@@ -76,11 +75,7 @@ pub async fn report(
 ) -> Result<Response, ApiError> {
     let id = capture_id(&id)?;
     let Json(status) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    match state
-        .captures
-        .report(id, &node, status)
-        .map_err(ApiError::internal)?
-    {
+    match state.captures.report(id, &node, status)? {
         Some(()) => Ok(StatusCode::NO_CONTENT.into_response()),
         None => Err(ApiError::not_found(format!("no capture {id}"))),
     }

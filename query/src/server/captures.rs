@@ -9,12 +9,21 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::json_file::JsonFile;
+use super::json_file::{JsonFile, Refused};
 
 pub use spider_records::Workload;
+use spider_records::workload::{MAX_NAME_BYTES, check_name};
 
 /// How long an ended capture is kept, in seconds.
 const KEEP_ENDED_SECONDS: u64 = 7 * 86_400;
+/// How long after its end a capture still takes its agents' last reports, in seconds.
+const LAST_REPORTS_SECONDS: u64 = 300;
+/// The most node agents one capture keeps a status of (the nodes of a large cluster).
+pub const MAX_AGENTS_PER_CAPTURE: usize = 5_000;
+/// The most pods one agent may list in a status.
+pub const MAX_PODS_PER_REPORT: usize = 1_000;
+/// The longest error an agent may report, in bytes.
+pub const MAX_REPORTED_ERROR_BYTES: usize = 4_096;
 
 /// The limits no capture may exceed.
 #[derive(Debug, Clone, Copy)]
@@ -23,6 +32,10 @@ pub struct CaptureLimits {
     pub max_duration: Duration,
     /// Highest packet rate per agent.
     pub max_packets_per_second: u64,
+    /// Captures active at once, in all.
+    pub max_active: usize,
+    /// Captures active at once on one workload.
+    pub max_active_per_workload: usize,
 }
 
 impl Default for CaptureLimits {
@@ -30,6 +43,8 @@ impl Default for CaptureLimits {
         Self {
             max_duration: Duration::from_secs(3600),
             max_packets_per_second: 10_000,
+            max_active: 16,
+            max_active_per_workload: 2,
         }
     }
 }
@@ -99,6 +114,10 @@ pub struct Capture {
 }
 
 impl Capture {
+    fn is_active(&self, now: u64) -> bool {
+        self.stopped.is_none() && now < self.expires
+    }
+
     fn with_state(mut self, now: u64) -> Self {
         self.state = match (self.stopped, now >= self.expires) {
             (Some(_), _) => "stopped",
@@ -128,15 +147,6 @@ pub fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs()
-}
-
-/// Why a request is refused, for a 400; or why it could not be kept.
-#[derive(Debug)]
-pub enum Refused {
-    /// The client asked for something wrong.
-    Invalid(String),
-    /// The file could not be written.
-    Storage(String),
 }
 
 impl CaptureStore {
@@ -216,6 +226,27 @@ impl CaptureStore {
                 document
                     .captures
                     .retain(|c| c.stopped.unwrap_or(c.expires) + KEEP_ENDED_SECONDS > now);
+                let active: Vec<&Capture> = document
+                    .captures
+                    .iter()
+                    .filter(|c| c.is_active(now))
+                    .collect();
+                let on_workload = active
+                    .iter()
+                    .filter(|c| c.workload == input.workload)
+                    .count();
+                if active.len() >= limits.max_active {
+                    return Ok(Err(Refused::Busy(format!(
+                        "{} captures are active, the server's limit: stop one first",
+                        active.len()
+                    ))));
+                }
+                if on_workload >= limits.max_active_per_workload {
+                    return Ok(Err(Refused::Busy(format!(
+                        "{on_workload} captures of this workload are active, the server's limit: \
+                         stop one first"
+                    ))));
+                }
                 document.next_id += 1;
                 let capture = Capture {
                     id: document.next_id,
@@ -229,9 +260,9 @@ impl CaptureStore {
                     agents: BTreeMap::new(),
                 };
                 document.captures.push(capture.clone());
-                Ok(capture.with_state(now))
+                Ok(Ok(capture.with_state(now)))
             })
-            .map_err(Refused::Storage)
+            .map_err(Refused::Storage)?
     }
 
     /// Stops a capture (again is fine); `None` when there is no such id.
@@ -243,17 +274,34 @@ impl CaptureStore {
         })
     }
 
-    /// Records what a node agent says of a capture; `None` when there is no such id.
+    /// Records what a node agent says of a capture; `None` when there is no such id. Only a
+    /// capture that is active, or ended moments ago, takes reports, each within the limits on
+    /// its size, from at most [`MAX_AGENTS_PER_CAPTURE`] nodes.
     pub fn report(
         &self,
         id: u64,
         node: &str,
         mut status: AgentStatus,
-    ) -> Result<Option<()>, String> {
-        status.updated = unix_now();
-        self.change_one(id, |capture| {
+    ) -> Result<Option<()>, Refused> {
+        check_report(node, &status).map_err(Refused::Invalid)?;
+        let now = unix_now();
+        status.updated = now;
+        let outcome = self.change_one(id, |capture| {
+            if capture.stopped.unwrap_or(capture.expires) + LAST_REPORTS_SECONDS <= now {
+                return Err(Refused::Busy(format!(
+                    "capture {id} ended more than {LAST_REPORTS_SECONDS} s ago: no more reports"
+                )));
+            }
+            if capture.agents.len() >= MAX_AGENTS_PER_CAPTURE && !capture.agents.contains_key(node)
+            {
+                return Err(Refused::Busy(format!(
+                    "capture {id} has reports of {MAX_AGENTS_PER_CAPTURE} nodes, the most it keeps"
+                )));
+            }
             capture.agents.insert(node.to_owned(), status);
-        })
+            Ok(())
+        });
+        outcome.map_err(Refused::Storage)?.transpose()
     }
 
     /// Changes capture `id` and saves; `None` when there is no such id.
@@ -265,6 +313,31 @@ impl CaptureStore {
         self.file
             .change(|document| Ok(document.captures.iter_mut().find(|c| c.id == id).map(edit)))
     }
+}
+
+/// Whether a report is one a node agent could make: a node's name, its pods' names, a bounded
+/// error.
+fn check_report(node: &str, status: &AgentStatus) -> Result<(), String> {
+    check_name("node", node, MAX_NAME_BYTES)?;
+    if status.pods.len() > MAX_PODS_PER_REPORT {
+        return Err(format!(
+            "a report lists at most {MAX_PODS_PER_REPORT} pods, not {}",
+            status.pods.len()
+        ));
+    }
+    for pod in &status.pods {
+        check_name("pod", pod, MAX_NAME_BYTES)?;
+    }
+    if status
+        .error
+        .as_ref()
+        .is_some_and(|e| e.len() > MAX_REPORTED_ERROR_BYTES)
+    {
+        return Err(format!(
+            "error must be at most {MAX_REPORTED_ERROR_BYTES} bytes"
+        ));
+    }
+    Ok(())
 }
 
 /// Whether a capture filter compiles on its own, as libpcap compiles it: the agents put it in

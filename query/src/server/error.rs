@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::json_file::Refused;
 use crate::sql::QueryError;
 
 /// An API error: its status and a message for the person who sent the request.
@@ -42,7 +43,9 @@ impl ApiError {
         Self {
             status: StatusCode::UNAUTHORIZED,
             code: "unauthorized",
-            message: "this server needs 'Authorization: Bearer <token>'".into(),
+            message: "this server needs 'Authorization: Bearer <token>' with a token of a role \
+                      that may call this route"
+                .into(),
         }
     }
 
@@ -51,6 +54,24 @@ impl ApiError {
         Self {
             status: StatusCode::FORBIDDEN,
             code: "forbidden",
+            message: message.into(),
+        }
+    }
+
+    /// 409: right, but not now: a limit of the store is reached.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::CONFLICT,
+            code: "conflict",
+            message: message.into(),
+        }
+    }
+
+    /// 415: a change that is not JSON (what a plain HTML form sends).
+    pub fn unsupported_media(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code: "unsupported_media_type",
             message: message.into(),
         }
     }
@@ -90,5 +111,15 @@ impl IntoResponse for ApiError {
             Json(json!({"error": {"code": self.code, "message": self.message}})),
         )
             .into_response()
+    }
+}
+
+impl From<Refused> for ApiError {
+    fn from(refused: Refused) -> Self {
+        match refused {
+            Refused::Invalid(message) => ApiError::bad_request(message),
+            Refused::Busy(message) => ApiError::conflict(message),
+            Refused::Storage(message) => ApiError::internal(message),
+        }
     }
 }

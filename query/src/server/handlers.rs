@@ -277,9 +277,7 @@ fn saved_input(
     body: Result<Json<SavedQueryInput>, axum::extract::rejection::JsonRejection>,
 ) -> Result<SavedQueryInput, ApiError> {
     let Json(input) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    if input.name.trim().is_empty() {
-        return Err(ApiError::bad_request("a saved query needs a name"));
-    }
+    input.check().map_err(ApiError::bad_request)?;
     Ok(input)
 }
 
@@ -288,10 +286,7 @@ pub async fn create_saved(
     State(state): Shared,
     body: Result<Json<SavedQueryInput>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let created = state
-        .saved
-        .create(saved_input(body)?)
-        .map_err(ApiError::internal)?;
+    let created = state.saved.create(saved_input(body)?)?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 

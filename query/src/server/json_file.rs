@@ -8,6 +8,17 @@ use std::sync::Mutex;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+/// Why a store refused a change (a 400 or a 409), or why it could not keep it.
+#[derive(Debug)]
+pub enum Refused {
+    /// The client asked for something wrong.
+    Invalid(String),
+    /// The request is right but the store is at a limit (active captures, an ended capture, saved queries).
+    Busy(String),
+    /// The file could not be written.
+    Storage(String),
+}
+
 /// The file and the document it holds.
 pub struct JsonFile<D> {
     path: PathBuf,

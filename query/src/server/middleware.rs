@@ -1,4 +1,4 @@
-//! Cross-cutting behaviour: the bearer token, CORS (off unless an origin is configured), the
+//! Cross-cutting behaviour: CORS (off unless an origin is configured), the
 //! Host allowlist and the browser's safety headers, a bound on the requests answered at once
 //! and on their time, and a log line per request.
 
@@ -11,30 +11,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
-
-/// Refuses requests without `Authorization: Bearer <token>` when a token is configured.
-pub async fn require_token(
-    State(token): State<Option<Arc<String>>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if let Some(token) = token {
-        let presented = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if !presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes())) {
-            return ApiError::unauthorized().into_response();
-        }
-    }
-    next.run(request).await
-}
-
-/// Compares secrets without leaking where they differ through timing.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
 
 /// Adds CORS headers for the configured origin and answers its preflights.
 pub async fn cors(

@@ -18,8 +18,9 @@
 //! | `PUT /api/captures/{id}/agents/{node}` | a node agent's capture status |
 //!
 //! Every error has one shape, `{"error": {"code": "…", "message": "…"}}`: 400 for what the client
-//! got wrong (never 500), 401 without the token when one is set, 404 for unknown routes, 503
-//! when the SQL statements running at once are at their limit.
+//! got wrong (never 500), 401 without a known token when tokens are set, 403 for a token whose
+//! role may not call the route (or a Host not allowed), 415 for a change that is not JSON and
+//! carries no token, 404 for unknown routes, 503 at the limits of what runs at once.
 
 mod capture_handlers;
 mod captures;
@@ -28,6 +29,7 @@ mod handlers;
 mod json_file;
 mod middleware;
 mod params;
+mod roles;
 mod saved;
 mod ui;
 
@@ -40,6 +42,7 @@ use datafusion::prelude::SessionContext;
 
 pub use captures::{AgentStatus, Capture, CaptureLimits, CaptureStore, Workload};
 pub use error::ApiError;
+pub use roles::Tokens;
 pub use saved::{SavedQuery, SavedStore};
 
 use crate::sql::SqlLimits;
@@ -51,8 +54,9 @@ pub struct ServerConfig {
     pub data: PathBuf,
     /// Where saved queries are kept (default: `DATA/.spider`).
     pub state: Option<PathBuf>,
-    /// Bearer token required on `/api/*` (health aside) when set.
-    pub token: Option<String>,
+    /// The bearer tokens of the reader, agent and writer roles; with any set, `/api/*` (health
+    /// aside) needs a token of a role that may call the route.
+    pub tokens: Tokens,
     /// Origin allowed by CORS; none (CORS off) by default.
     pub cors_origin: Option<String>,
     /// What no capture request may exceed.
@@ -153,9 +157,10 @@ pub fn router(config: &ServerConfig) -> Result<Router, String> {
             "/api/captures/{id}/agents/{node}",
             put(capture_handlers::report),
         )
+        .layer(axum::middleware::from_fn(roles::refuse_plain_forms))
         .layer(axum::middleware::from_fn_with_state(
-            config.token.clone().map(Arc::new),
-            middleware::require_token,
+            Arc::new(config.tokens.clone()),
+            roles::require_role,
         ))
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(middleware::Gate {

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::json_file::JsonFile;
+use super::json_file::{JsonFile, Refused};
+use crate::filter::MAX_FILTER_BYTES;
 
 /// A saved query.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +26,13 @@ pub struct SavedQuery {
     pub to: String,
 }
 
+/// The most saved queries kept.
+pub const MAX_SAVED_QUERIES: usize = 1_000;
+/// The longest name of a saved query, in bytes.
+pub const MAX_SAVED_NAME_BYTES: usize = 200;
+/// The longest `from` or `to`, in bytes.
+const MAX_INSTANT_BYTES: usize = 64;
+
 /// What a client sends to create or change one.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +48,27 @@ pub struct SavedQueryInput {
     pub from: String,
     /// Range end.
     pub to: String,
+}
+
+impl SavedQueryInput {
+    /// Whether it could be kept: a name, and every field within its size.
+    pub fn check(&self) -> Result<(), String> {
+        if self.name.trim().is_empty() {
+            return Err("a saved query needs a name".into());
+        }
+        for (field, value, longest) in [
+            ("name", &self.name, MAX_SAVED_NAME_BYTES),
+            ("view", &self.view, MAX_INSTANT_BYTES),
+            ("filter", &self.filter, MAX_FILTER_BYTES),
+            ("from", &self.from, MAX_INSTANT_BYTES),
+            ("to", &self.to, MAX_INSTANT_BYTES),
+        ] {
+            if value.len() > longest {
+                return Err(format!("{field} must be at most {longest} bytes"));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -73,9 +102,14 @@ impl SavedStore {
         self.file.read(|document| document.queries.clone())
     }
 
-    /// Saves a new query.
-    pub fn create(&self, input: SavedQueryInput) -> Result<SavedQuery, String> {
-        self.change(|document| {
+    /// Saves a new query, unless [`MAX_SAVED_QUERIES`] are saved already.
+    pub fn create(&self, input: SavedQueryInput) -> Result<SavedQuery, Refused> {
+        let created = self.change(|document| {
+            if document.queries.len() >= MAX_SAVED_QUERIES {
+                return Ok(Err(Refused::Busy(format!(
+                    "{MAX_SAVED_QUERIES} queries are saved, the most kept: delete one first"
+                ))));
+            }
             document.next_id += 1;
             let query = SavedQuery {
                 id: document.next_id,
@@ -86,8 +120,9 @@ impl SavedStore {
                 to: input.to,
             };
             document.queries.push(query.clone());
-            Ok(query)
-        })
+            Ok(Ok(query))
+        });
+        created.map_err(Refused::Storage)?
     }
 
     /// Replaces a query (renaming it, say); `None` when there is no such id.

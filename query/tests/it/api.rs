@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use spider_query::server::{QueryLimits, ServerConfig, router};
+use spider_query::server::{QueryLimits, ServerConfig, Tokens, router};
 use tokio::task::JoinHandle;
 
 use crate::support::{scratch, write_usage};
@@ -30,7 +30,10 @@ fn config(data: &Path, token: Option<&str>) -> ServerConfig {
     ServerConfig {
         data: data.to_path_buf(),
         state: None,
-        token: token.map(str::to_owned),
+        tokens: Tokens {
+            writer: token.map(str::to_owned),
+            ..Tokens::default()
+        },
         cors_origin: None,
         capture_limits: Default::default(),
         query_limits: Default::default(),
@@ -255,6 +258,314 @@ async fn a_token_is_required_when_set() {
             .status(),
         StatusCode::OK
     );
+}
+
+/// A request of the roles test: method, path, JSON body, whose token.
+type Call = (Method, String, Option<Value>, &'static str);
+
+async fn call(
+    client: &reqwest::Client,
+    server: &Server,
+    (method, path, body, token): &Call,
+) -> u16 {
+    let mut request = client
+        .request(method.clone(), format!("http://{}{path}", server.address))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_role_token_reaches_only_its_routes() {
+    let dir = scratch("roles");
+    write_usage(&dir, 10).await;
+    let server = serve_config(ServerConfig {
+        tokens: Tokens {
+            reader: Some("reader-t".into()),
+            agent: Some("agent-t".into()),
+            writer: Some("writer-t".into()),
+        },
+        ..config(&dir, None)
+    })
+    .await;
+    let client = spider_testkit::http();
+    let capture = json!({
+        "workload": {"namespace": "shop", "kind": "Deployment", "name": "web"},
+        "duration_seconds": 60
+    });
+    let report = json!({"pods": ["web-1"], "packets": 3, "capturing": true});
+    let saved =
+        json!({"name": "mine", "view": "logical", "filter": "", "from": "now-1h", "to": "now"});
+    let stats = format!("/api/stats?{RANGE}&group_by=port");
+    let calls: Vec<(Call, u16)> = vec![
+        ((Method::GET, stats.clone(), None, "reader-t"), 200),
+        ((Method::GET, stats.clone(), None, "agent-t"), 403),
+        ((Method::GET, stats, None, "writer-t"), 200),
+        (
+            (
+                Method::POST,
+                "/api/sql".into(),
+                Some(json!({"query": "SELECT 1"})),
+                "reader-t",
+            ),
+            200,
+        ),
+        (
+            (
+                Method::POST,
+                "/api/sql".into(),
+                Some(json!({"query": "SELECT 1"})),
+                "agent-t",
+            ),
+            403,
+        ),
+        (
+            (
+                Method::POST,
+                "/api/captures".into(),
+                Some(capture.clone()),
+                "reader-t",
+            ),
+            403,
+        ),
+        (
+            (
+                Method::POST,
+                "/api/captures".into(),
+                Some(capture.clone()),
+                "agent-t",
+            ),
+            403,
+        ),
+        (
+            (
+                Method::POST,
+                "/api/captures".into(),
+                Some(capture),
+                "writer-t",
+            ),
+            201,
+        ),
+        (
+            (
+                Method::GET,
+                "/api/captures?state=active".into(),
+                None,
+                "agent-t",
+            ),
+            200,
+        ),
+        (
+            (Method::GET, "/api/captures/1".into(), None, "agent-t"),
+            200,
+        ),
+        ((Method::GET, "/api/captures".into(), None, "reader-t"), 200),
+        (
+            (
+                Method::PUT,
+                "/api/captures/1/agents/node-a".into(),
+                Some(report.clone()),
+                "reader-t",
+            ),
+            403,
+        ),
+        (
+            (
+                Method::PUT,
+                "/api/captures/1/agents/node-a".into(),
+                Some(report.clone()),
+                "agent-t",
+            ),
+            204,
+        ),
+        (
+            (Method::POST, "/api/captures/1/stop".into(), None, "agent-t"),
+            403,
+        ),
+        (
+            (
+                Method::POST,
+                "/api/captures/1/stop".into(),
+                None,
+                "reader-t",
+            ),
+            403,
+        ),
+        (
+            (
+                Method::POST,
+                "/api/captures/1/stop".into(),
+                None,
+                "writer-t",
+            ),
+            200,
+        ),
+        (
+            (
+                Method::PUT,
+                "/api/captures/1/agents/node-a".into(),
+                Some(report),
+                "agent-t",
+            ),
+            204,
+        ),
+        (
+            (
+                Method::POST,
+                "/api/queries".into(),
+                Some(saved.clone()),
+                "reader-t",
+            ),
+            403,
+        ),
+        (
+            (Method::POST, "/api/queries".into(), Some(saved), "writer-t"),
+            201,
+        ),
+        ((Method::GET, "/api/queries".into(), None, "reader-t"), 200),
+    ];
+    for (request, expected) in &calls {
+        let status = call(&client, &server, request).await;
+        assert_eq!(
+            status, *expected,
+            "{} {} as {}",
+            request.0, request.1, request.3
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plain_form_cannot_change_anything() {
+    let dir = scratch("forms");
+    write_usage(&dir, 10).await;
+    let server = serve(&dir, None).await;
+    let client = spider_testkit::http();
+    let url = |path: &str| format!("http://{}{path}", server.address);
+    let capture = r#"{"workload":{"namespace":"shop","kind":"Deployment","name":"web"},"duration_seconds":60}"#;
+    // What a page of another site can make a browser send without a preflight.
+    for (method, path, content_type, body) in [
+        (Method::POST, "/api/captures", "text/plain", capture),
+        (
+            Method::POST,
+            "/api/captures",
+            "application/x-www-form-urlencoded",
+            "a=b",
+        ),
+        (
+            Method::POST,
+            "/api/captures",
+            "multipart/form-data; boundary=x",
+            "--x--",
+        ),
+        (Method::POST, "/api/captures/1/stop", "", ""),
+        (
+            Method::POST,
+            "/api/queries",
+            "text/plain",
+            r#"{"name":"x","view":"logical"}"#,
+        ),
+    ] {
+        let mut request = client.request(method.clone(), url(path)).body(body);
+        if !content_type.is_empty() {
+            request = request.header("content-type", content_type);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{method} {path} {content_type}"
+        );
+    }
+    let (status, listed) = get(&server, "/api/captures").await;
+    assert_eq!(
+        (status, listed),
+        (StatusCode::OK, json!([])),
+        "nothing was started"
+    );
+    let created = client
+        .post(url("/api/captures"))
+        .header("content-type", "application/json")
+        .body(capture)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        created.status(),
+        StatusCode::CREATED,
+        "JSON is what the UI sends"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn captures_are_capped_and_reports_bounded() {
+    let dir = scratch("capture-caps");
+    write_usage(&dir, 10).await;
+    let server = serve(&dir, None).await;
+    let client = spider_testkit::http();
+    let url = |path: &str| format!("http://{}{path}", server.address);
+    let start = |name: &str| {
+        let body = json!({
+            "workload": {"namespace": "shop", "kind": "Deployment", "name": name},
+            "duration_seconds": 60
+        });
+        let request = client.post(url("/api/captures")).json(&body);
+        async move { request.send().await.unwrap() }
+    };
+    assert_eq!(start("web").await.status(), StatusCode::CREATED);
+    assert_eq!(start("web").await.status(), StatusCode::CREATED);
+    let third = start("web").await;
+    assert_eq!(third.status(), StatusCode::CONFLICT, "two per workload");
+    let message = third.json::<Value>().await.unwrap()["error"]["message"].clone();
+    assert!(message.as_str().unwrap().contains("limit"), "{message}");
+    for n in 0..14 {
+        assert_eq!(
+            start(&format!("api-{n}")).await.status(),
+            StatusCode::CREATED
+        );
+    }
+    assert_eq!(
+        start("db").await.status(),
+        StatusCode::CONFLICT,
+        "16 in all"
+    );
+    let stop = client
+        .post(url("/api/captures/1/stop"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stop.status(), StatusCode::OK);
+    assert_eq!(
+        start("db").await.status(),
+        StatusCode::CREATED,
+        "a stopped one frees a place"
+    );
+
+    let report = |node: &str, body: Value| {
+        let request = client
+            .put(url(&format!("/api/captures/2/agents/{node}")))
+            .json(&body);
+        async move { request.send().await.unwrap().status() }
+    };
+    let many_pods: Vec<String> = (0..1001).map(|n| format!("web-{n}")).collect();
+    for (node, body) in [
+        ("node%20a", json!({"pods": []})),
+        (&"n".repeat(254)[..], json!({"pods": []})),
+        ("node-a", json!({"pods": many_pods})),
+        ("node-a", json!({"pods": ["web 1"]})),
+        ("node-a", json!({"error": "e".repeat(4097)})),
+        ("node-a", json!({"pods": [], "extra": 1})),
+    ] {
+        assert_eq!(report(node, body).await, StatusCode::BAD_REQUEST, "{node}");
+    }
+    assert_eq!(
+        report("node-a", json!({"pods": ["web-1"]})).await,
+        StatusCode::NO_CONTENT
+    );
+    let (_, capture) = get(&server, "/api/captures/2").await;
+    assert_eq!(capture["agents"].as_object().unwrap().len(), 1, "{capture}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

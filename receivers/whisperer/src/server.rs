@@ -71,14 +71,17 @@ impl Server {
         body: Option<Vec<u8>>,
     ) -> Result<Vec<u8>, String> {
         let url = format!("{}{path}", self.base);
+        let changes = method != reqwest::Method::GET;
         let mut request = self.http.request(method, &url);
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
+        // The service takes a change only as JSON (what a plain HTML form cannot send).
+        if changes {
+            request = request.header("content-type", "application/json");
+        }
         if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body);
+            request = request.body(body);
         }
         let response = request.send().await.map_err(|e| format!("{url}: {e}"))?;
         let status = response.status();

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use spider_collector::{CollectorConfig, Factories, RunningCollector};
-use spider_query::server::{ServerConfig, router};
+use spider_query::server::{ServerConfig, Tokens, router};
 
 use super::{runtime, stop_signal};
 use crate::logging;
@@ -70,7 +70,7 @@ async fn run(args: DemoArgs, factories: &Factories) -> anyhow::Result<()> {
     let app = router(&ServerConfig {
         data: args.data.clone(),
         state: None,
-        token: None,
+        tokens: Tokens::default(),
         cors_origin: None,
         capture_limits: Default::default(),
         query_limits: Default::default(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Args;
 use spider_collector::config::parse_duration;
 use spider_query::SqlLimits;
-use spider_query::server::{CaptureLimits, QueryLimits, ServerConfig, router};
+use spider_query::server::{CaptureLimits, QueryLimits, ServerConfig, Tokens, router};
 
 use super::{runtime, stop_signal};
 use crate::logging;
@@ -22,9 +22,31 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Require `Authorization: Bearer TOKEN` on the API.
-    #[arg(long, env = "SPIDER_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    /// The writer's token: everything, captures and saved queries included (`--token` too).
+    #[arg(
+        long,
+        alias = "token",
+        env = "SPIDER_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub writer_token: Option<String>,
+    /// The reader's token: the map, grids, stats, pcaps and SQL, no changes.
+    #[arg(
+        long,
+        env = "SPIDER_READER_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub reader_token: Option<String>,
+    /// The node agents' token: capture polling and status reports only.
+    #[arg(
+        long,
+        env = "SPIDER_AGENT_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub agent_token: Option<String>,
     /// Where saved queries are kept (default: DATA/.spider).
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
@@ -37,6 +59,12 @@ pub struct ServeArgs {
     /// The highest packet rate (per node) a capture request may ask for.
     #[arg(long, default_value_t = 10_000, value_name = "PACKETS")]
     pub capture_max_rate: u64,
+    /// Captures active at once, in all (a 409 beyond).
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub capture_max_active: usize,
+    /// Captures active at once on one workload (a 409 beyond).
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub capture_max_per_workload: usize,
     /// Memory all queries may hold at once (`512MiB`, `2GiB`); operators spill or the query is
     /// refused beyond it.
     #[arg(long, default_value = "2GiB", value_parser = parse_bytes, value_name = "SIZE")]
@@ -92,11 +120,17 @@ pub(super) fn serve(args: ServeArgs) -> ExitCode {
     let config = ServerConfig {
         data: args.data,
         state: args.state,
-        token: args.token,
+        tokens: Tokens {
+            reader: args.reader_token,
+            agent: args.agent_token,
+            writer: args.writer_token,
+        },
         cors_origin: args.cors_origin,
         capture_limits: CaptureLimits {
             max_duration: args.capture_max_duration,
             max_packets_per_second: args.capture_max_rate,
+            max_active: args.capture_max_active,
+            max_active_per_workload: args.capture_max_per_workload,
         },
         query_limits: QueryLimits {
             max_memory: args.max_query_memory,
@@ -115,8 +149,8 @@ pub(super) fn serve(args: ServeArgs) -> ExitCode {
         let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
         let address = listener.local_addr().map_err(|e| e.to_string())?;
         tracing::info!("query service at http://{address}/api/health (data: {})", config.data.display());
-        if config.token.is_none() && !address.ip().is_loopback() {
-            tracing::warn!("listening beyond loopback without --token: anyone who can reach {address} can query");
+        if !config.tokens.any() && !address.ip().is_loopback() {
+            tracing::warn!("listening beyond loopback without tokens: anyone who can reach {address} can query and start captures");
         }
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
