@@ -1,6 +1,7 @@
 //! End-to-end tests of the `spider` binary: what a user runs, run as a user runs it.
 
 mod capture;
+mod capture_memory;
 mod cli;
 mod cluster;
 mod demo;

@@ -3,6 +3,8 @@
 //! writing frames back out as a pcap file that tshark opens.
 
 pub mod decode;
+#[cfg(test)]
+mod decode_fuzz;
 pub mod link;
 pub mod pcap_out;
 

@@ -127,7 +127,7 @@ impl Session {
             || self.isn[TO_SERVER].is_some_and(|isn| isn != tcp.seq)
     }
 
-    /// Bytes held for reassembly and parsing.
+    /// Heap memory held for reassembly and parsing (the session itself is the tracker's to count).
     pub fn buffered(&self) -> usize {
         let app = match &self.app {
             App::Http(conversation) => conversation.buffered(),
@@ -135,7 +135,7 @@ impl Session {
             App::Dns(messages) => messages.buffered(),
             App::Undecided | App::Opaque => 0,
         };
-        self.streams[0].buffered() + self.streams[1].buffered() + app
+        self.interface.len() + self.streams[0].buffered() + self.streams[1].buffered() + app
     }
 
     /// Takes one segment: counts it, follows the handshake and close, reassembles its payload

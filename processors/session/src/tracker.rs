@@ -48,6 +48,14 @@ pub struct TrackerStats {
 
 type FlowKey = (Endpoint, Endpoint);
 
+/// What a tracked session costs besides its buffers: its share of the table, and the record it
+/// becomes when it ends — a capture that ends with every session open turns them all into
+/// records at once. A hash table is at most 7/8 full and doubles when it grows, with the old and
+/// the new table both held while it moves: up to 3.5 slots per session at that moment. A SYN flood
+/// is made of nothing else.
+const SESSION_COST: usize =
+    7 * std::mem::size_of::<(FlowKey, Session)>() / 2 + std::mem::size_of::<TcpSession>();
+
 /// IP protocol numbers.
 const TCP: u8 = 6;
 const UDP: u8 = 17;
@@ -96,7 +104,7 @@ impl Tracker {
         self.sessions.len()
     }
 
-    /// Bytes held by all sessions.
+    /// Memory all sessions hold: their slots, their buffers, the records they will become.
     pub fn buffered(&self) -> usize {
         self.buffered
     }
@@ -182,6 +190,7 @@ impl Tracker {
                 packet.time,
             );
             self.stats.sessions += 1;
+            self.buffered += session.buffered() + SESSION_COST;
             self.sessions.insert(key, session);
         }
         let Some(session) = self.sessions.get_mut(&key) else {
@@ -255,6 +264,9 @@ impl Tracker {
     fn close_all(&mut self, mut keys: Vec<(FlowKey, CloseReason)>) {
         // In id order, so records come out in the order the sessions began.
         keys.sort_by_key(|(key, _)| self.sessions.get(key).map(|s| s.id));
+        // Room for exactly these records: a doubling vector would hold up to twice their size
+        // when every session of a capture ends at once.
+        self.closed.reserve_exact(keys.len());
         for (key, reason) in keys {
             if let Some(session) = self.sessions.remove(&key) {
                 self.close(session, reason);
@@ -263,7 +275,7 @@ impl Tracker {
     }
 
     fn close(&mut self, session: Session, reason: CloseReason) {
-        self.buffered -= session.buffered();
+        self.buffered -= session.buffered() + SESSION_COST;
         let (id, client, server) = (session.id, session.client, session.server);
         let host = self.hosts.name_of(&server.0).map(str::to_owned);
         let record = session.finish(reason, host, &mut self.exchanges, &mut self.learnt);
@@ -287,15 +299,23 @@ impl Tracker {
         self.close_all(victims);
     }
 
+    /// Evicts the session holding the most; when none holds more than its own cost (a SYN flood
+    /// fills memory with empty sessions), the least recent sixteenth instead, so eviction stays
+    /// cheap per packet.
     fn evict_biggest(&mut self) {
-        let Some(key) = self
+        let Some((key, holds_buffers)) = self
             .sessions
             .iter()
-            .max_by_key(|(_, session)| session.buffered())
-            .map(|(key, _)| *key)
+            .map(|(key, session)| (*key, session.buffered()))
+            .max_by_key(|(_, held)| *held)
+            .map(|(key, held)| (key, held > SESSION_COST))
         else {
             return;
         };
+        if !holds_buffers {
+            self.evict_least_recent();
+            return;
+        }
         self.stats.evicted += 1;
         self.close_all(vec![(key, CloseReason::Evicted)]);
     }

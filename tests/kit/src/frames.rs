@@ -1,8 +1,10 @@
 //! Ethernet/IPv4 frames built header by header (etherparse), for tests that need exact packets.
 
 use std::net::Ipv4Addr;
+use std::path::Path;
 
 use etherparse::PacketBuilder;
+use spider_wire::{Frame, LinkType, write_pcap};
 
 /// SYN.
 pub const SYN: u8 = 0x02;
@@ -55,4 +57,20 @@ pub fn udp_frame(from: (Ipv4Addr, u16), to: (Ipv4Addr, u16), payload: &[u8]) -> 
     let mut frame = Vec::with_capacity(builder.size(payload.len()));
     builder.write(&mut frame, payload).expect("frame");
     frame
+}
+
+/// Writes Ethernet frames, each at its time (Unix microseconds), as a pcap file; the number
+/// written.
+pub fn write_ethernet_pcap<'a>(
+    path: &Path,
+    frames: impl IntoIterator<Item = (i64, &'a [u8])>,
+) -> usize {
+    let file = std::fs::File::create(path).expect("create the pcap");
+    let frames = frames.into_iter().map(|(time_micros, data)| Frame {
+        time_micros,
+        link_type: LinkType::ETHERNET,
+        wire_length: data.len() as u32,
+        data,
+    });
+    write_pcap(std::io::BufWriter::new(file), frames).expect("write the pcap")
 }

@@ -9,9 +9,8 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 use spider_receiver_synthetic::Random;
-use spider_wire::{Frame, LinkType, write_pcap};
 
-use crate::frames::{ACK, FIN, PSH, RST, SYN, tcp_frame};
+use crate::frames::{ACK, FIN, PSH, RST, SYN, tcp_frame, write_ethernet_pcap};
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -258,14 +257,7 @@ pub fn write(path: &Path, settings: &HttpCapture) -> Written {
         previous_end = time;
     }
     timed.sort_by_key(|(time, _)| *time);
-    let file = std::fs::File::create(path).expect("create the pcap");
-    let frames = timed.iter().map(|(time, data)| Frame {
-        time_micros: *time,
-        link_type: LinkType::ETHERNET,
-        wire_length: data.len() as u32,
-        data,
-    });
-    let written = write_pcap(std::io::BufWriter::new(file), frames).expect("write the pcap");
+    let written = write_ethernet_pcap(path, timed.iter().map(|(time, data)| (*time, &data[..])));
     Written {
         frames: written,
         bytes: std::fs::metadata(path).map_or(0, |m| m.len()),

@@ -94,6 +94,32 @@ fn version(minor: Option<u8>) -> String {
     format!("HTTP/1.{}", minor.unwrap_or(1))
 }
 
+impl RequestHead {
+    /// Heap bytes its fields hold.
+    pub fn held_bytes(&self) -> usize {
+        let optional = [
+            &self.query,
+            &self.host,
+            &self.user_agent,
+            &self.content_type,
+        ];
+        self.method.len()
+            + self.path.len()
+            + self.version.len()
+            + optional
+                .iter()
+                .map(|o| o.as_ref().map_or(0, String::len))
+                .sum::<usize>()
+    }
+}
+
+impl ResponseHead {
+    /// Heap bytes its fields hold.
+    pub fn held_bytes(&self) -> usize {
+        self.version.len() + self.content_type.as_ref().map_or(0, String::len)
+    }
+}
+
 /// Parses a request head at the start of `bytes`: its length and fields.
 pub fn parse_request(bytes: &[u8]) -> Result<(usize, RequestHead), HeadError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];

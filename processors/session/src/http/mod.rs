@@ -69,6 +69,8 @@ enum State {
 struct Direction {
     state: State,
     head: Vec<u8>,
+    /// Bytes of `head` when it was last parsed.
+    parsed_at: usize,
     started: Option<Timestamp>,
     messages: u64,
 }
@@ -78,6 +80,7 @@ impl Default for Direction {
         Self {
             state: State::Head,
             head: Vec::new(),
+            parsed_at: 0,
             started: None,
             messages: 0,
         }
@@ -116,9 +119,16 @@ impl Conversation {
         !matches!(self.client.state, State::Off) || !matches!(self.server.state, State::Off)
     }
 
-    /// Bytes held (partial heads and chunk lines).
+    /// Bytes held: partial heads, chunk lines, and the requests and response waiting for their
+    /// other half (a never-answered pipelining flood holds up to [`MAX_AWAITING`] of them).
     pub fn buffered(&self) -> usize {
-        self.client.buffered() + self.server.buffered()
+        let request = |r: &Request| std::mem::size_of::<Request>() + r.head.held_bytes();
+        let response = |r: &Response| std::mem::size_of::<Response>() + r.head.held_bytes();
+        std::mem::size_of::<Self>()
+            + self.client.buffered()
+            + self.server.buffered()
+            + self.awaiting.iter().map(request).sum::<usize>()
+            + self.response.as_ref().map_or(0, response)
     }
 
     /// Exchanges completed since the last call.
@@ -237,6 +247,10 @@ impl Conversation {
                     let held = direction.head.len();
                     let take = bytes.len().min(MAX_HEAD + 1 - held.min(MAX_HEAD));
                     direction.head.extend_from_slice(&bytes[..take]);
+                    if !worth_parsing(&direction.head, held, direction.parsed_at) {
+                        return;
+                    }
+                    direction.parsed_at = direction.head.len();
                     let parsed = if from_client {
                         parse_request(&direction.head).map(|(n, h)| (n, Parsed::Request(h)))
                     } else {
@@ -246,6 +260,7 @@ impl Conversation {
                         Ok((length, head)) => {
                             bytes = &bytes[length - held..];
                             direction.head.clear();
+                            direction.parsed_at = 0;
                             direction.messages += 1;
                             let started = direction.started.unwrap_or(time);
                             self.head_done(head, started);
@@ -255,6 +270,7 @@ impl Conversation {
                             let first = direction.messages == 0;
                             direction.state = State::Off;
                             direction.head.clear();
+                            direction.parsed_at = 0;
                             // A stream that never was HTTP is not an anomaly.
                             if !first {
                                 let anomaly = match error {
@@ -370,4 +386,16 @@ impl Conversation {
             response: Some(response),
         });
     }
+}
+
+/// Whether a head being collected is worth parsing again: its first bytes (a stream that is not
+/// HTTP is let go at once), new bytes that hold a blank line (the head may be complete), twice
+/// the bytes of the last parse (a broken head is still caught early), or more than a head may
+/// take. A head sent a byte at a time thus costs linear parsing, not quadratic.
+fn worth_parsing(head: &[u8], held: usize, parsed_at: usize) -> bool {
+    let fresh = &head[held.saturating_sub(3)..];
+    let blank_line = fresh.windows(2).enumerate().any(|(at, pair)| {
+        pair == b"\n\n" || (pair == b"\n\r" && fresh.get(at + 2) == Some(&b'\n'))
+    });
+    held == 0 || blank_line || head.len() >= 2 * parsed_at || head.len() > MAX_HEAD
 }

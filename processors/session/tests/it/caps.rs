@@ -9,11 +9,15 @@ use spider_processor_session::{Limits, SessionConfig, Tracker};
 use crate::track_with;
 use crate::wire::{ACK, Conn, PSH, record, record_as, tcp_frame};
 
+/// The total cap of the small limits.
+const TOTAL_CAP: usize = 64 * 1024;
+
 fn small_limits() -> Limits {
     Limits {
         max_sessions: 16,
         reassembly_per_direction: 4096,
-        max_buffered: 16 * 1024,
+        // 16 sessions' own cost (their table slots and records, about 2 KB each), and room.
+        max_buffered: TOTAL_CAP,
         max_hosts: 16,
         ..SessionConfig::default().limits()
     }
@@ -43,6 +47,36 @@ fn beyond_max_sessions_the_least_recent_are_evicted_and_counted() {
 }
 
 #[test]
+fn never_answered_pipelined_requests_count_against_the_total_cap() {
+    let mut tracker = Tracker::new(small_limits());
+    let mut conn = Conn::new(44_000, 1, 2);
+    let path = "p".repeat(1_000);
+    let mut most = 0;
+    let mut packets = conn.handshake();
+    for n in 0..100 {
+        let request = format!("GET /{path}/{n} HTTP/1.1\r\nHost: shop\r\n\r\n");
+        packets.push(conn.send(true, PSH, request.as_bytes()));
+    }
+    for packet in &mut packets {
+        tracker.packet(packet);
+        most = most.max(tracker.buffered());
+        assert!(
+            tracker.buffered() <= TOTAL_CAP,
+            "held {}",
+            tracker.buffered()
+        );
+    }
+    assert!(
+        most > 8 * 1024,
+        "the waiting requests are counted: at most {most} bytes held"
+    );
+    assert!(
+        tracker.stats().evicted > 0,
+        "64 waiting requests of 1 KB are more than the 64 KiB cap"
+    );
+}
+
+#[test]
 fn out_of_order_data_beyond_the_session_cap_skips_its_hole_and_the_total_cap_evicts() {
     let mut conn = Conn::new(43_000, 1, 2);
     let mut packets = conn.handshake();
@@ -52,9 +86,20 @@ fn out_of_order_data_beyond_the_session_cap_skips_its_hole_and_the_total_cap_evi
         packets.push(conn.send_at(true, start.wrapping_add(i * 1024), &[0u8; 1024]));
     }
     let mut tracker = Tracker::new(small_limits());
-    for packet in &mut packets {
+    let (handshake, data) = packets.split_at_mut(3);
+    for packet in handshake {
         tracker.packet(packet);
-        assert!(tracker.buffered() <= 4096, "held {}", tracker.buffered());
+    }
+    // What the session costs holding nothing; then its direction's 4 KiB at most, and the HTTP
+    // parser's state its first data (to port 80) brings, a few hundred bytes.
+    let empty = tracker.buffered();
+    for packet in data {
+        tracker.packet(packet);
+        let held = tracker.buffered();
+        assert!(
+            held <= empty + 4096 + 512,
+            "held {held}, of which {empty} empty"
+        );
     }
     // Many sessions each holding out-of-order bytes: the total stays under its cap.
     for port in 0..40u16 {
@@ -65,7 +110,7 @@ fn out_of_order_data_beyond_the_session_cap_skips_its_hole_and_the_total_cap_evi
             tracker.packet(packet);
         }
         assert!(
-            tracker.buffered() <= 16 * 1024,
+            tracker.buffered() <= TOTAL_CAP,
             "held {}",
             tracker.buffered()
         );
@@ -131,7 +176,7 @@ proptest! {
                 tracker.packet(&mut packet);
             }
             prop_assert!(tracker.session_count() <= 16);
-            prop_assert!(tracker.buffered() <= 16 * 1024);
+            prop_assert!(tracker.buffered() <= TOTAL_CAP);
         }
         tracker.finish();
         prop_assert_eq!(tracker.session_count(), 0);

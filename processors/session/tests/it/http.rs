@@ -221,3 +221,34 @@ fn streams_that_are_not_http_make_no_records_and_hostile_heads_are_contained() {
     let anomalies: Vec<_> = outcome.http.iter().map(|r| r.anomalies.clone()).collect();
     assert_eq!(anomalies, [None, Some("head_too_large".into())]);
 }
+
+#[test]
+fn a_long_head_sent_a_byte_at_a_time_reads_as_sent_whole() {
+    let long = "a".repeat(30_000);
+    let head = format!("GET /{long}?q=1 HTTP/1.1\r\nHost: shop\r\nX-Pad: {long}\n\r\n");
+    let response = b"HTTP/1.1 204 No Content\r\n\r\n";
+    let whole = exchange(&[head.as_bytes()], &[response]);
+    let bytes: Vec<&[u8]> = head.as_bytes().chunks(1).collect();
+    let trickled = exchange(&bytes, &[response]);
+    let fields = |outcome: &crate::Outcome| {
+        let record = &outcome.http[0];
+        (
+            outcome.http.len(),
+            record.path.clone(),
+            record.query.clone(),
+            record.host.clone(),
+            record.status,
+        )
+    };
+    assert_eq!(fields(&trickled), fields(&whole));
+    assert_eq!(
+        fields(&whole),
+        (
+            1,
+            Some(format!("/{long}")),
+            Some("q=1".into()),
+            Some("shop".into()),
+            Some(204)
+        )
+    );
+}
