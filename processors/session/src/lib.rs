@@ -13,6 +13,8 @@
 //! speed. Other batches pass through untouched.
 
 mod config;
+#[cfg(test)]
+mod fuzz;
 pub mod http;
 mod ids;
 mod names;

@@ -15,7 +15,8 @@ use spider_collector::records::Timestamp;
 
 use crate::source::{Frame, FrameSource, Step, compile};
 
-/// The parser's read buffer; a block larger than this (a jumbo frame) grows it.
+/// The parser's read buffer; a block larger than this is refused as broken (no frame is: the
+/// largest snap length is 256 KiB).
 const BUFFER: usize = 1 << 20;
 /// Pcap magic numbers of the nanosecond variant, in both byte orders.
 const NANOSECOND_MAGIC: [u32; 2] = [0xa1b2_3c4d, 0x4d3c_b2a1];

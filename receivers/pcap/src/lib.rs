@@ -12,6 +12,8 @@
 
 mod config;
 mod file;
+#[cfg(test)]
+mod file_fuzz;
 mod limiter;
 mod live;
 mod progress;

@@ -142,6 +142,8 @@ fn resolve(
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn run(yaml: &str) -> (Value, Expansion) {
@@ -176,5 +178,38 @@ mod tests {
         assert_eq!(out.warnings.len(), 1);
         let paths: Vec<_> = out.errors.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(paths, ["bad", "open", "file"]);
+    }
+
+    /// Text made of the characters references are made of, and a few others.
+    fn reference_soup() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop::sample::select(vec![
+                "$", "{", "}", ":", "-", "env", "A", "_", "1", "x", " ", "é",
+            ]),
+            0..40,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        /// `${env:}` expansion over hostile text (`PROPTEST_CASES` inputs; 256 in CI): no panic,
+        /// a value is never expanded again (no recursion, no blow-up), and text without `$` is
+        /// itself.
+        #[test]
+        fn expansion_of_any_text_is_single_level_and_bounded(
+            text in reference_soup(),
+            value in reference_soup(),
+        ) {
+            let lookup = |_: &str| Some(value.clone());
+            let mut warnings = Vec::new();
+            if let Ok((expanded, _)) = expand_text(&text, &lookup, &mut warnings) {
+                let references = text.matches("${").count();
+                prop_assert!(expanded.len() <= text.len() + references * value.len());
+                if !text.contains('$') {
+                    prop_assert_eq!(&expanded, &text);
+                }
+            }
+            prop_assert!(warnings.is_empty(), "every variable is set");
+        }
     }
 }

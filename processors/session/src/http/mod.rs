@@ -4,7 +4,7 @@
 //! they hit rather than raised. A stream whose first bytes are not HTTP is left alone.
 
 mod body;
-mod head;
+pub(crate) mod head;
 
 use std::collections::VecDeque;
 
