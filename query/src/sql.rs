@@ -1,12 +1,16 @@
 //! Read-only SQL: queries only — no DDL, DML (`INSERT`, `COPY`), `SET`, external tables or reads of
-//! arbitrary paths (URL tables stay off).
+//! arbitrary paths (URL tables stay off). What the query service runs for any client is held to
+//! more: a length, and none of the functions whose output size an argument sets (`repeat('x',
+//! 1e9)` is a gigabyte no memory pool sees).
 
 use std::time::Duration;
 
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
+use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::prelude::SessionContext;
 
 /// Why a query was not answered.
@@ -39,13 +43,37 @@ impl Default for SqlLimits {
     }
 }
 
+/// The longest statement the query service takes, in bytes: a literal is repeated once per row,
+/// so its size multiplies.
+pub const MAX_SQL_BYTES: usize = 16 * 1024;
+
+/// Functions whose output size one of their arguments sets, beyond what the memory pool tracks:
+/// refused in the query service's SQL (`spider sql` on the command line keeps them).
+pub const UNBOUNDED_FUNCTIONS: [&str; 9] = [
+    "repeat",
+    "lpad",
+    "rpad",
+    "array_repeat",
+    "range",
+    "generate_series",
+    "replace",
+    "regexp_replace",
+    "overlay",
+];
+
 /// Runs one read-only statement within `limits`; going over one is a refusal that names it.
 pub async fn read_only_within(
     context: &SessionContext,
     sql: &str,
     limits: SqlLimits,
 ) -> Result<Vec<RecordBatch>, QueryError> {
+    if sql.len() > MAX_SQL_BYTES {
+        return Err(QueryError::Refused(format!(
+            "the statement is longer than {MAX_SQL_BYTES} bytes (the service's limit)"
+        )));
+    }
     let frame = statement(context, sql).await?;
+    refuse_unbounded_functions(frame.logical_plan())?;
     let capped = frame
         .limit(0, Some(limits.max_rows + 1))
         .map_err(classify)?;
@@ -78,6 +106,33 @@ pub async fn read_only(
         .collect()
         .await
         .map_err(classify)
+}
+
+/// Refuses a plan that calls one of [`UNBOUNDED_FUNCTIONS`] anywhere, subqueries included
+/// (`generate_series` in `FROM` is a table, bounded by the row cap, and stays allowed).
+fn refuse_unbounded_functions(plan: &LogicalPlan) -> Result<(), QueryError> {
+    let mut found = None;
+    plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                if let Expr::ScalarFunction(call) = e
+                    && UNBOUNDED_FUNCTIONS.contains(&call.name())
+                {
+                    found = Some(call.name().to_owned());
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    })
+    .map_err(classify)?;
+    match found {
+        Some(name) => Err(QueryError::Refused(format!(
+            "{name}() is not available here: its output has no bound the service can hold it \
+             to (`spider sql` on the command line has it)"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Plans one statement, refusing anything but a query.

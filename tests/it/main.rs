@@ -13,6 +13,7 @@ mod generate;
 mod outage;
 mod parquet;
 mod serve;
+mod serve_fuzz;
 mod support;
 mod ui;
 mod whisperer;

@@ -13,7 +13,7 @@ use spider_testkit::http_capture::{self, HttpCapture};
 use spider_testkit::python_json;
 use spider_testkit::reqwest::Client;
 
-use crate::support::{analyze, collect_synthetic, scratch, spawn, stderr, terminate};
+use crate::support::{analyze, collect_synthetic, scratch, stderr, terminate};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_answers_over_what_collect_wrote_and_stops_on_sigterm() {
@@ -56,16 +56,29 @@ fn unix_now() -> i64 {
 /// `spider serve --data DATA EXTRA…` on a free port, once it answers `/api/health`: the
 /// process, its address and a client.
 pub async fn serving(data: &Path, extra: &[&str]) -> (Child, String, Client) {
+    serving_with(data, extra, |command| command).await
+}
+
+/// The same, with the command adjusted first (where its output goes, say).
+pub async fn serving_with(
+    data: &Path,
+    extra: &[&str],
+    adjust: impl FnOnce(&mut std::process::Command) -> &mut std::process::Command,
+) -> (Child, String, Client) {
     let listen = format!("127.0.0.1:{}", spider_testkit::free_port());
-    let mut args = vec![
-        "serve",
-        "--data",
-        data.to_str().unwrap(),
-        "--listen",
-        &listen,
-    ];
-    args.extend(extra);
-    let child = spawn(&args);
+    let mut command = crate::support::spider();
+    command
+        .args([
+            "serve",
+            "--data",
+            data.to_str().unwrap(),
+            "--listen",
+            &listen,
+        ])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = adjust(&mut command).spawn().expect("spider starts");
     let client = spider_testkit::http();
     let deadline = Instant::now() + Duration::from_secs(20);
     while client

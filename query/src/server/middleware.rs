@@ -93,16 +93,59 @@ pub async fn safety_headers(request: Request, next: Next) -> Response {
     response
 }
 
-/// What the API answers at once, and for how long.
+/// What the API answers at once, for how long, and where its queries run.
 pub struct Gate {
     /// Free places for requests.
     pub slots: tokio::sync::Semaphore,
     /// Time a request may take before it is given up (and its query cancelled).
     pub timeout: Duration,
+    /// The runtime API requests run on, apart from the one that accepts connections and answers
+    /// `/api/health`: a query that keeps every query thread busy computing cannot stop the
+    /// service from answering, or from giving that query up at its time limit.
+    pub queries: QueryRuntime,
 }
 
-/// Answers 503 beyond the requests allowed at once, and gives up a request that takes longer
-/// than allowed (dropping it cancels its query).
+/// A runtime of its own for the queries, shut down without waiting when the router goes.
+pub struct QueryRuntime(Option<tokio::runtime::Runtime>);
+
+impl QueryRuntime {
+    /// A multi-threaded runtime with a thread per core.
+    pub fn new() -> Result<Self, String> {
+        tokio::runtime::Builder::new_multi_thread()
+            .thread_name("spider-query")
+            .enable_all()
+            .build()
+            .map(|runtime| Self(Some(runtime)))
+            .map_err(|e| format!("cannot start the query runtime: {e}"))
+    }
+
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.0
+            .as_ref()
+            .expect("the runtime lives as long as the gate")
+            .handle()
+    }
+}
+
+impl Drop for QueryRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Aborts a task when its answer is no longer awaited (given up, or the client went away).
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Answers 503 beyond the requests allowed at once, runs each on the query runtime, and gives up
+/// a request that takes longer than allowed (aborting it cancels its query).
 pub async fn bound_requests(
     State(gate): State<Arc<Gate>>,
     request: Request,
@@ -114,8 +157,13 @@ pub async fn bound_requests(
         )
         .into_response();
     };
-    match tokio::time::timeout(gate.timeout, next.run(request)).await {
-        Ok(response) => response,
+    let task = gate.queries.handle().spawn(next.run(request));
+    let _abort = AbortOnDrop(task.abort_handle());
+    match tokio::time::timeout(gate.timeout, task).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(failed)) => {
+            ApiError::internal(format!("the request failed: {failed}")).into_response()
+        }
         Err(_) => ApiError::unavailable(format!(
             "the request took longer than {} s (the service's limit) and was given up",
             gate.timeout.as_secs()

@@ -166,6 +166,7 @@ pub fn router(config: &ServerConfig) -> Result<Router, String> {
             Arc::new(middleware::Gate {
                 slots: tokio::sync::Semaphore::new(config.query_limits.max_requests.max(1)),
                 timeout: config.query_limits.request_timeout,
+                queries: middleware::QueryRuntime::new()?,
             }),
             middleware::bound_requests,
         ));

@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod frames;
 pub mod http_capture;
 pub mod kube_api;
+pub mod memory_cap;
 pub mod netns;
 pub mod otlp_peer;
 
