@@ -246,6 +246,7 @@ async fn a_capture_of_a_workload_takes_exactly_its_pods_and_follows_it_as_it_sca
 
     let response = client
         .post(format!("http://{base}/api/captures/{id}/stop"))
+        .json(&json!({}))
         .send()
         .await
         .unwrap();
