@@ -495,3 +495,25 @@ async fn the_hosts_map_draws_captured_sessions_between_named_hosts() {
     let output = terminate(child);
     assert!(output.status.success(), "{}", stderr(&output));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_never_finishes_its_head_is_let_go_at_the_header_read_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let data = collect_synthetic("slowloris", 10, 1);
+    let (child, listen, client) = serving(&data, &["--header-read-timeout", "1s"]).await;
+    let mut slow = tokio::net::TcpStream::connect(&listen).await.unwrap();
+    slow.write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the connection was still open after 10 s");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "closed before the timeout"
+    );
+    let (status, _) = get_json(&client, &format!("http://{listen}/api/health")).await;
+    assert_eq!(status, 200);
+    assert!(terminate(child).status.success());
+}

@@ -27,6 +27,7 @@ mod captures;
 mod error;
 mod handlers;
 mod json_file;
+mod listen;
 mod middleware;
 mod params;
 mod roles;
@@ -42,6 +43,7 @@ use datafusion::prelude::SessionContext;
 
 pub use captures::{AgentStatus, Capture, CaptureLimits, CaptureStore, Workload};
 pub use error::ApiError;
+pub use listen::serve;
 pub use roles::Tokens;
 pub use saved::{SavedQuery, SavedStore};
 

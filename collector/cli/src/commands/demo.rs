@@ -10,12 +10,14 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use spider_collector::{CollectorConfig, Factories, RunningCollector};
-use spider_query::server::{ServerConfig, Tokens, router};
+use spider_query::server::{ServerConfig, Tokens, router, serve};
 
 use super::{runtime, stop_signal};
 use crate::logging;
 
 /// The pipelines the demo runs, with `${env:…}` holes the demo fills (see the file).
+/// The demo's header-read timeout, as `spider serve`'s default.
+const DEMO_HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 const DEMO_CONFIG: &str = include_str!("../../../../otel-config/demo.yaml");
 
 /// Arguments of `spider demo`.
@@ -96,18 +98,17 @@ async fn run(args: DemoArgs, factories: &Factories) -> anyhow::Result<()> {
         interface = %args.interface,
         "capturing this host's traffic; captured sessions show within a minute, usage within two"
     );
-    let served = axum::serve(listener, app).with_graceful_shutdown(async {
+    serve(listener, app, DEMO_HEADER_READ_TIMEOUT, async {
         match stop_signal().await {
             Ok(signal) => tracing::info!("{signal} received, stopping"),
             Err(error) => tracing::error!("{error:#}"),
         }
-    });
-    let served = served.await.context("the query service failed");
+    })
+    .await;
     let report = collector.shutdown().await;
     for error in &report.errors {
         tracing::error!("{error}");
     }
-    served?;
     anyhow::ensure!(report.is_clean(), "the collector did not stop cleanly");
     tracing::info!("stopped cleanly; the data stays in {}", args.data.display());
     Ok(())

@@ -59,6 +59,9 @@ pub struct ServeArgs {
     /// The highest packet rate (per node) a capture request may ask for.
     #[arg(long, default_value_t = 10_000, value_name = "PACKETS")]
     pub capture_max_rate: u64,
+    /// Time a client may take to send a request head, or leave a kept-alive connection idle.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub header_read_timeout: Duration,
     /// Captures active at once, in all (a 409 beyond).
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub capture_max_active: usize,
@@ -152,15 +155,14 @@ pub(super) fn serve(args: ServeArgs) -> ExitCode {
         if !config.tokens.any() && !address.ip().is_loopback() {
             tracing::warn!("listening beyond loopback without tokens: anyone who can reach {address} can query and start captures");
         }
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                match stop_signal().await {
-                    Ok(signal) => tracing::info!("{signal} received, stopping"),
-                    Err(error) => tracing::error!("{error:#}"),
-                }
-            })
-            .await
-            .map_err(|e| e.to_string())
+        spider_query::server::serve(listener, app, args.header_read_timeout, async {
+            match stop_signal().await {
+                Ok(signal) => tracing::info!("{signal} received, stopping"),
+                Err(error) => tracing::error!("{error:#}"),
+            }
+        })
+        .await;
+        Ok::<(), String>(())
     });
     match served {
         Ok(()) => ExitCode::SUCCESS,
