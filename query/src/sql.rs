@@ -49,8 +49,10 @@ pub const MAX_SQL_BYTES: usize = 16 * 1024;
 
 /// Functions whose output size one of their arguments sets, beyond what the memory pool tracks:
 /// refused in the query service's SQL (`spider sql` on the command line keeps them).
-pub const UNBOUNDED_FUNCTIONS: [&str; 9] = [
+pub const UNBOUNDED_FUNCTIONS: [&str; 11] = [
     "repeat",
+    "array_resize",
+    "encode",
     "lpad",
     "rpad",
     "array_repeat",

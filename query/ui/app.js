@@ -405,6 +405,18 @@ function download(name, type, text) {
   link.click();
 }
 
+// A session's pcap link is a plain navigation, which carries no token: behind tokens, it is
+// fetched with the token and handed over as a file.
+$("grid").addEventListener("click", async (event) => {
+  const link = event.target.closest("a[download]");
+  if (!link || !localStorage.getItem("spider.token")) return;
+  event.preventDefault();
+  const response = await fetch(link.getAttribute("href"), { headers: authorization() });
+  if (response.status === 401) return askForToken();
+  if (!response.ok) return busy(0, `pcap: ${response.statusText}`);
+  download(link.getAttribute("href").split("/")[3] + ".pcap", "application/vnd.tcpdump.pcap", await response.blob());
+});
+
 $("export-json").addEventListener("click", () =>
   download("spider-rows.json", "application/json", JSON.stringify(lastRows, null, 1)));
 $("export-csv").addEventListener("click", () => {

@@ -264,9 +264,11 @@ impl Tracker {
     fn close_all(&mut self, mut keys: Vec<(FlowKey, CloseReason)>) {
         // In id order, so records come out in the order the sessions began.
         keys.sort_by_key(|(key, _)| self.sessions.get(key).map(|s| s.id));
-        // Room for exactly these records: a doubling vector would hold up to twice their size
-        // when every session of a capture ends at once.
-        self.closed.reserve_exact(keys.len());
+        // Room for all of them at once when many end together (the capture's end), so that
+        // the vector does not double past their size; one by one, it grows as usual.
+        if keys.len() > 1 {
+            self.closed.reserve_exact(keys.len());
+        }
         for (key, reason) in keys {
             if let Some(session) = self.sessions.remove(&key) {
                 self.close(session, reason);

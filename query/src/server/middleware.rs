@@ -96,7 +96,7 @@ pub async fn safety_headers(request: Request, next: Next) -> Response {
 /// What the API answers at once, for how long, and where its queries run.
 pub struct Gate {
     /// Free places for requests.
-    pub slots: tokio::sync::Semaphore,
+    pub slots: Arc<tokio::sync::Semaphore>,
     /// Time a request may take before it is given up (and its query cancelled).
     pub timeout: Duration,
     /// The runtime API requests run on, apart from the one that accepts connections and answers
@@ -151,13 +151,18 @@ pub async fn bound_requests(
     request: Request,
     next: Next,
 ) -> Response {
-    let Ok(_slot) = gate.slots.try_acquire() else {
+    let Ok(slot) = gate.slots.clone().try_acquire_owned() else {
         return ApiError::unavailable(
             "the service is answering as many requests as it allows: try again",
         )
         .into_response();
     };
-    let task = gate.queries.handle().spawn(next.run(request));
+    // The place is the task's: a given-up request holds it until its query has stopped.
+    let task = gate.queries.handle().spawn(async move {
+        let response = next.run(request).await;
+        drop(slot);
+        response
+    });
     let _abort = AbortOnDrop(task.abort_handle());
     match tokio::time::timeout(gate.timeout, task).await {
         Ok(Ok(response)) => response,

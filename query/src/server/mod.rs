@@ -166,7 +166,9 @@ pub fn router(config: &ServerConfig) -> Result<Router, String> {
         ))
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(middleware::Gate {
-                slots: tokio::sync::Semaphore::new(config.query_limits.max_requests.max(1)),
+                slots: Arc::new(tokio::sync::Semaphore::new(
+                    config.query_limits.max_requests.max(1),
+                )),
                 timeout: config.query_limits.request_timeout,
                 queries: middleware::QueryRuntime::new()?,
             }),

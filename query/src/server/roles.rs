@@ -3,7 +3,7 @@
 //!
 //! | role | token | may |
 //! |---|---|---|
-//! | reader | `--reader-token` | every `GET` but the node agents' polling, and read-only `POST /api/sql` |
+//! | reader | `--reader-token` | every `GET`, and read-only `POST /api/sql` |
 //! | agent | `--agent-token` | poll capture requests (`GET /api/captures…`) and report on them (`PUT …/agents/{node}`) |
 //! | writer | `--writer-token` (or `--token`) | all of the above, and start or stop captures, and save, change or delete queries |
 //!

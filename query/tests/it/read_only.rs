@@ -48,3 +48,35 @@ async fn a_failing_query_is_an_error_not_a_panic() {
         Err(QueryError::Refused(_))
     ));
 }
+
+#[tokio::test]
+async fn the_service_refuses_unbounded_functions_and_long_statements() {
+    let dir = scratch("unbounded");
+    write_usage(&dir, 10).await;
+    let context = open(&dir).unwrap();
+    let limits = spider_query::SqlLimits::default();
+    let refused = [
+        "SELECT repeat('x', 1000000000)".to_owned(),
+        "SELECT upper(LPAD('x', 1000000000, 'y'))".to_owned(),
+        "SELECT * FROM hosts WHERE name IN (SELECT repeat(name, 99) FROM hosts)".to_owned(),
+        format!("SELECT '{}'", "x".repeat(20_000)),
+    ];
+    for statement in &refused {
+        match spider_query::read_only_within(&context, statement, limits).await {
+            Err(QueryError::Refused(message)) => {
+                assert!(
+                    message.contains("not available") || message.contains("bytes"),
+                    "{message}"
+                )
+            }
+            other => panic!("{:.80} was not refused: {other:?}", statement),
+        }
+    }
+    let table = spider_query::read_only_within(
+        &context,
+        "SELECT count(*) FROM generate_series(1, 10)",
+        limits,
+    )
+    .await;
+    assert!(table.is_ok(), "generate_series as a table stays: {table:?}");
+}

@@ -161,7 +161,7 @@ impl Conversation {
         let anomaly = if skipped { "gap" } else { "gap_lost_sync" };
         if !skipped {
             direction.state = State::Off;
-            direction.head.clear();
+            direction.head = Vec::new();
         }
         if direction.messages > 0 {
             self.mark(from_client, anomaly);
@@ -188,7 +188,7 @@ impl Conversation {
         }
         for direction in [&mut self.client, &mut self.server] {
             direction.state = State::Off;
-            direction.head.clear();
+            direction.head = Vec::new();
         }
         self.done
             .extend(self.awaiting.drain(..).map(|request| Exchange {
@@ -259,7 +259,7 @@ impl Conversation {
                     match parsed {
                         Ok((length, head)) => {
                             bytes = &bytes[length - held..];
-                            direction.head.clear();
+                            direction.head = Vec::new();
                             direction.parsed_at = 0;
                             direction.messages += 1;
                             let started = direction.started.unwrap_or(time);
@@ -269,7 +269,7 @@ impl Conversation {
                         Err(error) => {
                             let first = direction.messages == 0;
                             direction.state = State::Off;
-                            direction.head.clear();
+                            direction.head = Vec::new();
                             direction.parsed_at = 0;
                             // A stream that never was HTTP is not an anomaly.
                             if !first {
