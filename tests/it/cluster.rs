@@ -17,7 +17,7 @@ use spider_testkit::otlp_peer::Peer;
 use spider_testkit::python_script;
 
 use crate::end_to_end::{otlp_points, otlp_sum};
-use crate::serve::{get_json, serving};
+use crate::serve::{get_json, serving, sql_rows};
 use crate::support::{config_file, scratch, spawn, stderr, terminate};
 
 fn workload(namespace: &str, kind: &str, name: &str) -> Workload {
@@ -370,20 +370,8 @@ async fn every_kind_of_cluster_conversation_is_counted_once_on_map_stats_and_otl
         "stats by backend port"
     );
     let sql = |query: String| {
-        let client = client.clone();
-        let url = format!("http://{base}/api/sql");
-        async move {
-            let response = client
-                .post(url)
-                .json(&json!({ "query": query }))
-                .send()
-                .await
-                .unwrap();
-            let status = response.status().as_u16();
-            let body: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
-            assert_eq!(status, 200, "{body}");
-            body["rows"].clone()
-        }
+        let (client, base) = (client.clone(), base.clone());
+        async move { Value::Array(sql_rows(&client, &base, &query).await) }
     };
     let observed = sql(format!(
         "SELECT reporter, observed, count(*) AS n FROM network_usage_reports \

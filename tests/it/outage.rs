@@ -5,32 +5,17 @@
 //! The outage lasts seconds, not hours: the queue is made small so that it is full after a
 //! fraction of a second, and from then on the collector is in the state a long outage puts it in.
 
-use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
 use spider_testkit::free_port;
 use spider_testkit::otlp_peer::Peer;
 
+use crate::parquet::published_files;
 use crate::support::{config_file, scratch, spawn, stderr, terminate};
 
 const QUEUE_BATCHES: u64 = 10;
 const BATCH: u64 = 20;
-
-/// `.parquet` files published below `dir`.
-fn parquet_files(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|entry| entry.path())
-        .map(|path| match path.is_dir() {
-            true => parquet_files(&path),
-            false => usize::from(path.extension().is_some_and(|e| e == "parquet")),
-        })
-        .sum()
-}
 
 /// One sample of the collector's self-telemetry.
 struct Sample {
@@ -122,10 +107,10 @@ service:
 
     // Down, full, and dropping: the receiver and the Parquet files go on as if nothing happened.
     let before = Sample::take(metrics_port).await;
-    let files_before = parquet_files(&data);
+    let files_before = published_files(&data);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let during = Sample::take(metrics_port).await;
-    let files_during = parquet_files(&data);
+    let files_during = published_files(&data);
     let accepted = during.value(
         "spider_receiver_accepted_items_total",
         r#"receiver="synthetic""#,

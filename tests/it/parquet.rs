@@ -27,7 +27,7 @@ service:
 }
 
 /// Published `.parquet` files below `dir`, counted without Python so it can be polled.
-fn published_files(dir: &Path) -> usize {
+pub fn published_files(dir: &Path) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
