@@ -16,7 +16,7 @@ use spider_testkit::memory_cap::MemoryCap;
 use spider_testkit::reqwest::{Client, Method};
 
 use crate::serve::serving_with;
-use crate::support::{run, scratch, stderr, terminate};
+use crate::support::{generated_hours, run, stderr, terminate};
 
 /// The end of the generated data.
 const END: i64 = 1_795_258_800;
@@ -289,17 +289,7 @@ async fn send(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_requests_get_4xx_or_503_and_never_kill_the_service() {
-    let data = scratch("serve-fuzz").join("data");
-    let generated = run(&[
-        "generate",
-        "--out",
-        data.to_str().unwrap(),
-        "--hours",
-        "2",
-        "--end",
-        &END.to_string(),
-    ]);
-    assert!(generated.status.success(), "{}", stderr(&generated));
+    let data = generated_hours("serve-fuzz", END);
     let public = spider_testkit::captures::public_pcap("http.pcap");
     let analyzed = run(&[
         "analyze",

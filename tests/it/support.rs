@@ -105,3 +105,20 @@ pub fn analyze(file: &std::path::Path) -> PathBuf {
     assert!(output.status.success(), "{}", stderr(&output));
     out
 }
+
+/// `spider generate` of the two hours before `end` (Unix seconds) into a fresh directory named
+/// `name`, which it returns.
+pub fn generated_hours(name: &str, end: i64) -> PathBuf {
+    let data = scratch(name).join("data");
+    let generated = run(&[
+        "generate",
+        "--out",
+        data.to_str().unwrap(),
+        "--hours",
+        "2",
+        "--end",
+        &end.to_string(),
+    ]);
+    assert!(generated.status.success(), "{}", stderr(&generated));
+    data
+}

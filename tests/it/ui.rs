@@ -11,7 +11,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::serve::{get_json, serving};
-use crate::support::{repo_root, run, scratch, stderr, terminate};
+use crate::support::{generated_hours, repo_root, terminate};
 
 /// The generated data ends here; the UI is opened on the hour before.
 const END: i64 = 1_795_258_800;
@@ -70,17 +70,7 @@ fn nodes(list: &Value) -> BTreeSet<(String, Option<String>)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_map_draws_what_the_api_answers_and_an_edge_click_filters() {
-    let data = scratch("ui").join("data");
-    let generated = run(&[
-        "generate",
-        "--out",
-        data.to_str().unwrap(),
-        "--hours",
-        "2",
-        "--end",
-        &END.to_string(),
-    ]);
-    assert!(generated.status.success(), "{}", stderr(&generated));
+    let data = generated_hours("ui", END);
     let (child, listen, client) = serving(&data, &[]).await;
     let base = format!("http://{listen}");
 
