@@ -51,8 +51,11 @@ impl Server {
     pub fn new(base: &str, token: Option<String>) -> Result<Self, String> {
         // reqwest is built without a bundled crypto provider: ring serves https.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        // The service drops a keep-alive connection idle for its header-read timeout (10 s by
+        // default); a pooled connection is let go sooner so a poll never races that close.
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
+            .pool_idle_timeout(std::time::Duration::from_secs(4))
             .build()
             .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
         Ok(Self {

@@ -70,7 +70,14 @@ pub fn python_json<S: AsRef<std::ffi::OsStr>>(script: &str, args: &[S]) -> Value
 }
 
 /// An HTTP client for tests (reqwest is built without a bundled TLS provider: ring is installed).
+///
+/// An idle pooled connection is dropped after half a second: the service lets an idle keep-alive
+/// connection go at its header-read timeout (1 s in the shortest test), and a request sent on a
+/// connection the server is closing fails with "incomplete message".
 pub fn http() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
+    reqwest::Client::builder()
+        .pool_idle_timeout(std::time::Duration::from_millis(500))
+        .build()
+        .expect("a default reqwest client builds")
 }
