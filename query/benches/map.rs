@@ -197,6 +197,7 @@ async fn serve(data: &Path) -> std::net::SocketAddr {
         capture_limits: Default::default(),
         query_limits: Default::default(),
         allowed_hosts: None,
+        sql_worker: None,
     };
     let app = router(&config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -18,6 +18,7 @@ pub mod server;
 pub mod sql;
 pub mod stats;
 pub mod timeline;
+pub mod worker;
 
 pub use datasets::{open, open_within};
 pub use sql::{QueryError, SqlLimits, read_only, read_only_within};

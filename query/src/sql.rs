@@ -32,6 +32,9 @@ pub struct SqlLimits {
     pub max_rows: usize,
     /// Time it may run; it is cancelled then.
     pub max_time: Duration,
+    /// Memory it may take, bytes: the kernel's bound on the worker process that runs it (see
+    /// [`crate::worker`]); half of it is DataFusion's memory pool there.
+    pub max_memory: usize,
 }
 
 impl Default for SqlLimits {
@@ -39,6 +42,7 @@ impl Default for SqlLimits {
         Self {
             max_rows: 100_000,
             max_time: Duration::from_secs(30),
+            max_memory: 768 << 20,
         }
     }
 }
@@ -69,11 +73,7 @@ pub async fn read_only_within(
     sql: &str,
     limits: SqlLimits,
 ) -> Result<Vec<RecordBatch>, QueryError> {
-    if sql.len() > MAX_SQL_BYTES {
-        return Err(QueryError::Refused(format!(
-            "the statement is longer than {MAX_SQL_BYTES} bytes (the service's limit)"
-        )));
-    }
+    refuse_too_long(sql)?;
     let frame = statement(context, sql).await?;
     refuse_unbounded_functions(frame.logical_plan())?;
     let capped = frame
@@ -96,6 +96,16 @@ pub async fn read_only_within(
         )));
     }
     Ok(batches)
+}
+
+/// Refuses a statement longer than [`MAX_SQL_BYTES`].
+pub(crate) fn refuse_too_long(sql: &str) -> Result<(), QueryError> {
+    if sql.len() > MAX_SQL_BYTES {
+        return Err(QueryError::Refused(format!(
+            "the statement is longer than {MAX_SQL_BYTES} bytes (the service's limit)"
+        )));
+    }
+    Ok(())
 }
 
 /// Runs one read-only statement and collects its whole result (the command line's `spider sql`).

@@ -1,6 +1,7 @@
 //! Hostile requests against a running `spider serve` inside a 1 GiB memory cgroup (a pod's
 //! limit): filters from the grammar and beyond its limits, noise, wild numbers and instants,
-//! SQL from a small grammar (huge series, cross joins, huge strings, deep recursion), bodies of
+//! SQL from a small grammar (huge series, cross joins, huge strings, strings doubled through CTEs,
+//! deep recursion, deep expressions), bodies of
 //! the wrong shape and type. Every answer is below 500 or a 503, `/api/health` answers all along,
 //! and the kernel never OOM-kills the service.
 //!
@@ -138,7 +139,7 @@ const TABLES: [&str; 6] = [
 fn sql(dice: &mut Dice) -> String {
     let table = dice.pick(&TABLES);
     let n = dice.number();
-    match dice.below(12) {
+    match dice.below(15) {
         0 => format!("SELECT * FROM {table} LIMIT {n}"),
         1 => format!("SELECT count(*) FROM generate_series(1, {n})"),
         2 => format!("SELECT * FROM generate_series(1, {n})"),
@@ -153,8 +154,32 @@ fn sql(dice: &mut Dice) -> String {
         8 => format!("SELECT * FROM {table} ORDER BY random()"),
         9 => format!("SELECT 1/0, CAST('x' AS INT) FROM {table}"),
         10 => format!("COPY {table} TO '/tmp/x'"),
+        11 => self_doubling(dice.below(9000), 4 + dice.below(8)),
+        12 => format!(
+            "WITH RECURSIVE r(s, n) AS (SELECT '{}', 1 UNION ALL SELECT s || s, n + 1 FROM r \
+             WHERE n < {}) SELECT max(length(s)) FROM r",
+            "x".repeat(dice.below(1000)),
+            dice.below(60)
+        ),
+        13 => format!("SELECT {}", vec!["1"; 1 + dice.below(8000)].join(" + ")),
         _ => dice.noise(),
     }
+}
+
+/// A string of `bytes` that each of `levels` CTEs concatenates four times: 4^levels × bytes, built
+/// inside one expression, where no memory pool sees it.
+pub fn self_doubling(bytes: usize, levels: usize) -> String {
+    let mut ctes = vec![format!("a0 AS (SELECT '{}' AS s)", "x".repeat(bytes))];
+    for level in 1..=levels {
+        ctes.push(format!(
+            "a{level} AS (SELECT s || s || s || s AS s FROM a{})",
+            level - 1
+        ));
+    }
+    format!(
+        "WITH {} SELECT length(s) AS n FROM a{levels}",
+        ctes.join(", ")
+    )
 }
 
 /// One request: method, path and query, and a JSON body when it has one.
@@ -399,6 +424,67 @@ async fn hostile_requests_get_4xx_or_503_and_never_kill_the_service() {
         statuses.keys().any(|s| (400..500).contains(s)),
         "hostile requests were refused"
     );
+    let output = terminate(child);
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+/// One SQL statement's status and error message.
+async fn post_sql(client: &Client, base: &str, query: &str) -> (u16, String) {
+    let response = client
+        .post(format!("{base}/api/sql"))
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    (status, message.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_statement_that_outgrows_its_memory_ends_its_worker_and_the_service_runs_on() {
+    let data = crate::support::collect_synthetic("sql-memory", 100, 1);
+    let log_path = data.with_file_name("serve.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let (child, listen, client) = serving_with(&data, &["--max-sql-memory", "512MiB"], |command| {
+        command.stderr(log)
+    })
+    .await;
+    let cap = MemoryCap::new("sql-memory", 1 << 30);
+    cap.add(child.id());
+    let base = format!("http://{listen}");
+
+    // 8,000 bytes × 4^9: a 2 GiB string inside one expression. It once aborted the service.
+    let (status, message) = post_sql(&client, &base, &self_doubling(8000, 9)).await;
+    assert_eq!(status, 400, "{message}");
+    assert!(message.contains("more than 512 MiB of memory"), "{message}");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains("memory allocation of"),
+        "the kernel's bound stopped the worker, not the memory pool: {log}"
+    );
+    // The same by recursion: each step doubles the string.
+    let recursive = "WITH RECURSIVE r(s, n) AS (SELECT 'spider', 1 UNION ALL \
+                     SELECT s || s, n + 1 FROM r WHERE n < 40) SELECT max(length(s)) FROM r";
+    let (status, message) = post_sql(&client, &base, recursive).await;
+    assert_eq!(status, 400, "{message}");
+    // Nine rows of an 8 MiB string: within memory, but a 72 MiB answer.
+    let wide = self_doubling(8000, 5).replace(
+        "SELECT length(s) AS n FROM a5",
+        "SELECT s FROM a5, generate_series(1, 9)",
+    );
+    let (status, message) = post_sql(&client, &base, &wide).await;
+    assert_eq!(status, 400, "{message}");
+    assert!(message.contains("larger than 64 MiB"), "{message}");
+
+    let (status, _) = crate::serve::get_json(&client, &format!("{base}/api/health")).await;
+    assert_eq!(status, 200);
+    let rows =
+        crate::serve::sql_rows(&client, &listen, "SELECT count(*) AS n FROM network_usage").await;
+    assert_eq!(rows, vec![json!({"n": 100})]);
+    assert_eq!(cap.oom_kills(), 0, "the kernel's OOM killer was needed");
+    eprintln!("cgroup peak {} MiB", cap.peak() >> 20);
     let output = terminate(child);
     assert!(output.status.success(), "{}", stderr(&output));
 }

@@ -14,7 +14,7 @@ use super::params::Params;
 use super::saved::SavedQueryInput;
 use super::{ApiError, AppState};
 use crate::fields::{DATASETS, Dataset, dataset};
-use crate::grid::{GridRequest, json_rows};
+use crate::grid::GridRequest;
 use crate::map::View;
 use crate::stats::Measure;
 
@@ -253,19 +253,13 @@ pub async fn sql(
     let _slot = state.sql_slots.try_acquire().map_err(|_| {
         ApiError::unavailable("as many SQL statements as the service allows are running: try again")
     })?;
+    if let Some((worker, data)) = &state.sql_worker {
+        let answer = worker.answer(data, &body.query, state.sql_limits).await?;
+        return Ok(([(header::CONTENT_TYPE, "application/json")], answer).into_response());
+    }
     let batches =
         crate::sql::read_only_within(&state.context, &body.query, state.sql_limits).await?;
-    let columns: Vec<String> = batches
-        .first()
-        .map(|b| {
-            b.schema()
-                .fields()
-                .iter()
-                .map(|f| f.name().clone())
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(Json(json!({"columns": columns, "rows": json_rows(&batches)?})).into_response())
+    Ok(Json(crate::worker::response_body(&batches)?).into_response())
 }
 
 /// `GET /api/queries`.

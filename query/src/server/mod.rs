@@ -48,6 +48,7 @@ pub use roles::Tokens;
 pub use saved::{SavedQuery, SavedStore};
 
 use crate::sql::SqlLimits;
+use crate::worker::SqlWorker;
 
 /// How the server is set up.
 #[derive(Debug, Clone)]
@@ -67,6 +68,10 @@ pub struct ServerConfig {
     pub query_limits: QueryLimits,
     /// Host names (any port) requests must be addressed to; any when `None`.
     pub allowed_hosts: Option<Vec<String>>,
+    /// The worker each SQL statement runs in. Without one, statements run inside the service,
+    /// where one that outgrows its memory takes the service with it: `spider serve` always
+    /// sets one.
+    pub sql_worker: Option<SqlWorker>,
 }
 
 /// What the service's queries may take, together and one by one.
@@ -108,6 +113,8 @@ pub struct AppState {
     pub sql_limits: SqlLimits,
     /// Free places for SQL statements.
     pub sql_slots: tokio::sync::Semaphore,
+    /// Where SQL statements run, and over which dataset root.
+    pub sql_worker: Option<(SqlWorker, PathBuf)>,
 }
 
 /// The router of the API, ready to serve.
@@ -126,6 +133,10 @@ pub fn router(config: &ServerConfig) -> Result<Router, String> {
         captures,
         sql_limits: config.query_limits.sql,
         sql_slots: tokio::sync::Semaphore::new(config.query_limits.max_concurrent_sql),
+        sql_worker: config
+            .sql_worker
+            .clone()
+            .map(|worker| (worker, config.data.clone())),
     });
     let api = Router::new()
         .route("/api/map", get(handlers::map))

@@ -38,6 +38,7 @@ fn config(data: &Path, token: Option<&str>) -> ServerConfig {
         capture_limits: Default::default(),
         query_limits: Default::default(),
         allowed_hosts: None,
+        sql_worker: None,
     }
 }
 

@@ -83,6 +83,7 @@ async fn run(args: DemoArgs, factories: &Factories) -> anyhow::Result<()> {
                 .map(str::to_owned)
                 .to_vec()
         }),
+        sql_worker: Some(super::sql_worker()?),
     })
     .map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind(args.listen)

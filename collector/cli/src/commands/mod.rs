@@ -64,6 +64,10 @@ pub enum Command {
     Capture(CaptureArgs),
     /// Write a made-up cluster's network usage as a Parquet dataset (demos, UI, benchmarks).
     Generate(GenerateArgs),
+    /// One SQL statement of the query service, in its own bounded process (the service starts
+    /// it; not for people).
+    #[command(hide = true)]
+    SqlWorker,
 }
 
 /// The config file option shared by `collect` and `validate`.
@@ -95,10 +99,21 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Analyze(args) => analyze::analyze(&args, &factories),
         Command::Pcap(args) => pcap::pcap(&args),
         Command::Capture(args) => capture::capture(args),
+        Command::SqlWorker => ExitCode::from(spider_query::worker::answer_one()),
     }
 }
 
 /// A multi-threaded async runtime, or the reason there is none.
+/// The query service's SQL worker: this very binary's `sql-worker`.
+fn sql_worker() -> anyhow::Result<spider_query::worker::SqlWorker> {
+    let program = std::env::current_exe()
+        .map_err(|e| anyhow::anyhow!("cannot find this program to run SQL workers: {e}"))?;
+    Ok(spider_query::worker::SqlWorker {
+        program,
+        args: vec!["sql-worker".into()],
+    })
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Runtime::new().map_err(|error| {
         eprintln!("cannot start the async runtime: {error}");

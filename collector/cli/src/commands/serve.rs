@@ -78,8 +78,13 @@ pub struct ServeArgs {
     /// Time one SQL statement may run before it is cancelled.
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub max_sql_time: Duration,
-    /// SQL statements running at once; more are answered 503.
-    #[arg(long, default_value_t = 4, value_name = "N")]
+    /// Memory one SQL statement may take (`768MiB`): each runs in a worker process the kernel
+    /// holds to it, so a statement that needs more is refused and the service runs on.
+    #[arg(long, default_value = "768MiB", value_parser = parse_bytes, value_name = "SIZE")]
+    pub max_sql_memory: usize,
+    /// SQL statements running at once; more are answered 503. With --max-query-memory and
+    /// --max-sql-memory, this sets what the service may hold: keep their sum under its limit.
+    #[arg(long, default_value_t = 2, value_name = "N")]
     pub max_concurrent_sql: usize,
     /// API requests answered at once (health aside); more are answered 503.
     #[arg(long, default_value_t = 64, value_name = "N")]
@@ -120,6 +125,13 @@ pub(super) fn serve(args: ServeArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
+    let sql_worker = match super::sql_worker() {
+        Ok(worker) => worker,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let config = ServerConfig {
         data: args.data,
         state: args.state,
@@ -140,12 +152,14 @@ pub(super) fn serve(args: ServeArgs) -> ExitCode {
             sql: SqlLimits {
                 max_rows: args.max_sql_rows,
                 max_time: args.max_sql_time,
+                max_memory: args.max_sql_memory,
             },
             max_concurrent_sql: args.max_concurrent_sql.max(1),
             max_requests: args.max_requests,
             request_timeout: args.request_timeout,
         },
         allowed_hosts: (!args.allowed_hosts.is_empty()).then_some(args.allowed_hosts),
+        sql_worker: Some(sql_worker),
     };
     let served = runtime.block_on(async {
         let app = router(&config)?;
