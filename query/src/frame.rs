@@ -15,9 +15,15 @@ use crate::filter::{Fields, parse};
 use crate::range::TimeRange;
 use crate::sql::QueryError;
 
-/// Turns a DataFusion error into a query failure.
+/// Turns a DataFusion error into a query failure, or a refusal when the query needed more
+/// memory than the pool (`--max-query-memory`) had for it: a limit, not a fault.
 pub fn failed(error: datafusion::error::DataFusionError) -> QueryError {
-    QueryError::Failed(error.strip_backtrace())
+    match error.find_root() {
+        datafusion::error::DataFusionError::ResourcesExhausted(_) => {
+            QueryError::Refused(error.strip_backtrace())
+        }
+        _ => QueryError::Failed(error.strip_backtrace()),
+    }
 }
 
 /// `dataset` in `range` (on `time_column`), with the filter text applied when there is one.

@@ -1,28 +1,54 @@
 //! Captured frames back out as a pcap file that tshark opens: the packets of one TCP session,
 //! or every packet a filter selects in a range, in capture order, with their original bytes (the
-//! `frame` column) and link type.
+//! `frame` column) and link type. The file streams: the sort holds the packets within the memory
+//! pool (spilling beyond it), and the answer is written a batch at a time, so a session of
+//! gigabytes downloads in the memory of a few batches.
 
+use std::pin::Pin;
+
+use bytes::Bytes;
 use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::dataframe::DataFrame;
 use datafusion::prelude::{SessionContext, col, lit};
-use spider_wire::{Frame, LinkType, write_pcap};
+use futures::{Stream, StreamExt};
+use spider_wire::{Frame, LinkType, PcapEncoder};
 
 use crate::frame::{counts, failed, filtered, integers};
 use crate::range::TimeRange;
 use crate::sql::QueryError;
 
+/// A pcap file as it is written: the header with the first packets, then a piece per batch.
+pub type PcapStream = Pin<Box<dyn Stream<Item = Result<Bytes, QueryError>> + Send>>;
+
+/// Pieces written ahead of the client at most: the back-pressure of a slow download.
+const PIECES_AHEAD: usize = 4;
+
+/// Rows per batch of frames. A frame is up to 256 KiB, and DataFusion's 8,192 rows of frames
+/// make batches of tens of megabytes that a sort in a small memory pool cannot hold even once.
+const FRAMES_PER_BATCH: usize = 512;
+
+/// `context` reading batches of [`FRAMES_PER_BATCH`], on the same memory pool.
+fn frame_context(context: &SessionContext) -> SessionContext {
+    let state = context.state();
+    let config = state.config().clone().with_batch_size(FRAMES_PER_BATCH);
+    let mut state = state;
+    *state.config_mut() = config;
+    SessionContext::new_with_state(state)
+}
+
 /// The pcap of session `session_id`'s packets; `None` when no packet of it was stored.
 pub async fn session_pcap(
     context: &SessionContext,
     session_id: u64,
-) -> Result<Option<Vec<u8>>, QueryError> {
-    let packets = context
+) -> Result<Option<PcapStream>, QueryError> {
+    let packets = frame_context(context)
         .table("packets")
         .await
         .map_err(failed)?
         .filter(col("session_id").eq(lit(session_id)))
         .map_err(failed)?;
-    Ok(pcap_of(packets, None).await?.map(|(pcap, _)| pcap))
+    pcap_of(packets, None).await
 }
 
 /// The pcap of the packets in `range` that `filter` selects, at most `limit` of them (the first
@@ -32,9 +58,9 @@ pub async fn packets_pcap(
     range: TimeRange,
     filter: Option<&str>,
     limit: usize,
-) -> Result<Option<(Vec<u8>, usize)>, QueryError> {
+) -> Result<Option<(PcapStream, usize)>, QueryError> {
     let packets = filtered(
-        context,
+        &frame_context(context),
         "packets",
         "time",
         range,
@@ -45,57 +71,90 @@ pub async fn packets_pcap(
     let selected = packets.clone().count().await.map_err(failed)?;
     Ok(pcap_of(packets, Some(limit))
         .await?
-        .map(|(pcap, _)| (pcap, selected)))
+        .map(|pcap| (pcap, selected)))
 }
 
-/// Writes `packets` (the first `limit`, by time) as a pcap; with the number written.
+/// Writes `packets` (the first `limit`, by time) as a pcap; `None` when there is none. The
+/// first batch is read here, so that an empty answer is known before the download starts; the
+/// rest is read by a task of the caller's runtime (the query runtime), ahead of the client by
+/// [`PIECES_AHEAD`] pieces.
 async fn pcap_of(
     packets: DataFrame,
     limit: Option<usize>,
-) -> Result<Option<(Vec<u8>, usize)>, QueryError> {
-    let batches = packets
+) -> Result<Option<PcapStream>, QueryError> {
+    let mut batches = packets
         .sort(vec![col("time").sort(true, false)])
         .map_err(failed)?
         .limit(0, limit)
         .map_err(failed)?
         .select_columns(&["time", "link_type", "wire_length", "frame"])
         .map_err(failed)?
-        .collect()
+        .execute_stream()
         .await
         .map_err(failed)?;
-    let mut stored = Vec::new();
-    for batch in &batches {
-        let times = integers(batch.column(0));
-        let link_types = counts(batch.column(1));
-        let lengths = counts(batch.column(2));
-        let frames = batch.column(3).as_binary::<i32>();
-        for row in 0..batch.num_rows() {
-            let data = if frames.is_valid(row) {
-                frames.value(row)
-            } else {
-                &[]
-            };
-            stored.push((
-                times[row],
-                link_types[row] as u16,
-                lengths[row] as u32,
-                data,
-            ));
+    let first = loop {
+        match batches.next().await {
+            None => return Ok(None),
+            Some(batch) => {
+                let batch = batch.map_err(failed)?;
+                if batch.num_rows() > 0 {
+                    break batch;
+                }
+            }
         }
-    }
-    if stored.is_empty() {
-        return Ok(None);
-    }
-    let mut pcap = Vec::new();
-    let written = stored.len();
-    let frames = stored
-        .iter()
-        .map(|(time, link_type, wire_length, data)| Frame {
-            time_micros: *time,
-            link_type: LinkType(*link_type),
-            wire_length: *wire_length,
+    };
+    let mut head = Vec::new();
+    let link_type = LinkType(counts(first.column(1))[0] as u16);
+    let encoder = PcapEncoder::start(&mut head, link_type).map_err(written)?;
+    encode(&encoder, &first, &mut head)?;
+    let (pieces, mut received) = tokio::sync::mpsc::channel(PIECES_AHEAD);
+    tokio::spawn(async move {
+        while let Some(batch) = batches.next().await {
+            let mut piece = Vec::new();
+            let encoded = batch
+                .map_err(failed)
+                .and_then(|batch| encode(&encoder, &batch, &mut piece));
+            let stop = encoded.is_err();
+            // A client that went away closes the channel: the query stops with it.
+            if pieces
+                .send(encoded.map(|()| Bytes::from(piece)))
+                .await
+                .is_err()
+                || stop
+            {
+                break;
+            }
+        }
+    });
+    let rest = futures::stream::poll_fn(move |cx| received.poll_recv(cx));
+    Ok(Some(Box::pin(
+        futures::stream::once(async move { Ok(Bytes::from(head)) }).chain(rest),
+    )))
+}
+
+/// Appends `batch`'s packets to `out`.
+fn encode(encoder: &PcapEncoder, batch: &RecordBatch, out: &mut Vec<u8>) -> Result<(), QueryError> {
+    let times = integers(batch.column(0));
+    let link_types = counts(batch.column(1));
+    let lengths = counts(batch.column(2));
+    let frames = batch.column(3).as_binary::<i32>();
+    for row in 0..batch.num_rows() {
+        let data = if frames.is_valid(row) {
+            frames.value(row)
+        } else {
+            &[]
+        };
+        let frame = Frame {
+            time_micros: times[row],
+            link_type: LinkType(link_types[row] as u16),
+            wire_length: lengths[row] as u32,
             data,
-        });
-    write_pcap(&mut pcap, frames).map_err(|e| QueryError::Failed(e.to_string()))?;
-    Ok(Some((pcap, written)))
+        };
+        encoder.push(out, &frame).map_err(written)?;
+    }
+    Ok(())
+}
+
+fn written(error: spider_wire::ExportError) -> QueryError {
+    QueryError::Failed(error.to_string())
 }

@@ -517,3 +517,61 @@ async fn a_client_that_never_finishes_its_head_is_let_go_at_the_header_read_time
     assert_eq!(status, 200);
     assert!(terminate(child).status.success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_larger_than_the_service_may_hold_downloads_whole() {
+    use spider_testkit::memory_cap::MemoryCap;
+    use std::io::Write;
+    // One keep-alive connection of 5,000 responses up to 100 kB: a session of about 150 MB.
+    let file = scratch("serve-big-session").join("http.pcap");
+    let written = http_capture::write(
+        &file,
+        &HttpCapture {
+            sessions: 1,
+            requests_per_session: 5_000,
+            max_body: 100_000,
+            disorder_per_mille: 0,
+            retransmit_per_mille: 0,
+            seed: 7,
+        },
+    );
+    let data = analyze(&file);
+    let (child, listen, client) = serving(&data, &["--max-query-memory", "32MiB"]).await;
+    // Less than the session: a download built in memory would be killed.
+    let cap_bytes = 128 << 20;
+    assert!(written.bytes > cap_bytes, "{written:?}");
+    let cap = MemoryCap::new("serve-big-session", cap_bytes);
+    cap.add(child.id());
+    let Ok([session]) = <[String; 1]>::try_from(sessions_numbered(&client, &listen, 0).await)
+    else {
+        panic!("one session");
+    };
+    let mut response = client
+        .get(format!("http://{listen}/api/sessions/{session}/pcap"))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    if status != 200 {
+        panic!("{status}: {}", response.text().await.unwrap());
+    }
+    let downloaded = file.with_file_name("downloaded.pcap");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&downloaded).unwrap());
+    while let Some(piece) = response.chunk().await.unwrap() {
+        out.write_all(&piece).unwrap();
+    }
+    out.flush().unwrap();
+    drop(out);
+    let fields = ["frame.time_epoch", "frame.len"];
+    let original = tshark_fields(&file, "tcp", &fields);
+    assert_eq!(original.len(), written.frames);
+    assert_eq!(tshark_fields(&downloaded, "tcp", &fields), original);
+    eprintln!(
+        "a {} MB session downloaded under a 128 MiB cap, no OOM kill (cgroup peak, page cache \
+         included: {} MiB)",
+        written.bytes / 1_000_000,
+        cap.peak() >> 20
+    );
+    assert_eq!(cap.oom_kills(), 0);
+    assert!(terminate(child).status.success());
+}

@@ -10,4 +10,4 @@ pub mod pcap_out;
 
 pub use decode::{DecodeError, Decoded, TcpHeader, TransportHeader, decode};
 pub use link::LinkType;
-pub use pcap_out::{ExportError, Frame, write_pcap};
+pub use pcap_out::{ExportError, Frame, PcapEncoder, write_pcap};

@@ -141,8 +141,8 @@ pub async fn session_pcap(
     Ok(pcap_download(&format!("session-{id}.pcap"), pcap))
 }
 
-/// A pcap file as a download called `name`.
-fn pcap_download(name: &str, pcap: Vec<u8>) -> Response {
+/// A pcap file as a download called `name`, streamed.
+fn pcap_download(name: &str, pcap: crate::pcap::PcapStream) -> Response {
     let headers = [
         (
             header::CONTENT_TYPE,
@@ -153,7 +153,7 @@ fn pcap_download(name: &str, pcap: Vec<u8>) -> Response {
             format!("attachment; filename=\"{name}\""),
         ),
     ];
-    (headers, pcap).into_response()
+    (headers, axum::body::Body::from_stream(pcap)).into_response()
 }
 
 /// `GET /api/packets/pcap`: the packets a filter selects in a range, as a pcap download; at most

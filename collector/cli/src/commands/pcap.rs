@@ -1,9 +1,11 @@
 //! `spider pcap`: one TCP session's stored packets written back out as a pcap file.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
+use futures::StreamExt;
 
 use super::{INVALID, runtime};
 
@@ -26,21 +28,26 @@ pub(super) fn pcap(args: &PcapArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
-    let answer = runtime.block_on(async {
-        let context = spider_query::open(&args.data).map_err(|e| e.to_string())?;
-        spider_query::pcap::session_pcap(&context, args.session)
+    let written = runtime.block_on(async {
+        let context =
+            spider_query::open(&args.data).map_err(|e| format!("cannot read the packets: {e}"))?;
+        let Some(mut pcap) = spider_query::pcap::session_pcap(&context, args.session)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| format!("cannot read the packets: {e}"))?
+        else {
+            return Ok(false);
+        };
+        let cannot_write = |e: std::io::Error| format!("cannot write {}: {e}", args.out.display());
+        let mut file = std::fs::File::create(&args.out).map_err(cannot_write)?;
+        while let Some(piece) = pcap.next().await {
+            let piece = piece.map_err(|e| format!("cannot read the packets: {e}"))?;
+            file.write_all(&piece).map_err(cannot_write)?;
+        }
+        Ok::<_, String>(true)
     });
-    match answer {
-        Ok(Some(pcap)) => match std::fs::write(&args.out, pcap) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("cannot write {}: {error}", args.out.display());
-                ExitCode::FAILURE
-            }
-        },
-        Ok(None) => {
+    match written {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
             eprintln!(
                 "no packets of session {} in {}",
                 args.session,
@@ -49,7 +56,7 @@ pub(super) fn pcap(args: &PcapArgs) -> ExitCode {
             ExitCode::from(INVALID)
         }
         Err(message) => {
-            eprintln!("cannot read the packets: {message}");
+            eprintln!("{message}");
             ExitCode::FAILURE
         }
     }
