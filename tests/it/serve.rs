@@ -39,6 +39,16 @@ async fn serve_answers_over_what_collect_wrote_and_stops_on_sigterm() {
     let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(stats["total"], 2000, "{stats}");
     assert_eq!(stats["groups"].as_array().unwrap().len(), 3);
+    // On loopback, a name that rebinds to 127.0.0.1 is not one the service answers.
+    let rebound = |host: &'static str| {
+        client
+            .get(&url)
+            .bearer_auth("t0ken")
+            .header("host", host)
+            .send()
+    };
+    assert_eq!(rebound("attacker.example:80").await.unwrap().status(), 403);
+    assert_eq!(rebound("localhost").await.unwrap().status(), 200);
 
     let output = terminate(child);
     assert!(output.status.success(), "{}", stderr(&output));

@@ -119,6 +119,7 @@ pub struct AppState {
 
 /// The router of the API, ready to serve.
 pub fn router(config: &ServerConfig) -> Result<Router, String> {
+    config.tokens.check()?;
     let context = crate::open_within(&config.data, Some(config.query_limits.max_memory))
         .map_err(|e| format!("cannot open {}: {e}", config.data.display()))?;
     let state_dir = config

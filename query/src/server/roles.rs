@@ -36,6 +36,33 @@ impl Tokens {
         self.reader.is_some() || self.agent.is_some() || self.writer.is_some()
     }
 
+    /// Refuses an empty token, and one token given to two roles (a request with it would carry
+    /// whichever role is checked first, so a "reader" token could start captures).
+    pub fn check(&self) -> Result<(), String> {
+        let given = [
+            ("reader", &self.reader),
+            ("agent", &self.agent),
+            ("writer", &self.writer),
+        ];
+        for (index, (role, token)) in given.iter().enumerate() {
+            let Some(token) = token.as_deref() else {
+                continue;
+            };
+            if token.trim().is_empty() {
+                return Err(format!("the {role} token is empty"));
+            }
+            if let Some((other, _)) = given[index + 1..]
+                .iter()
+                .find(|(_, other)| other.as_deref() == Some(token))
+            {
+                return Err(format!(
+                    "the {role} and {other} tokens are the same: give each role its own"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The role a presented token carries, if it is one of them.
     fn role_of(&self, presented: &str) -> Option<Role> {
         [
@@ -201,5 +228,24 @@ mod tests {
         assert_eq!(tokens.role_of("a"), Some(Role::Agent));
         assert_eq!(tokens.role_of(""), None);
         assert_eq!(tokens.role_of("w"), None);
+    }
+
+    #[test]
+    fn an_empty_token_or_one_shared_by_two_roles_is_refused() {
+        let tokens = |reader: &str, agent: &str, writer: &str| Tokens {
+            reader: Some(reader.into()),
+            agent: Some(agent.into()),
+            writer: Some(writer.into()),
+        };
+        assert_eq!(tokens("r", "a", "w").check(), Ok(()));
+        assert_eq!(
+            tokens("r", "a", "r").check(),
+            Err("the reader and writer tokens are the same: give each role its own".into())
+        );
+        assert_eq!(
+            tokens("r", " ", "w").check(),
+            Err("the agent token is empty".into())
+        );
+        assert_eq!(Tokens::default().check(), Ok(()));
     }
 }

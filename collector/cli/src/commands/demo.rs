@@ -76,13 +76,8 @@ async fn run(args: DemoArgs, factories: &Factories) -> anyhow::Result<()> {
         cors_origin: None,
         capture_limits: Default::default(),
         query_limits: Default::default(),
-        // The demo captures as root: on loopback, only loopback names may reach it, so a
-        // rebound DNS name of another site cannot drive it from a browser.
-        allowed_hosts: args.listen.ip().is_loopback().then(|| {
-            ["localhost", "127.0.0.1", "::1"]
-                .map(str::to_owned)
-                .to_vec()
-        }),
+        // The demo captures as root: see `loopback_hosts`.
+        allowed_hosts: super::loopback_hosts(args.listen),
         sql_worker: Some(super::sql_worker()?),
     })
     .map_err(anyhow::Error::msg)?;

@@ -104,6 +104,17 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 /// A multi-threaded async runtime, or the reason there is none.
+/// The names a service on `listen` answers when it is given none: on a loopback address only
+/// `localhost`, `127.0.0.1` and `::1`, so that a page whose DNS name rebinds to 127.0.0.1 cannot
+/// drive it from a browser; any name on other addresses (a pod's, reached by its Service).
+fn loopback_hosts(listen: std::net::SocketAddr) -> Option<Vec<String>> {
+    listen.ip().is_loopback().then(|| {
+        ["localhost", "127.0.0.1", "::1"]
+            .map(str::to_owned)
+            .to_vec()
+    })
+}
+
 /// The query service's SQL worker: this very binary's `sql-worker`.
 fn sql_worker() -> anyhow::Result<spider_query::worker::SqlWorker> {
     let program = std::env::current_exe()

@@ -89,8 +89,8 @@ pub struct ServeArgs {
     /// API requests answered at once (health aside); more are answered 503.
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub max_requests: usize,
-    /// A host name (any port) requests must be addressed to; repeat it for more. Any when none
-    /// is given.
+    /// A host name (any port) requests must be addressed to; repeat it for more. When none is
+    /// given: the loopback names on a loopback address, any name on others.
     #[arg(long = "allowed-host", value_name = "NAME")]
     pub allowed_hosts: Vec<String>,
     /// Time an API request may take before it is given up with a 503.
@@ -158,7 +158,11 @@ pub(super) fn serve(args: ServeArgs) -> ExitCode {
             max_requests: args.max_requests,
             request_timeout: args.request_timeout,
         },
-        allowed_hosts: (!args.allowed_hosts.is_empty()).then_some(args.allowed_hosts),
+        allowed_hosts: if args.allowed_hosts.is_empty() {
+            super::loopback_hosts(args.listen)
+        } else {
+            Some(args.allowed_hosts)
+        },
         sql_worker: Some(sql_worker),
     };
     let served = runtime.block_on(async {
