@@ -104,6 +104,11 @@ impl Tracker {
         self.sessions.len()
     }
 
+    /// Slots the flow table holds: what it grew to, until [`Self::expire`] gives them back.
+    pub fn table_slots(&self) -> usize {
+        self.sessions.capacity()
+    }
+
     /// Memory all sessions hold: their slots, their buffers, the records they will become.
     pub fn buffered(&self) -> usize {
         self.buffered
@@ -236,6 +241,11 @@ impl Tracker {
             })
             .collect();
         self.close_all(due);
+        // A table a SYN flood grew keeps its slots after the flood: give most of them back once
+        // it is three-quarters empty, so that the memory the caps count is the memory held.
+        if self.sessions.capacity() > 1024 && self.sessions.len() < self.sessions.capacity() / 4 {
+            self.sessions.shrink_to(self.sessions.len() * 2);
+        }
     }
 
     /// Emits every session still open (the capture ended or the collector stops).

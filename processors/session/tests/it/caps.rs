@@ -47,6 +47,28 @@ fn beyond_max_sessions_the_least_recent_are_evicted_and_counted() {
 }
 
 #[test]
+fn the_flow_table_gives_its_slots_back_once_a_syn_flood_has_expired() {
+    let mut tracker = Tracker::new(SessionConfig::default().limits());
+    for port in 0..20_000u16 {
+        let mut conn = Conn::new(1_000 + port, 1, 2);
+        let mut packet = conn.send(true, crate::wire::SYN, b"");
+        tracker.packet(&mut packet);
+    }
+    assert_eq!(tracker.session_count(), 20_000);
+    let flooded = tracker.table_slots();
+    assert!(flooded >= 20_000);
+    let idle = SessionConfig::default().limits().idle_timeout_us;
+    let later = tracker.clock().as_micros() + idle + 1;
+    tracker.expire(spider_collector::records::Timestamp::from_micros(later));
+    assert_eq!(tracker.session_count(), 0);
+    assert!(
+        tracker.table_slots() < flooded / 8,
+        "{} slots kept of {flooded}",
+        tracker.table_slots()
+    );
+}
+
+#[test]
 fn never_answered_pipelined_requests_count_against_the_total_cap() {
     let mut tracker = Tracker::new(small_limits());
     let mut conn = Conn::new(44_000, 1, 2);
