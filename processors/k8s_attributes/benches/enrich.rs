@@ -11,11 +11,10 @@ use std::time::Instant;
 use spider_collector::Factory;
 use spider_collector::conformance;
 use spider_collector::records::{Batch, NetworkUsage, Timestamp};
-use spider_processor_k8s_attributes::index::Index;
-use spider_processor_k8s_attributes::model::{Controller, Key, Node, Object, Owner, Pod, Service};
-use spider_processor_k8s_attributes::{
-    K8sAttributesConfig, K8sAttributesProcessorFactory, MetadataSource,
-};
+use spider_kube::MetadataSource;
+use spider_kube::index::Index;
+use spider_kube::model::{Controller, Key, Node, Object, Owner, Pod, Service};
+use spider_processor_k8s_attributes::{K8sAttributesConfig, K8sAttributesProcessorFactory};
 
 const PODS_PER_NODE: usize = 50;
 const PODS_PER_WORKLOAD: usize = 5;

@@ -7,31 +7,8 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use spider_collector::config::GoDuration;
 use spider_collector::{ComponentConfig, ConfigError};
-
-use crate::inventory::Inventory;
-
-/// Where the metadata comes from.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MetadataSource {
-    /// The Kubernetes API: watchers of pods, nodes, services, ReplicaSets, Jobs and
-    /// EndpointSlices.
-    #[default]
-    Kubernetes,
-    /// A static inventory file (`inventory`): hosts outside Kubernetes, the local demo.
-    Static,
-}
-
-/// How the Kubernetes source authenticates (the OTel k8sattributes processor's `auth_type`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuthType {
-    /// The pod's service account (in-cluster).
-    #[default]
-    ServiceAccount,
-    /// A kubeconfig file (`kubeconfig`, else `$KUBECONFIG`, else `~/.kube/config`).
-    KubeConfig,
-}
+use spider_kube::inventory::Inventory;
+use spider_kube::{AuthType, MetadataSource, SourceSettings};
 
 /// `processors::k8s_attributes`.
 #[derive(Debug, Clone, Deserialize)]
@@ -87,45 +64,25 @@ impl Default for K8sAttributesConfig {
 }
 
 impl K8sAttributesConfig {
+    /// Its source settings.
+    pub fn source_settings(&self) -> SourceSettings<'_> {
+        SourceSettings {
+            source: self.source,
+            inventory: self.inventory.as_deref(),
+            auth_type: self.auth_type,
+            kubeconfig: self.kubeconfig.as_deref(),
+        }
+    }
+
     /// The inventory, read and checked (empty without a file).
     pub fn load_inventory(&self) -> Result<Inventory, String> {
-        match &self.inventory {
-            Some(path) => Inventory::load(path),
-            None => Ok(Inventory::default()),
-        }
+        self.source_settings().load_inventory()
     }
 }
 
 impl ComponentConfig for K8sAttributesConfig {
     fn validate(&self) -> Vec<ConfigError> {
-        let mut errors = Vec::new();
-        match self.source {
-            MetadataSource::Static => {
-                if let Err(message) = self.load_inventory() {
-                    errors.push(ConfigError::new("inventory", message));
-                }
-            }
-            MetadataSource::Kubernetes => {
-                if self.inventory.is_some() {
-                    errors.push(ConfigError::new(
-                        "inventory",
-                        "only the static source reads an inventory",
-                    ));
-                }
-                if let Some(path) = self.kubeconfig.as_ref().filter(|path| !path.is_file()) {
-                    errors.push(ConfigError::new(
-                        "kubeconfig",
-                        format!("{} is not a file", path.display()),
-                    ));
-                }
-                if self.kubeconfig.is_some() && self.auth_type != AuthType::KubeConfig {
-                    errors.push(ConfigError::new(
-                        "kubeconfig",
-                        "is read with auth_type: kube_config",
-                    ));
-                }
-            }
-        }
+        let mut errors = self.source_settings().check();
         if self.wait_for_metadata_timeout.0.is_zero() {
             errors.push(ConfigError::new(
                 "wait_for_metadata_timeout",

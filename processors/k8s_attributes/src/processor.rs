@@ -10,10 +10,12 @@ use spider_collector::records::{Batch, EndpointClass, EndpointMeta, Record, Sign
 use spider_collector::telemetry::Counter;
 use spider_collector::{ComponentError, CreateContext, Factory, Processor};
 
-use crate::config::{K8sAttributesConfig, MetadataSource};
-use crate::index::Index;
-use crate::inventory::FollowedInventory;
-use crate::kubernetes::{self, Watchers};
+use spider_kube::MetadataSource;
+use spider_kube::index::Index;
+use spider_kube::inventory::FollowedInventory;
+use spider_kube::kubernetes::{self, Watchers};
+
+use crate::config::K8sAttributesConfig;
 use crate::outside::Outside;
 
 /// How often deleted pods past their grace period are forgotten.

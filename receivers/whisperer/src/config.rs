@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use spider_collector::config::GoDuration;
 use spider_collector::{ComponentConfig, ConfigError};
-use spider_processor_k8s_attributes::{AuthType, MetadataSource};
+use spider_kube::{AuthType, MetadataSource, SourceSettings};
 
 pub use spider_collector::records::Workload;
 
@@ -47,7 +47,7 @@ pub struct WhispererConfig {
     /// Where pods come from: `kubernetes` (the API) or `static` (an inventory file, re-read
     /// when it changes).
     pub source: MetadataSource,
-    /// The inventory (`source: static`), in the k8s_attributes processor's format.
+    /// The inventory (`source: static`), in the format the k8s_attributes processor reads too.
     pub inventory: Option<PathBuf>,
     /// How to reach the API (`source: kubernetes`).
     pub auth_type: AuthType,
@@ -127,6 +127,16 @@ impl ComponentConfig for WhispererConfig {
         if self.max_duration.0.is_zero() {
             errors.push(ConfigError::new("max_duration", "must be positive"));
         }
+        errors.extend(
+            SourceSettings {
+                source: self.source,
+                inventory: self.inventory.as_deref(),
+                auth_type: self.auth_type,
+                kubeconfig: self.kubeconfig.as_deref(),
+            }
+            .check(),
+        );
+        // Without pods there is nothing to capture: the inventory must name them.
         if self.source == MetadataSource::Static && self.inventory.is_none() {
             errors.push(ConfigError::new(
                 "inventory",

@@ -7,10 +7,10 @@ use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use spider_collector::telemetry::ComponentTelemetry;
-use spider_processor_k8s_attributes::MetadataSource;
-use spider_processor_k8s_attributes::index::Index;
-use spider_processor_k8s_attributes::inventory::FollowedInventory;
-use spider_processor_k8s_attributes::kubernetes::{self, Watchers};
+use spider_kube::MetadataSource;
+use spider_kube::index::Index;
+use spider_kube::inventory::FollowedInventory;
+use spider_kube::kubernetes::{self, Watchers};
 
 use crate::config::{WhispererConfig, Workload};
 

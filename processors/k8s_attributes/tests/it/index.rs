@@ -5,10 +5,8 @@
 use std::net::IpAddr;
 
 use spider_collector::records::{EndpointClass, EndpointMeta, OwnerKind};
-use spider_processor_k8s_attributes::index::Index;
-use spider_processor_k8s_attributes::model::{
-    Controller, EndpointSlice, Key, Node, Object, Owner, Pod, Service,
-};
+use spider_kube::index::Index;
+use spider_kube::model::{Controller, EndpointSlice, Key, Node, Object, Owner, Pod, Service};
 
 const MINUTE: i64 = 60_000_000;
 const GRACE: i64 = 2 * MINUTE;

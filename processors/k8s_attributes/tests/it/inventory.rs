@@ -11,9 +11,8 @@ use spider_collector::ComponentConfig;
 use spider_collector::records::{
     Batch, EndpointClass, EndpointMeta, HostName, HttpTransaction, NameSource, OwnerKind, Timestamp,
 };
-use spider_processor_k8s_attributes::{
-    K8sAttributesConfig, K8sAttributesProcessorFactory, MetadataSource,
-};
+use spider_kube::MetadataSource;
+use spider_processor_k8s_attributes::{K8sAttributesConfig, K8sAttributesProcessorFactory};
 
 const INVENTORY: &str = r#"
 nodes:

@@ -10,9 +10,8 @@ use serde_json::{Value, json};
 use spider_collector::conformance;
 use spider_collector::records::{EndpointClass, EndpointMeta, OwnerKind};
 use spider_collector::{Factory, Processor};
-use spider_processor_k8s_attributes::{
-    AuthType, K8sAttributesConfig, K8sAttributesProcessorFactory, MetadataSource,
-};
+use spider_kube::{AuthType, MetadataSource};
+use spider_processor_k8s_attributes::{K8sAttributesConfig, K8sAttributesProcessorFactory};
 use spider_testkit::kube_api::{
     FakeApi, Resource, endpoint_slice, job, node, pod, replica_set, service,
 };
@@ -467,7 +466,7 @@ fn the_written_rbac_grants_exactly_list_and_watch_of_what_is_watched() {
         }
     }
     granted.sort();
-    let mut watched: Vec<(String, String)> = spider_processor_k8s_attributes::kubernetes::WATCHED
+    let mut watched: Vec<(String, String)> = spider_kube::kubernetes::WATCHED
         .iter()
         .map(|(group, resource)| ((*group).to_owned(), (*resource).to_owned()))
         .collect();

@@ -40,6 +40,20 @@ fn bad_settings_are_named_by_path() {
             "{expected:?} not in {found:#?}"
         );
     }
+    // The source settings are checked as the k8s_attributes processor checks its own (one check).
+    assert_eq!(
+        errors("kubeconfig: /nowhere/config\n"),
+        vec!["kubeconfig: is read with source: kubernetes and auth_type: kube_config"]
+    );
+    assert_eq!(
+        errors("auth_type: kube_config\nkubeconfig: /nowhere/config\n"),
+        vec!["kubeconfig: /nowhere/config is not a file"]
+    );
+    assert!(
+        errors("source: static\ninventory: /nowhere.yaml\n")[0].starts_with("inventory: "),
+        "{:?}",
+        errors("source: static\ninventory: /nowhere.yaml\n")
+    );
     assert!(
         errors("server: null\n")[0].contains("nothing to capture"),
         "{:?}",

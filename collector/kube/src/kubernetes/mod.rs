@@ -23,9 +23,9 @@ use spider_collector::telemetry::Counter;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::config::AuthType;
 use crate::index::Index;
 use crate::model::Object;
+use crate::source::AuthType;
 
 /// The resources watched, as RBAC names them (API group, resource): each needs `list` and
 /// `watch`, and nothing else is asked for (`deploy/rbac/k8s-attributes.yaml`).
