@@ -16,7 +16,7 @@ use spider_exporter_parquet::{ParquetConfig, ParquetExporterFactory};
 use spider_query::map::{View, leaf_sql, map};
 use spider_query::range::TimeRange;
 use spider_query::server::{ServerConfig, router};
-use spider_receiver_synthetic::cluster::{Cluster, Shape};
+use spider_synthetic::cluster::{Cluster, Shape};
 
 /// 25 namespaces × 20 workloads × 20 pods on 50 nodes.
 const SHAPE: Shape = Shape {

@@ -1,5 +1,6 @@
 //! End-to-end tests of the `spider` binary: what a user runs, run as a user runs it.
 
+mod architecture;
 mod capture;
 mod capture_memory;
 mod cli;

@@ -12,7 +12,7 @@ use spider_collector::records::Batch;
 use spider_collector::telemetry::ComponentTelemetry;
 use spider_collector::{CreateContext, Factory};
 use spider_exporter_parquet::{ParquetConfig, ParquetExporterFactory};
-use spider_receiver_synthetic::{Generator, SyntheticConfig};
+use spider_synthetic::Generator;
 
 const BATCH: usize = 8192;
 
@@ -23,11 +23,8 @@ fn main() {
         .unwrap_or(2_000_000);
     let dir = std::env::temp_dir().join(format!("spider-bench-parquet-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let mut generator = Generator::new(&SyntheticConfig {
-        pods: 2000,
-        ports: 50,
-        ..SyntheticConfig::default()
-    });
+    // The synthetic receiver's defaults (seed 1, reporter "synthetic") over a larger cluster.
+    let mut generator = Generator::new(1, "synthetic", 2000, 50);
     let batches: Vec<Batch> = (0..rows.div_ceil(BATCH))
         .map(|_| Batch::Usage(generator.records(BATCH)))
         .collect();

@@ -83,7 +83,7 @@ impl ComponentConfig for PcapConfig {
             }
         }
         if let Some(filter) = &self.filter
-            && let Err(message) = crate::source::check_filter(filter)
+            && let Err(message) = spider_capture::check_filter(filter)
         {
             errors.push(ConfigError::new("filter", message));
         }

@@ -2,24 +2,15 @@
 //! tcpdump's syntax, a snap length, promiscuous mode and a packets/bytes-per-second circuit
 //! breaker — or from a pcap/pcapng file, as `packets` records that keep the original frame.
 //!
-//! libpcap captures live interfaces (and compiles the filters); files are read with pcap-parser,
-//! which takes every pcapng section and interface, each with its own link type. Each source has
-//! its own thread; records go down the capture pipelines in batches, with back-pressure (a file
+//! The sources are [`spider_capture`]'s: libpcap captures live interfaces (and compiles the
+//! filters); files are read with pcap-parser, which takes every pcapng section and interface,
+//! each with its own link type. Each source has its own thread; records go down the capture pipelines in batches, with back-pressure (a file
 //! is read only as fast as the pipeline takes it; a live interface that falls behind loses
 //! frames in the kernel, which is counted). Without the privileges to capture, the receiver says so and stays idle, and the
 //! rest of the pipeline keeps running. A file that ends early (truncated) is an error in the
 //! log; every frame before the cut is kept.
 
 mod config;
-mod file;
-#[cfg(test)]
-mod file_fuzz;
-mod limiter;
-mod live;
-mod progress;
-mod reader;
-mod record;
-mod source;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,14 +23,10 @@ use spider_collector::{ComponentError, CreateContext, Factory, Output, Receiver}
 use tokio_util::sync::CancellationToken;
 
 pub use config::PcapConfig;
-pub use limiter::RateLimiter;
-pub use live::{LiveSettings, LiveSource};
-pub use reader::{Counters, Ending, Reader};
-pub use record::packet_record;
-pub use source::{Frame, FrameSource, check_filter};
-
-use crate::file::FileSource;
-use crate::progress::FileProgress;
+use spider_capture::{
+    Counters, Ending, FileProgress, FileSource, FrameSource, LiveSettings, LiveSource, RateLimiter,
+    Reader,
+};
 
 /// Builds [`PcapReceiver`]s.
 pub struct PcapReceiverFactory;

@@ -1,10 +1,7 @@
 //! The `synthetic` receiver: generates network-usage records between the pods of a made-up
 //! cluster, at a set rate or as fast as the pipeline takes them — a load generator in the manner
 //! of the Collector's telemetrygen, for tests, demos and benchmarks. Generation is seeded, so the
-//! same config gives the same records.
-
-pub mod cluster;
-mod generator;
+//! same config gives the same records (the generator is [`spider_synthetic`]'s).
 
 use std::time::Duration;
 
@@ -18,7 +15,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub use generator::{Generator, Random};
+use spider_synthetic::Generator;
 
 /// `receivers::synthetic`.
 #[derive(Debug, Clone, Deserialize)]
@@ -51,6 +48,13 @@ impl Default for SyntheticConfig {
             pods: 50,
             ports: 5,
         }
+    }
+}
+
+impl SyntheticConfig {
+    /// The generator of the records this config makes.
+    pub fn generator(&self) -> Generator {
+        Generator::new(self.seed, &self.reporter, self.pods, self.ports)
     }
 }
 
@@ -126,7 +130,7 @@ impl Receiver for SyntheticReceiver {
 /// Sends batches until the count is reached, the output closes, or `stop` is cancelled.
 /// A batch cut short by `stop` was never accepted, so stopping loses nothing accepted.
 async fn emit(config: SyntheticConfig, output: Output, stop: CancellationToken) {
-    let mut generator = Generator::new(&config);
+    let mut generator = config.generator();
     let started = Instant::now();
     let mut emitted = 0u64;
     while config.records == 0 || emitted < config.records {

@@ -151,7 +151,7 @@ impl ComponentConfig for WhispererConfig {
                 ));
             }
             if !capture.filter.is_empty()
-                && let Err(message) = spider_receiver_pcap::check_filter(&capture.filter)
+                && let Err(message) = spider_capture::check_filter(&capture.filter)
             {
                 errors.push(ConfigError::new(
                     format!("captures::{index}::filter"),

@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use spider_capture::{Counters, Ending, LiveSettings, LiveSource, RateLimiter, Reader};
 use spider_collector::Output;
 use spider_collector::telemetry::ComponentTelemetry;
-use spider_receiver_pcap::{Counters, Ending, LiveSettings, LiveSource, RateLimiter, Reader};
 use tokio_util::sync::CancellationToken;
 
 /// The capture filter of a set of pods: each packet once (as it enters the host from its
@@ -22,7 +22,7 @@ pub fn pods_filter(ips: &[IpAddr], extra: &str) -> Result<String, String> {
     let hosts: Vec<String> = ips.iter().map(|ip| format!("host {ip}")).collect();
     let mut filter = format!("inbound and ({})", hosts.join(" or "));
     if !extra.trim().is_empty() {
-        spider_receiver_pcap::check_filter(extra)
+        spider_capture::check_filter(extra)
             .map_err(|error| format!("the requested filter {extra:?} is refused: {error}"))?;
         filter.push_str(&format!(" and ({extra})"));
     }

@@ -8,7 +8,7 @@
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use spider_receiver_synthetic::Random;
+use spider_synthetic::Random;
 
 use crate::frames::{ACK, FIN, PSH, RST, SYN, tcp_frame, write_ethernet_pcap};
 

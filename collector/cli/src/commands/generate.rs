@@ -10,7 +10,7 @@ use spider_collector::records::{Batch, Timestamp};
 use spider_collector::telemetry::ComponentTelemetry;
 use spider_collector::{CreateContext, Factory};
 use spider_exporter_parquet::{ParquetConfig, ParquetExporterFactory};
-use spider_receiver_synthetic::cluster::{Cluster, Shape};
+use spider_synthetic::cluster::{Cluster, Shape};
 
 use super::runtime;
 

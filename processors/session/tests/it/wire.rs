@@ -3,8 +3,8 @@
 
 use std::net::Ipv4Addr;
 
+use spider_capture::{Frame, packet_record};
 use spider_collector::records::{Packet, Timestamp};
-use spider_receiver_pcap::{Frame, packet_record};
 pub use spider_testkit::frames::{ACK, FIN, PSH, RST, SYN, tcp_frame, udp_frame};
 
 /// An Ethernet frame as the capture would record it.

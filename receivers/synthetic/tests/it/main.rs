@@ -7,7 +7,7 @@ use spider_collector::records::{Batch, Signal};
 use spider_collector::{
     ComponentConfig, CreateContext, Factory, Output, Receiver, telemetry::ComponentTelemetry,
 };
-use spider_receiver_synthetic::{Generator, SyntheticConfig, SyntheticReceiverFactory};
+use spider_receiver_synthetic::{SyntheticConfig, SyntheticReceiverFactory};
 
 fn receiver(config: SyntheticConfig) -> Box<dyn Receiver> {
     let context = CreateContext {
@@ -41,8 +41,8 @@ fn generation_is_seeded_and_never_self_talk() {
         pods: 2,
         ..SyntheticConfig::default()
     };
-    let first = Generator::new(&config).records(500);
-    let again = Generator::new(&config).records(500);
+    let first = config.generator().records(500);
+    let again = config.generator().records(500);
     assert_eq!(first, again);
     assert!(first.iter().all(|r| r.client_ip != r.server_ip));
     assert!(first.iter().all(|r| (8080..8085).contains(&r.server_port)));

@@ -72,15 +72,12 @@ fn the_filter_takes_each_packet_of_the_pods_once() {
         pods_filter(&ips[..1], " ").unwrap(),
         "inbound and (host 10.0.0.2)"
     );
-    spider_receiver_pcap::check_filter(&pods_filter(&ips, "tcp port 80").unwrap())
-        .expect("compiles");
+    spider_capture::check_filter(&pods_filter(&ips, "tcp port 80").unwrap()).expect("compiles");
     // Wrapped, this one would compile and widen the capture to every packet of the host.
     let escaping = "tcp) or (ip or ip6";
     assert!(
-        spider_receiver_pcap::check_filter(&format!(
-            "inbound and (host 10.0.0.2) and ({escaping})"
-        ))
-        .is_ok()
+        spider_capture::check_filter(&format!("inbound and (host 10.0.0.2) and ({escaping})"))
+            .is_ok()
     );
     let refused = pods_filter(&ips, escaping).unwrap_err();
     assert!(refused.contains("is refused"), "{refused}");

@@ -2,7 +2,7 @@
 //! processor into TCP sessions and HTTP exchanges — beside tshark doing the same on the same
 //! file in the same run (conversations and HTTP requests/responses, out-of-order reassembly on).
 //!
-//! `cargo bench -p spider-processor-session --bench pcap_to_http [-- MEGABYTES]` (default 120)
+//! `cargo bench -p spider --bench pcap_to_http [-- MEGABYTES]` (default 120)
 //!
 //! The file is made-up HTTP/1.1 traffic (tests/kit http_capture: keep-alive, chunked, 3% of
 //! segments out of order, 3% retransmitted), written once to `target/bench-http-MB.pcap`.

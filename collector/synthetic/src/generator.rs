@@ -1,10 +1,8 @@
-//! The seeded record generator behind the synthetic receiver.
+//! The seeded record generator behind the synthetic receiver and the benchmarks.
 
 use std::net::{IpAddr, Ipv4Addr};
 
 use spider_collector::records::{NetworkUsage, Timestamp, Transport};
-
-use crate::SyntheticConfig;
 
 /// A small seeded random source (splitmix64): fast, and the same for the same seed.
 pub struct Random {
@@ -43,13 +41,14 @@ pub struct Generator {
 const FIRST_PORT: u16 = 8080;
 
 impl Generator {
-    /// A generator for a receiver config.
-    pub fn new(config: &SyntheticConfig) -> Self {
+    /// A generator of records `reporter` makes between `pods` addresses (at least 2) on `ports`
+    /// server ports, from `seed`.
+    pub fn new(seed: u64, reporter: &str, pods: u32, ports: u16) -> Self {
         Self {
-            random: Random::new(config.seed),
-            reporter: config.reporter.clone(),
-            pods: config.pods,
-            ports: config.ports,
+            random: Random::new(seed),
+            reporter: reporter.to_owned(),
+            pods,
+            ports,
         }
     }
 
