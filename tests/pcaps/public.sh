@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Public captures for the tests, from Debian packages (DESIGN.md §4): python3-dpkt's examples
+# Public captures for the tests, from Debian packages (ARCHITECTURE.md, "Test peers"): python3-dpkt's examples
 # and gopacket's test files. Extracted into DIR (default /var/cache/spider/pcaps).
 set -euo pipefail
 dir=${1:-/var/cache/spider/pcaps}

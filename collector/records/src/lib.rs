@@ -1,6 +1,6 @@
 //! The records that flow through Spider pipelines and the Arrow schemas they are stored with.
 //!
-//! Every record kind (DESIGN.md §2) is declared once with [`columns_struct!`]: the same declaration
+//! Every record kind (ARCHITECTURE.md, "Records") is declared once with [`columns_struct!`]: the same declaration
 //! gives the Rust struct, its Arrow schema and its conversion to an Arrow `RecordBatch`, so the
 //! Parquet files, the query service and the pipelines can never disagree on a column.
 

@@ -1,4 +1,4 @@
-//! Network usage → OTLP metrics, with the semantic conventions' names (DESIGN.md §2).
+//! Network usage → OTLP metrics, with the semantic conventions' names (ARCHITECTURE.md, "Records").
 //!
 //! Three monotonic sums, each point carrying `network.io.direction` from the source's side
 //! (`transmit`: client → server, `receive`: server → client):

@@ -65,7 +65,7 @@ impl Kernel {
         ] {
             let program: &mut CgroupSkb = program(&mut ebpf, name)?;
             program.load().map_err(|e| error(name, e))?;
-            // Single: AllowMultiple is refused on the v2 root here (DESIGN.md §3).
+            // Single: AllowMultiple is refused on the v2 root here (ARCHITECTURE.md, "Kernel hooks").
             program
                 .attach(&cgroup_dir, attach_type, CgroupAttachMode::Single)
                 .map_err(|e| error(&format!("attaching {name} to {}", cgroup.display()), e))?;
