@@ -103,8 +103,8 @@ pub async fn serving_with(
     (child, listen, client)
 }
 
-/// The rows of a read-only SQL statement, which must succeed.
-pub async fn sql_rows(client: &Client, listen: &str, query: &str) -> Vec<Value> {
+/// A read-only SQL statement's status and answer.
+pub async fn sql_answer(client: &Client, listen: &str, query: &str) -> (u16, Value) {
     let response = client
         .post(format!("http://{listen}/api/sql"))
         .json(&json!({ "query": query }))
@@ -113,6 +113,12 @@ pub async fn sql_rows(client: &Client, listen: &str, query: &str) -> Vec<Value> 
         .unwrap();
     let status = response.status().as_u16();
     let body: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    (status, body)
+}
+
+/// The rows of a read-only SQL statement, which must succeed.
+pub async fn sql_rows(client: &Client, listen: &str, query: &str) -> Vec<Value> {
+    let (status, body) = sql_answer(client, listen, query).await;
     assert_eq!(status, 200, "{query}: {body}");
     body["rows"].as_array().cloned().unwrap_or_default()
 }

@@ -429,15 +429,8 @@ async fn hostile_requests_get_4xx_or_503_and_never_kill_the_service() {
 }
 
 /// One SQL statement's status and error message.
-async fn post_sql(client: &Client, base: &str, query: &str) -> (u16, String) {
-    let response = client
-        .post(format!("{base}/api/sql"))
-        .json(&json!({ "query": query }))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let body: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+async fn post_sql(client: &Client, listen: &str, query: &str) -> (u16, String) {
+    let (status, body) = crate::serve::sql_answer(client, listen, query).await;
     let message = body["error"]["message"].as_str().unwrap_or_default();
     (status, message.to_owned())
 }
@@ -456,7 +449,7 @@ async fn a_statement_that_outgrows_its_memory_ends_its_worker_and_the_service_ru
     let base = format!("http://{listen}");
 
     // 8,000 bytes × 4^9: a 2 GiB string inside one expression. It once aborted the service.
-    let (status, message) = post_sql(&client, &base, &self_doubling(8000, 9)).await;
+    let (status, message) = post_sql(&client, &listen, &self_doubling(8000, 9)).await;
     assert_eq!(status, 400, "{message}");
     assert!(message.contains("more than 512 MiB of memory"), "{message}");
     let log = std::fs::read_to_string(&log_path).unwrap();
@@ -467,14 +460,14 @@ async fn a_statement_that_outgrows_its_memory_ends_its_worker_and_the_service_ru
     // The same by recursion: each step doubles the string.
     let recursive = "WITH RECURSIVE r(s, n) AS (SELECT 'spider', 1 UNION ALL \
                      SELECT s || s, n + 1 FROM r WHERE n < 40) SELECT max(length(s)) FROM r";
-    let (status, message) = post_sql(&client, &base, recursive).await;
+    let (status, message) = post_sql(&client, &listen, recursive).await;
     assert_eq!(status, 400, "{message}");
     // Nine rows of an 8 MiB string: within memory, but a 72 MiB answer.
     let wide = self_doubling(8000, 5).replace(
         "SELECT length(s) AS n FROM a5",
         "SELECT s FROM a5, generate_series(1, 9)",
     );
-    let (status, message) = post_sql(&client, &base, &wide).await;
+    let (status, message) = post_sql(&client, &listen, &wide).await;
     assert_eq!(status, 400, "{message}");
     assert!(message.contains("larger than 64 MiB"), "{message}");
 
