@@ -136,16 +136,16 @@ impl SqlWorker {
     }
 }
 
-/// Why a worker that did not answer ended: an abort or a kill is the memory bound (a failed
-/// allocation aborts; the OOM killer kills), anything else the worker's own fault.
+/// Why a worker that did not answer ended: an abort or a kill is a bound (a failed allocation
+/// and a stack overflow abort; the OOM killer kills), anything else the worker's own fault.
 fn ended(status: std::process::ExitStatus, max_memory: usize) -> QueryError {
     use std::os::unix::process::ExitStatusExt;
     const SIGABRT: i32 = 6;
     const SIGKILL: i32 = 9;
     match status.signal() {
         Some(SIGABRT | SIGKILL) => QueryError::Refused(format!(
-            "the query needed more than {} MiB of memory (the service's limit for one statement) \
-             and was stopped",
+            "the query needed more than {} MiB of memory (the service's limit for one statement), \
+             or a deeper stack than a statement has, and was stopped",
             max_memory >> 20
         )),
         _ => QueryError::Failed(format!("the SQL worker ended with {status}")),
