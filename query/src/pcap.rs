@@ -5,6 +5,7 @@
 //! gigabytes downloads in the memory of a few batches.
 
 use std::pin::Pin;
+use std::time::Duration;
 
 use bytes::Bytes;
 use datafusion::arrow::array::{Array, AsArray};
@@ -22,11 +23,23 @@ use crate::sql::QueryError;
 pub type PcapStream = Pin<Box<dyn Stream<Item = Result<Bytes, QueryError>> + Send>>;
 
 /// Pieces written ahead of the client at most: the back-pressure of a slow download.
-const PIECES_AHEAD: usize = 4;
+const PIECES_AHEAD: usize = 2;
 
-/// Rows per batch of frames. A frame is up to 256 KiB, and DataFusion's 8,192 rows of frames
-/// make batches of tens of megabytes that a sort in a small memory pool cannot hold even once.
-const FRAMES_PER_BATCH: usize = 512;
+/// Rows per batch of frames, and so per piece. A frame is up to 256 KiB: DataFusion's 8,192 rows
+/// of frames make batches of tens of megabytes that a sort in a small pool cannot hold even
+/// once, and 128 frames hold at most 32 MiB, however large the frames.
+const FRAMES_PER_BATCH: usize = 128;
+
+/// Time a client may leave a piece unread; the download is then given up, and what it held let
+/// go.
+const STALLED_CLIENT: Duration = Duration::from_secs(60);
+
+/// What the producer of a download sends: a piece, or the end of a whole file. A channel that
+/// closes without the end is a download cut short, and the client is told so.
+enum Piece {
+    Data(Bytes),
+    End,
+}
 
 /// `context` reading batches of [`FRAMES_PER_BATCH`], on the same memory pool.
 fn frame_context(context: &SessionContext) -> SessionContext {
@@ -38,9 +51,13 @@ fn frame_context(context: &SessionContext) -> SessionContext {
 }
 
 /// The pcap of session `session_id`'s packets; `None` when no packet of it was stored.
+///
+/// `hold` is kept until the download's last piece is written or it is given up (the service's
+/// download permit).
 pub async fn session_pcap(
     context: &SessionContext,
     session_id: u64,
+    hold: impl Send + 'static,
 ) -> Result<Option<PcapStream>, QueryError> {
     let packets = frame_context(context)
         .table("packets")
@@ -48,16 +65,18 @@ pub async fn session_pcap(
         .map_err(failed)?
         .filter(col("session_id").eq(lit(session_id)))
         .map_err(failed)?;
-    pcap_of(packets, None).await
+    pcap_of(packets, None, hold).await
 }
 
 /// The pcap of the packets in `range` that `filter` selects, at most `limit` of them (the first
-/// ones); with how many were selected in all. `None` when none was.
+/// ones); with how many were selected in all. `None` when none was. `hold` as for
+/// [`session_pcap`].
 pub async fn packets_pcap(
     context: &SessionContext,
     range: TimeRange,
     filter: Option<&str>,
     limit: usize,
+    hold: impl Send + 'static,
 ) -> Result<Option<(PcapStream, usize)>, QueryError> {
     let packets = filtered(
         &frame_context(context),
@@ -69,7 +88,7 @@ pub async fn packets_pcap(
     )
     .await?;
     let selected = packets.clone().count().await.map_err(failed)?;
-    Ok(pcap_of(packets, Some(limit))
+    Ok(pcap_of(packets, Some(limit), hold)
         .await?
         .map(|pcap| (pcap, selected)))
 }
@@ -77,10 +96,11 @@ pub async fn packets_pcap(
 /// Writes `packets` (the first `limit`, by time) as a pcap; `None` when there is none. The
 /// first batch is read here, so that an empty answer is known before the download starts; the
 /// rest is read by a task of the caller's runtime (the query runtime), ahead of the client by
-/// [`PIECES_AHEAD`] pieces.
+/// [`PIECES_AHEAD`] pieces, and holding `hold` while it runs.
 async fn pcap_of(
     packets: DataFrame,
     limit: Option<usize>,
+    hold: impl Send + 'static,
 ) -> Result<Option<PcapStream>, QueryError> {
     let mut batches = packets
         .sort(vec![col("time").sort(true, false)])
@@ -109,24 +129,45 @@ async fn pcap_of(
     encode(&encoder, &first, &mut head)?;
     let (pieces, mut received) = tokio::sync::mpsc::channel(PIECES_AHEAD);
     tokio::spawn(async move {
+        let _hold = hold;
+        let send = |piece| tokio::time::timeout(STALLED_CLIENT, pieces.send(piece));
         while let Some(batch) = batches.next().await {
             let mut piece = Vec::new();
             let encoded = batch
                 .map_err(failed)
                 .and_then(|batch| encode(&encoder, &batch, &mut piece));
-            let stop = encoded.is_err();
-            // A client that went away closes the channel: the query stops with it.
-            if pieces
-                .send(encoded.map(|()| Bytes::from(piece)))
-                .await
-                .is_err()
-                || stop
-            {
-                break;
+            if let Err(error) = encoded {
+                tracing::warn!("a pcap download was cut short: {error}");
+                return;
+            }
+            // A client that went away (the channel is closed) or stopped reading ends it.
+            if !matches!(send(Piece::Data(Bytes::from(piece))).await, Ok(Ok(()))) {
+                return;
             }
         }
+        let _ = send(Piece::End).await;
     });
-    let rest = futures::stream::poll_fn(move |cx| received.poll_recv(cx));
+    let mut ended = false;
+    let rest = futures::stream::poll_fn(move |cx| {
+        if ended {
+            return std::task::Poll::Ready(None);
+        }
+        received.poll_recv(cx).map(|piece| match piece {
+            Some(Piece::Data(bytes)) => Some(Ok(bytes)),
+            Some(Piece::End) => {
+                ended = true;
+                None
+            }
+            // The producer stopped before the end: an error, so the client's download fails
+            // rather than looking whole.
+            None => {
+                ended = true;
+                Some(Err(QueryError::Failed(
+                    "the pcap could not be written to its end".into(),
+                )))
+            }
+        })
+    });
     Ok(Some(Box::pin(
         futures::stream::once(async move { Ok(Bytes::from(head)) }).chain(rest),
     )))

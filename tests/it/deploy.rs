@@ -240,6 +240,28 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
     );
     let query = &of_kind(objects, "Deployment")[0]["spec"];
     assert_eq!(query["replicas"], 2);
+    // A read-only root, and a scratch volume where sorts beyond the memory pool spill.
+    let pod = &query["template"]["spec"];
+    assert_eq!(
+        pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"],
+        true
+    );
+    assert!(
+        pod["containers"][0]["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|mount| mount["mountPath"] == "/tmp" && mount["name"] == "spill"),
+        "{pod}"
+    );
+    assert!(
+        pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|volume| volume["name"] == "spill" && volume["emptyDir"]["sizeLimit"] == "8Gi"),
+        "{pod}"
+    );
     assert_eq!(
         query["template"]["spec"]["containers"][0]["env"][0]["valueFrom"]["secretKeyRef"]["name"],
         "spider-token"

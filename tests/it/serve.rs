@@ -55,6 +55,22 @@ async fn serve_answers_over_what_collect_wrote_and_stops_on_sigterm() {
     assert!(stderr(&output).contains("SIGTERM received, stopping"));
 }
 
+/// The records of a little-endian microsecond pcap file: timestamp, lengths and bytes.
+fn pcap_records(file: &[u8]) -> Vec<(u64, u32, Vec<u8>)> {
+    let field = |at: usize| u32::from_le_bytes(file[at..at + 4].try_into().unwrap());
+    assert_eq!(field(0), 0xa1b2_c3d4, "a little-endian microsecond pcap");
+    let mut records = Vec::new();
+    let mut at = 24;
+    while at < file.len() {
+        let micros = u64::from(field(at)) * 1_000_000 + u64::from(field(at + 4));
+        let captured = field(at + 8) as usize;
+        let data = file[at + 16..at + 16 + captured].to_vec();
+        records.push((micros, field(at + 12), data));
+        at += 16 + captured;
+    }
+    records
+}
+
 /// Unix seconds now.
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
@@ -552,7 +568,11 @@ async fn a_session_larger_than_the_service_may_hold_downloads_whole() {
         },
     );
     let data = analyze(&file);
-    let (child, listen, client) = serving(&data, &["--max-query-memory", "32MiB"]).await;
+    let (child, listen, client) = serving(
+        &data,
+        &["--max-query-memory", "32MiB", "--max-downloads", "1"],
+    )
+    .await;
     // Less than the session: a download built in memory would be killed.
     let cap_bytes = 128 << 20;
     assert!(written.bytes > cap_bytes, "{written:?}");
@@ -571,6 +591,13 @@ async fn a_session_larger_than_the_service_may_hold_downloads_whole() {
     if status != 200 {
         panic!("{status}: {}", response.text().await.unwrap());
     }
+    // While it streams, it holds the one download place.
+    let second = client
+        .get(format!("http://{listen}/api/sessions/{session}/pcap"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), 503);
     let downloaded = file.with_file_name("downloaded.pcap");
     let mut out = std::io::BufWriter::new(std::fs::File::create(&downloaded).unwrap());
     while let Some(piece) = response.chunk().await.unwrap() {
@@ -578,10 +605,20 @@ async fn a_session_larger_than_the_service_may_hold_downloads_whole() {
     }
     out.flush().unwrap();
     drop(out);
-    let fields = ["frame.time_epoch", "frame.len"];
+    let fields = ["frame.time_epoch", "frame.len", "frame.cap_len"];
     let original = tshark_fields(&file, "tcp", &fields);
     assert_eq!(original.len(), written.frames);
     assert_eq!(tshark_fields(&downloaded, "tcp", &fields), original);
+    // Every frame's bytes too (as a multiset: frames of one microsecond may trade places).
+    let frames = |path: &Path| {
+        let mut records = pcap_records(&std::fs::read(path).unwrap());
+        records.sort_unstable();
+        records
+    };
+    assert!(
+        frames(&downloaded) == frames(&file),
+        "the frames' bytes differ"
+    );
     eprintln!(
         "a {} MB session downloaded under a 128 MiB cap, no OOM kill (cgroup peak, page cache \
          included: {} MiB)",

@@ -135,10 +135,18 @@ pub async fn session_pcap(
     let id: u64 = id
         .parse()
         .map_err(|_| ApiError::bad_request(format!("session id {id:?} is not a number")))?;
-    let Some(pcap) = crate::pcap::session_pcap(&state.context, id).await? else {
+    let permit = download_permit(&state)?;
+    let Some(pcap) = crate::pcap::session_pcap(&state.context, id, permit).await? else {
         return Err(ApiError::not_found(format!("no packets of session {id}")));
     };
     Ok(pcap_download(&format!("session-{id}.pcap"), pcap))
+}
+
+/// A place among the pcap downloads streaming at once, or a 503.
+fn download_permit(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    state.downloads.clone().try_acquire_owned().map_err(|_| {
+        ApiError::unavailable("as many pcap downloads as the service allows are running: try again")
+    })
 }
 
 /// A pcap file as a download called `name`, streamed.
@@ -165,8 +173,10 @@ pub async fn packets_pcap(
     let params = Params(query);
     let range = params.range()?;
     let limit = params.count("limit", 100_000, 1_000_000)?;
+    let permit = download_permit(&state)?;
     let Some((pcap, selected)) =
-        crate::pcap::packets_pcap(&state.context, range, params.text("filter"), limit).await?
+        crate::pcap::packets_pcap(&state.context, range, params.text("filter"), limit, permit)
+            .await?
     else {
         return Err(ApiError::not_found("no stored packets match"));
     };

@@ -79,10 +79,12 @@ pub struct ServerConfig {
 pub struct QueryLimits {
     /// Memory all queries may hold at once (DataFusion's memory pool), bytes.
     pub max_memory: usize,
-    /// Rows and time of one SQL statement.
+    /// Rows, time and memory of one SQL statement.
     pub sql: SqlLimits,
     /// SQL statements running at once; more are answered 503.
     pub max_concurrent_sql: usize,
+    /// pcap downloads streaming at once (each until its last piece is written); more are 503s.
+    pub max_downloads: usize,
     /// API requests answered at once (health aside); more are answered 503.
     pub max_requests: usize,
     /// Time an API request may take; it is then given up with a 503.
@@ -94,7 +96,8 @@ impl Default for QueryLimits {
         Self {
             max_memory: 2 << 30,
             sql: SqlLimits::default(),
-            max_concurrent_sql: 4,
+            max_concurrent_sql: 2,
+            max_downloads: 4,
             max_requests: 64,
             request_timeout: std::time::Duration::from_secs(60),
         }
@@ -115,6 +118,8 @@ pub struct AppState {
     pub sql_slots: tokio::sync::Semaphore,
     /// Where SQL statements run, and over which dataset root.
     pub sql_worker: Option<(SqlWorker, PathBuf)>,
+    /// Free places for pcap downloads.
+    pub downloads: Arc<tokio::sync::Semaphore>,
 }
 
 /// The router of the API, ready to serve.
@@ -134,6 +139,9 @@ pub fn router(config: &ServerConfig) -> Result<Router, String> {
         captures,
         sql_limits: config.query_limits.sql,
         sql_slots: tokio::sync::Semaphore::new(config.query_limits.max_concurrent_sql),
+        downloads: Arc::new(tokio::sync::Semaphore::new(
+            config.query_limits.max_downloads.max(1),
+        )),
         sql_worker: config
             .sql_worker
             .clone()

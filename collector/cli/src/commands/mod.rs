@@ -103,7 +103,6 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// A multi-threaded async runtime, or the reason there is none.
 /// The names a service on `listen` answers when it is given none: on a loopback address only
 /// `localhost`, `127.0.0.1` and `::1`, so that a page whose DNS name rebinds to 127.0.0.1 cannot
 /// drive it from a browser; any name on other addresses (a pod's, reached by its Service).
@@ -115,16 +114,24 @@ fn loopback_hosts(listen: std::net::SocketAddr) -> Option<Vec<String>> {
     })
 }
 
-/// The query service's SQL worker: this very binary's `sql-worker`.
+/// The query service's SQL worker: this very binary's `sql-worker`. `/proc/self/exe` runs this
+/// binary even after a package upgrade replaced the file; its path would name the new one, or
+/// none.
 fn sql_worker() -> anyhow::Result<spider_query::worker::SqlWorker> {
-    let program = std::env::current_exe()
-        .map_err(|e| anyhow::anyhow!("cannot find this program to run SQL workers: {e}"))?;
+    let own = std::path::PathBuf::from("/proc/self/exe");
+    let program = if own.exists() {
+        own
+    } else {
+        std::env::current_exe()
+            .map_err(|e| anyhow::anyhow!("cannot find this program to run SQL workers: {e}"))?
+    };
     Ok(spider_query::worker::SqlWorker {
         program,
         args: vec!["sql-worker".into()],
     })
 }
 
+/// A multi-threaded async runtime, or the reason there is none.
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Runtime::new().map_err(|error| {
         eprintln!("cannot start the async runtime: {error}");

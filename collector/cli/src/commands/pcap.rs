@@ -31,7 +31,7 @@ pub(super) fn pcap(args: &PcapArgs) -> ExitCode {
     let written = runtime.block_on(async {
         let context =
             spider_query::open(&args.data).map_err(|e| format!("cannot read the packets: {e}"))?;
-        let Some(mut pcap) = spider_query::pcap::session_pcap(&context, args.session)
+        let Some(mut pcap) = spider_query::pcap::session_pcap(&context, args.session, ())
             .await
             .map_err(|e| format!("cannot read the packets: {e}"))?
         else {

@@ -86,6 +86,9 @@ pub struct ServeArgs {
     /// --max-sql-memory, this sets what the service may hold: keep their sum under its limit.
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub max_concurrent_sql: usize,
+    /// pcap downloads streaming at once; more are answered 503.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub max_downloads: usize,
     /// API requests answered at once (health aside); more are answered 503.
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub max_requests: usize,
@@ -155,6 +158,7 @@ pub(super) fn serve(args: ServeArgs) -> ExitCode {
                 max_memory: args.max_sql_memory,
             },
             max_concurrent_sql: args.max_concurrent_sql.max(1),
+            max_downloads: args.max_downloads.max(1),
             max_requests: args.max_requests,
             request_timeout: args.request_timeout,
         },

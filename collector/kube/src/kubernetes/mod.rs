@@ -28,7 +28,7 @@ use crate::model::Object;
 use crate::source::AuthType;
 
 /// The resources watched, as RBAC names them (API group, resource): each needs `list` and
-/// `watch`, and nothing else is asked for (`deploy/rbac/k8s-attributes.yaml`).
+/// `watch`, and nothing else is asked for (`deploy/spider/files/k8s-attributes-rules.yaml`).
 pub const WATCHED: [(&str, &str); 6] = [
     ("", "pods"),
     ("", "nodes"),
