@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::captures::{AgentStatus, CaptureInput};
+use super::captures::{AgentStatus, CaptureRequest, CaptureState};
 use super::{ApiError, AppState};
 
 type Shared = State<Arc<AppState>>;
@@ -24,19 +24,19 @@ pub async fn list(
     State(state): Shared,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let wanted = query.get("state").map(String::as_str);
-    if let Some(other) = wanted.filter(|s| !["active", "stopped", "expired"].contains(s)) {
-        return Err(ApiError::bad_request(format!(
-            "state {other:?} is not active, stopped or expired"
-        )));
-    }
+    let wanted = match query.get("state") {
+        None => None,
+        Some(name) => Some(CaptureState::parse(name).ok_or_else(|| {
+            ApiError::bad_request(format!("state {name:?} is not active, stopped or expired"))
+        })?),
+    };
     Ok(Json(state.captures.list(wanted)).into_response())
 }
 
 /// `POST /api/captures`.
 pub async fn create(
     State(state): Shared,
-    body: Result<Json<CaptureInput>, JsonRejection>,
+    body: Result<Json<CaptureRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(input) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     match state.captures.create(input) {

@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+pub use spider_capture_protocol::{AgentStatus, Capture, CaptureRequest, CaptureState, Workload};
 
 use super::json_file::{JsonFile, Refused};
 
-pub use spider_records::Workload;
 use spider_records::workload::{MAX_NAME_BYTES, check_name};
 
 /// How long an ended capture is kept, in seconds.
@@ -49,84 +49,15 @@ impl Default for CaptureLimits {
     }
 }
 
-/// What a client sends to start a capture.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CaptureInput {
-    /// The workload whose pods are captured.
-    pub workload: Workload,
-    /// How long, in seconds.
-    pub duration_seconds: u64,
-    /// A capture filter in tcpdump's syntax, on top of the pods' addresses.
-    #[serde(default)]
-    pub filter: String,
-    /// The packet rate ceiling on each node (default: the server's limit).
-    pub max_packets_per_second: Option<u64>,
+/// Whether `capture` is carried out at `now`.
+fn is_active(capture: &Capture, now: u64) -> bool {
+    capture.state_at(now) == CaptureState::Active
 }
 
-/// What one node agent last said of a capture.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AgentStatus {
-    /// The workload's pods it captures (on its node).
-    #[serde(default)]
-    pub pods: Vec<String>,
-    /// Packets captured.
-    #[serde(default)]
-    pub packets: u64,
-    /// Packets dropped (over the rate ceiling, or by the kernel).
-    #[serde(default)]
-    pub dropped: u64,
-    /// What went wrong, if anything (a filter that does not compile, no privileges…).
-    #[serde(default)]
-    pub error: Option<String>,
-    /// Whether it is capturing now.
-    #[serde(default)]
-    pub capturing: bool,
-    /// When it said so (Unix seconds; set by the server).
-    #[serde(default)]
-    pub updated: u64,
-}
-
-/// A capture request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Capture {
-    /// Stable id.
-    pub id: u64,
-    /// What is captured.
-    pub workload: Workload,
-    /// The extra capture filter.
-    pub filter: String,
-    /// The packet rate ceiling on each node.
-    pub max_packets_per_second: u64,
-    /// When it was asked for (Unix seconds).
-    pub created: u64,
-    /// When it ends by itself.
-    pub expires: u64,
-    /// When it was stopped, if it was.
-    pub stopped: Option<u64>,
-    /// `active`, `stopped` or `expired` (computed when answered).
-    #[serde(default)]
-    pub state: String,
-    /// Each node agent's last status, by node.
-    #[serde(default)]
-    pub agents: BTreeMap<String, AgentStatus>,
-}
-
-impl Capture {
-    fn is_active(&self, now: u64) -> bool {
-        self.stopped.is_none() && now < self.expires
-    }
-
-    fn with_state(mut self, now: u64) -> Self {
-        self.state = match (self.stopped, now >= self.expires) {
-            (Some(_), _) => "stopped",
-            (None, true) => "expired",
-            (None, false) => "active",
-        }
-        .to_owned();
-        self
-    }
+/// `capture` with its state as of `now`.
+fn with_state(mut capture: Capture, now: u64) -> Capture {
+    capture.state = capture.state_at(now);
+    capture
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -164,14 +95,14 @@ impl CaptureStore {
     }
 
     /// Every capture, newest first, with its state; only those in `state` when given.
-    pub fn list(&self, state: Option<&str>) -> Vec<Capture> {
+    pub fn list(&self, state: Option<CaptureState>) -> Vec<Capture> {
         let now = unix_now();
         self.file.read(|document| {
             document
                 .captures
                 .iter()
                 .rev()
-                .map(|capture| capture.clone().with_state(now))
+                .map(|capture| with_state(capture.clone(), now))
                 .filter(|capture| state.is_none_or(|state| capture.state == state))
                 .collect()
         })
@@ -185,12 +116,12 @@ impl CaptureStore {
                 .captures
                 .iter()
                 .find(|c| c.id == id)
-                .map(|c| c.clone().with_state(now))
+                .map(|c| with_state(c.clone(), now))
         })
     }
 
     /// Starts a capture, if it is within the limits.
-    pub fn create(&self, input: CaptureInput) -> Result<Capture, Refused> {
+    pub fn create(&self, input: CaptureRequest) -> Result<Capture, Refused> {
         let limits = self.limits;
         input
             .workload
@@ -229,7 +160,7 @@ impl CaptureStore {
                 let active: Vec<&Capture> = document
                     .captures
                     .iter()
-                    .filter(|c| c.is_active(now))
+                    .filter(|c| is_active(c, now))
                     .collect();
                 let on_workload = active
                     .iter()
@@ -256,11 +187,11 @@ impl CaptureStore {
                     created: now,
                     expires: now + input.duration_seconds,
                     stopped: None,
-                    state: String::new(),
+                    state: CaptureState::Active,
                     agents: BTreeMap::new(),
                 };
                 document.captures.push(capture.clone());
-                Ok(Ok(capture.with_state(now)))
+                Ok(Ok(with_state(capture, now)))
             })
             .map_err(Refused::Storage)?
     }
@@ -270,7 +201,7 @@ impl CaptureStore {
         let now = unix_now();
         self.change_one(id, |capture| {
             capture.stopped.get_or_insert(now.min(capture.expires));
-            capture.clone().with_state(now)
+            with_state(capture.clone(), now)
         })
     }
 
@@ -369,7 +300,7 @@ mod tests {
     fn a_filter_that_would_escape_its_parentheses_is_refused() {
         let (store, path) = fresh_store("captures-filter");
         for bad in ["tcp) or (ip or ip6", "port eighty", "(tcp"] {
-            let refused = store.create(CaptureInput {
+            let refused = store.create(CaptureRequest {
                 filter: bad.into(),
                 ..input(60)
             });
@@ -378,7 +309,7 @@ mod tests {
                 "{bad}"
             );
         }
-        let accepted = store.create(CaptureInput {
+        let accepted = store.create(CaptureRequest {
             filter: "tcp port 80 or udp port 53".into(),
             ..input(60)
         });
@@ -386,8 +317,8 @@ mod tests {
         let _ = std::fs::remove_file(&path);
     }
 
-    fn input(seconds: u64) -> CaptureInput {
-        CaptureInput {
+    fn input(seconds: u64) -> CaptureRequest {
+        CaptureRequest {
             workload: Workload {
                 namespace: "shop".into(),
                 kind: "Deployment".into(),
@@ -412,15 +343,21 @@ mod tests {
         store.stop(recent.id).unwrap();
         let newest = store.create(input(60)).unwrap();
         let reopened = CaptureStore::open(path.clone(), CaptureLimits::default()).unwrap();
-        let kept: Vec<(u64, String)> = reopened
+        let kept: Vec<(u64, CaptureState)> = reopened
             .list(None)
             .into_iter()
             .map(|c| (c.id, c.state))
             .collect();
         assert_eq!(
             kept,
-            [(newest.id, "active".into()), (recent.id, "stopped".into())]
+            [
+                (newest.id, CaptureState::Active),
+                (recent.id, CaptureState::Stopped)
+            ]
         );
+        // Files written when the state was a string held "" for it.
+        let before: CaptureState = serde_json::from_str("\"\"").unwrap();
+        assert_eq!(before, CaptureState::Active);
         assert_eq!(newest.id, 3);
         let _ = std::fs::remove_file(&path);
     }

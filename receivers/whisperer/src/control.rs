@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{WhispererConfig, Workload};
 use crate::pods::Pods;
 use crate::running::{Plan, Running, Tally, pods_filter};
-use crate::server::{Requested, Server, Status};
+use spider_capture_protocol::{AgentStatus, Capture, CaptureClient};
 
 /// Which capture: declared in the config (by position) or requested (by id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -54,11 +54,11 @@ pub struct Agent {
     config: WhispererConfig,
     node: String,
     pods: Pods,
-    server: Option<Server>,
+    server: Option<CaptureClient>,
     output: Output,
     active: BTreeMap<Origin, Active>,
     /// Requested captures last seen on the service, kept while it cannot be reached.
-    requested: Vec<Requested>,
+    requested: Vec<Capture>,
     server_down: bool,
 }
 
@@ -66,7 +66,7 @@ impl Agent {
     /// An agent with nothing running yet.
     pub fn new(config: WhispererConfig, pods: Pods, output: Output) -> Result<Self, String> {
         let server = match &config.server {
-            Some(base) => Some(Server::new(base, config.token.clone())?),
+            Some(base) => Some(CaptureClient::new(base, config.token.clone())?),
             None => None,
         };
         Ok(Self {
@@ -185,12 +185,13 @@ impl Agent {
                 if let Origin::Requested(id) = origin {
                     self.report_one(
                         id,
-                        &Status {
+                        &AgentStatus {
                             pods: active.pods,
                             packets: active.tally.packets(),
                             dropped: active.tally.dropped(),
                             error: active.error,
                             capturing: false,
+                            updated: 0,
                         },
                     )
                     .await;
@@ -266,12 +267,13 @@ impl Agent {
             if let Origin::Requested(id) = origin {
                 self.report_one(
                     *id,
-                    &Status {
+                    &AgentStatus {
                         pods: active.pods.clone(),
                         packets: active.tally.packets(),
                         dropped: active.tally.dropped(),
                         error: active.error.clone(),
                         capturing: active.running.is_some(),
+                        updated: 0,
                     },
                 )
                 .await;
@@ -279,7 +281,7 @@ impl Agent {
         }
     }
 
-    async fn report_one(&self, id: u64, status: &Status) {
+    async fn report_one(&self, id: u64, status: &AgentStatus) {
         if let Some(server) = &self.server
             && let Err(error) = server.report(id, &self.node, status).await
             && !self.server_down

@@ -10,7 +10,6 @@ mod config;
 mod control;
 mod pods;
 mod running;
-mod server;
 
 use async_trait::async_trait;
 use spider_collector::records::Signal;
@@ -20,7 +19,6 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{DeclaredCapture, WhispererConfig, Workload};
 pub use running::pods_filter;
-pub use server::Server;
 
 use crate::control::Agent;
 use crate::pods::Pods;

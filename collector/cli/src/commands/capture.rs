@@ -6,10 +6,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use reqwest::Method;
-use serde_json::{Value, json};
+use spider_capture_protocol::{Capture, CaptureClient, CaptureRequest, CaptureState, Workload};
 use spider_collector::config::parse_duration;
-use spider_receiver_whisperer::{Server, Workload};
 
 use super::runtime;
 
@@ -60,53 +58,49 @@ pub(super) fn capture(args: CaptureArgs) -> ExitCode {
 }
 
 async fn request(args: &CaptureArgs) -> Result<String, String> {
-    let server = Server::new(&args.server, args.token.clone())?;
-    let answer = match (&args.workload, args.stop) {
-        (_, Some(id)) => {
-            let path = format!("/api/captures/{id}/stop");
-            server.call(Method::POST, &path, None).await?
-        }
+    let client = CaptureClient::new(&args.server, args.token.clone())?;
+    Ok(match (&args.workload, args.stop) {
+        (_, Some(id)) => describe(&client.stop(id).await?),
         (Some(workload), None) => {
-            let request = json!({
-                "workload": workload,
-                "duration_seconds": args.duration.as_secs().max(1),
-                "filter": args.filter,
-                "max_packets_per_second": args.max_rate,
-            });
-            let body = Some(request.to_string().into_bytes());
-            server.call(Method::POST, "/api/captures", body).await?
+            let request = CaptureRequest {
+                workload: workload.clone(),
+                duration_seconds: args.duration.as_secs().max(1),
+                filter: args.filter.clone(),
+                max_packets_per_second: args.max_rate,
+            };
+            describe(&client.create(&request).await?)
         }
-        (None, None) => server.call(Method::GET, "/api/captures", None).await?,
-    };
-    let body: Value = serde_json::from_slice(&answer).map_err(|e| e.to_string())?;
-    Ok(match body.as_array() {
-        Some(captures) => captures.iter().map(describe).collect(),
-        None => describe(&body),
+        (None, None) => client.list().await?.iter().map(describe).collect(),
     })
 }
 
 /// One capture in a line, then a line per node that reported on it.
-fn describe(capture: &Value) -> String {
-    let workload = &capture["workload"];
+fn describe(capture: &Capture) -> String {
+    let state = match capture.state {
+        CaptureState::Active => "active",
+        CaptureState::Stopped => "stopped",
+        CaptureState::Expired => "expired",
+    };
+    let workload = &capture.workload;
     let mut text = format!(
-        "capture {} of {}/{}/{}: {} (filter {:?}, {} packets/s, ends at {})\n",
-        capture["id"],
-        workload["namespace"].as_str().unwrap_or(""),
-        workload["kind"].as_str().unwrap_or(""),
-        workload["name"].as_str().unwrap_or(""),
-        capture["state"].as_str().unwrap_or(""),
-        capture["filter"].as_str().unwrap_or(""),
-        capture["max_packets_per_second"],
-        capture["expires"],
+        "capture {} of {}/{}/{}: {state} (filter {:?}, {} packets/s, ends at {})\n",
+        capture.id,
+        workload.namespace,
+        workload.kind,
+        workload.name,
+        capture.filter,
+        capture.max_packets_per_second,
+        capture.expires,
     );
-    for (node, status) in capture["agents"].as_object().into_iter().flatten() {
+    for (node, status) in &capture.agents {
         text.push_str(&format!(
-            "  {node}: pods {}, {} packets, {} dropped{}\n",
-            status["pods"],
-            status["packets"],
-            status["dropped"],
-            status["error"]
-                .as_str()
+            "  {node}: pods {:?}, {} packets, {} dropped{}\n",
+            status.pods,
+            status.packets,
+            status.dropped,
+            status
+                .error
+                .as_deref()
                 .map(|e| format!(", error: {e}"))
                 .unwrap_or_default(),
         ));

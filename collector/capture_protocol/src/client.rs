@@ -2,51 +2,18 @@
 //! report what they do (`/api/captures?state=active`, `/api/captures/{id}/agents/{node}`);
 //! `spider capture` makes, lists and stops requests through the same client.
 
-use serde::{Deserialize, Serialize};
+use serde::de::DeserializeOwned;
 
-use crate::config::Workload;
-
-/// A capture request as the service answers it.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Requested {
-    /// Its id.
-    pub id: u64,
-    /// Whose pods.
-    pub workload: Workload,
-    /// The extra capture filter.
-    #[serde(default)]
-    pub filter: String,
-    /// Its rate ceiling.
-    pub max_packets_per_second: u64,
-    /// When it was asked for (Unix seconds).
-    pub created: u64,
-    /// When it ends.
-    pub expires: u64,
-}
-
-/// What this agent reports of one capture.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Status {
-    /// The pods it captures here.
-    pub pods: Vec<String>,
-    /// Packets captured.
-    pub packets: u64,
-    /// Packets dropped (rate ceiling, kernel).
-    pub dropped: u64,
-    /// What went wrong.
-    pub error: Option<String>,
-    /// Whether it is capturing now.
-    pub capturing: bool,
-}
+use crate::{AgentStatus, Capture, CaptureRequest};
 
 /// A client of one query service.
-pub struct Server {
+pub struct CaptureClient {
     base: String,
     token: Option<String>,
     http: reqwest::Client,
 }
 
-impl Server {
+impl CaptureClient {
     /// A client of the service at `base`.
     pub fn new(base: &str, token: Option<String>) -> Result<Self, String> {
         // reqwest is built without a bundled crypto provider: ring serves https.
@@ -67,7 +34,7 @@ impl Server {
 
     /// Sends `method path` (with a JSON body) and returns the answer's body; an error names the
     /// URL and the status, with the service's own message when it gave one.
-    pub async fn call(
+    async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -97,15 +64,43 @@ impl Server {
         Err(format!("{url}: {status}: {message}"))
     }
 
-    /// The requests that are active now.
-    pub async fn active(&self) -> Result<Vec<Requested>, String> {
+    /// `method path` with `body` as JSON, its answer read as a `T`.
+    async fn json<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<T, String> {
+        let answer = self.call(method, path, body).await?;
+        serde_json::from_slice(&answer).map_err(|e| format!("{path}: {e}"))
+    }
+
+    /// Every capture the service keeps, newest first.
+    pub async fn list(&self) -> Result<Vec<Capture>, String> {
+        self.json(reqwest::Method::GET, "/api/captures", None).await
+    }
+
+    /// The captures that are active now.
+    pub async fn active(&self) -> Result<Vec<Capture>, String> {
         let path = "/api/captures?state=active";
-        let body = self.call(reqwest::Method::GET, path, None).await?;
-        serde_json::from_slice(&body).map_err(|e| format!("{path}: {e}"))
+        self.json(reqwest::Method::GET, path, None).await
+    }
+
+    /// Asks for a capture.
+    pub async fn create(&self, request: &CaptureRequest) -> Result<Capture, String> {
+        let body = serde_json::to_vec(request).map_err(|e| e.to_string())?;
+        self.json(reqwest::Method::POST, "/api/captures", Some(body))
+            .await
+    }
+
+    /// Stops capture `id`.
+    pub async fn stop(&self, id: u64) -> Result<Capture, String> {
+        let path = format!("/api/captures/{id}/stop");
+        self.json(reqwest::Method::POST, &path, None).await
     }
 
     /// Tells the service what this node does for capture `id`.
-    pub async fn report(&self, id: u64, node: &str, status: &Status) -> Result<(), String> {
+    pub async fn report(&self, id: u64, node: &str, status: &AgentStatus) -> Result<(), String> {
         let body = serde_json::to_vec(status).map_err(|e| e.to_string())?;
         let path = format!("/api/captures/{id}/agents/{node}");
         self.call(reqwest::Method::PUT, &path, Some(body))

@@ -1,0 +1,110 @@
+//! The messages of the capture protocol, as JSON.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use spider_records::Workload;
+
+/// What a client sends to start a capture (`POST /api/captures`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureRequest {
+    /// The workload whose pods are captured.
+    pub workload: Workload,
+    /// How long, in seconds.
+    pub duration_seconds: u64,
+    /// A capture filter in tcpdump's syntax, on top of the pods' addresses.
+    #[serde(default)]
+    pub filter: String,
+    /// The packet rate ceiling on each node (default: the service's limit).
+    pub max_packets_per_second: Option<u64>,
+}
+
+/// Where a capture is in its life.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaptureState {
+    /// Agents carry it out now.
+    #[default]
+    // Files written before the state was typed hold an empty string.
+    #[serde(alias = "")]
+    Active,
+    /// Stopped before its end.
+    Stopped,
+    /// Past its end.
+    Expired,
+}
+
+impl CaptureState {
+    /// The state named `name` (`active`, `stopped`, `expired`).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "active" => Some(Self::Active),
+            "stopped" => Some(Self::Stopped),
+            "expired" => Some(Self::Expired),
+            _ => None,
+        }
+    }
+}
+
+/// A capture as the service keeps and answers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capture {
+    /// Stable id.
+    pub id: u64,
+    /// What is captured.
+    pub workload: Workload,
+    /// The extra capture filter.
+    #[serde(default)]
+    pub filter: String,
+    /// The packet rate ceiling on each node.
+    pub max_packets_per_second: u64,
+    /// When it was asked for (Unix seconds).
+    pub created: u64,
+    /// When it ends by itself.
+    pub expires: u64,
+    /// When it was stopped, if it was.
+    #[serde(default)]
+    pub stopped: Option<u64>,
+    /// Where it is, as of the answer.
+    #[serde(default)]
+    pub state: CaptureState,
+    /// Each node agent's last status, by node.
+    #[serde(default)]
+    pub agents: BTreeMap<String, AgentStatus>,
+}
+
+impl Capture {
+    /// Its state at `now` (Unix seconds).
+    pub fn state_at(&self, now: u64) -> CaptureState {
+        match (self.stopped, now >= self.expires) {
+            (Some(_), _) => CaptureState::Stopped,
+            (None, true) => CaptureState::Expired,
+            (None, false) => CaptureState::Active,
+        }
+    }
+}
+
+/// What one node agent says of a capture (`PUT /api/captures/{id}/agents/{node}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentStatus {
+    /// The workload's pods it captures (on its node).
+    #[serde(default)]
+    pub pods: Vec<String>,
+    /// Packets captured.
+    #[serde(default)]
+    pub packets: u64,
+    /// Packets dropped (over the rate ceiling, or by the kernel).
+    #[serde(default)]
+    pub dropped: u64,
+    /// What went wrong, if anything (a filter that does not compile, no privileges…).
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Whether it is capturing now.
+    #[serde(default)]
+    pub capturing: bool,
+    /// When it said so (Unix seconds; set by the service, whatever the agent sends).
+    #[serde(default)]
+    pub updated: u64,
+}
