@@ -60,6 +60,7 @@ pub fn context<C: ?Sized>(factory: &impl Factory<C>) -> CreateContext {
         id: type_name.parse().expect("factory type names are valid ids"),
         pipeline: None,
         telemetry: ComponentTelemetry::detached(&[("component", type_name)]),
+        node: crate::node_name(None),
     }
 }
 

@@ -34,6 +34,8 @@ pub struct CreateContext {
     pub pipeline: Option<PipelineId>,
     /// Where it registers its own metrics.
     pub telemetry: ComponentTelemetry,
+    /// The node the collector runs on (`service::node`): what the component reports as.
+    pub node: String,
 }
 
 /// Builds components of one type. `C` is the role: `dyn Receiver`, `dyn Processor` or `dyn Exporter`.

@@ -18,7 +18,7 @@ pub use component::{
 };
 pub use config::{CollectorConfig, ConfigError, PipelineId};
 pub use factory::{ComponentConfig, CreateContext, Factories, Factory};
-pub use host::host_name;
+pub use host::{NODE_NAME_VARIABLE, host_name, node_name};
 pub use runtime::{Output, RunningCollector, ShutdownReport};
 pub use spider_records as records;
 pub use spider_records::{Batch, Signal};

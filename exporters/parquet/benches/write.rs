@@ -39,6 +39,7 @@ fn main() {
             id: "parquet".parse().unwrap(),
             pipeline: None,
             telemetry: ComponentTelemetry::detached(&[]),
+            node: "bench".into(),
         };
         let config = ParquetConfig {
             path: dir.clone(),

@@ -51,7 +51,8 @@ pub struct ParquetConfig {
     pub row_group_rows: usize,
     /// zstd compression level (1–22).
     pub zstd_level: i32,
-    /// Start of every file name, so several writers can share a store (default: the host name).
+    /// Start of every file name, so several writers can share a store (default: the collector's
+    /// node, `service::node`).
     pub file_prefix: Option<String>,
 }
 
@@ -139,9 +140,12 @@ impl Factory<dyn Exporter> for ParquetExporterFactory {
 
     fn create(
         &self,
-        config: ParquetConfig,
+        mut config: ParquetConfig,
         context: CreateContext,
     ) -> Result<Box<dyn Exporter>, ComponentError> {
+        config
+            .file_prefix
+            .get_or_insert_with(|| context.node.clone());
         let destination = match &config.url {
             Some(url) => {
                 let options: Vec<_> = config.storage_options.clone().into_iter().collect();
@@ -199,7 +203,7 @@ impl ParquetExporter {
         let host = config
             .file_prefix
             .clone()
-            .unwrap_or_else(spider_collector::host_name);
+            .unwrap_or_else(|| spider_collector::node_name(None));
         let file_prefix = format!("{host}-{}", std::process::id());
         Self {
             config,

@@ -84,6 +84,7 @@ pub async fn write_records(dir: &Path, records: Vec<NetworkUsage>) {
         id: "parquet".parse().unwrap(),
         pipeline: None,
         telemetry: ComponentTelemetry::detached(&[]),
+        node: "node-1".into(),
     };
     let config = ParquetConfig {
         path: dir.to_path_buf(),

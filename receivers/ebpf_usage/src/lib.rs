@@ -59,7 +59,7 @@ pub struct EbpfUsageConfig {
     pub max_flows: u32,
     /// How often the kernel maps are drained.
     pub read_interval: GoDuration,
-    /// The reporter written into records (default: `$NODE_NAME`, then the host name).
+    /// The reporter written into records (default: the collector's node, `service::node`).
     pub reporter: Option<String>,
 }
 
@@ -117,15 +117,12 @@ impl EbpfUsageConfig {
         })
     }
 
+    /// The reporter: set by [`EbpfUsageReceiverFactory::create`] from the collector's node when
+    /// the config names none.
     fn reporter(&self) -> String {
         self.reporter
             .clone()
-            .or_else(|| {
-                std::env::var("NODE_NAME")
-                    .ok()
-                    .filter(|name| !name.is_empty())
-            })
-            .unwrap_or_else(spider_collector::host_name)
+            .unwrap_or_else(|| spider_collector::node_name(None))
     }
 }
 
@@ -145,9 +142,10 @@ impl Factory<dyn Receiver> for EbpfUsageReceiverFactory {
 
     fn create(
         &self,
-        config: EbpfUsageConfig,
+        mut config: EbpfUsageConfig,
         context: CreateContext,
     ) -> Result<Box<dyn Receiver>, ComponentError> {
+        config.reporter.get_or_insert_with(|| context.node.clone());
         let telemetry = &context.telemetry;
         let state = Arc::new(State::default());
         let gauge = |name: &str, help: &str, read: fn(&State) -> f64| {

@@ -32,7 +32,8 @@ pub struct WhispererConfig {
     pub server: Option<String>,
     /// Its bearer token.
     pub token: Option<String>,
-    /// This node's name (default: the host name): requests are carried out on its pods only.
+    /// This node's name (default: the collector's node, `service::node`): requests are carried
+    /// out on its pods only.
     pub node_name: Option<String>,
     /// How often requests are polled, pods re-resolved and status reported.
     pub poll_interval: GoDuration,
@@ -85,7 +86,7 @@ impl WhispererConfig {
     pub fn node(&self) -> String {
         self.node_name
             .clone()
-            .unwrap_or_else(spider_collector::host_name)
+            .unwrap_or_else(|| spider_collector::node_name(None))
     }
 }
 

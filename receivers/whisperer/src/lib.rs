@@ -39,9 +39,10 @@ impl Factory<dyn Receiver> for WhispererReceiverFactory {
 
     fn create(
         &self,
-        config: WhispererConfig,
+        mut config: WhispererConfig,
         context: CreateContext,
     ) -> Result<Box<dyn Receiver>, ComponentError> {
+        config.node_name.get_or_insert_with(|| context.node.clone());
         Ok(Box::new(WhispererReceiver {
             config,
             context,

@@ -72,6 +72,7 @@ pub(super) fn generate(args: GenerateArgs) -> ExitCode {
             id: "parquet".parse().expect("valid id"),
             pipeline: None,
             telemetry: ComponentTelemetry::detached(&[]),
+            node: "generate".into(),
         };
         let config = ParquetConfig {
             path: args.out.clone(),

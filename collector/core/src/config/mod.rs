@@ -66,6 +66,9 @@ pub struct CollectorConfig {
     pub telemetry: TelemetrySettings,
     /// How long a clean stop may take before what is left is abandoned (and reported).
     pub shutdown_timeout: Duration,
+    /// The node (or host) this collector runs on, as its components report, name files and
+    /// find their pods by: `service::node`, else `$SPIDER_NODE_NAME`, else the host name.
+    pub node: String,
     /// Non-fatal findings (unset environment variables).
     pub warnings: Vec<String>,
 }
@@ -144,12 +147,14 @@ impl Parser<'_> {
                 ),
             }
         }
-        let (pipelines, telemetry, shutdown_timeout) = self.service(service.unwrap_or(Value::Null));
+        let (pipelines, telemetry, shutdown_timeout, node) =
+            self.service(service.unwrap_or(Value::Null));
         Some(CollectorConfig {
             components,
             pipelines,
             telemetry,
             shutdown_timeout,
+            node: crate::host::node_name(node),
             warnings,
         })
     }
@@ -291,7 +296,13 @@ impl Parser<'_> {
     fn service(
         &mut self,
         value: Value,
-    ) -> (BTreeMap<PipelineId, Pipeline>, TelemetrySettings, Duration) {
+    ) -> (
+        BTreeMap<PipelineId, Pipeline>,
+        TelemetrySettings,
+        Duration,
+        Option<String>,
+    ) {
+        let mut node = None;
         let mut pipelines = BTreeMap::new();
         let mut telemetry = TelemetrySettings::default();
         let mut shutdown_timeout = DEFAULT_SHUTDOWN_TIMEOUT;
@@ -320,9 +331,16 @@ impl Parser<'_> {
                         .errors
                         .extend(errors.into_iter().map(|e| e.under(&path))),
                 },
+                "node" => match typed_value::<String>(value) {
+                    Ok(name) if crate::host::is_node_name(&name) => node = Some(name),
+                    Ok(_) => self.error(&path, "must be non-empty, without '/' or spaces"),
+                    Err(errors) => self
+                        .errors
+                        .extend(errors.into_iter().map(|e| e.under(&path))),
+                },
                 _ => self.error(
                     &path,
-                    "unknown key; expected pipelines, telemetry or shutdown_timeout",
+                    "unknown key; expected pipelines, telemetry, shutdown_timeout or node",
                 ),
             }
         }
@@ -348,7 +366,7 @@ impl Parser<'_> {
         if all_read {
             self.unused();
         }
-        (pipelines, telemetry, shutdown_timeout)
+        (pipelines, telemetry, shutdown_timeout, node)
     }
 
     fn pipeline(

@@ -51,6 +51,7 @@ pub struct RunningCollector {
     background: CancellationToken,
     background_tasks: Vec<JoinHandle<()>>,
     shutdown_timeout: Duration,
+    node: String,
 }
 
 /// How a stop went: empty `errors` means nothing accepted was lost.
@@ -83,6 +84,7 @@ impl RunningCollector {
             background: CancellationToken::new(),
             background_tasks: Vec::new(),
             shutdown_timeout: config.shutdown_timeout,
+            node: config.node.clone(),
         };
         match running.start_all(config, factories).await {
             Ok(()) => Ok(running),
@@ -147,6 +149,7 @@ impl RunningCollector {
                 id: id.clone(),
                 pipeline: None,
                 telemetry: telemetry.clone(),
+                node: self.node.clone(),
             };
             let mut exporter = factory
                 .create(&spec.config, context)
@@ -198,6 +201,7 @@ impl RunningCollector {
                     id: id.clone(),
                     pipeline: Some(pipeline_id.clone()),
                     telemetry: telemetry.clone(),
+                    node: self.node.clone(),
                 };
                 let mut slot = ProcessorSlot::new(
                     id.clone(),
@@ -259,6 +263,7 @@ impl RunningCollector {
                 id: id.clone(),
                 pipeline: None,
                 telemetry,
+                node: self.node.clone(),
             };
             let mut receiver = factory
                 .create(&spec.config, context)

@@ -187,6 +187,7 @@ receivers: { counting: }
 exporters: { collecting: }
 service:
   shutdown_timeout: 5 seconds
+  node: "a/b"
   telemetry: { logs: { level: loud }, metrics: { address: "localhost" } }
   pipelines:
     usage: { receivers: [counting, counting], exporters: [collecting] }
@@ -195,6 +196,7 @@ service:
     let found = errors(yaml);
     let expected = [
         "service::shutdown_timeout: invalid duration \"5 seconds\"",
+        "service::node: must be non-empty, without '/' or spaces",
         "service::telemetry::logs::level: unknown level \"loud\"",
         "service::telemetry::metrics::address: \"localhost\" is not an IP address and port",
         "service::pipelines::usage::receivers::counting: receiver listed twice in the same pipeline",
@@ -208,6 +210,14 @@ service:
         );
     }
     assert_eq!(found.len(), expected.len(), "{found:#?}");
+}
+
+#[test]
+fn the_node_is_declared_once_at_the_service_level() {
+    let named = VALID.replace("service:\n", "service:\n  node: node-7\n");
+    assert_eq!(parse(&named).expect("valid").node, "node-7");
+    // Without it: $SPIDER_NODE_NAME, else the host name; never empty.
+    assert!(!parse(VALID).expect("valid").node.is_empty());
 }
 
 #[test]

@@ -27,6 +27,7 @@ pub fn exporter(config: OtlpConfig) -> Box<dyn Exporter> {
         id: "otlp".parse().unwrap(),
         pipeline: None,
         telemetry: ComponentTelemetry::detached(&[("exporter", "otlp")]),
+        node: "node-1".into(),
     };
     OtlpExporterFactory.create(config, context).expect("create")
 }

@@ -27,6 +27,7 @@ pub fn exporter(config: ParquetConfig) -> Box<dyn Exporter> {
         id: "parquet".parse().unwrap(),
         pipeline: None,
         telemetry: ComponentTelemetry::detached(&[("exporter", "parquet")]),
+        node: "node-1".into(),
     };
     ParquetExporterFactory
         .create(config, context)

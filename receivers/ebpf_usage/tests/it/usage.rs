@@ -20,10 +20,11 @@ fn receiver() -> (Box<dyn Receiver>, ComponentTelemetry) {
         id: "ebpf_usage".parse().unwrap(),
         pipeline: None,
         telemetry: telemetry.clone(),
+        // The reporter comes from the collector's node when the config names none.
+        node: "test-node".into(),
     };
     let config = EbpfUsageConfig {
         read_interval: spider_collector::config::GoDuration::from_millis(100),
-        reporter: Some("test-node".into()),
         ..EbpfUsageConfig::default()
     };
     (

@@ -14,6 +14,7 @@ fn receiver(config: SyntheticConfig) -> Box<dyn Receiver> {
         id: "synthetic".parse().unwrap(),
         pipeline: None,
         telemetry: ComponentTelemetry::detached(&[]),
+        node: "node-1".into(),
     };
     SyntheticReceiverFactory.create(config, context).unwrap()
 }
