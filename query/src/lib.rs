@@ -14,11 +14,9 @@ pub mod grid;
 pub mod map;
 pub mod pcap;
 pub mod range;
-pub mod server;
 pub mod sql;
 pub mod stats;
 pub mod timeline;
-pub mod worker;
 
 pub use datasets::{open, open_within};
 pub use sql::{QueryError, SqlLimits, read_only, read_only_within};

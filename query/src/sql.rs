@@ -33,7 +33,7 @@ pub struct SqlLimits {
     /// Time it may run; it is cancelled then.
     pub max_time: Duration,
     /// Memory it may take, bytes: the kernel's bound on the worker process that runs it (see
-    /// [`crate::worker`]); half of it is DataFusion's memory pool there.
+    /// the query service's SQL worker, `spider_server::worker`); half of it is DataFusion's memory pool there.
     pub max_memory: usize,
 }
 
@@ -99,7 +99,7 @@ pub async fn read_only_within(
 }
 
 /// Refuses a statement longer than [`MAX_SQL_BYTES`].
-pub(crate) fn refuse_too_long(sql: &str) -> Result<(), QueryError> {
+pub fn refuse_too_long(sql: &str) -> Result<(), QueryError> {
     if sql.len() > MAX_SQL_BYTES {
         return Err(QueryError::Refused(format!(
             "the statement is longer than {MAX_SQL_BYTES} bytes (the service's limit)"

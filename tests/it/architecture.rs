@@ -59,6 +59,7 @@ fn registered_metrics() -> Vec<(String, String, String)> {
         }
     }
     sources.push(root.join("query"));
+    sources.push(root.join("server"));
     sources.sort();
     let mut metrics: Vec<(String, String, String)> = Vec::new();
     for crate_dir in sources {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use spider_query::server::{QueryLimits, ServerConfig, Tokens, router};
+use spider_server::{QueryLimits, ServerConfig, Tokens, router};
 use tokio::task::JoinHandle;
 
 use crate::support::{scratch, write_usage};
@@ -50,7 +50,13 @@ async fn serve_config(config: ServerConfig) -> Server {
     let app = router(&config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    // The service's own listener, as `spider serve` runs it (header-read timeout included).
+    let task = tokio::spawn(spider_server::serve(
+        listener,
+        app,
+        Duration::from_secs(10),
+        std::future::pending(),
+    ));
     Server { address, task }
 }
 

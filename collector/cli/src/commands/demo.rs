@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use spider_collector::{CollectorConfig, Factories, RunningCollector};
-use spider_query::server::{ServerConfig, Tokens, router, serve};
+use spider_server::{ServerConfig, Tokens, router, serve};
 
 use super::{runtime, stop_signal};
 use crate::logging;

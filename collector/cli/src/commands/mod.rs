@@ -99,7 +99,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Analyze(args) => analyze::analyze(&args, &factories),
         Command::Pcap(args) => pcap::pcap(&args),
         Command::Capture(args) => capture::capture(args),
-        Command::SqlWorker => ExitCode::from(spider_query::worker::answer_one()),
+        Command::SqlWorker => ExitCode::from(spider_server::worker::answer_one()),
     }
 }
 
@@ -117,7 +117,7 @@ fn loopback_hosts(listen: std::net::SocketAddr) -> Option<Vec<String>> {
 /// The query service's SQL worker: this very binary's `sql-worker`. `/proc/self/exe` runs this
 /// binary even after a package upgrade replaced the file; its path would name the new one, or
 /// none.
-fn sql_worker() -> anyhow::Result<spider_query::worker::SqlWorker> {
+fn sql_worker() -> anyhow::Result<spider_server::worker::SqlWorker> {
     let own = std::path::PathBuf::from("/proc/self/exe");
     let program = if own.exists() {
         own
@@ -125,7 +125,7 @@ fn sql_worker() -> anyhow::Result<spider_query::worker::SqlWorker> {
         std::env::current_exe()
             .map_err(|e| anyhow::anyhow!("cannot find this program to run SQL workers: {e}"))?
     };
-    Ok(spider_query::worker::SqlWorker {
+    Ok(spider_server::worker::SqlWorker {
         program,
         args: vec!["sql-worker".into()],
     })

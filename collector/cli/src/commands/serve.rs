@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Args;
 use spider_collector::config::parse_duration;
 use spider_query::SqlLimits;
-use spider_query::server::{CaptureLimits, QueryLimits, ServerConfig, Tokens, router};
+use spider_server::{CaptureLimits, QueryLimits, ServerConfig, Tokens, router};
 
 use super::{runtime, stop_signal};
 use crate::logging;
@@ -177,7 +177,7 @@ pub(super) fn serve(args: ServeArgs) -> ExitCode {
         if !config.tokens.any() && !address.ip().is_loopback() {
             tracing::warn!("listening beyond loopback without tokens: anyone who can reach {address} can query and start captures");
         }
-        spider_query::server::serve(listener, app, args.header_read_timeout, async {
+        spider_server::serve(listener, app, args.header_read_timeout, async {
             match stop_signal().await {
                 Ok(signal) => tracing::info!("{signal} received, stopping"),
                 Err(error) => tracing::error!("{error:#}"),

@@ -19,7 +19,7 @@ macro_rules! asset {
         Asset {
             path: $path,
             content_type: $content_type,
-            body: include_bytes!(concat!("../../ui/", $path)),
+            body: include_bytes!(concat!("../ui/", $path)),
         }
     };
 }

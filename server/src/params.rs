@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use crate::range::{TimeRange, parse_instant};
+use spider_query::range::{TimeRange, parse_instant};
 
 use super::ApiError;
 

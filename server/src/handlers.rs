@@ -13,10 +13,10 @@ use serde_json::{Value, json};
 use super::params::Params;
 use super::saved::SavedQueryInput;
 use super::{ApiError, AppState};
-use crate::fields::{DATASETS, Dataset, dataset};
-use crate::grid::GridRequest;
-use crate::map::View;
-use crate::stats::Measure;
+use spider_query::fields::{DATASETS, Dataset, dataset};
+use spider_query::grid::GridRequest;
+use spider_query::map::View;
+use spider_query::stats::Measure;
 
 type Shared = State<Arc<AppState>>;
 type QueryString = Query<HashMap<String, String>>;
@@ -43,7 +43,7 @@ pub async fn map(State(state): Shared, Query(query): QueryString) -> Result<Resp
     let (view, range) = (view(&params)?, params.range()?);
     let offset = params.parsed("offset", 0usize)?;
     let limit = params.count("limit", 500, 10_000)?;
-    let answer = crate::map::map(
+    let answer = spider_query::map::map(
         &state.context,
         view,
         range,
@@ -67,7 +67,8 @@ pub async fn timeline(
         .map(|_| params.parsed("step", 0i64))
         .transpose()?;
     let answer =
-        crate::timeline::timeline(&state.context, range, params.text("filter"), step).await?;
+        spider_query::timeline::timeline(&state.context, range, params.text("filter"), step)
+            .await?;
     Ok(Json(answer).into_response())
 }
 
@@ -114,7 +115,7 @@ pub async fn grid(
         limit: params.count("limit", 100, 10_000)?,
         cursor: params.text("cursor"),
     };
-    let page = crate::grid::grid(
+    let page = spider_query::grid::grid(
         &state.context,
         dataset.name,
         dataset.time_column,
@@ -136,7 +137,7 @@ pub async fn session_pcap(
         .parse()
         .map_err(|_| ApiError::bad_request(format!("session id {id:?} is not a number")))?;
     let permit = download_permit(&state)?;
-    let Some(pcap) = crate::pcap::session_pcap(&state.context, id, permit).await? else {
+    let Some(pcap) = spider_query::pcap::session_pcap(&state.context, id, permit).await? else {
         return Err(ApiError::not_found(format!("no packets of session {id}")));
     };
     Ok(pcap_download(&format!("session-{id}.pcap"), pcap))
@@ -150,7 +151,7 @@ fn download_permit(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit
 }
 
 /// A pcap file as a download called `name`, streamed.
-fn pcap_download(name: &str, pcap: crate::pcap::PcapStream) -> Response {
+fn pcap_download(name: &str, pcap: spider_query::pcap::PcapStream) -> Response {
     let headers = [
         (
             header::CONTENT_TYPE,
@@ -174,9 +175,14 @@ pub async fn packets_pcap(
     let range = params.range()?;
     let limit = params.count("limit", 100_000, 1_000_000)?;
     let permit = download_permit(&state)?;
-    let Some((pcap, selected)) =
-        crate::pcap::packets_pcap(&state.context, range, params.text("filter"), limit, permit)
-            .await?
+    let Some((pcap, selected)) = spider_query::pcap::packets_pcap(
+        &state.context,
+        range,
+        params.text("filter"),
+        limit,
+        permit,
+    )
+    .await?
     else {
         return Err(ApiError::not_found("no stored packets match"));
     };
@@ -213,7 +219,9 @@ pub async fn workload(
 async fn leaf_details(state: &AppState, id: &str, params: &Params) -> Result<Response, ApiError> {
     let range = params.range()?;
     let top = params.count("top", 50, 1000)?;
-    match crate::details::details(&state.context, id, range, params.text("filter"), top).await? {
+    match spider_query::details::details(&state.context, id, range, params.text("filter"), top)
+        .await?
+    {
         Some(details) => Ok(Json(details).into_response()),
         None => Err(ApiError::not_found(format!(
             "no traffic of {id:?} in range"
@@ -234,7 +242,7 @@ pub async fn stats(State(state): Shared, Query(query): QueryString) -> Result<Re
     .map_err(|_| ApiError::bad_request(format!("measure is one of {}", Measure::NAMES)))?;
     let top = params.count("top", 10, 1000)?;
     let dataset = known_dataset(params.text("dataset").unwrap_or("network_usage"))?;
-    let answer = crate::stats::stats(
+    let answer = spider_query::stats::stats(
         &state.context,
         dataset,
         range,
@@ -268,7 +276,7 @@ pub async fn sql(
         return Ok(([(header::CONTENT_TYPE, "application/json")], answer).into_response());
     }
     let batches =
-        crate::sql::read_only_within(&state.context, &body.query, state.sql_limits).await?;
+        spider_query::sql::read_only_within(&state.context, &body.query, state.sql_limits).await?;
     Ok(Json(crate::worker::response_body(&batches)?).into_response())
 }
 

@@ -1,4 +1,6 @@
-//! The HTTP API (axum) around the query library: `spider serve --data DIR`.
+//! Spider's query service: the HTTP API (axum) around the query library (`spider-query`), its
+//! JSON-file stores (saved queries, capture requests), roles and limits, the SQL worker process,
+//! and the embedded web UI — what `spider serve --data DIR` runs.
 //!
 //! | route | answer |
 //! |---|---|
@@ -33,6 +35,7 @@ mod params;
 mod roles;
 mod saved;
 mod ui;
+pub mod worker;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,8 +50,8 @@ pub use listen::serve;
 pub use roles::Tokens;
 pub use saved::{SavedQuery, SavedStore};
 
-use crate::sql::SqlLimits;
 use crate::worker::SqlWorker;
+use spider_query::sql::SqlLimits;
 
 /// How the server is set up.
 #[derive(Debug, Clone)]
@@ -125,7 +128,7 @@ pub struct AppState {
 /// The router of the API, ready to serve.
 pub fn router(config: &ServerConfig) -> Result<Router, String> {
     config.tokens.check()?;
-    let context = crate::open_within(&config.data, Some(config.query_limits.max_memory))
+    let context = spider_query::open_within(&config.data, Some(config.query_limits.max_memory))
         .map_err(|e| format!("cannot open {}: {e}", config.data.display()))?;
     let state_dir = config
         .state

@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::grid::json_rows;
-use crate::sql::{MAX_SQL_BYTES, QueryError, SqlLimits, read_only_within, refuse_too_long};
+use spider_query::grid::json_rows;
+use spider_query::sql::{MAX_SQL_BYTES, QueryError, SqlLimits, read_only_within, refuse_too_long};
 
 /// The largest response body a statement may produce; a bigger one is refused.
 pub const MAX_RESULT_BYTES: usize = 64 << 20;
@@ -208,7 +208,7 @@ fn run_job() -> Result<Vec<u8>, QueryError> {
     runtime.block_on(async {
         // Half the bound for the operators DataFusion accounts for: they spill or refuse with a
         // message long before the kernel stops the worker.
-        let context = crate::open_within(&job.data, Some(job.max_memory / 2))
+        let context = spider_query::open_within(&job.data, Some(job.max_memory / 2))
             .map_err(|e| failed(&format!("cannot open {}", job.data.display()), &e))?;
         let limits = SqlLimits {
             max_rows: job.max_rows,

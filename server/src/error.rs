@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::json_file::Refused;
-use crate::sql::QueryError;
+use spider_query::sql::QueryError;
 
 /// An API error: its status and a message for the person who sent the request.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! DuckDB running the same aggregation (the same leaf SQL) on the same files in the same run; then
 //! a load run: wrk against the API serving those files, reporting req/s and p99 latency.
 //!
-//! `cargo bench -p spider-query --bench map [-- HOURS]` (release; needs DuckDB from pip and wrk
+//! `cargo bench -p spider-server --bench map [-- HOURS]` (release; needs DuckDB from pip and wrk
 //! from apt; not run in CI). The generated day is kept in `target/bench-data/` for the next run.
 
 use std::path::{Path, PathBuf};
@@ -15,7 +15,7 @@ use spider_collector::{Factory, conformance};
 use spider_exporter_parquet::{ParquetConfig, ParquetExporterFactory};
 use spider_query::map::{View, leaf_sql, map};
 use spider_query::range::TimeRange;
-use spider_query::server::{ServerConfig, router};
+use spider_server::{ServerConfig, router};
 use spider_synthetic::cluster::{Cluster, Shape};
 
 /// 25 namespaces × 20 workloads × 20 pods on 50 nodes.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::json_file::{JsonFile, Refused};
-use crate::filter::MAX_FILTER_BYTES;
+use spider_query::filter::MAX_FILTER_BYTES;
 
 /// A saved query.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
