@@ -50,14 +50,18 @@ async fn both_exporters_get_every_record_exactly_once_after_a_clean_stop() {
 #[tokio::test]
 async fn a_slow_exporter_applies_back_pressure_and_loses_nothing() {
     let sink = Sink::default();
-    let slow = "{ delay: 2ms, sending_queue: { queue_size: 2, when_full: block } }";
+    // 400 batches at 5 ms each: the slow exporter needs 2 s, so the sample at 150 ms holds even
+    // on a machine busy enough to wake the test late (2 ms once let a late sample see all).
+    let slow = "{ delay: 5ms, sending_queue: { queue_size: 2, when_full: block } }";
     let yaml = two_exporters(
         N,
         "{ sending_queue: { queue_size: 2, when_full: block } }",
         slow,
     );
+    let started = std::time::Instant::now();
     let mut collector = start(&yaml, &sink).await;
     tokio::time::sleep(Duration::from_millis(150)).await;
+    let sampled_after = started.elapsed();
     let accepted = counter(
         &collector,
         "spider_receiver_accepted_items_total",
@@ -65,7 +69,8 @@ async fn a_slow_exporter_applies_back_pressure_and_loses_nothing() {
     );
     assert!(
         accepted < N,
-        "the receiver must be held back by the slow exporter, it got {accepted} through"
+        "the receiver must be held back by the slow exporter, it got {accepted} through in \
+         {sampled_after:?}"
     );
     collector.receivers_finished().await;
     let telemetry = collector.telemetry().clone();
