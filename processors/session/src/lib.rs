@@ -88,6 +88,7 @@ impl Factory<dyn Processor> for SessionProcessorFactory {
             reported: TrackerStats::default(),
             last_scan: None,
             last_packet_at: Instant::now(),
+            clock_at_last_packet: spider_collector::records::Timestamp::default(),
         }))
     }
 }
@@ -114,6 +115,9 @@ pub struct SessionProcessor {
     last_scan: Option<spider_collector::records::Timestamp>,
     /// Wall time the last packet arrived, to move the capture clock on while a live capture is quiet.
     last_packet_at: Instant,
+    /// The capture clock when it did: a quiet tick moves the clock to this plus the quiet time,
+    /// never to the clock an earlier tick moved on (which would add the same quiet again).
+    clock_at_last_packet: spider_collector::records::Timestamp,
 }
 
 impl SessionProcessor {
@@ -157,6 +161,7 @@ impl Processor for SessionProcessor {
             self.tracker.packet(packet);
         }
         self.last_packet_at = Instant::now();
+        self.clock_at_last_packet = self.tracker.clock();
         // Scanning for expired sessions costs a pass over the table: once a capture second.
         let clock = self.tracker.clock();
         let scan_due = self
@@ -179,7 +184,7 @@ impl Processor for SessionProcessor {
 
     async fn tick(&mut self, _now: SystemTime, out: &mut Vec<Batch>) -> Result<(), ComponentError> {
         let quiet = self.last_packet_at.elapsed().as_micros() as i64;
-        let clock = self.tracker.clock().plus_micros(quiet);
+        let clock = self.clock_at_last_packet.plus_micros(quiet);
         self.tracker.expire(clock);
         self.emit(out);
         self.emit_hosts(out);

@@ -46,6 +46,58 @@ async fn processor(config: SessionConfig) -> Box<dyn Processor> {
 }
 
 #[tokio::test]
+async fn quiet_ticks_move_the_clock_on_by_the_quiet_time_once() {
+    // A live capture that pauses 1.8 s, ticked every 0.6 s, with a 2 s idle timeout: the session
+    // must stay one. Adding each tick's quiet time to the clock the last tick left made it
+    // 0.6 + 1.2 + 1.8 = 3.6 s, and cut the session in two.
+    let config = SessionConfig {
+        idle_timeout: GoDuration::from_secs(2),
+        close_linger: GoDuration::from_millis(100),
+        ..SessionConfig::default()
+    };
+    let mut processor = processor(config).await;
+    let mut conn = Conn::new(44_100, 1, 2);
+    conn.now = spider_collector::records::Timestamp::now().as_micros();
+    let mut out = Vec::new();
+    let request = b"GET / HTTP/1.1\r\nHost: web.example\r\n\r\n";
+    let mut first = conn.handshake();
+    first.push(conn.send(true, ACK | PSH, request));
+    processor
+        .process(Batch::Packets(first), &mut out)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        processor.tick(SystemTime::now(), &mut out).await.unwrap();
+    }
+    conn.now = spider_collector::records::Timestamp::now().as_micros();
+    let mut rest = vec![conn.send(
+        false,
+        ACK | PSH,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    )];
+    rest.extend(conn.close());
+    processor
+        .process(Batch::Packets(rest), &mut out)
+        .await
+        .unwrap();
+    processor.shutdown(&mut out).await.unwrap();
+    let sessions: Vec<_> = out
+        .iter()
+        .filter_map(|batch| match batch {
+            Batch::TcpSessions(sessions) => Some(sessions.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(sessions.len(), 1, "{sessions:#?}");
+    assert_eq!(
+        sessions[0].packets_to_server + sessions[0].packets_to_client,
+        8
+    );
+}
+
+#[tokio::test]
 async fn packets_pass_labelled_and_records_leave_when_sessions_end() {
     let mut conn = Conn::new(44_000, 1, 2);
     let mut packets = conn.handshake();
