@@ -49,11 +49,6 @@ impl Default for CaptureLimits {
     }
 }
 
-/// Whether `capture` is carried out at `now`.
-fn is_active(capture: &Capture, now: u64) -> bool {
-    capture.state_at(now) == CaptureState::Active
-}
-
 /// `capture` with its state as of `now`.
 fn with_state(mut capture: Capture, now: u64) -> Capture {
     capture.state = capture.state_at(now);
@@ -160,7 +155,7 @@ impl CaptureStore {
                 let active: Vec<&Capture> = document
                     .captures
                     .iter()
-                    .filter(|c| is_active(c, now))
+                    .filter(|c| c.state_at(now) == CaptureState::Active)
                     .collect();
                 let on_workload = active
                     .iter()
@@ -355,6 +350,12 @@ mod tests {
                 (recent.id, CaptureState::Stopped)
             ]
         );
+        // The names the parameter takes are the ones JSON carries.
+        for state in CaptureState::ALL {
+            let json = serde_json::to_string(&state).unwrap();
+            assert_eq!(json, format!("\"{}\"", state.as_str()));
+            assert_eq!(CaptureState::parse(state.as_str()), Some(state));
+        }
         // Files written when the state was a string held "" for it.
         let before: CaptureState = serde_json::from_str("\"\"").unwrap();
         assert_eq!(before, CaptureState::Active);

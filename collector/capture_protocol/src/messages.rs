@@ -36,14 +36,21 @@ pub enum CaptureState {
 }
 
 impl CaptureState {
+    /// Every state.
+    pub const ALL: [Self; 3] = [Self::Active, Self::Stopped, Self::Expired];
+
+    /// Its name, as JSON and the `state` parameter have it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Stopped => "stopped",
+            Self::Expired => "expired",
+        }
+    }
+
     /// The state named `name` (`active`, `stopped`, `expired`).
     pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "active" => Some(Self::Active),
-            "stopped" => Some(Self::Stopped),
-            "expired" => Some(Self::Expired),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|state| state.as_str() == name)
     }
 }
 

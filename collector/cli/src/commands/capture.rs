@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use spider_capture_protocol::{Capture, CaptureClient, CaptureRequest, CaptureState, Workload};
+use spider_capture_protocol::{Capture, CaptureClient, CaptureRequest, Workload};
 use spider_collector::config::parse_duration;
 
 use super::runtime;
@@ -76,11 +76,7 @@ async fn request(args: &CaptureArgs) -> Result<String, String> {
 
 /// One capture in a line, then a line per node that reported on it.
 fn describe(capture: &Capture) -> String {
-    let state = match capture.state {
-        CaptureState::Active => "active",
-        CaptureState::Stopped => "stopped",
-        CaptureState::Expired => "expired",
-    };
+    let state = capture.state.as_str();
     let workload = &capture.workload;
     let mut text = format!(
         "capture {} of {}/{}/{}: {state} (filter {:?}, {} packets/s, ends at {})\n",
