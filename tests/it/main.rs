@@ -3,6 +3,7 @@
 mod architecture;
 mod capture;
 mod capture_memory;
+mod capture_names;
 mod cli;
 mod cluster;
 mod demo;

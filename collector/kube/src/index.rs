@@ -12,9 +12,30 @@ use spider_collector::records::{EndpointClass, EndpointMeta, OwnerKind};
 
 use crate::model::{Controller, EndpointSlice, Key, Node, Object, Owner, Pod, Service};
 
-/// Records are stamped with the start of their minute, up to a minute before the traffic of a
-/// pod created during it.
-const RECORD_SLACK_MICROS: i64 = 60_000_000;
+/// Usage records are stamped with the start of their minute, up to a minute before the traffic
+/// of a pod created during it.
+const MINUTE_SLACK_MICROS: i64 = 60_000_000;
+
+/// When a record was made (microseconds), as its ends are matched to the pods that held them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordTime {
+    /// The start of the minute the record sums up (usage): a pod created within that minute
+    /// may own its traffic.
+    Minute(i64),
+    /// The record's own instant (a packet, a session's first packet, an HTTP exchange): the
+    /// pod that held the address then, even if it is deleted and its IP reused since.
+    Exact(i64),
+}
+
+impl RecordTime {
+    /// The latest creation time of a pod that may own the record.
+    fn latest_owner_start(self) -> i64 {
+        match self {
+            Self::Minute(start) => start + MINUTE_SLACK_MICROS,
+            Self::Exact(at) => at,
+        }
+    }
+}
 
 struct PodEntry {
     pod: Pod,
@@ -196,7 +217,7 @@ impl Index {
 
     /// Metadata of `address` for a record made at `at`, looked up at `now` (microseconds);
     /// `None` when nothing in the cluster has it.
-    pub fn lookup(&self, address: &IpAddr, at: i64, now: i64) -> Option<EndpointMeta> {
+    pub fn lookup(&self, address: &IpAddr, at: RecordTime, now: i64) -> Option<EndpointMeta> {
         if let Some(pod) = self.tenant(address, at, now) {
             let (owner_kind, owner_name) = self.top_owner(pod);
             return Some(EndpointMeta {
@@ -258,9 +279,11 @@ impl Index {
         pods
     }
 
-    /// The pod holding `address` at `at`: the newest tenant created by then (with a minute of
-    /// slack), else the oldest; deleted pods only within their grace period.
-    fn tenant(&self, address: &IpAddr, at: i64, now: i64) -> Option<&Pod> {
+    /// The pod holding `address` at `at`: the newest tenant created by then (a minute-stamped
+    /// record with a minute of slack), else the oldest; deleted pods only within their grace
+    /// period.
+    fn tenant(&self, address: &IpAddr, at: RecordTime, now: i64) -> Option<&Pod> {
+        let latest_start = at.latest_owner_start();
         let alive = |key: &Key| {
             self.pods.get(key).filter(|entry| {
                 entry
@@ -272,7 +295,7 @@ impl Index {
         // by then.
         let mut oldest = None;
         for entry in self.tenants.get(address)?.iter().rev().filter_map(alive) {
-            if entry.pod.created <= at + RECORD_SLACK_MICROS {
+            if entry.pod.created <= latest_start {
                 return Some(&entry.pod);
             }
             oldest = Some(&entry.pod);

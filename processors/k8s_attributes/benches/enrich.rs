@@ -12,7 +12,7 @@ use spider_collector::Factory;
 use spider_collector::conformance;
 use spider_collector::records::{Batch, NetworkUsage, Timestamp};
 use spider_kube::MetadataSource;
-use spider_kube::index::Index;
+use spider_kube::index::{Index, RecordTime};
 use spider_kube::model::{Controller, Key, Node, Object, Owner, Pod, Service};
 use spider_processor_k8s_attributes::{K8sAttributesConfig, K8sAttributesProcessorFactory};
 
@@ -120,7 +120,7 @@ fn main() {
     let started = Instant::now();
     let mut found = 0;
     for i in 0..lookups {
-        found += usize::from(index.lookup(&pod_ip(i * 7919 % pods), 0, 0).is_some());
+        found += usize::from(index.lookup(&pod_ip(i * 7919 % pods), RecordTime::Minute(0), 0).is_some());
     }
     let seconds = started.elapsed().as_secs_f64();
     assert_eq!(found, lookups);

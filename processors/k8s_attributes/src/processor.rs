@@ -11,7 +11,7 @@ use spider_collector::telemetry::Counter;
 use spider_collector::{ComponentError, CreateContext, Factory, Processor};
 
 use spider_kube::MetadataSource;
-use spider_kube::index::Index;
+use spider_kube::index::{Index, RecordTime};
 use spider_kube::inventory::FollowedInventory;
 use spider_kube::kubernetes::{self, Watchers};
 
@@ -115,11 +115,11 @@ impl K8sAttributesProcessor {
         index: &Index,
         meta: &mut EndpointMeta,
         address: IpAddr,
-        at: Timestamp,
+        at: RecordTime,
         now: i64,
     ) {
         let seen_name = meta.dns_name.take();
-        match index.lookup(&address.to_canonical(), at.as_micros(), now) {
+        match index.lookup(&address.to_canonical(), at, now) {
             Some(found) => {
                 *meta = found;
                 meta.dns_name = seen_name;
@@ -149,17 +149,21 @@ impl K8sAttributesProcessor {
         }
         let now = micros(now);
         let index = self.index.read().unwrap_or_else(|p| p.into_inner());
-        let enrich = |meta: &mut EndpointMeta, address: IpAddr, at: Timestamp| {
+        let enrich = |meta: &mut EndpointMeta, address: IpAddr, at: RecordTime| {
             self.enrich(&index, meta, address, at, now);
         };
+        // A record's own time decides who held an address: a session belongs to the pod of
+        // its first packet and an exchange to the pod of its request, even if the IP passed
+        // to a new pod within the minute; only minute-stamped usage gets a minute's slack.
+        let exact = |time: Timestamp| RecordTime::Exact(time.as_micros());
         match batch {
             Batch::Usage(records) => records.iter_mut().for_each(|r| {
-                let at = r.time();
+                let at = RecordTime::Minute(r.time().as_micros());
                 enrich(&mut r.client, r.client_ip, at);
                 enrich(&mut r.server, r.server_ip, at);
                 // The Service a translated connection went through, by its address.
                 if let Some(service) = r.service_ip
-                    && let Some(found) = index.lookup(&service.to_canonical(), at.as_micros(), now)
+                    && let Some(found) = index.lookup(&service.to_canonical(), at, now)
                     && found.class == EndpointClass::Service
                 {
                     r.service_namespace = found.namespace;
@@ -167,17 +171,17 @@ impl K8sAttributesProcessor {
                 }
             }),
             Batch::Packets(records) => records.iter_mut().for_each(|r| {
-                let at = r.time();
+                let at = exact(r.time());
                 enrich(&mut r.src, r.src_ip, at);
                 enrich(&mut r.dst, r.dst_ip, at);
             }),
             Batch::TcpSessions(records) => records.iter_mut().for_each(|r| {
-                let at = r.time();
+                let at = exact(r.time());
                 enrich(&mut r.client, r.client_ip, at);
                 enrich(&mut r.server, r.server_ip, at);
             }),
             Batch::Http(records) => records.iter_mut().for_each(|r| {
-                let at = r.time();
+                let at = exact(r.time());
                 enrich(&mut r.client, r.client_ip, at);
                 enrich(&mut r.server, r.server_ip, at);
             }),

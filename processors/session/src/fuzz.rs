@@ -5,6 +5,7 @@
 
 use proptest::prelude::*;
 use spider_collector::records::Timestamp;
+use spider_testkit::payloads::{dns_answer, tls_client_hello};
 
 use crate::http::Conversation;
 use crate::http::head::{parse_request, parse_response};
@@ -62,47 +63,6 @@ fn http_stream(requests: bool, count: usize, body: &[u8], chunked: bool) -> Vec<
         }
     }
     out
-}
-
-/// A DNS response for `name` with one A answer.
-fn dns_response(name: &str, address: [u8; 4]) -> Vec<u8> {
-    let mut message = vec![0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0];
-    let mut qname = Vec::new();
-    for label in name.split('.') {
-        qname.push(label.len() as u8);
-        qname.extend(label.as_bytes());
-    }
-    qname.push(0);
-    message.extend(&qname);
-    message.extend([0, 1, 0, 1]);
-    message.extend([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
-    message.extend(address);
-    message
-}
-
-/// A TLS record holding a ClientHello that asks for `name`.
-fn client_hello(name: &str) -> Vec<u8> {
-    let name = name.as_bytes();
-    let mut sni = vec![0, 0];
-    let list_len = name.len() + 3;
-    sni.extend(((list_len + 2) as u16).to_be_bytes());
-    sni.extend((list_len as u16).to_be_bytes());
-    sni.push(0);
-    sni.extend((name.len() as u16).to_be_bytes());
-    sni.extend(name);
-    let mut hello = vec![3, 3];
-    hello.extend([7u8; 32]);
-    hello.push(0);
-    hello.extend([0, 2, 0x13, 0x01, 1, 0]);
-    hello.extend((sni.len() as u16).to_be_bytes());
-    hello.extend(sni);
-    let mut handshake = vec![1];
-    handshake.extend(&(hello.len() as u32).to_be_bytes()[1..]);
-    handshake.extend(hello);
-    let mut record = vec![0x16, 3, 1];
-    record.extend((handshake.len() as u16).to_be_bytes());
-    record.extend(handshake);
-    record
 }
 
 fn noise() -> impl Strategy<Value = Vec<u8>> {
@@ -178,7 +138,7 @@ proptest! {
         tail in noise(),
         cuts in prop::collection::vec(any::<usize>(), 0..6),
     ) {
-        let message = dns_response(&name, address);
+        let message = dns_answer(&name, &[address.into()]);
         let expected = vec![(std::net::IpAddr::from(address), name.clone())];
         prop_assert_eq!(answers(&message), expected, "the well-formed message reads");
         let mutated = mutate(message, &edits, cut, &tail);
@@ -201,7 +161,7 @@ proptest! {
         tail in noise(),
         cuts in prop::collection::vec(any::<usize>(), 0..6),
     ) {
-        let hello = client_hello(&name);
+        let hello = tls_client_hello(&name);
         prop_assert_eq!(server_name(&hello), Some(name.clone()), "the well-formed hello reads");
         let mutated = mutate(hello, &edits, cut, &tail);
         let _ = server_name(&mutated);

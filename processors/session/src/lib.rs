@@ -9,6 +9,7 @@
 //! - **HTTP**: HTTP/1.x request/response pairs read from the reassembled streams.
 //!
 //! Host names learnt from DNS answers, TLS SNI and HTTP Host headers go out as `hosts` records
+//! (a new name ahead of the packets and sessions of its batch, sightings again at each flush)
 //! and name the servers of sessions. Time is the capture's: a file is processed the same at any
 //! speed. Other batches pass through untouched.
 
@@ -171,6 +172,12 @@ impl Processor for SessionProcessor {
             self.tracker.expire(clock);
             self.last_scan = Some(clock);
         }
+        // Names first: the next processor (enrichment) then knows them for the packets and
+        // sessions that follow, in capture time rather than at the next wall-clock tick.
+        let learnt = self.tracker.take_new_hosts();
+        if !learnt.is_empty() {
+            out.push(Batch::Hosts(learnt));
+        }
         if self.config.emit_packets {
             out.push(Batch::Packets(packets));
         }
@@ -186,15 +193,15 @@ impl Processor for SessionProcessor {
         let quiet = self.last_packet_at.elapsed().as_micros() as i64;
         let clock = self.clock_at_last_packet.plus_micros(quiet);
         self.tracker.expire(clock);
-        self.emit(out);
         self.emit_hosts(out);
+        self.emit(out);
         Ok(())
     }
 
     async fn shutdown(&mut self, out: &mut Vec<Batch>) -> Result<(), ComponentError> {
         self.tracker.finish();
-        self.emit(out);
         self.emit_hosts(out);
+        self.emit(out);
         Ok(())
     }
 }

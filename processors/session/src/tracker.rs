@@ -271,6 +271,11 @@ impl Tracker {
         self.hosts.take_changed()
     }
 
+    /// Host records of the associations learnt and never emitted before.
+    pub fn take_new_hosts(&mut self) -> Vec<HostName> {
+        self.hosts.take_new()
+    }
+
     fn close_all(&mut self, mut keys: Vec<(FlowKey, CloseReason)>) {
         // In id order, so records come out in the order the sessions began.
         keys.sort_by_key(|(key, _)| self.sessions.get(key).map(|s| s.id));

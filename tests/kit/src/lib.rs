@@ -11,6 +11,7 @@ pub mod kube_api;
 pub mod memory_cap;
 pub mod netns;
 pub mod otlp_peer;
+pub mod payloads;
 
 /// The HTTP client crate [`http`] builds on, for tests that name its types.
 pub use reqwest;

@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use spider_collector::records::{EndpointClass, EndpointMeta, OwnerKind};
-use spider_kube::index::Index;
+use spider_kube::index::{Index, RecordTime};
 use spider_kube::model::{Controller, EndpointSlice, Key, Node, Object, Owner, Pod, Service};
 
 const MINUTE: i64 = 60_000_000;
@@ -41,11 +41,22 @@ fn controller(kind: &str, namespace: &str, name: &str, owned_by: Option<Owner>) 
     })
 }
 
-/// (namespace, pod, owner kind, owner name, class) of a lookup.
+/// (namespace, pod, owner kind, owner name, class) of a lookup for a usage record of the
+/// minute starting at `at`.
 fn who(
     index: &Index,
     address: &str,
     at: i64,
+    now: i64,
+) -> Option<(String, String, OwnerKind, String, EndpointClass)> {
+    who_at(index, address, RecordTime::Minute(at), now)
+}
+
+/// The same for a record made at `at`, either instant or minute.
+fn who_at(
+    index: &Index,
+    address: &str,
+    at: RecordTime,
     now: i64,
 ) -> Option<(String, String, OwnerKind, String, EndpointClass)> {
     index
@@ -228,7 +239,10 @@ fn cronjob_jobs_statefulsets_daemonsets_and_bare_pods() {
             "{address}"
         );
     }
-    let node = index.lookup(&ip("10.1.1.3"), 0, 0).unwrap().node;
+    let node = index
+        .lookup(&ip("10.1.1.3"), RecordTime::Minute(0), 0)
+        .unwrap()
+        .node;
     assert_eq!(node.as_deref(), Some("node-1"));
 }
 
@@ -357,4 +371,48 @@ fn a_reused_ip_goes_to_whoever_had_it_when_the_record_was_made() {
     )));
     index.expire(20 * MINUTE);
     assert_eq!((index.sizes().pods, index.sizes().pod_addresses), (1, 1));
+}
+
+#[test]
+fn an_instant_goes_to_the_pod_of_that_instant_and_a_minute_to_any_pod_of_that_minute() {
+    let mut index = Index::new(GRACE);
+    let web = pod(
+        "shop",
+        "web-1",
+        &["10.1.2.3"],
+        owner("StatefulSet", "web"),
+        0,
+    );
+    index.apply(Object::Pod(web.clone()));
+    index.delete(&Object::Pod(web), 10 * MINUTE + 10_000_000);
+    index.apply(Object::Pod(pod(
+        "shop",
+        "api-1",
+        &["10.1.2.3"],
+        owner("StatefulSet", "api"),
+        10 * MINUTE + 30_000_000,
+    )));
+    let now = 11 * MINUTE;
+    let web_1 = pod_of("shop", "web-1", OwnerKind::StatefulSet, "web");
+    let api_1 = pod_of("shop", "api-1", OwnerKind::StatefulSet, "api");
+    // A session whose first packet came 5 s into the minute, on web's pod, before the IP moved.
+    assert_eq!(
+        who_at(&index, "10.1.2.3", RecordTime::Exact(10 * MINUTE + 5_000_000), now),
+        web_1
+    );
+    // An exchange of the same connection after api's pod took the address is api's.
+    assert_eq!(
+        who_at(&index, "10.1.2.3", RecordTime::Exact(10 * MINUTE + 31_000_000), now),
+        api_1
+    );
+    // The usage of that minute may be the new pod's traffic, so it goes to the newest tenant.
+    assert_eq!(
+        who_at(&index, "10.1.2.3", RecordTime::Minute(10 * MINUTE), now),
+        api_1
+    );
+    // An instant before any tenant started goes to the oldest one.
+    assert_eq!(
+        who_at(&index, "10.1.2.3", RecordTime::Exact(-MINUTE), now),
+        web_1
+    );
 }

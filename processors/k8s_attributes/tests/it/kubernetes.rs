@@ -8,7 +8,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 use spider_collector::conformance;
-use spider_collector::records::{EndpointClass, EndpointMeta, OwnerKind};
+use spider_collector::records::{
+    Batch, CloseReason, EndpointClass, EndpointMeta, HttpTransaction, OwnerKind, SessionState,
+    TcpSession, Timestamp,
+};
 use spider_collector::{Factory, Processor};
 use spider_kube::{AuthType, MetadataSource};
 use spider_processor_k8s_attributes::{K8sAttributesConfig, K8sAttributesProcessorFactory};
@@ -16,7 +19,7 @@ use spider_testkit::kube_api::{
     FakeApi, Resource, endpoint_slice, job, node, pod, replica_set, service,
 };
 
-use crate::support::{ends, pod_meta, started};
+use crate::support::{ends, pod_meta, started, through};
 
 const BOOKMARKS: Duration = Duration::from_millis(200);
 
@@ -296,6 +299,113 @@ async fn workloads_are_followed_through_rollouts_jobs_host_network_and_ip_reuse(
     assert_eq!(
         before,
         pod_meta("data", "db-0", "node-2", OwnerKind::StatefulSet, "db")
+    );
+    processor.shutdown(&mut Vec::new()).await.unwrap();
+}
+
+/// A closed session from `client` to `server` whose first packet was at `first` (Unix seconds).
+fn session(client: &str, server: &str, first: i64) -> TcpSession {
+    let first_packet = Timestamp::from_secs(first);
+    TcpSession {
+        session_id: 1,
+        interface: "eth0".into(),
+        client_ip: client.parse().unwrap(),
+        client_port: 40_000,
+        server_ip: server.parse().unwrap(),
+        server_port: 80,
+        state: SessionState::Closed,
+        first_packet,
+        connected: Some(first_packet),
+        handshake_latency_us: Some(0),
+        last_packet: first_packet.plus_micros(40_000_000),
+        duration_us: 40_000_000,
+        bytes_to_server: 100,
+        bytes_to_client: 100,
+        packets_to_server: 4,
+        packets_to_client: 4,
+        missed_syn: false,
+        close_reason: CloseReason::Fin,
+        server_host: None,
+        client: EndpointMeta::default(),
+        server: EndpointMeta::default(),
+    }
+}
+
+/// An exchange of that session requested at `at` (Unix seconds).
+fn exchange(client: &str, server: &str, at: i64) -> HttpTransaction {
+    let request_time = Timestamp::from_secs(at);
+    HttpTransaction {
+        session_id: 1,
+        client_ip: client.parse().unwrap(),
+        client_port: 40_000,
+        server_ip: server.parse().unwrap(),
+        server_port: 80,
+        method: Some("GET".into()),
+        host: None,
+        path: Some("/".into()),
+        query: None,
+        version: Some("HTTP/1.1".into()),
+        status: Some(200),
+        user_agent: None,
+        request_content_type: None,
+        response_content_type: None,
+        request_body_size: Some(0),
+        response_body_size: Some(2),
+        request_time: Some(request_time),
+        response_time: Some(request_time),
+        latency_us: Some(0),
+        anomalies: None,
+        client: EndpointMeta::default(),
+        server: EndpointMeta::default(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_begun_on_a_deleted_pod_stays_its_own_when_the_ip_is_reused_within_the_minute()
+{
+    let api = cluster().await;
+    let mut processor = started(kubernetes_config(&api)).await;
+    let web = pod_meta("shop", "web-6d4f-a", "node-1", OwnerKind::Deployment, "web");
+    assert_eq!(client_of(&mut processor, "10.244.1.10").await, web);
+    // A connection opens on web's pod; the pod is deleted and, 20 s later, a pod of Deployment
+    // api takes its IP while the capture still has the session open.
+    let opened = now();
+    api.delete(Resource::Pods, "shop", "web-6d4f-a");
+    api.apply(replica_set("shop", "api-5c9d", Some("api")));
+    let mut api_pod = pod(
+        "shop",
+        "api-5c9d-x",
+        "node-1",
+        &["10.244.1.10"],
+        Some(("ReplicaSet", "api-5c9d")),
+        false,
+    );
+    let reused = opened + 20;
+    api_pod["metadata"]["creationTimestamp"] = json!(rfc3339(reused));
+    api.apply(api_pod);
+    let api_end = pod_meta("shop", "api-5c9d-x", "node-1", OwnerKind::Deployment, "api");
+    eventually(&mut processor, "10.244.1.10", &api_end).await;
+
+    let server = "10.244.2.40";
+    let batch = Batch::TcpSessions(vec![session("10.244.1.10", server, opened)]);
+    let Batch::TcpSessions(sessions) = through(&mut processor, batch).await else {
+        panic!("sessions stay sessions");
+    };
+    assert_eq!(sessions[0].client, web, "the pod of the session's first packet");
+    let batch = Batch::Http(vec![
+        exchange("10.244.1.10", server, opened + 5),
+        exchange("10.244.1.10", server, reused + 5),
+    ]);
+    let Batch::Http(exchanges) = through(&mut processor, batch).await else {
+        panic!("exchanges stay exchanges");
+    };
+    assert_eq!(exchanges[0].client, web, "an exchange before the reuse");
+    assert_eq!(exchanges[1].client, api_end, "an exchange after it");
+    // Usage is stamped with its minute's start, so the minute of the reuse is the new pod's.
+    let minute = Timestamp::from_secs(reused).minute_start().as_micros() / 1_000_000;
+    assert_eq!(
+        ends(&mut processor, "10.244.1.10", server, minute).await.0,
+        api_end
     );
     processor.shutdown(&mut Vec::new()).await.unwrap();
 }

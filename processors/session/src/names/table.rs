@@ -11,6 +11,8 @@ struct Sighting {
     first: Timestamp,
     last: Timestamp,
     changed: bool,
+    /// Whether a record of it went out already.
+    announced: bool,
 }
 
 /// The host names known, bounded in entries.
@@ -61,6 +63,7 @@ impl HostTable {
                 first: time,
                 last: time,
                 changed: true,
+                announced: false,
             });
         sighting.first = sighting.first.min(time);
         sighting.last = sighting.last.max(time);
@@ -74,9 +77,22 @@ impl HostTable {
 
     /// Records of the associations new or seen again since the last call.
     pub fn take_changed(&mut self) -> Vec<HostName> {
+        self.take(|_| true)
+    }
+
+    /// Records of the associations never announced: a name goes out as soon as it is learnt,
+    /// so enrichment knows it before the sessions that follow; sightings again of a known
+    /// association wait for [`Self::take_changed`].
+    pub fn take_new(&mut self) -> Vec<HostName> {
+        self.take(|sighting| !sighting.announced)
+    }
+
+    fn take(&mut self, wanted: impl Fn(&Sighting) -> bool) -> Vec<HostName> {
         let mut changed = Vec::new();
         for ((ip, name, source), sighting) in &mut self.sightings {
-            if std::mem::take(&mut sighting.changed) {
+            if sighting.changed && wanted(sighting) {
+                sighting.changed = false;
+                sighting.announced = true;
                 changed.push(HostName {
                     ip: *ip,
                     name: name.clone(),

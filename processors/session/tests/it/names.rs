@@ -3,56 +3,11 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use simple_dns::rdata::{A, RData};
-use simple_dns::{CLASS, Name, Packet as Dns, QCLASS, QTYPE, Question, ResourceRecord, TYPE};
 use spider_collector::records::NameSource;
+use spider_testkit::payloads::{dns_answer, tls_client_hello};
 
 use crate::track;
 use crate::wire::{ACK, Conn, PSH, record, udp_frame};
-
-fn dns_answer(name: &str, addresses: &[Ipv4Addr]) -> Vec<u8> {
-    let mut reply = Dns::new_reply(7);
-    reply.questions.push(Question::new(
-        Name::new(name).unwrap(),
-        QTYPE::TYPE(TYPE::A),
-        QCLASS::CLASS(CLASS::IN),
-        false,
-    ));
-    for address in addresses {
-        reply.answers.push(ResourceRecord::new(
-            Name::new(name).unwrap(),
-            CLASS::IN,
-            60,
-            RData::A(A::from(*address)),
-        ));
-    }
-    reply.build_bytes_vec().unwrap()
-}
-
-/// A minimal TLS 1.2 ClientHello record asking for `name`.
-fn client_hello(name: &str) -> Vec<u8> {
-    let name = name.as_bytes();
-    let mut sni = Vec::new();
-    sni.extend_from_slice(&((name.len() + 3) as u16).to_be_bytes());
-    sni.push(0);
-    sni.extend_from_slice(&(name.len() as u16).to_be_bytes());
-    sni.extend_from_slice(name);
-    let mut extensions = vec![0, 0];
-    extensions.extend_from_slice(&(sni.len() as u16).to_be_bytes());
-    extensions.extend_from_slice(&sni);
-    let mut hello = vec![3, 3];
-    hello.extend_from_slice(&[7; 32]);
-    hello.extend_from_slice(&[0, 0, 2, 0x13, 0x01, 1, 0]);
-    hello.extend_from_slice(&(extensions.len() as u16).to_be_bytes());
-    hello.extend_from_slice(&extensions);
-    let mut handshake = vec![1, 0];
-    handshake.extend_from_slice(&(hello.len() as u16).to_be_bytes());
-    handshake.extend_from_slice(&hello);
-    let mut record = vec![0x16, 3, 1];
-    record.extend_from_slice(&(handshake.len() as u16).to_be_bytes());
-    record.extend_from_slice(&handshake);
-    record
-}
 
 fn names(outcome: &crate::Outcome) -> Vec<(IpAddr, String, NameSource)> {
     let mut names: Vec<_> = outcome
@@ -120,7 +75,7 @@ fn dns_over_tcp_answers_are_read_through_their_length_prefix() {
 
 #[test]
 fn the_tls_server_name_is_read_even_when_the_client_hello_spans_segments() {
-    let hello = client_hello("secure.example");
+    let hello = tls_client_hello("secure.example");
     let mut conn = Conn::new(42_002, 1, 2);
     conn.server.1 = 443;
     let mut packets = conn.handshake();

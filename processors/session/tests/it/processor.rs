@@ -119,9 +119,14 @@ async fn packets_pass_labelled_and_records_leave_when_sessions_end() {
         .unwrap();
     assert_eq!(
         kinds(&out),
-        [(RecordKind::Packet, 5), (RecordKind::Http, 1)]
+        [
+            (RecordKind::Host, 1),
+            (RecordKind::Packet, 5),
+            (RecordKind::Http, 1)
+        ],
+        "the name learnt goes first, for enrichment"
     );
-    let Batch::Packets(labelled) = &out[0] else {
+    let Batch::Packets(labelled) = &out[1] else {
         unreachable!()
     };
     assert!(
@@ -133,9 +138,30 @@ async fn packets_pass_labelled_and_records_leave_when_sessions_end() {
     processor.tick(SystemTime::now(), &mut out).await.unwrap();
     assert_eq!(
         kinds(&out),
-        [(RecordKind::Host, 1)],
-        "the session is still open"
+        [],
+        "the session is still open, and its name went out already"
     );
+    // Seen again, a known name waits for the next flush rather than going out per batch.
+    let again = vec![
+        conn.send(
+            true,
+            ACK | PSH,
+            b"GET /again HTTP/1.1\r\nHost: web.example\r\n\r\n",
+        ),
+        conn.send(
+            false,
+            ACK | PSH,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        ),
+    ];
+    processor
+        .process(Batch::Packets(again), &mut out)
+        .await
+        .unwrap();
+    assert_eq!(kinds(&out), [(RecordKind::Packet, 2), (RecordKind::Http, 1)]);
+    out.clear();
+    processor.tick(SystemTime::now(), &mut out).await.unwrap();
+    assert_eq!(kinds(&out), [(RecordKind::Host, 1)]);
     out.clear();
     processor.shutdown(&mut out).await.unwrap();
     assert_eq!(kinds(&out), [(RecordKind::TcpSession, 1)]);
