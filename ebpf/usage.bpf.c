@@ -125,11 +125,30 @@ static __always_inline void count(struct flow_key *key, __u64 packets, __u64 byt
 		if (!value)
 			return;
 	}
-	__sync_fetch_and_add(&value->packets, packets);
-	__sync_fetch_and_add(&value->bytes, bytes);
-	__sync_fetch_and_add(&value->calls, calls);
+	/* Each atomic add costs; the callers pass constant zeros for what their source does not
+	 * count (packets for calls, calls for packets), so those adds compile away. */
+	if (packets)
+		__sync_fetch_and_add(&value->packets, packets);
+	if (bytes)
+		__sync_fetch_and_add(&value->bytes, bytes);
+	if (calls)
+		__sync_fetch_and_add(&value->calls, calls);
 	if (flags)
 		__sync_fetch_and_or(&value->flags, flags);
+}
+
+/* Copies `size` bytes at `offset` of the packet into `to`: straight from the linear data when
+ * it holds them, as it does for the headers of local sockets' packets (no helper call), else
+ * through bpf_skb_load_bytes. */
+static __always_inline int read_packet(struct __sk_buff *skb, __u32 offset, void *to, const __u32 size)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	if (offset <= 64 && data + offset + size <= data_end) {
+		__builtin_memcpy(to, data + offset, size);
+		return 0;
+	}
+	return bpf_skb_load_bytes(skb, offset, to, size);
 }
 
 /* Reads ports, payload length and flags of the transport header at `offset`. */
@@ -138,7 +157,7 @@ static __always_inline int transport(struct __sk_buff *skb, __u32 offset, __u8 p
 {
 	if (protocol == IPPROTO_TCP) {
 		struct tcphdr tcp;
-		if (bpf_skb_load_bytes(skb, offset, &tcp, sizeof(tcp)))
+		if (read_packet(skb, offset, &tcp, sizeof(tcp)))
 			return -1;
 		key->src_port = bpf_ntohs(tcp.source);
 		key->dst_port = bpf_ntohs(tcp.dest);
@@ -151,7 +170,7 @@ static __always_inline int transport(struct __sk_buff *skb, __u32 offset, __u8 p
 	}
 	if (protocol == IPPROTO_UDP) {
 		struct udphdr udp;
-		if (bpf_skb_load_bytes(skb, offset, &udp, sizeof(udp)))
+		if (read_packet(skb, offset, &udp, sizeof(udp)))
 			return -1;
 		key->src_port = bpf_ntohs(udp.source);
 		key->dst_port = bpf_ntohs(udp.dest);
@@ -181,7 +200,7 @@ static __always_inline void count_packet(struct __sk_buff *skb, __u8 source)
 	__u8 protocol;
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
 		struct iphdr ip;
-		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
+		if (read_packet(skb, 0, &ip, sizeof(ip)))
 			return;
 		if (ip.frag_off & bpf_htons(0x1fff))
 			return; /* a later fragment: no transport header */
@@ -192,7 +211,7 @@ static __always_inline void count_packet(struct __sk_buff *skb, __u8 source)
 		offset = ip.ihl * 4;
 	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr ip6;
-		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)))
+		if (read_packet(skb, 0, &ip6, sizeof(ip6)))
 			return;
 		__builtin_memcpy(key.src, &ip6.saddr, 16);
 		__builtin_memcpy(key.dst, &ip6.daddr, 16);

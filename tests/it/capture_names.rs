@@ -34,11 +34,26 @@ fn frames() -> Vec<(i64, Vec<u8>)> {
         (at(20, 0), tcp_frame(port, server, SYN, c, 0, b"")),
         (at(20, 1), tcp_frame(server, port, SYN | ACK, s, c + 1, b"")),
         (at(20, 2), tcp_frame(port, server, ACK, c + 1, s + 1, b"")),
-        (at(20, 3), tcp_frame(port, server, ACK | PSH, c + 1, s + 1, request)),
-        (at(20, 5), tcp_frame(server, port, ACK | PSH, s + 1, req_end, response)),
-        (at(20, 6), tcp_frame(server, port, FIN | ACK, resp_end, req_end, b"")),
-        (at(20, 7), tcp_frame(port, server, FIN | ACK, req_end, resp_end + 1, b"")),
-        (at(20, 8), tcp_frame(server, port, ACK, resp_end + 1, req_end + 1, b"")),
+        (
+            at(20, 3),
+            tcp_frame(port, server, ACK | PSH, c + 1, s + 1, request),
+        ),
+        (
+            at(20, 5),
+            tcp_frame(server, port, ACK | PSH, s + 1, req_end, response),
+        ),
+        (
+            at(20, 6),
+            tcp_frame(server, port, FIN | ACK, resp_end, req_end, b""),
+        ),
+        (
+            at(20, 7),
+            tcp_frame(port, server, FIN | ACK, req_end, resp_end + 1, b""),
+        ),
+        (
+            at(20, 8),
+            tcp_frame(server, port, ACK, resp_end + 1, req_end + 1, b""),
+        ),
     ]
 }
 

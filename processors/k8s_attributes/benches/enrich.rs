@@ -120,7 +120,11 @@ fn main() {
     let started = Instant::now();
     let mut found = 0;
     for i in 0..lookups {
-        found += usize::from(index.lookup(&pod_ip(i * 7919 % pods), RecordTime::Minute(0), 0).is_some());
+        found += usize::from(
+            index
+                .lookup(&pod_ip(i * 7919 % pods), RecordTime::Minute(0), 0)
+                .is_some(),
+        );
     }
     let seconds = started.elapsed().as_secs_f64();
     assert_eq!(found, lookups);

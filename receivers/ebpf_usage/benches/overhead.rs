@@ -1,8 +1,10 @@
 //! The cost of counting, each arm against the same traffic without the programs, alternating
-//! in one run, with user space draining the maps as the receiver does:
+//! in one run, with user space draining the maps as the receiver does, then what each kernel
+//! program costs per run (the kernel's BPF statistics, in one more round):
 //! - throughput: loopback TCP (iperf3);
 //! - request/response: wrk against nginx with a tiny body between two network namespaces,
-//!   8 connections;
+//!   8 connections, each pinned to its own CPU (unpinned, the figure swings by a quarter with
+//!   where the scheduler puts them);
 //! - memory: the user-space side (drain, aggregation into records) with 100,000 live flows, as
 //!   the process's peak RSS; and what a full kernel map does (fill ratio, overflow count).
 //!
@@ -16,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use spider_collector::records::Timestamp;
-use spider_receiver_ebpf_usage::{Aggregator, Kernel, NatTable, Translation, Tuple};
+use spider_receiver_ebpf_usage::{Aggregator, Kernel, NatTable, ProgramRuns, Translation, Tuple};
 use spider_testkit::cluster::cgroup_root;
 use spider_testkit::netns::Pair;
 
@@ -59,10 +61,13 @@ fn iperf3(port: u16, seconds: u32) -> f64 {
         .expect("bits_per_second")
 }
 
-/// Requests per second of `wrk -c8` from namespace `client` to `url`.
+/// Requests per second of `wrk -c8` from namespace `client` to `url`, on the first CPU (nginx
+/// has the last), so that where the scheduler puts them does not change the figure.
 fn wrk(client: &str, url: &str, seconds: u32) -> f64 {
-    let output = Command::new("ip")
-        .args(["netns", "exec", client, "wrk", "-t2", "-c8"])
+    let output = Command::new("taskset")
+        .args([
+            "-c", "0", "ip", "netns", "exec", client, "wrk", "-t1", "-c8",
+        ])
         .arg(format!("-d{seconds}s"))
         .arg(url)
         .output()
@@ -82,7 +87,7 @@ fn nginx(netns: &str, address: &str) -> Background {
     std::fs::write(
         &config,
         format!(
-            "worker_processes 1;\ndaemon off;\npid {pid};\nerror_log stderr;\n\
+            "worker_processes 1;\nmaster_process off;\ndaemon off;\npid {pid};\nerror_log stderr;\n\
              events {{ worker_connections 1024; }}\n\
              http {{ access_log off; client_body_temp_path {dir}; \
              server {{ listen {address}:80; location / {{ return 200 \"ok\"; }} }} }}\n",
@@ -91,8 +96,18 @@ fn nginx(netns: &str, address: &str) -> Background {
         ),
     )
     .unwrap();
-    let child = Command::new("ip")
-        .args(["netns", "exec", netns, "nginx", "-c"])
+    let last_cpu = std::thread::available_parallelism().map_or(1, |n| n.get()) - 1;
+    let child = Command::new("taskset")
+        .args([
+            "-c",
+            &last_cpu.to_string(),
+            "ip",
+            "netns",
+            "exec",
+            netns,
+            "nginx",
+            "-c",
+        ])
         .arg(&config)
         .stderr(Stdio::null())
         .spawn()
@@ -102,12 +117,18 @@ fn nginx(netns: &str, address: &str) -> Background {
 }
 
 /// Runs `measure` with the programs attached while the maps are drained every second, as the
-/// receiver does; returns its result and the entries drained.
+/// receiver does; with `statistics`, the kernel's BPF statistics are on meanwhile (they cost a
+/// clock read per run, so the cost rounds leave them off). Returns the result and what each
+/// program cost.
 fn attached<T: Send + 'static>(
     runtime: &tokio::runtime::Runtime,
+    statistics: bool,
     measure: impl FnOnce() -> T + Send + 'static,
-) -> (T, usize) {
+) -> (T, Vec<ProgramRuns>) {
     let mut kernel = Kernel::attach(&cgroup_root(), 65_536).expect("attach (run as root)");
+    let statistics = statistics.then(|| {
+        aya::sys::enable_stats(aya::sys::Stats::RunTime).expect("BPF statistics (kernel ≥ 5.8)")
+    });
     let measuring = Arc::new(AtomicBool::new(true));
     let flag = measuring.clone();
     let client = std::thread::spawn(move || {
@@ -115,24 +136,30 @@ fn attached<T: Send + 'static>(
         flag.store(false, Ordering::Relaxed);
         result
     });
-    let mut entries = 0;
     while measuring.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(1000));
-        entries += runtime
-            .block_on(kernel.drain())
-            .expect("drain")
-            .entries
-            .len();
+        runtime.block_on(kernel.drain()).expect("drain");
     }
-    (client.join().unwrap(), entries)
+    let runs = kernel.program_runs();
+    drop(statistics);
+    (client.join().unwrap(), runs)
 }
 
-/// Medians of `measure` without and with the programs, over alternating rounds.
+/// `measure` without and with the programs over alternating rounds, then once more with the
+/// programs and the BPF statistics on: what each program cost, over `seconds` of measuring.
+struct Compared {
+    without: Vec<f64>,
+    with: Vec<f64>,
+    runs: Vec<ProgramRuns>,
+    seconds: f64,
+}
+
 fn compare(
     runtime: &tokio::runtime::Runtime,
     rounds: u32,
+    seconds: u32,
     measure: impl Fn() -> f64 + Clone + Send + 'static,
-) -> (Vec<f64>, Vec<f64>) {
+) -> Compared {
     let (mut without, mut with) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         // Alternate which goes first, so warm-up and drift favour neither.
@@ -143,16 +170,23 @@ fn compare(
         };
         for hooked in order {
             if hooked {
-                with.push(attached(runtime, measure.clone()).0);
+                with.push(attached(runtime, false, measure.clone()).0);
             } else {
                 without.push(measure());
             }
         }
     }
-    (without, with)
+    let (_, runs) = attached(runtime, true, measure);
+    Compared {
+        without,
+        with,
+        runs,
+        seconds: f64::from(seconds),
+    }
 }
 
-fn report(name: &str, unit: &str, scale: f64, (without, with): (Vec<f64>, Vec<f64>)) {
+/// Prints both arms, the cost, and each program's runs and time.
+fn report(name: &str, unit: &str, scale: f64, compared: Compared) {
     let round = |values: &[f64]| {
         values
             .iter()
@@ -160,15 +194,31 @@ fn report(name: &str, unit: &str, scale: f64, (without, with): (Vec<f64>, Vec<f6
             .collect::<Vec<_>>()
     };
     println!("{name}");
-    println!("  rounds without ({unit}): {:?}", round(&without));
-    println!("  rounds with    ({unit}): {:?}", round(&with));
-    let (base, hooked) = (median(without), median(with));
+    println!("  rounds without ({unit}): {:?}", round(&compared.without));
+    println!("  rounds with    ({unit}): {:?}", round(&compared.with));
+    let (base, hooked) = (median(compared.without), median(compared.with));
     println!(
         "  median without {:.2} {unit}, with {:.2} {unit}: kept {:.2} % (cost {:.2} %)",
         base / scale,
         hooked / scale,
         100.0 * hooked / base,
         100.0 * (1.0 - hooked / base)
+    );
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let mut total = Duration::ZERO;
+    println!("  one more round with the BPF statistics on:");
+    for program in &compared.runs {
+        total += program.time;
+        println!(
+            "    {:<14} {:>10} runs, {:>4.0} ns each (the statistics' clock reads included)",
+            program.name,
+            program.runs,
+            program.time.as_nanos() as f64 / program.runs.max(1) as f64
+        );
+    }
+    println!(
+        "    in the programs: {:.2} % of the {cpus} CPUs' time",
+        100.0 * total.as_secs_f64() / (compared.seconds * cpus)
     );
 }
 
@@ -299,7 +349,7 @@ fn main() {
         &format!("loopback TCP throughput, iperf3 -t {seconds}, {rounds} alternating rounds"),
         "Gbit/s",
         1e9,
-        compare(&runtime, rounds, move || iperf3(port, seconds)),
+        compare(&runtime, rounds, seconds, move || iperf3(port, seconds)),
     );
 
     let pair = Pair::create();
@@ -307,11 +357,13 @@ fn main() {
     let (client, url) = (pair.a.clone(), format!("http://{}/", pair.b4));
     report(
         &format!(
-            "request/response, wrk -t2 -c8 -d{seconds}s against nginx (2-byte body) between two namespaces"
+            "request/response, wrk -t1 -c8 -d{seconds}s against nginx (2-byte body) between two namespaces, each on its own CPU"
         ),
         "req/s",
         1.0,
-        compare(&runtime, rounds, move || wrk(&client, &url, seconds)),
+        compare(&runtime, rounds, seconds, move || {
+            wrk(&client, &url, seconds)
+        }),
     );
 
     memory(&runtime);

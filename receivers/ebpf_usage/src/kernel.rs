@@ -22,12 +22,24 @@ const GRACE: Duration = Duration::from_millis(5);
 /// The loaded programs and their maps.
 pub struct Kernel {
     /// Keeps the programs attached; they detach when it is dropped.
-    _ebpf: Ebpf,
+    ebpf: Ebpf,
     flows: [HashMap<MapData, FlowKey, FlowValue>; 2],
     control: Array<MapData, Control>,
     overflow: PerCpuArray<MapData, u64>,
     generation: u32,
     capacity: u32,
+}
+
+/// What one program has cost since it was loaded, counted while the kernel's BPF statistics
+/// are on (`aya::sys::enable_stats`, as the overhead benchmark turns them on).
+#[derive(Debug, Clone)]
+pub struct ProgramRuns {
+    /// The program's name in the object.
+    pub name: String,
+    /// Times it ran.
+    pub runs: u64,
+    /// Time spent in it.
+    pub time: Duration,
 }
 
 /// What one drain found.
@@ -92,7 +104,7 @@ impl Kernel {
         let overflow =
             PerCpuArray::try_from(take("overflow")?).map_err(|e| error("overflow", e))?;
         Ok(Self {
-            _ebpf: ebpf,
+            ebpf,
             flows,
             control,
             overflow,
@@ -123,6 +135,21 @@ impl Kernel {
         }
         let fill = entries.len() as f64 / f64::from(self.capacity);
         Ok(Drained { entries, fill })
+    }
+
+    /// Runs and time of each program (zero unless the kernel's BPF statistics were on).
+    pub fn program_runs(&self) -> Vec<ProgramRuns> {
+        self.ebpf
+            .programs()
+            .filter_map(|(name, program)| {
+                let info = program.info().ok()?;
+                Some(ProgramRuns {
+                    name: name.to_owned(),
+                    runs: info.run_count(),
+                    time: info.run_time(),
+                })
+            })
+            .collect()
     }
 
     /// New flows dropped so far because a map was full.

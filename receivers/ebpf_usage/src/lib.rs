@@ -37,7 +37,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use aggregate::Aggregator;
-pub use kernel::Kernel;
+pub use kernel::{Kernel, ProgramRuns};
 pub use layout::{FLOW_SYN, FlowKey, FlowValue, Source};
 pub use nat::{NatTable, Translation, Tuple};
 

@@ -397,12 +397,22 @@ fn an_instant_goes_to_the_pod_of_that_instant_and_a_minute_to_any_pod_of_that_mi
     let api_1 = pod_of("shop", "api-1", OwnerKind::StatefulSet, "api");
     // A session whose first packet came 5 s into the minute, on web's pod, before the IP moved.
     assert_eq!(
-        who_at(&index, "10.1.2.3", RecordTime::Exact(10 * MINUTE + 5_000_000), now),
+        who_at(
+            &index,
+            "10.1.2.3",
+            RecordTime::Exact(10 * MINUTE + 5_000_000),
+            now
+        ),
         web_1
     );
     // An exchange of the same connection after api's pod took the address is api's.
     assert_eq!(
-        who_at(&index, "10.1.2.3", RecordTime::Exact(10 * MINUTE + 31_000_000), now),
+        who_at(
+            &index,
+            "10.1.2.3",
+            RecordTime::Exact(10 * MINUTE + 31_000_000),
+            now
+        ),
         api_1
     );
     // The usage of that minute may be the new pod's traffic, so it goes to the newest tenant.

@@ -361,8 +361,7 @@ fn exchange(client: &str, server: &str, at: i64) -> HttpTransaction {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_session_begun_on_a_deleted_pod_stays_its_own_when_the_ip_is_reused_within_the_minute()
-{
+async fn a_session_begun_on_a_deleted_pod_stays_its_own_when_the_ip_is_reused_within_the_minute() {
     let api = cluster().await;
     let mut processor = started(kubernetes_config(&api)).await;
     let web = pod_meta("shop", "web-6d4f-a", "node-1", OwnerKind::Deployment, "web");
@@ -391,7 +390,10 @@ async fn a_session_begun_on_a_deleted_pod_stays_its_own_when_the_ip_is_reused_wi
     let Batch::TcpSessions(sessions) = through(&mut processor, batch).await else {
         panic!("sessions stay sessions");
     };
-    assert_eq!(sessions[0].client, web, "the pod of the session's first packet");
+    assert_eq!(
+        sessions[0].client, web,
+        "the pod of the session's first packet"
+    );
     let batch = Batch::Http(vec![
         exchange("10.244.1.10", server, opened + 5),
         exchange("10.244.1.10", server, reused + 5),

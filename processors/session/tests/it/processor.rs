@@ -158,7 +158,10 @@ async fn packets_pass_labelled_and_records_leave_when_sessions_end() {
         .process(Batch::Packets(again), &mut out)
         .await
         .unwrap();
-    assert_eq!(kinds(&out), [(RecordKind::Packet, 2), (RecordKind::Http, 1)]);
+    assert_eq!(
+        kinds(&out),
+        [(RecordKind::Packet, 2), (RecordKind::Http, 1)]
+    );
     out.clear();
     processor.tick(SystemTime::now(), &mut out).await.unwrap();
     assert_eq!(kinds(&out), [(RecordKind::Host, 1)]);
