@@ -15,7 +15,7 @@
 //! them ([`NatTable`]), so one connection through a Service is one conversation; each record
 //! keeps the Service, and says which of its ends were this agent's own sockets.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use spider_collector::records::{NetworkUsage, ObservedEnds, Timestamp, Transport};
@@ -238,16 +238,19 @@ impl Aggregator {
             })
             .collect();
         directions.sort_unstable_by_key(|(direction, _)| (direction.pair(), *direction));
-        // A Service's view and the pod's view of one direction become one.
-        let mut merged: Vec<(Direction, Directional)> = Vec::with_capacity(directions.len());
-        for (direction, counts) in directions {
-            match merged.last_mut() {
-                Some((last, existing)) if *last == direction => existing.merge(counts),
-                _ => merged.push((direction, counts)),
+        // A Service's view and the pod's view of one direction become one, in place: a second
+        // list would be the largest allocation of the close.
+        directions.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1.merge(std::mem::take(&mut later.1));
             }
-        }
-        let mut records: HashMap<RecordKey, NetworkUsage> = HashMap::new();
-        for sides in merged.chunk_by(|a, b| a.0.pair() == b.0.pair()) {
+            same
+        });
+        // Ordered by key as they are built, so no sorted copy is made afterwards; a B-tree's
+        // nodes are freed as its values are moved out.
+        let mut records: BTreeMap<RecordKey, NetworkUsage> = BTreeMap::new();
+        for sides in directions.chunk_by(|a, b| a.0.pair() == b.0.pair()) {
             let pair = sides[0].0.pair();
             let client = self.client_of(pair, sides);
             let server = if client == pair.low {
@@ -302,9 +305,8 @@ impl Aggregator {
         let oldest = self.bucket.plus_micros(-ROLE_MEMORY_MINUTES * 60_000_000);
         self.roles.retain(|_, role| role.last_bucket >= oldest);
         self.bucket = next;
-        let mut records: Vec<(RecordKey, NetworkUsage)> = records.into_iter().collect();
-        records.sort_by_key(|(key, _)| *key);
-        records.into_iter().map(|(_, record)| record).collect()
+        drop(directions);
+        records.into_values().collect()
     }
 
     fn client_of(&mut self, pair: Pair, sides: &[(Direction, Directional)]) -> Endpoint {
