@@ -282,6 +282,7 @@ fn compiles_alone(filter: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use spider_records::OwnerKind;
 
     /// A store in a fresh file of its own.
     fn fresh_store(name: &str) -> (CaptureStore, std::path::PathBuf) {
@@ -316,7 +317,7 @@ mod tests {
         CaptureRequest {
             workload: Workload {
                 namespace: "shop".into(),
-                kind: "Deployment".into(),
+                kind: OwnerKind::Deployment,
                 name: "web".into(),
             },
             duration_seconds: seconds,

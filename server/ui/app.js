@@ -218,7 +218,7 @@ async function showDetails(id) {
 
 // ---- whisperer: captures of a workload's pods -----------------------------------------------
 
-const WORKLOAD_KINDS = ["Deployment", "DaemonSet", "StatefulSet", "CronJob", "Job", "Pod"];
+const WORKLOAD_KINDS = ["Deployment", "DaemonSet", "StatefulSet", "CronJob", "Job", "ReplicaSet", "Pod"];
 
 function attachForm() {
   return `<h4>Whisperer</h4>

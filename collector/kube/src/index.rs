@@ -258,7 +258,7 @@ impl Index {
     pub fn pods_of(
         &self,
         namespace: &str,
-        kind: &str,
+        kind: OwnerKind,
         name: &str,
         node: &str,
     ) -> Vec<(String, Vec<IpAddr>)> {
@@ -271,7 +271,7 @@ impl Index {
             .filter(|pod| pod.node.as_deref().is_none_or(|n| n == node))
             .filter(|pod| {
                 let (owner_kind, owner_name) = self.top_owner(pod);
-                owner_kind.as_str() == kind && owner_name == name
+                owner_kind == kind && owner_name == name
             })
             .map(|pod| (pod.key.name.clone(), pod.ips.clone()))
             .collect();

@@ -24,20 +24,10 @@ use std::sync::RwLock;
 use std::time::SystemTime;
 
 use serde::Deserialize;
+use spider_collector::records::OwnerKind;
 
 use crate::index::Index;
 use crate::model::{EndpointSlice, Key, Node, Object, Owner, Pod, Service};
-
-/// The kinds a workload can be.
-const WORKLOAD_KINDS: [&str; 7] = [
-    "Deployment",
-    "DaemonSet",
-    "StatefulSet",
-    "CronJob",
-    "Job",
-    "ReplicaSet",
-    "Pod",
-];
 
 /// The inventory file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -70,8 +60,9 @@ pub struct InventoryNode {
 pub struct InventoryWorkload {
     /// Namespace.
     pub namespace: String,
-    /// Kind.
-    pub kind: String,
+    /// Kind: a workload kind ([`OwnerKind::is_workload`]).
+    #[serde(deserialize_with = "OwnerKind::deserialize_workload")]
+    pub kind: OwnerKind,
     /// Name.
     pub name: String,
     /// Its pods.
@@ -132,19 +123,7 @@ impl Inventory {
 
     /// Parses and checks inventory text.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let inventory: Inventory = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
-        for workload in &inventory.workloads {
-            if !WORKLOAD_KINDS.contains(&workload.kind.as_str()) {
-                return Err(format!(
-                    "workload {}/{}: kind {:?} is not one of {}",
-                    workload.namespace,
-                    workload.name,
-                    workload.kind,
-                    WORKLOAD_KINDS.join(", ")
-                ));
-            }
-        }
-        Ok(inventory)
+        serde_yaml_ng::from_str(text).map_err(|e| e.to_string())
     }
 
     /// The objects the index is built from.
@@ -160,8 +139,8 @@ impl Inventory {
             })
             .collect();
         for workload in &self.workloads {
-            let owner = (workload.kind != "Pod").then(|| Owner {
-                kind: workload.kind.clone(),
+            let owner = (workload.kind != OwnerKind::Pod).then(|| Owner {
+                kind: workload.kind.as_str().to_owned(),
                 name: workload.name.clone(),
             });
             objects.extend(workload.pods.iter().map(|pod| {

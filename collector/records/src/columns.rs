@@ -274,7 +274,8 @@ macro_rules! columns_struct {
     };
 }
 
-/// Declares a closed set of names stored as a string column (transport, owner kind, …).
+/// Declares a closed set of names stored as a string column (transport, owner kind, …), and
+/// read and written as those names by serde.
 #[macro_export]
 macro_rules! string_enum {
     (
@@ -312,6 +313,19 @@ macro_rules! string_enum {
                         [$($text),*].join(", ")
                     )),
                 }
+            }
+        }
+
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(deserializer)?;
+                text.parse().map_err(::serde::de::Error::custom)
             }
         }
 

@@ -44,6 +44,38 @@ string_enum! {
     }
 }
 
+impl OwnerKind {
+    /// Whether it is a workload, as the logical map shows it and a capture can target: every
+    /// kind but a Service or a node.
+    pub fn is_workload(self) -> bool {
+        !matches!(self, Self::Service | Self::Node)
+    }
+
+    /// The workload kind named `text`, or an error naming the workload kinds.
+    pub fn workload(text: &str) -> Result<Self, String> {
+        match text.parse::<Self>() {
+            Ok(kind) if kind.is_workload() => Ok(kind),
+            _ => {
+                let kinds: Vec<&str> = Self::ALL
+                    .iter()
+                    .filter(|kind| kind.is_workload())
+                    .map(|kind| kind.as_str())
+                    .collect();
+                Err(format!("kind {text:?} is not one of {}", kinds.join(", ")))
+            }
+        }
+    }
+
+    /// A workload kind for serde (`deserialize_with`): any other name is refused as
+    /// [`Self::workload`] says.
+    pub fn deserialize_workload<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
+        Self::workload(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 columns_struct! {
     /// Kubernetes (or static inventory) metadata of one end; stored as `client_*`/`server_*` columns.
     #[derive(Debug, Clone, Default, PartialEq, Eq)]

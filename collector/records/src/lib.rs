@@ -24,4 +24,4 @@ pub use packet::{Direction, Packet};
 pub use session::{CloseReason, SessionState, TcpSession};
 pub use time::Timestamp;
 pub use usage::{NetworkUsage, ObservedEnds, Transport};
-pub use workload::{WORKLOAD_KINDS, Workload};
+pub use workload::Workload;

@@ -3,15 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The owner kinds that are workloads, as the logical map shows them: what a capture can target.
-pub const WORKLOAD_KINDS: [&str; 6] = [
-    "Deployment",
-    "DaemonSet",
-    "StatefulSet",
-    "CronJob",
-    "Job",
-    "Pod",
-];
+use crate::endpoint::OwnerKind;
 
 /// The longest namespace Kubernetes allows (a DNS label).
 pub const MAX_NAMESPACE_BYTES: usize = 63;
@@ -24,8 +16,9 @@ pub const MAX_NAME_BYTES: usize = 253;
 pub struct Workload {
     /// Its namespace.
     pub namespace: String,
-    /// One of [`WORKLOAD_KINDS`].
-    pub kind: String,
+    /// A workload kind ([`OwnerKind::is_workload`]).
+    #[serde(deserialize_with = "OwnerKind::deserialize_workload")]
+    pub kind: OwnerKind,
     /// Its name.
     pub name: String,
 }
@@ -37,7 +30,7 @@ impl Workload {
             [namespace, kind, name] => {
                 let workload = Self {
                     namespace: namespace.to_owned(),
-                    kind: kind.to_owned(),
+                    kind: OwnerKind::workload(kind)?,
                     name: name.to_owned(),
                 };
                 workload.check().map(|()| workload)
@@ -48,13 +41,7 @@ impl Workload {
 
     /// Whether it names a workload: a known kind, a namespace and a name.
     pub fn check(&self) -> Result<(), String> {
-        if !WORKLOAD_KINDS.contains(&self.kind.as_str()) {
-            return Err(format!(
-                "kind {:?} is not one of {}",
-                self.kind,
-                WORKLOAD_KINDS.join(", ")
-            ));
-        }
+        OwnerKind::workload(self.kind.as_str())?;
         // Kubernetes' own limits: a namespace is a DNS label, a name a DNS subdomain.
         check_name("namespace", &self.namespace, MAX_NAMESPACE_BYTES)?;
         check_name("name", &self.name, MAX_NAME_BYTES)
@@ -99,6 +86,7 @@ mod tests {
         for bad in [
             "shop/web",
             "shop/Deploy/web",
+            "shop/Service/web",
             "/Deployment/web",
             "a/Pod/b/c",
             "shop/Pod/we b",

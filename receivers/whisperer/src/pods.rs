@@ -108,7 +108,7 @@ impl Pods {
             .unwrap_or_else(|p| p.into_inner())
             .pods_of(
                 &workload.namespace,
-                &workload.kind,
+                workload.kind,
                 &workload.name,
                 &self.node,
             )

@@ -6,10 +6,10 @@ use std::time::SystemTime;
 
 use spider_collector::conformance;
 
-use crate::support::{pod_meta, started, through, usage};
+use crate::support::{exchange, pod_meta, started, through, usage};
 use spider_collector::ComponentConfig;
 use spider_collector::records::{
-    Batch, EndpointClass, EndpointMeta, HostName, HttpTransaction, NameSource, OwnerKind, Timestamp,
+    Batch, EndpointClass, EndpointMeta, HostName, NameSource, OwnerKind, Timestamp,
 };
 use spider_kube::MetadataSource;
 use spider_processor_k8s_attributes::{K8sAttributesConfig, K8sAttributesProcessorFactory};
@@ -139,33 +139,10 @@ async fn capture_records_are_attributed_and_host_records_name_external_ends() {
         last_seen: Timestamp::from_secs(1),
     };
     through(&mut processor, Batch::Hosts(vec![learnt])).await;
-    let exchange = |server: &str| HttpTransaction {
-        session_id: 0,
-        client_ip: "10.0.0.6".parse().unwrap(),
-        client_port: 40000,
-        server_ip: server.parse().unwrap(),
-        server_port: 443,
-        method: Some("GET".into()),
-        host: None,
-        path: Some("/".into()),
-        query: None,
-        version: Some("1.1".into()),
-        status: Some(200),
-        user_agent: None,
-        request_content_type: None,
-        response_content_type: None,
-        request_body_size: Some(0),
-        response_body_size: Some(0),
-        request_time: Some(Timestamp::from_secs(1_795_240_800)),
-        response_time: None,
-        latency_us: None,
-        anomalies: None,
-        client: EndpointMeta::default(),
-        server: EndpointMeta::default(),
-    };
-    let mut seen_by_capture = exchange("203.0.113.81");
+    let from_db = |server: &str| exchange("10.0.0.6", server, 1_795_240_800);
+    let mut seen_by_capture = from_db("203.0.113.81");
     seen_by_capture.server.dns_name = Some("api.example".into());
-    let batch = Batch::Http(vec![exchange("203.0.113.80"), seen_by_capture]);
+    let batch = Batch::Http(vec![from_db("203.0.113.80"), seen_by_capture]);
     let Batch::Http(records) = through(&mut processor, batch).await else {
         panic!("http stays http");
     };
@@ -220,7 +197,7 @@ fn bad_inventories_are_refused_by_path() {
     let cases = [
         (
             "workloads: [{namespace: a, kind: Rollout, name: b}]",
-            "kind \"Rollout\" is not one of",
+            "kind \"Rollout\" is not one of Deployment, ReplicaSet, DaemonSet",
         ),
         (
             "nodes: [{name: n, addresses: [not-an-ip]}]",

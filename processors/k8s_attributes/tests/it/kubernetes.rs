@@ -9,8 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{Value, json};
 use spider_collector::conformance;
 use spider_collector::records::{
-    Batch, CloseReason, EndpointClass, EndpointMeta, HttpTransaction, OwnerKind, SessionState,
-    TcpSession, Timestamp,
+    Batch, CloseReason, EndpointClass, EndpointMeta, OwnerKind, SessionState, TcpSession, Timestamp,
 };
 use spider_collector::{Factory, Processor};
 use spider_kube::{AuthType, MetadataSource};
@@ -19,7 +18,7 @@ use spider_testkit::kube_api::{
     FakeApi, Resource, endpoint_slice, job, node, pod, replica_set, service,
 };
 
-use crate::support::{ends, pod_meta, started, through};
+use crate::support::{ends, exchange, pod_meta, started, through};
 
 const BOOKMARKS: Duration = Duration::from_millis(200);
 
@@ -326,35 +325,6 @@ fn session(client: &str, server: &str, first: i64) -> TcpSession {
         missed_syn: false,
         close_reason: CloseReason::Fin,
         server_host: None,
-        client: EndpointMeta::default(),
-        server: EndpointMeta::default(),
-    }
-}
-
-/// An exchange of that session requested at `at` (Unix seconds).
-fn exchange(client: &str, server: &str, at: i64) -> HttpTransaction {
-    let request_time = Timestamp::from_secs(at);
-    HttpTransaction {
-        session_id: 1,
-        client_ip: client.parse().unwrap(),
-        client_port: 40_000,
-        server_ip: server.parse().unwrap(),
-        server_port: 80,
-        method: Some("GET".into()),
-        host: None,
-        path: Some("/".into()),
-        query: None,
-        version: Some("HTTP/1.1".into()),
-        status: Some(200),
-        user_agent: None,
-        request_content_type: None,
-        response_content_type: None,
-        request_body_size: Some(0),
-        response_body_size: Some(2),
-        request_time: Some(request_time),
-        response_time: Some(request_time),
-        latency_us: Some(0),
-        anomalies: None,
         client: EndpointMeta::default(),
         server: EndpointMeta::default(),
     }

@@ -2,7 +2,7 @@
 
 use spider_collector::conformance;
 use spider_collector::records::{
-    Batch, EndpointClass, EndpointMeta, NetworkUsage, OwnerKind, Timestamp,
+    Batch, EndpointClass, EndpointMeta, HttpTransaction, NetworkUsage, OwnerKind, Timestamp,
 };
 use spider_collector::{Factory, Processor};
 use spider_processor_k8s_attributes::{K8sAttributesConfig, K8sAttributesProcessorFactory};
@@ -32,6 +32,35 @@ pub fn usage(client: &str, server: &str, at: i64) -> NetworkUsage {
         client_ip: client.parse().unwrap(),
         server_ip: server.parse().unwrap(),
         ..NetworkUsage::default()
+    }
+}
+
+/// A GET from `client` to `server` requested at `at` (Unix seconds), answered 200.
+pub fn exchange(client: &str, server: &str, at: i64) -> HttpTransaction {
+    let request_time = Timestamp::from_secs(at);
+    HttpTransaction {
+        session_id: 1,
+        client_ip: client.parse().unwrap(),
+        client_port: 40_000,
+        server_ip: server.parse().unwrap(),
+        server_port: 80,
+        method: Some("GET".into()),
+        host: None,
+        path: Some("/".into()),
+        query: None,
+        version: Some("HTTP/1.1".into()),
+        status: Some(200),
+        user_agent: None,
+        request_content_type: None,
+        response_content_type: None,
+        request_body_size: Some(0),
+        response_body_size: Some(2),
+        request_time: Some(request_time),
+        response_time: Some(request_time),
+        latency_us: Some(0),
+        anomalies: None,
+        client: EndpointMeta::default(),
+        server: EndpointMeta::default(),
     }
 }
 

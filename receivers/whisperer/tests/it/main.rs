@@ -25,14 +25,14 @@ async fn lifecycle_and_config_conform() {
 fn bad_settings_are_named_by_path() {
     let found = errors(
         "server: ftp://x\npoll_interval: 0s\nmax_packets_per_second: 0\nsource: static\n\
-         captures:\n  - workload: { namespace: shop, kind: Deploy, name: web }\n    filter: 'tcp port'\n",
+         captures:\n  - workload: { namespace: shop, kind: Pod, name: web! }\n    filter: 'tcp port'\n",
     );
     for expected in [
         "server: \"ftp://x\" is not an http(s) URL",
         "poll_interval: must be positive",
         "max_packets_per_second: must be positive",
         "inventory: source: static needs an inventory file",
-        "captures::0::workload: kind \"Deploy\" is not one of",
+        "captures::0::workload: name \"web!\" may hold only",
         "captures::0::filter:",
     ] {
         assert!(
@@ -40,6 +40,18 @@ fn bad_settings_are_named_by_path() {
             "{expected:?} not in {found:#?}"
         );
     }
+    // A kind that is not a workload's is refused as the file is read, naming the kinds.
+    let kind = serde_yaml_ng::from_str::<WhispererConfig>(
+        "captures:\n  - workload: { namespace: shop, kind: Service, name: web }\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        kind.contains(
+            "captures[0].workload: kind \"Service\" is not one of Deployment, ReplicaSet"
+        ),
+        "{kind}"
+    );
     // The source settings are checked as the k8s_attributes processor checks its own (one check).
     assert_eq!(
         errors("kubeconfig: /nowhere/config\n"),
