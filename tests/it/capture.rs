@@ -49,6 +49,15 @@ fn agrees_with_tshark(file: &Path, floor: f64) -> Value {
         "{}: {result:#}",
         file.display()
     );
+    // Host names (DNS, SNI, Host) agree exactly, both ways.
+    for measure in ["host_names_matched", "our_host_names"] {
+        assert_eq!(
+            result[measure],
+            result["host_names"],
+            "{}: {result:#}",
+            file.display()
+        );
+    }
     result
 }
 
@@ -60,6 +69,9 @@ fn sessions_and_http_agree_with_tshark_on_public_captures() {
         "test_loopback.pcap",
         "test_ethernet.pcap",
         "dns_icmp.pcap",
+        // DNS answers cut by the snap length, one in its answers, one after them.
+        "truncated_dns.pcap",
+        "truncated_dns_2.pcap",
     ] {
         agrees_with_tshark(&public_pcap(name), 1.0);
     }

@@ -8,6 +8,8 @@ of its id: session_id % 2^32). Per stream and direction, the packets and the TCP
 (tcp.len) must be equal, and the endpoints the same pair.
 HTTP: tshark's requests (method, URI) and responses (status) per stream, with out-of-order
 reassembly on, against Spider's exchanges, as multisets.
+Hosts: the (address, name, source) associations of DNS answers, TLS server names and HTTP Host
+headers, against Spider's `hosts`, as sets.
 Prints JSON: counts, matches and the first mismatches. DuckDB reads the Parquet files.
 
 Known difference, left out of the comparison and counted as "tunneled_streams": TCP inside a
@@ -15,6 +17,7 @@ tunnel (L2TP, VXLAN, GRE, IP-in-IP). Spider decodes the outer IP header only, so
 is a UDP (or GRE) packet between the tunnel ends for it, while tshark follows the inner TCP.
 """
 import collections
+import ipaddress
 import json
 import pathlib
 import subprocess
@@ -119,11 +122,72 @@ def compare_http(pcap, root, tunneled):
     }
 
 
+def tshark_all(pcap, display_filter, fields):
+    """Like tshark(), with every occurrence of a field, comma-separated."""
+    command = TSHARK + ["-r", pcap, "-Y", display_filter, "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,"]
+    for field in fields:
+        command += ["-e", field]
+    out = subprocess.run(command, capture_output=True, text=True, check=False).stdout
+    return [line.split("\t") for line in out.splitlines() if line]
+
+
+def host_name(name):
+    """A name as Spider keeps it: lower case, no trailing dot, at most 253 bytes; else None."""
+    name = name.rstrip(".").lower()
+    return name if 0 < len(name) <= 253 else None
+
+
+def is_address(text):
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+        return True
+    except ValueError:
+        return False
+
+
+def http_host(host):
+    """An HTTP Host header's name without its port; None for an address literal."""
+    if host.startswith("["):
+        return None
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return None if is_address(name) else host_name(name)
+
+
+def compare_hosts(pcap, root, tunneled):
+    """Host associations (address, name, source) as tshark reads them against Spider's hosts:
+    DNS answers on port 53 (the name asked for, for every A and AAAA address), TLS ClientHello
+    server names and HTTP Host headers (for the address the packet went to), leaving out the
+    streams carried in a tunnel (see above)."""
+    theirs = set()
+    dns = "dns.flags.response == 1 and (udp.port == 53 or tcp.port == 53)"
+    for name, a, aaaa in tshark_all(pcap, dns, ["dns.qry.name", "dns.a", "dns.aaaa"]):
+        name = host_name(name.split(",")[0])
+        for address in (a + "," + aaaa).split(","):
+            if name and address:
+                theirs.add((str(ipaddress.ip_address(address)), name, "dns"))
+    sni = ["tcp.stream", "tls.handshake.extensions_server_name", "ip.dst", "ipv6.dst"]
+    for stream, name, ip4, ip6 in tshark(pcap, "tls.handshake.type == 1", sni):
+        if host_name(name) and int(stream) not in tunneled:
+            theirs.add((ip4 or ip6, host_name(name), "sni"))
+    host = ["tcp.stream", "http.host", "ip.dst", "ipv6.dst"]
+    for stream, name, ip4, ip6 in tshark(pcap, "http.request and http.host", host):
+        if http_host(name) and int(stream) not in tunneled:
+            theirs.add((ip4 or ip6, http_host(name), "host"))
+    ours = {(str(ip), name, source) for ip, name, source in table(root, "hosts", "ip, name, source")}
+    return {
+        "host_names": len(theirs),
+        "host_names_matched": len(theirs & ours),
+        "our_host_names": len(ours),
+        "host_mismatches": [str(k) for k in sorted((theirs - ours) | (ours - theirs))[:10]],
+    }
+
+
 def main():
     pcap, root = sys.argv[1], sys.argv[2]
     theirs, tunneled = streams(pcap)
     result = compare_sessions(pcap, root, theirs, tunneled)
     result.update(compare_http(pcap, root, tunneled))
+    result.update(compare_hosts(pcap, root, tunneled))
     print(json.dumps(result))
 
 

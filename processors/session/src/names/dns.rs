@@ -8,12 +8,34 @@ use simple_dns::{Packet, PacketFlag};
 /// The DNS port.
 pub const PORT: u16 = 53;
 
+/// How many lower answer counts are tried on a message cut short.
+const MAX_CUT_ATTEMPTS: u16 = 32;
+
 /// The (address, name) pairs a DNS response gives: every A/AAAA answer, named by the question
-/// (the name the client asked for, not the end of a CNAME chain).
+/// (the name the client asked for, not the end of a CNAME chain). A message cut short (by a
+/// capture's snap length) gives the answers that are whole in it, as tshark reads them: the
+/// authority and additional records are left out, then the answer count is lowered until the
+/// rest parses.
 pub fn answers(message: &[u8]) -> Vec<(IpAddr, String)> {
-    let Ok(packet) = Packet::parse(message) else {
+    if let Ok(packet) = Packet::parse(message) {
+        return named_addresses(&packet);
+    }
+    if message.len() < 12 {
         return Vec::new();
-    };
+    }
+    let announced = u16::from_be_bytes([message[6], message[7]]);
+    let mut shortened = message.to_vec();
+    shortened[8..12].fill(0);
+    for count in (announced.saturating_sub(MAX_CUT_ATTEMPTS)..=announced).rev() {
+        shortened[6..8].copy_from_slice(&count.to_be_bytes());
+        if let Ok(packet) = Packet::parse(&shortened) {
+            return named_addresses(&packet);
+        }
+    }
+    Vec::new()
+}
+
+fn named_addresses(packet: &Packet<'_>) -> Vec<(IpAddr, String)> {
     if !packet.has_flags(PacketFlag::RESPONSE) {
         return Vec::new();
     }

@@ -50,6 +50,30 @@ fn dns_answers_name_addresses_and_the_sessions_that_follow() {
 }
 
 #[test]
+fn a_dns_answer_cut_by_the_snap_length_gives_the_answers_that_are_whole() {
+    let addresses = [
+        Ipv4Addr::new(198, 51, 100, 1),
+        Ipv4Addr::new(198, 51, 100, 2),
+        Ipv4Addr::new(198, 51, 100, 3),
+    ];
+    let message = dns_answer("cut.example", &addresses);
+    // The last answer is 16 bytes (compressed name, type, class, ttl, length, address): cut in it.
+    let cut = &message[..message.len() - 6];
+    let frame = udp_frame(
+        (Ipv4Addr::new(10, 0, 0, 53), 53),
+        (Ipv4Addr::new(10, 0, 0, 2), 5_353),
+        cut,
+    );
+    assert_eq!(
+        names(&track(vec![record(&frame, 1_700_000_000_000_000)])),
+        addresses[..2]
+            .iter()
+            .map(|a| (IpAddr::V4(*a), "cut.example".to_owned(), NameSource::Dns))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
 fn dns_over_tcp_answers_are_read_through_their_length_prefix() {
     let answer = dns_answer("tcp.example", &[Ipv4Addr::new(10, 9, 9, 9)]);
     let mut framed = (answer.len() as u16).to_be_bytes().to_vec();
