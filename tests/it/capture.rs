@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use serde_json::Value;
-use spider_testkit::captures::{public_pcap, tshark_fields};
+use spider_testkit::captures::{public_pcaps, tshark_fields};
 use spider_testkit::http_capture::{self, HttpCapture};
 use spider_testkit::python_json;
 
@@ -62,18 +62,13 @@ fn agrees_with_tshark(file: &Path, floor: f64) -> Value {
 }
 
 #[test]
-fn sessions_and_http_agree_with_tshark_on_public_captures() {
-    for name in [
-        "http.pcap",
-        "nb6-http.pcap",
-        "test_loopback.pcap",
-        "test_ethernet.pcap",
-        "dns_icmp.pcap",
-        // DNS answers cut by the snap length, one in its answers, one after them.
-        "truncated_dns.pcap",
-        "truncated_dns_2.pcap",
-    ] {
-        agrees_with_tshark(&public_pcap(name), 1.0);
+fn sessions_http_and_host_names_agree_with_tshark_on_every_public_capture() {
+    // All of them (HTTP, DNS over UDP and TCP, loopback, DNS answers cut by the snap length,
+    // the gopacket pcapng suite), so a capture added to tests/pcaps/public.sh is compared too.
+    let files = public_pcaps();
+    assert!(files.len() >= 60, "{} public captures", files.len());
+    for file in files {
+        agrees_with_tshark(&file, 1.0);
     }
 }
 
