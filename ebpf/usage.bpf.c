@@ -7,8 +7,11 @@
  * - tp_btf sock_send_length/sock_recv_length fire once per send/receive call: exact message
  *   counts and the exact bytes the application wrote or read.
  *
- * Programs write into flows_0 or flows_1 as control.generation says; user space flips the
- * generation, waits for programs in flight, and drains the idle map, so no count is lost.
+ * Programs count into entries of the generation control.generation says (a field of the key);
+ * user space flips the generation, waits for programs in flight, and drains the idle
+ * generation's entries, so no count is lost. One map rather than one per generation: a lookup
+ * whose map is chosen at run time cannot be inlined by the verifier and becomes an indirect call
+ * (a retpoline where Spectre mitigations are on), which cost more than the rest of a run.
  *
  * Scope: the cgroup_skb programs fire only for sockets inside the cgroup they are attached to,
  * but the tracepoints fire for every socket of the kernel. When the loader sets `scoped` (the
@@ -61,16 +64,13 @@ struct sock {
 	__u16 sk_protocol;
 } __attribute__((preserve_access_index));
 
-/* Sized by the loader (max_flows); 65536 is only the default. */
-struct flows {
+/* Both generations; sized by the loader (twice max_flows); 131072 is only the default. */
+struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 131072);
 	__type(key, struct flow_key);
 	__type(value, struct flow_value);
-};
-
-struct flows flows_0 SEC(".maps");
-struct flows flows_1 SEC(".maps");
+} flows SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -98,22 +98,20 @@ struct {
 	__type(value, __u64);
 } overflow SEC(".maps");
 
-static __always_inline void *current_flows(void)
+static __always_inline __u8 current_generation(void)
 {
 	__u32 zero = 0;
 	struct control *control_entry = bpf_map_lookup_elem(&control, &zero);
-	if (control_entry && control_entry->generation)
-		return &flows_1;
-	return &flows_0;
+	return control_entry && control_entry->generation ? 1 : 0;
 }
 
 static __always_inline void count(struct flow_key *key, __u64 packets, __u64 bytes, __u64 calls, __u32 flags)
 {
-	void *flows = current_flows();
-	struct flow_value *value = bpf_map_lookup_elem(flows, key);
+	key->generation = current_generation();
+	struct flow_value *value = bpf_map_lookup_elem(&flows, key);
 	if (!value) {
 		struct flow_value fresh = {.first_ns = bpf_ktime_get_ns()};
-		long error = bpf_map_update_elem(flows, key, &fresh, BPF_NOEXIST);
+		long error = bpf_map_update_elem(&flows, key, &fresh, BPF_NOEXIST);
 		if (error && error != -17 /* EEXIST: another CPU created it */) {
 			__u32 zero = 0;
 			__u64 *full = bpf_map_lookup_elem(&overflow, &zero);
@@ -121,7 +119,7 @@ static __always_inline void count(struct flow_key *key, __u64 packets, __u64 byt
 				*full += 1;
 			return;
 		}
-		value = bpf_map_lookup_elem(flows, key);
+		value = bpf_map_lookup_elem(&flows, key);
 		if (!value)
 			return;
 	}

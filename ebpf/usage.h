@@ -27,7 +27,7 @@ struct flow_key {
 	__u8 family;    /* 4 or 6 */
 	__u8 protocol;  /* IPPROTO_TCP or IPPROTO_UDP */
 	__u8 source;    /* enum flow_source */
-	__u8 pad;
+	__u8 generation; /* control.generation when counted: the drain the entry belongs to */
 };
 
 struct flow_value {
@@ -40,7 +40,7 @@ struct flow_value {
 };
 
 struct control {
-	__u32 generation; /* which flows map programs write to: 0 or 1 */
+	__u32 generation; /* which generation programs count into: 0 or 1 */
 };
 
 #define FLOW_KEY_SIZE 40

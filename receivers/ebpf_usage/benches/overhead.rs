@@ -317,7 +317,7 @@ fn memory(runtime: &tokio::runtime::Runtime) {
     udp_flows(5_000);
     let drained = runtime.block_on(small.drain()).expect("drain");
     println!(
-        "  a 1,024-entry map given 5,000 flows: fill ratio {:.2}, {} entries kept, {} new flows counted as overflow",
+        "  a map for 1,024 flows a drain (2,048 entries) given 5,000 flows: fill ratio {:.2}, {} entries kept, {} new flows counted as overflow",
         drained.fill,
         drained.entries.len(),
         small.overflowed()

@@ -1,7 +1,8 @@
 //! The kernel programs: loaded and attached with aya, and drained without losing a count.
 //!
-//! Draining flips `control.generation`, waits for programs in flight to finish with the old map,
-//! then reads and deletes every entry of it: nothing is counted twice or lost between reads.
+//! Draining flips `control.generation`, waits for programs in flight to finish counting into the
+//! old generation, then reads and deletes every entry of it: nothing is counted twice or lost
+//! between reads. Both generations share one map (see `ebpf/usage.bpf.c` for why).
 
 use std::fs::File;
 use std::path::Path;
@@ -23,7 +24,7 @@ const GRACE: Duration = Duration::from_millis(5);
 pub struct Kernel {
     /// Keeps the programs attached; they detach when it is dropped.
     ebpf: Ebpf,
-    flows: [HashMap<MapData, FlowKey, FlowValue>; 2],
+    flows: HashMap<MapData, FlowKey, FlowValue>,
     control: Array<MapData, Control>,
     overflow: PerCpuArray<MapData, u64>,
     generation: u32,
@@ -44,9 +45,9 @@ pub struct ProgramRuns {
 
 /// What one drain found.
 pub struct Drained {
-    /// Every entry of the idle map.
+    /// Every entry of the idle generation.
     pub entries: Vec<(FlowKey, FlowValue)>,
-    /// How full that map was.
+    /// How full the map was (both generations): at 1, new flows are counted as overflow.
     pub fill: f64,
 }
 
@@ -55,9 +56,9 @@ fn error(step: &str, error: impl std::fmt::Display) -> String {
 }
 
 impl Kernel {
-    /// Loads the programs with maps of `capacity` entries and attaches them to the cgroup v2
-    /// hierarchy at `cgroup` (all sockets below it, in every network namespace). Below the
-    /// hierarchy's root, the send/receive programs are scoped to it as well.
+    /// Loads the programs with room for `capacity` entries a generation and attaches them to the
+    /// cgroup v2 hierarchy at `cgroup` (all sockets below it, in every network namespace). Below
+    /// the hierarchy's root, the send/receive programs are scoped to it as well.
     pub fn attach(cgroup: &Path, capacity: u32) -> Result<Self, String> {
         let btf = Btf::from_sys_fs()
             .map_err(|e| error("reading kernel BTF (/sys/kernel/btf/vmlinux)", e))?;
@@ -65,8 +66,7 @@ impl Kernel {
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&btf))
             .override_global("scoped", &scoped, true)
-            .map_max_entries("flows_0", capacity)
-            .map_max_entries("flows_1", capacity)
+            .map_max_entries("flows", capacity.saturating_mul(2))
             .load(OBJECT)
             .map_err(|e| error("loading the programs", e))?;
         let cgroup_dir =
@@ -96,10 +96,7 @@ impl Kernel {
             ebpf.take_map(name)
                 .ok_or_else(|| format!("map {name} missing from the object"))
         };
-        let flows = [
-            HashMap::try_from(take("flows_0")?).map_err(|e| error("flows_0", e))?,
-            HashMap::try_from(take("flows_1")?).map_err(|e| error("flows_1", e))?,
-        ];
+        let flows = HashMap::try_from(take("flows")?).map_err(|e| error("flows", e))?;
         let control = Array::try_from(take("control")?).map_err(|e| error("control", e))?;
         let overflow =
             PerCpuArray::try_from(take("overflow")?).map_err(|e| error("overflow", e))?;
@@ -113,9 +110,10 @@ impl Kernel {
         })
     }
 
-    /// Switches the programs to the other map and empties the one they were writing to.
+    /// Switches the programs to the other generation and empties the one they were counting
+    /// into.
     pub async fn drain(&mut self) -> Result<Drained, String> {
-        let idle = self.generation as usize;
+        let idle = self.generation as u8;
         self.generation ^= 1;
         self.control
             .set(
@@ -127,13 +125,22 @@ impl Kernel {
             )
             .map_err(|e| error("switching maps", e))?;
         tokio::time::sleep(GRACE).await;
-        let map = &mut self.flows[idle];
-        let entries: Vec<(FlowKey, FlowValue)> = map.iter().filter_map(Result::ok).collect();
-        for (key, _) in &entries {
-            map.remove(key)
+        let map = &mut self.flows;
+        // The live generation's entries are skipped by key, without reading their values.
+        let keys: Vec<FlowKey> = map.keys().filter_map(Result::ok).collect();
+        let fill = keys.len() as f64 / (2.0 * f64::from(self.capacity));
+        let idle_keys: Vec<FlowKey> = keys
+            .into_iter()
+            .filter(|key| key.generation == idle)
+            .collect();
+        let mut entries = Vec::with_capacity(idle_keys.len());
+        for key in idle_keys {
+            if let Ok(value) = map.get(&key, 0) {
+                entries.push((key, value));
+            }
+            map.remove(&key)
                 .map_err(|e| error("emptying the flows map", e))?;
         }
-        let fill = entries.len() as f64 / f64::from(self.capacity);
         Ok(Drained { entries, fill })
     }
 

@@ -37,8 +37,8 @@ pub struct FlowKey {
     pub protocol: u8,
     /// `enum flow_source`.
     pub source: u8,
-    /// Padding.
-    pub pad: u8,
+    /// The drain generation it was counted in (`control.generation`).
+    pub generation: u8,
 }
 
 /// `struct flow_value`.
@@ -132,7 +132,7 @@ impl FlowKey {
             family: if src.0.is_ipv4() { 4 } else { 6 },
             protocol,
             source: source as u8,
-            pad: 0,
+            generation: 0,
         }
     }
 }

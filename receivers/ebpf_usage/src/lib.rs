@@ -55,7 +55,9 @@ pub struct EbpfUsageConfig {
     pub service_translation: bool,
     /// Translated connections remembered at once; more are counted as overflow.
     pub max_translations: u32,
-    /// Entries of each kernel flow map; new flows beyond it are counted as overflow.
+    /// Flows a drain can take: the kernel map holds twice as many, shared by the generation
+    /// being counted and the one being drained; new flows that find it full are counted as
+    /// overflow.
     pub max_flows: u32,
     /// How often the kernel maps are drained.
     pub read_interval: GoDuration,
@@ -159,7 +161,7 @@ impl Factory<dyn Receiver> for EbpfUsageReceiverFactory {
         );
         gauge(
             "spider_ebpf_map_fill_ratio",
-            "Share of a flow map used at the last drain.",
+            "Share of the kernel flow map used at the last drain; at 1, new flows overflow.",
             |s| f64::from_bits(s.fill.load(Ordering::Relaxed)),
         );
         gauge(
