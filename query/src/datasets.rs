@@ -21,10 +21,8 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlanBuilder;
 use datafusion::prelude::{Expr, col, lit};
 use datafusion::prelude::{SessionConfig, SessionContext};
+use spider_records::catalog::PARTITION_COLUMNS;
 use spider_records::{EndpointClass, ObservedEnds, RecordKind};
-
-/// The Hive partition columns every dataset has, as written by the parquet exporter.
-pub const PARTITION_COLUMNS: [&str; 2] = ["date", "hour"];
 
 /// A session with every dataset under `root` registered under its name.
 pub fn open(root: &Path) -> Result<SessionContext> {

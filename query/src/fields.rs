@@ -3,6 +3,8 @@
 use datafusion::logical_expr::{Expr, col, lit, when};
 use datafusion::scalar::ScalarValue;
 
+use spider_records::RecordKind;
+
 use crate::filter::{Column, Fields, Kind};
 
 /// For each metadata field of both ends: `src.FIELD` (the column with the first prefix: the
@@ -128,9 +130,11 @@ pub const HOSTS: Fields = &[
     ("source", Column::One("source"), Kind::Text),
 ];
 
-/// A dataset as grids and stats see it.
+/// A dataset as grids and stats see it: its catalog entry and its filter fields.
 #[derive(Debug, Clone, Copy)]
 pub struct Dataset {
+    /// Its record kind.
+    pub kind: RecordKind,
     /// Its table name.
     pub name: &'static str,
     /// The time column ranges apply to.
@@ -139,38 +143,33 @@ pub struct Dataset {
     pub fields: Fields,
 }
 
-/// Every dataset the API queries.
-pub const DATASETS: [Dataset; 5] = [
-    Dataset {
-        name: "network_usage",
-        time_column: "bucket_start",
-        fields: USAGE,
-    },
-    Dataset {
-        name: "tcp_sessions",
-        time_column: "first_packet",
-        fields: TCP_SESSIONS,
-    },
-    Dataset {
-        name: "http",
-        time_column: "request_time",
-        fields: HTTP,
-    },
-    Dataset {
-        name: "packets",
-        time_column: "time",
-        fields: PACKETS,
-    },
-    Dataset {
-        name: "hosts",
-        time_column: "first_seen",
-        fields: HOSTS,
-    },
-];
+impl Dataset {
+    /// The dataset of `kind`.
+    pub fn of(kind: RecordKind) -> Self {
+        let fields = match kind {
+            RecordKind::NetworkUsage => USAGE,
+            RecordKind::Packet => PACKETS,
+            RecordKind::TcpSession => TCP_SESSIONS,
+            RecordKind::Http => HTTP,
+            RecordKind::Host => HOSTS,
+        };
+        Self {
+            kind,
+            name: kind.as_str(),
+            time_column: kind.time_column(),
+            fields,
+        }
+    }
+}
+
+/// Every dataset the API queries, in the catalog's order.
+pub fn datasets() -> impl Iterator<Item = Dataset> {
+    RecordKind::ALL.iter().map(|kind| Dataset::of(*kind))
+}
 
 /// The dataset called `name`.
 pub fn dataset(name: &str) -> Option<Dataset> {
-    DATASETS.into_iter().find(|dataset| dataset.name == name)
+    name.parse().ok().map(Dataset::of)
 }
 
 #[cfg(test)]

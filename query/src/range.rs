@@ -1,9 +1,11 @@
 //! Time ranges of queries: parsed from RFC 3339 or Unix seconds, applied to a dataset's time
 //! column and to its `date` partitions (so whole directories are skipped).
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{Expr, col, lit};
+use spider_records::Timestamp;
+use spider_records::catalog::{PARTITION_COLUMNS, date_partition};
 
 /// `[from, to)`, in microseconds since the epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,18 +61,13 @@ impl TimeRange {
         ))
     }
 
-    fn date(micros: i64) -> String {
-        DateTime::<Utc>::from_timestamp_micros(micros)
-            .unwrap_or_default()
-            .format("%Y-%m-%d")
-            .to_string()
-    }
-
-    /// `time_column` in range, plus the partitions that can hold it.
+    /// `time_column` in range, plus the `date` partitions that can hold it.
     pub fn to_expr(&self, time_column: &str) -> Expr {
-        let partitions = col("date")
-            .gt_eq(lit(Self::date(self.from)))
-            .and(col("date").lt_eq(lit(Self::date(self.to - 1))));
+        let date = |micros| lit(date_partition(Timestamp::from_micros(micros)));
+        let [date_column, _] = PARTITION_COLUMNS;
+        let partitions = col(date_column)
+            .gt_eq(date(self.from))
+            .and(col(date_column).lt_eq(date(self.to - 1)));
         col(time_column)
             .gt_eq(Self::timestamp(self.from))
             .and(col(time_column).lt(Self::timestamp(self.to)))

@@ -13,10 +13,11 @@ use serde_json::{Value, json};
 use super::params::Params;
 use super::saved::SavedQueryInput;
 use super::{ApiError, AppState};
-use spider_query::fields::{DATASETS, Dataset, dataset};
+use spider_query::fields::{Dataset, dataset, datasets};
 use spider_query::grid::GridRequest;
 use spider_query::map::View;
 use spider_query::stats::Measure;
+use spider_records::catalog::PARTITION_COLUMNS;
 
 type Shared = State<Arc<AppState>>;
 type QueryString = Query<HashMap<String, String>>;
@@ -75,20 +76,41 @@ pub async fn timeline(
 /// The dataset a request names, or a 404 that lists the known ones.
 fn known_dataset(name: &str) -> Result<Dataset, ApiError> {
     dataset(name).ok_or_else(|| {
-        let known: Vec<&str> = DATASETS.iter().map(|d| d.name).collect();
+        let known: Vec<&str> = datasets().map(|d| d.name).collect();
         ApiError::not_found(format!("no dataset {name:?} ({})", known.join(", ")))
     })
+}
+
+/// The filter fields of a dataset: name and kind (`text`, `number`, `address`).
+fn field_list(dataset: &Dataset) -> Vec<Value> {
+    dataset
+        .fields
+        .iter()
+        .map(|(name, _, kind)| json!({"name": name, "kind": format!("{kind:?}").to_lowercase()}))
+        .collect()
 }
 
 /// `GET /api/fields/{dataset}`: the filter fields of a dataset, for completion in the UI.
 pub async fn fields(Path(dataset): Path<String>) -> Result<Response, ApiError> {
     let dataset = known_dataset(&dataset)?;
-    let fields: Vec<Value> = dataset
-        .fields
-        .iter()
-        .map(|(name, _, kind)| json!({"name": name, "kind": format!("{kind:?}").to_lowercase()}))
+    Ok(Json(json!({"dataset": dataset.name, "fields": field_list(&dataset)})).into_response())
+}
+
+/// `GET /api/datasets`: the catalog — every dataset with its signal, time column, partition
+/// columns and filter fields, so that clients need not hard-code them.
+pub async fn datasets_catalog() -> Response {
+    let listed: Vec<Value> = datasets()
+        .map(|dataset| {
+            json!({
+                "name": dataset.name,
+                "signal": dataset.kind.signal().as_str(),
+                "time_column": dataset.time_column,
+                "partitions": PARTITION_COLUMNS,
+                "fields": field_list(&dataset),
+            })
+        })
         .collect();
-    Ok(Json(json!({"dataset": dataset.name, "fields": fields})).into_response())
+    Json(json!({ "datasets": listed })).into_response()
 }
 
 /// `GET /api/grid/{dataset}`.

@@ -10,6 +10,7 @@
 //! | `GET /api/workloads/{namespace}/{kind}/{name}?…` | the same for a workload |
 //! | `GET /api/timeline?from&to&filter&step` | bytes/messages per step |
 //! | `GET /api/grid/{dataset}?from&to&filter&sort&order&limit&cursor` | a page of rows |
+//! | `GET /api/datasets` | the catalog: every dataset's signal, time column, partitions, fields |
 //! | `GET /api/fields/{dataset}` | its filter fields and their kinds |
 //! | `GET /api/stats?dataset&from&to&filter&group_by&measure&top` | top groups |
 //! | `GET /api/sessions/{id}/pcap` | the TCP session's stored packets as a pcap file |
@@ -154,6 +155,7 @@ pub fn router(config: &ServerConfig) -> Result<Router, String> {
         .route("/api/map", get(handlers::map))
         .route("/api/timeline", get(handlers::timeline))
         .route("/api/grid/{dataset}", get(handlers::grid))
+        .route("/api/datasets", get(handlers::datasets_catalog))
         .route("/api/fields/{dataset}", get(handlers::fields))
         .route("/api/stats", get(handlers::stats))
         .route("/api/sessions/{id}/pcap", get(handlers::session_pcap))

@@ -605,7 +605,23 @@ setInterval(loadCaptures, 3000);
 $("apply").addEventListener("click", () => { state.filter = $("filter").value.trim(); refresh(); });
 $("filter").addEventListener("keydown", (event) => { if (event.key === "Enter") $("apply").click(); });
 
-refresh();
+// ---- the catalog ----------------------------------------------------------------------------
+
+/** Labels of the datasets; a dataset the catalog lists without one shows its own name. */
+const DATASET_LABELS = {
+  network_usage: "network usage", tcp_sessions: "TCP sessions", http: "HTTP", packets: "IP packets", hosts: "host names",
+};
+
+/** Fills the grid's dataset choice from the service's catalog (`GET /api/datasets`). */
+async function loadCatalog() {
+  const answer = await api("/api/datasets", {});
+  if (!answer) return;
+  $("dataset").innerHTML = answer.datasets
+    .map((d) => `<option value="${escape(d.name)}">${escape(DATASET_LABELS[d.name] || d.name.replaceAll("_", " "))}</option>`)
+    .join("");
+}
+
+loadCatalog().then(refresh);
 loadSaved();
 loadCaptures();
 setInterval(loadCaptures, 3000);

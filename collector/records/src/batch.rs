@@ -56,6 +56,17 @@ impl RecordKind {
         }
     }
 
+    /// The column its time ranges go by ([`Record::TIME_COLUMN`]).
+    pub fn time_column(self) -> &'static str {
+        match self {
+            RecordKind::NetworkUsage => NetworkUsage::TIME_COLUMN,
+            RecordKind::Packet => Packet::TIME_COLUMN,
+            RecordKind::TcpSession => TcpSession::TIME_COLUMN,
+            RecordKind::Http => HttpTransaction::TIME_COLUMN,
+            RecordKind::Host => HostName::TIME_COLUMN,
+        }
+    }
+
     /// The schema version written into this kind's files.
     pub fn schema_version(self) -> u32 {
         match self {

@@ -32,8 +32,8 @@ pub trait Columns {
 
 /// A record kind: one Parquet dataset, one Arrow schema.
 pub trait Record: Columns + Clone + Send + Sync + 'static {
-    /// The dataset (and table) name, e.g. `network_usage`.
-    const DATASET: &'static str;
+    /// The column [`Record::time`] is read from: partitions and time ranges go by it.
+    const TIME_COLUMN: &'static str;
     /// Bumped whenever a column changes; written into every file's metadata.
     const SCHEMA_VERSION: u32;
 

@@ -36,7 +36,7 @@ columns_struct! {
 }
 
 impl Record for HostName {
-    const DATASET: &'static str = "hosts";
+    const TIME_COLUMN: &'static str = "first_seen";
     const SCHEMA_VERSION: u32 = 1;
 
     fn time(&self) -> Timestamp {

@@ -59,9 +59,11 @@ columns_struct! {
 }
 
 impl Record for HttpTransaction {
-    const DATASET: &'static str = "http";
+    const TIME_COLUMN: &'static str = "request_time";
     const SCHEMA_VERSION: u32 = 1;
 
+    // A response without its request is filed by its response time, but time ranges go by
+    // the request's, so such a record is found by SQL and not by a ranged grid.
     fn time(&self) -> Timestamp {
         self.request_time.or(self.response_time).unwrap_or_default()
     }

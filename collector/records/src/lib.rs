@@ -5,6 +5,7 @@
 //! Parquet files, the query service and the pipelines can never disagree on a column.
 
 pub mod batch;
+pub mod catalog;
 pub mod columns;
 pub mod endpoint;
 pub mod host;

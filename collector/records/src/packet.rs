@@ -91,7 +91,7 @@ impl Packet {
 }
 
 impl Record for Packet {
-    const DATASET: &'static str = "packets";
+    const TIME_COLUMN: &'static str = "time";
     const SCHEMA_VERSION: u32 = 1;
 
     fn time(&self) -> Timestamp {

@@ -87,7 +87,7 @@ columns_struct! {
 }
 
 impl Record for TcpSession {
-    const DATASET: &'static str = "tcp_sessions";
+    const TIME_COLUMN: &'static str = "first_packet";
     const SCHEMA_VERSION: u32 = 1;
 
     fn time(&self) -> Timestamp {

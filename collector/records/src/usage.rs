@@ -116,7 +116,7 @@ impl NetworkUsage {
 }
 
 impl Record for NetworkUsage {
-    const DATASET: &'static str = "network_usage";
+    const TIME_COLUMN: &'static str = "bucket_start";
     const SCHEMA_VERSION: u32 = 2;
 
     fn time(&self) -> Timestamp {

@@ -176,6 +176,35 @@ async fn every_view_answers_over_http() {
         StatusCode::NOT_FOUND
     );
 
+    // The catalog: every dataset, with what a client needs to query it, and the same fields.
+    let (status, catalog) = get(&server, "/api/datasets").await;
+    assert_eq!(status, StatusCode::OK);
+    let listed: Vec<(&str, &str, &str)> = catalog["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            assert_eq!(d["partitions"], json!(["date", "hour"]));
+            (
+                d["name"].as_str().unwrap(),
+                d["signal"].as_str().unwrap(),
+                d["time_column"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("network_usage", "usage", "bucket_start"),
+            ("packets", "capture", "time"),
+            ("tcp_sessions", "capture", "first_packet"),
+            ("http", "capture", "request_time"),
+            ("hosts", "capture", "first_seen"),
+        ]
+    );
+    let http = &catalog["datasets"][3];
+    assert_eq!(http["fields"], fields["fields"]);
+
     let sql = spider_testkit::http()
         .post(format!("http://{}/api/sql", server.address))
         .json(&json!({"query": "SELECT count(*) AS n FROM network_usage"}))

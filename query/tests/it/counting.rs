@@ -4,7 +4,8 @@
 //! stays readable in `network_usage_reports`.
 
 use spider_collector::records::{
-    EndpointClass, EndpointMeta, NetworkUsage, ObservedEnds, OwnerKind, Timestamp, Transport,
+    EndpointClass, EndpointMeta, NetworkUsage, ObservedEnds, OwnerKind, RecordKind, Timestamp,
+    Transport,
 };
 use spider_query::details::details;
 use spider_query::grid::{GridRequest, grid};
@@ -98,7 +99,7 @@ async fn a_cross_node_conversation_counts_once_everywhere_and_external_clients_c
     assert_eq!(bars.iter().map(|b| b.bytes).sum::<u64>(), 3030);
     let by_client = stats(
         &context,
-        fields::DATASETS[0],
+        fields::Dataset::of(RecordKind::NetworkUsage),
         range,
         None,
         "src.class",

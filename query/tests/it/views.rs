@@ -1,6 +1,7 @@
 //! Map, timeline, grid, stats and filters over generated usage, each against DuckDB running the
 //! equivalent SQL on the same files.
 
+use spider_collector::records::RecordKind;
 use spider_query::details::details;
 use spider_query::grid::{GridRequest, grid};
 use spider_query::map::{View, map};
@@ -376,7 +377,7 @@ async fn stats_top_groups_match_duckdb() {
     ] {
         let answer = stats(
             &context,
-            fields::DATASETS[0],
+            fields::Dataset::of(RecordKind::NetworkUsage),
             whole(),
             None,
             group,
@@ -403,7 +404,7 @@ async fn stats_top_groups_match_duckdb() {
     }
     let either = stats(
         &context,
-        fields::DATASETS[0],
+        fields::Dataset::of(RecordKind::NetworkUsage),
         whole(),
         None,
         "namespace",
@@ -462,7 +463,7 @@ async fn filters_select_what_the_equivalent_sql_selects() {
     for (filter, sql) in cases {
         let ours = stats(
             &context,
-            fields::DATASETS[0],
+            fields::Dataset::of(RecordKind::NetworkUsage),
             whole(),
             Some(filter),
             "transport",
@@ -483,7 +484,7 @@ async fn filters_select_what_the_equivalent_sql_selects() {
     }
     let invalid = stats(
         &context,
-        fields::DATASETS[0],
+        fields::Dataset::of(RecordKind::NetworkUsage),
         whole(),
         Some("port = "),
         "transport",

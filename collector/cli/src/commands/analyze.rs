@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use serde_json::json;
+use spider_collector::records::{RecordKind, Signal};
 use spider_collector::{CollectorConfig, Factories};
 
 use super::collect::run_collector;
@@ -29,8 +30,13 @@ pub struct AnalyzeArgs {
     pub no_packets: bool,
 }
 
-/// The datasets a capture produces, in the order the summary names them.
-const DATASETS: [&str; 4] = ["packets", "tcp_sessions", "http", "hosts"];
+/// The datasets a capture produces, in the catalog's order (packets, sessions, HTTP, hosts).
+fn capture_datasets() -> impl Iterator<Item = &'static str> {
+    RecordKind::ALL
+        .iter()
+        .filter(|kind| kind.signal() == Signal::Capture)
+        .map(|kind| kind.as_str())
+}
 
 pub(super) fn analyze(args: &AnalyzeArgs, factories: &Factories) -> ExitCode {
     if !args.file.is_file() {
@@ -76,8 +82,7 @@ pub(super) fn analyze(args: &AnalyzeArgs, factories: &Factories) -> ExitCode {
         }
     };
     let counts = runtime.block_on(count_rows(&args.out));
-    let summary: Vec<String> = DATASETS
-        .iter()
+    let summary: Vec<String> = capture_datasets()
         .zip(counts)
         .map(|(name, count)| format!("{count} {name}"))
         .collect();
@@ -92,10 +97,10 @@ pub(super) fn analyze(args: &AnalyzeArgs, factories: &Factories) -> ExitCode {
 /// Rows in each dataset (0 for one with no file yet).
 async fn count_rows(root: &std::path::Path) -> Vec<u64> {
     let Ok(context) = spider_query::open(root) else {
-        return vec![0; DATASETS.len()];
+        return vec![0; capture_datasets().count()];
     };
     let mut counts = Vec::new();
-    for dataset in DATASETS {
+    for dataset in capture_datasets() {
         let query = format!("SELECT count(*) FROM {dataset}");
         let count = spider_query::read_only(&context, &query)
             .await
