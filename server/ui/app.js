@@ -621,7 +621,8 @@ async function loadCatalog() {
     .join("");
 }
 
-loadCatalog().then(refresh);
+// The map loads even when the catalog does not (the grid then falls back to its view's dataset).
+loadCatalog().catch(() => {}).then(refresh);
 loadSaved();
 loadCaptures();
 setInterval(loadCaptures, 3000);

@@ -16,6 +16,11 @@ use crate::model::{Controller, EndpointSlice, Key, Node, Object, Owner, Pod, Ser
 /// of a pod created during it.
 const MINUTE_SLACK_MICROS: i64 = 60_000_000;
 
+/// A pod's `creationTimestamp` has whole seconds, and the pod gets its IP only after it is
+/// created (its sandbox starts), so an instant within a second of a creation is still the
+/// previous tenant's: the rounding and a node clock slightly ahead do not hand it to the new pod.
+const CREATION_UNCERTAINTY_MICROS: i64 = 1_000_000;
+
 /// When a record was made (microseconds), as its ends are matched to the pods that held them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordTime {
@@ -32,7 +37,7 @@ impl RecordTime {
     fn latest_owner_start(self) -> i64 {
         match self {
             Self::Minute(start) => start + MINUTE_SLACK_MICROS,
-            Self::Exact(at) => at,
+            Self::Exact(at) => at - CREATION_UNCERTAINTY_MICROS,
         }
     }
 }

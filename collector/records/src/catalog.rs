@@ -2,7 +2,8 @@
 //! ([`RecordKind::as_str`]), its time column ([`RecordKind::time_column`]), its schema and
 //! signal — and the Hive partition layout every dataset is written in and read back by
 //! (`network_usage/date=2026-11-21/hour=05`). The Parquet exporter, the query library and
-//! `GET /api/datasets` read it; adding a dataset is a record type and its [`RecordKind`] entry.
+//! `GET /api/datasets` read it. Adding a dataset is a record type, its [`RecordKind`] entry and
+//! its filter fields in the query library (`Dataset::of`).
 
 use std::fmt;
 
@@ -95,6 +96,9 @@ mod tests {
             Partition::of(RecordKind::Http, at).to_string(),
             "http/date=2026-11-21/hour=05"
         );
-        assert_eq!(date_partition(at.plus_micros(-1)), "2026-11-21");
+        // Midnight: the last microsecond before it is the previous day's partition.
+        let midnight = Timestamp::from_secs(1_795_219_200);
+        assert_eq!(date_partition(midnight), "2026-11-21");
+        assert_eq!(date_partition(midnight.plus_micros(-1)), "2026-11-20");
     }
 }

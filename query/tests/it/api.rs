@@ -202,8 +202,16 @@ async fn every_view_answers_over_http() {
             ("hosts", "capture", "first_seen"),
         ]
     );
-    let http = &catalog["datasets"][3];
-    assert_eq!(http["fields"], fields["fields"]);
+    for listed in catalog["datasets"].as_array().unwrap() {
+        let name = listed["name"].as_str().unwrap();
+        let (status, own) = get(&server, &format!("/api/fields/{name}")).await;
+        assert_eq!(
+            (status, &own["fields"]),
+            (StatusCode::OK, &listed["fields"]),
+            "{name}"
+        );
+        assert!(!listed["fields"].as_array().unwrap().is_empty(), "{name}");
+    }
 
     let sql = spider_testkit::http()
         .post(format!("http://{}/api/sql", server.address))

@@ -3,8 +3,8 @@
 //! program costs per run (the kernel's BPF statistics, in one more round):
 //! - throughput: loopback TCP (iperf3);
 //! - request/response: wrk against nginx with a tiny body between two network namespaces,
-//!   8 connections, each pinned to its own CPU (unpinned, the figure swings by a quarter with
-//!   where the scheduler puts them);
+//!   8 connections, wrk on one CPU and nginx on the other (unpinned, the figure swings by a
+//!   quarter with where the scheduler puts them);
 //! - memory: the user-space side (drain, aggregation into records) with 100,000 live flows, as
 //!   the process's peak RSS; and what a full kernel map does (fill ratio, overflow count).
 //!
@@ -317,7 +317,7 @@ fn memory(runtime: &tokio::runtime::Runtime) {
     udp_flows(5_000);
     let drained = runtime.block_on(small.drain()).expect("drain");
     println!(
-        "  a map for 1,024 flows a drain (2,048 entries) given 5,000 flows: fill ratio {:.2}, {} entries kept, {} new flows counted as overflow",
+        "  a map for max_flows 1,024 (2,048 entries) given 5,000 flows: fill ratio {:.2}, {} entries kept, {} new flows counted as overflow",
         drained.fill,
         drained.entries.len(),
         small.overflowed()

@@ -123,7 +123,7 @@ impl Kernel {
                 },
                 0,
             )
-            .map_err(|e| error("switching maps", e))?;
+            .map_err(|e| error("switching generations", e))?;
         tokio::time::sleep(GRACE).await;
         let map = &mut self.flows;
         // The live generation's entries are skipped by key, without reading their values.

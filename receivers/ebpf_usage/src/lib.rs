@@ -55,9 +55,9 @@ pub struct EbpfUsageConfig {
     pub service_translation: bool,
     /// Translated connections remembered at once; more are counted as overflow.
     pub max_translations: u32,
-    /// Flows a drain can take: the kernel map holds twice as many, shared by the generation
-    /// being counted and the one being drained; new flows that find it full are counted as
-    /// overflow.
+    /// Half the kernel flow map: it holds twice as many entries, shared by the generation being
+    /// counted and the one being drained (so one drain may return up to all of them); new flows
+    /// that find it full are counted as overflow.
     pub max_flows: u32,
     /// How often the kernel maps are drained.
     pub read_interval: GoDuration,

@@ -420,6 +420,16 @@ fn an_instant_goes_to_the_pod_of_that_instant_and_a_minute_to_any_pod_of_that_mi
         who_at(&index, "10.1.2.3", RecordTime::Minute(10 * MINUTE), now),
         api_1
     );
+    // Within the second after api's creation (whole seconds, IP assigned after it), still web's.
+    assert_eq!(
+        who_at(
+            &index,
+            "10.1.2.3",
+            RecordTime::Exact(10 * MINUTE + 30_500_000),
+            now
+        ),
+        web_1
+    );
     // An instant before any tenant started goes to the oldest one.
     assert_eq!(
         who_at(&index, "10.1.2.3", RecordTime::Exact(-MINUTE), now),

@@ -20,7 +20,8 @@ pub fn answers(message: &[u8]) -> Vec<(IpAddr, String)> {
     if let Ok(packet) = Packet::parse(message) {
         return named_addresses(&packet);
     }
-    if message.len() < 12 {
+    // Only a response (QR bit set) is worth reading again cut short.
+    if message.len() < 12 || message[2] & 0x80 == 0 {
         return Vec::new();
     }
     let announced = u16::from_be_bytes([message[6], message[7]]);

@@ -10,7 +10,8 @@ use spider_testkit::cluster::cgroup_root;
 
 use crate::netns::privileged;
 
-/// Flows a drain can take; the map holds twice as many (two generations).
+/// `max_flows`: the map holds twice as many entries (two generations), and one generation
+/// may fill it.
 const CAPACITY: u32 = 1_024;
 const TARGET: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
 
