@@ -171,9 +171,6 @@ function addFilter(clause) {
   state.filter = state.filter ? `(${state.filter}) and (${clause})` : clause;
   $("filter").value = state.filter;
   refresh();
-loadSaved();
-loadCaptures();
-setInterval(loadCaptures, 3000);
 }
 
 cy.on("tap", "edge", (event) => {
@@ -332,9 +329,6 @@ function selectable(svg, bars, stepSeconds) {
     state.from = Math.floor(bars[index(a)].time / 1e6);
     state.to = Math.floor(bars[index(b)].time / 1e6) + stepSeconds;
     refresh();
-loadSaved();
-loadCaptures();
-setInterval(loadCaptures, 3000);
   });
 }
 
@@ -512,9 +506,6 @@ $("saved").addEventListener("change", () => {
   Object.assign(state, { view: query.view, filter: query.filter, from: Number(query.from),
     to: Number(query.to) });
   refresh();
-loadSaved();
-loadCaptures();
-setInterval(loadCaptures, 3000);
 });
 $("save").addEventListener("click", async () => {
   const created = await send("POST", "/api/queries", current($("saved-name").value.trim() || "untitled"));
@@ -598,12 +589,19 @@ $("preset").addEventListener("change", () => {
   state.to = Math.floor(Date.now() / 1000);
   state.from = state.to - Number($("preset").value);
   refresh();
-loadSaved();
-loadCaptures();
-setInterval(loadCaptures, 3000);
 });
 $("apply").addEventListener("click", () => { state.filter = $("filter").value.trim(); refresh(); });
 $("filter").addEventListener("keydown", (event) => { if (event.key === "Enter") $("apply").click(); });
+
+// ---- background refreshes ---------------------------------------------------------------------
+
+/** One timer per name: starting a refresh again replaces its timer, never adds a second. */
+const timers = new Map();
+function every(name, task, milliseconds) {
+  clearInterval(timers.get(name));
+  task();
+  timers.set(name, setInterval(task, milliseconds));
+}
 
 // ---- the catalog ----------------------------------------------------------------------------
 
@@ -624,5 +622,4 @@ async function loadCatalog() {
 // The map loads even when the catalog does not (the grid then falls back to its view's dataset).
 loadCatalog().catch(() => {}).then(refresh);
 loadSaved();
-loadCaptures();
-setInterval(loadCaptures, 3000);
+every("captures", loadCaptures, 3000);

@@ -1,7 +1,7 @@
 // Drives Spider's UI in Debian's Chromium and prints what it saw as JSON, for tests/it/ui.rs to
 // check against the API. Screenshots go to OUT.
 //
-//   node ui.mjs BASE_URL OUT SCENARIO   SCENARIO: views | map | attach | toggles | click-edge | timeline | save | load-saved | token | capture
+//   node ui.mjs BASE_URL OUT SCENARIO   SCENARIO: views | map | attach | toggles | pollers | click-edge | timeline | save | load-saved | token | capture
 import { chromium } from "playwright-core";
 
 const [base, out, scenario] = process.argv.slice(2);
@@ -104,6 +104,18 @@ if (scenario === "views") {
   seen.filter = new URL(page.url()).searchParams.get("filter");
   seen.grid = await page.evaluate(() => [...document.querySelectorAll("#grid tbody tr")].length);
   await page.screenshot({ path: `${out}/edge-filtered.png` });
+} else if (scenario === "pollers") {
+  // Range changes must not start more background polls: count the capture polls after four.
+  await settled();
+  let polls = 0;
+  page.on("request", (request) => { if (new URL(request.url()).pathname === "/api/captures") polls += 1; });
+  for (const preset of ["21600", "3600", "86400", "3600"]) {
+    await page.selectOption("#preset", preset);
+    await settled();
+  }
+  polls = 0;
+  await page.waitForTimeout(6500);
+  seen.polls = polls;
 } else if (scenario === "timeline") {
   await settled();
   const before = new URL(page.url()).search;

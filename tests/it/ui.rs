@@ -96,6 +96,11 @@ async fn the_map_draws_what_the_api_answers_and_an_edge_click_filters() {
         "nodes hold namespaces"
     );
 
+    // Four range changes later, the captures are still polled every 3 s: 2 or 3 polls in 6.5 s.
+    let polled = browse(&base, "pollers");
+    let polls = polled["polls"].as_u64().unwrap();
+    assert!((2..=3).contains(&polls), "{polls} capture polls in 6.5 s");
+
     let toggled = browse(&base, "toggles");
     let external = |list: &Value| {
         list.as_array()
