@@ -14,11 +14,6 @@ use super::{ApiError, AppState};
 
 type Shared = State<Arc<AppState>>;
 
-fn capture_id(id: &str) -> Result<u64, ApiError> {
-    id.parse()
-        .map_err(|_| ApiError::bad_request(format!("{id:?} is not a capture id")))
-}
-
 /// `GET /api/captures?state=active|stopped|expired`.
 pub async fn list(
     State(state): Shared,
@@ -50,7 +45,7 @@ pub async fn create(
 
 /// `GET /api/captures/{id}`.
 pub async fn one(State(state): Shared, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let id = capture_id(&id)?;
+    let id = ApiError::parse_id(&id, "capture")?;
     state
         .captures
         .get(id)
@@ -60,7 +55,7 @@ pub async fn one(State(state): Shared, Path(id): Path<String>) -> Result<Respons
 
 /// `POST /api/captures/{id}/stop`.
 pub async fn stop(State(state): Shared, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let id = capture_id(&id)?;
+    let id = ApiError::parse_id(&id, "capture")?;
     match state.captures.stop(id).map_err(ApiError::internal)? {
         Some(capture) => Ok(Json(capture).into_response()),
         None => Err(ApiError::not_found(format!("no capture {id}"))),
@@ -73,7 +68,7 @@ pub async fn report(
     Path((id, node)): Path<(String, String)>,
     body: Result<Json<AgentStatus>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let id = capture_id(&id)?;
+    let id = ApiError::parse_id(&id, "capture")?;
     let Json(status) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     match state.captures.report(id, &node, status)? {
         Some(()) => Ok(StatusCode::NO_CONTENT.into_response()),

@@ -29,6 +29,12 @@ impl ApiError {
         }
     }
 
+    /// The numeric id in a path (`what`: "capture", "session", …), or a 400 naming it.
+    pub fn parse_id(text: &str, what: &str) -> Result<u64, Self> {
+        text.parse()
+            .map_err(|_| Self::bad_request(format!("{text:?} is not a {what} id")))
+    }
+
     /// 404: no such thing.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self {

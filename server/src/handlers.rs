@@ -155,9 +155,7 @@ pub async fn session_pcap(
     State(state): Shared,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id: u64 = id
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("session id {id:?} is not a number")))?;
+    let id = ApiError::parse_id(&id, "session")?;
     let permit = download_permit(&state)?;
     let Some(pcap) = spider_query::pcap::session_pcap(&state.context, id, permit).await? else {
         return Err(ApiError::not_found(format!("no packets of session {id}")));
@@ -330,9 +328,7 @@ pub async fn update_saved(
     Path(id): Path<String>,
     body: Result<Json<SavedQueryInput>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let id: u64 = id
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("{id:?} is not a saved query id")))?;
+    let id = ApiError::parse_id(&id, "saved query")?;
     match state
         .saved
         .update(id, saved_input(body)?)
@@ -348,9 +344,7 @@ pub async fn delete_saved(
     State(state): Shared,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id: u64 = id
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("{id:?} is not a saved query id")))?;
+    let id = ApiError::parse_id(&id, "saved query")?;
     if state.saved.delete(id).map_err(ApiError::internal)? {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {

@@ -8,22 +8,15 @@ use serde::{Deserialize, Serialize};
 use super::json_file::{JsonFile, Refused};
 use spider_query::filter::MAX_FILTER_BYTES;
 
-/// A saved query.
+/// A saved query: its id and what the client gave, stored and answered as one flat object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedQuery {
     /// Stable id.
     pub id: u64,
-    /// Its name.
-    pub name: String,
-    /// The view (`logical`, `physical`, …).
-    pub view: String,
-    /// The filter text.
-    #[serde(default)]
-    pub filter: String,
-    /// Start of the range (RFC 3339, or relative such as `-1h` as the UI keeps it).
-    pub from: String,
-    /// End of the range.
-    pub to: String,
+    /// The rest of it. (Flattened, the input's `deny_unknown_fields` only governs what a
+    /// client sends, not the stored file.)
+    #[serde(flatten)]
+    pub query: SavedQueryInput,
 }
 
 /// The most saved queries kept.
@@ -34,19 +27,19 @@ pub const MAX_SAVED_NAME_BYTES: usize = 200;
 const MAX_INSTANT_BYTES: usize = 64;
 
 /// What a client sends to create or change one.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SavedQueryInput {
-    /// Name.
+    /// Its name.
     pub name: String,
-    /// View.
+    /// The view (`logical`, `physical`, …).
     pub view: String,
-    /// Filter text.
+    /// The filter text.
     #[serde(default)]
     pub filter: String,
-    /// Range start.
+    /// Start of the range (RFC 3339, or relative such as `-1h` as the UI keeps it).
     pub from: String,
-    /// Range end.
+    /// End of the range.
     pub to: String,
 }
 
@@ -113,11 +106,7 @@ impl SavedStore {
             document.next_id += 1;
             let query = SavedQuery {
                 id: document.next_id,
-                name: input.name,
-                view: input.view,
-                filter: input.filter,
-                from: input.from,
-                to: input.to,
+                query: input,
             };
             document.queries.push(query.clone());
             Ok(Ok(query))
@@ -131,14 +120,7 @@ impl SavedStore {
             let Some(query) = document.queries.iter_mut().find(|q| q.id == id) else {
                 return Ok(None);
             };
-            *query = SavedQuery {
-                id,
-                name: input.name,
-                view: input.view,
-                filter: input.filter,
-                from: input.from,
-                to: input.to,
-            };
+            query.query = input;
             Ok(Some(query.clone()))
         })
     }

@@ -265,6 +265,31 @@ async fn saved_queries_are_created_renamed_deleted_and_survive_a_restart() {
         .await
         .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    // A client names no id and no field the service does not keep; an id in a path is a number.
+    for extra in [json!({"id": 7}), json!({"color": "red"})] {
+        let mut sent = body.clone();
+        sent.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let refused = client
+            .post(format!("http://{}/api/queries", restarted.address))
+            .json(&sent)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{extra}");
+    }
+    let not_an_id = client
+        .delete(format!("http://{}/api/queries/seven", restarted.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_an_id.status(), StatusCode::BAD_REQUEST);
+    let answer: Value = not_an_id.json().await.unwrap();
+    assert_eq!(
+        answer["error"]["message"],
+        "\"seven\" is not a saved query id"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
