@@ -1,4 +1,4 @@
-//! Registering the datasets of a directory as tables.
+//! Registering the datasets of a lake (a directory or an object store) as tables.
 //!
 //! `network_usage` is what every answer counts: each agent's reports
 //! (`network_usage_reports`) under the counted-once rule ([`counted`]), so a conversation two
@@ -15,25 +15,31 @@ use datafusion::datasource::listing::{
 };
 use datafusion::datasource::provider_as_source;
 use datafusion::datasource::view::ViewTable;
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlanBuilder;
 use datafusion::prelude::{Expr, col, lit};
 use datafusion::prelude::{SessionConfig, SessionContext};
+use spider_lake::{Lake, LakeConfig, LakeError};
 use spider_records::catalog::PARTITION_COLUMNS;
 use spider_records::{EndpointClass, ObservedEnds, RecordKind};
 
-/// A session with every dataset under `root` registered under its name.
+use crate::partitions::RangeScan;
+
+/// A session with every dataset under the directory `root` registered under its name.
 pub fn open(root: &Path) -> Result<SessionContext> {
-    open_within(root, None)
+    open_lake(&LakeConfig::local(root).open().map_err(external)?, None)
 }
 
-/// [`open`], with the memory its queries may hold together capped at `max_memory` bytes:
-/// operators that can spill to disk do, the others fail the query ("resources exhausted").
-pub fn open_within(root: &Path, max_memory: Option<usize>) -> Result<SessionContext> {
-    // DataFusion keeps file listings forever by default; the writers publish new files every
-    // minute, and a query must see them, so every query lists its directories anew.
+/// A session over `lake` (a directory or an object store), with the memory its queries may hold
+/// together capped at `max_memory` bytes: operators that can spill to disk do, the others fail
+/// the query ("resources exhausted").
+pub fn open_lake(lake: &Lake, max_memory: Option<usize>) -> Result<SessionContext> {
+    // DataFusion keeps file listings forever by default, and lists a whole dataset to fill them;
+    // the writers publish new files every minute, and a query must see them, so every query lists
+    // the directories of its range ([`RangeScan`]), through the lake's own short-lived listing
+    // cache for an object store.
     let caches = CacheManagerConfig::default()
         .with_list_files_cache(None)
         .with_list_files_cache_limit(0);
@@ -43,20 +49,19 @@ pub fn open_within(root: &Path, max_memory: Option<usize>) -> Result<SessionCont
     }
     let runtime = runtime.build_arc()?;
     let context = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
+    if lake.local_dir().is_none() {
+        context.register_object_store(&lake.store_url(), lake.store());
+    }
     for kind in RecordKind::ALL {
-        let directory = root.join(kind.as_str());
-        // A dataset the writers have not started yet is listed anyway, so that a service started
-        // first (a fresh demo, a query pod before its agents) sees the files when they come.
-        if root.is_dir() {
-            let _ = std::fs::create_dir_all(&directory);
-        }
-        let table: Arc<dyn datafusion::catalog::TableProvider> = if directory.is_dir() {
-            Arc::new(listing_table(&directory, *kind)?)
-        } else {
-            Arc::new(MemTable::try_new(
+        let table: Arc<dyn datafusion::catalog::TableProvider> = match lake.local_dir() {
+            Some(root) if !dataset_directory(root, *kind) => Arc::new(MemTable::try_new(
                 with_partition_columns(*kind),
                 vec![vec![]],
-            )?)
+            )?),
+            _ => Arc::new(RangeScan::new(
+                listing_table(&lake.dataset_url(kind.as_str()), *kind)?,
+                kind.time_column(),
+            )),
         };
         if *kind == RecordKind::NetworkUsage {
             context.register_table(USAGE_REPORTS, table.clone())?;
@@ -70,6 +75,21 @@ pub fn open_within(root: &Path, max_memory: Option<usize>) -> Result<SessionCont
         }
     }
     Ok(context)
+}
+
+/// Whether a local dataset's directory is there to list. One the writers have not started yet
+/// is made when the root exists, so that a service started first (a fresh demo, a query pod
+/// before its agents) sees the files when they come.
+fn dataset_directory(root: &Path, kind: RecordKind) -> bool {
+    let directory = root.join(kind.as_str());
+    if root.is_dir() {
+        let _ = std::fs::create_dir_all(&directory);
+    }
+    directory.is_dir()
+}
+
+fn external(error: LakeError) -> DataFusionError {
+    DataFusionError::External(Box::new(error))
 }
 
 /// Every agent's usage reports, before the counted-once rule.
@@ -109,11 +129,11 @@ fn with_partition_columns(kind: RecordKind) -> Arc<Schema> {
 }
 
 /// Only `*.parquet` files are read: in-progress files (`.*.inprogress`) are never seen.
-fn listing_table(directory: &Path, kind: RecordKind) -> Result<ListingTable> {
+fn listing_table(url: &str, kind: RecordKind) -> Result<ListingTable> {
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
         .with_table_partition_cols(partition_columns());
-    let url = ListingTableUrl::parse(format!("{}/", directory.display()))?;
+    let url = ListingTableUrl::parse(url)?;
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
         .with_schema(read_schema(kind));

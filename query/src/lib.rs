@@ -12,11 +12,13 @@ pub mod filter;
 pub mod frame;
 pub mod grid;
 pub mod map;
+pub mod partitions;
 pub mod pcap;
 pub mod range;
 pub mod sql;
 pub mod stats;
 pub mod timeline;
 
-pub use datasets::{open, open_within};
+pub use datasets::{open, open_lake};
+pub use spider_lake::{Lake, LakeConfig, LakeError};
 pub use sql::{QueryError, SqlLimits, read_only, read_only_within};

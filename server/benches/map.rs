@@ -190,7 +190,8 @@ fn duckdb(data: &Path, sql: &str) -> f64 {
 /// Serves `data` on a free loopback port, in the background of the runtime.
 async fn serve(data: &Path) -> std::net::SocketAddr {
     let config = ServerConfig {
-        data: data.to_path_buf(),
+        data: spider_query::LakeConfig::local(data),
+        listing_ttl: std::time::Duration::ZERO,
         state: Some(std::env::temp_dir().join("spider-bench-map-state")),
         tokens: Default::default(),
         cors_origin: None,

@@ -1,6 +1,6 @@
 //! Spider's query service: the HTTP API (axum) around the query library (`spider-query`), its
 //! JSON-file stores (saved queries, capture requests), roles and limits, the SQL worker process,
-//! and the embedded web UI — what `spider serve --data DIR` runs.
+//! and the embedded web UI — what `spider serve --data DIR|URL` runs.
 //!
 //! | route | answer |
 //! |---|---|
@@ -52,14 +52,18 @@ pub use roles::Tokens;
 pub use saved::{SavedQuery, SavedStore};
 
 use crate::worker::SqlWorker;
+use spider_query::LakeConfig;
 use spider_query::sql::SqlLimits;
 
 /// How the server is set up.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Dataset root.
-    pub data: PathBuf,
-    /// Where saved queries are kept (default: `DATA/.spider`).
+    /// The lake: a directory or an object store.
+    pub data: LakeConfig,
+    /// How long an object store's listings are reused (new files show this late at most).
+    pub listing_ttl: std::time::Duration,
+    /// Where saved queries and capture requests are kept (default: `DATA/.spider` for a
+    /// directory; needed for an object store).
     pub state: Option<PathBuf>,
     /// The bearer tokens of the reader, agent and writer roles; with any set, `/api/*` (health
     /// aside) needs a token of a role that may call the route.
@@ -120,8 +124,8 @@ pub struct AppState {
     pub sql_limits: SqlLimits,
     /// Free places for SQL statements.
     pub sql_slots: tokio::sync::Semaphore,
-    /// Where SQL statements run, and over which dataset root.
-    pub sql_worker: Option<(SqlWorker, PathBuf)>,
+    /// Where SQL statements run, and over which lake.
+    pub sql_worker: Option<(SqlWorker, LakeConfig)>,
     /// Free places for pcap downloads.
     pub downloads: Arc<tokio::sync::Semaphore>,
 }
@@ -129,12 +133,23 @@ pub struct AppState {
 /// The router of the API, ready to serve.
 pub fn router(config: &ServerConfig) -> Result<Router, String> {
     config.tokens.check()?;
-    let context = spider_query::open_within(&config.data, Some(config.query_limits.max_memory))
-        .map_err(|e| format!("cannot open {}: {e}", config.data.display()))?;
-    let state_dir = config
-        .state
-        .clone()
-        .unwrap_or_else(|| config.data.join(".spider"));
+    let lake = config
+        .data
+        .open()
+        .map_err(|e| format!("cannot open the lake: {e}"))?
+        .listed_within(config.listing_ttl);
+    let context = spider_query::open_lake(&lake, Some(config.query_limits.max_memory))
+        .map_err(|e| format!("cannot open {lake}: {e}"))?;
+    let state_dir = match (&config.state, lake.local_dir()) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(root)) => root.join(".spider"),
+        (None, None) => {
+            return Err(format!(
+                "{lake} is an object store: give a local directory for saved queries and \
+                 capture requests (--state DIR)"
+            ));
+        }
+    };
     let saved = SavedStore::open(state_dir.join("saved_queries.json"))?;
     let captures = CaptureStore::open(state_dir.join("captures.json"), config.capture_limits)?;
     let state = Arc::new(AppState {

@@ -12,7 +12,7 @@
 //! message and exits [`REFUSED`] or [`FAILED`].
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use spider_query::LakeConfig;
 use spider_query::grid::json_rows;
 use spider_query::sql::{MAX_SQL_BYTES, QueryError, SqlLimits, read_only_within, refuse_too_long};
 
@@ -39,7 +40,7 @@ const GRACE: Duration = Duration::from_secs(10);
 /// What the service asks of a worker.
 #[derive(Debug, Serialize, Deserialize)]
 struct Job {
-    data: PathBuf,
+    lake: LakeConfig,
     query: String,
     max_rows: usize,
     max_time_ms: u64,
@@ -56,17 +57,17 @@ pub struct SqlWorker {
 }
 
 impl SqlWorker {
-    /// Runs `query` over the datasets at `data` in a worker held to `limits`, and returns the
+    /// Runs `query` over the datasets of `lake` in a worker held to `limits`, and returns the
     /// response body (`{"columns": […], "rows": […]}`).
     pub async fn answer(
         &self,
-        data: &Path,
+        lake: &LakeConfig,
         query: &str,
         limits: SqlLimits,
     ) -> Result<Vec<u8>, QueryError> {
         refuse_too_long(query)?;
         let job = serde_json::to_vec(&Job {
-            data: data.to_owned(),
+            lake: lake.clone(),
             query: query.to_owned(),
             max_rows: limits.max_rows,
             max_time_ms: u64::try_from(limits.max_time.as_millis()).unwrap_or(u64::MAX),
@@ -208,8 +209,11 @@ fn run_job() -> Result<Vec<u8>, QueryError> {
     runtime.block_on(async {
         // Half the bound for the operators DataFusion accounts for: they spill or refuse with a
         // message long before the kernel stops the worker.
-        let context = spider_query::open_within(&job.data, Some(job.max_memory / 2))
-            .map_err(|e| failed(&format!("cannot open {}", job.data.display()), &e))?;
+        let cannot_open =
+            |e: &dyn std::fmt::Display| failed(&format!("cannot open {}", job.lake.location), e);
+        let lake = job.lake.open().map_err(|e| cannot_open(&e))?;
+        let context = spider_query::open_lake(&lake, Some(job.max_memory / 2))
+            .map_err(|e| cannot_open(&e))?;
         let limits = SqlLimits {
             max_rows: job.max_rows,
             max_time: Duration::from_millis(job.max_time_ms),

@@ -90,6 +90,7 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
     let open: Vec<&str> = everything.into_iter().filter(|k| *k != "Secret").collect();
     let expected = [
         ("default", everything.to_vec()),
+        ("object-store", everything.to_vec()),
         ("open", open),
         (
             "everything",
@@ -305,6 +306,7 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
         ("duration", "/agent/usage/readInterval"),
         ("misspelt key", "'agnet' not allowed"),
         ("object store scheme", "/storage/objectStore/url"),
+        ("storage mode", "/storage/mode"),
         ("port range", "/query/service/port"),
         ("resources type", "/agent/resources"),
         ("pull policy", "/image/pullPolicy"),
@@ -316,6 +318,16 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
             .unwrap_or_else(|| panic!("{case} was accepted"));
         assert!(message.contains(named), "{case}: {message}");
     }
+    for (case, named) in [
+        ("bucket without url", "set storage.objectStore.url"),
+        ("bucket with replicas", "query.replicas must be 0 or 1"),
+    ] {
+        let message = result["failed"][case]
+            .as_str()
+            .unwrap_or_else(|| panic!("{case} rendered"));
+        assert!(message.contains(named), "{case}: {message}");
+    }
+    the_object_store_mode_shares_no_volume(&cases["object-store"]["objects"]);
     assert!(
         result["nothing_to_do"]
             .as_str()
@@ -323,4 +335,118 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
         "{}",
         result["nothing_to_do"]
     );
+}
+
+/// Object-store mode: the agents stage on their node and upload, the query service reads the
+/// bucket with the same options, keeps its state on a claim of its own, and starts with exactly
+/// the arguments the chart gives it.
+fn the_object_store_mode_shares_no_volume(objects: &Value) {
+    let claims = of_kind(objects, "PersistentVolumeClaim");
+    assert_eq!(claims.len(), 1);
+    assert_eq!(claims[0]["metadata"]["name"], "spider-state");
+    assert_eq!(
+        claims[0]["spec"]["accessModes"],
+        serde_json::json!(["ReadWriteOnce"])
+    );
+    assert_eq!(claims[0]["spec"]["resources"]["requests"]["storage"], "2Gi");
+
+    let agent = &of_kind(objects, "DaemonSet")[0]["spec"]["template"]["spec"];
+    let volumes = agent["volumes"].as_array().unwrap();
+    assert!(
+        volumes.iter().all(|v| v["persistentVolumeClaim"].is_null()),
+        "no shared claim: {volumes:?}"
+    );
+    assert!(
+        volumes
+            .iter()
+            .any(|v| v["name"] == "staging" && v["hostPath"]["path"] == "/var/lib/spider/staging"),
+        "staging outlives the pod: {volumes:?}"
+    );
+    assert_eq!(
+        agent["containers"][0]["envFrom"][0]["secretRef"]["name"],
+        "spider-s3"
+    );
+    let graph = validate_agent_config("object-store", objects);
+    assert!(graph.contains("parquet/object_store"), "{graph}");
+    let config = of_kind(objects, "ConfigMap")[0]["data"]["collector.yaml"]
+        .as_str()
+        .unwrap();
+    assert!(!config.contains("/var/lib/spider/data"), "{config}");
+
+    let query = &of_kind(objects, "Deployment")[0]["spec"];
+    assert_eq!(query["strategy"]["type"], "Recreate");
+    let container = &query["template"]["spec"]["containers"][0];
+    assert_eq!(container["envFrom"][0]["secretRef"]["name"], "spider-s3");
+    let args: Vec<String> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|arg| arg.as_str().unwrap().to_owned())
+        .collect();
+    for (flag, value) in [
+        ("--data", "s3://spider-lake/cluster-a"),
+        ("--storage-option", "allow_http=true"),
+        ("--listing-ttl", "20s"),
+        ("--state", "/var/lib/spider/state"),
+    ] {
+        assert!(
+            args.windows(2)
+                .any(|pair| pair[0] == flag && pair[1] == value),
+            "{flag} {value} not in {args:?}"
+        );
+    }
+    // The binary takes those arguments: with a scratch state directory and a free port, it
+    // serves (listing nothing yet: the store is only asked when a query comes).
+    let state = crate::support::scratch("chart-object-store-state");
+    let listen = format!("127.0.0.1:{}", spider_testkit::free_port());
+    let args: Vec<String> = args
+        .into_iter()
+        .map(|arg| match arg.as_str() {
+            "/var/lib/spider/state" => state.display().to_string(),
+            "0.0.0.0:8080" => listen.clone(),
+            _ => arg,
+        })
+        .collect();
+    let mut child = spider()
+        .args(&args)
+        .env("AWS_ACCESS_KEY_ID", "chart")
+        .env("AWS_SECRET_ACCESS_KEY", "chart")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let healthy = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("spider {args:?} exited with {status}");
+        }
+        if health_answers(&listen) {
+            break true;
+        }
+        if std::time::Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        healthy,
+        "spider {args:?} did not serve: {}",
+        stderr(&output)
+    );
+}
+
+/// Whether `GET /api/health` at `listen` answers 200.
+fn health_answers(listen: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(listen) else {
+        return false;
+    };
+    let request =
+        format!("GET /api/health HTTP/1.1\r\nHost: {listen}\r\nConnection: close\r\n\r\n");
+    let mut answer = String::new();
+    stream.write_all(request.as_bytes()).is_ok()
+        && stream.read_to_string(&mut answer).is_ok()
+        && answer.starts_with("HTTP/1.1 200")
 }

@@ -12,6 +12,7 @@ mod ebpf;
 mod end_to_end;
 mod examples;
 mod generate;
+mod lake;
 mod outage;
 mod parquet;
 mod serve;

@@ -87,20 +87,15 @@ pub async fn serving(data: &Path, extra: &[&str]) -> (Child, String, Client) {
 
 /// The same, with the command adjusted first (where its output goes, say).
 pub async fn serving_with(
-    data: &Path,
+    data: impl AsRef<std::ffi::OsStr>,
     extra: &[&str],
     adjust: impl FnOnce(&mut std::process::Command) -> &mut std::process::Command,
 ) -> (Child, String, Client) {
     let listen = format!("127.0.0.1:{}", spider_testkit::free_port());
     let mut command = crate::support::spider();
     command
-        .args([
-            "serve",
-            "--data",
-            data.to_str().unwrap(),
-            "--listen",
-            &listen,
-        ])
+        .args(["serve", "--listen", &listen, "--data"])
+        .arg(data)
         .args(extra)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());

@@ -5,7 +5,8 @@ tries values that values.schema.json must refuse. Prints one JSON document:
     helm_check.py CHART KUBE_VERSION
 
     {"lint": {...}, "cases": {NAME: {"objects": [...], "notes": TEXT, "invalid": [MESSAGES]}},
-     "refused": {NAME: MESSAGE or null}, "nothing_to_do": MESSAGE, "control": MESSAGE,
+     "refused": {NAME: MESSAGE or null}, "nothing_to_do": MESSAGE, "failed": {NAME: MESSAGE},
+     "control": MESSAGE,
      "rules": [...files/k8s-attributes-rules.yaml...]}
 """
 import json
@@ -54,6 +55,20 @@ CASES = {
             "headers": {"x-tenant": "cluster-a"},
         },
     },
+    # The lake in a bucket: no shared volume, staging on each node, the query service's state on
+    # a claim of its own.
+    "object-store": {
+        "storage": {
+            "mode": "objectStore",
+            "objectStore": {
+                "url": "s3://spider-lake/cluster-a",
+                "credentialsSecret": "spider-s3",
+                "options": {"endpoint": "http://minio.storage:9000", "allow_http": "true"},
+                "listingTtl": "20s",
+            },
+            "state": {"size": "2Gi"},
+        },
+    },
     # Capture only, no query service, a claim the chart creates with a class.
     # The API left open: no tokens Secret, no token in the agents' config.
     "open": {"query": {"tokens": {"create": False}}},
@@ -70,6 +85,7 @@ BAD = {
     "duration": {"agent": {"usage": {"readInterval": "soon"}}},
     "misspelt key": {"agnet": {}},
     "object store scheme": {"storage": {"objectStore": {"url": "http://bucket"}}},
+    "storage mode": {"storage": {"mode": "bucket"}},
     "port range": {"query": {"service": {"port": 70000}}},
     "resources type": {"agent": {"resources": "lots"}},
     "pull policy": {"image": {"pullPolicy": "Sometimes"}},
@@ -126,6 +142,20 @@ def main():
         result["nothing_to_do"] = None
     except helm.HelmError as error:
         result["nothing_to_do"] = str(error)
+    # Values the templates refuse, with the reason.
+    result["failed"] = {}
+    for name, values in {
+        "bucket without url": {"storage": {"mode": "objectStore"}},
+        "bucket with replicas": {
+            "storage": {"mode": "objectStore", "objectStore": {"url": "s3://b-1/p"}},
+            "query": {"replicas": 2},
+        },
+    }.items():
+        try:
+            chart.render(values, name="spider", namespace="spider")
+            result["failed"][name] = None
+        except helm.HelmError as error:
+            result["failed"][name] = str(error)
     with open(f"{path}/files/k8s-attributes-rules.yaml") as rules:
         result["rules"] = yaml.safe_load(rules)
     print(json.dumps(result))

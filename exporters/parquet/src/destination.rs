@@ -7,12 +7,10 @@
 //! unreachable store delays files instead of losing them, also across restarts.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
-use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStoreExt, PutPayload};
 use spider_collector::ComponentError;
+use spider_lake::{Lake, LakeConfig};
 
 /// Suffix of a file being written.
 pub const IN_PROGRESS: &str = ".inprogress";
@@ -28,14 +26,10 @@ pub enum Destination {
     },
     /// An object store, with files staged locally until uploaded.
     Remote {
-        /// The store.
-        store: Arc<dyn ObjectStore>,
-        /// Key prefix of the dataset root in the store.
-        prefix: ObjectPath,
+        /// The store and where in it the datasets go.
+        lake: Lake,
         /// Local staging directory.
         staging: PathBuf,
-        /// Displayed location (`s3://bucket/prefix`).
-        url: String,
     },
 }
 
@@ -45,33 +39,15 @@ impl Destination {
         Self::Local { root: root.into() }
     }
 
-    /// An S3-compatible destination from `s3://bucket/prefix`, with `options` (object_store's
-    /// `AmazonS3ConfigKey` names: `endpoint`, `region`, `access_key_id`, `allow_http`, …) over the
-    /// standard `AWS_*` environment variables.
-    pub fn s3(
-        url: &str,
-        options: &[(String, String)],
-        staging: PathBuf,
-    ) -> Result<Self, ComponentError> {
-        let rest = url
-            .strip_prefix("s3://")
-            .ok_or_else(|| ComponentError::new(format!("{url}: only s3:// URLs are supported")))?;
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
-        for (key, value) in options {
-            let key: AmazonS3ConfigKey = key
-                .parse()
-                .map_err(|e| ComponentError::new(format!("storage option {key:?}: {e}")))?;
-            builder = builder.with_config(key, value);
-        }
-        let store = builder
-            .build()
-            .map_err(|e| ComponentError::new(format!("{url}: {e}")))?;
+    /// An object-store destination (`s3://bucket/prefix`, `gs://…`, `az://…`), files staged in
+    /// `staging` until uploaded.
+    pub fn remote(lake: &LakeConfig, staging: PathBuf) -> Result<Self, ComponentError> {
+        let opened = lake
+            .open()
+            .map_err(|e| ComponentError::new(e.to_string()))?;
         Ok(Self::Remote {
-            store: Arc::new(store),
-            prefix: ObjectPath::from(prefix),
+            lake: opened,
             staging,
-            url: url.to_owned(),
         })
     }
 
@@ -104,15 +80,10 @@ impl Destination {
 
     /// Uploads every file waiting in staging; returns how many went up.
     pub async fn upload_ready(&self) -> std::io::Result<usize> {
-        let Destination::Remote {
-            store,
-            prefix,
-            staging,
-            url,
-        } = self
-        else {
+        let Destination::Remote { lake, staging } = self else {
             return Ok(0);
         };
+        let store = lake.store();
         let mut uploaded = 0;
         for ready in files_ending(staging, READY) {
             let relative = ready
@@ -120,12 +91,12 @@ impl Destination {
                 .unwrap_or(&ready)
                 .to_string_lossy();
             let key = relative.trim_end_matches(READY);
-            let location = ObjectPath::from(format!("{prefix}/{key}").trim_start_matches('/'));
+            let location = lake.key(key);
             let bytes = tokio::fs::read(&ready).await?;
             store
                 .put(&location, PutPayload::from(bytes))
                 .await
-                .map_err(|e| std::io::Error::other(format!("upload of {key} to {url}: {e}")))?;
+                .map_err(|e| std::io::Error::other(format!("upload of {key} to {lake}: {e}")))?;
             tokio::fs::remove_file(&ready).await?;
             uploaded += 1;
         }
@@ -149,7 +120,7 @@ impl Destination {
     pub fn describe(&self) -> String {
         match self {
             Destination::Local { root } => root.display().to_string(),
-            Destination::Remote { url, .. } => url.clone(),
+            Destination::Remote { lake, .. } => lake.to_string(),
         }
     }
 }

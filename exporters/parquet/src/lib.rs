@@ -5,7 +5,7 @@
 //! Files roll by rows, size and age; each is written under a hidden in-progress name and appears
 //! only complete, so a reader (or a `kill -9`) never leaves a half file behind. In-progress
 //! leftovers are removed when the exporter starts. Local directory by default; `url: s3://…`
-//! writes to S3-compatible object storage through a local staging directory.
+//! (or `gs://`, `az://`) writes to object storage through a local staging directory.
 
 mod destination;
 mod file;
@@ -23,6 +23,7 @@ use spider_collector::{
     ComponentConfig, ComponentError, ConfigError, Counter, CreateContext, ExportError, Exporter,
     Factory,
 };
+use spider_lake::LakeConfig;
 
 pub use destination::{Destination, IN_PROGRESS, files_ending};
 pub use file::{DATASET_KEY, SCHEMA_VERSION_KEY};
@@ -36,10 +37,12 @@ use file::{Encoding, OpenFile};
 pub struct ParquetConfig {
     /// Local dataset root; with `url`, the staging directory.
     pub path: PathBuf,
-    /// `s3://bucket/prefix` to write to object storage instead.
+    /// `s3://bucket/prefix`, `gs://bucket/prefix` or `az://container/prefix` to write to object
+    /// storage instead.
     pub url: Option<String>,
     /// Object store options (`endpoint`, `region`, `access_key_id`, `secret_access_key`,
-    /// `allow_http`, …), over the standard `AWS_*` environment variables.
+    /// `allow_http`, …), over the cloud's standard environment variables (`AWS_*`, `GOOGLE_*`,
+    /// `AZURE_*`).
     pub storage_options: BTreeMap<String, String>,
     /// A file is closed at this many rows.
     pub max_file_rows: usize,
@@ -69,6 +72,16 @@ impl Default for ParquetConfig {
             zstd_level: 3,
             file_prefix: None,
         }
+    }
+}
+
+impl ParquetConfig {
+    /// The object store `url` and `storage_options` name, if any.
+    fn lake(&self) -> Option<LakeConfig> {
+        self.url.as_ref().map(|url| LakeConfig {
+            location: url.clone(),
+            options: self.storage_options.clone(),
+        })
     }
 }
 
@@ -110,11 +123,22 @@ impl ComponentConfig for ParquetConfig {
             "zstd_level",
             "must be between 1 and 22",
         );
-        let url_ok = self
-            .url
-            .as_deref()
-            .is_none_or(|url| url.starts_with("s3://") && url.len() > 5);
-        check(url_ok, "url", "must be s3://bucket[/prefix]");
+        if let Some(lake) = self.lake() {
+            let problem = if lake.is_object_store() {
+                lake.open().err().map(|e| e.to_string())
+            } else {
+                Some(
+                    "must be s3://bucket[/prefix], gs://bucket[/prefix] or az://container[/prefix] \
+                     (a directory is `path`)"
+                        .to_owned(),
+                )
+            };
+            check(
+                problem.is_none(),
+                "url",
+                problem.as_deref().unwrap_or_default(),
+            );
+        }
         let name_ok = self
             .file_prefix
             .as_deref()
@@ -146,11 +170,8 @@ impl Factory<dyn Exporter> for ParquetExporterFactory {
         config
             .file_prefix
             .get_or_insert_with(|| context.node.clone());
-        let destination = match &config.url {
-            Some(url) => {
-                let options: Vec<_> = config.storage_options.clone().into_iter().collect();
-                Destination::s3(url, &options, config.path.clone())?
-            }
+        let destination = match config.lake() {
+            Some(lake) => Destination::remote(&lake, config.path.clone())?,
             None => Destination::local(config.path.clone()),
         };
         let telemetry = &context.telemetry;

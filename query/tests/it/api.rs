@@ -28,7 +28,8 @@ impl Drop for Server {
 /// The service's config over `data`, with the default limits.
 fn config(data: &Path, token: Option<&str>) -> ServerConfig {
     ServerConfig {
-        data: data.to_path_buf(),
+        data: spider_query::LakeConfig::local(data),
+        listing_ttl: std::time::Duration::ZERO,
         state: None,
         tokens: Tokens {
             writer: token.map(str::to_owned),

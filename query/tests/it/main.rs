@@ -3,6 +3,7 @@
 
 mod api;
 mod counting;
+mod lake;
 mod read_only;
 mod support;
 mod versus_duckdb;

@@ -80,16 +80,21 @@ pub async fn write_usage(dir: &Path, rows: u64) {
 
 /// Writes usage records with the Parquet exporter, in small files.
 pub async fn write_records(dir: &Path, records: Vec<NetworkUsage>) {
+    let config = ParquetConfig {
+        path: dir.to_path_buf(),
+        max_file_rows: 700,
+        ..ParquetConfig::default()
+    };
+    write_with(config, records).await;
+}
+
+/// Writes usage records with a Parquet exporter of `config`.
+pub async fn write_with(config: ParquetConfig, records: Vec<NetworkUsage>) {
     let context = CreateContext {
         id: "parquet".parse().unwrap(),
         pipeline: None,
         telemetry: ComponentTelemetry::detached(&[]),
         node: "node-1".into(),
-    };
-    let config = ParquetConfig {
-        path: dir.to_path_buf(),
-        max_file_rows: 700,
-        ..ParquetConfig::default()
     };
     let mut exporter = ParquetExporterFactory.create(config, context).unwrap();
     exporter.start().await.unwrap();

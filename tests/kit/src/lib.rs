@@ -9,6 +9,7 @@ pub mod frames;
 pub mod http_capture;
 pub mod kube_api;
 pub mod memory_cap;
+pub mod moto;
 pub mod netns;
 pub mod otlp_peer;
 pub mod payloads;

@@ -70,7 +70,8 @@ async fn run(args: DemoArgs, factories: &Factories) -> anyhow::Result<()> {
         .await
         .context("the demo collector did not start")?;
     let app = router(&ServerConfig {
-        data: args.data.clone(),
+        data: spider_query::LakeConfig::local(&args.data),
+        listing_ttl: std::time::Duration::ZERO,
         state: None,
         tokens: Tokens::default(),
         cors_origin: None,

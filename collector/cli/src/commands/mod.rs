@@ -70,6 +70,38 @@ pub enum Command {
     SqlWorker,
 }
 
+/// Where `serve` and `sql` read the datasets: a directory or an object store.
+#[derive(Debug, Args)]
+pub struct LakeArgs {
+    /// The lake: a directory (the parquet exporter's `path`), or `s3://bucket/prefix`,
+    /// `gs://bucket/prefix`, `az://container/prefix` (the exporter's `url`), with credentials from
+    /// the cloud's usual environment (`AWS_*`, `GOOGLE_*`, `AZURE_*`).
+    #[arg(long, default_value = "spider-data", value_name = "DIR|URL")]
+    pub data: String,
+    /// An object-store option over the environment's, as the parquet exporter's
+    /// `storage_options` name them (`endpoint=http://minio:9000`, `allow_http=true`); repeat it
+    /// for more.
+    #[arg(long = "storage-option", value_parser = parse_option, value_name = "KEY=VALUE")]
+    pub storage_options: Vec<(String, String)>,
+}
+
+impl LakeArgs {
+    /// The lake these name.
+    pub fn config(&self) -> spider_query::LakeConfig {
+        spider_query::LakeConfig {
+            location: self.data.clone(),
+            options: self.storage_options.iter().cloned().collect(),
+        }
+    }
+}
+
+fn parse_option(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .filter(|(key, _)| !key.is_empty())
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .ok_or_else(|| format!("{text:?}: use KEY=VALUE"))
+}
+
 /// The config file option shared by `collect` and `validate`.
 #[derive(Debug, Args)]
 pub struct ConfigArgs {

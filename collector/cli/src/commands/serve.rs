@@ -1,4 +1,4 @@
-//! `spider serve`: the query service over a dataset directory.
+//! `spider serve`: the query service over a lake (a directory or an object store).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,15 +10,20 @@ use spider_collector::config::parse_duration;
 use spider_query::SqlLimits;
 use spider_server::{CaptureLimits, QueryLimits, ServerConfig, Tokens, router};
 
-use super::{runtime, stop_signal};
+use super::{LakeArgs, runtime, stop_signal};
 use crate::logging;
 
 /// Arguments of `spider serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Dataset root (the parquet exporter's `path`).
-    #[arg(long, default_value = "spider-data", value_name = "DIR")]
-    pub data: PathBuf,
+    /// Where the datasets are.
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// How long an object store's listings are reused: new files show at most this late, and a
+    /// view refreshed every few seconds does not list its partitions each time. Directories are
+    /// listed by every query.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub listing_ttl: Duration,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -47,7 +52,8 @@ pub struct ServeArgs {
         value_name = "TOKEN"
     )]
     pub agent_token: Option<String>,
-    /// Where saved queries are kept (default: DATA/.spider).
+    /// Where saved queries and capture requests are kept (default: DATA/.spider for a directory;
+    /// needed for an object store).
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
     /// Allow this origin through CORS (off by default).
@@ -136,7 +142,8 @@ pub(super) fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     let config = ServerConfig {
-        data: args.data,
+        data: args.lake.config(),
+        listing_ttl: args.listing_ttl,
         state: args.state,
         tokens: Tokens {
             reader: args.reader_token,
@@ -173,7 +180,7 @@ pub(super) fn serve(args: ServeArgs) -> ExitCode {
         let app = router(&config)?;
         let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
         let address = listener.local_addr().map_err(|e| e.to_string())?;
-        tracing::info!("query service at http://{address}/api/health (data: {})", config.data.display());
+        tracing::info!("query service at http://{address}/api/health (data: {})", config.data.location);
         if !config.tokens.any() && !address.ip().is_loopback() {
             tracing::warn!("listening beyond loopback without tokens: anyone who can reach {address} can query and start captures");
         }

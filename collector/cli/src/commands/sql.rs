@@ -1,6 +1,6 @@
-//! `spider sql`: a read-only query over a dataset directory, printed as a table or CSV.
+//! `spider sql`: a read-only query over a lake (a directory or an object store), printed as a
+//! table or CSV.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
@@ -8,14 +8,14 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::arrow::util::pretty::pretty_format_batches;
 
-use super::{INVALID, runtime};
+use super::{INVALID, LakeArgs, runtime};
 
 /// Arguments of `spider sql`.
 #[derive(Debug, Args)]
 pub struct SqlArgs {
-    /// Dataset root (the parquet exporter's `path`).
-    #[arg(long, default_value = "spider-data", value_name = "DIR")]
-    pub data: PathBuf,
+    /// Where the datasets are.
+    #[command(flatten)]
+    pub lake: LakeArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
     pub format: SqlFormat,
@@ -38,7 +38,8 @@ pub(super) fn sql(args: &SqlArgs) -> ExitCode {
         Err(code) => return code,
     };
     let answer = runtime.block_on(async {
-        let context = spider_query::open(&args.data).map_err(|e| e.to_string())?;
+        let lake = args.lake.config().open().map_err(|e| e.to_string())?;
+        let context = spider_query::open_lake(&lake, None).map_err(|e| e.to_string())?;
         spider_query::read_only(&context, &args.query)
             .await
             .map_err(|e| e.to_string())

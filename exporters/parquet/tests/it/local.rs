@@ -21,12 +21,33 @@ fn bad_settings_are_refused_by_path() {
     let bad = ParquetConfig {
         max_file_rows: 0,
         zstd_level: 30,
-        url: Some("gs://bucket".into()),
+        url: Some("ftp://bucket".into()),
         file_prefix: Some("a/b".into()),
         ..ParquetConfig::default()
     };
     let paths: Vec<_> = bad.validate().into_iter().map(|e| e.path).collect();
     assert_eq!(paths, ["max_file_rows", "zstd_level", "url", "file_prefix"]);
+    // A directory is `path`; a misspelt option is named, not ignored (it would send the files
+    // to the cloud's default endpoint instead of the one meant).
+    for (url, option, named) in [
+        ("file:///data", None, "a directory is `path`"),
+        ("s3://bucket/p", Some("endpiont"), "endpiont"),
+    ] {
+        let config = ParquetConfig {
+            url: Some(url.into()),
+            storage_options: option
+                .map(|key| [(key.to_owned(), "http://minio:9000".to_owned())].into())
+                .unwrap_or_default(),
+            ..ParquetConfig::default()
+        };
+        let errors = config.validate();
+        assert_eq!(errors.len(), 1, "{url}: {errors:?}");
+        assert!(
+            errors[0].to_string().contains(named),
+            "{url}: {}",
+            errors[0]
+        );
+    }
 }
 
 #[tokio::test]

@@ -1,68 +1,19 @@
 //! Writing to an S3 API on loopback (moto), including while it is down.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use spider_collector::config::GoDuration;
 use spider_collector::records::Batch;
 use spider_exporter_parquet::ParquetConfig;
 
-use spider_testkit::{free_port, python_json};
+use spider_testkit::free_port;
+use spider_testkit::moto::Moto;
 
 use crate::support::{exporter, files_ending, python, scratch, usage};
 
-/// A moto S3 server on a free loopback port, stopped on drop.
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Moto {
-    fn start_on(port: u16) -> Self {
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server runs (pip install 'moto[server]')");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    fn s3(&self, args: &[&str]) -> Value {
-        let mut all = vec![self.endpoint.as_str()];
-        all.extend_from_slice(args);
-        python_json("s3.py", &all)
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn s3_config(staging: &Path, port: u16) -> ParquetConfig {
-    let options = [
-        ("endpoint", format!("http://127.0.0.1:{port}")),
-        ("allow_http", "true".into()),
-        ("region", "us-east-1".into()),
-        ("access_key_id", "test".into()),
-        ("secret_access_key", "test".into()),
-    ];
+    let options = Moto::options_for(port);
     ParquetConfig {
         path: staging.to_path_buf(),
         url: Some("s3://spider-test/cluster-a".into()),

@@ -1,0 +1,18 @@
+//! Where Spider's datasets live, shared by what writes them (the Parquet exporter) and what
+//! reads them (the query library, the query service, its SQL workers).
+//!
+//! A lake is a directory or an object store, named the same way everywhere: a path,
+//! `file:///path`, `s3://bucket/prefix`, `gs://bucket/prefix` or `az://container/prefix`
+//! ([`LakeConfig`]). Object-store credentials come from the standard environment of each cloud
+//! (`AWS_*`, `GOOGLE_*`, `AZURE_*`), overridden by explicit options named as object_store names
+//! them (`endpoint`, `region`, `allow_http`, …); an unknown option is an error, not ignored.
+//!
+//! Readers list through [`ListingCache`]: a listing is one request per thousand objects in an
+//! object store, and a query service answering several views a second would otherwise pay
+//! it per view.
+
+mod listing;
+mod location;
+
+pub use listing::{ListingCache, ListingStats};
+pub use location::{Lake, LakeConfig, LakeError};

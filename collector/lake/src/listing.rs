@@ -1,0 +1,290 @@
+//! An object store whose listings are kept for a short while.
+//!
+//! A query lists every partition it reads, and an object store answers a listing a thousand
+//! objects per request, at a few tens of milliseconds each. A UI that refreshes its map, timeline
+//! and grid every few seconds would list the same hour again and again; within `ttl` it gets
+//! the last listing instead. New files are therefore seen at most `ttl` late, and the cache is
+//! bounded: [`MAX_PREFIXES`] listings of at most [`MAX_OBJECTS`] objects each.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result,
+};
+
+/// Listings kept at once; the oldest goes first.
+pub const MAX_PREFIXES: usize = 4096;
+/// A listing longer than this is not kept (a whole dataset listed by an unbounded query).
+pub const MAX_OBJECTS: usize = 100_000;
+
+/// How the cache has been used: what a test or an operator checks the listing cost by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ListingStats {
+    /// Listings asked of the store.
+    pub listed: u64,
+    /// Objects those listings returned.
+    pub objects: u64,
+    /// Listings answered from the cache.
+    pub reused: u64,
+}
+
+struct Kept {
+    at: Instant,
+    objects: Arc<Vec<ObjectMeta>>,
+}
+
+/// A store whose `list` answers are kept `ttl`; everything else goes straight through.
+pub struct ListingCache {
+    inner: Arc<dyn ObjectStore>,
+    ttl: Duration,
+    kept: Arc<Mutex<HashMap<Option<Path>, Kept>>>,
+    listed: AtomicU64,
+    objects: Arc<AtomicU64>,
+    reused: AtomicU64,
+}
+
+impl ListingCache {
+    /// `inner`, with its listings kept `ttl`.
+    pub fn new(inner: Arc<dyn ObjectStore>, ttl: Duration) -> Self {
+        Self {
+            inner,
+            ttl,
+            kept: Arc::default(),
+            listed: AtomicU64::new(0),
+            objects: Arc::default(),
+            reused: AtomicU64::new(0),
+        }
+    }
+
+    /// How often the store was listed, and how often the cache answered instead.
+    pub fn stats(&self) -> ListingStats {
+        ListingStats {
+            listed: self.listed.load(Ordering::Relaxed),
+            objects: self.objects.load(Ordering::Relaxed),
+            reused: self.reused.load(Ordering::Relaxed),
+        }
+    }
+
+    fn fresh(&self, prefix: &Option<Path>) -> Option<Arc<Vec<ObjectMeta>>> {
+        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        kept.get(prefix)
+            .filter(|entry| entry.at.elapsed() < self.ttl)
+            .map(|entry| entry.objects.clone())
+    }
+}
+
+/// Keeps a listing, dropping expired ones first and then the oldest to stay within the bounds.
+fn keep(
+    kept: &Mutex<HashMap<Option<Path>, Kept>>,
+    ttl: Duration,
+    prefix: Option<Path>,
+    objects: Vec<ObjectMeta>,
+) {
+    if objects.len() > MAX_OBJECTS {
+        return;
+    }
+    let mut kept = kept.lock().unwrap_or_else(|e| e.into_inner());
+    if kept.len() >= MAX_PREFIXES {
+        kept.retain(|_, entry| entry.at.elapsed() < ttl);
+    }
+    if kept.len() >= MAX_PREFIXES
+        && let Some(oldest) = kept
+            .iter()
+            .min_by_key(|(_, entry)| entry.at)
+            .map(|(key, _)| key.clone())
+    {
+        kept.remove(&oldest);
+    }
+    kept.insert(
+        prefix,
+        Kept {
+            at: Instant::now(),
+            objects: Arc::new(objects),
+        },
+    );
+}
+
+impl fmt::Debug for ListingCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ListingCache")
+            .field("inner", &self.inner)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for ListingCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (listings kept {:?})", self.inner, self.ttl)
+    }
+}
+
+#[async_trait::async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl ObjectStore for ListingCache {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> Result<PutResult> {
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+
+    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        self.inner.get_ranges(location, ranges).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, Result<Path>>,
+    ) -> BoxStream<'static, Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+        let prefix = prefix.cloned();
+        if let Some(objects) = self.fresh(&prefix) {
+            self.reused.fetch_add(1, Ordering::Relaxed);
+            return stream::iter(Arc::unwrap_or_clone(objects).into_iter().map(Ok)).boxed();
+        }
+        self.listed.fetch_add(1, Ordering::Relaxed);
+        let listing = self.inner.list(prefix.as_ref());
+        let (kept, ttl, count) = (self.kept.clone(), self.ttl, self.objects.clone());
+        stream::once(async move {
+            // A failed listing is passed on and not kept: the next query asks again.
+            let objects: Vec<ObjectMeta> = listing.try_collect().await?;
+            count.fetch_add(objects.len() as u64, Ordering::Relaxed);
+            keep(&kept, ttl, prefix, objects.clone());
+            Ok::<_, object_store::Error>(stream::iter(objects.into_iter().map(Ok)))
+        })
+        .try_flatten()
+        .boxed()
+    }
+
+    fn list_with_offset(
+        &self,
+        prefix: Option<&Path>,
+        offset: &Path,
+    ) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.inner.list_with_offset(prefix, offset)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+
+    async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> Result<()> {
+        self.inner.rename_opts(from, to, options).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use object_store::ObjectStoreExt;
+    use object_store::memory::InMemory;
+
+    use super::*;
+
+    async fn names(store: &ListingCache, prefix: &str) -> Vec<String> {
+        let mut names: Vec<String> = store
+            .list(Some(&Path::from(prefix)))
+            .map_ok(|meta| meta.location.to_string())
+            .try_collect()
+            .await
+            .unwrap();
+        names.sort();
+        names
+    }
+
+    #[tokio::test]
+    async fn a_listing_is_reused_within_its_ttl_and_asked_again_after() {
+        let inner = Arc::new(InMemory::new());
+        inner
+            .put(&Path::from("usage/hour=01/a"), PutPayload::from("a"))
+            .await
+            .unwrap();
+        let store = ListingCache::new(inner.clone(), Duration::from_millis(300));
+        assert_eq!(names(&store, "usage/hour=01").await, ["usage/hour=01/a"]);
+        inner
+            .put(&Path::from("usage/hour=01/b"), PutPayload::from("b"))
+            .await
+            .unwrap();
+        // Within the TTL: the kept listing, without the new file.
+        assert_eq!(names(&store, "usage/hour=01").await, ["usage/hour=01/a"]);
+        // Another prefix is its own listing.
+        assert!(names(&store, "usage/hour=02").await.is_empty());
+        assert_eq!(
+            store.stats(),
+            ListingStats {
+                listed: 2,
+                objects: 1,
+                reused: 1
+            }
+        );
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert_eq!(
+            names(&store, "usage/hour=01").await,
+            ["usage/hour=01/a", "usage/hour=01/b"]
+        );
+        assert_eq!(store.stats().listed, 3);
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_bounds() {
+        let kept = Mutex::new(HashMap::new());
+        let ttl = Duration::from_secs(60);
+        for index in 0..MAX_PREFIXES + 10 {
+            keep(
+                &kept,
+                ttl,
+                Some(Path::from(format!("p{index}"))),
+                Vec::new(),
+            );
+        }
+        let kept = kept.into_inner().unwrap();
+        assert_eq!(kept.len(), MAX_PREFIXES);
+        assert!(
+            !kept.contains_key(&Some(Path::from("p0"))),
+            "the oldest went first"
+        );
+        let too_long = vec![
+            ObjectMeta {
+                location: Path::from("x"),
+                last_modified: Default::default(),
+                size: 1,
+                e_tag: None,
+                version: None,
+            };
+            MAX_OBJECTS + 1
+        ];
+        let small = Mutex::new(HashMap::new());
+        keep(&small, ttl, None, too_long);
+        assert!(small.into_inner().unwrap().is_empty());
+    }
+}

@@ -1,0 +1,347 @@
+//! A lake's location, parsed once: the store it names, the URL its datasets are under, and the
+//! local directory when it is one.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreScheme};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::listing::{ListingCache, ListingStats};
+
+/// What names a lake: its location and the object-store options, as a user writes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LakeConfig {
+    /// A directory, `file:///dir`, `s3://bucket/prefix`, `gs://bucket/prefix` or
+    /// `az://container/prefix`.
+    pub location: String,
+    /// Object-store options over the environment's (`endpoint`, `region`, `allow_http`, …).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+impl LakeConfig {
+    /// A lake in a local directory.
+    pub fn local(dir: impl AsRef<Path>) -> Self {
+        Self {
+            location: dir.as_ref().display().to_string(),
+            options: BTreeMap::new(),
+        }
+    }
+
+    /// Whether the location names an object store rather than a directory.
+    pub fn is_object_store(&self) -> bool {
+        self.location
+            .split_once("://")
+            .is_some_and(|(scheme, _)| scheme != "file")
+    }
+
+    /// The lake this names.
+    pub fn open(&self) -> Result<Lake, LakeError> {
+        Lake::open(self)
+    }
+}
+
+/// Why a lake's location cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    /// Not a path or a URL of a supported store.
+    #[error("{location}: {reason}")]
+    Location {
+        /// The location as given.
+        location: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An option the store does not know, or a value it refuses.
+    #[error("storage option {key:?}: {reason}")]
+    Option {
+        /// The option's name.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// A lake: the store its datasets are in and where, in that store, they are.
+#[derive(Debug, Clone)]
+pub struct Lake {
+    store: Arc<dyn ObjectStore>,
+    /// The root's URL, ending in `/` (`s3://bucket/prefix/`, `file:///data/`).
+    url: Url,
+    /// The root's key prefix in the store.
+    prefix: ObjectPath,
+    /// The directory, for a local lake.
+    local: Option<PathBuf>,
+    /// The cache listings go through, when there is one.
+    listing: Option<Arc<ListingCache>>,
+}
+
+impl Lake {
+    fn open(config: &LakeConfig) -> Result<Self, LakeError> {
+        let location = config.location.trim();
+        let refuse = |reason: String| LakeError::Location {
+            location: location.to_owned(),
+            reason,
+        };
+        if location.is_empty() {
+            return Err(refuse(
+                "no location: give a directory or an object-store URL".into(),
+            ));
+        }
+        if !location.contains("://") {
+            return Self::local(Path::new(location), config);
+        }
+        let url = Url::parse(location).map_err(|e| refuse(e.to_string()))?;
+        let supported = "use a directory, file:///dir, s3://bucket/prefix, gs://bucket/prefix \
+                         or az://container/prefix";
+        let (scheme, _) =
+            ObjectStoreScheme::parse(&url).map_err(|e| refuse(format!("{e}: {supported}")))?;
+        let store: Arc<dyn ObjectStore> = match scheme {
+            ObjectStoreScheme::Local => {
+                let dir = url
+                    .to_file_path()
+                    .map_err(|()| refuse("not a local path".into()))?;
+                return Self::local(&dir, config);
+            }
+            ObjectStoreScheme::AmazonS3 => Arc::new(
+                with_options::<AmazonS3ConfigKey, _>(
+                    AmazonS3Builder::from_env().with_url(location),
+                    &config.options,
+                    AmazonS3Builder::with_config,
+                )?
+                .build()
+                .map_err(|e| refuse(e.to_string()))?,
+            ),
+            ObjectStoreScheme::GoogleCloudStorage => Arc::new(
+                with_options::<GoogleConfigKey, _>(
+                    GoogleCloudStorageBuilder::from_env().with_url(location),
+                    &config.options,
+                    GoogleCloudStorageBuilder::with_config,
+                )?
+                .build()
+                .map_err(|e| refuse(e.to_string()))?,
+            ),
+            ObjectStoreScheme::MicrosoftAzure => Arc::new(
+                with_options::<AzureConfigKey, _>(
+                    MicrosoftAzureBuilder::from_env().with_url(location),
+                    &config.options,
+                    MicrosoftAzureBuilder::with_config,
+                )?
+                .build()
+                .map_err(|e| refuse(e.to_string()))?,
+            ),
+            _ => return Err(refuse(format!("not a supported store: {supported}"))),
+        };
+        let prefix = ObjectPath::from(url.path());
+        let mut root = url.clone();
+        root.set_query(None);
+        root.set_fragment(None);
+        if !root.path().ends_with('/') {
+            root.set_path(&format!("{}/", root.path()));
+        }
+        Ok(Self {
+            store,
+            url: root,
+            prefix,
+            local: None,
+            listing: None,
+        })
+    }
+
+    fn local(dir: &Path, config: &LakeConfig) -> Result<Self, LakeError> {
+        let refuse = |reason: String| LakeError::Location {
+            location: config.location.clone(),
+            reason,
+        };
+        if let Some(key) = config.options.keys().next() {
+            return Err(LakeError::Option {
+                key: key.clone(),
+                reason: "storage options apply to object stores, not to a directory".into(),
+            });
+        }
+        let absolute = std::path::absolute(dir).map_err(|e| refuse(e.to_string()))?;
+        let url = Url::from_directory_path(&absolute)
+            .map_err(|()| refuse("not an absolute path".into()))?;
+        Ok(Self {
+            store: Arc::new(LocalFileSystem::new()),
+            prefix: ObjectPath::from_url_path(url.path()).map_err(|e| refuse(e.to_string()))?,
+            url,
+            local: Some(absolute),
+            listing: None,
+        })
+    }
+
+    /// The store the datasets are in.
+    pub fn store(&self) -> Arc<dyn ObjectStore> {
+        self.store.clone()
+    }
+
+    /// The root's URL, ending in `/`.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The URL of the store itself (`s3://bucket`), which DataFusion registers the store under.
+    pub fn store_url(&self) -> Url {
+        let mut url = self.url.clone();
+        url.set_path("");
+        url
+    }
+
+    /// The URL of one dataset's directory, ending in `/`.
+    pub fn dataset_url(&self, dataset: &str) -> String {
+        format!("{}{dataset}/", self.url)
+    }
+
+    /// The key of `relative` (`network_usage/date=…/file.parquet`) in the store.
+    pub fn key(&self, relative: &str) -> ObjectPath {
+        ObjectPath::from(format!("{}/{relative}", self.prefix).trim_start_matches('/'))
+    }
+
+    /// The directory, for a local lake.
+    pub fn local_dir(&self) -> Option<&Path> {
+        self.local.as_deref()
+    }
+
+    /// This lake read through a listing cache whose listings live `ttl` (none for a local lake,
+    /// whose listing is a directory read and whose tests expect a file the moment it lands).
+    pub fn listed_within(self, ttl: Duration) -> Self {
+        if self.local.is_some() || ttl.is_zero() {
+            return self;
+        }
+        let listing = Arc::new(ListingCache::new(self.store.clone(), ttl));
+        Self {
+            store: listing.clone(),
+            listing: Some(listing),
+            ..self
+        }
+    }
+
+    /// How the listing cache has been used, when listings go through one.
+    pub fn listing_stats(&self) -> Option<ListingStats> {
+        self.listing.as_ref().map(|cache| cache.stats())
+    }
+}
+
+/// Displays the root without credentials (URLs carry none; options are not shown).
+impl fmt::Display for Lake {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.local {
+            Some(dir) => write!(f, "{}", dir.display()),
+            None => write!(f, "{}", self.url),
+        }
+    }
+}
+
+/// Applies `options` to a builder through its typed keys, refusing the unknown ones (a typo in
+/// `endpoint` must not silently send the data to AWS).
+fn with_options<Key, Builder>(
+    builder: Builder,
+    options: &BTreeMap<String, String>,
+    apply: fn(Builder, Key, String) -> Builder,
+) -> Result<Builder, LakeError>
+where
+    Key: std::str::FromStr,
+    Key::Err: fmt::Display,
+{
+    options.iter().try_fold(builder, |builder, (key, value)| {
+        let parsed = key
+            .to_ascii_lowercase()
+            .parse::<Key>()
+            .map_err(|e| LakeError::Option {
+                key: key.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(apply(builder, parsed, value.clone()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lake(location: &str, options: &[(&str, &str)]) -> Result<Lake, LakeError> {
+        LakeConfig {
+            location: location.into(),
+            options: options
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+        .open()
+    }
+
+    #[test]
+    fn a_directory_and_a_file_url_name_the_same_local_lake() {
+        let dir = std::env::temp_dir().join("spider-lake-location");
+        let from_path = lake(dir.to_str().unwrap(), &[]).unwrap();
+        let from_url = lake(&format!("file://{}", dir.display()), &[]).unwrap();
+        assert_eq!(from_path.url(), from_url.url());
+        assert!(from_path.url().as_str().ends_with("/spider-lake-location/"));
+        assert_eq!(from_path.local_dir(), Some(dir.as_path()));
+        assert_eq!(
+            from_path.dataset_url("packets"),
+            format!("{}packets/", from_path.url())
+        );
+    }
+
+    #[test]
+    fn object_store_urls_keep_their_bucket_and_prefix() {
+        let options = [
+            ("region", "eu-west-1"),
+            ("access_key_id", "a"),
+            ("secret_access_key", "b"),
+        ];
+        let s3 = lake("s3://bucket/some/prefix", &options).unwrap();
+        assert_eq!(s3.url().as_str(), "s3://bucket/some/prefix/");
+        assert_eq!(s3.store_url().as_str(), "s3://bucket");
+        assert_eq!(
+            s3.key("network_usage/x.parquet").as_ref(),
+            "some/prefix/network_usage/x.parquet"
+        );
+        let root = lake("s3://bucket", &options).unwrap();
+        assert_eq!(root.key("packets/x.parquet").as_ref(), "packets/x.parquet");
+        assert_eq!(root.dataset_url("packets"), "s3://bucket/packets/");
+        let azure = lake(
+            "az://container/lake",
+            &[
+                ("account_name", "devstoreaccount1"),
+                ("use_emulator", "true"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(azure.dataset_url("hosts"), "az://container/lake/hosts/");
+        assert!(azure.local_dir().is_none());
+        assert_eq!(azure.to_string(), "az://container/lake/");
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let error = lake("s3://bucket/p", &[("endpiont", "http://x")]).unwrap_err();
+        assert!(error.to_string().contains("endpiont"), "{error}");
+        let error = lake("ftp://host/p", &[]).unwrap_err();
+        assert!(error.to_string().contains("s3://bucket"), "{error}");
+        let error = lake("/data", &[("region", "x")]).unwrap_err();
+        assert!(error.to_string().contains("not to a directory"), "{error}");
+        assert!(lake("  ", &[]).is_err());
+        assert!(LakeConfig::local("/data").open().is_ok());
+        assert!(!LakeConfig::local("/data").is_object_store());
+        assert!(
+            LakeConfig {
+                location: "gs://b/p".into(),
+                options: BTreeMap::new()
+            }
+            .is_object_store()
+        );
+    }
+}

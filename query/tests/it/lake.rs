@@ -1,0 +1,139 @@
+//! A lake in object storage (the S3 API of moto on loopback): the same answers as the same files
+//! in a directory, each query listing only the partition directories of its range, and a
+//! listing reused within its TTL.
+
+use std::time::Duration;
+
+use spider_collector::records::{NetworkUsage, Timestamp};
+use spider_exporter_parquet::ParquetConfig;
+use spider_query::map::{View, map};
+use spider_query::range::TimeRange;
+use spider_query::timeline::timeline;
+use spider_query::{LakeConfig, open_lake, read_only};
+use spider_testkit::moto::Moto;
+
+use crate::support::{cells, duckdb, scratch, write_records, write_with};
+
+/// 2026-11-21 00:00 UTC.
+const MIDNIGHT: i64 = 1_795_219_200;
+const HOUR: i64 = 3600;
+
+/// One record every seven minutes for three days, one file per hour: 72 partitions.
+fn three_days() -> Vec<NetworkUsage> {
+    (0..3 * 24 * 60 / 7)
+        .map(|i: i64| NetworkUsage {
+            bucket_start: Timestamp::from_secs(MIDNIGHT + i * 7 * 60),
+            client_ip: format!("10.0.0.{}", i % 9).parse().unwrap(),
+            server_ip: format!("10.0.1.{}", i % 4).parse().unwrap(),
+            server_port: 80,
+            bytes_to_server: 1000 + i as u64,
+            messages_to_server: 1,
+            ..NetworkUsage::default()
+        })
+        .collect()
+}
+
+fn micros(seconds: i64) -> i64 {
+    seconds * 1_000_000
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_store_lake_answers_as_a_directory_does_listing_only_its_range() {
+    let moto = Moto::start();
+    moto.s3(&["create", "lake"]);
+    let options: Vec<(String, String)> = moto
+        .options()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    let remote = LakeConfig {
+        location: "s3://lake/cluster-a".into(),
+        options: options.iter().cloned().collect(),
+    };
+    write_with(
+        ParquetConfig {
+            path: scratch("lake-staging"),
+            url: Some(remote.location.clone()),
+            storage_options: remote.options.clone(),
+            ..ParquetConfig::default()
+        },
+        three_days(),
+    )
+    .await;
+    let dir = scratch("lake-local");
+    write_records(&dir, three_days()).await;
+
+    let lake = remote
+        .open()
+        .unwrap()
+        .listed_within(Duration::from_secs(600));
+    let in_bucket = open_lake(&lake, None).unwrap();
+    let in_directory = open_lake(&LakeConfig::local(&dir).open().unwrap(), None).unwrap();
+    let listed = || lake.listing_stats().unwrap().listed;
+
+    // One hour, inside a day: one listing, of that hour's directory.
+    let hour = TimeRange::new(micros(MIDNIGHT + 30 * HOUR), micros(MIDNIGHT + 31 * HOUR)).unwrap();
+    let answer = map(&in_bucket, View::Logical, hour, None, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(listed(), 1, "a one-hour map lists one of the 72 hours");
+    let files = || lake.listing_stats().unwrap().objects;
+    assert_eq!(
+        files(),
+        1,
+        "and reads its one file's name, not the 72 of the dataset"
+    );
+    let local = map(&in_directory, View::Logical, hour, None, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&answer).unwrap(),
+        serde_json::to_value(&local).unwrap()
+    );
+    // The same view again within the TTL lists nothing.
+    map(&in_bucket, View::Logical, hour, None, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(listed(), 1);
+    assert!(lake.listing_stats().unwrap().reused >= 1);
+
+    // Across midnight, 22:30 to 01:30 the next day plus a whole day: edge hours and one day.
+    let long = TimeRange::new(
+        micros(MIDNIGHT + 22 * HOUR + 1800),
+        micros(MIDNIGHT + 49 * HOUR + 1800),
+    )
+    .unwrap();
+    let (before, files_before) = (listed(), files());
+    let bucket_timeline = timeline(&in_bucket, long, None, Some(3600)).await.unwrap();
+    let local_timeline = timeline(&in_directory, long, None, Some(3600))
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&bucket_timeline).unwrap(),
+        serde_json::to_value(&local_timeline).unwrap()
+    );
+    assert_eq!(
+        listed() - before,
+        2 + 1 + 2,
+        "hours 22, 23; day 2; hours 0, 1"
+    );
+    assert_eq!(files() - files_before, 2 + 24 + 2);
+
+    // SQL over ranges and without one, against DuckDB reading the same files from the directory.
+    let queries = [
+        "SELECT count(*), sum(bytes_to_server) FROM network_usage",
+        "SELECT count(*), sum(bytes_to_server) FROM network_usage \
+         WHERE bucket_start >= TIMESTAMP '2026-11-21 23:10:00' AND bucket_start < TIMESTAMP '2026-11-22 00:50:00'",
+        "SELECT count(*), min(bytes_to_server), max(bytes_to_server) FROM network_usage \
+         WHERE bucket_start BETWEEN TIMESTAMP '2026-11-22 05:00:00' AND TIMESTAMP '2026-11-23 06:00:00'",
+    ];
+    let expected = duckdb(&dir, &queries);
+    for (query, duck) in queries.iter().zip(expected) {
+        let ours = cells(&read_only(&in_bucket, query).await.unwrap());
+        assert_eq!(ours, duck, "{query}");
+    }
+    assert_eq!(
+        cells(&read_only(&in_bucket, queries[0]).await.unwrap()),
+        [["617", &(617 * 1000 + 616 * 617 / 2).to_string()]]
+    );
+}

@@ -1,0 +1,187 @@
+//! The lake in object storage, end to end: `spider collect` writes a capture and usage to the S3
+//! API (moto on loopback), `spider serve --data s3://…` answers every view from the bucket, and
+//! each answer equals that of a service over the same files downloaded to a directory.
+
+use spider_testkit::moto::Moto;
+
+use crate::serve::{get_json, serving, serving_with, sql_rows};
+use crate::support::{config_file, run, scratch, stderr, terminate};
+
+const BUCKET: &str = "spider-lake";
+const LAKE: &str = "s3://spider-lake/cluster-a";
+
+/// Every capture of the public file (2004) and every usage record (now), for range checks that
+/// also read the whole dataset.
+const EVERYTHING: &str = "from=946684800&to=4102444800";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn collect_to_s3_then_serve_from_the_bucket_answers_as_the_same_files_in_a_directory() {
+    let moto = Moto::start();
+    moto.s3(&["create", BUCKET]);
+    let options = moto.options();
+    let storage_options = options
+        .iter()
+        .map(|(key, value)| format!("{key}: {:?}", value))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let pcap = spider_testkit::captures::public_pcap("http.pcap");
+    let staging = scratch("lake-e2e").join("staging");
+    let yaml = format!(
+        r#"
+receivers:
+  pcap: {{ file: "{pcap}" }}
+  synthetic: {{ records: 3000, rate: 0, ports: 3 }}
+processors:
+  session: {{ emit_packets: true }}
+exporters:
+  parquet:
+    path: "{staging}"
+    url: {LAKE}
+    storage_options: {{ {storage_options} }}
+    sending_queue: {{ when_full: block }}
+service:
+  telemetry: {{ metrics: {{ level: none }} }}
+  pipelines:
+    capture: {{ receivers: [pcap], processors: [session], exporters: [parquet] }}
+    usage: {{ receivers: [synthetic], exporters: [parquet] }}
+"#,
+        pcap = pcap.display(),
+        staging = staging.display(),
+    );
+    let collected = run(&[
+        "collect",
+        "--config",
+        config_file("lake-e2e", &yaml).to_str().unwrap(),
+    ]);
+    assert!(collected.status.success(), "{}", stderr(&collected));
+    let downloaded = scratch("lake-e2e-downloaded");
+    let keys = moto.s3(&["download", BUCKET, downloaded.to_str().unwrap()]);
+    for dataset in ["network_usage", "packets", "tcp_sessions", "http", "hosts"] {
+        let prefix = format!("cluster-a/{dataset}/date=");
+        assert!(
+            keys.as_array()
+                .unwrap()
+                .iter()
+                .any(|key| key.as_str().unwrap().starts_with(&prefix)),
+            "no {dataset} in the bucket: {keys}"
+        );
+    }
+
+    let state = scratch("lake-e2e-state");
+    let mut flags = vec!["--state".to_owned(), state.display().to_string()];
+    for (key, value) in &options {
+        flags.extend(["--storage-option".to_owned(), format!("{key}={value}")]);
+    }
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let (bucket_child, bucket, client) = serving_with(LAKE, &flags, |command| command).await;
+    let (directory_child, directory, _) = serving(&downloaded.join("cluster-a"), &[]).await;
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let recent = format!("from={}&to={}", now - 7200, now + 60);
+    let routes = [
+        "/api/datasets".to_owned(),
+        format!("/api/map?view=logical&{recent}"),
+        format!("/api/map?view=physical&{recent}"),
+        format!("/api/timeline?{recent}"),
+        format!("/api/stats?dataset=network_usage&{recent}&group_by=port&measure=records"),
+        format!("/api/map?view=hosts&{EVERYTHING}"),
+        format!("/api/grid/http?{EVERYTHING}&limit=50"),
+        format!("/api/grid/tcp_sessions?{EVERYTHING}&limit=20"),
+        format!("/api/stats?dataset=http&{EVERYTHING}&group_by=port&measure=records"),
+    ];
+    for route in &routes {
+        let (status, from_bucket) = get_json(&client, &format!("http://{bucket}{route}")).await;
+        assert_eq!(status, 200, "{route}: {from_bucket}");
+        let (_, from_directory) = get_json(&client, &format!("http://{directory}{route}")).await;
+        assert_eq!(from_bucket, from_directory, "{route}");
+    }
+    let (_, stats) = get_json(
+        &client,
+        &format!(
+            "http://{bucket}/api/stats?dataset=network_usage&{recent}&group_by=port&measure=records"
+        ),
+    )
+    .await;
+    assert_eq!(stats["total"], 3000, "{stats}");
+
+    // SQL runs in a worker process, which opens the bucket itself.
+    let count = "SELECT count(*) AS n FROM packets";
+    let in_bucket = sql_rows(&client, &bucket, count).await;
+    assert_eq!(in_bucket, sql_rows(&client, &directory, count).await);
+    assert!(in_bucket[0]["n"].as_u64().unwrap() > 0, "{in_bucket:?}");
+
+    // A session's packets download from the bucket as they do from the directory.
+    let (_, sessions) = get_json(
+        &client,
+        &format!("http://{bucket}/api/grid/tcp_sessions?{EVERYTHING}&limit=1"),
+    )
+    .await;
+    let id = sessions["rows"][0]["session_id"].clone();
+    let id = id.as_str().map_or_else(|| id.to_string(), str::to_owned);
+    let pcap_of = |listen: &str| {
+        let url = format!("http://{listen}/api/sessions/{id}/pcap");
+        let client = client.clone();
+        async move {
+            let response = client.get(url).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.bytes().await.unwrap()
+        }
+    };
+    let from_bucket = pcap_of(&bucket).await;
+    assert!(from_bucket.len() > 24, "more than a pcap header");
+    assert_eq!(from_bucket, pcap_of(&directory).await);
+
+    // The UI is served over a bucket too.
+    let page = client
+        .get(format!("http://{bucket}/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+
+    for child in [bucket_child, directory_child] {
+        let output = terminate(child);
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+}
+
+#[test]
+fn an_object_store_lake_without_state_or_with_a_wrong_option_is_refused_plainly() {
+    let no_state = run(&[
+        "serve",
+        "--data",
+        LAKE,
+        "--storage-option",
+        "access_key_id=a",
+        "--storage-option",
+        "secret_access_key=b",
+    ]);
+    assert!(!no_state.status.success());
+    assert!(
+        stderr(&no_state).contains("--state DIR"),
+        "{}",
+        stderr(&no_state)
+    );
+    let state = scratch("lake-refused").display().to_string();
+    let typo = run(&[
+        "serve",
+        "--data",
+        LAKE,
+        "--state",
+        &state,
+        "--storage-option",
+        "endpiont=http://127.0.0.1:1",
+    ]);
+    assert!(!typo.status.success());
+    assert!(stderr(&typo).contains("endpiont"), "{}", stderr(&typo));
+    let scheme = run(&["serve", "--data", "ftp://host/lake", "--state", &state]);
+    assert!(!scheme.status.success());
+    assert!(
+        stderr(&scheme).contains("s3://bucket"),
+        "{}",
+        stderr(&scheme)
+    );
+}
