@@ -8,6 +8,7 @@ pub mod cidr;
 pub mod datasets;
 pub mod details;
 pub mod fields;
+pub mod file_set;
 pub mod filter;
 pub mod frame;
 pub mod grid;

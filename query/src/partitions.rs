@@ -4,8 +4,9 @@
 //! `date` column lists every file of every day, then drops the names outside it. Over a
 //! month-old lake in an object store that is thousands of listing requests for a one-hour map.
 //! [`RangeScan`] reads the bounds on the dataset's time column that every query carries, and
-//! scans the directories that can hold them ([`covering`]: whole days inside, hours at the
-//! edges), one listing each, as one union. A query without both bounds reads as before.
+//! scans the directories that can hold them ([`covering`]: the hours of a range of up to six,
+//! else the days it touches, at most [`MAX_SPANS`]), listed at once, as one union. A query
+//! without both bounds, or over more days, reads the whole dataset as before.
 
 use std::sync::Arc;
 
@@ -21,12 +22,14 @@ use datafusion::logical_expr::{Between, BinaryExpr, Operator, TableProviderFilte
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::prelude::{Expr, col, lit};
+use futures::future::try_join_all;
 use spider_records::Timestamp;
 use spider_records::catalog::{PARTITION_COLUMNS, PartitionSpan, covering};
 
-/// The most directories one scan is split into (a little over a year of days); a longer range
-/// lists the whole dataset.
-const MAX_SPANS: usize = 420;
+/// The most directories one scan is split into: each is a listing and a stream of files of its
+/// own, so a wider union opens more files at once than the single scan it replaces. A longer
+/// range lists the whole dataset.
+pub(crate) const MAX_SPANS: usize = 8;
 
 /// A listing table scanned per partition directory of the query's time range.
 #[derive(Debug)]
@@ -70,20 +73,24 @@ impl TableProvider for RangeScan {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let spans = time_bounds(filters, self.time_column)
-            .map(|(from, to)| covering(from, to))
-            .filter(|spans| !spans.is_empty() && spans.len() <= MAX_SPANS);
+            .and_then(|(from, to)| covering(from, to, MAX_SPANS))
+            .filter(|spans| !spans.is_empty());
         let Some(spans) = spans else {
             return self.inner.scan(state, projection, filters, limit).await;
         };
         let fixed = partition_equalities(filters);
-        let mut plans = Vec::new();
-        for span in &spans {
-            if let Some(narrowing) = span_filters(span, &fixed) {
-                let mut narrowed = filters.to_vec();
-                narrowed.extend(narrowing);
-                plans.push(self.inner.scan(state, projection, &narrowed, limit).await?);
-            }
-        }
+        let narrowed: Vec<Vec<Expr>> = spans
+            .iter()
+            .filter_map(|span| span_filters(span, &fixed))
+            .map(|narrowing| filters.iter().cloned().chain(narrowing).collect())
+            .collect();
+        // Listed at once: in an object store each listing is a round trip.
+        let plans = try_join_all(
+            narrowed
+                .iter()
+                .map(|filters| self.inner.scan(state, projection, filters, limit)),
+        )
+        .await?;
         if plans.is_empty() {
             // No directory of the range agrees with the query's own partition equalities.
             return self.inner.scan(state, projection, filters, limit).await;

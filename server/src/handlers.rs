@@ -44,16 +44,14 @@ pub async fn map(State(state): Shared, Query(query): QueryString) -> Result<Resp
     let (view, range) = (view(&params)?, params.range()?);
     let offset = params.parsed("offset", 0usize)?;
     let limit = params.count("limit", 500, 10_000)?;
-    let answer = spider_query::map::map(
-        &state.context,
-        view,
-        range,
-        params.text("filter"),
-        offset,
-        limit,
-    )
-    .await?;
-    Ok(Json(answer).into_response())
+    let filter = params.text("filter");
+    let answer = async {
+        Ok(spider_query::map::map(&state.context, view, range, filter, offset, limit).await?)
+    };
+    state
+        .answers
+        .answer(params.request("map"), range, answer)
+        .await
 }
 
 /// `GET /api/timeline`.
@@ -67,10 +65,13 @@ pub async fn timeline(
         .text("step")
         .map(|_| params.parsed("step", 0i64))
         .transpose()?;
+    let filter = params.text("filter");
     let answer =
-        spider_query::timeline::timeline(&state.context, range, params.text("filter"), step)
-            .await?;
-    Ok(Json(answer).into_response())
+        async { Ok(spider_query::timeline::timeline(&state.context, range, filter, step).await?) };
+    state
+        .answers
+        .answer(params.request("timeline"), range, answer)
+        .await
 }
 
 /// The dataset a request names, or a 404 that lists the known ones.
@@ -137,17 +138,24 @@ pub async fn grid(
         limit: params.count("limit", 100, 10_000)?,
         cursor: params.text("cursor"),
     };
-    let page = spider_query::grid::grid(
-        &state.context,
-        dataset.name,
-        dataset.time_column,
-        dataset.fields,
-        range,
-        params.text("filter"),
-        request,
-    )
-    .await?;
-    Ok(Json(page).into_response())
+    let filter = params.text("filter");
+    let page = async {
+        Ok(spider_query::grid::grid(
+            &state.context,
+            dataset.name,
+            dataset.time_column,
+            dataset.fields,
+            range,
+            filter,
+            request,
+        )
+        .await?)
+    };
+    let route = format!("grid/{}", dataset.name);
+    state
+        .answers
+        .answer(params.request(&route), range, page)
+        .await
 }
 
 /// `GET /api/sessions/{id}/pcap`: the session's stored packets as a pcap download.
@@ -239,14 +247,17 @@ pub async fn workload(
 async fn leaf_details(state: &AppState, id: &str, params: &Params) -> Result<Response, ApiError> {
     let range = params.range()?;
     let top = params.count("top", 50, 1000)?;
-    match spider_query::details::details(&state.context, id, range, params.text("filter"), top)
-        .await?
-    {
-        Some(details) => Ok(Json(details).into_response()),
-        None => Err(ApiError::not_found(format!(
-            "no traffic of {id:?} in range"
-        ))),
-    }
+    let filter = params.text("filter");
+    let details = async {
+        spider_query::details::details(&state.context, id, range, filter, top)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no traffic of {id:?} in range")))
+    };
+    let route = format!("details/{id}");
+    state
+        .answers
+        .answer(params.request(&route), range, details)
+        .await
 }
 
 /// `GET /api/stats`.
@@ -262,17 +273,23 @@ pub async fn stats(State(state): Shared, Query(query): QueryString) -> Result<Re
     .map_err(|_| ApiError::bad_request(format!("measure is one of {}", Measure::NAMES)))?;
     let top = params.count("top", 10, 1000)?;
     let dataset = known_dataset(params.text("dataset").unwrap_or("network_usage"))?;
-    let answer = spider_query::stats::stats(
-        &state.context,
-        dataset,
-        range,
-        params.text("filter"),
-        group_by,
-        measure,
-        top,
-    )
-    .await?;
-    Ok(Json(answer).into_response())
+    let filter = params.text("filter");
+    let answer = async {
+        Ok(spider_query::stats::stats(
+            &state.context,
+            dataset,
+            range,
+            filter,
+            group_by,
+            measure,
+            top,
+        )
+        .await?)
+    };
+    state
+        .answers
+        .answer(params.request("stats"), range, answer)
+        .await
 }
 
 /// The body of `POST /api/sql`.

@@ -25,6 +25,7 @@
 //! role may not call the route (or a Host not allowed), 415 for a change that is not JSON and
 //! carries no token, 404 for unknown routes, 503 at the limits of what runs at once.
 
+mod answers;
 mod capture_handlers;
 mod captures;
 mod error;
@@ -45,6 +46,7 @@ use axum::Router;
 use axum::routing::{get, post, put};
 use datafusion::prelude::SessionContext;
 
+pub use answers::CACHE_HEADER;
 pub use captures::{AgentStatus, Capture, CaptureLimits, CaptureStore, Workload};
 pub use error::ApiError;
 pub use listen::serve;
@@ -97,6 +99,8 @@ pub struct QueryLimits {
     pub max_requests: usize,
     /// Time an API request may take; it is then given up with a 503.
     pub request_timeout: std::time::Duration,
+    /// Memory for answers kept by their request and the files of their range, bytes (0: none).
+    pub answer_cache: usize,
 }
 
 impl Default for QueryLimits {
@@ -108,6 +112,7 @@ impl Default for QueryLimits {
             max_downloads: 4,
             max_requests: 64,
             request_timeout: std::time::Duration::from_secs(60),
+            answer_cache: 64 << 20,
         }
     }
 }
@@ -128,6 +133,8 @@ pub struct AppState {
     pub sql_worker: Option<(SqlWorker, LakeConfig)>,
     /// Free places for pcap downloads.
     pub downloads: Arc<tokio::sync::Semaphore>,
+    /// Answers kept by their request and the files they read.
+    pub answers: answers::AnswerCache,
 }
 
 /// The router of the API, ready to serve.
@@ -165,6 +172,7 @@ pub fn router(config: &ServerConfig) -> Result<Router, String> {
             .sql_worker
             .clone()
             .map(|worker| (worker, config.data.clone())),
+        answers: answers::AnswerCache::new(lake, config.query_limits.answer_cache),
     });
     let api = Router::new()
         .route("/api/map", get(handlers::map))

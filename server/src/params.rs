@@ -40,6 +40,18 @@ impl Params {
         Ok(value)
     }
 
+    /// What names a request of `route` with these parameters, whatever their order: the key of
+    /// its kept answer.
+    pub fn request(&self, route: &str) -> String {
+        let mut pairs: Vec<(&String, &String)> = self.0.iter().collect();
+        pairs.sort();
+        let query: Vec<String> = pairs
+            .into_iter()
+            .map(|(name, value)| format!("{name:?}={value:?}"))
+            .collect();
+        format!("{route:?} {}", query.join("&"))
+    }
+
     /// `from` and `to` (RFC 3339 or Unix seconds); both are required.
     pub fn range(&self) -> Result<TimeRange, ApiError> {
         let instant = |name: &str| {

@@ -321,6 +321,7 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
     for (case, named) in [
         ("bucket without url", "set storage.objectStore.url"),
         ("bucket with replicas", "query.replicas must be 0 or 1"),
+        ("credential option", "secret_access_key is a credential"),
     ] {
         let message = result["failed"][case]
             .as_str()
@@ -359,7 +360,8 @@ fn the_object_store_mode_shares_no_volume(objects: &Value) {
     assert!(
         volumes
             .iter()
-            .any(|v| v["name"] == "staging" && v["hostPath"]["path"] == "/var/lib/spider/staging"),
+            .any(|v| v["name"] == "staging"
+                && v["hostPath"]["path"] == "/var/lib/spider/spider/staging"),
         "staging outlives the pod: {volumes:?}"
     );
     assert_eq!(
@@ -375,6 +377,9 @@ fn the_object_store_mode_shares_no_volume(objects: &Value) {
 
     let query = &of_kind(objects, "Deployment")[0]["spec"];
     assert_eq!(query["strategy"]["type"], "Recreate");
+    let pod = &query["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "spider", "the cloud identity");
+    assert_eq!(pod["automountServiceAccountToken"], false, "no API token");
     let container = &query["template"]["spec"]["containers"][0];
     assert_eq!(container["envFrom"][0]["secretRef"]["name"], "spider-s3");
     let args: Vec<String> = container["args"]

@@ -107,6 +107,37 @@ service:
     .await;
     assert_eq!(stats["total"], 3000, "{stats}");
 
+    // The capture's own hours, read directory by directory (the range above reads the whole
+    // datasets): every exchange and session in them, as counted without any range.
+    let span = sql_rows(
+        &client,
+        &bucket,
+        "SELECT count(*) AS n, CAST(min(to_unixtime(first_packet)) AS BIGINT) AS first, \
+         CAST(max(to_unixtime(last_packet)) AS BIGINT) AS last FROM tcp_sessions",
+    )
+    .await;
+    let (first, last) = (
+        span[0]["first"].as_i64().unwrap(),
+        span[0]["last"].as_i64().unwrap(),
+    );
+    assert!(last - first < 3 * 3600, "the capture is short: {span:?}");
+    let narrow = format!("from={first}&to={}", last + 1);
+    for (dataset, counted) in [
+        ("tcp_sessions", "SELECT count(*) AS n FROM tcp_sessions"),
+        (
+            "http",
+            "SELECT count(*) AS n FROM http WHERE request_time IS NOT NULL",
+        ),
+    ] {
+        let route = format!("/api/stats?dataset={dataset}&{narrow}&group_by=port&measure=records");
+        let all = sql_rows(&client, &bucket, counted).await[0]["n"].clone();
+        for listen in [&bucket, &directory] {
+            let (status, stats) = get_json(&client, &format!("http://{listen}{route}")).await;
+            assert_eq!(status, 200, "{route}: {stats}");
+            assert_eq!(stats["total"], all, "{dataset} over its own hours: {stats}");
+        }
+    }
+
     // SQL runs in a worker process, which opens the bucket itself.
     let count = "SELECT count(*) AS n FROM packets";
     let in_bucket = sql_rows(&client, &bucket, count).await;

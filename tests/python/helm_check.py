@@ -146,6 +146,9 @@ def main():
     result["failed"] = {}
     for name, values in {
         "bucket without url": {"storage": {"mode": "objectStore"}},
+        "credential option": {
+            "storage": {"objectStore": {"url": "s3://b-1/p", "options": {"secret_access_key": "x"}}},
+        },
         "bucket with replicas": {
             "storage": {"mode": "objectStore", "objectStore": {"url": "s3://b-1/p"}},
             "query": {"replicas": 2},

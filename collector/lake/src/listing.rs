@@ -4,7 +4,8 @@
 //! objects per request, at a few tens of milliseconds each. A UI that refreshes its map, timeline
 //! and grid every few seconds would list the same hour again and again; within `ttl` it gets
 //! the last listing instead. New files are therefore seen at most `ttl` late, and the cache is
-//! bounded: [`MAX_PREFIXES`] listings of at most [`MAX_OBJECTS`] objects each.
+//! bounded: at most [`MAX_PREFIXES`] listings and [`MAX_OBJECTS`] objects in all, a listing of
+//! more than a quarter of that passed through without being kept (nor held whole).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -14,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use futures::stream::{self, BoxStream, StreamExt};
 use object_store::path::Path;
 use object_store::{
     CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
@@ -23,8 +24,10 @@ use object_store::{
 
 /// Listings kept at once; the oldest goes first.
 pub const MAX_PREFIXES: usize = 4096;
+/// Objects kept in all listings together (a few hundred bytes each).
+pub const MAX_OBJECTS: usize = 200_000;
 /// A listing longer than this is not kept (a whole dataset listed by an unbounded query).
-pub const MAX_OBJECTS: usize = 100_000;
+const MAX_KEPT_LISTING: usize = MAX_OBJECTS / 4;
 
 /// How the cache has been used: what a test or an operator checks the listing cost by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -42,11 +45,26 @@ struct Kept {
     objects: Arc<Vec<ObjectMeta>>,
 }
 
+/// The kept listings and how many objects they hold.
+#[derive(Default)]
+struct Listings {
+    by_prefix: HashMap<Option<Path>, Kept>,
+    objects: usize,
+}
+
+impl Listings {
+    fn remove(&mut self, prefix: &Option<Path>) {
+        if let Some(gone) = self.by_prefix.remove(prefix) {
+            self.objects -= gone.objects.len();
+        }
+    }
+}
+
 /// A store whose `list` answers are kept `ttl`; everything else goes straight through.
 pub struct ListingCache {
     inner: Arc<dyn ObjectStore>,
     ttl: Duration,
-    kept: Arc<Mutex<HashMap<Option<Path>, Kept>>>,
+    kept: Arc<Mutex<Listings>>,
     listed: AtomicU64,
     objects: Arc<AtomicU64>,
     reused: AtomicU64,
@@ -76,35 +94,42 @@ impl ListingCache {
 
     fn fresh(&self, prefix: &Option<Path>) -> Option<Arc<Vec<ObjectMeta>>> {
         let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        kept.get(prefix)
+        kept.by_prefix
+            .get(prefix)
             .filter(|entry| entry.at.elapsed() < self.ttl)
             .map(|entry| entry.objects.clone())
     }
 }
 
-/// Keeps a listing, dropping expired ones first and then the oldest to stay within the bounds.
-fn keep(
-    kept: &Mutex<HashMap<Option<Path>, Kept>>,
-    ttl: Duration,
-    prefix: Option<Path>,
-    objects: Vec<ObjectMeta>,
-) {
-    if objects.len() > MAX_OBJECTS {
+/// Keeps a listing: expired ones go first, then the oldest while the bounds are exceeded.
+fn keep(kept: &Mutex<Listings>, ttl: Duration, prefix: Option<Path>, objects: Vec<ObjectMeta>) {
+    if objects.len() > MAX_KEPT_LISTING {
         return;
     }
     let mut kept = kept.lock().unwrap_or_else(|e| e.into_inner());
-    if kept.len() >= MAX_PREFIXES {
-        kept.retain(|_, entry| entry.at.elapsed() < ttl);
+    let expired: Vec<Option<Path>> = kept
+        .by_prefix
+        .iter()
+        .filter(|(_, entry)| entry.at.elapsed() >= ttl)
+        .map(|(key, _)| key.clone())
+        .chain(std::iter::once(prefix.clone()))
+        .collect();
+    for key in &expired {
+        kept.remove(key);
     }
-    if kept.len() >= MAX_PREFIXES
-        && let Some(oldest) = kept
+    while kept.by_prefix.len() >= MAX_PREFIXES || kept.objects + objects.len() > MAX_OBJECTS {
+        let Some(oldest) = kept
+            .by_prefix
             .iter()
             .min_by_key(|(_, entry)| entry.at)
             .map(|(key, _)| key.clone())
-    {
+        else {
+            break;
+        };
         kept.remove(&oldest);
     }
-    kept.insert(
+    kept.objects += objects.len();
+    kept.by_prefix.insert(
         prefix,
         Kept {
             at: Instant::now(),
@@ -167,20 +192,37 @@ impl ObjectStore for ListingCache {
         let prefix = prefix.cloned();
         if let Some(objects) = self.fresh(&prefix) {
             self.reused.fetch_add(1, Ordering::Relaxed);
-            return stream::iter(Arc::unwrap_or_clone(objects).into_iter().map(Ok)).boxed();
+            return stream::iter((0..objects.len()).map(move |i| Ok(objects[i].clone()))).boxed();
         }
         self.listed.fetch_add(1, Ordering::Relaxed);
-        let listing = self.inner.list(prefix.as_ref());
-        let (kept, ttl, count) = (self.kept.clone(), self.ttl, self.objects.clone());
-        stream::once(async move {
-            // A failed listing is passed on and not kept: the next query asks again.
-            let objects: Vec<ObjectMeta> = listing.try_collect().await?;
-            count.fetch_add(objects.len() as u64, Ordering::Relaxed);
-            keep(&kept, ttl, prefix, objects.clone());
-            Ok::<_, object_store::Error>(stream::iter(objects.into_iter().map(Ok)))
+        // Passed on as it comes, and copied aside to be kept once whole; a failed, abandoned or
+        // too long listing is not kept, and the next query asks again.
+        let copy = Arc::new(Mutex::new(Some(Vec::new())));
+        let (copying, count) = (copy.clone(), self.objects.clone());
+        let passing = self.inner.list(prefix.as_ref()).inspect(move |item| {
+            let mut copy = copying.lock().unwrap_or_else(|e| e.into_inner());
+            match (item, copy.as_mut()) {
+                (Ok(meta), Some(objects)) if objects.len() < MAX_KEPT_LISTING => {
+                    count.fetch_add(1, Ordering::Relaxed);
+                    objects.push(meta.clone());
+                }
+                (Ok(_), _) => {
+                    count.fetch_add(1, Ordering::Relaxed);
+                    *copy = None;
+                }
+                (Err(_), _) => *copy = None,
+            }
+        });
+        let (kept, ttl) = (self.kept.clone(), self.ttl);
+        let finished = stream::once(async move {
+            let whole = copy.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(objects) = whole {
+                keep(&kept, ttl, prefix, objects);
+            }
+            None
         })
-        .try_flatten()
-        .boxed()
+        .filter_map(|nothing: Option<Result<ObjectMeta>>| async move { nothing });
+        passing.chain(finished).boxed()
     }
 
     fn list_with_offset(
@@ -206,6 +248,7 @@ impl ObjectStore for ListingCache {
 
 #[cfg(test)]
 mod tests {
+    use futures::TryStreamExt;
     use object_store::ObjectStoreExt;
     use object_store::memory::InMemory;
 
@@ -247,7 +290,7 @@ mod tests {
                 reused: 1
             }
         );
-        tokio::time::sleep(Duration::from_millis(350)).await;
+        tokio::time::sleep(Duration::from_millis(2100)).await;
         assert_eq!(
             names(&store, "usage/hour=01").await,
             ["usage/hour=01/a", "usage/hour=01/b"]
@@ -255,9 +298,22 @@ mod tests {
         assert_eq!(store.stats().listed, 3);
     }
 
+    fn objects(count: usize) -> Vec<ObjectMeta> {
+        vec![
+            ObjectMeta {
+                location: Path::from("x"),
+                last_modified: Default::default(),
+                size: 1,
+                e_tag: None,
+                version: None,
+            };
+            count
+        ]
+    }
+
     #[test]
     fn the_cache_stays_within_its_bounds() {
-        let kept = Mutex::new(HashMap::new());
+        let kept = Mutex::new(Listings::default());
         let ttl = Duration::from_secs(60);
         for index in 0..MAX_PREFIXES + 10 {
             keep(
@@ -267,24 +323,53 @@ mod tests {
                 Vec::new(),
             );
         }
-        let kept = kept.into_inner().unwrap();
-        assert_eq!(kept.len(), MAX_PREFIXES);
-        assert!(
-            !kept.contains_key(&Some(Path::from("p0"))),
-            "the oldest went first"
+        {
+            let kept = kept.lock().unwrap();
+            assert_eq!(kept.by_prefix.len(), MAX_PREFIXES);
+            assert!(
+                !kept.by_prefix.contains_key(&Some(Path::from("p0"))),
+                "the oldest went first"
+            );
+        }
+        // Objects in all: five listings of a quarter each cannot all stay.
+        let many = Mutex::new(Listings::default());
+        for index in 0..5 {
+            keep(
+                &many,
+                ttl,
+                Some(Path::from(format!("q{index}"))),
+                objects(MAX_KEPT_LISTING),
+            );
+        }
+        let many = many.into_inner().unwrap();
+        assert!(many.objects <= MAX_OBJECTS, "{}", many.objects);
+        assert_eq!(many.by_prefix.len(), 4);
+        // Too long a listing is not kept; the same prefix again replaces its listing.
+        let small = Mutex::new(Listings::default());
+        keep(&small, ttl, None, objects(MAX_KEPT_LISTING + 1));
+        assert!(small.lock().unwrap().by_prefix.is_empty());
+        keep(&small, ttl, None, objects(3));
+        keep(&small, ttl, None, objects(2));
+        assert_eq!(small.lock().unwrap().objects, 2);
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_listing_is_not_kept() {
+        let inner = Arc::new(InMemory::new());
+        for name in ["a", "b", "c"] {
+            let path = Path::from(format!("d/{name}"));
+            inner.put(&path, PutPayload::from("x")).await.unwrap();
+        }
+        let store = ListingCache::new(inner, Duration::from_secs(60));
+        let first = store.list(Some(&Path::from("d"))).next().await;
+        assert!(first.is_some());
+        assert_eq!(names(&store, "d").await.len(), 3);
+        assert_eq!(
+            store.stats().listed,
+            2,
+            "the half-read listing was not kept"
         );
-        let too_long = vec![
-            ObjectMeta {
-                location: Path::from("x"),
-                last_modified: Default::default(),
-                size: 1,
-                e_tag: None,
-                version: None,
-            };
-            MAX_OBJECTS + 1
-        ];
-        let small = Mutex::new(HashMap::new());
-        keep(&small, ttl, None, too_long);
-        assert!(small.into_inner().unwrap().is_empty());
+        assert_eq!(names(&store, "d").await.len(), 3);
+        assert_eq!(store.stats().reused, 1);
     }
 }

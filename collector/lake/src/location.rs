@@ -18,8 +18,13 @@ use url::Url;
 
 use crate::listing::{ListingCache, ListingStats};
 
+/// The URL schemes of the stores a lake can be in.
+const SCHEMES: [&str; 9] = [
+    "file", "s3", "s3a", "gs", "az", "adl", "azure", "abfs", "abfss",
+];
+
 /// What names a lake: its location and the object-store options, as a user writes them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LakeConfig {
     /// A directory, `file:///dir`, `s3://bucket/prefix`, `gs://bucket/prefix` or
     /// `az://container/prefix`.
@@ -27,6 +32,16 @@ pub struct LakeConfig {
     /// Object-store options over the environment's (`endpoint`, `region`, `allow_http`, …).
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+}
+
+/// The options' names only: their values may be secrets.
+impl fmt::Debug for LakeConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LakeConfig")
+            .field("location", &self.location)
+            .field("options", &self.options.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl LakeConfig {
@@ -104,7 +119,12 @@ impl Lake {
         let url = Url::parse(location).map_err(|e| refuse(e.to_string()))?;
         let supported = "use a directory, file:///dir, s3://bucket/prefix, gs://bucket/prefix \
                          or az://container/prefix";
-        let (scheme, _) =
+        // The bucket is the host: the store's own https:// forms put it in the path, where the
+        // readers' URLs and the writers' keys would disagree on it.
+        if !SCHEMES.contains(&url.scheme()) {
+            return Err(refuse(format!("not a supported store: {supported}")));
+        }
+        let (scheme, prefix) =
             ObjectStoreScheme::parse(&url).map_err(|e| refuse(format!("{e}: {supported}")))?;
         let store: Arc<dyn ObjectStore> = match scheme {
             ObjectStoreScheme::Local => {
@@ -142,7 +162,6 @@ impl Lake {
             ),
             _ => return Err(refuse(format!("not a supported store: {supported}"))),
         };
-        let prefix = ObjectPath::from(url.path());
         let mut root = url.clone();
         root.set_query(None);
         root.set_fragment(None);
@@ -309,6 +328,9 @@ mod tests {
             s3.key("network_usage/x.parquet").as_ref(),
             "some/prefix/network_usage/x.parquet"
         );
+        // An encoded prefix is the decoded key, as the readers' URL decodes it.
+        let spaced = lake("s3://bucket/a%20b", &options).unwrap();
+        assert_eq!(spaced.key("hosts/x").as_ref(), "a b/hosts/x");
         let root = lake("s3://bucket", &options).unwrap();
         assert_eq!(root.key("packets/x.parquet").as_ref(), "packets/x.parquet");
         assert_eq!(root.dataset_url("packets"), "s3://bucket/packets/");
@@ -334,6 +356,21 @@ mod tests {
         let error = lake("/data", &[("region", "x")]).unwrap_err();
         assert!(error.to_string().contains("not to a directory"), "{error}");
         assert!(lake("  ", &[]).is_err());
+        let https = lake("https://s3.eu-west-1.amazonaws.com/bucket/p", &[]).unwrap_err();
+        assert!(
+            https.to_string().contains("not a supported store"),
+            "{https}"
+        );
+        // Option values stay out of debug output.
+        let config = LakeConfig {
+            location: "s3://b/p".into(),
+            options: [("secret_access_key".to_owned(), "hunter2".to_owned())].into(),
+        };
+        let shown = format!("{config:?}");
+        assert!(
+            shown.contains("secret_access_key") && !shown.contains("hunter2"),
+            "{shown}"
+        );
         assert!(LakeConfig::local("/data").open().is_ok());
         assert!(!LakeConfig::local("/data").is_object_store());
         assert!(

@@ -57,31 +57,54 @@ pub enum PartitionSpan {
     Hour(String, u32),
 }
 
-const MICROS_PER_HOUR: i64 = 3_600_000_000;
+impl PartitionSpan {
+    /// The directory of this span in `kind`'s dataset (`http/date=2026-11-21/hour=05`).
+    pub fn directory(&self, kind: RecordKind) -> String {
+        let [date, hour] = PARTITION_COLUMNS;
+        match self {
+            PartitionSpan::Day(day) => format!("{kind}/{date}={day}"),
+            PartitionSpan::Hour(day, h) => format!("{kind}/{date}={day}/{hour}={h:02}"),
+        }
+    }
+}
 
-/// The fewest partition directories holding every record whose time is in `[from, to)`, in time
-/// order (none for an empty range): whole days inside it, single hours at its edges. A range of
-/// `d` days is at most `d + 1` days and 46 hours.
-pub fn covering(from: Timestamp, to: Timestamp) -> Vec<PartitionSpan> {
-    let mut spans = Vec::new();
+const MICROS_PER_HOUR: i64 = 3_600_000_000;
+/// 0000-01-01 and 10000-01-01: the calendar partitions are named in.
+const CALENDAR_MICROS: std::ops::Range<i64> = -62_167_219_200_000_000..253_402_300_800_000_000;
+
+/// Ranges of at most this many hours are read hour by hour, longer ones day by day.
+pub const HOURLY_UP_TO: i64 = 6;
+
+/// The partition directories holding every record whose time is in `[from, to)`, in time order
+/// (none for an empty range), or `None` when there would be more than `max` or the range leaves
+/// the calendar (a caller then reads the whole dataset): the hours of a range of at most
+/// [`HOURLY_UP_TO`] hours, else the days it touches. Days rather than hours keep a long range's
+/// scan a few directories wide (each is a listing and a stream of its own), at the price of
+/// listing its edge days whole. Nothing is allocated beyond `max` spans.
+pub fn covering(from: Timestamp, to: Timestamp, max: usize) -> Option<Vec<PartitionSpan>> {
     if from >= to {
-        return spans;
+        return Some(Vec::new());
+    }
+    if !CALENDAR_MICROS.contains(&from.as_micros()) || !CALENDAR_MICROS.contains(&to.as_micros()) {
+        return None;
     }
     let first_hour = from.as_micros().div_euclid(MICROS_PER_HOUR);
     let end_hour = (to.as_micros() - 1).div_euclid(MICROS_PER_HOUR) + 1;
-    let mut hour = first_hour;
-    while hour < end_hour {
-        let day_start = hour - hour.rem_euclid(24);
-        let date = date_partition(Timestamp::from_micros(hour * MICROS_PER_HOUR));
-        if hour == day_start && end_hour >= day_start + 24 {
-            spans.push(PartitionSpan::Day(date));
-            hour += 24;
-        } else {
-            spans.push(PartitionSpan::Hour(date, hour.rem_euclid(24) as u32));
-            hour += 1;
+    let date_of = |hour: i64| date_partition(Timestamp::from_micros(hour * MICROS_PER_HOUR));
+    let spans: Vec<PartitionSpan> = if end_hour - first_hour <= HOURLY_UP_TO {
+        (first_hour..end_hour)
+            .map(|hour| PartitionSpan::Hour(date_of(hour), hour.rem_euclid(24) as u32))
+            .collect()
+    } else {
+        let (first_day, last_day) = (first_hour.div_euclid(24), (end_hour - 1).div_euclid(24));
+        if last_day - first_day >= max as i64 {
+            return None;
         }
-    }
-    spans
+        (first_day..=last_day)
+            .map(|day| PartitionSpan::Day(date_of(day * 24)))
+            .collect()
+    };
+    (spans.len() <= max).then_some(spans)
 }
 
 fn date_text((year, month, day): (i64, u32, u32)) -> String {
@@ -140,44 +163,69 @@ mod tests {
     }
 
     #[test]
-    fn a_range_is_covered_by_whole_days_inside_and_hours_at_its_edges() {
+    fn a_short_range_is_covered_by_its_hours_and_a_long_one_by_its_days() {
         let midnight = Timestamp::from_secs(1_795_219_200); // 2026-11-21 00:00
         let hour = |h: i64| midnight.plus_micros(h * MICROS_PER_HOUR);
         let day = |d: &str| PartitionSpan::Day(d.into());
         let at = |d: &str, h| PartitionSpan::Hour(d.into(), h);
-        assert!(covering(hour(1), hour(1)).is_empty());
+        let cover = |from, to| covering(from, to, 8).unwrap();
+        assert!(cover(hour(1), hour(1)).is_empty());
         // Within one hour, and ending exactly on the next hour.
         assert_eq!(
-            covering(hour(5).plus_micros(7), hour(6)),
+            cover(hour(5).plus_micros(7), hour(6)),
             [at("2026-11-21", 5)]
         );
         // One microsecond into the next hour reads it too.
         assert_eq!(
-            covering(hour(5), hour(6).plus_micros(1)),
+            cover(hour(5), hour(6).plus_micros(1)),
             [at("2026-11-21", 5), at("2026-11-21", 6)]
         );
-        // 22:30 yesterday to 01:10 tomorrow: two edge hours, a whole day, two edge hours.
+        // 22:30 to 01:30 across midnight: four hours of two days.
         assert_eq!(
-            covering(
+            cover(
                 hour(-2).plus_micros(1_800_000_000),
-                hour(25).plus_micros(600_000_000)
+                hour(1).plus_micros(1_800_000_000)
             ),
             [
                 at("2026-11-20", 22),
                 at("2026-11-20", 23),
-                day("2026-11-21"),
-                at("2026-11-22", 0),
-                at("2026-11-22", 1),
+                at("2026-11-21", 0),
+                at("2026-11-21", 1),
             ]
         );
+        // Seven hours and more: the days touched, edges included.
         assert_eq!(
-            covering(hour(0), hour(48)),
+            cover(hour(20), hour(27)),
+            [day("2026-11-21"), day("2026-11-22")]
+        );
+        assert_eq!(
+            cover(hour(0), hour(48)),
             [day("2026-11-21"), day("2026-11-22")]
         );
         // Before the epoch, hours still floor down.
         assert_eq!(
-            covering(Timestamp::from_micros(-1), Timestamp::from_micros(1)),
+            cover(Timestamp::from_micros(-1), Timestamp::from_micros(1)),
             [at("1969-12-31", 23), at("1970-01-01", 0)]
+        );
+        // More days than allowed, or beyond the calendar: none, and nothing built.
+        assert_eq!(covering(hour(0), hour(24 * 8), 8).map(|s| s.len()), Some(8));
+        assert!(covering(hour(0), hour(24 * 8 + 1), 8).is_none());
+        assert!(covering(Timestamp::from_micros(i64::MIN), hour(0), 8).is_none());
+        assert!(
+            covering(
+                Timestamp::from_micros(0),
+                Timestamp::from_micros(i64::MAX),
+                8
+            )
+            .is_none()
+        );
+        assert_eq!(
+            at("2026-11-21", 5).directory(RecordKind::Http),
+            Partition::of(RecordKind::Http, hour(5)).to_string()
+        );
+        assert_eq!(
+            day("2026-11-21").directory(RecordKind::Packet),
+            "packets/date=2026-11-21"
         );
     }
 }

@@ -47,3 +47,8 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s-tokens" (include "spider.fullname" .) -}}
 {{- end -}}
 {{- end -}}
+
+{{/* Each node's staging directory for uploads to the object store: one per release. */}}
+{{- define "spider.stagingPath" -}}
+{{- default (printf "/var/lib/spider/%s/staging" .Release.Name) .Values.storage.objectStore.stagingHostPath -}}
+{{- end -}}

@@ -822,3 +822,81 @@ async fn a_rebound_host_name_is_refused_and_pages_carry_the_safety_headers() {
     );
     assert_eq!(page.headers()["x-frame-options"], "DENY");
 }
+
+/// A GET's status, `x-spider-cache` header and JSON body.
+async fn get_cached(server: &Server, path: &str) -> (StatusCode, Option<String>, Value) {
+    let response = spider_testkit::http()
+        .get(format!("http://{}{path}", server.address))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let cache = response
+        .headers()
+        .get(spider_server::CACHE_HEADER)
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, cache, response.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_is_kept_until_a_file_lands_in_its_range() {
+    use spider_collector::records::{NetworkUsage, Timestamp};
+
+    let dir = scratch("answers");
+    write_usage(&dir, 600).await;
+    let server = serve(&dir, None).await;
+    let stats = format!("/api/stats?{RANGE}&group_by=port&measure=bytes");
+    let (status, cache, first) = get_cached(&server, &stats).await;
+    assert_eq!((status, cache.as_deref()), (StatusCode::OK, Some("miss")));
+    let (_, cache, again) = get_cached(&server, &stats).await;
+    assert_eq!(cache.as_deref(), Some("hit"));
+    assert_eq!(again, first);
+    // The same parameters in another order are the same request.
+    let reordered = format!("/api/stats?measure=bytes&group_by=port&{RANGE}");
+    assert_eq!(
+        get_cached(&server, &reordered).await.1.as_deref(),
+        Some("hit")
+    );
+    // Another route over the same range is its own answer.
+    let map = format!("/api/map?view=logical&{RANGE}");
+    assert_eq!(get_cached(&server, &map).await.1.as_deref(), Some("miss"));
+    assert_eq!(get_cached(&server, &map).await.1.as_deref(), Some("hit"));
+
+    let record = |at: i64, bytes: u64| NetworkUsage {
+        bucket_start: Timestamp::from_secs(at),
+        client_ip: "10.244.0.1".parse().unwrap(),
+        server_ip: "10.244.1.1".parse().unwrap(),
+        server_port: 80,
+        bytes_to_server: bytes,
+        ..NetworkUsage::default()
+    };
+    // A file a day later is outside the range: still kept.
+    crate::support::write_records(&dir, vec![record(1_795_240_800 + 86_400, 7)]).await;
+    assert_eq!(get_cached(&server, &stats).await.1.as_deref(), Some("hit"));
+    // A file landing in the range (an agent uploading late): computed anew, with its bytes.
+    crate::support::write_records(&dir, vec![record(1_795_240_800 + 3_600, 12_345)]).await;
+    let (_, cache, after) = get_cached(&server, &stats).await;
+    assert_eq!(cache.as_deref(), Some("miss"));
+    let total = |answer: &Value| answer["total"].as_u64().unwrap();
+    assert_eq!(total(&after) - total(&first), 12_345, "{after}");
+    assert_eq!(get_cached(&server, &stats).await.1.as_deref(), Some("hit"));
+    // Errors are not kept.
+    let unknown = format!("/api/details?id=w|nowhere|Deployment|none&{RANGE}");
+    for _ in 0..2 {
+        let (status, cache, _) = get_cached(&server, &unknown).await;
+        assert_eq!((status, cache), (StatusCode::NOT_FOUND, None));
+    }
+
+    // Without a cache, answers carry no header.
+    let uncached = serve_config(ServerConfig {
+        query_limits: QueryLimits {
+            answer_cache: 0,
+            ..QueryLimits::default()
+        },
+        ..config(&dir, None)
+    })
+    .await;
+    let (status, cache, answer) = get_cached(&uncached, &stats).await;
+    assert_eq!((status, cache), (StatusCode::OK, None));
+    assert_eq!(answer, after);
+}

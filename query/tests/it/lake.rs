@@ -1,6 +1,7 @@
 //! A lake in object storage (the S3 API of moto on loopback): the same answers as the same files
-//! in a directory, each query listing only the partition directories of its range, and a
-//! listing reused within its TTL.
+//! in a directory, SQL over ranges (boundaries included) as DuckDB answers it over the
+//! directory, each query listing only the partition directories of its range, and a listing
+//! reused within its TTL.
 
 use std::time::Duration;
 
@@ -97,27 +98,43 @@ async fn an_object_store_lake_answers_as_a_directory_does_listing_only_its_range
     assert_eq!(listed(), 1);
     assert!(lake.listing_stats().unwrap().reused >= 1);
 
-    // Across midnight, 22:30 to 01:30 the next day plus a whole day: edge hours and one day.
-    let long = TimeRange::new(
+    // Across midnight, 22:30 to 01:30: four hours of two days, listed hour by hour.
+    let (before, files_before) = (listed(), files());
+    let night = TimeRange::new(
         micros(MIDNIGHT + 22 * HOUR + 1800),
-        micros(MIDNIGHT + 49 * HOUR + 1800),
+        micros(MIDNIGHT + 25 * HOUR + 1800),
     )
     .unwrap();
-    let (before, files_before) = (listed(), files());
-    let bucket_timeline = timeline(&in_bucket, long, None, Some(3600)).await.unwrap();
-    let local_timeline = timeline(&in_directory, long, None, Some(3600))
+    let bucket_timeline = timeline(&in_bucket, night, None, Some(3600)).await.unwrap();
+    let local_timeline = timeline(&in_directory, night, None, Some(3600))
         .await
         .unwrap();
     assert_eq!(
         serde_json::to_value(&bucket_timeline).unwrap(),
         serde_json::to_value(&local_timeline).unwrap()
     );
+    assert_eq!(listed() - before, 4, "hours 22, 23, 00, 01");
+    assert_eq!(files() - files_before, 4);
+
+    // Seven hours and more go day by day: 20:30 to 03:30 lists two days, not three.
+    let (before, files_before) = (listed(), files());
+    let evening = TimeRange::new(
+        micros(MIDNIGHT + 20 * HOUR + 1800),
+        micros(MIDNIGHT + 27 * HOUR + 1800),
+    )
+    .unwrap();
+    let bucket_map = map(&in_bucket, View::Logical, evening, None, 0, 100)
+        .await
+        .unwrap();
+    let local_map = map(&in_directory, View::Logical, evening, None, 0, 100)
+        .await
+        .unwrap();
     assert_eq!(
-        listed() - before,
-        2 + 1 + 2,
-        "hours 22, 23; day 2; hours 0, 1"
+        serde_json::to_value(&bucket_map).unwrap(),
+        serde_json::to_value(&local_map).unwrap()
     );
-    assert_eq!(files() - files_before, 2 + 24 + 2);
+    assert_eq!(listed() - before, 2);
+    assert_eq!(files() - files_before, 48);
 
     // SQL over ranges and without one, against DuckDB reading the same files from the directory.
     let queries = [
@@ -126,6 +143,13 @@ async fn an_object_store_lake_answers_as_a_directory_does_listing_only_its_range
          WHERE bucket_start >= TIMESTAMP '2026-11-21 23:10:00' AND bucket_start < TIMESTAMP '2026-11-22 00:50:00'",
         "SELECT count(*), min(bytes_to_server), max(bytes_to_server) FROM network_usage \
          WHERE bucket_start BETWEEN TIMESTAMP '2026-11-22 05:00:00' AND TIMESTAMP '2026-11-23 06:00:00'",
+        // Exactly on the hours: 07:00 has a record (every seven minutes from midnight), and
+        // BETWEEN includes it from the next hour's directory while < leaves it out.
+        "SELECT count(*), max(bytes_to_server) FROM network_usage \
+         WHERE bucket_start BETWEEN TIMESTAMP '2026-11-21 06:00:00' AND TIMESTAMP '2026-11-21 07:00:00'",
+        "SELECT count(*), max(bytes_to_server) FROM network_usage \
+         WHERE bucket_start >= TIMESTAMP '2026-11-21 06:00:00' AND bucket_start < TIMESTAMP '2026-11-21 07:00:00'",
+        "SELECT count(*) FROM network_usage WHERE bucket_start = TIMESTAMP '2026-11-21 07:00:00'",
     ];
     let expected = duckdb(&dir, &queries);
     for (query, duck) in queries.iter().zip(expected) {

@@ -78,6 +78,11 @@ pub struct ServeArgs {
     /// refused beyond it.
     #[arg(long, default_value = "2GiB", value_parser = parse_bytes, value_name = "SIZE")]
     pub max_query_memory: usize,
+    /// Memory for answers kept by their request and the files of their range (`64MiB`; `0` keeps
+    /// none): the map, timeline, grid, stats and details of a view opened again, over files that
+    /// have not changed, are answered without scanning.
+    #[arg(long, default_value = "64MiB", value_parser = parse_cache_size, value_name = "SIZE")]
+    pub answer_cache: usize,
     /// Rows one SQL statement may return.
     #[arg(long, default_value_t = 100_000, value_name = "ROWS")]
     pub max_sql_rows: usize,
@@ -128,6 +133,14 @@ fn parse_bytes(text: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("{text:?}: a size of at least 1MiB"))
 }
 
+/// A cache size: `0` (none) or at least 1MiB.
+fn parse_cache_size(text: &str) -> Result<usize, String> {
+    if text == "0" {
+        return Ok(0);
+    }
+    parse_bytes(text)
+}
+
 pub(super) fn serve(args: ServeArgs) -> ExitCode {
     logging::init("info");
     let runtime = match runtime() {
@@ -168,6 +181,7 @@ pub(super) fn serve(args: ServeArgs) -> ExitCode {
             max_downloads: args.max_downloads.max(1),
             max_requests: args.max_requests,
             request_timeout: args.request_timeout,
+            answer_cache: args.answer_cache,
         },
         allowed_hosts: if args.allowed_hosts.is_empty() {
             super::loopback_hosts(args.listen)
