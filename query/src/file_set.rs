@@ -16,8 +16,8 @@ use crate::partitions::MAX_SPANS;
 use crate::range::TimeRange;
 use crate::sql::QueryError;
 
-/// A fingerprint of every file of every dataset in the directories `range` reads: name, size,
-/// modification time and tag.
+/// A fingerprint of every published file of every dataset in the directories `range` reads:
+/// name, size, modification time and tag.
 pub async fn fingerprint(lake: &Lake, range: TimeRange) -> Result<u64, QueryError> {
     let spans = covering(
         Timestamp::from_micros(range.from),
@@ -37,7 +37,12 @@ pub async fn fingerprint(lake: &Lake, range: TimeRange) -> Result<u64, QueryErro
                 .try_collect()
                 .await
                 .map_err(|e| QueryError::Failed(format!("cannot list {directory}: {e}")))?;
-            files.extend(listed.into_iter().map(|meta| {
+            // What the readers read: files being written (`.NAME.parquet.inprogress`) change
+            // size until they are published under their name.
+            let published = listed
+                .into_iter()
+                .filter(|meta| meta.location.extension() == Some("parquet"));
+            files.extend(published.map(|meta| {
                 (
                     meta.location.to_string(),
                     meta.size,

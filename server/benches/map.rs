@@ -1,6 +1,7 @@
 //! The usage map over one simulated day of a 10,000-pod cluster, logical and physical view, beside
 //! DuckDB running the same aggregation (the same leaf SQL) on the same files in the same run; then
-//! a load run: wrk against the API serving those files, reporting req/s and p99 latency.
+//! a load run: wrk against the API serving those files, reporting req/s and p99 latency, with
+//! every answer computed and with answers kept (the same view opened again).
 //!
 //! `cargo bench -p spider-server --bench map [-- HOURS]` (release; needs DuckDB from pip and wrk
 //! from apt; not run in CI). The generated day is kept in `target/bench-data/` for the next run.
@@ -84,21 +85,35 @@ fn main() {
     }
 
     println!("\nload (wrk -t2 -c4 -d15s on loopback; wrk shares the 2 cores with the server)");
-    let address = runtime.block_on(serve(&data));
-    let (from, to) = (ranges[1].1.from / 1_000_000, END_MICROS / 1_000_000);
-    for (name, path) in [
+    let seconds = |micros: i64| micros / 1_000_000;
+    let (day, hour, to) = (
+        seconds(ranges[0].1.from),
+        seconds(ranges[1].1.from),
+        seconds(END_MICROS),
+    );
+    let routes = [
         (
             "map, last hour",
-            format!("/api/map?view=logical&from={from}&to={to}&limit=500"),
+            format!("/api/map?view=logical&from={hour}&to={to}&limit=500"),
+        ),
+        (
+            "map, whole range",
+            format!("/api/map?view=logical&from={day}&to={to}&limit=500"),
         ),
         (
             "stats, last hour",
-            format!("/api/stats?from={from}&to={to}&group_by=dst.workload&measure=bytes"),
+            format!("/api/stats?from={hour}&to={to}&group_by=dst.workload&measure=bytes"),
         ),
         ("health", "/api/health".to_owned()),
-    ] {
-        let (requests_per_second, p99) = wrk(&format!("http://{address}{path}"));
-        println!("{name:<18} {requests_per_second:>10.1} req/s   p99 {p99}");
+    ];
+    // Every request computed (no answer cache), then a view opened again and again: the same
+    // requests over files that do not change, answered from the cache after the first.
+    for (cache, answer_cache) in [("computed", 0), ("kept", 64 << 20)] {
+        let address = runtime.block_on(serve(&data, answer_cache));
+        for (name, path) in &routes {
+            let (requests_per_second, p99) = wrk(&format!("http://{address}{path}"));
+            println!("{cache:<9} {name:<18} {requests_per_second:>10.1} req/s   p99 {p99}");
+        }
     }
 }
 
@@ -187,8 +202,9 @@ fn duckdb(data: &Path, sql: &str) -> f64 {
     median(&mut seconds)
 }
 
-/// Serves `data` on a free loopback port, in the background of the runtime.
-async fn serve(data: &Path) -> std::net::SocketAddr {
+/// Serves `data` on a free loopback port, in the background of the runtime, with `answer_cache`
+/// bytes of kept answers.
+async fn serve(data: &Path, answer_cache: usize) -> std::net::SocketAddr {
     let config = ServerConfig {
         data: spider_query::LakeConfig::local(data),
         listing_ttl: std::time::Duration::ZERO,
@@ -196,7 +212,10 @@ async fn serve(data: &Path) -> std::net::SocketAddr {
         tokens: Default::default(),
         cors_origin: None,
         capture_limits: Default::default(),
-        query_limits: Default::default(),
+        query_limits: spider_server::QueryLimits {
+            answer_cache,
+            ..Default::default()
+        },
         allowed_hosts: None,
         sql_worker: None,
     };

@@ -6,12 +6,15 @@
 //! for as long as it can be found: a file landing in the range, late or live, changes the
 //! fingerprint and the next request computes anew. The fingerprint is taken before and after
 //! computing, and an answer is kept only when they agree (one landing in between would otherwise
-//! file it under a set it was not computed from). Memory is bounded: at most `max_bytes` of
-//! answers, the least recently used going first, none larger than an eighth of it.
+//! file it under a set it was not computed from). Requests for an answer being computed wait
+//! for it rather than compute it again: four clients opening yesterday's map at once scan once.
+//! Memory is bounded: at most `max_bytes` of answers, the least recently used going first, none
+//! larger than an eighth of it.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::http::{HeaderValue, header};
@@ -23,7 +26,8 @@ use spider_query::range::TimeRange;
 
 use crate::ApiError;
 
-/// The header that says whether an answer was kept (`hit`) or computed (`miss`).
+/// The header that says whether an answer was kept (`hit`), computed (`miss`) or computed for
+/// another request at the same time (`shared`).
 pub const CACHE_HEADER: &str = "x-spider-cache";
 
 /// Kept answers, bounded in bytes.
@@ -31,6 +35,8 @@ pub struct AnswerCache {
     lake: Lake,
     max_bytes: usize,
     kept: Mutex<Kept>,
+    /// Answers being computed, which requests for the same one wait for.
+    computing: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Bytes>>>>,
 }
 
 #[derive(Default)]
@@ -82,6 +88,7 @@ impl AnswerCache {
             lake,
             max_bytes,
             kept: Mutex::default(),
+            computing: Mutex::default(),
         }
     }
 
@@ -104,11 +111,39 @@ impl AnswerCache {
         if let Some(body) = self.kept().get(&key) {
             return Ok(json(body, Some("hit")));
         }
-        let body = serialize(&compute.await?)?;
-        if fingerprint(&self.lake, range).await? == before {
-            self.kept().put(key, body.clone(), self.max_bytes);
+        let flight = self
+            .computing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let computed_here = AtomicBool::new(false);
+        let answer = flight
+            .get_or_try_init(|| async {
+                computed_here.store(true, Ordering::Relaxed);
+                serialize(&compute.await?)
+            })
+            .await
+            .cloned();
+        let computed_here = computed_here.load(Ordering::Relaxed);
+        if computed_here && let Ok(body) = &answer {
+            // Kept before the flight ends, so that no request between the two computes again.
+            let unchanged = fingerprint(&self.lake, range)
+                .await
+                .is_ok_and(|after| after == before);
+            if unchanged {
+                self.kept().put(key.clone(), body.clone(), self.max_bytes);
+            }
         }
-        Ok(json(body, Some("miss")))
+        {
+            let mut computing = self.computing.lock().unwrap_or_else(|e| e.into_inner());
+            if computing.get(&key).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
+                computing.remove(&key);
+            }
+        }
+        let state = if computed_here { "miss" } else { "shared" };
+        Ok(json(answer?, Some(state)))
     }
 }
 

@@ -88,9 +88,10 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
         "ServiceAccount",
     ];
     let open: Vec<&str> = everything.into_iter().filter(|k| *k != "Secret").collect();
+    let with_retention: Vec<&str> = everything.iter().copied().chain(["CronJob"]).collect();
     let expected = [
         ("default", everything.to_vec()),
-        ("object-store", everything.to_vec()),
+        ("object-store", with_retention),
         ("open", open),
         (
             "everything",
@@ -98,6 +99,7 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
                 "ClusterRole",
                 "ClusterRoleBinding",
                 "ConfigMap",
+                "CronJob",
                 "DaemonSet",
                 "Deployment",
                 "Service",
@@ -307,6 +309,7 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
         ("misspelt key", "'agnet' not allowed"),
         ("object store scheme", "/storage/objectStore/url"),
         ("storage mode", "/storage/mode"),
+        ("retention dataset", "invalid propertyName 'flows'"),
         ("port range", "/query/service/port"),
         ("resources type", "/agent/resources"),
         ("pull policy", "/image/pullPolicy"),
@@ -329,6 +332,7 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
         assert!(message.contains(named), "{case}: {message}");
     }
     the_object_store_mode_shares_no_volume(&cases["object-store"]["objects"]);
+    retention_runs_on_the_shared_volume(&cases["everything"]["objects"]);
     assert!(
         result["nothing_to_do"]
             .as_str()
@@ -454,4 +458,48 @@ fn health_answers(listen: &str) -> bool {
     stream.write_all(request.as_bytes()).is_ok()
         && stream.read_to_string(&mut answer).is_ok()
         && answer.starts_with("HTTP/1.1 200")
+}
+
+/// The retention CronJob in volume mode: root on the shared claim (the agents' files), every
+/// capability dropped, and arguments `spider retain` runs.
+fn retention_runs_on_the_shared_volume(objects: &Value) {
+    let job = &of_kind(objects, "CronJob")[0]["spec"];
+    assert_eq!(job["schedule"], "@hourly");
+    assert_eq!(job["concurrencyPolicy"], "Forbid");
+    let pod = &job["jobTemplate"]["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsUser"], 0);
+    assert_eq!(
+        pod["volumes"][0]["persistentVolumeClaim"]["claimName"],
+        "shared-nfs"
+    );
+    let container = &pod["containers"][0];
+    assert_eq!(
+        container["securityContext"]["capabilities"]["drop"],
+        serde_json::json!(["ALL"])
+    );
+    let data = crate::support::scratch("chart-retention").join("data");
+    std::fs::create_dir_all(data.join("packets/date=2001-01-01/hour=00")).unwrap();
+    std::fs::write(
+        data.join("packets/date=2001-01-01/hour=00/x.parquet"),
+        b"old",
+    )
+    .unwrap();
+    let args: Vec<String> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|arg| match arg.as_str().unwrap() {
+            "/var/lib/spider/data" => data.display().to_string(),
+            other => other.to_owned(),
+        })
+        .collect();
+    assert!(args.contains(&"packets=24h".to_owned()), "{args:?}");
+    let output = spider().args(&args).output().unwrap();
+    assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        printed.contains("deleted packets/date=2001-01-01 (1 files"),
+        "{printed}"
+    );
+    assert!(!data.join("packets/date=2001-01-01").exists());
 }

@@ -1,6 +1,7 @@
 //! The lake in object storage, end to end: `spider collect` writes a capture and usage to the S3
-//! API (moto on loopback), `spider serve --data s3://…` answers every view from the bucket, and
-//! each answer equals that of a service over the same files downloaded to a directory.
+//! API (moto on loopback), `spider serve --data s3://…` answers every view from the bucket, each
+//! answer equals that of a service over the same files downloaded to a directory, and
+//! `spider retain` deletes what is past its age while the service keeps answering.
 
 use spider_testkit::moto::Moto;
 
@@ -68,7 +69,13 @@ service:
     }
 
     let state = scratch("lake-e2e-state");
-    let mut flags = vec!["--state".to_owned(), state.display().to_string()];
+    // Listings reused for a second: what retention deletes shows that late.
+    let mut flags = vec![
+        "--state".to_owned(),
+        state.display().to_string(),
+        "--listing-ttl".to_owned(),
+        "1s".to_owned(),
+    ];
     for (key, value) in &options {
         flags.extend(["--storage-option".to_owned(), format!("{key}={value}")]);
     }
@@ -164,6 +171,43 @@ service:
     let from_bucket = pcap_of(&bucket).await;
     assert!(from_bucket.len() > 24, "more than a pcap header");
     assert_eq!(from_bucket, pcap_of(&directory).await);
+
+    // Retention on the bucket: the 2004 capture is past any day's age, the usage of now is not.
+    // The services' kept answers follow (the files of their range changed).
+    let mut retain_args: Vec<String> = vec!["retain".into(), "--data".into(), LAKE.into()];
+    for (key, value) in &options {
+        retain_args.extend(["--storage-option".into(), format!("{key}={value}")]);
+    }
+    for dataset in ["packets", "tcp_sessions", "http", "hosts", "network_usage"] {
+        retain_args.extend(["--max-age".into(), format!("{dataset}=24h")]);
+    }
+    let retain: Vec<&str> = retain_args.iter().map(String::as_str).collect();
+    let http_route = format!("/api/stats?dataset=http&{narrow}&group_by=port&measure=records");
+    let (_, before) = get_json(&client, &format!("http://{bucket}{http_route}")).await;
+    assert!(before["total"].as_u64().unwrap() > 0, "{before}");
+    let dry = run(&[&retain[..], &["--dry-run"]].concat());
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    let planned = String::from_utf8_lossy(&dry.stdout).into_owned();
+    assert!(planned.contains("would delete http/date="), "{planned}");
+    assert!(
+        !planned.contains("would delete network_usage/"),
+        "{planned}"
+    );
+    let (_, still) = get_json(&client, &format!("http://{bucket}{http_route}")).await;
+    assert_eq!(still, before, "a dry run deletes nothing");
+    let retained = run(&retain);
+    assert!(retained.status.success(), "{}", stderr(&retained));
+    assert!(
+        String::from_utf8_lossy(&retained.stdout).contains("deleted tcp_sessions/date="),
+        "{}",
+        String::from_utf8_lossy(&retained.stdout)
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let (_, after) = get_json(&client, &format!("http://{bucket}{http_route}")).await;
+    assert_eq!(after["total"], 0, "{after}");
+    let usage = format!("/api/stats?dataset=network_usage&{recent}&group_by=port&measure=records");
+    let (_, usage) = get_json(&client, &format!("http://{bucket}{usage}")).await;
+    assert_eq!(usage["total"], 3000, "{usage}");
 
     // The UI is served over a bucket too.
     let page = client

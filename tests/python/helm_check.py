@@ -43,6 +43,7 @@ CASES = {
         "storage": {
             "persistentVolumeClaim": {"existingClaim": "shared-nfs"},
             "maxFileAge": "30s",
+            "retention": {"maxAge": {"packets": "24h", "network_usage": "720h"}, "schedule": "@hourly"},
             "objectStore": {
                 "url": "s3://spider-datasets/cluster-a",
                 "credentialsSecret": "spider-s3",
@@ -67,6 +68,7 @@ CASES = {
                 "listingTtl": "20s",
             },
             "state": {"size": "2Gi"},
+            "retention": {"maxAge": {"http": "168h"}},
         },
     },
     # Capture only, no query service, a claim the chart creates with a class.
@@ -86,6 +88,7 @@ BAD = {
     "misspelt key": {"agnet": {}},
     "object store scheme": {"storage": {"objectStore": {"url": "http://bucket"}}},
     "storage mode": {"storage": {"mode": "bucket"}},
+    "retention dataset": {"storage": {"retention": {"maxAge": {"flows": "24h"}}}},
     "port range": {"query": {"service": {"port": 70000}}},
     "resources type": {"agent": {"resources": "lots"}},
     "pull policy": {"image": {"pullPolicy": "Sometimes"}},

@@ -9,10 +9,11 @@
 //!
 //! Readers list through [`ListingCache`]: a listing is one request per thousand objects in an
 //! object store, and a query service answering several views a second would otherwise pay
-//! it per view.
+//! it per view. [`retention`] deletes the partitions older than a dataset's maximum age.
 
 mod listing;
 mod location;
+pub mod retention;
 
 pub use listing::{ListingCache, ListingStats};
 pub use location::{Lake, LakeConfig, LakeError};

@@ -188,7 +188,7 @@ impl Lake {
                 reason: "storage options apply to object stores, not to a directory".into(),
             });
         }
-        let absolute = std::path::absolute(dir).map_err(|e| refuse(e.to_string()))?;
+        let absolute = normalized(dir).map_err(|e| refuse(e.to_string()))?;
         let url = Url::from_directory_path(&absolute)
             .map_err(|()| refuse("not an absolute path".into()))?;
         Ok(Self {
@@ -252,6 +252,25 @@ impl Lake {
     }
 }
 
+/// `dir` absolute, without `.` or `..` (which object-store paths refuse): resolved when it
+/// exists, else by its components (a lake the writers have not created yet).
+fn normalized(dir: &Path) -> std::io::Result<PathBuf> {
+    if let Ok(resolved) = dir.canonicalize() {
+        return Ok(resolved);
+    }
+    let mut clean = PathBuf::new();
+    for part in std::path::absolute(dir)?.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                clean.pop();
+            }
+            other => clean.push(other),
+        }
+    }
+    Ok(clean)
+}
+
 /// Displays the root without credentials (URLs carry none; options are not shown).
 impl fmt::Display for Lake {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -308,6 +327,28 @@ mod tests {
         assert_eq!(from_path.url(), from_url.url());
         assert!(from_path.url().as_str().ends_with("/spider-lake-location/"));
         assert_eq!(from_path.local_dir(), Some(dir.as_path()));
+        // `..` and `.` resolve, whether the directory exists or not yet.
+        let roundabout = lake(
+            &format!(
+                "{}/x/../spider-lake-location/.",
+                dir.parent().unwrap().display()
+            ),
+            &[],
+        );
+        assert_eq!(roundabout.unwrap().url(), from_path.url());
+        let existing = std::env::temp_dir();
+        let through_parent = lake(
+            &format!(
+                "{}/../{}",
+                existing.display(),
+                existing.file_name().unwrap().to_str().unwrap()
+            ),
+            &[],
+        );
+        assert_eq!(
+            through_parent.unwrap().local_dir(),
+            Some(existing.canonicalize().unwrap().as_path())
+        );
         assert_eq!(
             from_path.dataset_url("packets"),
             format!("{}packets/", from_path.url())

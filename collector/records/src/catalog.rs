@@ -107,6 +107,22 @@ pub fn covering(from: Timestamp, to: Timestamp, max: usize) -> Option<Vec<Partit
     (spans.len() <= max).then_some(spans)
 }
 
+/// Midnight (UTC) starting a `date` partition value (`YYYY-MM-DD`); `None` for anything else,
+/// such as a day a month does not have.
+pub fn date_start(value: &str) -> Option<Timestamp> {
+    let mut parts = value.split('-');
+    let (year, month, day) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || year.len() != 4 || month.len() != 2 || day.len() != 2 {
+        return None;
+    }
+    let (year, month, day) = (year.parse().ok()?, month.parse().ok()?, day.parse().ok()?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let start = Timestamp::from_date(year, month, day);
+    (date_partition(start) == value).then_some(start)
+}
+
 fn date_text((year, month, day): (i64, u32, u32)) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
@@ -160,6 +176,31 @@ mod tests {
         let midnight = Timestamp::from_secs(1_795_219_200);
         assert_eq!(date_partition(midnight), "2026-11-21");
         assert_eq!(date_partition(midnight.plus_micros(-1)), "2026-11-20");
+    }
+
+    #[test]
+    fn a_date_partition_reads_back_as_its_midnight() {
+        let midnight = Timestamp::from_secs(1_795_219_200);
+        assert_eq!(date_start("2026-11-21"), Some(midnight));
+        for days in [-719_162i64, -1, 0, 59, 365 * 30 + 7, 2_932_896] {
+            let day = Timestamp::from_secs(days * 86_400);
+            assert_eq!(date_start(&date_partition(day)), Some(day), "{days}");
+        }
+        for bad in [
+            "2026-02-30",
+            "2026-13-01",
+            "2026-1-01",
+            "26-11-21",
+            "2026-11-21x",
+            "",
+            "date",
+        ] {
+            assert_eq!(date_start(bad), None, "{bad}");
+        }
+        assert_eq!(
+            date_start("2024-02-29").map(date_partition).as_deref(),
+            Some("2024-02-29")
+        );
     }
 
     #[test]

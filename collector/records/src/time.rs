@@ -61,6 +61,19 @@ impl Timestamp {
         (year, month, day, hour)
     }
 
+    /// Midnight (UTC) of a proleptic Gregorian date; the inverse of [`Timestamp::civil`]'s date.
+    pub const fn from_date(year: i64, month: u32, day: u32) -> Self {
+        // Howard Hinnant's days-from-civil.
+        let year = if month <= 2 { year - 1 } else { year };
+        let era = year.div_euclid(400);
+        let year_of_era = year.rem_euclid(400);
+        let shifted_month = if month > 2 { month - 3 } else { month + 9 } as i64;
+        let day_of_year = (153 * shifted_month + 2) / 5 + day as i64 - 1;
+        let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+        let days = era * 146_097 + day_of_era - 719_468;
+        Self(days * 86_400 * 1_000_000)
+    }
+
     /// The signed time from `earlier` to `self`, in microseconds.
     pub const fn micros_since(self, earlier: Timestamp) -> i64 {
         self.0 - earlier.0

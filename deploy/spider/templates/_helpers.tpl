@@ -52,3 +52,19 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "spider.stagingPath" -}}
 {{- default (printf "/var/lib/spider/%s/staging" .Release.Name) .Values.storage.objectStore.stagingHostPath -}}
 {{- end -}}
+
+{{/* The lake arguments of `spider serve` and `spider retain`: the shared volume or the bucket. */}}
+{{- define "spider.lakeArgs" -}}
+- --data
+{{- if eq .Values.storage.mode "objectStore" }}
+{{- with .Values.storage.objectStore }}
+- {{ .url | quote }}
+{{- range $key, $value := .options }}
+- --storage-option
+- {{ printf "%s=%s" $key $value | quote }}
+{{- end }}
+{{- end }}
+{{- else }}
+- /var/lib/spider/data
+{{- end }}
+{{- end -}}

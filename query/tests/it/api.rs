@@ -880,6 +880,18 @@ async fn an_answer_is_kept_until_a_file_lands_in_its_range() {
     let total = |answer: &Value| answer["total"].as_u64().unwrap();
     assert_eq!(total(&after) - total(&first), 12_345, "{after}");
     assert_eq!(get_cached(&server, &stats).await.1.as_deref(), Some("hit"));
+    // Requests for one answer at once compute it once.
+    let timeline = format!("/api/timeline?{RANGE}&step=60");
+    let together = futures::future::join_all((0..4).map(|_| get_cached(&server, &timeline))).await;
+    let states: Vec<String> = together
+        .into_iter()
+        .map(|(_, cache, _)| cache.unwrap())
+        .collect();
+    assert_eq!(
+        states.iter().filter(|s| *s == "miss").count(),
+        1,
+        "{states:?}"
+    );
     // Errors are not kept.
     let unknown = format!("/api/details?id=w|nowhere|Deployment|none&{RANGE}");
     for _ in 0..2 {

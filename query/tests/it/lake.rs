@@ -161,3 +161,75 @@ async fn an_object_store_lake_answers_as_a_directory_does_listing_only_its_range
         [["617", &(617 * 1000 + 616 * 617 / 2).to_string()]]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_deletes_whole_partitions_past_the_age_in_a_directory_and_a_bucket() {
+    use spider_collector::records::RecordKind;
+    use spider_lake::retention;
+
+    let moto = Moto::start();
+    moto.s3(&["create", "retained"]);
+    let remote = LakeConfig {
+        location: "s3://retained/lake".into(),
+        options: moto
+            .options()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+    };
+    write_with(
+        ParquetConfig {
+            path: scratch("retention-staging"),
+            url: Some(remote.location.clone()),
+            storage_options: remote.options.clone(),
+            ..ParquetConfig::default()
+        },
+        three_days(),
+    )
+    .await;
+    let dir = scratch("retention-local");
+    write_records(&dir, three_days()).await;
+
+    // 2026-11-24 00:30 with 36 hours kept: the cutoff is 2026-11-22 12:30, so the 21st goes
+    // whole, the 22nd loses hours 00 to 11 (hour 12 ends after the cutoff), the 23rd stays.
+    let now = Timestamp::from_secs(MIDNIGHT + 72 * HOUR + 1800);
+    let age = Duration::from_secs(36 * 3600);
+    let kept_from = MIDNIGHT + 36 * HOUR;
+    let survivors = three_days()
+        .iter()
+        .filter(|r| r.bucket_start.as_micros() >= micros(kept_from))
+        .count();
+    let mut expected = vec!["network_usage/date=2026-11-21".to_owned()];
+    expected.extend((0..12).map(|h| format!("network_usage/date=2026-11-22/hour={h:02}")));
+    for lake in [
+        remote.open().unwrap(),
+        LakeConfig::local(&dir).open().unwrap(),
+    ] {
+        let count = || async {
+            let context = open_lake(&lake, None).unwrap();
+            let rows = read_only(&context, "SELECT count(*) FROM network_usage").await;
+            cells(&rows.unwrap())[0][0].parse::<usize>().unwrap()
+        };
+        let planned = retention::apply(&lake, RecordKind::NetworkUsage, age, now, true)
+            .await
+            .unwrap();
+        let names: Vec<&str> = planned.iter().map(|p| p.partition.as_str()).collect();
+        assert_eq!(names, expected, "{lake}");
+        assert_eq!(planned.iter().map(|p| p.files).sum::<usize>(), 24 + 12);
+        assert_eq!(count().await, 617, "a dry run deletes nothing");
+
+        let removed = retention::apply(&lake, RecordKind::NetworkUsage, age, now, false)
+            .await
+            .unwrap();
+        assert_eq!(removed, planned);
+        assert_eq!(count().await, survivors, "{lake}");
+        // Other datasets are not touched, and a second run finds nothing more.
+        let again = retention::apply(&lake, RecordKind::NetworkUsage, age, now, false).await;
+        assert_eq!(again.unwrap(), []);
+    }
+    assert!(
+        !dir.join("network_usage/date=2026-11-21").exists(),
+        "emptied directories go too"
+    );
+    assert!(dir.join("network_usage/date=2026-11-22/hour=12").exists());
+}

@@ -1,7 +1,8 @@
 //! The subcommands: `demo` tries it all on this machine, `collect` runs a pipeline config until stopped, `validate` checks one and
 //! prints its graph, `components` lists the types that configs can use, `sql` queries datasets,
 //! `serve` answers the UI, `generate` makes demo data, `analyze` reads a pcap file into datasets,
-//! `pcap` writes a stored session back out as a pcap, `capture` attaches a Whisperer to a workload.
+//! `pcap` writes a stored session back out as a pcap, `capture` attaches a Whisperer to a workload,
+//! `retain` deletes partitions past their datasets' maximum age.
 
 mod analyze;
 mod capture;
@@ -10,6 +11,7 @@ mod components;
 mod demo;
 mod generate;
 mod pcap;
+mod retain;
 mod serve;
 mod sql;
 mod validate;
@@ -28,6 +30,7 @@ pub use components::components;
 pub use demo::DemoArgs;
 pub use generate::GenerateArgs;
 pub use pcap::PcapArgs;
+pub use retain::RetainArgs;
 pub use serve::ServeArgs;
 pub use sql::{SqlArgs, SqlFormat};
 
@@ -64,6 +67,8 @@ pub enum Command {
     Capture(CaptureArgs),
     /// Write a made-up cluster's network usage as a Parquet dataset (demos, UI, benchmarks).
     Generate(GenerateArgs),
+    /// Delete the partitions older than each dataset's maximum age (a directory or a bucket).
+    Retain(RetainArgs),
     /// One SQL statement of the query service, in its own bounded process (the service starts
     /// it; not for people).
     #[command(hide = true)]
@@ -131,6 +136,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Analyze(args) => analyze::analyze(&args, &factories),
         Command::Pcap(args) => pcap::pcap(&args),
         Command::Capture(args) => capture::capture(args),
+        Command::Retain(args) => retain::retain(&args),
         Command::SqlWorker => ExitCode::from(spider_server::worker::answer_one()),
     }
 }

@@ -1,0 +1,121 @@
+//! Retention: a dataset's partitions older than its maximum age, deleted whole.
+//!
+//! A partition goes when all of it is older than the cutoff (`now - max_age`): a whole day when
+//! the day ended before it, else the hours of that day that did. Nothing younger is touched, and
+//! a partition is deleted file by file through the store (a local lake also loses its emptied
+//! directories), so a run cut short leaves whole files and the next run finishes the job.
+
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectMeta;
+use object_store::path::Path as ObjectPath;
+use spider_records::catalog::{PARTITION_COLUMNS, date_start};
+use spider_records::{RecordKind, Timestamp};
+
+use crate::Lake;
+
+const MICROS_PER_HOUR: i64 = 3_600_000_000;
+
+/// A partition retention removed (or, in a dry run, would remove).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removed {
+    /// Its directory in the lake (`packets/date=2026-11-21` or `…/hour=05`).
+    pub partition: String,
+    /// Its files.
+    pub files: usize,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// Deletes `kind`'s partitions that ended `max_age` or more before `now` (only lists them with
+/// `dry_run`), oldest first.
+pub async fn apply(
+    lake: &Lake,
+    kind: RecordKind,
+    max_age: Duration,
+    now: Timestamp,
+    dry_run: bool,
+) -> object_store::Result<Vec<Removed>> {
+    let age = i64::try_from(max_age.as_micros()).unwrap_or(i64::MAX);
+    let cutoff = now.as_micros().saturating_sub(age);
+    let [date, hour] = PARTITION_COLUMNS;
+    let mut expired = Vec::new();
+    for day in children(lake, kind.as_str()).await? {
+        let Some(start) = day
+            .strip_prefix(&format!("{kind}/{date}="))
+            .and_then(date_start)
+        else {
+            continue;
+        };
+        let start = start.as_micros();
+        if start + 24 * MICROS_PER_HOUR <= cutoff {
+            expired.push(day);
+        } else if start < cutoff {
+            for hour_directory in children(lake, &day).await? {
+                let ended = hour_directory
+                    .strip_prefix(&format!("{day}/{hour}="))
+                    .and_then(|h| h.parse::<i64>().ok())
+                    .filter(|h| (0..24).contains(h))
+                    .is_some_and(|h| start + (h + 1) * MICROS_PER_HOUR <= cutoff);
+                if ended {
+                    expired.push(hour_directory);
+                }
+            }
+        }
+    }
+    expired.sort();
+    let mut removed = Vec::with_capacity(expired.len());
+    for partition in expired {
+        removed.push(remove(lake, partition, dry_run).await?);
+    }
+    Ok(removed)
+}
+
+/// The directories directly below `relative` (relative to the lake's root, sorted).
+async fn children(lake: &Lake, relative: &str) -> object_store::Result<Vec<String>> {
+    let listed = lake
+        .store()
+        .list_with_delimiter(Some(&lake.key(relative)))
+        .await?;
+    let root = lake.key("");
+    let mut names: Vec<String> = listed
+        .common_prefixes
+        .iter()
+        .filter_map(|prefix| {
+            let parts: Vec<String> = prefix
+                .prefix_match(&root)?
+                .map(|part| part.as_ref().to_owned())
+                .collect();
+            Some(parts.join("/"))
+        })
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+async fn remove(lake: &Lake, partition: String, dry_run: bool) -> object_store::Result<Removed> {
+    let store = lake.store();
+    let files: Vec<ObjectMeta> = store
+        .list(Some(&lake.key(&partition)))
+        .try_collect()
+        .await?;
+    let removed = Removed {
+        files: files.len(),
+        bytes: files.iter().map(|meta| meta.size).sum(),
+        partition,
+    };
+    if dry_run {
+        return Ok(removed);
+    }
+    let locations: Vec<ObjectPath> = files.into_iter().map(|meta| meta.location).collect();
+    store
+        .delete_stream(futures::stream::iter(locations.into_iter().map(Ok)).boxed())
+        .try_collect::<Vec<_>>()
+        .await?;
+    if let Some(root) = lake.local_dir() {
+        // The store deletes files; a directory's emptied tree goes with it.
+        let _ = std::fs::remove_dir_all(root.join(&removed.partition));
+    }
+    Ok(removed)
+}
