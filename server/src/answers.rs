@@ -108,16 +108,14 @@ impl AnswerCache {
         }
         let before = fingerprint(&self.lake, range).await?;
         let key = format!("{before:016x} {request}");
-        if let Some(body) = self.kept().get(&key) {
-            return Ok(json(body, Some("hit")));
-        }
-        let flight = self
-            .computing
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(key.clone())
-            .or_default()
-            .clone();
+        // Looked up with the flights held: an answer whose flight has ended is kept by then.
+        let flight = {
+            let mut computing = self.computing.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(body) = self.kept().get(&key) {
+                return Ok(json(body, Some("hit")));
+            }
+            computing.entry(key.clone()).or_default().clone()
+        };
         let computed_here = AtomicBool::new(false);
         let answer = flight
             .get_or_try_init(|| async {

@@ -194,12 +194,12 @@ async function showDetails(id) {
     return;
   }
   const details = await api("/api/details", { id, top: 20 });
-  const rows = (peers) => peers.map((p) => `<li>${escape(p.label)} <small>${p.kind}, ${bytes(p.bytes)}, ports ${p.ports.join(", ")}</small></li>`).join("");
+  const rows = (peers) => peers.map((p) => `<li>${escapeHtml(p.label)} <small>${p.kind}, ${bytes(p.bytes)}, ports ${p.ports.join(", ")}</small></li>`).join("");
   panel.innerHTML = `
-    <h3>${escape(details.label)} <small>${details.kind}</small></h3>
+    <h3>${escapeHtml(details.label)} <small>${details.kind}</small></h3>
     <p>${bytes(details.bytes)} · ${details.messages} messages</p>
     <button id="filter-leaf">Filter on it</button>
-    <h4>Pods</h4><ul>${details.pods.map((p) => `<li>${escape(p.pod || "—")} <small>${escape(p.node || "")} ${bytes(p.bytes)}</small></li>`).join("")}</ul>
+    <h4>Pods</h4><ul>${details.pods.map((p) => `<li>${escapeHtml(p.pod || "—")} <small>${escapeHtml(p.node || "")} ${bytes(p.bytes)}</small></li>`).join("")}</ul>
     <h4>Clients</h4><ul>${rows(details.clients)}</ul>
     <h4>Servers</h4><ul>${rows(details.servers)}</ul>
     <h4>Ports served</h4><ul>${details.ports_served.map((p) => `<li>${p.port}/${p.transport} <small>${bytes(p.bytes)}</small></li>`).join("")}</ul>
@@ -255,10 +255,10 @@ async function loadCaptures() {
     const pods = agents.flatMap((agent) => agent.pods);
     const errors = agents.map((agent) => agent.error).filter(Boolean);
     const w = capture.workload;
-    return `<li data-capture="${capture.id}"><b>${escape(`${w.namespace}/${w.kind}/${w.name}`)}</b>
-      <span class="capture-status" data-packets="${sum("packets")}" data-pods="${escape(pods.join(","))}">
-        ${sum("packets")} packets, ${sum("dropped")} dropped, pods ${escape(pods.join(", ") || "none yet")}
-        ${errors.length ? `<em>${escape(errors.join("; "))}</em>` : ""}</span>
+    return `<li data-capture="${capture.id}"><b>${escapeHtml(`${w.namespace}/${w.kind}/${w.name}`)}</b>
+      <span class="capture-status" data-packets="${sum("packets")}" data-pods="${escapeHtml(pods.join(","))}">
+        ${sum("packets")} packets, ${sum("dropped")} dropped, pods ${escapeHtml(pods.join(", ") || "none yet")}
+        ${errors.length ? `<em>${escapeHtml(errors.join("; "))}</em>` : ""}</span>
       <button data-show="${capture.id}">Sessions</button> <button data-stop="${capture.id}">Stop</button></li>`;
   }).join("");
   list.querySelectorAll("button[data-stop]").forEach((button) => {
@@ -284,7 +284,7 @@ function sparkline(bars) {
   }).join("")}</svg>`;
 }
 
-const escape = (text) => String(text).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+const escapeHtml = (text) => String(text).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
 const bytes = (n) => n >= 1e9 ? `${(n / 1e9).toFixed(1)} GB` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} kB` : `${n} B`;
 
 // ---- timeline -------------------------------------------------------------------------------
@@ -348,8 +348,8 @@ async function loadGrid(cursor) {
   const columns = all.filter((c) => !hidden.includes(c));
   if (!cursor) chooser(dataset, all, hidden);
   if (!cursor) {
-    const download = dataset === "tcp_sessions" ? "<th></th>" : "";
-    grid.innerHTML = `<table><thead><tr>${download}${columns.map((c) => `<th data-column="${c}">${c}${c === state.sort ? (state.order === "asc" ? " ▲" : " ▼") : ""}</th>`).join("")}</tr></thead><tbody></tbody></table>`;
+    const downloadColumn = dataset === "tcp_sessions" ? "<th></th>" : "";
+    grid.innerHTML = `<table><thead><tr>${downloadColumn}${columns.map((c) => `<th data-column="${c}">${c}${c === state.sort ? (state.order === "asc" ? " ▲" : " ▼") : ""}</th>`).join("")}</tr></thead><tbody></tbody></table>`;
     grid.querySelectorAll("th").forEach((th) => th.addEventListener("click", () => {
       const column = th.dataset.column;
       state.order = state.sort === column && state.order === "desc" ? "asc" : "desc";
@@ -361,7 +361,7 @@ async function loadGrid(cursor) {
   const body = grid.querySelector("tbody");
   for (const row of page.rows) {
     const tr = document.createElement("tr");
-    tr.innerHTML = columns.map((c) => `<td>${escape(row[c] ?? "")}</td>`).join("");
+    tr.innerHTML = columns.map((c) => `<td>${escapeHtml(row[c] ?? "")}</td>`).join("");
     if (dataset === "tcp_sessions") {
       // The session's own packets, as a pcap file Wireshark opens.
       tr.insertAdjacentHTML("afterbegin", `<td><a href="/api/sessions/${row.session_id}/pcap" download>pcap</a></td>`);
@@ -428,8 +428,8 @@ async function loadStats() {
   const dataset = state.dataset || DATASET[state.view];
   const measure = dataset === "http" || dataset === "hosts" ? "records" : "bytes";
   const stats = await api("/api/stats", { dataset, group_by: groupBy, measure, top: 20 }, dataset);
-  panel.innerHTML = `<h3>Top ${escape(groupBy)} by ${measure}</h3><table id="stats">${stats.groups
-    .map((g) => `<tr><td>${escape(g.key ?? "—")}</td><td>${measure === "bytes" ? bytes(g.value) : g.value}</td></tr>`)
+  panel.innerHTML = `<h3>Top ${escapeHtml(groupBy)} by ${measure}</h3><table id="stats">${stats.groups
+    .map((g) => `<tr><td>${escapeHtml(g.key ?? "—")}</td><td>${measure === "bytes" ? bytes(g.value) : g.value}</td></tr>`)
     .join("")}</table><p>total ${measure === "bytes" ? bytes(stats.total) : stats.total}</p>`;
 }
 $("group-by").addEventListener("change", loadStats);
@@ -454,7 +454,7 @@ async function loadDashboard() {
   })));
   const value = (card, v) => (card.measure === "bytes" ? bytes(v) : String(v));
   board.innerHTML = cards.map(({ card, stats }) => `<div class="card" id="card-${card.id}"><h4>${card.title}</h4>
-    <table>${stats.groups.map((g) => `<tr><td>${escape(g.key ?? "—")}</td><td>${value(card, g.value)}</td></tr>`).join("")}</table>
+    <table>${stats.groups.map((g) => `<tr><td>${escapeHtml(g.key ?? "—")}</td><td>${value(card, g.value)}</td></tr>`).join("")}</table>
     <p>total <span class="total">${value(card, stats.total)}</span></p></div>`).join("");
 }
 
@@ -492,7 +492,7 @@ let savedQueries = [];
 async function loadSaved(selected) {
   savedQueries = await send("GET", "/api/queries");
   $("saved").innerHTML = `<option value="">—</option>` + savedQueries
-    .map((q) => `<option value="${q.id}">${escape(q.name)}</option>`).join("");
+    .map((q) => `<option value="${q.id}">${escapeHtml(q.name)}</option>`).join("");
   $("saved").value = selected === undefined ? "" : String(selected);
 }
 
@@ -535,7 +535,7 @@ async function loadFields() {
   const typed = $("filter").value;
   const head = typed.replace(/[^\s(]*$/, "");
   $("fields").innerHTML = answer.fields
-    .map((f) => `<option value="${escape(head + f.name + " = ")}">${f.kind}</option>`).join("");
+    .map((f) => `<option value="${escapeHtml(head + f.name + " = ")}">${f.kind}</option>`).join("");
 }
 $("filter").addEventListener("input", loadFields);
 
@@ -615,7 +615,7 @@ async function loadCatalog() {
   const answer = await api("/api/datasets", {});
   if (!answer) return;
   $("dataset").innerHTML = answer.datasets
-    .map((d) => `<option value="${escape(d.name)}">${escape(DATASET_LABELS[d.name] || d.name.replaceAll("_", " "))}</option>`)
+    .map((d) => `<option value="${escapeHtml(d.name)}">${escapeHtml(DATASET_LABELS[d.name] || d.name.replaceAll("_", " "))}</option>`)
     .join("");
 }
 

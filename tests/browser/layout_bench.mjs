@@ -10,7 +10,7 @@ import path from "node:path";
 
 const leaves = Number(process.argv[2] || 2000);
 const quality = process.argv[3] || "default";
-const vendor = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../query/ui/vendor");
+const vendor = path.join(path.dirname(fileURLToPath(import.meta.url)), "../../server/ui/vendor");
 const browser = await chromium.launch({
   executablePath: "/usr/bin/chromium",
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
@@ -22,7 +22,7 @@ for (const file of ["cytoscape.min.js", "layout-base.js", "cose-base.js", "cytos
 }
 const runs = [];
 for (let run = 0; run < 4; run++) {
-  runs.push(await page.evaluate(([n, quality]) => {
+  runs.push(await page.evaluate(([n, layoutQuality]) => {
     cytoscape.use(cytoscapeFcose);
     const namespaces = Math.max(1, Math.round(n / 40));
     const elements = [];
@@ -39,7 +39,7 @@ for (let run = 0; run < 4; run++) {
     }
     const started = performance.now();
     const cy = cytoscape({ container: document.getElementById("map"), elements });
-    cy.layout({ name: "fcose", animate: false, randomize: true, quality,
+    cy.layout({ name: "fcose", animate: false, randomize: true, quality: layoutQuality,
       nodeDimensionsIncludeLabels: true }).run();
     cy.forceRender();
     const seconds = (performance.now() - started) / 1000;

@@ -359,3 +359,50 @@ fn url_encode(text: &str) -> String {
         })
         .collect()
 }
+
+/// ESLint (tests/browser's, from npm) over `args`, from the repository root, with `stdin`.
+fn eslint(args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    use std::io::Write;
+    let root = repo_root();
+    let mut child = Command::new(root.join("tests/browser/node_modules/.bin/eslint"))
+        .current_dir(&root)
+        .args([
+            "--config",
+            "tests/browser/eslint.config.mjs",
+            "--max-warnings",
+            "0",
+        ])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ESLint runs (npm ci --prefix tests/browser)");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn the_ui_and_its_browser_driver_lint_clean() {
+    let output = eslint(&["server/ui", "tests/browser"], None);
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The same rules catch what the UI must not do: an undeclared global, a reassigned const,
+    // loose equality.
+    let bad = "const shown = 1;\nshown = 2;\nif (shown == '2') undeclaredPoller();\n";
+    let output = eslint(
+        &["--stdin", "--stdin-filename", "server/ui/bad.js"],
+        Some(bad),
+    );
+    assert!(!output.status.success());
+    let report = String::from_utf8_lossy(&output.stdout);
+    for rule in ["no-const-assign", "eqeqeq", "no-undef"] {
+        assert!(report.contains(rule), "{rule} not in {report}");
+    }
+}
