@@ -8,6 +8,7 @@ use datafusion::functions_aggregate::expr_fn::sum;
 use datafusion::logical_expr::{col, lit};
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
+use spider_records::OwnerKind;
 
 use crate::frame::{aggregate, counts, failed, strings, usage};
 use crate::map::{View, describe, leaf_sql};
@@ -82,6 +83,8 @@ pub struct Details {
     pub label: String,
     /// Its kind (Deployment, DaemonSet, Service, Node, External, …).
     pub kind: String,
+    /// Whether it is a workload, which a Whisperer can be attached to.
+    pub workload: bool,
     /// Its compound (the namespace of a workload).
     pub parent: Option<String>,
     /// All its traffic in range.
@@ -253,6 +256,7 @@ pub async fn details(
     Ok(Some(Details {
         id: id.to_owned(),
         label,
+        workload: OwnerKind::workload(&kind).is_ok(),
         kind,
         parent,
         volume: total,

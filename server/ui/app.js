@@ -205,17 +205,15 @@ async function showDetails(id) {
     <h4>Ports served</h4><ul>${details.ports_served.map((p) => `<li>${p.port}/${p.transport} <small>${bytes(p.bytes)}</small></li>`).join("")}</ul>
     <h4>Ports used</h4><ul>${details.ports_used.map((p) => `<li>${p.port}/${p.transport} <small>${bytes(p.bytes)}</small></li>`).join("")}</ul>
     <h4>Bytes over time</h4>${sparkline(details.timeline.bars)}
-    ${WORKLOAD_KINDS.includes(details.kind) ? attachForm() : ""}`;
+    ${details.workload ? attachForm() : ""}`;
   $("filter-leaf").onclick = () => addFilter(leafFilter(id, ""));
-  if (WORKLOAD_KINDS.includes(details.kind)) {
+  if (details.workload) {
     const [, namespace, kind, name] = id.split("|");
     $("attach").onsubmit = (event) => { event.preventDefault(); attach({ namespace, kind, name }); };
   }
 }
 
 // ---- whisperer: captures of a workload's pods -----------------------------------------------
-
-const WORKLOAD_KINDS = ["Deployment", "DaemonSet", "StatefulSet", "CronJob", "Job", "ReplicaSet", "Pod"];
 
 function attachForm() {
   return `<h4>Whisperer</h4>
