@@ -48,7 +48,9 @@ pub fn open_lake(lake: &Lake, max_memory: Option<usize>) -> Result<SessionContex
         runtime = runtime.with_memory_limit(bytes, 1.0);
     }
     let runtime = runtime.build_arc()?;
-    let context = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
+    // The lake rides along for what lists it beside the tables (the map's rollups).
+    let config = SessionConfig::new().with_extension(Arc::new(lake.clone()));
+    let context = SessionContext::new_with_config_rt(config, runtime);
     if lake.local_dir().is_none() {
         context.register_object_store(&lake.store_url(), lake.store());
     }
@@ -90,6 +92,11 @@ fn dataset_directory(root: &Path, kind: RecordKind) -> bool {
 
 fn external(error: LakeError) -> DataFusionError {
     DataFusionError::External(Box::new(error))
+}
+
+/// The lake a session was opened over.
+pub fn lake_of(context: &SessionContext) -> Option<Arc<Lake>> {
+    context.state().config().get_extension::<Lake>()
 }
 
 /// Every agent's usage reports, before the counted-once rule.

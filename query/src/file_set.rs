@@ -5,11 +5,12 @@
 //! range reads. A file that lands late (an agent back from an outage uploading what it staged)
 //! changes the set, and so the fingerprint.
 
+use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use futures::TryStreamExt;
 use spider_lake::Lake;
-use spider_records::catalog::covering;
+use spider_records::catalog::{PARTITION_COLUMNS, covering};
 use spider_records::{RecordKind, Timestamp};
 
 use crate::partitions::MAX_SPANS;
@@ -24,37 +25,92 @@ pub async fn fingerprint(lake: &Lake, range: TimeRange) -> Result<u64, QueryErro
         Timestamp::from_micros(range.to),
         MAX_SPANS,
     );
-    let store = lake.store();
-    let mut files = Vec::new();
-    for kind in RecordKind::ALL {
-        let directories: Vec<String> = match &spans {
+    let directories: Vec<String> = RecordKind::ALL
+        .iter()
+        .flat_map(|kind| match &spans {
             Some(spans) => spans.iter().map(|span| span.directory(*kind)).collect(),
             None => vec![kind.as_str().to_owned()],
-        };
-        for directory in directories {
-            let listed: Vec<_> = store
-                .list(Some(&lake.key(&directory)))
-                .try_collect()
-                .await
-                .map_err(|e| QueryError::Failed(format!("cannot list {directory}: {e}")))?;
-            // What the readers read: files being written (`.NAME.parquet.inprogress`) change
-            // size until they are published under their name.
-            let published = listed
-                .into_iter()
-                .filter(|meta| meta.location.extension() == Some("parquet"));
-            files.extend(published.map(|meta| {
-                (
-                    meta.location.to_string(),
-                    meta.size,
-                    meta.last_modified.timestamp_micros(),
-                    meta.e_tag,
-                )
-            }));
+        })
+        .collect();
+    Ok(hash(&published(lake, &directories).await?))
+}
+
+/// A fingerprint of the published files below one directory, and how many there are.
+pub async fn directory_fingerprint(
+    lake: &Lake,
+    directory: &str,
+) -> Result<(u64, usize), QueryError> {
+    let files = published(lake, &[directory.to_owned()]).await?;
+    Ok((hash(&files), files.len()))
+}
+
+/// The published files below `directory`, fingerprinted by the hour partition each is in:
+/// `(date, hour)` → (fingerprint, files).
+pub async fn fingerprints_by_hour(
+    lake: &Lake,
+    directory: String,
+) -> Result<HashMap<(String, u32), (u64, usize)>, QueryError> {
+    let mut by_hour: HashMap<(String, u32), Vec<FileKey>> = HashMap::new();
+    for file in published(lake, &[directory]).await? {
+        if let Some(hour) = hour_partition(&file.0) {
+            by_hour.entry(hour).or_default().push(file);
         }
     }
-    // Listings come in the store's order, which need not be stable.
+    Ok(by_hour
+        .into_iter()
+        .map(|(hour, files)| (hour, (hash(&files), files.len())))
+        .collect())
+}
+
+/// The `(date, hour)` partition a file's path is in.
+pub(crate) fn hour_partition(path: &str) -> Option<(String, u32)> {
+    let [date, hour] = PARTITION_COLUMNS;
+    let mut found = (None, None);
+    for part in path.split('/') {
+        if let Some(value) = part.strip_prefix(&format!("{date}=")) {
+            found.0 = Some(value.to_owned());
+        } else if let Some(value) = part.strip_prefix(&format!("{hour}=")) {
+            found.1 = value.parse().ok();
+        }
+    }
+    Some((found.0?, found.1?))
+}
+
+type FileKey = (String, u64, i64, Option<String>);
+
+/// The published files below `directories`: name, size, modification time and tag, sorted
+/// (listings come in the store's order, which need not be stable).
+async fn published(lake: &Lake, directories: &[String]) -> Result<Vec<FileKey>, QueryError> {
+    let store = lake.store();
+    let mut files = Vec::new();
+    for directory in directories {
+        let listed: Vec<_> = store
+            .list(Some(&lake.key(directory)))
+            .try_collect()
+            .await
+            .map_err(|e| QueryError::Failed(format!("cannot list {directory}: {e}")))?;
+        // What the readers read: files being written (`.NAME.parquet.inprogress`) change size
+        // until they are published under their name.
+        files.extend(
+            listed
+                .into_iter()
+                .filter(|meta| meta.location.extension() == Some("parquet"))
+                .map(|meta| {
+                    (
+                        meta.location.to_string(),
+                        meta.size,
+                        meta.last_modified.timestamp_micros(),
+                        meta.e_tag,
+                    )
+                }),
+        );
+    }
     files.sort();
+    Ok(files)
+}
+
+fn hash(files: &[FileKey]) -> u64 {
     let mut hasher = DefaultHasher::new();
     files.hash(&mut hasher);
-    Ok(hasher.finish())
+    hasher.finish()
 }

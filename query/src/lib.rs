@@ -16,6 +16,7 @@ pub mod map;
 pub mod partitions;
 pub mod pcap;
 pub mod range;
+pub mod rollup;
 pub mod sql;
 pub mod stats;
 pub mod timeline;

@@ -294,8 +294,19 @@ async fn source(
     Ok(match view {
         View::Logical | View::Physical => {
             let [mts, mtc] = both("messages");
+            let unfiltered = filter.is_none_or(|text| text.trim().is_empty());
+            let rolled_up = match (view, unfiltered, crate::datasets::lake_of(context)) {
+                (View::Logical, true, Some(lake)) => {
+                    crate::rollup::logical_rows(context, &lake, range).await?
+                }
+                _ => None,
+            };
+            let frame = match rolled_up {
+                Some(frame) => frame,
+                None => usage(context, range, filter).await?,
+            };
             Source {
-                frame: usage(context, range, filter).await?,
+                frame,
                 transport: col("transport"),
                 measures: [bts, btc, mts, mtc],
                 sessions: None,

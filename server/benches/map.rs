@@ -84,6 +84,41 @@ fn main() {
         }
     }
 
+    // The same day rolled up by hour: the logical map then reads the rollups.
+    let lake = spider_query::LakeConfig::local(&data).open().unwrap();
+    let started = Instant::now();
+    let rolled = runtime
+        .block_on(spider_query::rollup::roll_up(
+            &lake,
+            &context,
+            Timestamp::now(),
+            std::time::Duration::ZERO,
+        ))
+        .unwrap();
+    let rows: usize = std::fs::read_to_string(data.join(".complete"))
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(0);
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "\nrollup               {} hours in {seconds:.1} s ({:.0} rows/s; 0 when already rolled up)",
+        rolled.len(),
+        if rolled.is_empty() {
+            0.0
+        } else {
+            rows as f64 / seconds
+        }
+    );
+    let context = spider_query::open_lake(&lake, None).unwrap();
+    for (name, range) in ranges {
+        let ours = timed(|| {
+            runtime
+                .block_on(map(&context, View::Logical, range, None, 0, 500))
+                .unwrap();
+        });
+        println!("Logical    {name:<12} from rollups {:>10.0}ms", ours * 1e3);
+    }
+
     println!("\nload (wrk -t2 -c4 -d15s on loopback; wrk shares the 2 cores with the server)");
     let seconds = |micros: i64| micros / 1_000_000;
     let (day, hour, to) = (

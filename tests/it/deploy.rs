@@ -80,6 +80,7 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
         "ClusterRole",
         "ClusterRoleBinding",
         "ConfigMap",
+        "CronJob",
         "DaemonSet",
         "Deployment",
         "PersistentVolumeClaim",
@@ -88,10 +89,9 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
         "ServiceAccount",
     ];
     let open: Vec<&str> = everything.into_iter().filter(|k| *k != "Secret").collect();
-    let with_retention: Vec<&str> = everything.iter().copied().chain(["CronJob"]).collect();
     let expected = [
         ("default", everything.to_vec()),
-        ("object-store", with_retention),
+        ("object-store", everything.to_vec()),
         ("open", open),
         (
             "everything",
@@ -460,10 +460,17 @@ fn health_answers(listen: &str) -> bool {
         && answer.starts_with("HTTP/1.1 200")
 }
 
-/// The retention CronJob in volume mode: root on the shared claim (the agents' files), every
-/// capability dropped, and arguments `spider retain` runs.
+/// The maintenance CronJobs in volume mode: root on the shared claim (the agents' files), every
+/// capability dropped, and arguments `spider retain` and `spider rollup` run.
 fn retention_runs_on_the_shared_volume(objects: &Value) {
-    let job = &of_kind(objects, "CronJob")[0]["spec"];
+    let job = |name: &str| {
+        of_kind(objects, "CronJob")
+            .into_iter()
+            .find(|job| job["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no CronJob {name}"))
+    };
+    let rollup = &job("spider-rollup")["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    let job = &job("spider-retention")["spec"];
     assert_eq!(job["schedule"], "@hourly");
     assert_eq!(job["concurrencyPolicy"], "Forbid");
     let pod = &job["jobTemplate"]["spec"]["template"]["spec"];
@@ -502,4 +509,17 @@ fn retention_runs_on_the_shared_volume(objects: &Value) {
         "{printed}"
     );
     assert!(!data.join("packets/date=2001-01-01").exists());
+    let args: Vec<String> = rollup["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|arg| match arg.as_str().unwrap() {
+            "/var/lib/spider/data" => data.display().to_string(),
+            other => other.to_owned(),
+        })
+        .collect();
+    let output = spider().args(&args).output().unwrap();
+    assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(printed.contains("0 hours rolled up"), "{printed}");
 }

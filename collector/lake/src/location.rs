@@ -227,6 +227,28 @@ impl Lake {
         ObjectPath::from(format!("{}/{relative}", self.prefix).trim_start_matches('/'))
     }
 
+    /// The directories directly below `relative` (relative to the root, and so returned; sorted).
+    pub async fn directories(&self, relative: &str) -> object_store::Result<Vec<String>> {
+        let listed = self
+            .store
+            .list_with_delimiter(Some(&self.key(relative)))
+            .await?;
+        let root = self.key("");
+        let mut names: Vec<String> = listed
+            .common_prefixes
+            .iter()
+            .filter_map(|prefix| {
+                let parts: Vec<String> = prefix
+                    .prefix_match(&root)?
+                    .map(|part| part.as_ref().to_owned())
+                    .collect();
+                Some(parts.join("/"))
+            })
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     /// The directory, for a local lake.
     pub fn local_dir(&self) -> Option<&Path> {
         self.local.as_deref()

@@ -41,7 +41,7 @@ pub async fn apply(
     let cutoff = now.as_micros().saturating_sub(age);
     let [date, hour] = PARTITION_COLUMNS;
     let mut expired = Vec::new();
-    for day in children(lake, kind.as_str()).await? {
+    for day in lake.directories(kind.as_str()).await? {
         let Some(start) = day
             .strip_prefix(&format!("{kind}/{date}="))
             .and_then(date_start)
@@ -52,7 +52,7 @@ pub async fn apply(
         if start + 24 * MICROS_PER_HOUR <= cutoff {
             expired.push(day);
         } else if start < cutoff {
-            for hour_directory in children(lake, &day).await? {
+            for hour_directory in lake.directories(&day).await? {
                 let ended = hour_directory
                     .strip_prefix(&format!("{day}/{hour}="))
                     .and_then(|h| h.parse::<i64>().ok())
@@ -70,28 +70,6 @@ pub async fn apply(
         removed.push(remove(lake, partition, dry_run).await?);
     }
     Ok(removed)
-}
-
-/// The directories directly below `relative` (relative to the lake's root, sorted).
-async fn children(lake: &Lake, relative: &str) -> object_store::Result<Vec<String>> {
-    let listed = lake
-        .store()
-        .list_with_delimiter(Some(&lake.key(relative)))
-        .await?;
-    let root = lake.key("");
-    let mut names: Vec<String> = listed
-        .common_prefixes
-        .iter()
-        .filter_map(|prefix| {
-            let parts: Vec<String> = prefix
-                .prefix_match(&root)?
-                .map(|part| part.as_ref().to_owned())
-                .collect();
-            Some(parts.join("/"))
-        })
-        .collect();
-    names.sort();
-    Ok(names)
 }
 
 async fn remove(lake: &Lake, partition: String, dry_run: bool) -> object_store::Result<Removed> {

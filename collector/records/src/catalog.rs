@@ -58,8 +58,8 @@ pub enum PartitionSpan {
 }
 
 impl PartitionSpan {
-    /// The directory of this span in `kind`'s dataset (`http/date=2026-11-21/hour=05`).
-    pub fn directory(&self, kind: RecordKind) -> String {
+    /// The directory of this span in a dataset (`http/date=2026-11-21/hour=05`).
+    pub fn directory(&self, kind: impl fmt::Display) -> String {
         let [date, hour] = PARTITION_COLUMNS;
         match self {
             PartitionSpan::Day(day) => format!("{kind}/{date}={day}"),

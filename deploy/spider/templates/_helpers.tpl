@@ -68,3 +68,92 @@ app.kubernetes.io/component: {{ .component }}
 - /var/lib/spider/data
 {{- end }}
 {{- end -}}
+
+{{/*
+A CronJob of lake maintenance (`spider rollup`, `spider retain`): root = the chart's context,
+name, schedule, args (the command and its own arguments; the lake's are added).
+*/}}
+{{- define "spider.maintenanceJob" -}}
+{{- $root := .root }}
+{{- $inBucket := eq $root.Values.storage.mode "objectStore" }}
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: {{ include "spider.fullname" $root }}-{{ .name }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "spider.labels" $root | nindent 4 }}
+    app.kubernetes.io/component: {{ .name }}
+spec:
+  schedule: {{ .schedule | quote }}
+  concurrencyPolicy: Forbid
+  successfulJobsHistoryLimit: 1
+  failedJobsHistoryLimit: 3
+  jobTemplate:
+    spec:
+      backoffLimit: 2
+      template:
+        metadata:
+          labels:
+            {{- include "spider.selector" (dict "root" $root "component" .name) | nindent 12 }}
+        spec:
+          restartPolicy: OnFailure
+          automountServiceAccountToken: false
+          {{- if $inBucket }}
+          # The chart's cloud identity (serviceAccount.annotations), without an API token.
+          serviceAccountName: {{ include "spider.serviceAccountName" $root }}
+          securityContext:
+            runAsNonRoot: true
+            runAsUser: 65534
+            runAsGroup: 65534
+          {{- else }}
+          # The agents write the shared volume as root: writing and deleting there takes root's
+          # ownership, with every capability dropped.
+          securityContext:
+            runAsUser: 0
+          {{- end }}
+          {{- with $root.Values.imagePullSecrets }}
+          imagePullSecrets:
+            {{- toYaml . | nindent 12 }}
+          {{- end }}
+          containers:
+            - name: {{ .name }}
+              image: {{ include "spider.image" $root }}
+              imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+              args:
+                - {{ first .args }}
+                {{- include "spider.lakeArgs" $root | nindent 16 }}
+                {{- range rest .args }}
+                - {{ . | quote }}
+                {{- end }}
+              {{- if and $inBucket $root.Values.storage.objectStore.credentialsSecret }}
+              envFrom:
+                - secretRef:
+                    name: {{ $root.Values.storage.objectStore.credentialsSecret }}
+              {{- end }}
+              securityContext:
+                allowPrivilegeEscalation: false
+                readOnlyRootFilesystem: true
+                capabilities:
+                  drop: [ALL]
+              resources:
+                requests: { cpu: 50m, memory: 128Mi }
+                limits: { memory: 1Gi }
+              volumeMounts:
+                {{- if not $inBucket }}
+                - name: data
+                  mountPath: /var/lib/spider/data
+                {{- end }}
+                # DataFusion's scratch space (the root filesystem is read-only).
+                - name: scratch
+                  mountPath: /tmp
+          volumes:
+            {{- if not $inBucket }}
+            - name: data
+              persistentVolumeClaim:
+                claimName: {{ include "spider.claimName" $root }}
+            {{- end }}
+            - name: scratch
+              emptyDir:
+                sizeLimit: 1Gi
+{{- end -}}

@@ -5,6 +5,7 @@ mod api;
 mod counting;
 mod lake;
 mod read_only;
+mod rollup;
 mod support;
 mod versus_duckdb;
 mod views;

@@ -2,7 +2,8 @@
 //! prints its graph, `components` lists the types that configs can use, `sql` queries datasets,
 //! `serve` answers the UI, `generate` makes demo data, `analyze` reads a pcap file into datasets,
 //! `pcap` writes a stored session back out as a pcap, `capture` attaches a Whisperer to a workload,
-//! `retain` deletes partitions past their datasets' maximum age.
+//! `retain` deletes partitions past their datasets' maximum age, `rollup` writes the hourly rollups
+//! the logical map reads.
 
 mod analyze;
 mod capture;
@@ -12,6 +13,7 @@ mod demo;
 mod generate;
 mod pcap;
 mod retain;
+mod rollup;
 mod serve;
 mod sql;
 mod validate;
@@ -31,6 +33,7 @@ pub use demo::DemoArgs;
 pub use generate::GenerateArgs;
 pub use pcap::PcapArgs;
 pub use retain::RetainArgs;
+pub use rollup::RollupArgs;
 pub use serve::ServeArgs;
 pub use sql::{SqlArgs, SqlFormat};
 
@@ -69,6 +72,8 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Delete the partitions older than each dataset's maximum age (a directory or a bucket).
     Retain(RetainArgs),
+    /// Write the hourly rollups of network usage the logical map reads for whole hours.
+    Rollup(RollupArgs),
     /// One SQL statement of the query service, in its own bounded process (the service starts
     /// it; not for people).
     #[command(hide = true)]
@@ -137,6 +142,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Pcap(args) => pcap::pcap(&args),
         Command::Capture(args) => capture::capture(args),
         Command::Retain(args) => retain::retain(&args),
+        Command::Rollup(args) => rollup::rollup(&args),
         Command::SqlWorker => ExitCode::from(spider_server::worker::answer_one()),
     }
 }

@@ -1,0 +1,397 @@
+//! Hourly rollups of network usage, which the logical map reads for the whole hours of its range.
+//!
+//! A day of a 10,000-pod cluster is 39 M usage rows, and its logical map has a few thousand
+//! edges. A rollup keeps, per closed hour, the sums of the counted rows grouped by what a
+//! logical-map leaf is made of ([`leaf_columns`]: each end's class, namespace, owner kind and
+//! the one name the leaf is called by; server port; transport), so the map of a day reads some
+//! thousands of rows an hour instead of some millions.
+//!
+//! A rollup is exact or unused. It is filed as `network_usage_hourly/date=…/hour=…/rollup-FP.parquet`,
+//! FP the fingerprint of the hour's raw files when it was made; the map uses an hour's rollup
+//! only while the raw files still have that fingerprint, so a file landing late (an agent back
+//! from an outage) sends the hour back to raw rows until `spider rollup` runs again. The edges
+//! of a range, hours without a rollup, the other views and filtered maps read raw rows.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::future::try_join_all;
+
+use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::object_store::ObjectStoreExt;
+use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext};
+use spider_lake::Lake;
+use spider_records::catalog::{PARTITION_COLUMNS, covering, date_partition, date_start};
+use spider_records::{RecordKind, Timestamp};
+
+use crate::file_set::{directory_fingerprint, fingerprints_by_hour, hour_partition};
+use crate::frame::{failed, usage};
+use crate::partitions::MAX_SPANS;
+use crate::range::TimeRange;
+use crate::sql::QueryError;
+
+/// The rollup dataset's directory in the lake.
+pub const DATASET: &str = "network_usage_hourly";
+
+const MICROS_PER_HOUR: i64 = 3_600_000_000;
+/// The most hours one map reads from rollups (as many days as a scan is split into); a longer
+/// range reads raw rows.
+const MAX_HOURS: i64 = MAX_SPANS as i64 * 24;
+
+/// One end's columns as the logical map needs them, each leaf's name folded into one column:
+/// the map's leaf SQL gives the same id over these as over the raw columns they come from.
+fn leaf_columns(end: &str) -> Vec<String> {
+    let text = |expr: String, name: &str| format!("CAST({expr} AS VARCHAR) AS {end}_{name}");
+    [
+        text(format!("{end}_class"), "class"),
+        text(
+            format!("CASE WHEN {end}_class IN ('pod', 'service') THEN {end}_namespace END"),
+            "namespace",
+        ),
+        text(format!("CASE WHEN {end}_class = 'pod' THEN {end}_owner_kind END"), "owner_kind"),
+        text(
+            format!(
+                "CASE {end}_class WHEN 'pod' THEN coalesce({end}_owner_name, {end}_pod, {end}_ip) \
+                 WHEN 'service' THEN coalesce({end}_owner_name, {end}_ip) END"
+            ),
+            "owner_name",
+        ),
+        text("NULL".into(), "pod"),
+        text(
+            format!("CASE WHEN {end}_class = 'node' THEN coalesce({end}_node, {end}_ip) END"),
+            "node",
+        ),
+        text(
+            format!(
+                "CASE WHEN {end}_class = 'external' THEN coalesce({end}_dns_name, {end}_ip) END"
+            ),
+            "dns_name",
+        ),
+        text(
+            format!(
+                "CASE WHEN {end}_class IS NULL OR {end}_class NOT IN ('pod', 'service', 'node', 'external') \
+                 THEN {end}_ip END"
+            ),
+            "ip",
+        ),
+    ]
+    .into()
+}
+
+/// The grouping columns of a rollup row, as SQL over raw rows.
+fn keys() -> Vec<String> {
+    let mut keys = leaf_columns("client");
+    keys.extend(leaf_columns("server"));
+    keys.extend([
+        "server_port".into(),
+        "CAST(transport AS VARCHAR) AS transport".into(),
+    ]);
+    keys
+}
+
+const MEASURES: [&str; 6] = [
+    "bytes_to_server",
+    "bytes_to_client",
+    "messages_to_server",
+    "messages_to_client",
+    "packets_to_server",
+    "packets_to_client",
+];
+
+/// Every column of a rollup, by name, in order: what its rows and raw rows are both read as.
+fn column_names() -> Vec<String> {
+    let mut names = Vec::new();
+    for end in ["client", "server"] {
+        for part in [
+            "class",
+            "namespace",
+            "owner_kind",
+            "owner_name",
+            "pod",
+            "node",
+            "dns_name",
+            "ip",
+        ] {
+            names.push(format!("{end}_{part}"));
+        }
+    }
+    names.extend(["server_port".into(), "transport".into()]);
+    names.extend(MEASURES.iter().map(|m| (*m).to_owned()));
+    names
+}
+
+/// What `spider rollup` did with one hour.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rolled {
+    /// The hour's directory (`network_usage/date=…/hour=…`).
+    pub hour: String,
+    /// Raw files read.
+    pub files: usize,
+}
+
+fn hour_directory(kind: &str, date: &str, hour: u32) -> String {
+    let [date_column, hour_column] = PARTITION_COLUMNS;
+    format!("{kind}/{date_column}={date}/{hour_column}={hour:02}")
+}
+
+fn rollup_name(fingerprint: u64) -> String {
+    format!("rollup-{fingerprint:016x}.parquet")
+}
+
+/// Rolls up every hour of network usage that ended `settle` or more before `now` and has no
+/// rollup of its present files; drops the rollups those replace. Returns the hours rolled up.
+pub async fn roll_up(
+    lake: &Lake,
+    context: &SessionContext,
+    now: Timestamp,
+    settle: Duration,
+) -> Result<Vec<Rolled>, QueryError> {
+    let listing = |e: datafusion::object_store::Error| {
+        QueryError::Failed(format!("cannot list the lake: {e}"))
+    };
+    let settle = i64::try_from(settle.as_micros()).unwrap_or(i64::MAX);
+    let closed_before = now.as_micros().saturating_sub(settle);
+    let usage = RecordKind::NetworkUsage.as_str();
+    let [date_column, hour_column] = PARTITION_COLUMNS;
+    let mut rolled = Vec::new();
+    for day in lake.directories(usage).await.map_err(listing)? {
+        let Some((date, start)) = day
+            .strip_prefix(&format!("{usage}/{date_column}="))
+            .and_then(|date| Some((date.to_owned(), date_start(date)?)))
+        else {
+            continue;
+        };
+        for directory in lake.directories(&day).await.map_err(listing)? {
+            let Some(hour) = directory
+                .strip_prefix(&format!("{day}/{hour_column}="))
+                .and_then(|h| h.parse::<u32>().ok())
+                .filter(|h| *h < 24)
+            else {
+                continue;
+            };
+            let hour_start = start.as_micros() + i64::from(hour) * MICROS_PER_HOUR;
+            if hour_start + MICROS_PER_HOUR > closed_before {
+                continue;
+            }
+            let (fingerprint, files) = directory_fingerprint(lake, &directory).await?;
+            let target_directory = hour_directory(DATASET, &date, hour);
+            let existing = rollup_files(lake, &target_directory).await?;
+            if files == 0 || existing.contains(&rollup_name(fingerprint)) {
+                continue;
+            }
+            write_hour(
+                context,
+                lake,
+                &date,
+                hour,
+                hour_start,
+                &target_directory,
+                fingerprint,
+            )
+            .await?;
+            // The rollups of earlier file sets are never read again: only the present one is.
+            let stale: Vec<String> = existing
+                .into_iter()
+                .filter(|name| *name != rollup_name(fingerprint))
+                .collect();
+            for name in stale {
+                let location = lake.key(&format!("{target_directory}/{name}"));
+                lake.store()
+                    .delete(&location)
+                    .await
+                    .map_err(|e| QueryError::Failed(format!("cannot delete {location}: {e}")))?;
+            }
+            rolled.push(Rolled {
+                hour: directory,
+                files,
+            });
+        }
+    }
+    Ok(rolled)
+}
+
+/// The rollup files below a rollup directory, by the hour partition each is in.
+async fn rollups_by_hour(
+    lake: &Lake,
+    directory: String,
+) -> Result<HashMap<(String, u32), Vec<String>>, QueryError> {
+    let mut by_hour: HashMap<(String, u32), Vec<String>> = HashMap::new();
+    for path in rollup_paths(lake, &directory).await? {
+        if let (Some(hour), Some(name)) = (hour_partition(&path), path.rsplit('/').next()) {
+            by_hour.entry(hour).or_default().push(name.to_owned());
+        }
+    }
+    Ok(by_hour)
+}
+
+/// The rollup files' names in a rollup hour directory.
+async fn rollup_files(lake: &Lake, directory: &str) -> Result<Vec<String>, QueryError> {
+    Ok(rollup_paths(lake, directory)
+        .await?
+        .into_iter()
+        .filter_map(|path| path.rsplit('/').next().map(str::to_owned))
+        .collect())
+}
+
+/// The paths of the rollup files below a directory of the rollup dataset.
+async fn rollup_paths(lake: &Lake, directory: &str) -> Result<Vec<String>, QueryError> {
+    use futures::TryStreamExt;
+    let listed: Vec<_> = lake
+        .store()
+        .list(Some(&lake.key(directory)))
+        .try_collect()
+        .await
+        .map_err(|e| QueryError::Failed(format!("cannot list {directory}: {e}")))?;
+    Ok(listed
+        .into_iter()
+        .map(|meta| meta.location.to_string())
+        .filter(|path| {
+            path.rsplit('/')
+                .next()
+                .is_some_and(|name| name.starts_with("rollup-") && name.ends_with(".parquet"))
+        })
+        .collect())
+}
+
+async fn write_hour(
+    context: &SessionContext,
+    lake: &Lake,
+    date: &str,
+    hour: u32,
+    hour_start: i64,
+    directory: &str,
+    fingerprint: u64,
+) -> Result<(), QueryError> {
+    let sums: Vec<String> = MEASURES
+        .iter()
+        .map(|m| format!("CAST(sum({m}) AS BIGINT UNSIGNED) AS {m}"))
+        .collect();
+    let keys = keys();
+    let [date_column, hour_column] = PARTITION_COLUMNS;
+    // Over the hour's counted rows, grouped by the same expressions the map reads raw rows
+    // through. The time bounds let the scan list the hour's directory alone.
+    let sql = format!(
+        "SELECT {}, {} FROM network_usage \
+         WHERE {date_column} = '{date}' AND {hour_column} = '{hour:02}' \
+         AND bucket_start >= to_timestamp_micros({hour_start}) \
+         AND bucket_start < to_timestamp_micros({}) \
+         GROUP BY {}",
+        keys.join(", "),
+        sums.join(", "),
+        hour_start + MICROS_PER_HOUR,
+        (1..=keys.len())
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let frame = context.sql(&sql).await.map_err(failed)?;
+    let url = format!("{}{directory}/{}", lake.url(), rollup_name(fingerprint));
+    frame
+        .write_parquet(
+            &url,
+            DataFrameWriteOptions::new().with_single_file_output(true),
+            None,
+        )
+        .await
+        .map_err(failed)?;
+    Ok(())
+}
+
+/// The logical map's rows over `range`: rollups for its whole hours that have a present one,
+/// raw rows (read through the same columns) for the rest; `None` when no hour can be read from
+/// a rollup.
+pub async fn logical_rows(
+    context: &SessionContext,
+    lake: &Lake,
+    range: TimeRange,
+) -> Result<Option<DataFrame>, QueryError> {
+    let first_hour = (range.from + MICROS_PER_HOUR - 1).div_euclid(MICROS_PER_HOUR);
+    let end_hour = range.to.div_euclid(MICROS_PER_HOUR);
+    if end_hour <= first_hour || end_hour - first_hour > MAX_HOURS {
+        return Ok(None);
+    }
+    // The directories the range's scan lists anyway (an hour, or the days touched), listed at
+    // once for both datasets: in an object store each is a round trip.
+    let Some(spans) = covering(
+        Timestamp::from_micros(range.from),
+        Timestamp::from_micros(range.to),
+        MAX_SPANS,
+    ) else {
+        return Ok(None);
+    };
+    let usage_kind = RecordKind::NetworkUsage.as_str();
+    let raw_listings = try_join_all(
+        spans
+            .iter()
+            .map(|span| fingerprints_by_hour(lake, span.directory(usage_kind))),
+    );
+    let rollup_listings = try_join_all(
+        spans
+            .iter()
+            .map(|span| rollups_by_hour(lake, span.directory(DATASET))),
+    );
+    let (raw_listings, rollup_listings) = futures::try_join!(raw_listings, rollup_listings)?;
+    let raw_by_hour: HashMap<_, _> = raw_listings.into_iter().flatten().collect();
+    let rollups_by_hour: HashMap<_, _> = rollup_listings.into_iter().flatten().collect();
+    let mut rollups = Vec::new();
+    let mut raw = Vec::new();
+    let mut edge_start = range.from;
+    for hour in first_hour..end_hour {
+        let start = hour * MICROS_PER_HOUR;
+        let key = (
+            date_partition(Timestamp::from_micros(start)),
+            hour.rem_euclid(24) as u32,
+        );
+        let present = raw_by_hour.get(&key).and_then(|(fingerprint, _)| {
+            let name = rollup_name(*fingerprint);
+            rollups_by_hour
+                .get(&key)
+                .is_some_and(|names| names.contains(&name))
+                .then_some(name)
+        });
+        // An hour without raw files has nothing to read either way.
+        if present.is_some() || !raw_by_hour.contains_key(&key) {
+            if edge_start < start {
+                raw.push((edge_start, start));
+            }
+            if let Some(name) = present {
+                let directory = hour_directory(DATASET, &key.0, key.1);
+                rollups.push(format!("{}{directory}/{name}", lake.url()));
+            }
+            edge_start = start + MICROS_PER_HOUR;
+        }
+    }
+    if rollups.is_empty() {
+        return Ok(None);
+    }
+    if edge_start < range.to {
+        raw.push((edge_start, range.to));
+    }
+    let names = column_names();
+    let columns: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut frame = context
+        .read_parquet(rollups, ParquetReadOptions::default())
+        .await
+        .map_err(failed)?
+        .select_columns(&columns)
+        .map_err(failed)?;
+    let mut projection = keys();
+    projection.extend(
+        MEASURES
+            .iter()
+            .map(|m| format!("CAST({m} AS BIGINT UNSIGNED) AS {m}")),
+    );
+    let projection: Vec<&str> = projection.iter().map(String::as_str).collect();
+    for (from, to) in raw {
+        let part = usage(
+            context,
+            TimeRange::new(from, to).map_err(QueryError::Failed)?,
+            None,
+        )
+        .await?
+        .select_exprs(&projection)
+        .map_err(failed)?;
+        frame = frame.union(part).map_err(failed)?;
+    }
+    Ok(Some(frame))
+}

@@ -1,0 +1,162 @@
+//! Hourly rollups: the logical map read from them for whole hours (raw rows at the edges)
+//! answers exactly as raw rows do, and a file landing late in a rolled-up hour sends that hour
+//! back to raw rows until it is rolled up again.
+
+use std::time::Duration;
+
+use spider_collector::records::time::MICROS_PER_MINUTE;
+use spider_collector::records::{EndpointClass, EndpointMeta, NetworkUsage, OwnerKind, Timestamp};
+use spider_query::map::{View, map};
+use spider_query::range::TimeRange;
+use spider_query::rollup::{logical_rows, roll_up};
+use spider_query::{LakeConfig, open_lake};
+use spider_synthetic::cluster::{Cluster, Shape};
+
+use crate::support::{scratch, write_records};
+
+/// 2026-11-21 00:00 UTC.
+const MIDNIGHT: i64 = 1_795_219_200_000_000;
+const HOUR: i64 = 3_600_000_000;
+
+/// The logical map over `range` as JSON, read the given way: unfiltered (rollups where they are
+/// present) or through a filter every record passes (raw rows only).
+async fn logical(
+    context: &datafusion::prelude::SessionContext,
+    range: TimeRange,
+    raw: bool,
+) -> serde_json::Value {
+    let filter = raw.then_some("port >= 0");
+    let answer = map(context, View::Logical, range, filter, 0, 10_000)
+        .await
+        .unwrap();
+    serde_json::to_value(answer).unwrap()
+}
+
+/// A server end of each class, with and without the name its leaf is called by.
+fn every_class() -> Vec<EndpointMeta> {
+    let named = |class, name: Option<&str>| EndpointMeta {
+        class,
+        namespace: Some("kube-system".into()),
+        owner_kind: Some(OwnerKind::Service),
+        owner_name: name.map(str::to_owned),
+        node: name.map(|n| format!("node-{n}")),
+        dns_name: name.map(|n| format!("{n}.example")),
+        ..EndpointMeta::default()
+    };
+    vec![
+        named(EndpointClass::Service, Some("kube-dns")),
+        named(EndpointClass::Service, None),
+        named(EndpointClass::Node, Some("a")),
+        named(EndpointClass::Node, None),
+        named(EndpointClass::External, Some("api")),
+        named(EndpointClass::External, None),
+        EndpointMeta::default(),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_map_over_rollups_equals_the_map_over_raw_rows_and_late_files_are_not_missed() {
+    let shape = Shape {
+        nodes: 3,
+        namespaces: 3,
+        workloads: 3,
+        pods: 2,
+    };
+    let mut cluster = Cluster::new(shape, 11);
+    let mut records = Vec::new();
+    for minute in 0..4 * 60 {
+        let at = Timestamp::from_micros(MIDNIGHT + minute * MICROS_PER_MINUTE);
+        records.extend(cluster.minute(at, shape.nodes));
+    }
+    // Ends of every class, named and unnamed, which the generated cluster does not have.
+    for minute in (0..4 * 60).step_by(17) {
+        let at = Timestamp::from_micros(MIDNIGHT + minute * MICROS_PER_MINUTE);
+        for (index, server) in every_class().into_iter().enumerate() {
+            records.push(NetworkUsage {
+                bucket_start: at,
+                client_ip: "10.244.0.5".parse().unwrap(),
+                server_ip: format!("10.96.0.{index}").parse().unwrap(),
+                server_port: 53 + index as u16,
+                bytes_to_server: 100 + minute as u64,
+                messages_to_server: 1,
+                client: EndpointMeta {
+                    class: EndpointClass::Pod,
+                    namespace: Some("shop".into()),
+                    pod: Some("bare-pod".into()),
+                    ..EndpointMeta::default()
+                },
+                server,
+                ..NetworkUsage::default()
+            });
+        }
+    }
+    let dir = scratch("rollup");
+    write_records(&dir, records).await;
+    let lake = LakeConfig::local(&dir).open().unwrap();
+    let context = open_lake(&lake, None).unwrap();
+    // 00:20 to 03:40: hours 01 and 02 whole, edges of raw rows on both sides.
+    let range = TimeRange::new(MIDNIGHT + HOUR / 3, MIDNIGHT + 3 * HOUR + 2 * HOUR / 3).unwrap();
+    let before = logical(&context, range, false).await;
+    assert!(
+        logical_rows(&context, &lake, range)
+            .await
+            .unwrap()
+            .is_none(),
+        "no rollups yet"
+    );
+
+    let now = Timestamp::from_micros(MIDNIGHT + 5 * HOUR);
+    let rolled = roll_up(&lake, &context, now, Duration::from_secs(600))
+        .await
+        .unwrap();
+    let hours: Vec<&str> = rolled.iter().map(|r| r.hour.as_str()).collect();
+    assert_eq!(
+        hours,
+        (0..4)
+            .map(|h| format!("network_usage/date=2026-11-21/hour={h:02}"))
+            .collect::<Vec<_>>(),
+        "the four closed hours"
+    );
+    let rows = logical_rows(&context, &lake, range)
+        .await
+        .unwrap()
+        .expect("rollups are read");
+    assert!(rows.count().await.unwrap() > 0);
+    assert_eq!(logical(&context, range, false).await, before);
+    assert_eq!(logical(&context, range, true).await, before);
+    // A whole-hour range reads rollups alone.
+    let whole = TimeRange::new(MIDNIGHT, MIDNIGHT + 4 * HOUR).unwrap();
+    assert_eq!(
+        logical(&context, whole, false).await,
+        logical(&context, whole, true).await
+    );
+    // Nothing new: a second run rolls nothing up.
+    assert!(
+        roll_up(&lake, &context, now, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A file landing late in hour 01: that hour goes back to raw rows, and the answer has it.
+    let late = NetworkUsage {
+        bucket_start: Timestamp::from_micros(MIDNIGHT + HOUR + 5 * MICROS_PER_MINUTE),
+        client_ip: "10.9.9.9".parse().unwrap(),
+        server_ip: "10.9.9.8".parse().unwrap(),
+        server_port: 8443,
+        bytes_to_server: 777_777,
+        ..NetworkUsage::default()
+    };
+    write_records(&dir, vec![late]).await;
+    let with_late = logical(&context, range, true).await;
+    assert_ne!(with_late, before);
+    assert_eq!(logical(&context, range, false).await, with_late);
+    let again = roll_up(&lake, &context, now, Duration::ZERO).await.unwrap();
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!(again[0].hour, "network_usage/date=2026-11-21/hour=01");
+    assert_eq!(logical(&context, range, false).await, with_late);
+    let rollup_files = std::fs::read_dir(dir.join("network_usage_hourly/date=2026-11-21/hour=01"))
+        .unwrap()
+        .count();
+    assert_eq!(rollup_files, 1, "the replaced rollup is gone");
+}
