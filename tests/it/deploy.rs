@@ -491,6 +491,27 @@ fn retention_runs_on_the_shared_volume(objects: &Value) {
         b"old",
     )
     .unwrap();
+    assert!(
+        container["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|arg| arg == "packets=24h"),
+        "{container}"
+    );
+    let printed = run_on(container, &data);
+    assert!(
+        printed.contains("deleted packets/date=2001-01-01 (1 files"),
+        "{printed}"
+    );
+    assert!(!data.join("packets/date=2001-01-01").exists());
+    let printed = run_on(&rollup["containers"][0], &data);
+    assert!(printed.contains("0 hours rolled up"), "{printed}");
+}
+
+/// Runs a rendered container's arguments with the shared volume at `data`; its output, which
+/// must be a success's.
+fn run_on(container: &Value, data: &std::path::Path) -> String {
     let args: Vec<String> = container["args"]
         .as_array()
         .unwrap()
@@ -500,26 +521,7 @@ fn retention_runs_on_the_shared_volume(objects: &Value) {
             other => other.to_owned(),
         })
         .collect();
-    assert!(args.contains(&"packets=24h".to_owned()), "{args:?}");
     let output = spider().args(&args).output().unwrap();
     assert!(output.status.success(), "{args:?}: {}", stderr(&output));
-    let printed = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        printed.contains("deleted packets/date=2001-01-01 (1 files"),
-        "{printed}"
-    );
-    assert!(!data.join("packets/date=2001-01-01").exists());
-    let args: Vec<String> = rollup["containers"][0]["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|arg| match arg.as_str().unwrap() {
-            "/var/lib/spider/data" => data.display().to_string(),
-            other => other.to_owned(),
-        })
-        .collect();
-    let output = spider().args(&args).output().unwrap();
-    assert!(output.status.success(), "{args:?}: {}", stderr(&output));
-    let printed = String::from_utf8_lossy(&output.stdout);
-    assert!(printed.contains("0 hours rolled up"), "{printed}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }

@@ -62,13 +62,8 @@ async fn serve_config(config: ServerConfig) -> Server {
 }
 
 async fn get(server: &Server, path: &str) -> (StatusCode, Value) {
-    let response = spider_testkit::http()
-        .get(format!("http://{}{path}", server.address))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
+    let (status, _, body) = get_cached(server, path).await;
+    (status, body)
 }
 
 /// A POST's JSON answer, whatever its status.
@@ -835,7 +830,7 @@ async fn get_cached(server: &Server, path: &str) -> (StatusCode, Option<String>,
         .headers()
         .get(spider_server::CACHE_HEADER)
         .map(|v| v.to_str().unwrap().to_owned());
-    (status, cache, response.json().await.unwrap())
+    (status, cache, response.json().await.unwrap_or(Value::Null))
 }
 
 #[tokio::test(flavor = "multi_thread")]
