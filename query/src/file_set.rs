@@ -6,7 +6,6 @@
 //! changes the set, and so the fingerprint.
 
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
 
 use futures::TryStreamExt;
 use spider_lake::Lake;
@@ -82,6 +81,7 @@ type FileKey = (String, u64, i64, Option<String>);
 /// (listings come in the store's order, which need not be stable).
 async fn published(lake: &Lake, directories: &[String]) -> Result<Vec<FileKey>, QueryError> {
     let store = lake.store();
+    let root = lake.key("");
     let mut files = Vec::new();
     for directory in directories {
         let listed: Vec<_> = store
@@ -96,8 +96,18 @@ async fn published(lake: &Lake, directories: &[String]) -> Result<Vec<FileKey>, 
                 .into_iter()
                 .filter(|meta| meta.location.extension() == Some("parquet"))
                 .map(|meta| {
+                    // Relative to the root: the same lake mounted elsewhere is the same files.
+                    let relative = meta.location.prefix_match(&root).map_or_else(
+                        || meta.location.to_string(),
+                        |parts| {
+                            parts
+                                .map(|part| part.as_ref().to_owned())
+                                .collect::<Vec<_>>()
+                                .join("/")
+                        },
+                    );
                     (
-                        meta.location.to_string(),
+                        relative,
                         meta.size,
                         meta.last_modified.timestamp_micros(),
                         meta.e_tag,
@@ -109,8 +119,55 @@ async fn published(lake: &Lake, directories: &[String]) -> Result<Vec<FileKey>, 
     Ok(files)
 }
 
+/// FNV-1a over each file's fields: stable across builds, since rollups are named by it.
 fn hash(files: &[FileKey]) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    files.hash(&mut hasher);
-    hasher.finish()
+    const PRIME: u64 = 0x0100_0000_01b3;
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for byte in bytes {
+            hash = (hash ^ u64::from(*byte)).wrapping_mul(PRIME);
+        }
+    };
+    for (path, size, modified, tag) in files {
+        eat(path.as_bytes());
+        eat(&[0]);
+        eat(&size.to_le_bytes());
+        eat(&modified.to_le_bytes());
+        eat(tag.as_deref().unwrap_or("").as_bytes());
+        eat(&[0]);
+    }
+    hash
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fingerprint_is_fixed_and_sees_every_field() {
+        let file = |path: &str, size, modified, tag: Option<&str>| {
+            (path.to_owned(), size, modified, tag.map(str::to_owned))
+        };
+        let files = vec![file(
+            "network_usage/date=2026-11-21/hour=05/a.parquet",
+            10,
+            7,
+            None,
+        )];
+        // Rollups are named by it: a new build must give the same value for the same files
+        // (FNV-1a, as computed independently).
+        assert_eq!(hash(&files), 0xc52a_304d_f7f8_1dbe);
+        assert_ne!(hash(&files), hash(&[file(&files[0].0, 11, 7, None)]));
+        assert_ne!(hash(&files), hash(&[file(&files[0].0, 10, 8, None)]));
+        assert_ne!(hash(&files), hash(&[file(&files[0].0, 10, 7, Some("e"))]));
+        assert_ne!(hash(&files), hash(&[]));
+        assert_eq!(
+            hour_partition("lake/network_usage/date=2026-11-21/hour=05/a.parquet"),
+            Some(("2026-11-21".to_owned(), 5))
+        );
+        assert_eq!(
+            hour_partition("network_usage/date=2026-11-21/a.parquet"),
+            None
+        );
+    }
 }

@@ -18,8 +18,9 @@ use std::time::Duration;
 use futures::future::try_join_all;
 
 use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::functions::string::expr_fn::concat;
 use datafusion::object_store::ObjectStoreExt;
-use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext};
+use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext, col, lit};
 use spider_lake::Lake;
 use spider_records::catalog::{PARTITION_COLUMNS, covering, date_partition, date_start};
 use spider_records::{RecordKind, Timestamp};
@@ -129,6 +130,16 @@ pub struct Rolled {
     pub files: usize,
 }
 
+/// What one `spider rollup` run did: the hours rolled up, and those that failed (the others
+/// are rolled up all the same; the next run tries the failed ones again).
+#[derive(Debug, Default)]
+pub struct RollupRun {
+    /// Hours rolled up.
+    pub rolled: Vec<Rolled>,
+    /// Hours that failed, with why.
+    pub failed: Vec<(String, QueryError)>,
+}
+
 fn hour_directory(kind: &str, date: &str, hour: u32) -> String {
     let [date_column, hour_column] = PARTITION_COLUMNS;
     format!("{kind}/{date_column}={date}/{hour_column}={hour:02}")
@@ -139,13 +150,14 @@ fn rollup_name(fingerprint: u64) -> String {
 }
 
 /// Rolls up every hour of network usage that ended `settle` or more before `now` and has no
-/// rollup of its present files; drops the rollups those replace. Returns the hours rolled up.
+/// rollup of its present files. The rollups those replace go one run later, once their
+/// successor is `settle` old: a map that chose one just before may still be reading it.
 pub async fn roll_up(
     lake: &Lake,
     context: &SessionContext,
     now: Timestamp,
     settle: Duration,
-) -> Result<Vec<Rolled>, QueryError> {
+) -> Result<RollupRun, QueryError> {
     let listing = |e: datafusion::object_store::Error| {
         QueryError::Failed(format!("cannot list the lake: {e}"))
     };
@@ -153,7 +165,7 @@ pub async fn roll_up(
     let closed_before = now.as_micros().saturating_sub(settle);
     let usage = RecordKind::NetworkUsage.as_str();
     let [date_column, hour_column] = PARTITION_COLUMNS;
-    let mut rolled = Vec::new();
+    let mut run = RollupRun::default();
     for day in lake.directories(usage).await.map_err(listing)? {
         let Some((date, start)) = day
             .strip_prefix(&format!("{usage}/{date_column}="))
@@ -173,41 +185,63 @@ pub async fn roll_up(
             if hour_start + MICROS_PER_HOUR > closed_before {
                 continue;
             }
-            let (fingerprint, files) = directory_fingerprint(lake, &directory).await?;
-            let target_directory = hour_directory(DATASET, &date, hour);
-            let existing = rollup_files(lake, &target_directory).await?;
-            if files == 0 || existing.contains(&rollup_name(fingerprint)) {
-                continue;
-            }
-            write_hour(
-                context,
-                lake,
-                &date,
+            let hour = Hour {
+                date: &date,
                 hour,
-                hour_start,
-                &target_directory,
-                fingerprint,
-            )
-            .await?;
-            // The rollups of earlier file sets are never read again: only the present one is.
-            let stale: Vec<String> = existing
-                .into_iter()
-                .filter(|name| *name != rollup_name(fingerprint))
-                .collect();
-            for name in stale {
-                let location = lake.key(&format!("{target_directory}/{name}"));
-                lake.store()
-                    .delete(&location)
-                    .await
-                    .map_err(|e| QueryError::Failed(format!("cannot delete {location}: {e}")))?;
+                start: hour_start,
+                raw: &directory,
+            };
+            match roll_up_hour(lake, context, &hour, settle).await {
+                Ok(Some(files)) => run.rolled.push(Rolled {
+                    hour: directory,
+                    files,
+                }),
+                Ok(None) => {}
+                Err(error) => run.failed.push((directory, error)),
             }
-            rolled.push(Rolled {
-                hour: directory,
-                files,
-            });
         }
     }
-    Ok(rolled)
+    Ok(run)
+}
+
+/// One hour of raw usage: its date partition, hour, start and directory.
+struct Hour<'a> {
+    date: &'a str,
+    hour: u32,
+    start: i64,
+    raw: &'a str,
+}
+
+/// Rolls up one hour unless its present files have a rollup; returns the files read. Drops the
+/// rollups of earlier file sets once the present one is `settle` old.
+async fn roll_up_hour(
+    lake: &Lake,
+    context: &SessionContext,
+    hour: &Hour<'_>,
+    settle: i64,
+) -> Result<Option<usize>, QueryError> {
+    let (fingerprint, files) = directory_fingerprint(lake, hour.raw).await?;
+    let target = hour_directory(DATASET, hour.date, hour.hour);
+    let existing = rollup_metas(lake, &target).await?;
+    let present = rollup_name(fingerprint);
+    let Some(current) = existing.iter().find(|(name, _)| *name == present) else {
+        if files == 0 {
+            return Ok(None);
+        }
+        write_hour(context, lake, hour, &target, fingerprint).await?;
+        return Ok(Some(files));
+    };
+    let settled = Timestamp::now().as_micros().saturating_sub(settle);
+    if current.1 <= settled {
+        for (name, _) in existing.iter().filter(|(name, _)| *name != present) {
+            let location = lake.key(&format!("{target}/{name}"));
+            lake.store()
+                .delete(&location)
+                .await
+                .map_err(|e| QueryError::Failed(format!("cannot delete {location}: {e}")))?;
+        }
+    }
+    Ok(None)
 }
 
 /// The rollup files below a rollup directory, by the hour partition each is in.
@@ -216,7 +250,7 @@ async fn rollups_by_hour(
     directory: String,
 ) -> Result<HashMap<(String, u32), Vec<String>>, QueryError> {
     let mut by_hour: HashMap<(String, u32), Vec<String>> = HashMap::new();
-    for path in rollup_paths(lake, &directory).await? {
+    for (path, _) in rollup_paths(lake, &directory).await? {
         if let (Some(hour), Some(name)) = (hour_partition(&path), path.rsplit('/').next()) {
             by_hour.entry(hour).or_default().push(name.to_owned());
         }
@@ -224,17 +258,17 @@ async fn rollups_by_hour(
     Ok(by_hour)
 }
 
-/// The rollup files' names in a rollup hour directory.
-async fn rollup_files(lake: &Lake, directory: &str) -> Result<Vec<String>, QueryError> {
+/// The rollup files in a rollup hour directory: name and modification time (µs).
+async fn rollup_metas(lake: &Lake, directory: &str) -> Result<Vec<(String, i64)>, QueryError> {
     Ok(rollup_paths(lake, directory)
         .await?
         .into_iter()
-        .filter_map(|path| path.rsplit('/').next().map(str::to_owned))
+        .filter_map(|(path, modified)| Some((path.rsplit('/').next()?.to_owned(), modified)))
         .collect())
 }
 
-/// The paths of the rollup files below a directory of the rollup dataset.
-async fn rollup_paths(lake: &Lake, directory: &str) -> Result<Vec<String>, QueryError> {
+/// The rollup files below a directory of the rollup dataset: path and modification time (µs).
+async fn rollup_paths(lake: &Lake, directory: &str) -> Result<Vec<(String, i64)>, QueryError> {
     use futures::TryStreamExt;
     let listed: Vec<_> = lake
         .store()
@@ -244,8 +278,13 @@ async fn rollup_paths(lake: &Lake, directory: &str) -> Result<Vec<String>, Query
         .map_err(|e| QueryError::Failed(format!("cannot list {directory}: {e}")))?;
     Ok(listed
         .into_iter()
-        .map(|meta| meta.location.to_string())
-        .filter(|path| {
+        .map(|meta| {
+            (
+                meta.location.to_string(),
+                meta.last_modified.timestamp_micros(),
+            )
+        })
+        .filter(|(path, _)| {
             path.rsplit('/')
                 .next()
                 .is_some_and(|name| name.starts_with("rollup-") && name.ends_with(".parquet"))
@@ -256,12 +295,12 @@ async fn rollup_paths(lake: &Lake, directory: &str) -> Result<Vec<String>, Query
 async fn write_hour(
     context: &SessionContext,
     lake: &Lake,
-    date: &str,
-    hour: u32,
-    hour_start: i64,
+    hour: &Hour<'_>,
     directory: &str,
     fingerprint: u64,
 ) -> Result<(), QueryError> {
+    let (date, hour_start) = (hour.date, hour.start);
+    let hour = hour.hour;
     let sums: Vec<String> = MEASURES
         .iter()
         .map(|m| format!("CAST(sum({m}) AS BIGINT UNSIGNED) AS {m}"))
@@ -334,42 +373,31 @@ pub async fn logical_rows(
     let raw_by_hour: HashMap<_, _> = raw_listings.into_iter().flatten().collect();
     let rollups_by_hour: HashMap<_, _> = rollup_listings.into_iter().flatten().collect();
     let mut rollups = Vec::new();
-    let mut raw = Vec::new();
-    let mut edge_start = range.from;
+    let mut rolled_hours = Vec::new();
     for hour in first_hour..end_hour {
-        let start = hour * MICROS_PER_HOUR;
         let key = (
-            date_partition(Timestamp::from_micros(start)),
+            date_partition(Timestamp::from_micros(hour * MICROS_PER_HOUR)),
             hour.rem_euclid(24) as u32,
         );
-        let present = raw_by_hour.get(&key).and_then(|(fingerprint, _)| {
-            let name = rollup_name(*fingerprint);
-            rollups_by_hour
-                .get(&key)
-                .is_some_and(|names| names.contains(&name))
-                .then_some(name)
-        });
-        // An hour without raw files has nothing to read either way.
-        if present.is_some() || !raw_by_hour.contains_key(&key) {
-            if edge_start < start {
-                raw.push((edge_start, start));
-            }
-            if let Some(name) = present {
-                let directory = hour_directory(DATASET, &key.0, key.1);
-                rollups.push(format!("{}{directory}/{name}", lake.url()));
-            }
-            edge_start = start + MICROS_PER_HOUR;
+        let Some((fingerprint, _)) = raw_by_hour.get(&key) else {
+            continue;
+        };
+        let name = rollup_name(*fingerprint);
+        if rollups_by_hour
+            .get(&key)
+            .is_some_and(|names| names.contains(&name))
+        {
+            let directory = hour_directory(DATASET, &key.0, key.1);
+            rollups.push(format!("{}{directory}/{name}", lake.url()));
+            rolled_hours.push(lit(format!("{}|{:02}", key.0, key.1)));
         }
     }
     if rollups.is_empty() {
         return Ok(None);
     }
-    if edge_start < range.to {
-        raw.push((edge_start, range.to));
-    }
     let names = column_names();
     let columns: Vec<&str> = names.iter().map(String::as_str).collect();
-    let mut frame = context
+    let rolled = context
         .read_parquet(rollups, ParquetReadOptions::default())
         .await
         .map_err(failed)?
@@ -382,16 +410,17 @@ pub async fn logical_rows(
             .map(|m| format!("CAST({m} AS BIGINT UNSIGNED) AS {m}")),
     );
     let projection: Vec<&str> = projection.iter().map(String::as_str).collect();
-    for (from, to) in raw {
-        let part = usage(
-            context,
-            TimeRange::new(from, to).map_err(QueryError::Failed)?,
-            None,
-        )
+    // The rest as one scan of the whole range, so that it lists what the range lists (the
+    // answers are kept by those listings' fingerprint), the rolled-up hours' files left out by
+    // their partition values.
+    let [date_column, hour_column] = PARTITION_COLUMNS;
+    let partition = concat(vec![col(date_column), lit("|"), col(hour_column)]);
+    let raw = usage(context, range, None)
         .await?
+        .filter(partition.in_list(rolled_hours, true))
+        .map_err(failed)?
         .select_exprs(&projection)
         .map_err(failed)?;
-        frame = frame.union(part).map_err(failed)?;
-    }
+    let frame = rolled.union(raw).map_err(failed)?;
     Ok(Some(frame))
 }

@@ -94,7 +94,8 @@ fn main() {
             Timestamp::now(),
             std::time::Duration::ZERO,
         ))
-        .unwrap();
+        .unwrap()
+        .rolled;
     let rows: usize = std::fs::read_to_string(data.join(".complete"))
         .ok()
         .and_then(|text| text.trim().parse().ok())

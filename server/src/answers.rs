@@ -114,17 +114,22 @@ impl AnswerCache {
             if let Some(body) = self.kept().get(&key) {
                 return Ok(json(body, Some("hit")));
             }
-            computing.entry(key.clone()).or_default().clone()
+            Flight {
+                cache: self,
+                cell: computing.entry(key.clone()).or_default().clone(),
+                key: &key,
+                computing: AtomicBool::new(false),
+            }
         };
-        let computed_here = AtomicBool::new(false);
         let answer = flight
+            .cell
             .get_or_try_init(|| async {
-                computed_here.store(true, Ordering::Relaxed);
+                flight.computing.store(true, Ordering::Relaxed);
                 serialize(&compute.await?)
             })
             .await
             .cloned();
-        let computed_here = computed_here.load(Ordering::Relaxed);
+        let computed_here = flight.computing.load(Ordering::Relaxed);
         if computed_here && let Ok(body) = &answer {
             // Kept before the flight ends, so that no request between the two computes again.
             let unchanged = fingerprint(&self.lake, range)
@@ -134,14 +139,39 @@ impl AnswerCache {
                 self.kept().put(key.clone(), body.clone(), self.max_bytes);
             }
         }
-        {
-            let mut computing = self.computing.lock().unwrap_or_else(|e| e.into_inner());
-            if computing.get(&key).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
-                computing.remove(&key);
-            }
-        }
+        drop(flight);
         let state = if computed_here { "miss" } else { "shared" };
         Ok(json(answer?, Some(state)))
+    }
+}
+
+/// An answer being computed, for requests of the same one to wait for. The request computing it
+/// ends it when dropped (after keeping the answer, or when given up mid-computation: a timeout,
+/// a client gone); a request that waited does not, since the answer may not be kept yet.
+struct Flight<'a> {
+    cache: &'a AnswerCache,
+    cell: Arc<tokio::sync::OnceCell<Bytes>>,
+    key: &'a str,
+    /// Whether this request is the one computing.
+    computing: AtomicBool,
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        if !self.computing.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut computing = self
+            .cache
+            .computing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if computing
+            .get(self.key)
+            .is_some_and(|cell| Arc::ptr_eq(cell, &self.cell))
+        {
+            computing.remove(self.key);
+        }
     }
 }
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectMeta;
 use object_store::path::Path as ObjectPath;
+use spider_records::Timestamp;
 use spider_records::catalog::{PARTITION_COLUMNS, date_start};
-use spider_records::{RecordKind, Timestamp};
 
 use crate::Lake;
 
@@ -28,11 +28,11 @@ pub struct Removed {
     pub bytes: u64,
 }
 
-/// Deletes `kind`'s partitions that ended `max_age` or more before `now` (only lists them with
-/// `dry_run`), oldest first.
+/// Deletes the partitions of `dataset` (a record kind's, or a dataset derived from one) that
+/// ended `max_age` or more before `now` (only lists them with `dry_run`), oldest first.
 pub async fn apply(
     lake: &Lake,
-    kind: RecordKind,
+    dataset: &str,
     max_age: Duration,
     now: Timestamp,
     dry_run: bool,
@@ -41,9 +41,9 @@ pub async fn apply(
     let cutoff = now.as_micros().saturating_sub(age);
     let [date, hour] = PARTITION_COLUMNS;
     let mut expired = Vec::new();
-    for day in lake.directories(kind.as_str()).await? {
+    for day in lake.directories(dataset).await? {
         let Some(start) = day
-            .strip_prefix(&format!("{kind}/{date}="))
+            .strip_prefix(&format!("{dataset}/{date}="))
             .and_then(date_start)
         else {
             continue;

@@ -212,7 +212,7 @@ async fn retention_deletes_whole_partitions_past_the_age_in_a_directory_and_a_bu
             let rows = read_only(&context, "SELECT count(*) FROM network_usage").await;
             cells(&rows.unwrap())[0][0].parse::<usize>().unwrap()
         };
-        let planned = retention::apply(&lake, RecordKind::NetworkUsage, age, now, true)
+        let planned = retention::apply(&lake, RecordKind::NetworkUsage.as_str(), age, now, true)
             .await
             .unwrap();
         let names: Vec<&str> = planned.iter().map(|p| p.partition.as_str()).collect();
@@ -220,13 +220,14 @@ async fn retention_deletes_whole_partitions_past_the_age_in_a_directory_and_a_bu
         assert_eq!(planned.iter().map(|p| p.files).sum::<usize>(), 24 + 12);
         assert_eq!(count().await, 617, "a dry run deletes nothing");
 
-        let removed = retention::apply(&lake, RecordKind::NetworkUsage, age, now, false)
+        let removed = retention::apply(&lake, RecordKind::NetworkUsage.as_str(), age, now, false)
             .await
             .unwrap();
         assert_eq!(removed, planned);
         assert_eq!(count().await, survivors, "{lake}");
         // Other datasets are not touched, and a second run finds nothing more.
-        let again = retention::apply(&lake, RecordKind::NetworkUsage, age, now, false).await;
+        let again =
+            retention::apply(&lake, RecordKind::NetworkUsage.as_str(), age, now, false).await;
         assert_eq!(again.unwrap(), []);
     }
     assert!(

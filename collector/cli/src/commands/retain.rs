@@ -67,8 +67,15 @@ pub(super) fn retain(args: &RetainArgs) -> ExitCode {
         "deleted"
     };
     let mut failed = false;
-    for (kind, max_age) in &args.max_ages {
-        match runtime.block_on(retention::apply(&lake, *kind, *max_age, now, args.dry_run)) {
+    // Network usage's hourly rollups go with the hours they sum.
+    let datasets = args.max_ages.iter().flat_map(|(kind, max_age)| {
+        let derived = (*kind == RecordKind::NetworkUsage).then_some(spider_query::rollup::DATASET);
+        std::iter::once(kind.as_str())
+            .chain(derived)
+            .map(move |dataset| (dataset, *max_age))
+    });
+    for (kind, max_age) in datasets {
+        match runtime.block_on(retention::apply(&lake, kind, max_age, now, args.dry_run)) {
             Ok(removed) => {
                 for partition in &removed {
                     println!(

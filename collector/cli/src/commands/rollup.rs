@@ -50,12 +50,19 @@ pub(super) fn rollup(args: &RollupArgs) -> ExitCode {
         args.settle,
     ));
     match rolled {
-        Ok(rolled) => {
-            for hour in &rolled {
+        Ok(run) => {
+            for hour in &run.rolled {
                 println!("rolled up {} ({} files)", hour.hour, hour.files);
             }
-            println!("{} hours rolled up", rolled.len());
-            ExitCode::SUCCESS
+            for (hour, error) in &run.failed {
+                eprintln!("{hour}: not rolled up (the next run tries again): {error}");
+            }
+            println!("{} hours rolled up", run.rolled.len());
+            if run.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Err(error) => {
             eprintln!("rollup failed (the next run resumes it): {error}");
