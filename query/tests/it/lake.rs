@@ -38,22 +38,21 @@ fn micros(seconds: i64) -> i64 {
     seconds * 1_000_000
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_object_store_lake_answers_as_a_directory_does_listing_only_its_range() {
-    let moto = Moto::start();
-    moto.s3(&["create", "lake"]);
-    let options: Vec<(String, String)> = moto
-        .options()
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
+/// [`three_days`] written twice by the Parquet exporter: to `bucket` (a new bucket of `moto`),
+/// and to a fresh directory. Returns the bucket's lake and the directory.
+async fn three_days_twice(moto: &Moto, bucket: &str) -> (LakeConfig, std::path::PathBuf) {
+    moto.s3(&["create", bucket]);
     let remote = LakeConfig {
-        location: "s3://lake/cluster-a".into(),
-        options: options.iter().cloned().collect(),
+        location: format!("s3://{bucket}/lake"),
+        options: moto
+            .options()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
     };
     write_with(
         ParquetConfig {
-            path: scratch("lake-staging"),
+            path: scratch(&format!("{bucket}-staging")),
             url: Some(remote.location.clone()),
             storage_options: remote.options.clone(),
             ..ParquetConfig::default()
@@ -61,8 +60,15 @@ async fn an_object_store_lake_answers_as_a_directory_does_listing_only_its_range
         three_days(),
     )
     .await;
-    let dir = scratch("lake-local");
+    let dir = scratch(&format!("{bucket}-local"));
     write_records(&dir, three_days()).await;
+    (remote, dir)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_store_lake_answers_as_a_directory_does_listing_only_its_range() {
+    let moto = Moto::start();
+    let (remote, dir) = three_days_twice(&moto, "lake").await;
 
     let lake = remote
         .open()
@@ -170,27 +176,7 @@ async fn retention_deletes_whole_partitions_past_the_age_in_a_directory_and_a_bu
     use spider_lake::retention;
 
     let moto = Moto::start();
-    moto.s3(&["create", "retained"]);
-    let remote = LakeConfig {
-        location: "s3://retained/lake".into(),
-        options: moto
-            .options()
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect(),
-    };
-    write_with(
-        ParquetConfig {
-            path: scratch("retention-staging"),
-            url: Some(remote.location.clone()),
-            storage_options: remote.options.clone(),
-            ..ParquetConfig::default()
-        },
-        three_days(),
-    )
-    .await;
-    let dir = scratch("retention-local");
-    write_records(&dir, three_days()).await;
+    let (remote, dir) = three_days_twice(&moto, "retained").await;
 
     // 2026-11-24 00:30 with 36 hours kept: the cutoff is 2026-11-22 12:30, so the 21st goes
     // whole, the 22nd loses hours 00 to 11 (hour 12 ends after the cutoff), the 23rd stays.
