@@ -20,6 +20,9 @@
 //! | `GET/POST /api/captures`, `GET /api/captures/{id}`, `POST /api/captures/{id}/stop` | capture requests |
 //! | `PUT /api/captures/{id}/agents/{node}` | a node agent's capture status |
 //!
+//! The map, timeline, grid, stats and details are kept by request and by the files of their
+//! range (`answers.rs`; the `x-spider-cache` header says `hit`, `miss` or `shared`).
+//!
 //! Every error has one shape, `{"error": {"code": "…", "message": "…"}}`: 400 for what the client
 //! got wrong (never 500), 401 without a known token when tokens are set, 403 for a token whose
 //! role may not call the route (or a Host not allowed), 415 for a change that is not JSON and
