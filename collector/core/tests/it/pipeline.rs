@@ -52,12 +52,16 @@ async fn a_slow_exporter_applies_back_pressure_and_loses_nothing() {
     let sink = Sink::default();
     // 400 batches at 5 ms each: the slow exporter needs 2 s, so the sample at 150 ms holds even
     // on a machine busy enough to wake the test late (2 ms once let a late sample see all).
+    // No processor in between: the holding one takes batches without bound until its first
+    // tick, and a fast start once put all 400 into it before that.
     let slow = "{ delay: 5ms, sending_queue: { queue_size: 2, when_full: block } }";
     let yaml = two_exporters(
         N,
         "{ sending_queue: { queue_size: 2, when_full: block } }",
         slow,
-    );
+    )
+    .replace("processors: { holding: { release_on_tick: 5ms } }\n", "")
+    .replace("      processors: [holding]\n", "");
     let started = std::time::Instant::now();
     let mut collector = start(&yaml, &sink).await;
     tokio::time::sleep(Duration::from_millis(150)).await;
