@@ -1,6 +1,7 @@
 //! Hourly rollups: the logical map read from them for whole hours (raw rows at the edges)
 //! answers exactly as raw rows do, and a file landing late in a rolled-up hour sends that hour
-//! back to raw rows until it is rolled up again.
+//! back to raw rows until it is rolled up again; rollups are written to and read from a bucket
+//! (moto's S3 API) as from a directory.
 
 use std::time::Duration;
 
@@ -54,8 +55,8 @@ fn every_class() -> Vec<EndpointMeta> {
     ]
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_map_over_rollups_equals_the_map_over_raw_rows_and_late_files_are_not_missed() {
+/// Four hours of a small generated cluster, plus ends of every class.
+fn four_hours() -> Vec<NetworkUsage> {
     let shape = Shape {
         nodes: 3,
         namespaces: 3,
@@ -90,6 +91,12 @@ async fn the_map_over_rollups_equals_the_map_over_raw_rows_and_late_files_are_no
             });
         }
     }
+    records
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_map_over_rollups_equals_the_map_over_raw_rows_and_late_files_are_not_missed() {
+    let records = four_hours();
     let dir = scratch("rollup");
     write_records(&dir, records).await;
     let lake = LakeConfig::local(&dir).open().unwrap();
@@ -169,4 +176,58 @@ async fn the_map_over_rollups_equals_the_map_over_raw_rows_and_late_files_are_no
     assert!(last.rolled.is_empty() && last.failed.is_empty(), "{last:?}");
     assert_eq!(rollups(), 1, "the replaced rollup is gone");
     assert_eq!(logical(&context, range, false).await, with_late);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rollups_are_written_to_and_read_from_a_bucket() {
+    let moto = spider_testkit::moto::Moto::start();
+    moto.s3(&["create", "rolled"]);
+    let remote = LakeConfig {
+        location: "s3://rolled/lake".into(),
+        options: moto
+            .options()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+    };
+    crate::support::write_with(
+        spider_exporter_parquet::ParquetConfig {
+            path: scratch("rolled-staging"),
+            url: Some(remote.location.clone()),
+            storage_options: remote.options.clone(),
+            ..Default::default()
+        },
+        four_hours(),
+    )
+    .await;
+    let lake = remote.open().unwrap();
+    let context = open_lake(&lake, None).unwrap();
+    let now = Timestamp::from_micros(MIDNIGHT + 5 * HOUR);
+    let run = roll_up(&lake, &context, now, Duration::ZERO).await.unwrap();
+    assert!(run.failed.is_empty(), "{:?}", run.failed);
+    assert_eq!(run.rolled.len(), 4);
+    let range = TimeRange::new(MIDNIGHT + HOUR / 3, MIDNIGHT + 3 * HOUR + 2 * HOUR / 3).unwrap();
+    assert!(
+        logical_rows(&context, &lake, range)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        logical(&context, range, false).await,
+        logical(&context, range, true).await
+    );
+    let fetched = scratch("rolled-fetched");
+    let keys = moto.s3(&["download", "rolled", fetched.to_str().unwrap()]);
+    let rollups = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|key| {
+            key.as_str()
+                .unwrap()
+                .starts_with("lake/network_usage_hourly/")
+        })
+        .count();
+    assert_eq!(rollups, 4, "{keys}");
 }
