@@ -22,7 +22,8 @@ use datafusion::functions::string::expr_fn::concat;
 use datafusion::object_store::ObjectStoreExt;
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext, col, lit};
 use spider_lake::Lake;
-use spider_records::catalog::{PARTITION_COLUMNS, covering, date_partition, date_start};
+use spider_records::catalog::{PARTITION_COLUMNS, PartitionSpan, covering, date_partition, date_start};
+use spider_records::time::MICROS_PER_HOUR;
 use spider_records::{RecordKind, Timestamp};
 
 use crate::file_set::{directory_fingerprint, fingerprints_by_hour, hour_partition};
@@ -34,7 +35,6 @@ use crate::sql::QueryError;
 /// The rollup dataset's directory in the lake.
 pub const DATASET: &str = "network_usage_hourly";
 
-const MICROS_PER_HOUR: i64 = 3_600_000_000;
 /// The most hours one map reads from rollups (as many days as a scan is split into); a longer
 /// range reads raw rows.
 const MAX_HOURS: i64 = MAX_SPANS as i64 * 24;
@@ -140,11 +140,6 @@ pub struct RollupRun {
     pub failed: Vec<(String, QueryError)>,
 }
 
-fn hour_directory(kind: &str, date: &str, hour: u32) -> String {
-    let [date_column, hour_column] = PARTITION_COLUMNS;
-    format!("{kind}/{date_column}={date}/{hour_column}={hour:02}")
-}
-
 fn rollup_name(fingerprint: u64) -> String {
     format!("rollup-{fingerprint:016x}.parquet")
 }
@@ -221,7 +216,7 @@ async fn roll_up_hour(
     settle: i64,
 ) -> Result<Option<usize>, QueryError> {
     let (fingerprint, files) = directory_fingerprint(lake, hour.raw).await?;
-    let target = hour_directory(DATASET, hour.date, hour.hour);
+    let target = PartitionSpan::Hour(hour.date.to_owned(), hour.hour).directory(DATASET);
     let existing = rollup_metas(lake, &target).await?;
     let present = rollup_name(fingerprint);
     let Some(current) = existing.iter().find(|(name, _)| *name == present) else {
@@ -387,7 +382,7 @@ pub async fn logical_rows(
             .get(&key)
             .is_some_and(|names| names.contains(&name))
         {
-            let directory = hour_directory(DATASET, &key.0, key.1);
+            let directory = PartitionSpan::Hour(key.0.clone(), key.1).directory(DATASET);
             rollups.push(format!("{}{directory}/{name}", lake.url()));
             rolled_hours.push(lit(format!("{}|{:02}", key.0, key.1)));
         }

@@ -11,11 +11,11 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectMeta;
 use object_store::path::Path as ObjectPath;
 use spider_records::Timestamp;
+use spider_records::time::MICROS_PER_HOUR;
 use spider_records::catalog::{PARTITION_COLUMNS, date_start};
 
 use crate::Lake;
 
-const MICROS_PER_HOUR: i64 = 3_600_000_000;
 
 /// A partition retention removed (or, in a dry run, would remove).
 #[derive(Debug, Clone, PartialEq, Eq)]

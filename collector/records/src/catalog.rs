@@ -8,7 +8,7 @@
 use std::fmt;
 
 use crate::batch::RecordKind;
-use crate::time::Timestamp;
+use crate::time::{MICROS_PER_HOUR, Timestamp};
 
 /// The Hive partition columns of every dataset, outermost first.
 pub const PARTITION_COLUMNS: [&str; 2] = ["date", "hour"];
@@ -68,7 +68,6 @@ impl PartitionSpan {
     }
 }
 
-const MICROS_PER_HOUR: i64 = 3_600_000_000;
 /// 0000-01-01 and 10000-01-01: the calendar partitions are named in.
 const CALENDAR_MICROS: std::ops::Range<i64> = -62_167_219_200_000_000..253_402_300_800_000_000;
 

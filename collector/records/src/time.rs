@@ -9,6 +9,9 @@ pub struct Timestamp(i64);
 /// Microseconds in a minute: the width of a network-usage bucket.
 pub const MICROS_PER_MINUTE: i64 = 60_000_000;
 
+/// Microseconds in an hour (a partition of every dataset).
+pub const MICROS_PER_HOUR: i64 = 3_600_000_000;
+
 /// Microseconds in a second.
 pub const MICROS_PER_SECOND: i64 = 1_000_000;
 
