@@ -16,15 +16,19 @@ use crate::partitions::MAX_SPANS;
 use crate::range::TimeRange;
 use crate::sql::QueryError;
 
-/// A fingerprint of every published file of every dataset in the directories `range` reads:
-/// name, size, modification time and tag.
-pub async fn fingerprint(lake: &Lake, range: TimeRange) -> Result<u64, QueryError> {
+/// A fingerprint of every published file of the datasets `kinds` in the directories `range`
+/// reads: name, size, modification time and tag.
+pub async fn fingerprint(
+    lake: &Lake,
+    range: TimeRange,
+    kinds: &[RecordKind],
+) -> Result<u64, QueryError> {
     let spans = covering(
         Timestamp::from_micros(range.from),
         Timestamp::from_micros(range.to),
         MAX_SPANS,
     );
-    let directories: Vec<String> = RecordKind::ALL
+    let directories: Vec<String> = kinds
         .iter()
         .flat_map(|kind| match &spans {
             Some(spans) => spans.iter().map(|span| span.directory(*kind)).collect(),

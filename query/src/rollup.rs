@@ -22,7 +22,9 @@ use datafusion::functions::string::expr_fn::concat;
 use datafusion::object_store::ObjectStoreExt;
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext, col, lit};
 use spider_lake::Lake;
-use spider_records::catalog::{PARTITION_COLUMNS, PartitionSpan, covering, date_partition, date_start};
+use spider_records::catalog::{
+    PARTITION_COLUMNS, PartitionSpan, covering, date_partition, date_start,
+};
 use spider_records::time::MICROS_PER_HOUR;
 use spider_records::{RecordKind, Timestamp};
 

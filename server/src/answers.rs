@@ -2,7 +2,8 @@
 //!
 //! A view of "yesterday" reads the same files each time it is opened, refreshed or shared, and
 //! each time the service scanned them again. An answer here is kept under its request (route and
-//! parameters) and the fingerprint of the files in its range ([`fingerprint`]), so it is exact
+//! parameters) and the fingerprint of the files in its range of the datasets it reads
+//! ([`fingerprint`]), so it is exact
 //! for as long as it can be found: a file landing in the range, late or live, changes the
 //! fingerprint and the next request computes anew. The fingerprint is taken before and after
 //! computing, and an answer is kept only when they agree (one landing in between would otherwise
@@ -23,6 +24,7 @@ use serde::Serialize;
 use spider_query::Lake;
 use spider_query::file_set::fingerprint;
 use spider_query::range::TimeRange;
+use spider_records::RecordKind;
 
 use crate::ApiError;
 
@@ -96,17 +98,19 @@ impl AnswerCache {
         self.kept.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The answer to `request` over `range`: kept, or computed by `compute` (and then kept).
+    /// The answer to `request` over `range` of the datasets `reads`: kept, or computed by
+    /// `compute` (and then kept).
     pub async fn answer<T: Serialize>(
         &self,
         request: String,
         range: TimeRange,
+        reads: &[RecordKind],
         compute: impl Future<Output = Result<T, ApiError>>,
     ) -> Result<Response, ApiError> {
         if self.max_bytes == 0 {
             return Ok(json(serialize(&compute.await?)?, None));
         }
-        let before = fingerprint(&self.lake, range).await?;
+        let before = fingerprint(&self.lake, range, reads).await?;
         let key = format!("{before:016x} {request}");
         // Looked up with the flights held: an answer whose flight has ended is kept by then.
         let flight = {
@@ -132,7 +136,7 @@ impl AnswerCache {
         let computed_here = flight.computing.load(Ordering::Relaxed);
         if computed_here && let Ok(body) = &answer {
             // Kept before the flight ends, so that no request between the two computes again.
-            let unchanged = fingerprint(&self.lake, range)
+            let unchanged = fingerprint(&self.lake, range, reads)
                 .await
                 .is_ok_and(|after| after == before);
             if unchanged {

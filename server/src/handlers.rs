@@ -17,6 +17,7 @@ use spider_query::fields::{Dataset, dataset, datasets};
 use spider_query::grid::GridRequest;
 use spider_query::map::View;
 use spider_query::stats::Measure;
+use spider_records::RecordKind;
 use spider_records::catalog::PARTITION_COLUMNS;
 
 type Shared = State<Arc<AppState>>;
@@ -48,9 +49,13 @@ pub async fn map(State(state): Shared, Query(query): QueryString) -> Result<Resp
     let answer = async {
         Ok(spider_query::map::map(&state.context, view, range, filter, offset, limit).await?)
     };
+    let reads = match view {
+        View::Logical | View::Physical => RecordKind::NetworkUsage,
+        View::Hosts => RecordKind::TcpSession,
+    };
     state
         .answers
-        .answer(params.request("map"), range, answer)
+        .answer(params.request("map"), range, &[reads], answer)
         .await
 }
 
@@ -70,7 +75,12 @@ pub async fn timeline(
         async { Ok(spider_query::timeline::timeline(&state.context, range, filter, step).await?) };
     state
         .answers
-        .answer(params.request("timeline"), range, answer)
+        .answer(
+            params.request("timeline"),
+            range,
+            &[RecordKind::NetworkUsage],
+            answer,
+        )
         .await
 }
 
@@ -154,7 +164,7 @@ pub async fn grid(
     let route = format!("grid/{}", dataset.name);
     state
         .answers
-        .answer(params.request(&route), range, page)
+        .answer(params.request(&route), range, &[dataset.kind], page)
         .await
 }
 
@@ -256,7 +266,12 @@ async fn leaf_details(state: &AppState, id: &str, params: &Params) -> Result<Res
     let route = format!("details/{id}");
     state
         .answers
-        .answer(params.request(&route), range, details)
+        .answer(
+            params.request(&route),
+            range,
+            &[RecordKind::NetworkUsage],
+            details,
+        )
         .await
 }
 
@@ -288,7 +303,7 @@ pub async fn stats(State(state): Shared, Query(query): QueryString) -> Result<Re
     };
     state
         .answers
-        .answer(params.request("stats"), range, answer)
+        .answer(params.request("stats"), range, &[dataset.kind], answer)
         .await
 }
 

@@ -11,11 +11,10 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectMeta;
 use object_store::path::Path as ObjectPath;
 use spider_records::Timestamp;
-use spider_records::time::MICROS_PER_HOUR;
 use spider_records::catalog::{PARTITION_COLUMNS, date_start};
+use spider_records::time::MICROS_PER_HOUR;
 
 use crate::Lake;
-
 
 /// A partition retention removed (or, in a dry run, would remove).
 #[derive(Debug, Clone, PartialEq, Eq)]
