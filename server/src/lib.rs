@@ -34,7 +34,6 @@ mod captures;
 mod error;
 mod handlers;
 mod json_file;
-mod listen;
 mod middleware;
 mod params;
 mod roles;
@@ -52,9 +51,9 @@ use datafusion::prelude::SessionContext;
 pub use answers::CACHE_HEADER;
 pub use captures::{AgentStatus, Capture, CaptureLimits, CaptureStore, Workload};
 pub use error::ApiError;
-pub use listen::serve;
 pub use roles::Tokens;
 pub use saved::{SavedQuery, SavedStore};
+pub use spider_collector::listen::serve;
 
 use crate::worker::SqlWorker;
 use spider_query::LakeConfig;

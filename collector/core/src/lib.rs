@@ -10,6 +10,7 @@ pub mod config;
 pub mod conformance;
 pub mod factory;
 pub mod host;
+pub mod listen;
 pub mod runtime;
 pub mod telemetry;
 

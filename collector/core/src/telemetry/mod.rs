@@ -11,7 +11,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-pub use server::serve_metrics;
+pub use server::{metrics_router, serve_metrics};
 
 /// A monotonically increasing count.
 #[derive(Debug, Clone, Default)]

@@ -2,7 +2,8 @@
 //! client that sends its request head a byte a minute (slowloris), or holds a keep-alive
 //! connection idle, is let go after `header_read_timeout` instead of holding a connection and
 //! its task forever. On shutdown, accepting stops and the open connections get a few seconds to
-//! finish.
+//! finish. Every HTTP surface of Spider serves through it: the query service, the controller's
+//! feed and the collectors' telemetry.
 
 use std::future::Future;
 use std::time::Duration;
