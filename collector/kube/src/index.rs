@@ -152,12 +152,12 @@ impl Index {
     pub fn replace_kind(&mut self, kind: &str, objects: Vec<Object>, now: i64) {
         let listed: HashSet<(String, Key)> = objects
             .iter()
-            .map(|object| (object.kind().to_owned(), object_key(object)))
+            .map(|object| (object.kind().to_owned(), object.key()))
             .collect();
         let gone: Vec<Object> = self
             .objects_of(kind)
             .into_iter()
-            .filter(|object| !listed.contains(&(kind.to_owned(), object_key(object))))
+            .filter(|object| !listed.contains(&(kind.to_owned(), object.key())))
             .collect();
         for object in &gone {
             self.delete(object, now);
@@ -406,16 +406,6 @@ impl Index {
 }
 
 /// The identity of an object among those of its kind.
-fn object_key(object: &Object) -> Key {
-    match object {
-        Object::Pod(pod) => pod.key.clone(),
-        Object::Node(node) => Key::new("", &node.name),
-        Object::Service(service) => service.key.clone(),
-        Object::Controller(controller) => controller.key.clone(),
-        Object::EndpointSlice(slice) => slice.key.clone(),
-    }
-}
-
 /// ReplicaSets and Jobs by kind, namespace and name, nested so a lookup borrows its keys instead
 /// of building them (it happens for every pod end of every record).
 #[derive(Default)]

@@ -1,10 +1,13 @@
 //! The objects the index is built from, whatever their source (the Kubernetes API or a static
-//! inventory): only the fields attribution needs.
+//! inventory, or a controller's feed, which carries them as JSON): only the fields attribution
+//! needs.
 
 use std::net::IpAddr;
 
+use serde::{Deserialize, Serialize};
+
 /// A namespaced name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Key {
     /// Namespace.
     pub namespace: String,
@@ -23,7 +26,7 @@ impl Key {
 }
 
 /// The controller of an object (its `ownerReference` with `controller: true`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Owner {
     /// Kind (`ReplicaSet`, `Job`, `DaemonSet`, `StatefulSet`, `Deployment`, …).
     pub kind: String,
@@ -32,7 +35,7 @@ pub struct Owner {
 }
 
 /// A pod.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pod {
     /// Namespace and name.
     pub key: Key,
@@ -50,7 +53,7 @@ pub struct Pod {
 }
 
 /// A node.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Node {
     /// Name.
     pub name: String,
@@ -59,7 +62,7 @@ pub struct Node {
 }
 
 /// A service.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Service {
     /// Namespace and name.
     pub key: Key,
@@ -68,7 +71,7 @@ pub struct Service {
 }
 
 /// A ReplicaSet or a Job: the middle of an owner chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Controller {
     /// `ReplicaSet` or `Job`.
     pub kind: String,
@@ -79,7 +82,7 @@ pub struct Controller {
 }
 
 /// The addresses behind a service (one EndpointSlice).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointSlice {
     /// Namespace and name of the slice.
     pub key: Key,
@@ -90,7 +93,8 @@ pub struct EndpointSlice {
 }
 
 /// Any indexed object.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
 pub enum Object {
     /// A pod.
     Pod(Pod),
@@ -113,6 +117,18 @@ impl Object {
             Object::Service(_) => "Service",
             Object::Controller(controller) => &controller.kind,
             Object::EndpointSlice(_) => "EndpointSlice",
+        }
+    }
+
+    /// Its namespace and name (a node's namespace is empty): with [`Object::kind`], what
+    /// identifies it.
+    pub fn key(&self) -> Key {
+        match self {
+            Object::Pod(pod) => pod.key.clone(),
+            Object::Node(node) => Key::new("", &node.name),
+            Object::Service(service) => service.key.clone(),
+            Object::Controller(controller) => controller.key.clone(),
+            Object::EndpointSlice(slice) => slice.key.clone(),
         }
     }
 }

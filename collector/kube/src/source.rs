@@ -1,12 +1,18 @@
-//! Where metadata comes from, and the check of those settings that every component naming a
-//! source shares (their configs stay flat, as the Collector's are, so each holds the fields).
+//! Where metadata comes from, the check of those settings and the start of the source that every
+//! component naming a source shares (their configs stay flat, as the Collector's are, so each
+//! holds the fields).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use spider_collector::ConfigError;
+use spider_collector::telemetry::Counter;
 
+use crate::follower::Follower;
 use crate::inventory::Inventory;
+use crate::sink::ObjectSink;
+use crate::{feed, kubernetes};
 
 /// Where the metadata comes from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -18,6 +24,9 @@ pub enum MetadataSource {
     Kubernetes,
     /// A static inventory file (`inventory`): hosts outside Kubernetes, the local demo.
     Static,
+    /// The cluster's controller (`controller`: its `http://` endpoint), which alone watches the
+    /// API and feeds every node agent: the API server's load no longer grows with the nodes.
+    Controller,
 }
 
 /// How the Kubernetes source authenticates (the OTel k8sattributes processor's `auth_type`).
@@ -42,6 +51,10 @@ pub struct SourceSettings<'a> {
     pub auth_type: AuthType,
     /// The kubeconfig file of `auth_type: kube_config`.
     pub kubeconfig: Option<&'a Path>,
+    /// The kubeconfig context (default: its current context).
+    pub context: Option<&'a str>,
+    /// The controller endpoint of the `controller` source.
+    pub controller: Option<&'a str>,
 }
 
 impl SourceSettings<'_> {
@@ -50,6 +63,30 @@ impl SourceSettings<'_> {
         match self.inventory {
             Some(path) => Inventory::load(path),
             None => Ok(Inventory::default()),
+        }
+    }
+
+    /// Starts following the API or the controller, feeding `sink` (pods only on `node` when one
+    /// is given). The static source is not followed: each component reads its file itself.
+    pub async fn follow(
+        &self,
+        node: Option<String>,
+        sink: Arc<dyn ObjectSink>,
+        failures: Counter,
+    ) -> Result<Follower, String> {
+        match self.source {
+            MetadataSource::Static => Err("the static source is read, not followed".to_owned()),
+            MetadataSource::Kubernetes => {
+                let client =
+                    kubernetes::client(self.auth_type, self.kubeconfig, self.context).await?;
+                Ok(kubernetes::follow(client, node, sink, failures))
+            }
+            MetadataSource::Controller => {
+                let endpoint = self
+                    .controller
+                    .ok_or("the controller source needs the controller's endpoint")?;
+                feed::follow(endpoint, node, sink, failures)
+            }
         }
     }
 
@@ -62,7 +99,7 @@ impl SourceSettings<'_> {
                     errors.push(ConfigError::new("inventory", message));
                 }
             }
-            MetadataSource::Kubernetes => {
+            MetadataSource::Kubernetes | MetadataSource::Controller => {
                 if self.inventory.is_some() {
                     errors.push(ConfigError::new(
                         "inventory",
@@ -71,8 +108,27 @@ impl SourceSettings<'_> {
                 }
             }
         }
+        match (self.source, self.controller) {
+            (MetadataSource::Controller, None) => errors.push(ConfigError::new(
+                "controller",
+                "the controller source needs the controller's endpoint (http://host:port)",
+            )),
+            (MetadataSource::Controller, Some(endpoint)) => {
+                if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                    errors.push(ConfigError::new(
+                        "controller",
+                        format!("{endpoint:?} is not an http:// or https:// endpoint"),
+                    ));
+                }
+            }
+            (_, Some(_)) => errors.push(ConfigError::new(
+                "controller",
+                "is read with source: controller",
+            )),
+            (_, None) => {}
+        }
         if let Some(path) = self.kubeconfig {
-            if self.source == MetadataSource::Static || self.auth_type != AuthType::KubeConfig {
+            if self.source != MetadataSource::Kubernetes || self.auth_type != AuthType::KubeConfig {
                 errors.push(ConfigError::new(
                     "kubeconfig",
                     "is read with source: kubernetes and auth_type: kube_config",

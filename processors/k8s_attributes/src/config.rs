@@ -24,8 +24,10 @@ pub struct K8sAttributesConfig {
     pub kubeconfig: Option<PathBuf>,
     /// The kubeconfig context (default: its current context).
     pub context: Option<String>,
+    /// The controller's endpoint (`http://spider-controller:4390`) of the `controller` source.
+    pub controller: Option<String>,
     /// For a node agent: this node's name (`${env:SPIDER_NODE_NAME}`, set from the downward
-    /// API's `spec.nodeName`); only its pods are watched. Remote ends on other nodes are then
+    /// API's `spec.nodeName`); only its pods are watched (or fed, by a controller). Remote ends on other nodes are then
     /// nodes, services or unknown — a gateway with the full view attributes them.
     pub node_name: Option<String>,
     /// Hold the start until every resource is listed (as the OTel processor's option), failing
@@ -53,6 +55,7 @@ impl Default for K8sAttributesConfig {
             auth_type: AuthType::ServiceAccount,
             kubeconfig: None,
             context: None,
+            controller: None,
             node_name: None,
             wait_for_metadata: false,
             wait_for_metadata_timeout: GoDuration::from_secs(10),
@@ -71,6 +74,8 @@ impl K8sAttributesConfig {
             inventory: self.inventory.as_deref(),
             auth_type: self.auth_type,
             kubeconfig: self.kubeconfig.as_deref(),
+            context: self.context.as_deref(),
+            controller: self.controller.as_deref(),
         }
     }
 

@@ -11,9 +11,9 @@ use spider_collector::telemetry::Counter;
 use spider_collector::{ComponentError, CreateContext, Factory, Processor};
 
 use spider_kube::MetadataSource;
+use spider_kube::follower::Follower;
 use spider_kube::index::{Index, RecordTime};
 use spider_kube::inventory::FollowedInventory;
-use spider_kube::kubernetes::{self, Watchers};
 
 use crate::config::K8sAttributesConfig;
 use crate::outside::Outside;
@@ -63,7 +63,7 @@ impl Factory<dyn Processor> for K8sAttributesProcessorFactory {
             ),
             watch_failures: telemetry.counter(
                 "spider_k8s_watch_failures_total",
-                "Kubernetes list/watch failures (each is retried with backoff).",
+                "Kubernetes list/watch failures, or lost controller feeds (each is retried with backoff).",
             ),
         };
         let grace = config.deleted_pod_grace.0.as_micros() as i64;
@@ -77,7 +77,7 @@ impl Factory<dyn Processor> for K8sAttributesProcessorFactory {
             config,
             counters,
             pods,
-            watchers: None,
+            follower: None,
             inventory,
         }))
     }
@@ -97,8 +97,8 @@ pub struct K8sAttributesProcessor {
     outside: Outside,
     counters: Counters,
     pods: Arc<AtomicU64>,
-    /// The Kubernetes source's watchers, once started.
-    watchers: Option<Watchers>,
+    /// The Kubernetes source's watchers or the controller's feed, once started.
+    follower: Option<Follower>,
     /// The static source's inventory file, followed as it changes.
     inventory: Option<FollowedInventory>,
 }
@@ -143,7 +143,7 @@ impl K8sAttributesProcessor {
             }
             return;
         }
-        if self.watchers.as_ref().is_some_and(|w| !w.ready()) {
+        if self.follower.as_ref().is_some_and(|w| !w.ready()) {
             self.counters.unenriched.add(batch.len() as u64);
             return;
         }
@@ -220,18 +220,21 @@ impl K8sAttributesProcessor {
         Ok(())
     }
 
-    /// Starts the Kubernetes watchers. Without a way to reach the API the rest of the pipeline
-    /// keeps running, its records unenriched and counted — unless the config asked to wait.
-    async fn start_watchers(&mut self) -> Result<(), ComponentError> {
+    /// Starts the Kubernetes watchers or the controller's feed. Without a way to reach either,
+    /// the rest of the pipeline keeps running, its records unenriched and counted — unless the
+    /// config asked to wait.
+    async fn start_following(&mut self) -> Result<(), ComponentError> {
         let config = &self.config;
-        let client = kubernetes::client(
-            config.auth_type,
-            config.kubeconfig.as_deref(),
-            config.context.as_deref(),
-        )
-        .await;
-        let client = match client {
-            Ok(client) => client,
+        let follower = config
+            .source_settings()
+            .follow(
+                config.node_name.clone(),
+                self.index.clone(),
+                self.counters.watch_failures.clone(),
+            )
+            .await;
+        let mut follower = match follower {
+            Ok(follower) => follower,
             Err(message) if !config.wait_for_metadata => {
                 tracing::error!(
                     "Kubernetes metadata unavailable: {message}; records pass through unenriched"
@@ -241,25 +244,26 @@ impl K8sAttributesProcessor {
             }
             Err(message) => return Err(ComponentError::new(message)),
         };
-        let mut watchers = Watchers::start(
-            client,
-            config.node_name.clone(),
-            self.index.clone(),
-            self.counters.watch_failures.clone(),
-        );
         if config.wait_for_metadata {
             let timeout = config.wait_for_metadata_timeout.0;
-            if tokio::time::timeout(timeout, watchers.wait_ready())
+            if tokio::time::timeout(timeout, follower.wait_ready())
                 .await
                 .is_err()
             {
-                watchers.stop().await;
+                follower.stop().await;
+                let asked = match config.source {
+                    MetadataSource::Controller => format!(
+                        "is the controller at {} up, and has it listed the cluster?",
+                        config.controller.as_deref().unwrap_or_default()
+                    ),
+                    _ => "is the API server reachable, and may this account list and watch pods, nodes, services, replicasets, jobs and endpointslices?".to_owned(),
+                };
                 return Err(ComponentError::new(format!(
-                    "Kubernetes metadata not listed within {timeout:?}: is the API server reachable, and may this account list and watch pods, nodes, services, replicasets, jobs and endpointslices?"
+                    "Kubernetes metadata not listed within {timeout:?}: {asked}"
                 )));
             }
         }
-        self.watchers = Some(watchers);
+        self.follower = Some(follower);
         Ok(())
     }
 }
@@ -269,7 +273,9 @@ impl Processor for K8sAttributesProcessor {
     async fn start(&mut self) -> Result<(), ComponentError> {
         match self.config.source {
             MetadataSource::Static => self.follow_inventory().map_err(ComponentError::new)?,
-            MetadataSource::Kubernetes => self.start_watchers().await?,
+            MetadataSource::Kubernetes | MetadataSource::Controller => {
+                self.start_following().await?
+            }
         }
         self.update_gauges();
         Ok(())
@@ -301,8 +307,8 @@ impl Processor for K8sAttributesProcessor {
     }
 
     async fn shutdown(&mut self, _out: &mut Vec<Batch>) -> Result<(), ComponentError> {
-        if let Some(mut watchers) = self.watchers.take() {
-            watchers.stop().await;
+        if let Some(mut follower) = self.follower.take() {
+            follower.stop().await;
         }
         Ok(())
     }

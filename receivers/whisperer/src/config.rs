@@ -45,8 +45,8 @@ pub struct WhispererConfig {
     pub max_packets_per_second: u64,
     /// No capture lasts longer than this, whatever the request says.
     pub max_duration: GoDuration,
-    /// Where pods come from: `kubernetes` (the API) or `static` (an inventory file, re-read
-    /// when it changes).
+    /// Where pods come from: `kubernetes` (the API), `controller` (the cluster's controller) or
+    /// `static` (an inventory file, re-read when it changes).
     pub source: MetadataSource,
     /// The inventory (`source: static`), in the format the k8s_attributes processor reads too.
     pub inventory: Option<PathBuf>,
@@ -56,6 +56,8 @@ pub struct WhispererConfig {
     pub kubeconfig: Option<PathBuf>,
     /// Kubeconfig context.
     pub context: Option<String>,
+    /// The controller's endpoint (`source: controller`).
+    pub controller: Option<String>,
     /// Captures declared here, run for the collector's lifetime.
     pub captures: Vec<DeclaredCapture>,
 }
@@ -76,12 +78,25 @@ impl Default for WhispererConfig {
             auth_type: AuthType::default(),
             kubeconfig: None,
             context: None,
+            controller: None,
             captures: Vec::new(),
         }
     }
 }
 
 impl WhispererConfig {
+    /// Its source settings.
+    pub fn source_settings(&self) -> SourceSettings<'_> {
+        SourceSettings {
+            source: self.source,
+            inventory: self.inventory.as_deref(),
+            auth_type: self.auth_type,
+            kubeconfig: self.kubeconfig.as_deref(),
+            context: self.context.as_deref(),
+            controller: self.controller.as_deref(),
+        }
+    }
+
     /// This node's name.
     pub fn node(&self) -> String {
         self.node_name
@@ -128,15 +143,7 @@ impl ComponentConfig for WhispererConfig {
         if self.max_duration.0.is_zero() {
             errors.push(ConfigError::new("max_duration", "must be positive"));
         }
-        errors.extend(
-            SourceSettings {
-                source: self.source,
-                inventory: self.inventory.as_deref(),
-                auth_type: self.auth_type,
-                kubeconfig: self.kubeconfig.as_deref(),
-            }
-            .check(),
-        );
+        errors.extend(self.source_settings().check());
         // Without pods there is nothing to capture: the inventory must name them.
         if self.source == MetadataSource::Static && self.inventory.is_none() {
             errors.push(ConfigError::new(

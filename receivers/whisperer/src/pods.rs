@@ -1,6 +1,7 @@
 //! Which pods a workload has on this node, kept current: from the Kubernetes API (watchers of
-//! this node's pods and of the controllers above them) or from a static inventory file that is
-//! read again whenever it changes (so a scaled workload is followed either way).
+//! this node's pods and of the controllers above them), from the cluster's controller (the same,
+//! fed), or from a static inventory file that is read again whenever it changes (so a scaled
+//! workload is followed either way).
 
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
@@ -8,9 +9,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use spider_collector::telemetry::ComponentTelemetry;
 use spider_kube::MetadataSource;
+use spider_kube::follower::Follower;
 use spider_kube::index::Index;
 use spider_kube::inventory::FollowedInventory;
-use spider_kube::kubernetes::{self, Watchers};
 
 use crate::config::{WhispererConfig, Workload};
 
@@ -19,7 +20,8 @@ const NO_GRACE: i64 = 0;
 
 enum Source {
     Static(FollowedInventory),
-    Kubernetes(Watchers),
+    /// The API's watchers, or the controller's feed.
+    Followed(Follower),
 }
 
 /// This node's pods and the workloads above them.
@@ -53,26 +55,17 @@ impl Pods {
                     .clone()
                     .ok_or("source: static needs an inventory")?,
             )),
-            MetadataSource::Kubernetes => {
-                let client = kubernetes::client(
-                    config.auth_type,
-                    config.kubeconfig.as_deref(),
-                    config.context.as_deref(),
-                )
-                .await
-                .map_err(|e| {
-                    format!("cannot reach the Kubernetes API to find this node's pods: {e}")
-                })?;
+            MetadataSource::Kubernetes | MetadataSource::Controller => {
                 let failures = telemetry.counter(
                     "spider_whisperer_watch_failures_total",
-                    "Kubernetes watch errors (each retried with backoff).",
+                    "Kubernetes watch (or controller feed) errors, each retried with backoff.",
                 );
-                Source::Kubernetes(Watchers::start(
-                    client,
-                    Some(node.clone()),
-                    index.clone(),
-                    failures,
-                ))
+                let follower = config
+                    .source_settings()
+                    .follow(Some(node.clone()), index.clone(), failures)
+                    .await
+                    .map_err(|e| format!("cannot follow this node's pods: {e}"))?;
+                Source::Followed(follower)
             }
         };
         let mut pods = Self {
@@ -117,10 +110,10 @@ impl Pods {
             .collect()
     }
 
-    /// Stops the watchers.
+    /// Stops following.
     pub async fn stop(&mut self) {
-        if let Source::Kubernetes(watchers) = &mut self.source {
-            watchers.stop().await;
+        if let Source::Followed(follower) = &mut self.source {
+            follower.stop().await;
         }
     }
 }

@@ -2,12 +2,14 @@
 //! the watch expires; backoff while the API server is away) per resource the index needs —
 //! pods, nodes, services, ReplicaSets, Jobs, EndpointSlices — each feeding the shared index.
 //! Read-only `list`/`watch` on those six is all the RBAC it needs (`deploy/` grants exactly that).
+//! Node agents run it when they follow the API themselves; the controller runs it once for the
+//! whole cluster and serves what it follows to them.
 
 mod convert;
 
 use std::fmt::Debug;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -20,11 +22,10 @@ use kube::runtime::{WatchStreamExt, watcher as watch_stream};
 use kube::{Api, Client, Config, Resource};
 use serde::de::DeserializeOwned;
 use spider_collector::telemetry::Counter;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
 
-use crate::index::Index;
+use crate::follower::{Follower, Listed, now_micros};
 use crate::model::Object;
+use crate::sink::ObjectSink;
 use crate::source::AuthType;
 
 /// The resources watched, as RBAC names them (API group, resource): each needs `list` and
@@ -70,98 +71,63 @@ pub async fn client(
     Client::try_from(config).map_err(|e| format!("cannot build a Kubernetes client: {e}"))
 }
 
-/// The running watchers.
-pub struct Watchers {
-    tasks: JoinSet<()>,
-    listed: watch::Receiver<usize>,
-}
-
-impl Watchers {
-    /// Starts a watcher per resource; pods only on `node` when one is given (a node agent).
-    pub fn start(
-        client: Client,
-        node: Option<String>,
-        index: Arc<RwLock<Index>>,
-        failures: Counter,
-    ) -> Self {
-        let (listed_sender, listed) = watch::channel(0usize);
-        let listed_sender = Arc::new(listed_sender);
-        let mut tasks = JoinSet::new();
-        let follow = Follow {
-            index,
-            failures,
-            listed: listed_sender,
-        };
-        let all = watcher::Config::default();
-        let pods = match &node {
-            Some(node) => all.clone().fields(&format!("spec.nodeName={node}")),
-            None => all.clone(),
-        };
-        tasks.spawn(
-            follow
-                .clone()
-                .run(Api::<Pod>::all(client.clone()), pods, convert::pod),
-        );
-        tasks.spawn(follow.clone().run(
-            Api::<Node>::all(client.clone()),
-            all.clone(),
-            convert::node,
-        ));
-        tasks.spawn(follow.clone().run(
-            Api::<Service>::all(client.clone()),
-            all.clone(),
-            convert::service,
-        ));
-        tasks.spawn(follow.clone().run(
-            Api::<ReplicaSet>::all(client.clone()),
-            all.clone(),
-            convert::replica_set,
-        ));
-        tasks.spawn(
-            follow
-                .clone()
-                .run(Api::<Job>::all(client.clone()), all.clone(), convert::job),
-        );
-        tasks.spawn(follow.run(
-            Api::<EndpointSlice>::all(client),
-            all,
-            convert::endpoint_slice,
-        ));
-        Self { tasks, listed }
-    }
-
-    /// Whether every resource has been listed at least once.
-    pub fn ready(&self) -> bool {
-        *self.listed.borrow() >= WATCHED.len()
-    }
-
-    /// Waits until every resource has been listed.
-    pub async fn wait_ready(&mut self) {
-        let _ = self
-            .listed
-            .wait_for(|listed| *listed >= WATCHED.len())
-            .await;
-    }
-
-    /// Stops every watcher.
-    pub async fn stop(&mut self) {
-        self.tasks.abort_all();
-        while self.tasks.join_next().await.is_some() {}
-    }
+/// Starts a watcher per resource, each feeding `sink`; pods only on `node` when one is given.
+pub fn follow(
+    client: Client,
+    node: Option<String>,
+    sink: Arc<dyn ObjectSink>,
+    failures: Counter,
+) -> Follower {
+    let (mut follower, listed) = Follower::new();
+    let follow = Follow {
+        sink,
+        failures,
+        listed,
+    };
+    let all = watcher::Config::default();
+    let pods = match &node {
+        Some(node) => all.clone().fields(&format!("spec.nodeName={node}")),
+        None => all.clone(),
+    };
+    follower.spawn(
+        follow
+            .clone()
+            .run(Api::<Pod>::all(client.clone()), pods, convert::pod),
+    );
+    follower.spawn(follow.clone().run(
+        Api::<Node>::all(client.clone()),
+        all.clone(),
+        convert::node,
+    ));
+    follower.spawn(follow.clone().run(
+        Api::<Service>::all(client.clone()),
+        all.clone(),
+        convert::service,
+    ));
+    follower.spawn(follow.clone().run(
+        Api::<ReplicaSet>::all(client.clone()),
+        all.clone(),
+        convert::replica_set,
+    ));
+    follower.spawn(
+        follow
+            .clone()
+            .run(Api::<Job>::all(client.clone()), all.clone(), convert::job),
+    );
+    follower.spawn(follow.run(
+        Api::<EndpointSlice>::all(client),
+        all,
+        convert::endpoint_slice,
+    ));
+    follower
 }
 
 /// What each watcher shares.
 #[derive(Clone)]
 struct Follow {
-    index: Arc<RwLock<Index>>,
+    sink: Arc<dyn ObjectSink>,
     failures: Counter,
-    listed: Arc<watch::Sender<usize>>,
-}
-
-fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
+    listed: Listed,
 }
 
 impl Follow {
@@ -181,25 +147,19 @@ impl Follow {
                 Ok(Event::InitDone) => {
                     let objects = std::mem::take(&mut buffer);
                     tracing::debug!(kind, objects = objects.len(), "listed");
-                    self.write().replace_kind(&kind, objects, now_micros());
+                    self.sink.replace_kind(&kind, objects, now_micros());
                     if !listed_once {
                         listed_once = true;
-                        self.listed.send_modify(|n| *n += 1);
+                        self.listed.one_more();
                     }
                 }
-                Ok(Event::Apply(object)) => self.write().apply(convert(&object)),
-                Ok(Event::Delete(object)) => self.write().delete(&convert(&object), now_micros()),
+                Ok(Event::Apply(object)) => self.sink.apply(convert(&object)),
+                Ok(Event::Delete(object)) => self.sink.delete(&convert(&object), now_micros()),
                 Err(error) => {
                     self.failures.add(1);
                     tracing::warn!(kind, %error, "Kubernetes watch failed; retrying, records use what is known meanwhile");
                 }
             }
         }
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Index> {
-        self.index
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

@@ -1,0 +1,158 @@
+//! The agent's end of the feed: one task that connects, applies listings and changes to the
+//! component's sink, and reconnects with backoff when the controller is away, keeping what it
+//! knows meanwhile.
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use spider_collector::telemetry::Counter;
+
+use super::{FeedEvent, HEARTBEAT, MAX_LINE_BYTES, OBJECTS_PATH};
+use crate::follower::{Follower, KINDS, Listed, now_micros};
+use crate::model::Object;
+use crate::sink::ObjectSink;
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const LAST_BACKOFF: Duration = Duration::from_secs(30);
+
+/// The most objects one listing may carry before the feed is refused as hostile or broken.
+const MAX_LISTED: usize = 2_000_000;
+
+/// Follows the controller at `endpoint` (`http://host:port`), feeding `sink`; pods only on
+/// `node` when one is given. Each lost feed counts one failure and is retried.
+pub fn follow(
+    endpoint: &str,
+    node: Option<String>,
+    sink: Arc<dyn ObjectSink>,
+    failures: Counter,
+) -> Result<Follower, String> {
+    let mut url = reqwest::Url::parse(endpoint)
+        .map_err(|e| format!("controller endpoint {endpoint:?}: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "controller endpoint {endpoint:?}: must be http:// or https://"
+        ));
+    }
+    url.set_path(OBJECTS_PATH);
+    if let Some(node) = &node {
+        url.query_pairs_mut().append_pair("node", node);
+    }
+    // reqwest is built without a bundled crypto provider: ring serves https.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+    let (mut follower, listed) = Follower::new();
+    let feed = Feed {
+        url,
+        http,
+        sink,
+        failures,
+        listed,
+        kinds_listed: HashSet::new(),
+    };
+    follower.spawn(feed.run());
+    Ok(follower)
+}
+
+struct Feed {
+    url: reqwest::Url,
+    http: reqwest::Client,
+    sink: Arc<dyn ObjectSink>,
+    failures: Counter,
+    listed: Listed,
+    /// Kinds listed at least once, by any connection.
+    kinds_listed: HashSet<String>,
+}
+
+impl Feed {
+    async fn run(mut self) {
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let mut listed_here = 0;
+            let Err(error) = self.connection(&mut listed_here).await;
+            self.failures.add(1);
+            tracing::warn!(url = %self.url, %error, "controller feed lost; records use what is known meanwhile, retrying");
+            // A connection that got its listings was a working one: start the backoff again.
+            if listed_here >= KINDS.len() {
+                backoff = FIRST_BACKOFF;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(LAST_BACKOFF);
+        }
+    }
+
+    /// One connection, until it fails (it never ends otherwise); `listed_here` counts the
+    /// listings it completed.
+    async fn connection(&mut self, listed_here: &mut usize) -> Result<Infallible, String> {
+        let mut response = self
+            .http
+            .get(self.url.clone())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            return Err(format!("{status}: {}", body.trim()));
+        }
+        let mut pending: Vec<u8> = Vec::new();
+        let mut listing: Option<(String, Vec<Object>)> = None;
+        loop {
+            let chunk = tokio::time::timeout(HEARTBEAT * 3, response.chunk())
+                .await
+                .map_err(|_| format!("no heartbeat for {:?}", HEARTBEAT * 3))?
+                .map_err(|e| e.to_string())?
+                .ok_or("the controller closed the feed")?;
+            pending.extend_from_slice(&chunk);
+            while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                let event: FeedEvent<Object> = serde_json::from_slice(&line)
+                    .map_err(|e| format!("unreadable feed line: {e}"))?;
+                if self.take(event, &mut listing)? {
+                    *listed_here += 1;
+                }
+            }
+            if pending.len() > MAX_LINE_BYTES {
+                return Err(format!("a feed line is longer than {MAX_LINE_BYTES} bytes"));
+            }
+        }
+    }
+
+    /// Applies one event; true when it completed a listing.
+    fn take(
+        &mut self,
+        event: FeedEvent<Object>,
+        listing: &mut Option<(String, Vec<Object>)>,
+    ) -> Result<bool, String> {
+        match event {
+            FeedEvent::ListStart { kind } => *listing = Some((kind, Vec::new())),
+            FeedEvent::Listed { object } => {
+                let (_, objects) = listing.as_mut().ok_or("an object outside a listing")?;
+                if objects.len() >= MAX_LISTED {
+                    return Err(format!("a listing of more than {MAX_LISTED} objects"));
+                }
+                objects.push(object);
+            }
+            FeedEvent::ListEnd { kind } => {
+                let (started, objects) = listing.take().ok_or("a listing end without start")?;
+                if started != kind {
+                    return Err(format!("the listing of {started} ended as {kind}"));
+                }
+                tracing::debug!(kind, objects = objects.len(), "listed by the controller");
+                self.sink.replace_kind(&kind, objects, now_micros());
+                if KINDS.contains(&kind.as_str()) && self.kinds_listed.insert(kind) {
+                    self.listed.one_more();
+                }
+                return Ok(true);
+            }
+            FeedEvent::Applied { object } => self.sink.apply(object),
+            FeedEvent::Deleted { object } => self.sink.delete(&object, now_micros()),
+            FeedEvent::Heartbeat => {}
+        }
+        Ok(false)
+    }
+}
