@@ -20,6 +20,14 @@ fn of_kind<'a>(objects: &'a Value, kind: &str) -> Vec<&'a Value> {
         .collect()
 }
 
+/// The object of `kind` called `name`.
+fn named<'a>(objects: &'a Value, kind: &str, name: &str) -> &'a Value {
+    of_kind(objects, kind)
+        .into_iter()
+        .find(|object| object["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
 fn kinds(objects: &Value) -> BTreeSet<String> {
     objects
         .as_array()
@@ -93,6 +101,7 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
         ("default", everything.to_vec()),
         ("object-store", everything.to_vec()),
         ("open", open),
+        ("no-controller", everything.to_vec()),
         (
             "everything",
             vec![
@@ -103,6 +112,8 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
                 "DaemonSet",
                 "Deployment",
                 "Service",
+                // The controller's own: the agents' is not created in this case.
+                "ServiceAccount",
             ],
         ),
         (
@@ -112,7 +123,9 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
                 "ClusterRoleBinding",
                 "ConfigMap",
                 "DaemonSet",
+                "Deployment",
                 "PersistentVolumeClaim",
+                "Service",
                 "ServiceAccount",
             ],
         ),
@@ -156,6 +169,7 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
         role["rules"], result["rules"],
         "the ClusterRole is the processor's rules file"
     );
+    the_controller_alone_watches_the_api(default, &cases["no-controller"]["objects"]);
 
     // The API's role tokens: random, one Secret, each pod given only what its role needs.
     let secret = of_kind(default, "Secret")[0];
@@ -198,7 +212,7 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
         "the agents hold the agent token alone"
     );
     let query_container =
-        &of_kind(default, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0];
+        &named(default, "Deployment", "spider-query")["spec"]["template"]["spec"]["containers"][0];
     let mut query_refs = secret_refs(query_container);
     query_refs.sort();
     assert_eq!(
@@ -241,7 +255,7 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
         agent["volumes"][1]["persistentVolumeClaim"]["claimName"],
         "shared-nfs"
     );
-    let query = &of_kind(objects, "Deployment")[0]["spec"];
+    let query = &named(objects, "Deployment", "spider-query")["spec"];
     assert_eq!(query["replicas"], 2);
     // A read-only root, and a scratch volume where sorts beyond the memory pool spill.
     let pod = &query["template"]["spec"];
@@ -270,7 +284,7 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
         "spider-token"
     );
     assert_eq!(
-        of_kind(objects, "Service")[0]["spec"]["type"],
+        named(objects, "Service", "spider-query")["spec"]["type"],
         "LoadBalancer"
     );
 
@@ -314,14 +328,15 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
         ("resources type", "/agent/resources"),
         ("pull policy", "/image/pullPolicy"),
         ("otlp dimension", "/otlp/dimensions/1"),
+        ("controller port", "/controller/port"),
     ];
-    for (case, named) in refusals {
+    for (case, key) in refusals {
         let message = result["refused"][case]
             .as_str()
             .unwrap_or_else(|| panic!("{case} was accepted"));
-        assert!(message.contains(named), "{case}: {message}");
+        assert!(message.contains(key), "{case}: {message}");
     }
-    for (case, named) in [
+    for (case, reason) in [
         ("bucket without url", "set storage.objectStore.url"),
         ("bucket with replicas", "query.replicas must be 0 or 1"),
         ("credential option", "secret_access_key is a credential"),
@@ -329,7 +344,7 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
         let message = result["failed"][case]
             .as_str()
             .unwrap_or_else(|| panic!("{case} rendered"));
-        assert!(message.contains(named), "{case}: {message}");
+        assert!(message.contains(reason), "{case}: {message}");
     }
     the_object_store_mode_shares_no_volume(&cases["object-store"]["objects"]);
     retention_runs_on_the_shared_volume(&cases["everything"]["objects"]);
@@ -340,6 +355,62 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
         "{}",
         result["nothing_to_do"]
     );
+}
+
+/// With the controller (the default) its ServiceAccount is the only one bound to the
+/// ClusterRole, the agents mount no API token and follow the controller's Service; without it the
+/// agents' ServiceAccount is bound and they watch the API.
+fn the_controller_alone_watches_the_api(default: &Value, without: &Value) {
+    let bound = |objects: &Value| -> Vec<String> {
+        of_kind(objects, "ClusterRoleBinding")
+            .iter()
+            .chain(of_kind(objects, "RoleBinding").iter())
+            .flat_map(|binding| binding["subjects"].as_array().unwrap().iter())
+            .map(|subject| subject["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(bound(default), ["spider-controller"]);
+    assert_eq!(bound(without), ["spider"]);
+    let controller = &named(default, "Deployment", "spider-controller")["spec"]["template"];
+    assert_eq!(
+        controller["spec"]["serviceAccountName"],
+        "spider-controller"
+    );
+    assert_eq!(
+        controller["spec"]["containers"][0]["args"],
+        serde_json::json!(["controller", "--listen", "0.0.0.0:4390"])
+    );
+    assert_eq!(
+        named(default, "Service", "spider-controller")["spec"]["ports"][0]["port"],
+        4390
+    );
+    assert!(of_kind(without, "Deployment").len() == 1, "no controller");
+    let agent_pod =
+        |objects: &Value| of_kind(objects, "DaemonSet")[0]["spec"]["template"]["spec"].clone();
+    assert_eq!(agent_pod(default)["automountServiceAccountToken"], false);
+    assert!(agent_pod(without)["automountServiceAccountToken"].is_null());
+    let config = |objects: &Value| {
+        of_kind(objects, "ConfigMap")[0]["data"]["collector.yaml"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let fed = config(default);
+    // The k8s_attributes processor and the whisperer receiver both follow it.
+    assert_eq!(fed.matches("source: controller").count(), 2, "{fed}");
+    assert_eq!(
+        fed.matches("controller: http://spider-controller.spider:4390")
+            .count(),
+        2,
+        "{fed}"
+    );
+    let watching = config(without);
+    assert_eq!(
+        watching.matches("source: kubernetes").count(),
+        2,
+        "{watching}"
+    );
+    validate_agent_config("no-controller", without);
 }
 
 /// Object-store mode: the agents stage on their node and upload, the query service reads the
@@ -379,7 +450,7 @@ fn the_object_store_mode_shares_no_volume(objects: &Value) {
         .unwrap();
     assert!(!config.contains("/var/lib/spider/data"), "{config}");
 
-    let query = &of_kind(objects, "Deployment")[0]["spec"];
+    let query = &named(objects, "Deployment", "spider-query")["spec"];
     assert_eq!(query["strategy"]["type"], "Recreate");
     let pod = &query["template"]["spec"];
     assert_eq!(pod["serviceAccountName"], "spider", "the cloud identity");

@@ -23,6 +23,7 @@ CASES = {
         "image": {"repository": "registry.example/spider", "tag": "1.2.3", "pullPolicy": "Always"},
         "imagePullSecrets": [{"name": "registry"}],
         "serviceAccount": {"create": False, "name": "observer"},
+        "controller": {"port": 4391, "nodeSelector": {"kubernetes.io/os": "linux"}},
         "agent": {
             "usage": {"readInterval": "5s", "maxFlows": 262144},
             "capture": {"enabled": True, "interfaces": ["eth0", "cni0"], "filter": "tcp port 80"},
@@ -74,6 +75,8 @@ CASES = {
     # Capture only, no query service, a claim the chart creates with a class.
     # The API left open: no tokens Secret, no token in the agents' config.
     "open": {"query": {"tokens": {"create": False}}},
+    # Every agent watches the API itself: the ClusterRole is theirs.
+    "no-controller": {"controller": {"enabled": False}},
     "capture-only": {
         "agent": {"usage": {"enabled": False}, "capture": {"enabled": True}},
         "query": {"enabled": False},
@@ -90,6 +93,7 @@ BAD = {
     "storage mode": {"storage": {"mode": "bucket"}},
     "retention dataset": {"storage": {"retention": {"maxAge": {"flows": "24h"}}}},
     "port range": {"query": {"service": {"port": 70000}}},
+    "controller port": {"controller": {"port": 0}},
     "resources type": {"agent": {"resources": "lots"}},
     "pull policy": {"image": {"pullPolicy": "Sometimes"}},
     "otlp dimension": {"otlp": {"dimensions": ["namespace", "colour"]}},

@@ -157,3 +157,14 @@ spec:
               emptyDir:
                 sizeLimit: 1Gi
 {{- end -}}
+
+{{/* Where an agent's components get Kubernetes metadata: the controller's feed, or the API. */}}
+{{- define "spider.metadataSource" -}}
+{{- if .Values.controller.enabled -}}
+source: controller
+controller: http://{{ include "spider.fullname" . }}-controller.{{ .Release.Namespace }}:{{ .Values.controller.port }}
+{{- else -}}
+source: kubernetes
+auth_type: service_account
+{{- end -}}
+{{- end -}}

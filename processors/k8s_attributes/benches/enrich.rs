@@ -1,7 +1,9 @@
 //! Enrichment with 10,000 pods indexed: the memory the index takes (RSS growth while it is
-//! built from pods, ReplicaSets, nodes and services as the API delivers them) and records/s
-//! through the processor (both ends of usage records: mostly pods, some services, nodes and
-//! external addresses), on one core.
+//! built from pods, ReplicaSets, nodes and services as the API delivers them), beside the memory
+//! the controller's store takes for the same cluster, and what one agent's (re)connection to the
+//! controller costs (the listing's bytes, its encoding, and its decoding into a fresh index);
+//! then records/s through the processor (both ends of usage records: mostly pods, some
+//! services, nodes and external addresses), on one core.
 //!
 //! `cargo bench -p spider-processor-k8s-attributes --bench enrich [-- PODS]`
 
@@ -11,9 +13,12 @@ use std::time::Instant;
 use spider_collector::Factory;
 use spider_collector::conformance;
 use spider_collector::records::{Batch, NetworkUsage, Timestamp};
+use spider_controller::store::Store;
 use spider_kube::MetadataSource;
+use spider_kube::feed::FeedEvent;
 use spider_kube::index::{Index, RecordTime};
 use spider_kube::model::{Controller, Key, Node, Object, Owner, Pod, Service};
+use spider_kube::sink::ObjectSink;
 use spider_processor_k8s_attributes::{K8sAttributesConfig, K8sAttributesProcessorFactory};
 
 const PODS_PER_NODE: usize = 50;
@@ -96,6 +101,7 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(10_000);
     let objects = cluster(pods);
+    let for_controller = objects.clone();
     let count = objects.len();
     let before = rss();
     let started = Instant::now();
@@ -133,6 +139,7 @@ fn main() {
         lookups as f64 / seconds / 1e6,
         seconds / lookups as f64 * 1e9
     );
+    controller_store(for_controller, pods);
     drop(index);
 
     // Through the processor, its index loaded from an inventory of the same cluster shape.
@@ -173,6 +180,62 @@ fn main() {
         seconds / records as f64 * 1e9
     );
     let _ = std::fs::remove_file(path);
+}
+
+/// The controller's store of the same cluster, and one agent's listing from it.
+fn controller_store(objects: Vec<Object>, pods: usize) {
+    let before = rss();
+    let store = Store::new();
+    for object in objects {
+        store.apply(object);
+    }
+    let grown = rss().saturating_sub(before);
+    println!(
+        "controller store     {:.1} MB RSS growth ({:.0} bytes per pod), {} objects",
+        grown as f64 / 1e6,
+        grown as f64 / pods as f64,
+        store.len()
+    );
+    let started = Instant::now();
+    let mut encoded = Vec::new();
+    for (kind, objects) in store.subscribe(None).listings {
+        serde_json::to_writer(
+            &mut encoded,
+            &FeedEvent::<&Object>::ListStart { kind: kind.clone() },
+        )
+        .unwrap();
+        encoded.push(b'\n');
+        for object in &objects {
+            serde_json::to_writer(&mut encoded, &FeedEvent::Listed { object: &**object }).unwrap();
+            encoded.push(b'\n');
+        }
+        serde_json::to_writer(&mut encoded, &FeedEvent::<&Object>::ListEnd { kind }).unwrap();
+        encoded.push(b'\n');
+    }
+    let encoding = started.elapsed();
+    let started = Instant::now();
+    let index = std::sync::RwLock::new(Index::new(120_000_000));
+    let mut listed = Vec::new();
+    for line in encoded
+        .split(|&b| b == b'\n')
+        .filter(|line| !line.is_empty())
+    {
+        match serde_json::from_slice::<FeedEvent<Object>>(line).unwrap() {
+            FeedEvent::Listed { object } => listed.push(object),
+            FeedEvent::ListEnd { kind } => {
+                index.replace_kind(&kind, std::mem::take(&mut listed), 0)
+            }
+            _ => {}
+        }
+    }
+    let decoding = started.elapsed();
+    assert_eq!(index.read().unwrap().sizes().pods, pods);
+    println!(
+        "feed listing         {:.1} MB per agent connection, encoded in {:.0} ms, decoded into an index in {:.0} ms",
+        encoded.len() as f64 / 1e6,
+        encoding.as_secs_f64() * 1e3,
+        decoding.as_secs_f64() * 1e3
+    );
 }
 
 /// A usage record: a pod client, a server that is mostly a pod, else a service, node or outside.

@@ -3,12 +3,13 @@
 //! `serve` answers the UI, `generate` makes demo data, `analyze` reads a pcap file into datasets,
 //! `pcap` writes a stored session back out as a pcap, `capture` attaches a Whisperer to a workload,
 //! `retain` deletes partitions past their datasets' maximum age, `rollup` writes the hourly rollups
-//! the logical map reads.
+//! the logical map reads, `controller` watches a cluster's API for its node agents.
 
 mod analyze;
 mod capture;
 mod collect;
 mod components;
+mod controller;
 mod demo;
 mod generate;
 mod pcap;
@@ -29,6 +30,7 @@ use crate::factories;
 pub use analyze::AnalyzeArgs;
 pub use capture::CaptureArgs;
 pub use components::components;
+pub use controller::ControllerArgs;
 pub use demo::DemoArgs;
 pub use generate::GenerateArgs;
 pub use pcap::PcapArgs;
@@ -74,6 +76,8 @@ pub enum Command {
     Retain(RetainArgs),
     /// Write the hourly rollups of network usage the logical map reads for whole hours.
     Rollup(RollupArgs),
+    /// Watch the cluster's Kubernetes API, alone, and feed its metadata to the node agents.
+    Controller(ControllerArgs),
     /// One SQL statement of the query service, in its own bounded process (the service starts
     /// it; not for people).
     #[command(hide = true)]
@@ -143,6 +147,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Capture(args) => capture::capture(args),
         Command::Retain(args) => retain::retain(&args),
         Command::Rollup(args) => rollup::rollup(&args),
+        Command::Controller(args) => controller::controller(&args),
         Command::SqlWorker => ExitCode::from(spider_server::worker::answer_one()),
     }
 }

@@ -23,7 +23,7 @@ use crate::support::{ends, exchange, pod_meta, started, through};
 const BOOKMARKS: Duration = Duration::from_millis(200);
 
 /// The fake with a small cluster: two nodes, a Deployment's ReplicaSet and pod, a service.
-async fn cluster() -> FakeApi {
+pub(crate) async fn cluster() -> FakeApi {
     let api = FakeApi::start_new(BOOKMARKS).await;
     api.apply(node("node-1", &["192.168.0.1"]));
     api.apply(node("node-2", &["192.168.0.2"]));
@@ -40,7 +40,7 @@ async fn cluster() -> FakeApi {
     api
 }
 
-fn kubernetes_config(api: &FakeApi) -> K8sAttributesConfig {
+pub(crate) fn kubernetes_config(api: &FakeApi) -> K8sAttributesConfig {
     let kubeconfig = spider_testkit::scratch("kubeconfig").join("config");
     api.write_kubeconfig(&kubeconfig);
     K8sAttributesConfig {
@@ -53,12 +53,12 @@ fn kubernetes_config(api: &FakeApi) -> K8sAttributesConfig {
 }
 
 /// The metadata the processor gives `address` now.
-async fn client_of(processor: &mut Box<dyn Processor>, address: &str) -> EndpointMeta {
+pub(crate) async fn client_of(processor: &mut Box<dyn Processor>, address: &str) -> EndpointMeta {
     ends(processor, address, "203.0.113.1", now()).await.0
 }
 
 /// Now, Unix seconds.
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
@@ -66,7 +66,11 @@ fn now() -> i64 {
 }
 
 /// Polls until `address` is attributed as `expected` (the watchers apply changes asynchronously).
-async fn eventually(processor: &mut Box<dyn Processor>, address: &str, expected: &EndpointMeta) {
+pub(crate) async fn eventually(
+    processor: &mut Box<dyn Processor>,
+    address: &str,
+    expected: &EndpointMeta,
+) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let found = client_of(processor, address).await;

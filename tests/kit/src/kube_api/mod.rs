@@ -9,6 +9,9 @@
 //! 410 `Expired` status — a plain HTTP 410 would make kube-rs retry forever. `fieldSelector`
 //! supports `spec.nodeName`, `metadata.name` and `metadata.namespace`.
 //!
+//! It counts what it answers (lists, expired watches, watches open now per resource), so a test
+//! can hold a client to the load it puts on an API server.
+//!
 //! Tests change the cluster directly ([`FakeApi::apply`], [`FakeApi::delete`]), expire watches
 //! mid-stream ([`FakeApi::expire_watches`]) and stop and restart the server on the same port
 //! ([`FakeApi::stop`], [`FakeApi::start`]); a restart drops every connection and forgets the
@@ -104,6 +107,12 @@ impl FakeApi {
     /// How many list requests were answered so far.
     pub fn lists(&self) -> u64 {
         self.store.lock().unwrap().lists
+    }
+
+    /// How many watches of `resource` are open now.
+    pub fn open_watches(&self, resource: Resource) -> usize {
+        let store = self.store.lock().unwrap();
+        store.open_watches.get(&resource).copied().unwrap_or(0)
     }
 
     /// Stops listening and drops every connection.

@@ -256,7 +256,11 @@ fn watch_response(
             .map(Duration::from_secs),
         sender,
     };
-    tokio::spawn(watch.run());
+    let open = OpenWatch::new(shared, resource);
+    tokio::spawn(async move {
+        watch.run().await;
+        drop(open);
+    });
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
         receiver
             .recv()
@@ -268,6 +272,37 @@ fn watch_response(
         Body::from_stream(stream),
     )
         .into_response()
+}
+
+/// Counts a watch open for as long as it is held.
+struct OpenWatch {
+    shared: Shared,
+    resource: Resource,
+}
+
+impl OpenWatch {
+    fn new(shared: &Shared, resource: Resource) -> Self {
+        *shared
+            .store
+            .lock()
+            .unwrap()
+            .open_watches
+            .entry(resource)
+            .or_default() += 1;
+        Self {
+            shared: shared.clone(),
+            resource,
+        }
+    }
+}
+
+impl Drop for OpenWatch {
+    fn drop(&mut self) {
+        let mut store = self.shared.store.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(open) = store.open_watches.get_mut(&self.resource) {
+            *open -= 1;
+        }
+    }
 }
 
 /// One watch request being answered.

@@ -139,6 +139,8 @@ pub struct Store {
     pub expired_answers: u64,
     /// Lists answered.
     pub lists: u64,
+    /// Watches open now, by resource.
+    pub open_watches: BTreeMap<Resource, usize>,
 }
 
 fn key(resource: Resource, object: &Value) -> (Resource, String, String) {

@@ -1,0 +1,103 @@
+//! The controller: one per cluster, it alone lists and watches the Kubernetes API (the same
+//! watchers a node agent runs, [`spider_kube::kubernetes`]) into a [`store::Store`], and serves
+//! that store to every node agent as a feed ([`spider_kube::feed`]). The API server then carries
+//! one watch per resource whatever the number of nodes, and only the controller's ServiceAccount
+//! may list pods cluster-wide. It serves `/metrics` beside the feed.
+
+pub mod routes;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use spider_collector::telemetry::{ComponentTelemetry, metrics_router};
+use spider_kube::follower::Follower;
+use spider_kube::kubernetes;
+use tokio::task::JoinHandle;
+
+use crate::store::Store;
+
+/// The most feeds served at once: one per node agent (and Whisperer), with room to spare.
+pub const MAX_FEEDS: usize = 10_000;
+
+/// An agent sends its request head at once; a connection that does not is let go.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running controller.
+pub struct Controller {
+    store: Arc<Store>,
+    watchers: Follower,
+    server: JoinHandle<()>,
+    feeds: routes::Feeds,
+    address: SocketAddr,
+}
+
+impl Controller {
+    /// Watches the API through `client` and serves the feed on `listen`.
+    pub async fn start(
+        client: kube::Client,
+        listen: SocketAddr,
+        telemetry: &ComponentTelemetry,
+    ) -> Result<Self, String> {
+        let store = Arc::new(Store::new());
+        let failures = telemetry.counter(
+            "spider_controller_watch_failures_total",
+            "The controller's Kubernetes list/watch failures (each is retried with backoff).",
+        );
+        let watchers = kubernetes::follow(client, None, store.clone(), failures);
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| format!("cannot read the listening address: {e}"))?;
+        let feeds = routes::Feeds::new(MAX_FEEDS);
+        let open = feeds.clone();
+        telemetry.gauge(
+            "spider_controller_feeds",
+            "Feeds the controller is serving (node agents and Whisperers following it).",
+            move || open.open() as f64,
+        );
+        let objects = store.clone();
+        telemetry.gauge(
+            "spider_controller_objects",
+            "Objects in the controller's store (pods, nodes, services, ReplicaSets, Jobs, EndpointSlices).",
+            move || objects.len() as f64,
+        );
+        let router = routes::router(store.clone(), feeds.clone())
+            .merge(metrics_router(telemetry.registry().clone()));
+        let stopping = feeds.ending();
+        let server = tokio::spawn(spider_collector::listen::serve(
+            listener,
+            router,
+            HEADER_READ_TIMEOUT,
+            stopping.cancelled_owned(),
+        ));
+        tracing::info!(%address, "controller serving the metadata feed");
+        Ok(Self {
+            store,
+            watchers,
+            server,
+            feeds,
+            address,
+        })
+    }
+
+    /// Where it listens.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// What it holds.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Stops watching and serving; open feeds end.
+    pub async fn stop(mut self) {
+        self.feeds.end_all();
+        let _ = (&mut self.server).await;
+        self.watchers.stop().await;
+    }
+}

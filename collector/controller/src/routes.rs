@@ -1,0 +1,242 @@
+//! The controller's HTTP surface: the feed (`GET /v1/objects[?node=NAME]`, JSON lines), its
+//! readiness (`GET /readyz`: 200 once the cluster is listed) and what it holds
+//! (`GET /v1/status`). Feeds are bounded in number; a feed too far behind the changes is ended
+//! so its agent lists again rather than the controller keeping changes for it without bound.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use serde::Deserialize;
+use spider_kube::feed::{FeedEvent, HEARTBEAT, OBJECTS_PATH};
+use spider_kube::model::Object;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::store::{Change, Store, for_node};
+
+/// A node name is a DNS subdomain: at most 253 characters.
+const MAX_NODE_NAME: usize = 253;
+
+/// A feed's writes are gathered into chunks of about this size.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// The feeds being served: how many may be, how many are, and the signal that ends them all.
+#[derive(Clone)]
+pub struct Feeds {
+    slots: Arc<Semaphore>,
+    open: Arc<AtomicUsize>,
+    ending: CancellationToken,
+}
+
+impl Feeds {
+    /// Room for `max` feeds at once.
+    pub fn new(max: usize) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(max)),
+            open: Arc::new(AtomicUsize::new(0)),
+            ending: CancellationToken::new(),
+        }
+    }
+
+    /// Feeds open now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Ends every feed (the controller is stopping).
+    pub fn end_all(&self) {
+        self.ending.cancel();
+    }
+
+    /// The signal that ends them, for the server to stop with.
+    pub fn ending(&self) -> CancellationToken {
+        self.ending.clone()
+    }
+}
+
+#[derive(Clone)]
+struct App {
+    store: Arc<Store>,
+    feeds: Feeds,
+}
+
+/// The routes over `store`.
+pub fn router(store: Arc<Store>, feeds: Feeds) -> Router {
+    Router::new()
+        .route(OBJECTS_PATH, get(feed))
+        .route("/readyz", get(ready))
+        .route("/v1/status", get(status))
+        .with_state(App { store, feeds })
+}
+
+async fn ready(State(app): State<App>) -> Response {
+    if app.store.ready() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the cluster is not listed yet\n",
+        )
+            .into_response()
+    }
+}
+
+async fn status(State(app): State<App>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "ready": app.store.ready(),
+        "objects": app.store.counts(),
+        "feeds": app.feeds.open(),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedParams {
+    node: Option<String>,
+}
+
+fn refuse(status: StatusCode, message: &str) -> Response {
+    (status, format!("{message}\n")).into_response()
+}
+
+async fn feed(
+    State(app): State<App>,
+    params: Result<Query<FeedParams>, QueryRejection>,
+) -> Response {
+    let Ok(Query(params)) = params else {
+        return refuse(StatusCode::BAD_REQUEST, "the only parameter is node=NAME");
+    };
+    if params
+        .node
+        .as_ref()
+        .is_some_and(|node| node.is_empty() || node.len() > MAX_NODE_NAME)
+    {
+        return refuse(StatusCode::BAD_REQUEST, "node: 1 to 253 characters");
+    }
+    // Before the cluster is listed a feed would tell agents that what they know is gone.
+    if !app.store.ready() {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the cluster is not listed yet; retry",
+        );
+    }
+    let Ok(slot) = app.feeds.slots.clone().try_acquire_owned() else {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many feeds open; retry",
+        );
+    };
+    let subscription = app.store.subscribe(params.node.as_deref());
+    let (sender, receiver) = mpsc::channel::<Bytes>(4);
+    let writer = Writer {
+        sender,
+        chunk: Vec::with_capacity(CHUNK_BYTES),
+        node: params.node,
+    };
+    tokio::spawn(writer.run(subscription, app.feeds.clone(), slot));
+    let body = futures::stream::unfold(receiver, |mut receiver| async move {
+        let chunk = receiver.recv().await?;
+        Some((Ok::<_, std::convert::Infallible>(chunk), receiver))
+    });
+    (
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(body),
+    )
+        .into_response()
+}
+
+/// Writes one feed until its agent goes, it falls too far behind, or the controller stops.
+struct Writer {
+    sender: mpsc::Sender<Bytes>,
+    chunk: Vec<u8>,
+    node: Option<String>,
+}
+
+/// The agent went away: nothing more to write.
+struct Gone;
+
+impl Writer {
+    async fn run(
+        mut self,
+        subscription: crate::store::Subscription,
+        feeds: Feeds,
+        _slot: OwnedSemaphorePermit,
+    ) {
+        feeds.open.fetch_add(1, Ordering::Relaxed);
+        tokio::select! {
+            _ = self.write(subscription) => {}
+            () = feeds.ending.cancelled() => {}
+        }
+        feeds.open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    async fn write(&mut self, subscription: crate::store::Subscription) -> Result<(), Gone> {
+        let crate::store::Subscription {
+            listings,
+            mut changes,
+        } = subscription;
+        for (kind, objects) in listings {
+            self.line(&FeedEvent::<&Object>::ListStart { kind: kind.clone() })
+                .await?;
+            for object in &objects {
+                self.line(&FeedEvent::Listed { object: &**object }).await?;
+            }
+            self.line(&FeedEvent::<&Object>::ListEnd { kind }).await?;
+        }
+        self.flush().await?;
+        loop {
+            let change = match tokio::time::timeout(HEARTBEAT, changes.recv()).await {
+                Err(_idle) => {
+                    self.line(&FeedEvent::<&Object>::Heartbeat).await?;
+                    self.flush().await?;
+                    continue;
+                }
+                Ok(Ok(change)) => change,
+                Ok(Err(broadcast::error::RecvError::Lagged(missed))) => {
+                    tracing::warn!(missed, node = ?self.node, "a feed fell behind the changes; ended, so its agent lists again");
+                    return Ok(());
+                }
+                Ok(Err(broadcast::error::RecvError::Closed)) => return Ok(()),
+            };
+            if for_node(change.object(), self.node.as_deref()) {
+                let event = match &change {
+                    Change::Applied(object) => FeedEvent::Applied { object: &**object },
+                    Change::Deleted(object) => FeedEvent::Deleted { object: &**object },
+                };
+                self.line(&event).await?;
+            }
+            // Changes come in bursts (a rollout): gather what is already there into one write.
+            if changes.is_empty() {
+                self.flush().await?;
+            }
+        }
+    }
+
+    async fn line(&mut self, event: &FeedEvent<&Object>) -> Result<(), Gone> {
+        serde_json::to_writer(&mut self.chunk, event).expect("feed events serialize");
+        self.chunk.push(b'\n');
+        if self.chunk.len() >= CHUNK_BYTES {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), Gone> {
+        if self.chunk.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(
+            &mut self.chunk,
+            Vec::with_capacity(CHUNK_BYTES),
+        ));
+        self.sender.send(chunk).await.map_err(|_| Gone)
+    }
+}
