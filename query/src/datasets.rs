@@ -62,7 +62,9 @@ pub fn open_lake(lake: &Lake, max_memory: Option<usize>) -> Result<SessionContex
             )?),
             _ => Arc::new(RangeScan::new(
                 listing_table(&lake.dataset_url(kind.as_str()), *kind)?,
+                kind.as_str(),
                 kind.time_column(),
+                lake.clone(),
             )),
         };
         if *kind == RecordKind::NetworkUsage {

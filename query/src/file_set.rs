@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use futures::TryStreamExt;
 use spider_lake::Lake;
-use spider_records::catalog::{PARTITION_COLUMNS, covering};
+use spider_records::catalog::{PARTITION_COLUMNS, cluster_directory, cluster_of, covering};
 use spider_records::{RecordKind, Timestamp};
 
 use crate::partitions::MAX_SPANS;
@@ -17,25 +17,41 @@ use crate::range::TimeRange;
 use crate::sql::QueryError;
 
 /// A fingerprint of every published file of the datasets `kinds` in the directories `range`
-/// reads: name, size, modification time and tag.
+/// reads, in `cluster` or in every cluster: name, size, modification time and tag.
 pub async fn fingerprint(
     lake: &Lake,
     range: TimeRange,
     kinds: &[RecordKind],
+    cluster: Option<&str>,
 ) -> Result<u64, QueryError> {
     let spans = covering(
         Timestamp::from_micros(range.from),
         Timestamp::from_micros(range.to),
         MAX_SPANS,
     );
-    let directories: Vec<String> = kinds
-        .iter()
-        .flat_map(|kind| match &spans {
-            Some(spans) => spans.iter().map(|span| span.directory(*kind)).collect(),
-            None => vec![kind.as_str().to_owned()],
-        })
-        .collect();
+    let mut directories = Vec::new();
+    for kind in kinds {
+        let clusters = match cluster {
+            Some(cluster) => vec![cluster.to_owned()],
+            None => clusters_of(lake, kind.as_str()).await?,
+        };
+        for cluster in &clusters {
+            match &spans {
+                Some(spans) => {
+                    directories.extend(spans.iter().map(|span| span.directory(*kind, cluster)));
+                }
+                None => directories.push(cluster_directory(*kind, cluster)),
+            }
+        }
+    }
     Ok(hash(&published(lake, &directories).await?))
+}
+
+/// The clusters holding part of `dataset`.
+pub(crate) async fn clusters_of(lake: &Lake, dataset: &str) -> Result<Vec<String>, QueryError> {
+    lake.clusters(dataset)
+        .await
+        .map_err(|e| QueryError::Failed(format!("cannot list {dataset}: {e}")))
 }
 
 /// A fingerprint of the published files below one directory, and how many there are.
@@ -47,13 +63,16 @@ pub async fn directory_fingerprint(
     Ok((hash(&files), files.len()))
 }
 
+/// An hour partition of one cluster: (cluster, date, hour).
+pub type HourKey = (String, String, u32);
+
 /// The published files below `directory`, fingerprinted by the hour partition each is in:
-/// `(date, hour)` → (fingerprint, files).
+/// (cluster, date, hour) → (fingerprint, files).
 pub async fn fingerprints_by_hour(
     lake: &Lake,
     directory: String,
-) -> Result<HashMap<(String, u32), (u64, usize)>, QueryError> {
-    let mut by_hour: HashMap<(String, u32), Vec<FileKey>> = HashMap::new();
+) -> Result<HashMap<HourKey, (u64, usize)>, QueryError> {
+    let mut by_hour: HashMap<HourKey, Vec<FileKey>> = HashMap::new();
     for file in published(lake, &[directory]).await? {
         if let Some(hour) = hour_partition(&file.0) {
             by_hour.entry(hour).or_default().push(file);
@@ -65,9 +84,9 @@ pub async fn fingerprints_by_hour(
         .collect())
 }
 
-/// The `(date, hour)` partition a file's path is in.
-pub(crate) fn hour_partition(path: &str) -> Option<(String, u32)> {
-    let [date, hour] = PARTITION_COLUMNS;
+/// The (cluster, date, hour) partition a file's path is in.
+pub(crate) fn hour_partition(path: &str) -> Option<HourKey> {
+    let [_, date, hour] = PARTITION_COLUMNS;
     let mut found = (None, None);
     for part in path.split('/') {
         if let Some(value) = part.strip_prefix(&format!("{date}=")) {
@@ -76,7 +95,7 @@ pub(crate) fn hour_partition(path: &str) -> Option<(String, u32)> {
             found.1 = value.parse().ok();
         }
     }
-    Some((found.0?, found.1?))
+    Some((cluster_of(path)?.to_owned(), found.0?, found.1?))
 }
 
 type FileKey = (String, u64, i64, Option<String>);
@@ -153,24 +172,28 @@ mod tests {
             (path.to_owned(), size, modified, tag.map(str::to_owned))
         };
         let files = vec![file(
-            "network_usage/date=2026-11-21/hour=05/a.parquet",
+            "network_usage/cluster=default/date=2026-11-21/hour=05/a.parquet",
             10,
             7,
             None,
         )];
         // Rollups are named by it: a new build must give the same value for the same files
         // (FNV-1a, as computed independently).
-        assert_eq!(hash(&files), 0xc52a_304d_f7f8_1dbe);
+        assert_eq!(hash(&files), 0xdfe0_8b4d_9040_9f63);
         assert_ne!(hash(&files), hash(&[file(&files[0].0, 11, 7, None)]));
         assert_ne!(hash(&files), hash(&[file(&files[0].0, 10, 8, None)]));
         assert_ne!(hash(&files), hash(&[file(&files[0].0, 10, 7, Some("e"))]));
         assert_ne!(hash(&files), hash(&[]));
         assert_eq!(
-            hour_partition("lake/network_usage/date=2026-11-21/hour=05/a.parquet"),
-            Some(("2026-11-21".to_owned(), 5))
+            hour_partition("lake/network_usage/cluster=a/date=2026-11-21/hour=05/x.parquet"),
+            Some(("a".to_owned(), "2026-11-21".to_owned(), 5))
         );
         assert_eq!(
-            hour_partition("network_usage/date=2026-11-21/a.parquet"),
+            hour_partition("network_usage/cluster=a/date=2026-11-21/x.parquet"),
+            None
+        );
+        assert_eq!(
+            hour_partition("network_usage/date=2026-11-21/hour=05/x.parquet"),
             None
         );
     }

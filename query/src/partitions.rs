@@ -1,12 +1,14 @@
 //! A dataset read through only the partition directories its time range needs.
 //!
-//! DataFusion's listing table narrows its listing by partition equalities only: a range on the
-//! `date` column lists every file of every day, then drops the names outside it. Over a
+//! DataFusion's listing table narrows its listing by leading partition equalities only: a range
+//! on the `date` column lists every file of every day, then drops the names outside it. Over a
 //! month-old lake in an object store that is thousands of listing requests for a one-hour map.
 //! [`RangeScan`] reads the bounds on the dataset's time column that every query carries, and
 //! scans the directories that can hold them ([`covering`]: the hours of a range of up to six,
-//! else the days it touches, at most [`MAX_SPANS`]), listed at once, as one union. A query
-//! without both bounds, or over more days, reads the whole dataset as before.
+//! else the days it touches, at most [`MAX_SPANS`]) in each cluster the query reads (the one its
+//! `cluster = '…'` names, else every cluster the dataset has, one listing), listed at once, as
+//! one union. A query without both bounds, or over more days or clusters, reads the whole
+//! dataset as before.
 
 use std::sync::Arc;
 
@@ -16,13 +18,14 @@ use datafusion::catalog::Session;
 use datafusion::common::ScalarValue;
 use datafusion::datasource::listing::ListingTable;
 use datafusion::datasource::{TableProvider, TableType};
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{Between, BinaryExpr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::prelude::{Expr, col, lit};
 use futures::future::try_join_all;
+use spider_lake::Lake;
 use spider_records::Timestamp;
 use spider_records::catalog::{PARTITION_COLUMNS, PartitionSpan, covering};
 
@@ -31,20 +34,45 @@ use spider_records::catalog::{PARTITION_COLUMNS, PartitionSpan, covering};
 /// range lists the whole dataset.
 pub(crate) const MAX_SPANS: usize = 8;
 
+/// The most directories one scan is split into over all its clusters.
+const MAX_SCANS: usize = 64;
+
 /// A listing table scanned per partition directory of the query's time range.
 #[derive(Debug)]
 pub struct RangeScan {
     inner: Arc<ListingTable>,
+    dataset: &'static str,
     time_column: &'static str,
+    lake: Lake,
 }
 
 impl RangeScan {
-    /// `inner`, whose records are filed by the hour of `time_column`.
-    pub fn new(inner: ListingTable, time_column: &'static str) -> Self {
+    /// `inner`, the dataset `dataset` of `lake`, whose records are filed by the hour of
+    /// `time_column`.
+    pub fn new(
+        inner: ListingTable,
+        dataset: &'static str,
+        time_column: &'static str,
+        lake: Lake,
+    ) -> Self {
         Self {
             inner: Arc::new(inner),
+            dataset,
             time_column,
+            lake,
         }
+    }
+
+    /// The clusters a query reads: the one its filters name, else every one the dataset has.
+    async fn clusters(&self, fixed: &[(String, String)]) -> Result<Vec<String>> {
+        let [cluster, ..] = PARTITION_COLUMNS;
+        if let Some((_, named)) = fixed.iter().find(|(column, _)| column == cluster) {
+            return Ok(vec![named.clone()]);
+        }
+        self.lake
+            .clusters(self.dataset)
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))
     }
 }
 
@@ -79,9 +107,14 @@ impl TableProvider for RangeScan {
             return self.inner.scan(state, projection, filters, limit).await;
         };
         let fixed = partition_equalities(filters);
-        let narrowed: Vec<Vec<Expr>> = spans
+        let clusters = self.clusters(&fixed).await?;
+        if clusters.len() * spans.len() > MAX_SCANS {
+            return self.inner.scan(state, projection, filters, limit).await;
+        }
+        let narrowed: Vec<Vec<Expr>> = clusters
             .iter()
-            .filter_map(|span| span_filters(span, &fixed))
+            .flat_map(|cluster| spans.iter().map(move |span| (cluster, span)))
+            .filter_map(|(cluster, span)| span_filters(cluster, span, &fixed))
             .map(|narrowing| filters.iter().cloned().chain(narrowing).collect())
             .collect();
         // Listed at once: in an object store each listing is a round trip.
@@ -92,7 +125,8 @@ impl TableProvider for RangeScan {
         )
         .await?;
         if plans.is_empty() {
-            // No directory of the range agrees with the query's own partition equalities.
+            // No directory of the range agrees with the query's own partition equalities (or
+            // the dataset has no cluster yet).
             return self.inner.scan(state, projection, filters, limit).await;
         }
         UnionExec::try_new(plans)
@@ -123,15 +157,22 @@ fn partition_equalities(filters: &[Expr]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The partition equalities that name one directory, for DataFusion to list by; `None` when the
-/// query's own equalities exclude it. An equality the query holds already is not repeated: two
-/// on one column, even equal, make DataFusion list the whole dataset.
-fn span_filters(span: &PartitionSpan, fixed: &[(String, String)]) -> Option<Vec<Expr>> {
-    let [date, hour] = PARTITION_COLUMNS;
-    let wanted = match span {
-        PartitionSpan::Day(day) => vec![(date, day.clone())],
-        PartitionSpan::Hour(day, h) => vec![(date, day.clone()), (hour, format!("{h:02}"))],
-    };
+/// The partition equalities that name one directory of one cluster, for DataFusion to list by;
+/// `None` when the query's own equalities exclude it. An equality the query holds already is not
+/// repeated: two on one column, even equal, make DataFusion list the whole dataset.
+fn span_filters(
+    cluster: &str,
+    span: &PartitionSpan,
+    fixed: &[(String, String)],
+) -> Option<Vec<Expr>> {
+    let [cluster_column, date, hour] = PARTITION_COLUMNS;
+    let mut wanted = vec![(cluster_column, cluster.to_owned())];
+    match span {
+        PartitionSpan::Day(day) => wanted.push((date, day.clone())),
+        PartitionSpan::Hour(day, h) => {
+            wanted.extend([(date, day.clone()), (hour, format!("{h:02}"))]);
+        }
+    }
     let mut filters = Vec::new();
     for (column, value) in wanted {
         let held: Vec<&String> = fixed
@@ -267,19 +308,29 @@ mod tests {
             .eq(lit("2026-11-22"))
             .and(col("bytes").eq(lit(3)))]);
         assert_eq!(held, [("date".to_owned(), "2026-11-22".to_owned())]);
-        assert_eq!(span_filters(&day, &held), Some(vec![]));
         assert_eq!(
-            span_filters(&hour, &held),
-            Some(vec![col("hour").eq(lit("06"))])
+            span_filters("a", &day, &held),
+            Some(vec![col("cluster").eq(lit("a"))])
+        );
+        assert_eq!(
+            span_filters("a", &hour, &held),
+            Some(vec![col("cluster").eq(lit("a")), col("hour").eq(lit("06"))])
         );
         let other_day = partition_equalities(&[lit("2026-11-21").eq(col("date"))]);
-        assert_eq!(span_filters(&hour, &other_day), None);
+        assert_eq!(span_filters("a", &hour, &other_day), None);
         assert_eq!(
-            span_filters(&hour, &[]),
+            span_filters("a", &hour, &[]),
             Some(vec![
+                col("cluster").eq(lit("a")),
                 col("date").eq(lit("2026-11-22")),
                 col("hour").eq(lit("06"))
             ])
+        );
+        let one_cluster = partition_equalities(&[col("cluster").eq(lit("b"))]);
+        assert_eq!(span_filters("a", &day, &one_cluster), None);
+        assert_eq!(
+            span_filters("b", &day, &one_cluster),
+            Some(vec![col("date").eq(lit("2026-11-22"))])
         );
     }
 

@@ -64,7 +64,7 @@ impl TimeRange {
     /// `time_column` in range, plus the `date` partitions that can hold it.
     pub fn to_expr(&self, time_column: &str) -> Expr {
         let date = |micros| lit(date_partition(Timestamp::from_micros(micros)));
-        let [date_column, _] = PARTITION_COLUMNS;
+        let [_, date_column, _] = PARTITION_COLUMNS;
         let partitions = col(date_column)
             .gt_eq(date(self.from))
             .and(col(date_column).lt_eq(date(self.to - 1)));

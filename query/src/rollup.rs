@@ -6,8 +6,9 @@
 //! the one name the leaf is called by; server port; transport), so the map of a day reads some
 //! thousands of rows an hour instead of some millions.
 //!
-//! A rollup is exact or unused. It is filed as `network_usage_hourly/date=…/hour=…/rollup-FP.parquet`,
-//! FP the fingerprint of the hour's raw files when it was made; the map uses an hour's rollup
+//! A rollup is exact or unused. It is filed as
+//! `network_usage_hourly/cluster=…/date=…/hour=…/rollup-FP.parquet`, FP the fingerprint of that
+//! cluster's hour of raw files when it was made; the map uses an hour's rollup
 //! only while the raw files still have that fingerprint, so a file landing late (an agent back
 //! from an outage) sends the hour back to raw rows until `spider rollup` runs again. The edges
 //! of a range, hours without a rollup, the other views and filtered maps read raw rows.
@@ -22,13 +23,13 @@ use datafusion::functions::string::expr_fn::concat;
 use datafusion::object_store::ObjectStoreExt;
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext, col, lit};
 use spider_lake::Lake;
-use spider_records::catalog::{
-    PARTITION_COLUMNS, PartitionSpan, covering, date_partition, date_start,
-};
+use spider_records::catalog::{PARTITION_COLUMNS, PartitionSpan, covering, date_partition};
 use spider_records::time::MICROS_PER_HOUR;
 use spider_records::{RecordKind, Timestamp};
 
-use crate::file_set::{directory_fingerprint, fingerprints_by_hour, hour_partition};
+use crate::file_set::{
+    HourKey, clusters_of, directory_fingerprint, fingerprints_by_hour, hour_partition,
+};
 use crate::frame::{failed, usage};
 use crate::partitions::MAX_SPANS;
 use crate::range::TimeRange;
@@ -126,7 +127,7 @@ fn column_names() -> Vec<String> {
 /// What `spider rollup` did with one hour.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rolled {
-    /// The hour's directory (`network_usage/date=…/hour=…`).
+    /// The hour's directory (`network_usage/cluster=…/date=…/hour=…`).
     pub hour: String,
     /// Raw files read.
     pub files: usize,
@@ -161,48 +162,38 @@ pub async fn roll_up(
     let settle = i64::try_from(settle.as_micros()).unwrap_or(i64::MAX);
     let closed_before = now.as_micros().saturating_sub(settle);
     let usage = RecordKind::NetworkUsage.as_str();
-    let [date_column, hour_column] = PARTITION_COLUMNS;
     let mut run = RollupRun::default();
-    for day in lake.directories(usage).await.map_err(listing)? {
-        let Some((date, start)) = day
-            .strip_prefix(&format!("{usage}/{date_column}="))
-            .and_then(|date| Some((date.to_owned(), date_start(date)?)))
-        else {
-            continue;
-        };
-        for directory in lake.directories(&day).await.map_err(listing)? {
-            let Some(hour) = directory
-                .strip_prefix(&format!("{day}/{hour_column}="))
-                .and_then(|h| h.parse::<u32>().ok())
-                .filter(|h| *h < 24)
-            else {
-                continue;
-            };
-            let hour_start = start.as_micros() + i64::from(hour) * MICROS_PER_HOUR;
-            if hour_start + MICROS_PER_HOUR > closed_before {
-                continue;
-            }
-            let hour = Hour {
-                date: &date,
-                hour,
-                start: hour_start,
-                raw: &directory,
-            };
-            match roll_up_hour(lake, context, &hour, settle).await {
-                Ok(Some(files)) => run.rolled.push(Rolled {
-                    hour: directory,
-                    files,
-                }),
-                Ok(None) => {}
-                Err(error) => run.failed.push((directory, error)),
+    for cluster in lake.clusters(usage).await.map_err(listing)? {
+        for day in lake.days(usage, &cluster).await.map_err(listing)? {
+            for directory in lake.hours(&day).await.map_err(listing)? {
+                let start = directory.start.as_micros();
+                if start + MICROS_PER_HOUR > closed_before {
+                    continue;
+                }
+                let hour = Hour {
+                    cluster: &cluster,
+                    date: &day.date,
+                    hour: directory.hour,
+                    start,
+                    raw: &directory.path,
+                };
+                match roll_up_hour(lake, context, &hour, settle).await {
+                    Ok(Some(files)) => run.rolled.push(Rolled {
+                        hour: directory.path,
+                        files,
+                    }),
+                    Ok(None) => {}
+                    Err(error) => run.failed.push((directory.path, error)),
+                }
             }
         }
     }
     Ok(run)
 }
 
-/// One hour of raw usage: its date partition, hour, start and directory.
+/// One hour of one cluster's raw usage: its cluster, date partition, hour, start and directory.
 struct Hour<'a> {
+    cluster: &'a str,
     date: &'a str,
     hour: u32,
     start: i64,
@@ -218,7 +209,8 @@ async fn roll_up_hour(
     settle: i64,
 ) -> Result<Option<usize>, QueryError> {
     let (fingerprint, files) = directory_fingerprint(lake, hour.raw).await?;
-    let target = PartitionSpan::Hour(hour.date.to_owned(), hour.hour).directory(DATASET);
+    let target =
+        PartitionSpan::Hour(hour.date.to_owned(), hour.hour).directory(DATASET, hour.cluster);
     let existing = rollup_metas(lake, &target).await?;
     let present = rollup_name(fingerprint);
     let Some(current) = existing.iter().find(|(name, _)| *name == present) else {
@@ -245,8 +237,8 @@ async fn roll_up_hour(
 async fn rollups_by_hour(
     lake: &Lake,
     directory: String,
-) -> Result<HashMap<(String, u32), Vec<String>>, QueryError> {
-    let mut by_hour: HashMap<(String, u32), Vec<String>> = HashMap::new();
+) -> Result<HashMap<HourKey, Vec<String>>, QueryError> {
+    let mut by_hour: HashMap<HourKey, Vec<String>> = HashMap::new();
     for (path, _) in rollup_paths(lake, &directory).await? {
         if let (Some(hour), Some(name)) = (hour_partition(&path), path.rsplit('/').next()) {
             by_hour.entry(hour).or_default().push(name.to_owned());
@@ -296,19 +288,21 @@ async fn write_hour(
     directory: &str,
     fingerprint: u64,
 ) -> Result<(), QueryError> {
-    let (date, hour_start) = (hour.date, hour.start);
+    let (cluster, date, hour_start) = (hour.cluster, hour.date, hour.start);
     let hour = hour.hour;
     let sums: Vec<String> = MEASURES
         .iter()
         .map(|m| format!("CAST(sum({m}) AS BIGINT UNSIGNED) AS {m}"))
         .collect();
     let keys = keys();
-    let [date_column, hour_column] = PARTITION_COLUMNS;
+    let [cluster_column, date_column, hour_column] = PARTITION_COLUMNS;
     // Over the hour's counted rows, grouped by the same expressions the map reads raw rows
-    // through. The time bounds let the scan list the hour's directory alone.
+    // through. The time bounds let the scan list the hour's directory alone. A cluster name is
+    // a DNS name (the collector checks it), so it needs no quoting beyond the quotes.
     let sql = format!(
         "SELECT {}, {} FROM network_usage \
-         WHERE {date_column} = '{date}' AND {hour_column} = '{hour:02}' \
+         WHERE {cluster_column} = '{cluster}' AND {date_column} = '{date}' \
+         AND {hour_column} = '{hour:02}' \
          AND bucket_start >= to_timestamp_micros({hour_start}) \
          AND bucket_start < to_timestamp_micros({}) \
          GROUP BY {}",
@@ -356,37 +350,45 @@ pub async fn logical_rows(
         return Ok(None);
     };
     let usage_kind = RecordKind::NetworkUsage.as_str();
-    let raw_listings = try_join_all(
-        spans
-            .iter()
-            .map(|span| fingerprints_by_hour(lake, span.directory(usage_kind))),
-    );
+    let clusters = clusters_of(lake, usage_kind).await?;
+    let directories: Vec<(&String, &PartitionSpan)> = clusters
+        .iter()
+        .flat_map(|cluster| spans.iter().map(move |span| (cluster, span)))
+        .collect();
+    let raw_listings =
+        try_join_all(directories.iter().map(|(cluster, span)| {
+            fingerprints_by_hour(lake, span.directory(usage_kind, cluster))
+        }));
     let rollup_listings = try_join_all(
-        spans
+        directories
             .iter()
-            .map(|span| rollups_by_hour(lake, span.directory(DATASET))),
+            .map(|(cluster, span)| rollups_by_hour(lake, span.directory(DATASET, cluster))),
     );
     let (raw_listings, rollup_listings) = futures::try_join!(raw_listings, rollup_listings)?;
     let raw_by_hour: HashMap<_, _> = raw_listings.into_iter().flatten().collect();
     let rollups_by_hour: HashMap<_, _> = rollup_listings.into_iter().flatten().collect();
     let mut rollups = Vec::new();
     let mut rolled_hours = Vec::new();
-    for hour in first_hour..end_hour {
-        let key = (
-            date_partition(Timestamp::from_micros(hour * MICROS_PER_HOUR)),
-            hour.rem_euclid(24) as u32,
-        );
-        let Some((fingerprint, _)) = raw_by_hour.get(&key) else {
-            continue;
-        };
-        let name = rollup_name(*fingerprint);
-        if rollups_by_hour
-            .get(&key)
-            .is_some_and(|names| names.contains(&name))
-        {
-            let directory = PartitionSpan::Hour(key.0.clone(), key.1).directory(DATASET);
-            rollups.push(format!("{}{directory}/{name}", lake.url()));
-            rolled_hours.push(lit(format!("{}|{:02}", key.0, key.1)));
+    for cluster in &clusters {
+        for hour in first_hour..end_hour {
+            let key = (
+                cluster.clone(),
+                date_partition(Timestamp::from_micros(hour * MICROS_PER_HOUR)),
+                hour.rem_euclid(24) as u32,
+            );
+            let Some((fingerprint, _)) = raw_by_hour.get(&key) else {
+                continue;
+            };
+            let name = rollup_name(*fingerprint);
+            if rollups_by_hour
+                .get(&key)
+                .is_some_and(|names| names.contains(&name))
+            {
+                let directory =
+                    PartitionSpan::Hour(key.1.clone(), key.2).directory(DATASET, cluster);
+                rollups.push(format!("{}{directory}/{name}", lake.url()));
+                rolled_hours.push(lit(format!("{cluster}|{}|{:02}", key.1, key.2)));
+            }
         }
     }
     if rollups.is_empty() {
@@ -410,8 +412,14 @@ pub async fn logical_rows(
     // The rest as one scan of the whole range, so that it lists what the range lists (the
     // answers are kept by those listings' fingerprint), the rolled-up hours' files left out by
     // their partition values.
-    let [date_column, hour_column] = PARTITION_COLUMNS;
-    let partition = concat(vec![col(date_column), lit("|"), col(hour_column)]);
+    let [cluster_column, date_column, hour_column] = PARTITION_COLUMNS;
+    let partition = concat(vec![
+        col(cluster_column),
+        lit("|"),
+        col(date_column),
+        lit("|"),
+        col(hour_column),
+    ]);
     let raw = usage(context, range, None)
         .await?
         .filter(partition.in_list(rolled_hours, true))

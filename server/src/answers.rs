@@ -110,7 +110,7 @@ impl AnswerCache {
         if self.max_bytes == 0 {
             return Ok(json(serialize(&compute.await?)?, None));
         }
-        let before = fingerprint(&self.lake, range, reads).await?;
+        let before = fingerprint(&self.lake, range, reads, None).await?;
         let key = format!("{before:016x} {request}");
         // Looked up with the flights held: an answer whose flight has ended is kept by then.
         let flight = {
@@ -136,7 +136,7 @@ impl AnswerCache {
         let computed_here = flight.computing.load(Ordering::Relaxed);
         if computed_here && let Ok(body) = &answer {
             // Kept before the flight ends, so that no request between the two computes again.
-            let unchanged = fingerprint(&self.lake, range, reads)
+            let unchanged = fingerprint(&self.lake, range, reads, None)
                 .await
                 .is_ok_and(|after| after == before);
             if unchanged {

@@ -556,9 +556,9 @@ fn retention_runs_on_the_shared_volume(objects: &Value) {
         serde_json::json!(["ALL"])
     );
     let data = crate::support::scratch("chart-retention").join("data");
-    std::fs::create_dir_all(data.join("packets/date=2001-01-01/hour=00")).unwrap();
+    std::fs::create_dir_all(data.join("packets/cluster=default/date=2001-01-01/hour=00")).unwrap();
     std::fs::write(
-        data.join("packets/date=2001-01-01/hour=00/x.parquet"),
+        data.join("packets/cluster=default/date=2001-01-01/hour=00/x.parquet"),
         b"old",
     )
     .unwrap();
@@ -572,10 +572,14 @@ fn retention_runs_on_the_shared_volume(objects: &Value) {
     );
     let printed = run_on(container, &data);
     assert!(
-        printed.contains("deleted packets/date=2001-01-01 (1 files"),
+        printed.contains("deleted packets/cluster=default/date=2001-01-01 (1 files"),
         "{printed}"
     );
-    assert!(!data.join("packets/date=2001-01-01").exists());
+    assert!(
+        !data
+            .join("packets/cluster=default/date=2001-01-01")
+            .exists()
+    );
     let printed = run_on(&rollup["containers"][0], &data);
     assert!(printed.contains("0 hours rolled up"), "{printed}");
 }

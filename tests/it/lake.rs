@@ -58,7 +58,7 @@ service:
     let downloaded = scratch("lake-e2e-downloaded");
     let keys = moto.s3(&["download", BUCKET, downloaded.to_str().unwrap()]);
     for dataset in ["network_usage", "packets", "tcp_sessions", "http", "hosts"] {
-        let prefix = format!("cluster-a/{dataset}/date=");
+        let prefix = format!("cluster-a/{dataset}/cluster=default/date=");
         assert!(
             keys.as_array()
                 .unwrap()
@@ -188,7 +188,10 @@ service:
     let dry = run(&[&retain[..], &["--dry-run"]].concat());
     assert!(dry.status.success(), "{}", stderr(&dry));
     let planned = String::from_utf8_lossy(&dry.stdout).into_owned();
-    assert!(planned.contains("would delete http/date="), "{planned}");
+    assert!(
+        planned.contains("would delete http/cluster=default/date="),
+        "{planned}"
+    );
     assert!(
         !planned.contains("would delete network_usage/"),
         "{planned}"
@@ -198,7 +201,8 @@ service:
     let retained = run(&retain);
     assert!(retained.status.success(), "{}", stderr(&retained));
     assert!(
-        String::from_utf8_lossy(&retained.stdout).contains("deleted tcp_sessions/date="),
+        String::from_utf8_lossy(&retained.stdout)
+            .contains("deleted tcp_sessions/cluster=default/date="),
         "{}",
         String::from_utf8_lossy(&retained.stdout)
     );

@@ -18,15 +18,20 @@ use serde::Deserialize;
 use spider_kube::feed::{FeedEvent, HEARTBEAT, OBJECTS_PATH};
 use spider_kube::model::Object;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{Change, Store, for_node};
+use crate::store::{FeedChange, Store};
 
 /// A node name is a DNS subdomain: at most 253 characters.
 const MAX_NODE_NAME: usize = 253;
 
 /// A feed's writes are gathered into chunks of about this size.
 const CHUNK_BYTES: usize = 64 * 1024;
+
+/// A feed whose reader takes nothing for this long is ended (an agent reconnects on its side
+/// after the same silence).
+const STALLED: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// The feeds being served: how many may be, how many are, and the signal that ends them all.
 #[derive(Clone)]
@@ -121,6 +126,12 @@ async fn feed(
     {
         return refuse(StatusCode::BAD_REQUEST, "node: 1 to 253 characters");
     }
+    if app.feeds.ending.is_cancelled() {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the controller is stopping; retry",
+        );
+    }
     // Before the cluster is listed a feed would tell agents that what they know is gone.
     if !app.store.ready() {
         return refuse(
@@ -140,6 +151,7 @@ async fn feed(
         sender,
         chunk: Vec::with_capacity(CHUNK_BYTES),
         node: params.node,
+        last_write: Instant::now(),
     };
     tokio::spawn(writer.run(subscription, app.feeds.clone(), slot));
     let body = futures::stream::unfold(receiver, |mut receiver| async move {
@@ -153,14 +165,16 @@ async fn feed(
         .into_response()
 }
 
-/// Writes one feed until its agent goes, it falls too far behind, or the controller stops.
+/// Writes one feed until its agent goes (or stops reading), it falls too far behind, or the
+/// controller stops.
 struct Writer {
     sender: mpsc::Sender<Bytes>,
     chunk: Vec<u8>,
     node: Option<String>,
+    last_write: Instant,
 }
 
-/// The agent went away: nothing more to write.
+/// The agent went away, or read nothing for [`STALLED`]: nothing more to write.
 struct Gone;
 
 impl Writer {
@@ -193,7 +207,10 @@ impl Writer {
         }
         self.flush().await?;
         loop {
-            let change = match tokio::time::timeout(HEARTBEAT, changes.recv()).await {
+            // A heartbeat follows the last write, not the last change: a node's feed passes
+            // over the changes of other nodes' pods, and its agent must still hear it live.
+            let idle_until = self.last_write + HEARTBEAT;
+            let change = match tokio::time::timeout_at(idle_until, changes.recv()).await {
                 Err(_idle) => {
                     self.line(&FeedEvent::<&Object>::Heartbeat).await?;
                     self.flush().await?;
@@ -206,10 +223,10 @@ impl Writer {
                 }
                 Ok(Err(broadcast::error::RecvError::Closed)) => return Ok(()),
             };
-            if for_node(change.object(), self.node.as_deref()) {
-                let event = match &change {
-                    Change::Applied(object) => FeedEvent::Applied { object: &**object },
-                    Change::Deleted(object) => FeedEvent::Deleted { object: &**object },
+            if let Some(carried) = change.for_node(self.node.as_deref()) {
+                let event = match carried {
+                    FeedChange::Applied(object) => FeedEvent::Applied { object },
+                    FeedChange::Deleted(object) => FeedEvent::Deleted { object },
                 };
                 self.line(&event).await?;
             }
@@ -237,6 +254,13 @@ impl Writer {
             &mut self.chunk,
             Vec::with_capacity(CHUNK_BYTES),
         ));
-        self.sender.send(chunk).await.map_err(|_| Gone)
+        // A reader that stops reading would hold this writer, and its slot, forever.
+        match tokio::time::timeout(STALLED, self.sender.send(chunk)).await {
+            Ok(Ok(())) => {
+                self.last_write = Instant::now();
+                Ok(())
+            }
+            Ok(Err(_)) | Err(_) => Err(Gone),
+        }
     }
 }

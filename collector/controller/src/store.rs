@@ -18,8 +18,14 @@ pub const CHANGES_KEPT: usize = 65_536;
 /// A change, as feeds carry it.
 #[derive(Debug, Clone)]
 pub enum Change {
-    /// Added or changed.
-    Applied(Arc<Object>),
+    /// Added or changed, with what it was before: a pod name reused on another node (a
+    /// StatefulSet's pod rescheduled) leaves the old node's feed, which must hear it gone.
+    Applied {
+        /// The object now.
+        object: Arc<Object>,
+        /// The object before, if it was held.
+        previous: Option<Arc<Object>>,
+    },
     /// Deleted.
     Deleted(Arc<Object>),
 }
@@ -28,9 +34,38 @@ impl Change {
     /// The object changed.
     pub fn object(&self) -> &Object {
         match self {
-            Change::Applied(object) | Change::Deleted(object) => object,
+            Change::Applied { object, .. } | Change::Deleted(object) => object,
         }
     }
+
+    /// What a feed for `node` (every pod without one) carries of it: the change, a deletion
+    /// (the object left the node), or nothing.
+    pub fn for_node(&self, node: Option<&str>) -> Option<FeedChange<'_>> {
+        match self {
+            Change::Applied { object, previous } => {
+                if for_node(object, node) {
+                    Some(FeedChange::Applied(object))
+                } else {
+                    previous
+                        .as_deref()
+                        .filter(|previous| for_node(previous, node))
+                        .map(FeedChange::Deleted)
+                }
+            }
+            Change::Deleted(object) => {
+                for_node(object, node).then_some(FeedChange::Deleted(object))
+            }
+        }
+    }
+}
+
+/// One change as one feed writes it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FeedChange<'a> {
+    /// Added or changed.
+    Applied(&'a Object),
+    /// Deleted (or gone from the feed's node).
+    Deleted(&'a Object),
 }
 
 /// What a new feed starts from: a listing per kind, then the changes after it.
@@ -60,7 +95,7 @@ impl Default for Store {
 }
 
 /// Whether a node's feed carries `object`: pods of that node only, everything else always.
-pub fn for_node(object: &Object, node: Option<&str>) -> bool {
+fn for_node(object: &Object, node: Option<&str>) -> bool {
     match (object, node) {
         (Object::Pod(pod), Some(node)) => pod.node.as_deref() == Some(node),
         _ => true,
@@ -96,12 +131,15 @@ impl Store {
     /// Objects held, by kind.
     pub fn counts(&self) -> BTreeMap<String, usize> {
         let state = self.lock();
-        let mut counts: BTreeMap<String, usize> =
-            state.listed.iter().map(|kind| (kind.clone(), 0)).collect();
+        let mut counts: BTreeMap<&str, usize> =
+            state.listed.iter().map(|kind| (kind.as_str(), 0)).collect();
         for (kind, _) in state.objects.keys() {
-            *counts.entry(kind.clone()).or_default() += 1;
+            *counts.entry(kind.as_str()).or_default() += 1;
         }
         counts
+            .into_iter()
+            .map(|(kind, count)| (kind.to_owned(), count))
+            .collect()
     }
 
     /// The listings a feed for `node` (every pod without one) starts with, and its changes.
@@ -139,9 +177,9 @@ impl Store {
             return;
         }
         let object = Arc::new(object);
-        state.objects.insert(id, object.clone());
+        let previous = state.objects.insert(id, object.clone());
         // No receiver is not an error: no agent follows yet.
-        let _ = self.changes.send(Change::Applied(object));
+        let _ = self.changes.send(Change::Applied { object, previous });
     }
 
     fn remove(&self, state: &mut State, kind: &str, key: Key) {
@@ -201,7 +239,7 @@ mod tests {
         let mut seen = Vec::new();
         while let Ok(change) = receiver.try_recv() {
             let what = match &change {
-                Change::Applied(_) => "applied",
+                Change::Applied { .. } => "applied",
                 Change::Deleted(_) => "deleted",
             };
             seen.push(format!("{what} {}", change.object().key().name));
@@ -260,5 +298,21 @@ mod tests {
         assert_eq!(store.subscribe(None).listings.len(), KINDS.len());
         assert_eq!(store.counts()["Pod"], 2);
         assert_eq!(store.counts()["Job"], 0);
+    }
+
+    #[test]
+    fn a_pod_name_reused_on_another_node_leaves_the_old_nodes_feed() {
+        let store = Store::new();
+        store.apply(pod("web-0", "n1", "10.0.0.1"));
+        let mut feed = store.subscribe(None).changes;
+        // The StatefulSet's pod rescheduled: same name, another node and address.
+        store.apply(pod("web-0", "n2", "10.0.0.2"));
+        let change = feed.try_recv().unwrap();
+        let old = pod("web-0", "n1", "10.0.0.1");
+        let new = pod("web-0", "n2", "10.0.0.2");
+        assert_eq!(change.for_node(Some("n1")), Some(FeedChange::Deleted(&old)));
+        assert_eq!(change.for_node(Some("n2")), Some(FeedChange::Applied(&new)));
+        assert_eq!(change.for_node(Some("n3")), None);
+        assert_eq!(change.for_node(None), Some(FeedChange::Applied(&new)));
     }
 }

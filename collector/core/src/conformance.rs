@@ -61,6 +61,7 @@ pub fn context<C: ?Sized>(factory: &impl Factory<C>) -> CreateContext {
         pipeline: None,
         telemetry: ComponentTelemetry::detached(&[("component", type_name)]),
         node: crate::node_name(None),
+        cluster: crate::DEFAULT_CLUSTER.into(),
     }
 }
 

@@ -36,6 +36,9 @@ pub struct CreateContext {
     pub telemetry: ComponentTelemetry,
     /// The node the collector runs on (`service::node`): what the component reports as.
     pub node: String,
+    /// The cluster the node is in (`service::cluster`): the first partition level of every
+    /// dataset, and `k8s.cluster.name` in OTLP.
+    pub cluster: String,
 }
 
 /// Builds components of one type. `C` is the role: `dyn Receiver`, `dyn Processor` or `dyn Exporter`.

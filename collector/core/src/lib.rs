@@ -19,7 +19,10 @@ pub use component::{
 };
 pub use config::{CollectorConfig, ConfigError, PipelineId};
 pub use factory::{ComponentConfig, CreateContext, Factories, Factory};
-pub use host::{NODE_NAME_VARIABLE, host_name, node_name};
+pub use host::{
+    CLUSTER_NAME_VARIABLE, DEFAULT_CLUSTER, NODE_NAME_VARIABLE, cluster_name, host_name,
+    is_cluster_name, node_name,
+};
 pub use runtime::{Output, RunningCollector, ShutdownReport};
 pub use spider_records as records;
 pub use spider_records::{Batch, Signal};

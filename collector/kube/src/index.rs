@@ -405,7 +405,6 @@ impl Index {
     }
 }
 
-/// The identity of an object among those of its kind.
 /// ReplicaSets and Jobs by kind, namespace and name, nested so a lookup borrows its keys instead
 /// of building them (it happens for every pod end of every record).
 #[derive(Default)]

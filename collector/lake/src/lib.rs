@@ -9,8 +9,10 @@
 //!
 //! Readers list through [`ListingCache`]: a listing is one request per thousand objects in an
 //! object store, and a query service answering several views a second would otherwise pay
-//! it per view. [`retention`] deletes the partitions older than a dataset's maximum age.
+//! it per view. [`layout`] walks the partitions (clusters, days, hours); [`retention`] deletes
+//! the partitions older than a dataset's maximum age.
 
+pub mod layout;
 mod listing;
 mod location;
 pub mod retention;

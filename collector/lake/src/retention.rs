@@ -1,6 +1,6 @@
 //! Retention: a dataset's partitions older than its maximum age, deleted whole.
 //!
-//! A partition goes when all of it is older than the cutoff (`now - max_age`): a whole day when
+//! Every cluster's part of the dataset is walked. A partition goes when all of it is older than the cutoff (`now - max_age`): a whole day when
 //! the day ended before it, else the hours of that day that did. Nothing younger is touched, and
 //! a partition is deleted file by file through the store (a local lake also loses its emptied
 //! directories), so a run cut short leaves whole files and the next run finishes the job.
@@ -11,7 +11,6 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectMeta;
 use object_store::path::Path as ObjectPath;
 use spider_records::Timestamp;
-use spider_records::catalog::{PARTITION_COLUMNS, date_start};
 use spider_records::time::MICROS_PER_HOUR;
 
 use crate::Lake;
@@ -19,7 +18,7 @@ use crate::Lake;
 /// A partition retention removed (or, in a dry run, would remove).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Removed {
-    /// Its directory in the lake (`packets/date=2026-11-21` or `…/hour=05`).
+    /// Its directory in the lake (`packets/cluster=prod/date=2026-11-21` or `…/hour=05`).
     pub partition: String,
     /// Its files.
     pub files: usize,
@@ -38,27 +37,17 @@ pub async fn apply(
 ) -> object_store::Result<Vec<Removed>> {
     let age = i64::try_from(max_age.as_micros()).unwrap_or(i64::MAX);
     let cutoff = now.as_micros().saturating_sub(age);
-    let [date, hour] = PARTITION_COLUMNS;
     let mut expired = Vec::new();
-    for day in lake.directories(dataset).await? {
-        let Some(start) = day
-            .strip_prefix(&format!("{dataset}/{date}="))
-            .and_then(date_start)
-        else {
-            continue;
-        };
-        let start = start.as_micros();
-        if start + 24 * MICROS_PER_HOUR <= cutoff {
-            expired.push(day);
-        } else if start < cutoff {
-            for hour_directory in lake.directories(&day).await? {
-                let ended = hour_directory
-                    .strip_prefix(&format!("{day}/{hour}="))
-                    .and_then(|h| h.parse::<i64>().ok())
-                    .filter(|h| (0..24).contains(h))
-                    .is_some_and(|h| start + (h + 1) * MICROS_PER_HOUR <= cutoff);
-                if ended {
-                    expired.push(hour_directory);
+    for cluster in lake.clusters(dataset).await? {
+        for day in lake.days(dataset, &cluster).await? {
+            let start = day.start.as_micros();
+            if start + 24 * MICROS_PER_HOUR <= cutoff {
+                expired.push(day.path);
+            } else if start < cutoff {
+                for hour in lake.hours(&day).await? {
+                    if hour.start.as_micros() + MICROS_PER_HOUR <= cutoff {
+                        expired.push(hour.path);
+                    }
                 }
             }
         }

@@ -1,7 +1,8 @@
 //! The dataset catalog: what every record kind is as a dataset — its name
 //! ([`RecordKind::as_str`]), its time column ([`RecordKind::time_column`]), its schema and
 //! signal — and the Hive partition layout every dataset is written in and read back by
-//! (`network_usage/date=2026-11-21/hour=05`). The Parquet exporter, the query library and
+//! (`network_usage/cluster=prod/date=2026-11-21/hour=05`): the cluster first, so clusters sharing
+//! a lake keep to their own prefixes (for bucket policies, retention and listing alike). The Parquet exporter, the query library and
 //! `GET /api/datasets` read it. Adding a dataset is a record type, its [`RecordKind`] entry and
 //! its filter fields in the query library (`Dataset::of`).
 
@@ -11,7 +12,20 @@ use crate::batch::RecordKind;
 use crate::time::{MICROS_PER_HOUR, Timestamp};
 
 /// The Hive partition columns of every dataset, outermost first.
-pub const PARTITION_COLUMNS: [&str; 2] = ["date", "hour"];
+pub const PARTITION_COLUMNS: [&str; 3] = ["cluster", "date", "hour"];
+
+/// `DATASET/cluster=NAME`: the part of a dataset one cluster wrote, every partition of it below.
+pub fn cluster_directory(kind: impl fmt::Display, cluster: &str) -> String {
+    let [column, ..] = PARTITION_COLUMNS;
+    format!("{kind}/{column}={cluster}")
+}
+
+/// The cluster a path is below (`…/cluster=NAME/…`), if it is.
+pub fn cluster_of(path: &str) -> Option<&str> {
+    let [column, ..] = PARTITION_COLUMNS;
+    path.split('/')
+        .find_map(|part| part.strip_prefix(column)?.strip_prefix('='))
+}
 
 /// A dataset and one hour of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -39,6 +53,18 @@ impl Partition {
     pub fn date_value(&self) -> String {
         date_text(self.date)
     }
+
+    /// Its directory in `cluster`'s part of the dataset
+    /// (`http/cluster=prod/date=2026-11-21/hour=05`).
+    pub fn directory(&self, cluster: &str) -> String {
+        let [_, date, hour] = PARTITION_COLUMNS;
+        format!(
+            "{}/{date}={}/{hour}={:02}",
+            cluster_directory(self.kind, cluster),
+            self.date_value(),
+            self.hour
+        )
+    }
 }
 
 /// The `date` partition value of the hour holding `time` (what a time range prunes by).
@@ -58,12 +84,14 @@ pub enum PartitionSpan {
 }
 
 impl PartitionSpan {
-    /// The directory of this span in a dataset (`http/date=2026-11-21/hour=05`).
-    pub fn directory(&self, kind: impl fmt::Display) -> String {
-        let [date, hour] = PARTITION_COLUMNS;
+    /// The directory of this span in `cluster`'s part of a dataset
+    /// (`http/cluster=prod/date=2026-11-21/hour=05`).
+    pub fn directory(&self, kind: impl fmt::Display, cluster: &str) -> String {
+        let [_, date, hour] = PARTITION_COLUMNS;
+        let root = cluster_directory(kind, cluster);
         match self {
-            PartitionSpan::Day(day) => format!("{kind}/{date}={day}"),
-            PartitionSpan::Hour(day, h) => format!("{kind}/{date}={day}/{hour}={h:02}"),
+            PartitionSpan::Day(day) => format!("{root}/{date}={day}"),
+            PartitionSpan::Hour(day, h) => format!("{root}/{date}={day}/{hour}={h:02}"),
         }
     }
 }
@@ -126,20 +154,6 @@ fn date_text((year, month, day): (i64, u32, u32)) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
-/// `dataset/date=YYYY-MM-DD/hour=HH`, the directory of the partition.
-impl fmt::Display for Partition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let [date, hour] = PARTITION_COLUMNS;
-        write!(
-            f,
-            "{}/{date}={}/{hour}={:02}",
-            self.kind,
-            self.date_value(),
-            self.hour
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use arrow_schema::DataType;
@@ -168,9 +182,14 @@ mod tests {
         }
         let at = Timestamp::from_secs(1_795_237_200);
         assert_eq!(
-            Partition::of(RecordKind::Http, at).to_string(),
-            "http/date=2026-11-21/hour=05"
+            Partition::of(RecordKind::Http, at).directory("prod"),
+            "http/cluster=prod/date=2026-11-21/hour=05"
         );
+        assert_eq!(
+            cluster_of("lake/http/cluster=prod/date=2026-11-21/a.parquet"),
+            Some("prod")
+        );
+        assert_eq!(cluster_of("http/date=2026-11-21"), None);
         // Midnight: the last microsecond before it is the previous day's partition.
         let midnight = Timestamp::from_secs(1_795_219_200);
         assert_eq!(date_partition(midnight), "2026-11-21");
@@ -260,12 +279,12 @@ mod tests {
             .is_none()
         );
         assert_eq!(
-            at("2026-11-21", 5).directory(RecordKind::Http),
-            Partition::of(RecordKind::Http, hour(5)).to_string()
+            at("2026-11-21", 5).directory(RecordKind::Http, "a"),
+            Partition::of(RecordKind::Http, hour(5)).directory("a")
         );
         assert_eq!(
-            day("2026-11-21").directory(RecordKind::Packet),
-            "packets/date=2026-11-21"
+            day("2026-11-21").directory(RecordKind::Packet, "a"),
+            "packets/cluster=a/date=2026-11-21"
         );
     }
 }

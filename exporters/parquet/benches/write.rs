@@ -40,6 +40,7 @@ fn main() {
             pipeline: None,
             telemetry: ComponentTelemetry::detached(&[]),
             node: "bench".into(),
+            cluster: spider_collector::DEFAULT_CLUSTER.into(),
         };
         let config = ParquetConfig {
             path: dir.clone(),

@@ -1,5 +1,6 @@
-//! The `parquet` exporter: every record kind to its own Parquet dataset, Hive-partitioned by date
-//! and hour (`network_usage/date=2026-11-21/hour=05/*.parquet`), readable by DuckDB, DataFusion,
+//! The `parquet` exporter: every record kind to its own Parquet dataset, Hive-partitioned by the
+//! collector's cluster, date and hour (`network_usage/cluster=prod/date=2026-11-21/hour=05/*.parquet`),
+//! readable by DuckDB, DataFusion,
 //! pyarrow, Spark — and by `spider sql`.
 //!
 //! Files roll by rows, size and age; each is written under a hidden in-progress name and appears
@@ -197,6 +198,7 @@ impl Factory<dyn Exporter> for ParquetExporterFactory {
             config,
             destination,
             counters,
+            context.cluster,
         )))
     }
 }
@@ -215,12 +217,19 @@ pub struct ParquetExporter {
     open: BTreeMap<Partition, OpenFile>,
     host: String,
     file_prefix: String,
+    /// The cluster every file is filed under (`DATASET/cluster=NAME/…`).
+    cluster: String,
     sequence: u64,
     counters: Counters,
 }
 
 impl ParquetExporter {
-    fn new(config: ParquetConfig, destination: Destination, counters: Counters) -> Self {
+    fn new(
+        config: ParquetConfig,
+        destination: Destination,
+        counters: Counters,
+        cluster: String,
+    ) -> Self {
         let host = config
             .file_prefix
             .clone()
@@ -232,6 +241,7 @@ impl ParquetExporter {
             open: BTreeMap::new(),
             host,
             file_prefix,
+            cluster,
             sequence: 0,
             counters,
         }
@@ -252,11 +262,10 @@ impl ParquetExporter {
                 .unwrap_or_default()
                 .as_millis();
             let name = format!("{}-{millis}-{:06}.parquet", self.file_prefix, self.sequence);
-            let path = self
-                .destination
-                .in_progress_path(&partition.to_string(), &name);
+            let directory = partition.directory(&self.cluster);
+            let path = self.destination.in_progress_path(&directory, &name);
             let file = OpenFile::create(partition.kind, path, name, self.encoding())
-                .map_err(|e| format!("cannot create a file in {partition}: {e}"))?;
+                .map_err(|e| format!("cannot create a file in {directory}: {e}"))?;
             self.open.insert(partition, file);
         }
         Ok(self.open.get_mut(&partition).expect("just opened"))
@@ -268,14 +277,11 @@ impl ParquetExporter {
             return Ok(());
         };
         let (path, name, rows) = (file.path.clone(), file.name.clone(), file.rows);
+        let directory = partition.directory(&self.cluster);
         let bytes = file
             .finish()
-            .map_err(|e| format!("cannot finish {partition}/{name}: {e}"))?;
-        match self
-            .destination
-            .publish(&path, &partition.to_string(), &name)
-            .await
-        {
+            .map_err(|e| format!("cannot finish {directory}/{name}: {e}"))?;
+        match self.destination.publish(&path, &directory, &name).await {
             Ok(()) => {
                 self.counters.files.add(1);
                 self.counters.rows.add(rows as u64);
@@ -284,7 +290,7 @@ impl ParquetExporter {
             }
             Err(error) => {
                 self.counters.publish_failures.add(1);
-                Err(format!("cannot publish {partition}/{name}: {error}"))
+                Err(format!("cannot publish {directory}/{name}: {error}"))
             }
         }
     }
@@ -338,7 +344,8 @@ impl Exporter for ParquetExporter {
                 if let Err(error) = file.write(&rows.slice(0, take)) {
                     self.open.remove(&partition);
                     return Err(ExportError::Permanent(format!(
-                        "cannot write to {partition}: {error}"
+                        "cannot write to {}: {error}",
+                        partition.directory(&self.cluster)
                     )));
                 }
                 if file.rows >= max_rows || file.size() >= max_bytes {

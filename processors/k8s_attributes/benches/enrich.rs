@@ -186,9 +186,16 @@ fn main() {
 fn controller_store(objects: Vec<Object>, pods: usize) {
     let before = rss();
     let store = Store::new();
-    for object in objects {
-        store.apply(object);
+    // As the watchers deliver them: one complete list per kind.
+    for kind in spider_kube::follower::KINDS {
+        let of_kind = objects
+            .iter()
+            .filter(|o| o.kind() == kind)
+            .cloned()
+            .collect();
+        store.replace_kind(kind, of_kind, 0);
     }
+    drop(objects);
     let grown = rss().saturating_sub(before);
     println!(
         "controller store     {:.1} MB RSS growth ({:.0} bytes per pod), {} objects",

@@ -180,7 +180,7 @@ async fn every_view_answers_over_http() {
         .unwrap()
         .iter()
         .map(|d| {
-            assert_eq!(d["partitions"], json!(["date", "hour"]));
+            assert_eq!(d["partitions"], json!(["cluster", "date", "hour"]));
             (
                 d["name"].as_str().unwrap(),
                 d["signal"].as_str().unwrap(),

@@ -187,8 +187,10 @@ async fn retention_deletes_whole_partitions_past_the_age_in_a_directory_and_a_bu
         .iter()
         .filter(|r| r.bucket_start.as_micros() >= micros(kept_from))
         .count();
-    let mut expected = vec!["network_usage/date=2026-11-21".to_owned()];
-    expected.extend((0..12).map(|h| format!("network_usage/date=2026-11-22/hour={h:02}")));
+    let mut expected = vec!["network_usage/cluster=default/date=2026-11-21".to_owned()];
+    expected.extend(
+        (0..12).map(|h| format!("network_usage/cluster=default/date=2026-11-22/hour={h:02}")),
+    );
     for lake in [
         remote.open().unwrap(),
         LakeConfig::local(&dir).open().unwrap(),
@@ -217,8 +219,12 @@ async fn retention_deletes_whole_partitions_past_the_age_in_a_directory_and_a_bu
         assert_eq!(again.unwrap(), []);
     }
     assert!(
-        !dir.join("network_usage/date=2026-11-21").exists(),
+        !dir.join("network_usage/cluster=default/date=2026-11-21")
+            .exists(),
         "emptied directories go too"
     );
-    assert!(dir.join("network_usage/date=2026-11-22/hour=12").exists());
+    assert!(
+        dir.join("network_usage/cluster=default/date=2026-11-22/hour=12")
+            .exists()
+    );
 }

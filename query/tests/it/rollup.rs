@@ -121,7 +121,7 @@ async fn the_map_over_rollups_equals_the_map_over_raw_rows_and_late_files_are_no
     assert_eq!(
         hours,
         (0..4)
-            .map(|h| format!("network_usage/date=2026-11-21/hour={h:02}"))
+            .map(|h| format!("network_usage/cluster=default/date=2026-11-21/hour={h:02}"))
             .collect::<Vec<_>>(),
         "the four closed hours"
     );
@@ -163,11 +163,14 @@ async fn the_map_over_rollups_equals_the_map_over_raw_rows_and_late_files_are_no
     let again = roll_up(&lake, &context, now, Duration::ZERO).await.unwrap();
     assert!(again.failed.is_empty(), "{:?}", again.failed);
     let hours: Vec<&str> = again.rolled.iter().map(|r| r.hour.as_str()).collect();
-    assert_eq!(hours, ["network_usage/date=2026-11-21/hour=01"]);
+    assert_eq!(
+        hours,
+        ["network_usage/cluster=default/date=2026-11-21/hour=01"]
+    );
     assert_eq!(logical(&context, range, false).await, with_late);
     // The replaced rollup stays for maps that chose it, and goes the run after.
     let rollups = || {
-        std::fs::read_dir(dir.join("network_usage_hourly/date=2026-11-21/hour=01"))
+        std::fs::read_dir(dir.join("network_usage_hourly/cluster=default/date=2026-11-21/hour=01"))
             .unwrap()
             .count()
     };

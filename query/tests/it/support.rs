@@ -95,6 +95,7 @@ pub async fn write_with(config: ParquetConfig, records: Vec<NetworkUsage>) {
         pipeline: None,
         telemetry: ComponentTelemetry::detached(&[]),
         node: "node-1".into(),
+        cluster: spider_collector::DEFAULT_CLUSTER.into(),
     };
     let mut exporter = ParquetExporterFactory.create(config, context).unwrap();
     exporter.start().await.unwrap();

@@ -41,6 +41,17 @@ pub struct GenerateArgs {
     /// Seed: the same seed gives the same cluster and traffic.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// The cluster's name: its files go below `cluster=NAME` in every dataset.
+    #[arg(long, default_value = spider_collector::DEFAULT_CLUSTER, value_parser = cluster_name)]
+    pub cluster: String,
+}
+
+fn cluster_name(name: &str) -> Result<String, String> {
+    if spider_collector::is_cluster_name(name) {
+        Ok(name.to_owned())
+    } else {
+        Err("1 to 63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit".into())
+    }
 }
 
 pub(super) fn generate(args: GenerateArgs) -> ExitCode {
@@ -73,6 +84,7 @@ pub(super) fn generate(args: GenerateArgs) -> ExitCode {
             pipeline: None,
             telemetry: ComponentTelemetry::detached(&[]),
             node: "generate".into(),
+            cluster: args.cluster.clone(),
         };
         let config = ParquetConfig {
             path: args.out.clone(),

@@ -69,8 +69,20 @@ pub struct CollectorConfig {
     /// The node (or host) this collector runs on, as its components report, name files and
     /// find their pods by: `service::node`, else `$SPIDER_NODE_NAME`, else the host name.
     pub node: String,
+    /// The cluster the node is in: `service::cluster`, else `$SPIDER_CLUSTER_NAME`, else
+    /// `default`. Every dataset is partitioned by it first.
+    pub cluster: String,
     /// Non-fatal findings (unset environment variables).
     pub warnings: Vec<String>,
+}
+
+/// The `service` section, read.
+struct ServiceSection {
+    pipelines: BTreeMap<PipelineId, Pipeline>,
+    telemetry: TelemetrySettings,
+    shutdown_timeout: Duration,
+    node: Option<String>,
+    cluster: Option<String>,
 }
 
 /// The default for `service::shutdown_timeout`.
@@ -147,14 +159,14 @@ impl Parser<'_> {
                 ),
             }
         }
-        let (pipelines, telemetry, shutdown_timeout, node) =
-            self.service(service.unwrap_or(Value::Null));
+        let service = self.service(service.unwrap_or(Value::Null));
         Some(CollectorConfig {
             components,
-            pipelines,
-            telemetry,
-            shutdown_timeout,
-            node: crate::host::node_name(node),
+            pipelines: service.pipelines,
+            telemetry: service.telemetry,
+            shutdown_timeout: service.shutdown_timeout,
+            node: crate::host::node_name(service.node),
+            cluster: crate::host::cluster_name(service.cluster),
             warnings,
         })
     }
@@ -293,16 +305,9 @@ impl Parser<'_> {
         Some((block, settings))
     }
 
-    fn service(
-        &mut self,
-        value: Value,
-    ) -> (
-        BTreeMap<PipelineId, Pipeline>,
-        TelemetrySettings,
-        Duration,
-        Option<String>,
-    ) {
+    fn service(&mut self, value: Value) -> ServiceSection {
         let mut node = None;
+        let mut cluster = None;
         let mut pipelines = BTreeMap::new();
         let mut telemetry = TelemetrySettings::default();
         let mut shutdown_timeout = DEFAULT_SHUTDOWN_TIMEOUT;
@@ -338,9 +343,19 @@ impl Parser<'_> {
                         .errors
                         .extend(errors.into_iter().map(|e| e.under(&path))),
                 },
+                "cluster" => match typed_value::<String>(value) {
+                    Ok(name) if crate::host::is_cluster_name(&name) => cluster = Some(name),
+                    Ok(_) => self.error(
+                        &path,
+                        "1 to 63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit",
+                    ),
+                    Err(errors) => self
+                        .errors
+                        .extend(errors.into_iter().map(|e| e.under(&path))),
+                },
                 _ => self.error(
                     &path,
-                    "unknown key; expected pipelines, telemetry, shutdown_timeout or node",
+                    "unknown key; expected pipelines, telemetry, shutdown_timeout, node or cluster",
                 ),
             }
         }
@@ -366,7 +381,13 @@ impl Parser<'_> {
         if all_read {
             self.unused();
         }
-        (pipelines, telemetry, shutdown_timeout, node)
+        ServiceSection {
+            pipelines,
+            telemetry,
+            shutdown_timeout,
+            node,
+            cluster,
+        }
     }
 
     fn pipeline(

@@ -52,6 +52,7 @@ pub struct RunningCollector {
     background_tasks: Vec<JoinHandle<()>>,
     shutdown_timeout: Duration,
     node: String,
+    cluster: String,
 }
 
 /// How a stop went: empty `errors` means nothing accepted was lost.
@@ -85,6 +86,7 @@ impl RunningCollector {
             background_tasks: Vec::new(),
             shutdown_timeout: config.shutdown_timeout,
             node: config.node.clone(),
+            cluster: config.cluster.clone(),
         };
         match running.start_all(config, factories).await {
             Ok(()) => Ok(running),
@@ -150,6 +152,7 @@ impl RunningCollector {
                 pipeline: None,
                 telemetry: telemetry.clone(),
                 node: self.node.clone(),
+                cluster: self.cluster.clone(),
             };
             let mut exporter = factory
                 .create(&spec.config, context)
@@ -202,6 +205,7 @@ impl RunningCollector {
                     pipeline: Some(pipeline_id.clone()),
                     telemetry: telemetry.clone(),
                     node: self.node.clone(),
+                    cluster: self.cluster.clone(),
                 };
                 let mut slot = ProcessorSlot::new(
                     id.clone(),
@@ -264,6 +268,7 @@ impl RunningCollector {
                 pipeline: None,
                 telemetry,
                 node: self.node.clone(),
+                cluster: self.cluster.clone(),
             };
             let mut receiver = factory
                 .create(&spec.config, context)

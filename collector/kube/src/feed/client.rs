@@ -17,6 +17,14 @@ use crate::sink::ObjectSink;
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const LAST_BACKOFF: Duration = Duration::from_secs(30);
 
+/// A fraction in [0, 0.5) that differs between agents and between retries.
+fn jitter() -> f64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    f64::from(nanos % 1_000) / 2_000.0
+}
+
 /// The most objects one listing may carry before the feed is refused as hostile or broken.
 const MAX_LISTED: usize = 2_000_000;
 
@@ -35,7 +43,9 @@ pub fn follow(
             "controller endpoint {endpoint:?}: must be http:// or https://"
         ));
     }
-    url.set_path(OBJECTS_PATH);
+    // Below whatever path the endpoint has (a controller behind a path-routing proxy).
+    let path = format!("{}{OBJECTS_PATH}", url.path().trim_end_matches('/'));
+    url.set_path(&path);
     if let Some(node) = &node {
         url.query_pairs_mut().append_pair("node", node);
     }
@@ -80,7 +90,8 @@ impl Feed {
             if listed_here >= KINDS.len() {
                 backoff = FIRST_BACKOFF;
             }
-            tokio::time::sleep(backoff).await;
+            // Jittered, so agents that lost one controller do not all come back at once.
+            tokio::time::sleep(backoff.mul_f64(1.0 + jitter())).await;
             backoff = (backoff * 2).min(LAST_BACKOFF);
         }
     }
@@ -88,15 +99,21 @@ impl Feed {
     /// One connection, until it fails (it never ends otherwise); `listed_here` counts the
     /// listings it completed.
     async fn connection(&mut self, listed_here: &mut usize) -> Result<Infallible, String> {
-        let mut response = self
-            .http
-            .get(self.url.clone())
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
+        // A controller that takes the connection and never answers is let go like a silent one.
+        let mut response =
+            tokio::time::timeout(HEARTBEAT * 3, self.http.get(self.url.clone()).send())
+                .await
+                .map_err(|_| format!("no answer for {:?}", HEARTBEAT * 3))?
+                .map_err(|e| e.to_string())?;
         if !response.status().is_success() {
             let status = response.status();
-            let body = response.text().await.unwrap_or_default();
+            // The first chunk of the reason is enough, whatever the body's size.
+            let body = match tokio::time::timeout(HEARTBEAT, response.chunk()).await {
+                Ok(Ok(Some(chunk))) => {
+                    String::from_utf8_lossy(&chunk[..chunk.len().min(512)]).into_owned()
+                }
+                _ => String::new(),
+            };
             return Err(format!("{status}: {}", body.trim()));
         }
         let mut pending: Vec<u8> = Vec::new();

@@ -163,3 +163,17 @@ impl Follow {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::WATCHED;
+    use crate::follower::KINDS;
+
+    #[test]
+    fn the_watched_resources_are_the_kinds_every_source_lists() {
+        for ((_, plural), kind) in WATCHED.iter().zip(KINDS) {
+            assert_eq!(*plural, format!("{}s", kind.to_lowercase()));
+        }
+        assert_eq!(WATCHED.len(), KINDS.len());
+    }
+}

@@ -28,6 +28,7 @@ pub fn exporter(config: OtlpConfig) -> Box<dyn Exporter> {
         pipeline: None,
         telemetry: ComponentTelemetry::detached(&[("exporter", "otlp")]),
         node: "node-1".into(),
+        cluster: spider_collector::DEFAULT_CLUSTER.into(),
     };
     OtlpExporterFactory.create(config, context).expect("create")
 }

@@ -111,7 +111,7 @@ async fn files_roll_by_age_on_ticks() {
 #[tokio::test]
 async fn a_restart_removes_what_a_killed_writer_left_in_progress_and_only_that() {
     let dir = scratch("leftovers");
-    let hour = dir.join("network_usage/date=2026-11-21/hour=05");
+    let hour = dir.join("network_usage/cluster=default/date=2026-11-21/hour=05");
     std::fs::create_dir_all(&hour).unwrap();
     // Its own host's leftover goes; another node's open file on a shared volume stays.
     let ours = hour.join(".node-a-1-2-000001.parquet.inprogress");
@@ -141,9 +141,9 @@ async fn an_unwritable_directory_is_a_clear_permanent_error() {
         .await
         .expect_err("cannot write below a file");
     assert!(
-        error
-            .to_string()
-            .contains("cannot create a file in network_usage/date=2026-11-21/hour=05"),
+        error.to_string().contains(
+            "cannot create a file in network_usage/cluster=default/date=2026-11-21/hour=05"
+        ),
         "{error}"
     );
     parquet.shutdown().await.unwrap();

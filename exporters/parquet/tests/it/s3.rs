@@ -47,8 +47,9 @@ async fn datasets_land_in_the_bucket_and_read_back() {
         .collect();
     assert_eq!(keys.len(), 2, "one object per hour partition: {keys:?}");
     assert!(
-        keys.iter()
-            .all(|k| k.starts_with("cluster-a/network_usage/date=2026-11-21/hour=0")),
+        keys.iter().all(
+            |k| k.starts_with("cluster-a/network_usage/cluster=default/date=2026-11-21/hour=0")
+        ),
         "{keys:?}"
     );
     let read = python(&["pyarrow", fetched.join("cluster-a").to_str().unwrap()]);

@@ -28,6 +28,7 @@ pub fn exporter(config: ParquetConfig) -> Box<dyn Exporter> {
         pipeline: None,
         telemetry: ComponentTelemetry::detached(&[("exporter", "parquet")]),
         node: "node-1".into(),
+        cluster: spider_collector::DEFAULT_CLUSTER.into(),
     };
     ParquetExporterFactory
         .create(config, context)

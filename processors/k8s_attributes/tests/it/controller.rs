@@ -173,7 +173,11 @@ async fn agents_keep_attributing_while_the_controller_is_away_and_resync_when_it
     let api = cluster().await;
     let controller = controller_of(&api, "127.0.0.1:0".parse().unwrap()).await;
     let address = controller.address();
-    let mut agent = started(through(&controller)).await;
+    let mut agent = started(K8sAttributesConfig {
+        deleted_pod_grace: spider_collector::config::GoDuration::from_secs(3),
+        ..through(&controller)
+    })
+    .await;
     let web = pod_meta("shop", "web-6d4f-a", "node-1", OwnerKind::Deployment, "web");
     assert_eq!(client_of(&mut agent, "10.244.1.10").await, web);
 
@@ -204,6 +208,20 @@ async fn agents_keep_attributing_while_the_controller_is_away_and_resync_when_it
         web,
         "deleted while the controller was away: still in its grace period"
     );
+    // Then gone: the resync applied the deletion, it did not just keep the pod.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        agent
+            .tick(std::time::SystemTime::now(), &mut Vec::new())
+            .await
+            .unwrap();
+        let found = client_of(&mut agent, "10.244.1.10").await;
+        if found.class == spider_collector::records::EndpointClass::Unknown {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {found:?} after its grace");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     agent.shutdown(&mut Vec::new()).await.unwrap();
     controller.stop().await;
 }

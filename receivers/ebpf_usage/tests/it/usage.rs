@@ -22,6 +22,7 @@ fn receiver() -> (Box<dyn Receiver>, ComponentTelemetry) {
         telemetry: telemetry.clone(),
         // The reporter comes from the collector's node when the config names none.
         node: "test-node".into(),
+        cluster: spider_collector::DEFAULT_CLUSTER.into(),
     };
     let config = EbpfUsageConfig {
         read_interval: spider_collector::config::GoDuration::from_millis(100),

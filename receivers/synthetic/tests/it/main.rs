@@ -15,6 +15,7 @@ fn receiver(config: SyntheticConfig) -> Box<dyn Receiver> {
         pipeline: None,
         telemetry: ComponentTelemetry::detached(&[]),
         node: "node-1".into(),
+        cluster: spider_collector::DEFAULT_CLUSTER.into(),
     };
     SyntheticReceiverFactory.create(config, context).unwrap()
 }
