@@ -60,11 +60,20 @@ impl Listings {
     }
 }
 
-/// A store whose `list` answers are kept `ttl`; everything else goes straight through.
+/// One directory level as `list_with_delimiter` answered it, and when.
+struct Level {
+    at: Instant,
+    common_prefixes: Vec<Path>,
+    objects: Vec<ObjectMeta>,
+}
+
+/// A store whose `list` and `list_with_delimiter` answers are kept `ttl` (the readers ask which
+/// clusters a dataset has on every scan); everything else goes straight through.
 pub struct ListingCache {
     inner: Arc<dyn ObjectStore>,
     ttl: Duration,
     kept: Arc<Mutex<Listings>>,
+    levels: Mutex<HashMap<Option<Path>, Level>>,
     listed: AtomicU64,
     objects: Arc<AtomicU64>,
     reused: AtomicU64,
@@ -77,6 +86,7 @@ impl ListingCache {
             inner,
             ttl,
             kept: Arc::default(),
+            levels: Mutex::default(),
             listed: AtomicU64::new(0),
             objects: Arc::default(),
             reused: AtomicU64::new(0),
@@ -234,7 +244,35 @@ impl ObjectStore for ListingCache {
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
-        self.inner.list_with_delimiter(prefix).await
+        let key = prefix.cloned();
+        {
+            let levels = self.levels.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(level) = levels.get(&key).filter(|l| l.at.elapsed() < self.ttl) {
+                self.reused.fetch_add(1, Ordering::Relaxed);
+                return Ok(ListResult {
+                    common_prefixes: level.common_prefixes.clone(),
+                    objects: level.objects.clone(),
+                });
+            }
+        }
+        self.listed.fetch_add(1, Ordering::Relaxed);
+        let listed = self.inner.list_with_delimiter(prefix).await?;
+        if listed.common_prefixes.len() + listed.objects.len() <= MAX_KEPT_LISTING {
+            let mut levels = self.levels.lock().unwrap_or_else(|e| e.into_inner());
+            levels.retain(|_, level| level.at.elapsed() < self.ttl);
+            if levels.len() >= MAX_PREFIXES {
+                levels.clear();
+            }
+            levels.insert(
+                key,
+                Level {
+                    at: Instant::now(),
+                    common_prefixes: listed.common_prefixes.clone(),
+                    objects: listed.objects.clone(),
+                },
+            );
+        }
+        Ok(listed)
     }
 
     async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {

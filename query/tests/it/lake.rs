@@ -1,7 +1,9 @@
 //! A lake in object storage (the S3 API of moto on loopback): the same answers as the same files
 //! in a directory, SQL over ranges (boundaries included) as DuckDB answers it over the
 //! directory, each query listing only the partition directories of its range, and a listing
-//! reused within its TTL.
+//! reused within its TTL. Two clusters writing one lake: each files below its own
+//! `cluster=NAME`, a range reads both (or the one it names), as DuckDB reads them, and rollups
+//! are made per cluster.
 
 use std::time::Duration;
 
@@ -13,7 +15,7 @@ use spider_query::timeline::timeline;
 use spider_query::{LakeConfig, open_lake, read_only};
 use spider_testkit::moto::Moto;
 
-use crate::support::{cells, duckdb, scratch, write_records, write_with};
+use crate::support::{cells, duckdb, scratch, write_in_cluster, write_records, write_with};
 
 /// 2026-11-21 00:00 UTC.
 const MIDNIGHT: i64 = 1_795_219_200;
@@ -83,8 +85,9 @@ async fn an_object_store_lake_answers_as_a_directory_does_listing_only_its_range
     let answer = map(&in_bucket, View::Logical, hour, None, 0, 100)
         .await
         .unwrap();
-    // The hour's directory, and the same hour of the rollups (none yet) the map would read.
-    assert_eq!(listed(), 2, "a one-hour map lists one of the 72 hours");
+    // The dataset's clusters (one level, kept for the later scans), the hour's directory, and
+    // the same hour of the rollups (none yet) the map would read.
+    assert_eq!(listed(), 3, "a one-hour map lists one of the 72 hours");
     let files = || lake.listing_stats().unwrap().objects;
     assert_eq!(
         files(),
@@ -102,7 +105,7 @@ async fn an_object_store_lake_answers_as_a_directory_does_listing_only_its_range
     map(&in_bucket, View::Logical, hour, None, 0, 100)
         .await
         .unwrap();
-    assert_eq!(listed(), 2);
+    assert_eq!(listed(), 3);
     assert!(lake.listing_stats().unwrap().reused >= 1);
 
     // Across midnight, 22:30 to 01:30: four hours of two days, listed hour by hour.
@@ -226,5 +229,110 @@ async fn retention_deletes_whole_partitions_past_the_age_in_a_directory_and_a_bu
     assert!(
         dir.join("network_usage/cluster=default/date=2026-11-22/hour=12")
             .exists()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_clusters_share_a_lake_each_below_its_own_prefix() {
+    let dir = scratch("two-clusters");
+    let config = || ParquetConfig {
+        path: dir.clone(),
+        max_file_rows: 700,
+        ..ParquetConfig::default()
+    };
+    let records = three_days();
+    let (east, west): (Vec<_>, Vec<_>) = records
+        .iter()
+        .cloned()
+        .enumerate()
+        .partition(|(i, _)| i % 3 == 0);
+    let strip = |rows: Vec<(usize, NetworkUsage)>| rows.into_iter().map(|(_, r)| r).collect();
+    let (east, west): (Vec<NetworkUsage>, Vec<NetworkUsage>) = (strip(east), strip(west));
+    write_in_cluster(config(), "east", east.clone()).await;
+    write_in_cluster(config(), "west", west.clone()).await;
+    for cluster in ["east", "west"] {
+        assert!(
+            dir.join(format!(
+                "network_usage/cluster={cluster}/date=2026-11-21/hour=00"
+            ))
+            .is_dir()
+        );
+    }
+    let context = spider_query::open(&dir).unwrap();
+    // A range over hours 30 to 40 (one day and a half: read day by day, in each cluster).
+    let (from, to) = (MIDNIGHT + 30 * HOUR, MIDNIGHT + 40 * HOUR);
+    let in_range = |rows: &[NetworkUsage]| {
+        rows.iter()
+            .filter(|r| (micros(from)..micros(to)).contains(&r.bucket_start.as_micros()))
+            .count()
+            .to_string()
+    };
+    let bounds = format!(
+        "bucket_start >= to_timestamp_seconds({from}) AND bucket_start < to_timestamp_seconds({to})"
+    );
+    let by_cluster = format!(
+        "SELECT cluster, count(*) FROM network_usage WHERE {bounds} GROUP BY cluster ORDER BY cluster"
+    );
+    let ours = cells(&read_only(&context, &by_cluster).await.unwrap());
+    assert_eq!(
+        ours,
+        [
+            vec!["east".to_owned(), in_range(&east)],
+            vec!["west".to_owned(), in_range(&west)]
+        ]
+    );
+    let theirs = duckdb(
+        &dir,
+        &[&format!(
+            "SELECT cluster, count(*) FROM network_usage WHERE bucket_start >= to_timestamp({from}) \
+             AND bucket_start < to_timestamp({to}) GROUP BY cluster ORDER BY cluster"
+        )],
+    );
+    assert_eq!(ours, theirs[0], "DuckDB reads the same clusters");
+    let one = format!("SELECT count(*) FROM network_usage WHERE {bounds} AND cluster = 'west'");
+    let west_only = cells(&read_only(&context, &one).await.unwrap());
+    assert_eq!(west_only, [vec![in_range(&west)]]);
+
+    // Rollups per cluster: every closed hour of each, below its own prefix.
+    let lake = LakeConfig::local(&dir).open().unwrap();
+    let run = spider_query::rollup::roll_up(
+        &lake,
+        &context,
+        Timestamp::from_secs(MIDNIGHT + 4 * 24 * HOUR),
+        Duration::from_secs(600),
+    )
+    .await
+    .unwrap();
+    assert!(run.failed.is_empty(), "{:?}", run.failed);
+    for cluster in ["east", "west"] {
+        let rolled = run
+            .rolled
+            .iter()
+            .filter(|r| {
+                r.hour
+                    .starts_with(&format!("network_usage/cluster={cluster}/"))
+            })
+            .count();
+        assert_eq!(rolled, 72, "{cluster}");
+        assert!(
+            dir.join(format!(
+                "network_usage_hourly/cluster={cluster}/date=2026-11-22/hour=05"
+            ))
+            .is_dir()
+        );
+    }
+    // The logical map of a whole day reads both clusters' rollups: the same answer as raw rows.
+    let day = TimeRange::new(micros(MIDNIGHT + 24 * HOUR), micros(MIDNIGHT + 48 * HOUR)).unwrap();
+    let from_rollups = map(&context, View::Logical, day, None, 0, 100)
+        .await
+        .unwrap();
+    let raw_only = spider_query::open(&dir).unwrap();
+    std::fs::remove_dir_all(dir.join("network_usage_hourly")).unwrap();
+    let from_raw = map(&raw_only, View::Logical, day, None, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&from_rollups).unwrap(),
+        serde_json::to_value(&from_raw).unwrap()
     );
 }

@@ -90,12 +90,17 @@ pub async fn write_records(dir: &Path, records: Vec<NetworkUsage>) {
 
 /// Writes usage records with a Parquet exporter of `config`.
 pub async fn write_with(config: ParquetConfig, records: Vec<NetworkUsage>) {
+    write_in_cluster(config, spider_collector::DEFAULT_CLUSTER, records).await;
+}
+
+/// Writes usage records with a Parquet exporter of `config` in a collector of `cluster`.
+pub async fn write_in_cluster(config: ParquetConfig, cluster: &str, records: Vec<NetworkUsage>) {
     let context = CreateContext {
         id: "parquet".parse().unwrap(),
         pipeline: None,
         telemetry: ComponentTelemetry::detached(&[]),
         node: "node-1".into(),
-        cluster: spider_collector::DEFAULT_CLUSTER.into(),
+        cluster: cluster.into(),
     };
     let mut exporter = ParquetExporterFactory.create(config, context).unwrap();
     exporter.start().await.unwrap();
