@@ -298,7 +298,7 @@ async fn write_hour(
     let [cluster_column, date_column, hour_column] = PARTITION_COLUMNS;
     // Over the hour's counted rows, grouped by the same expressions the map reads raw rows
     // through. The time bounds let the scan list the hour's directory alone. A cluster name is
-    // a DNS name (the collector checks it), so it needs no quoting beyond the quotes.
+    // a DNS name (`Lake::clusters` passes nothing else over), so the quotes are quoting enough.
     let sql = format!(
         "SELECT {}, {} FROM network_usage \
          WHERE {cluster_column} = '{cluster}' AND {date_column} = '{date}' \

@@ -293,6 +293,14 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
     for part in ["pipeline usage", "pipeline capture", "whisperer"] {
         assert!(graph.contains(part), "{part} not in {graph}");
     }
+    let cluster_env: Vec<&Value> = agent["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["name"] == "SPIDER_CLUSTER_NAME")
+        .collect();
+    assert_eq!(cluster_env.len(), 1);
+    assert_eq!(cluster_env[0]["value"], "eu-west-prod");
     let graph = validate_agent_config("everything", objects);
     for part in [
         "pipeline usage",
@@ -329,6 +337,7 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
         ("pull policy", "/image/pullPolicy"),
         ("otlp dimension", "/otlp/dimensions/1"),
         ("controller port", "/controller/port"),
+        ("cluster name", "/clusterName"),
     ];
     for (case, key) in refusals {
         let message = result["refused"][case]

@@ -24,6 +24,7 @@ CASES = {
         "imagePullSecrets": [{"name": "registry"}],
         "serviceAccount": {"create": False, "name": "observer"},
         "controller": {"port": 4391, "nodeSelector": {"kubernetes.io/os": "linux"}},
+        "clusterName": "eu-west-prod",
         "agent": {
             "usage": {"readInterval": "5s", "maxFlows": 262144},
             "capture": {"enabled": True, "interfaces": ["eth0", "cni0"], "filter": "tcp port 80"},
@@ -94,6 +95,7 @@ BAD = {
     "retention dataset": {"storage": {"retention": {"maxAge": {"flows": "24h"}}}},
     "port range": {"query": {"service": {"port": 70000}}},
     "controller port": {"controller": {"port": 0}},
+    "cluster name": {"clusterName": "Prod_1"},
     "resources type": {"agent": {"resources": "lots"}},
     "pull policy": {"image": {"pullPolicy": "Sometimes"}},
     "otlp dimension": {"otlp": {"dimensions": ["namespace", "colour"]}},

@@ -3,6 +3,8 @@
 //! every dataset). Declared once, at the `service` level of the config, and handed to every
 //! component in its create context.
 
+pub use spider_records::catalog::is_cluster_name;
+
 /// The environment variable a node agent's name comes from (the chart sets it from the downward
 /// API's `spec.nodeName`).
 pub const NODE_NAME_VARIABLE: &str = "SPIDER_NODE_NAME";
@@ -14,26 +16,19 @@ pub const CLUSTER_NAME_VARIABLE: &str = "SPIDER_CLUSTER_NAME";
 /// The cluster of a collector that names none (a single-cluster lake, a host on its own).
 pub const DEFAULT_CLUSTER: &str = "default";
 
-/// Whether `name` will do as a cluster name: a DNS name of up to 63 characters, so it is safe as
-/// a partition directory (`cluster=NAME`), a label value and a URL parameter.
-pub fn is_cluster_name(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    let edge = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    (1..=63).contains(&bytes.len())
-        && bytes.first().is_some_and(edge)
-        && bytes.last().is_some_and(edge)
-        && bytes.iter().all(|b| edge(b) || *b == b'-' || *b == b'.')
-        && !name.contains("..")
-}
-
 /// The collector's cluster: `configured` (`service::cluster`), else [`CLUSTER_NAME_VARIABLE`],
 /// else [`DEFAULT_CLUSTER`].
 pub fn cluster_name(configured: Option<String>) -> String {
     configured
         .or_else(|| {
-            std::env::var(CLUSTER_NAME_VARIABLE)
-                .ok()
-                .filter(|name| is_cluster_name(name))
+            let named = std::env::var(CLUSTER_NAME_VARIABLE).ok()?;
+            if is_cluster_name(&named) {
+                return Some(named);
+            }
+            tracing::warn!(
+                "${CLUSTER_NAME_VARIABLE}={named:?} is not a cluster name (a DNS name of up to 63 lowercase characters); the cluster is {DEFAULT_CLUSTER}"
+            );
+            None
         })
         .unwrap_or_else(|| DEFAULT_CLUSTER.to_owned())
 }

@@ -4,7 +4,9 @@
 //! lake through these, so none of them restates the layout.
 
 use spider_records::Timestamp;
-use spider_records::catalog::{PARTITION_COLUMNS, cluster_directory, cluster_of, date_start};
+use spider_records::catalog::{
+    PARTITION_COLUMNS, cluster_directory, cluster_of, date_start, is_cluster_name,
+};
 use spider_records::time::MICROS_PER_HOUR;
 
 use crate::Lake;
@@ -32,7 +34,9 @@ pub struct HourDirectory {
 }
 
 impl Lake {
-    /// The clusters holding part of `dataset` (`DATASET/cluster=NAME`), sorted.
+    /// The clusters holding part of `dataset` (`DATASET/cluster=NAME`), sorted; a directory whose
+    /// name is no cluster name (nothing Spider writes) is passed over, so a name read here is
+    /// safe in a path, a filter or SQL.
     pub async fn clusters(&self, dataset: &str) -> object_store::Result<Vec<String>> {
         Ok(self
             .directories(dataset)
@@ -40,7 +44,9 @@ impl Lake {
             .iter()
             .filter_map(|directory| {
                 let name = directory.strip_prefix(dataset)?.strip_prefix('/')?;
-                cluster_of(name).map(str::to_owned)
+                cluster_of(name)
+                    .filter(|cluster| is_cluster_name(cluster))
+                    .map(str::to_owned)
             })
             .collect())
     }

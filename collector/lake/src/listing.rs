@@ -29,6 +29,10 @@ pub const MAX_OBJECTS: usize = 200_000;
 /// A listing longer than this is not kept (a whole dataset listed by an unbounded query).
 const MAX_KEPT_LISTING: usize = MAX_OBJECTS / 4;
 
+/// The most directories one kept level may name, and all kept levels together.
+const MAX_KEPT_LEVEL: usize = 10_000;
+const MAX_KEPT_LEVELS: usize = 100_000;
+
 /// How the cache has been used: what a test or an operator checks the listing cost by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ListingStats {
@@ -60,15 +64,15 @@ impl Listings {
     }
 }
 
-/// One directory level as `list_with_delimiter` answered it, and when.
+/// One level of directories as `list_with_delimiter` answered it, and when.
 struct Level {
     at: Instant,
     common_prefixes: Vec<Path>,
-    objects: Vec<ObjectMeta>,
 }
 
-/// A store whose `list` and `list_with_delimiter` answers are kept `ttl` (the readers ask which
-/// clusters a dataset has on every scan); everything else goes straight through.
+/// A store whose `list` answers, and `list_with_delimiter` answers that name directories only,
+/// are kept `ttl` (the readers ask which clusters a dataset has on every scan); everything else
+/// goes straight through.
 pub struct ListingCache {
     inner: Arc<dyn ObjectStore>,
     ttl: Duration,
@@ -251,16 +255,20 @@ impl ObjectStore for ListingCache {
                 self.reused.fetch_add(1, Ordering::Relaxed);
                 return Ok(ListResult {
                     common_prefixes: level.common_prefixes.clone(),
-                    objects: level.objects.clone(),
+                    objects: Vec::new(),
                 });
             }
         }
         self.listed.fetch_add(1, Ordering::Relaxed);
         let listed = self.inner.list_with_delimiter(prefix).await?;
-        if listed.common_prefixes.len() + listed.objects.len() <= MAX_KEPT_LISTING {
+        // Only levels of directories are kept (a dataset's clusters, a cluster's days): a level
+        // with files is what a scan reads, and must be as fresh as the fingerprint of its files.
+        if listed.objects.is_empty() && listed.common_prefixes.len() <= MAX_KEPT_LEVEL {
             let mut levels = self.levels.lock().unwrap_or_else(|e| e.into_inner());
             levels.retain(|_, level| level.at.elapsed() < self.ttl);
-            if levels.len() >= MAX_PREFIXES {
+            let held: usize = levels.values().map(|l| l.common_prefixes.len()).sum();
+            if levels.len() >= MAX_PREFIXES || held + listed.common_prefixes.len() > MAX_KEPT_LEVELS
+            {
                 levels.clear();
             }
             levels.insert(
@@ -268,7 +276,6 @@ impl ObjectStore for ListingCache {
                 Level {
                     at: Instant::now(),
                     common_prefixes: listed.common_prefixes.clone(),
-                    objects: listed.objects.clone(),
                 },
             );
         }

@@ -14,6 +14,18 @@ use crate::time::{MICROS_PER_HOUR, Timestamp};
 /// The Hive partition columns of every dataset, outermost first.
 pub const PARTITION_COLUMNS: [&str; 3] = ["cluster", "date", "hour"];
 
+/// Whether `name` will do as a cluster name: a DNS name of up to 63 characters, so it is safe as
+/// a partition directory (`cluster=NAME`), a label value and a URL parameter.
+pub fn is_cluster_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let edge = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    (1..=63).contains(&bytes.len())
+        && bytes.first().is_some_and(edge)
+        && bytes.last().is_some_and(edge)
+        && bytes.iter().all(|b| edge(b) || *b == b'-' || *b == b'.')
+        && !name.contains("..")
+}
+
 /// `DATASET/cluster=NAME`: the part of a dataset one cluster wrote, every partition of it below.
 pub fn cluster_directory(kind: impl fmt::Display, cluster: &str) -> String {
     let [column, ..] = PARTITION_COLUMNS;

@@ -293,8 +293,27 @@ async fn two_clusters_share_a_lake_each_below_its_own_prefix() {
     let west_only = cells(&read_only(&context, &one).await.unwrap());
     assert_eq!(west_only, [vec![in_range(&west)]]);
 
-    // Rollups per cluster: every closed hour of each, below its own prefix.
+    // A directory that is no cluster name (nothing Spider writes) is passed over: a name read
+    // from the lake goes into paths and SQL.
+    for bad in [
+        "cluster=x' OR cluster <> 'x",
+        "cluster=Upper",
+        "date=2026-11-21",
+    ] {
+        std::fs::create_dir_all(
+            dir.join("network_usage")
+                .join(bad)
+                .join("date=2026-11-21/hour=00"),
+        )
+        .unwrap();
+    }
     let lake = LakeConfig::local(&dir).open().unwrap();
+    assert_eq!(
+        lake.clusters("network_usage").await.unwrap(),
+        ["east", "west"]
+    );
+
+    // Rollups per cluster: every closed hour of each, below its own prefix.
     let run = spider_query::rollup::roll_up(
         &lake,
         &context,

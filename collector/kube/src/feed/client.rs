@@ -22,7 +22,8 @@ fn jitter() -> f64 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    f64::from(nanos % 1_000) / 2_000.0
+    // Microseconds: some clocks have no finer grain.
+    f64::from((nanos / 1_000) % 1_000) / 2_000.0
 }
 
 /// The most objects one listing may carry before the feed is refused as hostile or broken.
