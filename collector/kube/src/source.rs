@@ -114,11 +114,8 @@ impl SourceSettings<'_> {
                 "the controller source needs the controller's endpoint (http://host:port)",
             )),
             (MetadataSource::Controller, Some(endpoint)) => {
-                if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-                    errors.push(ConfigError::new(
-                        "controller",
-                        format!("{endpoint:?} is not an http:// or https:// endpoint"),
-                    ));
+                if let Err(message) = feed::objects_url(endpoint, None) {
+                    errors.push(ConfigError::new("controller", message));
                 }
             }
             (_, Some(_)) => errors.push(ConfigError::new(

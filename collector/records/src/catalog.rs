@@ -14,6 +14,10 @@ use crate::time::{MICROS_PER_HOUR, Timestamp};
 /// The Hive partition columns of every dataset, outermost first.
 pub const PARTITION_COLUMNS: [&str; 3] = ["cluster", "date", "hour"];
 
+/// What [`is_cluster_name`] accepts, as errors say it.
+pub const CLUSTER_NAME_RULE: &str =
+    "1 to 63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit";
+
 /// Whether `name` will do as a cluster name: a DNS name of up to 63 characters, so it is safe as
 /// a partition directory (`cluster=NAME`), a label value and a URL parameter.
 pub fn is_cluster_name(name: &str) -> bool {

@@ -11,7 +11,7 @@ use spider_collector::Telemetry;
 use spider_controller::Controller;
 use spider_kube::{AuthType, kubernetes};
 
-use super::{runtime, stop_signal};
+use super::{runtime, until_stopped};
 
 /// Arguments of `spider controller`.
 #[derive(Debug, Args)]
@@ -47,10 +47,7 @@ pub(super) fn controller(args: &ControllerArgs) -> ExitCode {
             &telemetry.component(&[("component", "controller")]),
         )
         .await?;
-        match stop_signal().await {
-            Ok(signal) => tracing::info!("{signal} received, stopping"),
-            Err(error) => tracing::error!("{error:#}"),
-        }
+        until_stopped().await;
         controller.stop().await;
         Ok::<(), String>(())
     });

@@ -12,7 +12,7 @@ use clap::Args;
 use spider_collector::{CollectorConfig, Factories, RunningCollector};
 use spider_server::{ServerConfig, Tokens, router, serve};
 
-use super::{runtime, stop_signal};
+use super::{runtime, until_stopped};
 use crate::logging;
 
 /// The pipelines the demo runs, with `${env:…}` holes the demo fills (see the file).
@@ -95,13 +95,7 @@ async fn run(args: DemoArgs, factories: &Factories) -> anyhow::Result<()> {
         interface = %args.interface,
         "capturing this host's traffic; captured sessions show within a minute, usage within two"
     );
-    serve(listener, app, DEMO_HEADER_READ_TIMEOUT, async {
-        match stop_signal().await {
-            Ok(signal) => tracing::info!("{signal} received, stopping"),
-            Err(error) => tracing::error!("{error:#}"),
-        }
-    })
-    .await;
+    serve(listener, app, DEMO_HEADER_READ_TIMEOUT, until_stopped()).await;
     let report = collector.shutdown().await;
     for error in &report.errors {
         tracing::error!("{error}");

@@ -50,7 +50,7 @@ fn cluster_name(name: &str) -> Result<String, String> {
     if spider_collector::is_cluster_name(name) {
         Ok(name.to_owned())
     } else {
-        Err("1 to 63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit".into())
+        Err(spider_collector::records::catalog::CLUSTER_NAME_RULE.into())
     }
 }
 

@@ -214,6 +214,15 @@ pub(crate) fn load(path: &Path, factories: &Factories) -> Result<CollectorConfig
     }
 }
 
+/// Waits for SIGTERM or SIGINT and logs which (or why it cannot listen for them): the end of a
+/// service's life.
+pub(crate) async fn until_stopped() {
+    match stop_signal().await {
+        Ok(signal) => tracing::info!("{signal} received, stopping"),
+        Err(error) => tracing::error!("{error:#}"),
+    }
+}
+
 /// Waits for SIGTERM or SIGINT; says which.
 pub(crate) async fn stop_signal() -> anyhow::Result<&'static str> {
     use anyhow::Context;

@@ -10,7 +10,7 @@ use spider_collector::config::parse_duration;
 use spider_query::SqlLimits;
 use spider_server::{CaptureLimits, QueryLimits, ServerConfig, Tokens, router};
 
-use super::{LakeArgs, runtime, stop_signal};
+use super::{LakeArgs, runtime, until_stopped};
 use crate::logging;
 
 /// Arguments of `spider serve`.
@@ -198,12 +198,7 @@ pub(super) fn serve(args: ServeArgs) -> ExitCode {
         if !config.tokens.any() && !address.ip().is_loopback() {
             tracing::warn!("listening beyond loopback without tokens: anyone who can reach {address} can query and start captures");
         }
-        spider_server::serve(listener, app, args.header_read_timeout, async {
-            match stop_signal().await {
-                Ok(signal) => tracing::info!("{signal} received, stopping"),
-                Err(error) => tracing::error!("{error:#}"),
-            }
-        })
+        spider_server::serve(listener, app, args.header_read_timeout, until_stopped())
         .await;
         Ok::<(), String>(())
     });

@@ -345,10 +345,7 @@ impl Parser<'_> {
                 },
                 "cluster" => match typed_value::<String>(value) {
                     Ok(name) if crate::host::is_cluster_name(&name) => cluster = Some(name),
-                    Ok(_) => self.error(
-                        &path,
-                        "1 to 63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit",
-                    ),
+                    Ok(_) => self.error(&path, spider_records::catalog::CLUSTER_NAME_RULE),
                     Err(errors) => self
                         .errors
                         .extend(errors.into_iter().map(|e| e.under(&path))),

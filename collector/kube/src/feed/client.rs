@@ -37,19 +37,7 @@ pub fn follow(
     sink: Arc<dyn ObjectSink>,
     failures: Counter,
 ) -> Result<Follower, String> {
-    let mut url = reqwest::Url::parse(endpoint)
-        .map_err(|e| format!("controller endpoint {endpoint:?}: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!(
-            "controller endpoint {endpoint:?}: must be http:// or https://"
-        ));
-    }
-    // Below whatever path the endpoint has (a controller behind a path-routing proxy).
-    let path = format!("{}{OBJECTS_PATH}", url.path().trim_end_matches('/'));
-    url.set_path(&path);
-    if let Some(node) = &node {
-        url.query_pairs_mut().append_pair("node", node);
-    }
+    let url = objects_url(endpoint, node.as_deref())?;
     // reqwest is built without a bundled crypto provider: ring serves https.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::builder()
@@ -67,6 +55,25 @@ pub fn follow(
     };
     follower.spawn(feed.run());
     Ok(follower)
+}
+
+/// The feed's URL at the controller `endpoint` (`http://host:port[/path]`), for `node`'s pods
+/// or all; the one check of an endpoint, which configs validate by.
+pub fn objects_url(endpoint: &str, node: Option<&str>) -> Result<reqwest::Url, String> {
+    let mut url = reqwest::Url::parse(endpoint)
+        .map_err(|e| format!("controller endpoint {endpoint:?}: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
+        return Err(format!(
+            "controller endpoint {endpoint:?}: must be http://host:port or https://host:port"
+        ));
+    }
+    // Below whatever path the endpoint has (a controller behind a path-routing proxy).
+    let path = format!("{}{OBJECTS_PATH}", url.path().trim_end_matches('/'));
+    url.set_path(&path);
+    if let Some(node) = node {
+        url.query_pairs_mut().append_pair("node", node);
+    }
+    Ok(url)
 }
 
 struct Feed {

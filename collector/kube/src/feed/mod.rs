@@ -12,7 +12,7 @@
 
 mod client;
 
-pub use client::follow;
+pub use client::{follow, objects_url};
 
 use std::time::Duration;
 

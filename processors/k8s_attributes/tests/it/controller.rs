@@ -256,6 +256,26 @@ async fn the_controller_refuses_a_feed_before_it_has_listed_and_bad_requests() {
     assert_eq!(status_of("/v1/objects?watch=1").await, 400);
     assert_eq!(status_of("/metrics").await, 200);
 
+    // An endpoint that is no http(s) URL with a host is refused by the config, by key.
+    let with_endpoint = |endpoint: &str| K8sAttributesConfig {
+        source: MetadataSource::Controller,
+        controller: Some(endpoint.into()),
+        ..K8sAttributesConfig::default()
+    };
+    use spider_collector::ComponentConfig;
+    for bad in ["ftp://controller:4390", "http://", "controller:4390"] {
+        let errors = with_endpoint(bad).validate();
+        assert!(
+            errors.iter().any(|e| e.to_string().contains("controller")),
+            "{bad}: {errors:?}"
+        );
+    }
+    assert!(
+        with_endpoint("http://spider-controller.spider:4390")
+            .validate()
+            .is_empty()
+    );
+
     // An agent told to wait says why it could not start.
     let config = K8sAttributesConfig {
         source: MetadataSource::Controller,
