@@ -12,7 +12,7 @@ use spider_records::OwnerKind;
 
 use crate::frame::{aggregate, counts, failed, strings, usage};
 use crate::map::{View, describe, leaf_sql};
-use crate::range::TimeRange;
+use crate::range::Scope;
 use crate::sql::QueryError;
 use crate::timeline::{Timeline, histogram, step_for};
 
@@ -166,11 +166,11 @@ impl Side {
 pub async fn details(
     context: &SessionContext,
     id: &str,
-    range: TimeRange,
+    scope: Scope<'_>,
     filter: Option<&str>,
     top: usize,
 ) -> Result<Option<Details>, QueryError> {
-    let frame = usage(context, range, filter).await?;
+    let frame = usage(context, scope, filter).await?;
     let schema = frame.schema().clone();
     let leaf = |end| {
         context
@@ -251,7 +251,7 @@ pub async fn details(
     let (ports_served, ports_used) = (as_server.ports(), as_client.ports());
     let (clients, clients_left_out) = as_server.peers(top);
     let (servers, servers_left_out) = as_client.peers(top);
-    let timeline = histogram(context, frame, range, step_for(range)).await?;
+    let timeline = histogram(context, frame, scope.range, step_for(scope.range)).await?;
     let (label, kind, parent) = describe(View::Logical, id);
     Ok(Some(Details {
         id: id.to_owned(),

@@ -31,10 +31,7 @@ pub async fn fingerprint(
     );
     let mut directories = Vec::new();
     for kind in kinds {
-        let clusters = match cluster {
-            Some(cluster) => vec![cluster.to_owned()],
-            None => clusters_of(lake, kind.as_str()).await?,
-        };
+        let clusters = clusters_of(lake, kind.as_str(), cluster).await?;
         for cluster in &clusters {
             match &spans {
                 Some(spans) => {
@@ -47,8 +44,15 @@ pub async fn fingerprint(
     Ok(hash(&published(lake, &directories).await?))
 }
 
-/// The clusters holding part of `dataset`.
-pub(crate) async fn clusters_of(lake: &Lake, dataset: &str) -> Result<Vec<String>, QueryError> {
+/// The clusters a query of `dataset` reads: the one it names, else every one holding part of it.
+pub(crate) async fn clusters_of(
+    lake: &Lake,
+    dataset: &str,
+    named: Option<&str>,
+) -> Result<Vec<String>, QueryError> {
+    if let Some(cluster) = named {
+        return Ok(vec![cluster.to_owned()]);
+    }
     lake.clusters(dataset)
         .await
         .map_err(|e| QueryError::Failed(format!("cannot list {dataset}: {e}")))

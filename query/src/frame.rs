@@ -12,7 +12,7 @@ use datafusion::logical_expr::Expr;
 use datafusion::prelude::SessionContext;
 
 use crate::filter::{Fields, parse};
-use crate::range::TimeRange;
+use crate::range::Scope;
 use crate::sql::QueryError;
 
 /// Turns a DataFusion error into a query failure, or a refusal when the query needed more
@@ -26,12 +26,13 @@ pub fn failed(error: datafusion::error::DataFusionError) -> QueryError {
     }
 }
 
-/// `dataset` in `range` (on `time_column`), with the filter text applied when there is one.
+/// `dataset` in `scope` (its range on `time_column`), with the filter text applied when there is
+/// one.
 pub async fn filtered(
     context: &SessionContext,
     dataset: &str,
     time_column: &str,
-    range: TimeRange,
+    scope: Scope<'_>,
     filter: Option<&str>,
     fields: Fields,
 ) -> Result<DataFrame, QueryError> {
@@ -39,7 +40,7 @@ pub async fn filtered(
         .table(dataset)
         .await
         .map_err(failed)?
-        .filter(range.to_expr(time_column))
+        .filter(scope.to_expr(time_column))
         .map_err(failed)?;
     if let Some(text) = filter.filter(|t| !t.trim().is_empty()) {
         let expr: Expr = parse(text)
@@ -50,17 +51,17 @@ pub async fn filtered(
     Ok(frame)
 }
 
-/// `network_usage` in `range` (on its bucket start), with the filter applied.
+/// `network_usage` in `scope` (on its bucket start), with the filter applied.
 pub async fn usage(
     context: &SessionContext,
-    range: TimeRange,
+    scope: Scope<'_>,
     filter: Option<&str>,
 ) -> Result<DataFrame, QueryError> {
     filtered(
         context,
         "network_usage",
         "bucket_start",
-        range,
+        scope,
         filter,
         crate::fields::USAGE,
     )

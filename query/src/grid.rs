@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::filter::Fields;
 use crate::frame::{failed, filtered};
-use crate::range::TimeRange;
+use crate::range::Scope;
 use crate::sql::QueryError;
 
 /// What to show and in which order.
@@ -53,11 +53,11 @@ pub async fn grid(
     dataset: &str,
     time_column: &str,
     fields: Fields,
-    range: TimeRange,
+    scope: Scope<'_>,
     filter: Option<&str>,
     request: GridRequest<'_>,
 ) -> Result<GridPage, QueryError> {
-    let frame = filtered(context, dataset, time_column, range, filter, fields).await?;
+    let frame = filtered(context, dataset, time_column, scope, filter, fields).await?;
     // Raw bytes (a packet's frame) are for pcap downloads, not for a grid.
     let shown: Vec<String> = frame
         .schema()

@@ -1,10 +1,11 @@
 //! Spider's query library: the Parquet datasets as DataFusion tables, and read-only SQL over them.
 //!
 //! Each dataset (`network_usage`, `packets`, `tcp_sessions`, `http`, `hosts`) is one table with its
-//! record schema plus the Hive partition columns `date` and `hour`; a dataset not written yet is an
+//! record schema plus the Hive partition columns `cluster`, `date` and `hour`; a dataset not written yet is an
 //! empty table, so queries never fail on a missing directory.
 
 pub mod cidr;
+pub mod clusters;
 pub mod datasets;
 pub mod details;
 pub mod fields;

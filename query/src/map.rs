@@ -17,7 +17,7 @@ use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
 use crate::frame::{aggregate, counts, failed, filtered, strings, usage};
-use crate::range::TimeRange;
+use crate::range::Scope;
 use crate::sql::QueryError;
 
 /// Which structure the map shows.
@@ -281,7 +281,7 @@ struct Source {
 async fn source(
     context: &SessionContext,
     view: View,
-    range: TimeRange,
+    scope: Scope<'_>,
     filter: Option<&str>,
 ) -> Result<Source, QueryError> {
     let both = |measure: &str| {
@@ -297,13 +297,13 @@ async fn source(
             let unfiltered = filter.is_none_or(|text| text.trim().is_empty());
             let rolled_up = match (view, unfiltered, crate::datasets::lake_of(context)) {
                 (View::Logical, true, Some(lake)) => {
-                    crate::rollup::logical_rows(context, &lake, range).await?
+                    crate::rollup::logical_rows(context, &lake, scope).await?
                 }
                 _ => None,
             };
             let frame = match rolled_up {
                 Some(frame) => frame,
-                None => usage(context, range, filter).await?,
+                None => usage(context, scope, filter).await?,
             };
             Source {
                 frame,
@@ -318,7 +318,7 @@ async fn source(
                 context,
                 "tcp_sessions",
                 "first_packet",
-                range,
+                scope,
                 filter,
                 crate::fields::TCP_SESSIONS,
             )
@@ -337,12 +337,12 @@ async fn source(
 pub async fn map(
     context: &SessionContext,
     view: View,
-    range: TimeRange,
+    scope: Scope<'_>,
     filter: Option<&str>,
     offset: usize,
     limit: usize,
 ) -> Result<MapAnswer, QueryError> {
-    let source = source(context, view, range, filter).await?;
+    let source = source(context, view, scope, filter).await?;
     let schema = source.frame.schema().clone();
     let mut keys = Vec::new();
     for end in ["client", "server"] {

@@ -16,7 +16,7 @@ use futures::{Stream, StreamExt};
 use spider_wire::{Frame, LinkType, PcapEncoder};
 
 use crate::frame::{counts, failed, filtered, integers};
-use crate::range::TimeRange;
+use crate::range::{Scope, in_cluster};
 use crate::sql::QueryError;
 
 /// A pcap file as it is written: the header with the first packets, then a piece per batch.
@@ -57,14 +57,18 @@ fn frame_context(context: &SessionContext) -> SessionContext {
 pub async fn session_pcap(
     context: &SessionContext,
     session_id: u64,
+    cluster: Option<&str>,
     hold: impl Send + 'static,
 ) -> Result<Option<PcapStream>, QueryError> {
-    let packets = frame_context(context)
+    let mut packets = frame_context(context)
         .table("packets")
         .await
         .map_err(failed)?
         .filter(col("session_id").eq(lit(session_id)))
         .map_err(failed)?;
+    if let Some(cluster) = in_cluster(cluster) {
+        packets = packets.filter(cluster).map_err(failed)?;
+    }
     pcap_of(packets, None, hold).await
 }
 
@@ -73,7 +77,7 @@ pub async fn session_pcap(
 /// [`session_pcap`].
 pub async fn packets_pcap(
     context: &SessionContext,
-    range: TimeRange,
+    scope: Scope<'_>,
     filter: Option<&str>,
     limit: usize,
     hold: impl Send + 'static,
@@ -82,7 +86,7 @@ pub async fn packets_pcap(
         &frame_context(context),
         "packets",
         "time",
-        range,
+        scope,
         filter,
         crate::fields::PACKETS,
     )

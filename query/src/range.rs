@@ -1,5 +1,6 @@
-//! Time ranges of queries: parsed from RFC 3339 or Unix seconds, applied to a dataset's time
-//! column and to its `date` partitions (so whole directories are skipped).
+//! What a query reads: a time range (parsed from RFC 3339 or Unix seconds, applied to a
+//! dataset's time column and to its `date` partitions, so whole directories are skipped), of one
+//! cluster (its `cluster` partitions) or of every cluster.
 
 use chrono::DateTime;
 use datafusion::common::ScalarValue;
@@ -72,6 +73,50 @@ impl TimeRange {
             .gt_eq(Self::timestamp(self.from))
             .and(col(time_column).lt(Self::timestamp(self.to)))
             .and(partitions)
+    }
+}
+
+/// The partitions of `cluster` alone, when one is named: an equality the range scan lists that
+/// cluster's directories by.
+pub fn in_cluster(cluster: Option<&str>) -> Option<Expr> {
+    let [cluster_column, ..] = PARTITION_COLUMNS;
+    cluster.map(|name| col(cluster_column).eq(lit(name)))
+}
+
+/// A time range of one cluster, or of all: what every query is cut to before its filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope<'a> {
+    /// The time range.
+    pub range: TimeRange,
+    /// The cluster (a name [`spider_records::catalog::is_cluster_name`] accepts), or every one
+    /// when `None`.
+    pub cluster: Option<&'a str>,
+}
+
+impl<'a> Scope<'a> {
+    /// `range` in every cluster.
+    pub fn all(range: TimeRange) -> Self {
+        Self {
+            range,
+            cluster: None,
+        }
+    }
+
+    /// `range` in `cluster` only.
+    pub fn of(range: TimeRange, cluster: &'a str) -> Self {
+        Self {
+            range,
+            cluster: Some(cluster),
+        }
+    }
+
+    /// `time_column` in range, in the cluster when one is named.
+    pub fn to_expr(&self, time_column: &str) -> Expr {
+        let in_range = self.range.to_expr(time_column);
+        match in_cluster(self.cluster) {
+            Some(cluster) => in_range.and(cluster),
+            None => in_range,
+        }
     }
 }
 

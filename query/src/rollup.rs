@@ -32,7 +32,7 @@ use crate::file_set::{
 };
 use crate::frame::{failed, usage};
 use crate::partitions::MAX_SPANS;
-use crate::range::TimeRange;
+use crate::range::Scope;
 use crate::sql::QueryError;
 
 /// The rollup dataset's directory in the lake.
@@ -327,14 +327,15 @@ async fn write_hour(
     Ok(())
 }
 
-/// The logical map's rows over `range`: rollups for its whole hours that have a present one,
+/// The logical map's rows over `scope`: rollups for its whole hours that have a present one,
 /// raw rows (read through the same columns) for the rest; `None` when no hour can be read from
 /// a rollup.
 pub async fn logical_rows(
     context: &SessionContext,
     lake: &Lake,
-    range: TimeRange,
+    scope: Scope<'_>,
 ) -> Result<Option<DataFrame>, QueryError> {
+    let range = scope.range;
     let first_hour = (range.from + MICROS_PER_HOUR - 1).div_euclid(MICROS_PER_HOUR);
     let end_hour = range.to.div_euclid(MICROS_PER_HOUR);
     if end_hour <= first_hour || end_hour - first_hour > MAX_HOURS {
@@ -350,7 +351,7 @@ pub async fn logical_rows(
         return Ok(None);
     };
     let usage_kind = RecordKind::NetworkUsage.as_str();
-    let clusters = clusters_of(lake, usage_kind).await?;
+    let clusters = clusters_of(lake, usage_kind, scope.cluster).await?;
     let directories: Vec<(&String, &PartitionSpan)> = clusters
         .iter()
         .flat_map(|cluster| spans.iter().map(move |span| (cluster, span)))
@@ -420,7 +421,7 @@ pub async fn logical_rows(
         lit("|"),
         col(hour_column),
     ]);
-    let raw = usage(context, range, None)
+    let raw = usage(context, scope, None)
         .await?
         .filter(partition.in_list(rolled_hours, true))
         .map_err(failed)?

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::fields::Dataset;
 use crate::frame::{aggregate, counts, filtered, floats, strings};
-use crate::range::TimeRange;
+use crate::range::Scope;
 use crate::sql::QueryError;
 
 /// What groups are measured by.
@@ -110,7 +110,7 @@ pub struct Stats {
 pub async fn stats(
     context: &SessionContext,
     dataset: Dataset,
-    range: TimeRange,
+    scope: Scope<'_>,
     filter: Option<&str>,
     group_by: &str,
     measure: Measure,
@@ -128,7 +128,7 @@ pub async fn stats(
         context,
         dataset.name,
         dataset.time_column,
-        range,
+        scope,
         filter,
         dataset.fields,
     )

@@ -10,7 +10,7 @@ use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
 use crate::frame::{aggregate, counts, failed, integers, usage};
-use crate::range::TimeRange;
+use crate::range::{Scope, TimeRange};
 use crate::sql::QueryError;
 
 /// Steps a timeline uses, in seconds.
@@ -65,7 +65,7 @@ pub const MAX_STEPS: i64 = 10_000;
 /// Answers a timeline query; `step` (seconds) must be one of [`STEPS`] when given.
 pub async fn timeline(
     context: &SessionContext,
-    range: TimeRange,
+    scope: Scope<'_>,
     filter: Option<&str>,
     step: Option<i64>,
 ) -> Result<Timeline, QueryError> {
@@ -76,10 +76,10 @@ pub async fn timeline(
                 "step {step} is not one of {STEPS:?} seconds"
             )));
         }
-        None => step_for(range),
+        None => step_for(scope.range),
     };
-    let frame = usage(context, range, filter).await?;
-    histogram(context, frame, range, step).await
+    let frame = usage(context, scope, filter).await?;
+    histogram(context, frame, scope.range, step).await
 }
 
 /// Bytes and messages of the usage records in `frame` per `step` seconds over `range`.

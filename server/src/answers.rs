@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use spider_query::Lake;
 use spider_query::file_set::fingerprint;
-use spider_query::range::TimeRange;
+use spider_query::range::Scope;
 use spider_records::RecordKind;
 
 use crate::ApiError;
@@ -94,23 +94,28 @@ impl AnswerCache {
         }
     }
 
+    /// The lake the answers are read from.
+    pub fn lake(&self) -> &Lake {
+        &self.lake
+    }
+
     fn kept(&self) -> std::sync::MutexGuard<'_, Kept> {
         self.kept.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The answer to `request` over `range` of the datasets `reads`: kept, or computed by
+    /// The answer to `request` over `scope` of the datasets `reads`: kept, or computed by
     /// `compute` (and then kept).
     pub async fn answer<T: Serialize>(
         &self,
         request: String,
-        range: TimeRange,
+        scope: Scope<'_>,
         reads: &[RecordKind],
         compute: impl Future<Output = Result<T, ApiError>>,
     ) -> Result<Response, ApiError> {
         if self.max_bytes == 0 {
             return Ok(json(serialize(&compute.await?)?, None));
         }
-        let before = fingerprint(&self.lake, range, reads, None).await?;
+        let before = fingerprint(&self.lake, scope.range, reads, scope.cluster).await?;
         let key = format!("{before:016x} {request}");
         // Looked up with the flights held: an answer whose flight has ended is kept by then.
         let flight = {
@@ -136,7 +141,7 @@ impl AnswerCache {
         let computed_here = flight.computing.load(Ordering::Relaxed);
         if computed_here && let Ok(body) = &answer {
             // Kept before the flight ends, so that no request between the two computes again.
-            let unchanged = fingerprint(&self.lake, range, reads, None)
+            let unchanged = fingerprint(&self.lake, scope.range, reads, scope.cluster)
                 .await
                 .is_ok_and(|after| after == before);
             if unchanged {

@@ -42,12 +42,12 @@ fn view(params: &Params) -> Result<View, ApiError> {
 /// `GET /api/map`.
 pub async fn map(State(state): Shared, Query(query): QueryString) -> Result<Response, ApiError> {
     let params = Params(query);
-    let (view, range) = (view(&params)?, params.range()?);
+    let (view, scope) = (view(&params)?, params.scope()?);
     let offset = params.parsed("offset", 0usize)?;
     let limit = params.count("limit", 500, 10_000)?;
     let filter = params.text("filter");
     let answer = async {
-        Ok(spider_query::map::map(&state.context, view, range, filter, offset, limit).await?)
+        Ok(spider_query::map::map(&state.context, view, scope, filter, offset, limit).await?)
     };
     let reads = match view {
         View::Logical | View::Physical => RecordKind::NetworkUsage,
@@ -55,7 +55,7 @@ pub async fn map(State(state): Shared, Query(query): QueryString) -> Result<Resp
     };
     state
         .answers
-        .answer(params.request("map"), range, &[reads], answer)
+        .answer(params.request("map"), scope, &[reads], answer)
         .await
 }
 
@@ -65,19 +65,19 @@ pub async fn timeline(
     Query(query): QueryString,
 ) -> Result<Response, ApiError> {
     let params = Params(query);
-    let range = params.range()?;
+    let scope = params.scope()?;
     let step = params
         .text("step")
         .map(|_| params.parsed("step", 0i64))
         .transpose()?;
     let filter = params.text("filter");
     let answer =
-        async { Ok(spider_query::timeline::timeline(&state.context, range, filter, step).await?) };
+        async { Ok(spider_query::timeline::timeline(&state.context, scope, filter, step).await?) };
     state
         .answers
         .answer(
             params.request("timeline"),
-            range,
+            scope,
             &[RecordKind::NetworkUsage],
             answer,
         )
@@ -132,7 +132,7 @@ pub async fn grid(
 ) -> Result<Response, ApiError> {
     let dataset = known_dataset(&dataset)?;
     let params = Params(query);
-    let range = params.range()?;
+    let scope = params.scope()?;
     let ascending = match params.text("order").unwrap_or("desc") {
         "asc" => true,
         "desc" => false,
@@ -155,7 +155,7 @@ pub async fn grid(
             dataset.name,
             dataset.time_column,
             dataset.fields,
-            range,
+            scope,
             filter,
             request,
         )
@@ -164,18 +164,22 @@ pub async fn grid(
     let route = format!("grid/{}", dataset.name);
     state
         .answers
-        .answer(params.request(&route), range, &[dataset.kind], page)
+        .answer(params.request(&route), scope, &[dataset.kind], page)
         .await
 }
 
-/// `GET /api/sessions/{id}/pcap`: the session's stored packets as a pcap download.
+/// `GET /api/sessions/{id}/pcap[?cluster=…]`: the session's stored packets as a pcap download.
 pub async fn session_pcap(
     State(state): Shared,
     Path(id): Path<String>,
+    Query(query): QueryString,
 ) -> Result<Response, ApiError> {
     let id = ApiError::parse_id(&id, "session")?;
+    let cluster = Params(query).cluster()?.map(str::to_owned);
     let permit = download_permit(&state)?;
-    let Some(pcap) = spider_query::pcap::session_pcap(&state.context, id, permit).await? else {
+    let pcap =
+        spider_query::pcap::session_pcap(&state.context, id, cluster.as_deref(), permit).await?;
+    let Some(pcap) = pcap else {
         return Err(ApiError::not_found(format!("no packets of session {id}")));
     };
     Ok(pcap_download(&format!("session-{id}.pcap"), pcap))
@@ -210,12 +214,12 @@ pub async fn packets_pcap(
     Query(query): QueryString,
 ) -> Result<Response, ApiError> {
     let params = Params(query);
-    let range = params.range()?;
+    let scope = params.scope()?;
     let limit = params.count("limit", 100_000, 1_000_000)?;
     let permit = download_permit(&state)?;
     let Some((pcap, selected)) = spider_query::pcap::packets_pcap(
         &state.context,
-        range,
+        scope,
         params.text("filter"),
         limit,
         permit,
@@ -255,11 +259,11 @@ pub async fn workload(
 }
 
 async fn leaf_details(state: &AppState, id: &str, params: &Params) -> Result<Response, ApiError> {
-    let range = params.range()?;
+    let scope = params.scope()?;
     let top = params.count("top", 50, 1000)?;
     let filter = params.text("filter");
     let details = async {
-        spider_query::details::details(&state.context, id, range, filter, top)
+        spider_query::details::details(&state.context, id, scope, filter, top)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("no traffic of {id:?} in range")))
     };
@@ -268,7 +272,7 @@ async fn leaf_details(state: &AppState, id: &str, params: &Params) -> Result<Res
         .answers
         .answer(
             params.request(&route),
-            range,
+            scope,
             &[RecordKind::NetworkUsage],
             details,
         )
@@ -278,7 +282,7 @@ async fn leaf_details(state: &AppState, id: &str, params: &Params) -> Result<Res
 /// `GET /api/stats`.
 pub async fn stats(State(state): Shared, Query(query): QueryString) -> Result<Response, ApiError> {
     let params = Params(query);
-    let range = params.range()?;
+    let scope = params.scope()?;
     let group_by = params
         .text("group_by")
         .ok_or_else(|| ApiError::bad_request("parameter group_by is required"))?;
@@ -293,7 +297,7 @@ pub async fn stats(State(state): Shared, Query(query): QueryString) -> Result<Re
         Ok(spider_query::stats::stats(
             &state.context,
             dataset,
-            range,
+            scope,
             filter,
             group_by,
             measure,
@@ -303,7 +307,7 @@ pub async fn stats(State(state): Shared, Query(query): QueryString) -> Result<Re
     };
     state
         .answers
-        .answer(params.request("stats"), range, &[dataset.kind], answer)
+        .answer(params.request("stats"), scope, &[dataset.kind], answer)
         .await
 }
 

@@ -5,6 +5,8 @@
 //! | route | answer |
 //! |---|---|
 //! | `GET /api/health` | `{"status":"ok"}` (no token needed) |
+//! | `GET /api/clusters` | every cluster: its datasets, agents (and when each last wrote), controller |
+//! | `PUT /api/clusters/{cluster}/controller` | a controller's status report (agent role) |
 //! | `GET /api/map?view=logical\|physical\|hosts&from&to&filter&offset&limit` | compound graph |
 //! | `GET /api/details?id&from&to&filter&top` | one map leaf: pods, peers, ports, timeline |
 //! | `GET /api/workloads/{namespace}/{kind}/{name}?…` | the same for a workload |
@@ -20,7 +22,8 @@
 //! | `GET/POST /api/captures`, `GET /api/captures/{id}`, `POST /api/captures/{id}/stop` | capture requests |
 //! | `PUT /api/captures/{id}/agents/{node}` | a node agent's capture status |
 //!
-//! The map, timeline, grid, stats and details are kept by request and by the files of their
+//! Every route that reads the datasets takes `cluster=NAME` to read that cluster alone (all of
+//! them without it). The map, timeline, grid, stats and details are kept by request and by the files of their
 //! range (`answers.rs`; the `x-spider-cache` header says `hit`, `miss` or `shared`).
 //!
 //! Every error has one shape, `{"error": {"code": "…", "message": "…"}}`: 400 for what the client
@@ -31,6 +34,7 @@
 mod answers;
 mod capture_handlers;
 mod captures;
+mod clusters;
 mod error;
 mod handlers;
 mod json_file;
@@ -137,6 +141,8 @@ pub struct AppState {
     pub downloads: Arc<tokio::sync::Semaphore>,
     /// Answers kept by their request and the files they read.
     pub answers: answers::AnswerCache,
+    /// The controllers' last reports.
+    pub controllers: clusters::Controllers,
 }
 
 /// The router of the API, ready to serve.
@@ -175,8 +181,16 @@ pub fn router(config: &ServerConfig) -> Result<Router, String> {
             .clone()
             .map(|worker| (worker, config.data.clone())),
         answers: answers::AnswerCache::new(lake, config.query_limits.answer_cache),
+        controllers: clusters::Controllers::default(),
     });
     let api = Router::new()
+        .route("/api/clusters", get(clusters::list))
+        .route(
+            "/api/clusters/{cluster}/controller",
+            put(clusters::report).layer(axum::extract::DefaultBodyLimit::max(
+                clusters::MAX_REPORT_BYTES,
+            )),
+        )
         .route("/api/map", get(handlers::map))
         .route("/api/timeline", get(handlers::timeline))
         .route("/api/grid/{dataset}", get(handlers::grid))

@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use spider_query::range::{TimeRange, parse_instant};
+use spider_query::range::{Scope, TimeRange, parse_instant};
+use spider_records::catalog::{CLUSTER_NAME_RULE, is_cluster_name};
 
 use super::ApiError;
 
@@ -61,5 +62,23 @@ impl Params {
             parse_instant(text).map_err(|e| ApiError::bad_request(format!("parameter {name}: {e}")))
         };
         TimeRange::new(instant("from")?, instant("to")?).map_err(ApiError::bad_request)
+    }
+
+    /// `cluster`, when given: the one cluster a request reads (every cluster without it).
+    pub fn cluster(&self) -> Result<Option<&str>, ApiError> {
+        match self.text("cluster") {
+            Some(name) if !is_cluster_name(name) => Err(ApiError::bad_request(format!(
+                "parameter cluster={name:?}: {CLUSTER_NAME_RULE}"
+            ))),
+            named => Ok(named),
+        }
+    }
+
+    /// `from` and `to`, of `cluster` when it is given.
+    pub fn scope(&self) -> Result<Scope<'_>, ApiError> {
+        Ok(Scope {
+            range: self.range()?,
+            cluster: self.cluster()?,
+        })
     }
 }

@@ -4,7 +4,7 @@
 //! | role | token | may |
 //! |---|---|---|
 //! | reader | `--reader-token` | every `GET`, and read-only `POST /api/sql` |
-//! | agent | `--agent-token` | poll capture requests (`GET /api/captures…`) and report on them (`PUT …/agents/{node}`) |
+//! | agent | `--agent-token` | poll capture requests (`GET /api/captures…`) and report on them (`PUT …/agents/{node}`); a controller's report (`PUT /api/clusters/{cluster}/controller`) |
 //! | writer | `--writer-token` (or `--token`) | all of the above, and start or stop captures, and save, change or delete queries |
 //!
 //! Once any token is set, every `/api/*` route (health aside) needs one whose role may call it:
@@ -106,7 +106,9 @@ impl Access {
     fn of(method: &Method, route: &str) -> Access {
         let reads = matches!(*method, Method::GET | Method::HEAD);
         match route {
-            "/api/captures/{id}/agents/{node}" => Access::Report,
+            "/api/captures/{id}/agents/{node}" | "/api/clusters/{cluster}/controller" => {
+                Access::Report
+            }
             "/api/captures" | "/api/captures/{id}" if reads => Access::Poll,
             "/api/sql" => Access::Read,
             _ if reads => Access::Read,

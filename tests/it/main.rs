@@ -6,6 +6,7 @@ mod capture_memory;
 mod capture_names;
 mod cli;
 mod cluster;
+mod clusters;
 mod demo;
 mod deploy;
 mod ebpf;

@@ -2,8 +2,10 @@
 //! watchers a node agent runs, [`spider_kube::kubernetes`]) into a [`store::Store`], and serves
 //! that store to every node agent as a feed ([`spider_kube::feed`]). The API server then carries
 //! one watch per resource whatever the number of nodes, and only the controller's ServiceAccount
-//! may list pods cluster-wide. It serves `/metrics` beside the feed.
+//! may list pods cluster-wide. It serves `/metrics` beside the feed, and reports its status to
+//! the query service when given one ([`report`]), which lists it with its cluster.
 
+pub mod report;
 pub mod routes;
 pub mod store;
 
@@ -16,7 +18,19 @@ use spider_kube::follower::Follower;
 use spider_kube::kubernetes;
 use tokio::task::JoinHandle;
 
+use crate::report::ReportTo;
 use crate::store::Store;
+
+/// Who a controller is, and whom it reports to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// The cluster it watches.
+    pub cluster: String,
+    /// The URL node agents follow it at, as reported (none: not reported).
+    pub feed: Option<String>,
+    /// The query service it reports its status to, if any.
+    pub report_to: Option<ReportTo>,
+}
 
 /// The most feeds served at once: one per node agent (and Whisperer), with room to spare.
 pub const MAX_FEEDS: usize = 10_000;
@@ -31,15 +45,22 @@ pub struct Controller {
     server: JoinHandle<()>,
     feeds: routes::Feeds,
     address: SocketAddr,
+    reporter: Option<JoinHandle<()>>,
 }
 
 impl Controller {
-    /// Watches the API through `client` and serves the feed on `listen`.
+    /// Watches the API through `client` and serves the feed on `listen`, as `identity`.
     pub async fn start(
         client: kube::Client,
         listen: SocketAddr,
+        identity: Identity,
         telemetry: &ComponentTelemetry,
     ) -> Result<Self, String> {
+        let report_url = identity
+            .report_to
+            .as_ref()
+            .map(|to| to.url(&identity.cluster))
+            .transpose()?;
         let store = Arc::new(Store::new());
         let failures = telemetry.counter(
             "spider_controller_watch_failures_total",
@@ -65,9 +86,23 @@ impl Controller {
             "Objects in the controller's store (pods, nodes, services, ReplicaSets, Jobs, EndpointSlices).",
             move || objects.len() as f64,
         );
-        let router = routes::router(store.clone(), feeds.clone())
-            .merge(metrics_router(telemetry.registry().clone()));
+        let status = routes::Status {
+            store: store.clone(),
+            feeds: feeds.clone(),
+            identity: Arc::new(identity.clone()),
+        };
+        let router =
+            routes::router(status.clone()).merge(metrics_router(telemetry.registry().clone()));
         let stopping = feeds.ending();
+        let reporter = match (identity.report_to, report_url) {
+            (Some(to), Some(url)) => Some(report::spawn(
+                to,
+                url,
+                move || status.now(),
+                stopping.clone(),
+            )?),
+            _ => None,
+        };
         let server = tokio::spawn(spider_collector::listen::serve(
             listener,
             router,
@@ -81,6 +116,7 @@ impl Controller {
             server,
             feeds,
             address,
+            reporter,
         })
     }
 
@@ -98,6 +134,9 @@ impl Controller {
     pub async fn stop(mut self) {
         self.feeds.end_all();
         let _ = (&mut self.server).await;
+        if let Some(reporter) = self.reporter.take() {
+            let _ = reporter.await;
+        }
         self.watchers.stop().await;
     }
 }

@@ -1,6 +1,6 @@
 //! The controller's HTTP surface: the feed (`GET /v1/objects[?node=NAME]`, JSON lines), its
 //! readiness (`GET /readyz`: 200 once the cluster is listed) and what it holds
-//! (`GET /v1/status`). Feeds are bounded in number; a feed too far behind the changes is ended
+//! (`GET /v1/status`, a [`ControllerStatus`]). Feeds are bounded in number; a feed too far behind the changes is ended
 //! so its agent lists again rather than the controller keeping changes for it without bound.
 
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use serde::Deserialize;
-use spider_kube::feed::{FeedEvent, HEARTBEAT, OBJECTS_PATH};
+use spider_kube::feed::{ControllerStatus, FeedEvent, HEARTBEAT, OBJECTS_PATH, STATUS_PATH};
 use spider_kube::model::Object;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc};
 use tokio::time::Instant;
@@ -67,22 +67,40 @@ impl Feeds {
     }
 }
 
+/// What the routes serve: the store, the feeds of it, and who the controller is.
 #[derive(Clone)]
-struct App {
-    store: Arc<Store>,
-    feeds: Feeds,
+pub struct Status {
+    /// The store.
+    pub store: Arc<Store>,
+    /// Its feeds.
+    pub feeds: Feeds,
+    /// The controller's identity.
+    pub identity: Arc<crate::Identity>,
 }
 
-/// The routes over `store`.
-pub fn router(store: Arc<Store>, feeds: Feeds) -> Router {
+impl Status {
+    /// The controller's status now.
+    pub fn now(&self) -> ControllerStatus {
+        ControllerStatus {
+            cluster: self.identity.cluster.clone(),
+            feed: self.identity.feed.clone(),
+            ready: self.store.ready(),
+            objects: self.store.counts(),
+            feeds: self.feeds.open(),
+        }
+    }
+}
+
+/// The routes over the store.
+pub fn router(status: Status) -> Router {
     Router::new()
         .route(OBJECTS_PATH, get(feed))
         .route("/readyz", get(ready))
-        .route("/v1/status", get(status))
-        .with_state(App { store, feeds })
+        .route(STATUS_PATH, get(status_route))
+        .with_state(status)
 }
 
-async fn ready(State(app): State<App>) -> Response {
+async fn ready(State(app): State<Status>) -> Response {
     if app.store.ready() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
@@ -94,12 +112,8 @@ async fn ready(State(app): State<App>) -> Response {
     }
 }
 
-async fn status(State(app): State<App>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({
-        "ready": app.store.ready(),
-        "objects": app.store.counts(),
-        "feeds": app.feeds.open(),
-    }))
+async fn status_route(State(app): State<Status>) -> Json<ControllerStatus> {
+    Json(app.now())
 }
 
 #[derive(Deserialize)]
@@ -113,7 +127,7 @@ fn refuse(status: StatusCode, message: &str) -> Response {
 }
 
 async fn feed(
-    State(app): State<App>,
+    State(app): State<Status>,
     params: Result<Query<FeedParams>, QueryRejection>,
 ) -> Response {
     let Ok(Query(params)) = params else {

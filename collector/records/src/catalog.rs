@@ -170,8 +170,42 @@ fn date_text((year, month, day): (i64, u32, u32)) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
+/// A data file's name: `WRITER-PROCESS-MILLIS-SEQUENCE.parquet`, WRITER the node or host whose
+/// collector wrote it, PROCESS its process id, MILLIS when the file was opened. Several writers
+/// share a directory without a clash, and a listing says who wrote what ([`writer_of`]).
+pub fn data_file_name(writer: &str, process: u32, millis: u128, sequence: u64) -> String {
+    format!("{writer}-{process}-{millis}-{sequence:06}.parquet")
+}
+
+/// The writer of a file named by [`data_file_name`] (not of a name that only looks alike: the
+/// three numbers must be there, so `node` and `node-1` are told apart).
+pub fn writer_of(file_name: &str) -> Option<&str> {
+    let mut parts = file_name.strip_suffix(".parquet")?.rsplitn(4, '-');
+    let numbers = [parts.next()?, parts.next()?, parts.next()?];
+    let writer = parts.next().filter(|w| !w.is_empty())?;
+    numbers
+        .iter()
+        .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        .then_some(writer)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_data_file_name_gives_its_writer_back() {
+        let name = super::data_file_name("node-1", 42, 1_795_240_800_000, 7);
+        assert_eq!(name, "node-1-42-1795240800000-000007.parquet");
+        assert_eq!(super::writer_of(&name), Some("node-1"));
+        for other in [
+            "rollup-00ff.parquet",
+            "node-1-42-7.parquet",
+            "-1-2-3.parquet",
+            "node-1-x-2-3.parquet.inprogress",
+        ] {
+            assert_eq!(super::writer_of(other), None, "{other}");
+        }
+    }
+
     use arrow_schema::DataType;
 
     use super::*;

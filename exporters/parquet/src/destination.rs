@@ -147,21 +147,14 @@ pub fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     found
 }
 
-/// Whether an in-progress file name (`.HOST-PID-MILLIS-SEQ.parquet.inprogress`) is `host`'s, and
-/// not that of a host whose name merely starts the same way (`node` and `node-1`).
+/// Whether an in-progress file name (`.NAME.inprogress`, NAME a
+/// [`data_file_name`](spider_records::catalog::data_file_name)) is `host`'s, and not that of a
+/// host whose name merely starts the same way (`node` and `node-1`).
 fn written_by(name: &str, host: &str) -> bool {
     name.strip_prefix('.')
-        .and_then(|rest| rest.strip_prefix(host))
-        .and_then(|rest| rest.strip_prefix('-'))
         .and_then(|rest| rest.strip_suffix(IN_PROGRESS))
-        .and_then(|rest| rest.strip_suffix(".parquet"))
-        .is_some_and(|numbers| {
-            let parts: Vec<&str> = numbers.split('-').collect();
-            parts.len() == 3
-                && parts
-                    .iter()
-                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-        })
+        .and_then(spider_records::catalog::writer_of)
+        == Some(host)
 }
 
 /// Renames a file (already synced) and syncs the directory that now holds it, so that after a

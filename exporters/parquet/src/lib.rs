@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use serde::Deserialize;
 use spider_collector::config::GoDuration;
+use spider_collector::records::catalog::data_file_name;
 use spider_collector::records::{Batch, Signal};
 use spider_collector::{
     ComponentConfig, ComponentError, ConfigError, Counter, CreateContext, ExportError, Exporter,
@@ -215,8 +216,9 @@ pub struct ParquetExporter {
     config: ParquetConfig,
     destination: Destination,
     open: BTreeMap<Partition, OpenFile>,
+    /// Who writes, first in every file name.
     host: String,
-    file_prefix: String,
+    process: u32,
     /// The cluster every file is filed under (`DATASET/cluster=NAME/…`).
     cluster: String,
     sequence: u64,
@@ -234,13 +236,12 @@ impl ParquetExporter {
             .file_prefix
             .clone()
             .unwrap_or_else(|| spider_collector::node_name(None));
-        let file_prefix = format!("{host}-{}", std::process::id());
         Self {
             config,
             destination,
             open: BTreeMap::new(),
             host,
-            file_prefix,
+            process: std::process::id(),
             cluster,
             sequence: 0,
             counters,
@@ -261,7 +262,7 @@ impl ParquetExporter {
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default()
                 .as_millis();
-            let name = format!("{}-{millis}-{:06}.parquet", self.file_prefix, self.sequence);
+            let name = data_file_name(&self.host, self.process, millis, self.sequence);
             let directory = partition.directory(&self.cluster);
             let path = self.destination.in_progress_path(&directory, &name);
             let file = OpenFile::create(partition.kind, path, name, self.encoding())

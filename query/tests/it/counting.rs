@@ -10,7 +10,7 @@ use spider_collector::records::{
 use spider_query::details::details;
 use spider_query::grid::{GridRequest, grid};
 use spider_query::map::{View, map};
-use spider_query::range::TimeRange;
+use spider_query::range::{Scope, TimeRange};
 use spider_query::stats::{Measure, stats};
 use spider_query::timeline::timeline;
 use spider_query::{fields, open, sql};
@@ -77,7 +77,7 @@ async fn a_cross_node_conversation_counts_once_everywhere_and_external_clients_c
     )
     .await;
     let context = open(&dir).unwrap();
-    let range = TimeRange::new(MINUTE * 1_000_000, (MINUTE + 60) * 1_000_000).unwrap();
+    let range = Scope::all(TimeRange::new(MINUTE * 1_000_000, (MINUTE + 60) * 1_000_000).unwrap());
 
     let answer = map(&context, View::Logical, range, None, 0, 100)
         .await

@@ -10,7 +10,7 @@ use std::time::Duration;
 use spider_collector::records::{NetworkUsage, Timestamp};
 use spider_exporter_parquet::ParquetConfig;
 use spider_query::map::{View, map};
-use spider_query::range::TimeRange;
+use spider_query::range::{Scope, TimeRange};
 use spider_query::timeline::timeline;
 use spider_query::{LakeConfig, open_lake, read_only};
 use spider_testkit::moto::Moto;
@@ -82,7 +82,7 @@ async fn an_object_store_lake_answers_as_a_directory_does_listing_only_its_range
 
     // One hour, inside a day: one listing, of that hour's directory.
     let hour = TimeRange::new(micros(MIDNIGHT + 30 * HOUR), micros(MIDNIGHT + 31 * HOUR)).unwrap();
-    let answer = map(&in_bucket, View::Logical, hour, None, 0, 100)
+    let answer = map(&in_bucket, View::Logical, Scope::all(hour), None, 0, 100)
         .await
         .unwrap();
     // The dataset's clusters (one level, kept for the later scans), the hour's directory, and
@@ -94,7 +94,7 @@ async fn an_object_store_lake_answers_as_a_directory_does_listing_only_its_range
         1,
         "and reads its one file's name, not the 72 of the dataset"
     );
-    let local = map(&in_directory, View::Logical, hour, None, 0, 100)
+    let local = map(&in_directory, View::Logical, Scope::all(hour), None, 0, 100)
         .await
         .unwrap();
     assert_eq!(
@@ -102,7 +102,7 @@ async fn an_object_store_lake_answers_as_a_directory_does_listing_only_its_range
         serde_json::to_value(&local).unwrap()
     );
     // The same view again within the TTL lists nothing.
-    map(&in_bucket, View::Logical, hour, None, 0, 100)
+    map(&in_bucket, View::Logical, Scope::all(hour), None, 0, 100)
         .await
         .unwrap();
     assert_eq!(listed(), 3);
@@ -115,8 +115,10 @@ async fn an_object_store_lake_answers_as_a_directory_does_listing_only_its_range
         micros(MIDNIGHT + 25 * HOUR + 1800),
     )
     .unwrap();
-    let bucket_timeline = timeline(&in_bucket, night, None, Some(3600)).await.unwrap();
-    let local_timeline = timeline(&in_directory, night, None, Some(3600))
+    let bucket_timeline = timeline(&in_bucket, Scope::all(night), None, Some(3600))
+        .await
+        .unwrap();
+    let local_timeline = timeline(&in_directory, Scope::all(night), None, Some(3600))
         .await
         .unwrap();
     assert_eq!(
@@ -133,12 +135,19 @@ async fn an_object_store_lake_answers_as_a_directory_does_listing_only_its_range
         micros(MIDNIGHT + 27 * HOUR + 1800),
     )
     .unwrap();
-    let bucket_map = map(&in_bucket, View::Logical, evening, None, 0, 100)
+    let bucket_map = map(&in_bucket, View::Logical, Scope::all(evening), None, 0, 100)
         .await
         .unwrap();
-    let local_map = map(&in_directory, View::Logical, evening, None, 0, 100)
-        .await
-        .unwrap();
+    let local_map = map(
+        &in_directory,
+        View::Logical,
+        Scope::all(evening),
+        None,
+        0,
+        100,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         serde_json::to_value(&bucket_map).unwrap(),
         serde_json::to_value(&local_map).unwrap()
@@ -342,16 +351,38 @@ async fn two_clusters_share_a_lake_each_below_its_own_prefix() {
     }
     // The logical map of a whole day reads both clusters' rollups: the same answer as raw rows.
     let day = TimeRange::new(micros(MIDNIGHT + 24 * HOUR), micros(MIDNIGHT + 48 * HOUR)).unwrap();
-    let from_rollups = map(&context, View::Logical, day, None, 0, 100)
-        .await
-        .unwrap();
-    let raw_only = spider_query::open(&dir).unwrap();
+    // The map of one cluster reads its own rollups alone, and equals its raw rows too.
+    let maps = |context: datafusion::prelude::SessionContext| async move {
+        let mut answers = Vec::new();
+        for scope in [Scope::all(day), Scope::of(day, "west")] {
+            let answer = map(&context, View::Logical, scope, None, 0, 100)
+                .await
+                .unwrap();
+            answers.push(serde_json::to_value(answer).unwrap());
+        }
+        answers
+    };
+    let from_rollups = maps(context).await;
     std::fs::remove_dir_all(dir.join("network_usage_hourly")).unwrap();
-    let from_raw = map(&raw_only, View::Logical, day, None, 0, 100)
-        .await
-        .unwrap();
+    let from_raw = maps(spider_query::open(&dir).unwrap()).await;
+    assert_eq!(from_rollups, from_raw);
+    let bytes_of_day = |rows: &[NetworkUsage]| {
+        rows.iter()
+            .filter(|r| (day.from..day.to).contains(&r.bucket_start.as_micros()))
+            .map(|r| r.bytes_to_server)
+            .sum::<u64>()
+    };
+    let edge_bytes = |answer: &serde_json::Value| {
+        answer["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["bytes"].as_u64().unwrap())
+            .sum::<u64>()
+    };
     assert_eq!(
-        serde_json::to_value(&from_rollups).unwrap(),
-        serde_json::to_value(&from_raw).unwrap()
+        edge_bytes(&from_rollups[0]),
+        bytes_of_day(&east) + bytes_of_day(&west)
     );
+    assert_eq!(edge_bytes(&from_rollups[1]), bytes_of_day(&west));
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use spider_collector::records::time::MICROS_PER_MINUTE;
 use spider_collector::records::{EndpointClass, EndpointMeta, NetworkUsage, OwnerKind, Timestamp};
 use spider_query::map::{View, map};
-use spider_query::range::TimeRange;
+use spider_query::range::{Scope, TimeRange};
 use spider_query::rollup::{logical_rows, roll_up};
 use spider_query::{LakeConfig, open_lake};
 use spider_synthetic::cluster::{Cluster, Shape};
@@ -27,7 +27,7 @@ async fn logical(
     raw: bool,
 ) -> serde_json::Value {
     let filter = raw.then_some("port >= 0");
-    let answer = map(context, View::Logical, range, filter, 0, 10_000)
+    let answer = map(context, View::Logical, Scope::all(range), filter, 0, 10_000)
         .await
         .unwrap();
     serde_json::to_value(answer).unwrap()
@@ -105,7 +105,7 @@ async fn the_map_over_rollups_equals_the_map_over_raw_rows_and_late_files_are_no
     let range = TimeRange::new(MIDNIGHT + HOUR / 3, MIDNIGHT + 3 * HOUR + 2 * HOUR / 3).unwrap();
     let before = logical(&context, range, false).await;
     assert!(
-        logical_rows(&context, &lake, range)
+        logical_rows(&context, &lake, Scope::all(range))
             .await
             .unwrap()
             .is_none(),
@@ -125,7 +125,7 @@ async fn the_map_over_rollups_equals_the_map_over_raw_rows_and_late_files_are_no
             .collect::<Vec<_>>(),
         "the four closed hours"
     );
-    let rows = logical_rows(&context, &lake, range)
+    let rows = logical_rows(&context, &lake, Scope::all(range))
         .await
         .unwrap()
         .expect("rollups are read");
@@ -211,7 +211,7 @@ async fn rollups_are_written_to_and_read_from_a_bucket() {
     assert_eq!(run.rolled.len(), 4);
     let range = TimeRange::new(MIDNIGHT + HOUR / 3, MIDNIGHT + 3 * HOUR + 2 * HOUR / 3).unwrap();
     assert!(
-        logical_rows(&context, &lake, range)
+        logical_rows(&context, &lake, Scope::all(range))
             .await
             .unwrap()
             .is_some()

@@ -5,20 +5,22 @@ use spider_collector::records::RecordKind;
 use spider_query::details::details;
 use spider_query::grid::{GridRequest, grid};
 use spider_query::map::{View, map};
-use spider_query::range::TimeRange;
+use spider_query::range::{Scope, TimeRange};
 use spider_query::stats::{Measure, stats};
 use spider_query::timeline::timeline;
 use spider_query::{QueryError, fields, open};
 
 use crate::support::{duckdb, scratch, write_usage};
 
-/// The three hours `write_usage` covers: 2026-11-21T06:00Z to 09:00Z.
-fn whole() -> TimeRange {
-    TimeRange::new(
-        1_795_240_800_000_000,
-        1_795_240_800_000_000 + 3 * 3_600_000_000,
+/// The three hours `write_usage` covers: 2026-11-21T06:00Z to 09:00Z, in every cluster.
+fn whole() -> Scope<'static> {
+    Scope::all(
+        TimeRange::new(
+            1_795_240_800_000_000,
+            1_795_240_800_000_000 + 3 * 3_600_000_000,
+        )
+        .unwrap(),
     )
-    .unwrap()
 }
 
 /// The logical-view leaf of one end, as DuckDB SQL (the same rules as the map's).

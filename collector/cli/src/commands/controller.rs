@@ -8,7 +8,9 @@ use std::process::ExitCode;
 
 use clap::Args;
 use spider_collector::Telemetry;
-use spider_controller::Controller;
+use spider_collector::records::catalog::{CLUSTER_NAME_RULE, is_cluster_name};
+use spider_controller::report::ReportTo;
+use spider_controller::{Controller, Identity};
 use spider_kube::{AuthType, kubernetes};
 
 use super::{runtime, until_stopped};
@@ -26,6 +28,18 @@ pub struct ControllerArgs {
     /// The kubeconfig's context (default: its current one).
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+    /// The cluster's name (default: `$SPIDER_CLUSTER_NAME`, else `default`), as its agents
+    /// file their records under.
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
+    /// The URL agents follow this controller at, as reported to the query service.
+    #[arg(long, value_name = "URL")]
+    pub advertise: Option<String>,
+    /// A query service to report the controller's status to (`http://spider-query:8080`), so it
+    /// lists the cluster with its controller; the agent role's token is read from
+    /// `$SPIDER_AGENT_TOKEN`.
+    #[arg(long, value_name = "URL")]
+    pub report_to: Option<String>,
 }
 
 pub(super) fn controller(args: &ControllerArgs) -> ExitCode {
@@ -40,10 +54,28 @@ pub(super) fn controller(args: &ControllerArgs) -> ExitCode {
         };
         let client =
             kubernetes::client(auth, args.kubeconfig.as_deref(), args.context.as_deref()).await?;
+        let cluster = spider_collector::cluster_name(args.cluster.clone());
+        if !is_cluster_name(&cluster) {
+            return Err(format!("cluster {cluster:?}: {CLUSTER_NAME_RULE}"));
+        }
+        if let Some(feed) = &args.advertise {
+            spider_kube::feed::objects_url(feed, None).map_err(|e| format!("--advertise: {e}"))?;
+        }
+        let identity = Identity {
+            cluster,
+            feed: args.advertise.clone(),
+            report_to: args.report_to.clone().map(|service| ReportTo {
+                service,
+                token: std::env::var("SPIDER_AGENT_TOKEN")
+                    .ok()
+                    .filter(|t| !t.is_empty()),
+            }),
+        };
         let telemetry = Telemetry::new();
         let controller = Controller::start(
             client,
             args.listen,
+            identity,
             &telemetry.component(&[("component", "controller")]),
         )
         .await?;

@@ -21,6 +21,9 @@ pub struct PcapArgs {
     /// Where to write the pcap.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+    /// The cluster the session was captured in, when several share the lake.
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
 }
 
 pub(super) fn pcap(args: &PcapArgs) -> ExitCode {
@@ -31,9 +34,10 @@ pub(super) fn pcap(args: &PcapArgs) -> ExitCode {
     let written = runtime.block_on(async {
         let context =
             spider_query::open(&args.data).map_err(|e| format!("cannot read the packets: {e}"))?;
-        let Some(mut pcap) = spider_query::pcap::session_pcap(&context, args.session, ())
-            .await
-            .map_err(|e| format!("cannot read the packets: {e}"))?
+        let Some(mut pcap) =
+            spider_query::pcap::session_pcap(&context, args.session, args.cluster.as_deref(), ())
+                .await
+                .map_err(|e| format!("cannot read the packets: {e}"))?
         else {
             return Ok(false);
         };

@@ -11,8 +11,10 @@
 //! takes the new listings as a watcher takes a re-list: what is gone is deleted, with its grace.
 
 mod client;
+mod status;
 
 pub use client::{follow, objects_url};
+pub use status::{ControllerStatus, MAX_KINDS, STATUS_PATH};
 
 use std::time::Duration;
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use spider_collector::Processor;
 use spider_collector::records::{EndpointMeta, OwnerKind};
 use spider_collector::telemetry::ComponentTelemetry;
-use spider_controller::Controller;
+use spider_controller::{Controller, Identity};
 use spider_kube::{AuthType, MetadataSource, kubernetes};
 use spider_processor_k8s_attributes::K8sAttributesConfig;
 use spider_testkit::kube_api::{FakeApi, Resource, pod, replica_set};
@@ -25,9 +25,14 @@ async fn controller_of(api: &FakeApi, listen: std::net::SocketAddr) -> Controlle
     let client = kubernetes::client(AuthType::KubeConfig, Some(&kubeconfig), None)
         .await
         .unwrap();
-    let controller = Controller::start(client, listen, &ComponentTelemetry::detached(&[]))
-        .await
-        .unwrap();
+    let controller = Controller::start(
+        client,
+        listen,
+        Identity::default(),
+        &ComponentTelemetry::detached(&[]),
+    )
+    .await
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while !controller.store().ready() {
         assert!(
@@ -239,6 +244,7 @@ async fn the_controller_refuses_a_feed_before_it_has_listed_and_bad_requests() {
     let controller = Controller::start(
         client,
         "127.0.0.1:0".parse().unwrap(),
+        Identity::default(),
         &ComponentTelemetry::detached(&[]),
     )
     .await

@@ -1,0 +1,157 @@
+//! The clusters of a lake and the agents writing into each, read from its listings alone (no
+//! file is opened): what `GET /api/clusters` answers and the UI's cluster selector lists.
+//!
+//! A cluster is a `cluster=NAME` directory of any dataset. Its agents are the writers named by
+//! the files of each dataset's newest [`RECENT_HOURS`] hour directories
+//! ([`writer_of`]): a node agent counting usage, a Whisperer writing sessions, HTTP and packets,
+//! or a collector on a plain Linux host filed under the same cluster name. An agent that wrote
+//! nothing in those hours is not listed; `last_report` is when its newest file was published.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::TryStreamExt;
+use futures::future::try_join_all;
+use serde::Serialize;
+use spider_lake::Lake;
+use spider_lake::layout::HourDirectory;
+use spider_records::RecordKind;
+use spider_records::catalog::writer_of;
+
+use crate::sql::QueryError;
+
+/// The newest hour directories of a dataset whose files name its agents: the hour being written
+/// and the one before, so an agent whose files roll at the hour is still seen just after it.
+pub const RECENT_HOURS: usize = 2;
+
+/// The most clusters whose agents are listed; the others are listed by name alone (each costs a
+/// few listings per dataset).
+pub const MAX_DETAILED: usize = 64;
+
+/// One cluster of the lake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClusterReport {
+    /// Its name (the `cluster` partition value).
+    pub name: String,
+    /// The datasets it has written.
+    pub datasets: Vec<&'static str>,
+    /// Its agents, by name; empty when the cluster was past [`MAX_DETAILED`].
+    pub agents: Vec<AgentReport>,
+    /// Its newest agent report (microseconds since the epoch), if one was read.
+    pub last_report: Option<i64>,
+}
+
+/// One writer of a cluster's data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AgentReport {
+    /// The node or host it runs on (the start of its file names).
+    pub node: String,
+    /// The datasets it wrote in the recent hours.
+    pub datasets: Vec<&'static str>,
+    /// When its newest file was published (microseconds since the epoch).
+    pub last_report: i64,
+}
+
+/// Every cluster of `lake`, sorted by name.
+pub async fn clusters(lake: &Lake) -> Result<Vec<ClusterReport>, QueryError> {
+    let listed = try_join_all(RecordKind::ALL.iter().map(|kind| async move {
+        let clusters = lake.clusters(kind.as_str()).await.map_err(listing)?;
+        Ok::<_, QueryError>((kind.as_str(), clusters))
+    }))
+    .await?;
+    let mut datasets_of: BTreeMap<String, Vec<&'static str>> = BTreeMap::new();
+    for (dataset, clusters) in listed {
+        for cluster in clusters {
+            datasets_of.entry(cluster).or_default().push(dataset);
+        }
+    }
+    try_join_all(
+        datasets_of
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, datasets))| async move {
+                let agents = if i < MAX_DETAILED {
+                    agents(lake, &name, &datasets).await?
+                } else {
+                    Vec::new()
+                };
+                Ok(ClusterReport {
+                    last_report: agents.iter().map(|a| a.last_report).max(),
+                    name,
+                    datasets,
+                    agents,
+                })
+            }),
+    )
+    .await
+}
+
+/// The agents that wrote `datasets` of `cluster` in their newest hours.
+async fn agents(
+    lake: &Lake,
+    cluster: &str,
+    datasets: &[&'static str],
+) -> Result<Vec<AgentReport>, QueryError> {
+    let written = try_join_all(datasets.iter().map(|dataset| async move {
+        let mut writers = Vec::new();
+        for hour in newest_hours(lake, dataset, cluster).await? {
+            writers.extend(writers_in(lake, &hour.path).await?);
+        }
+        Ok::<_, QueryError>((*dataset, writers))
+    }))
+    .await?;
+    let mut by_node: BTreeMap<String, (BTreeSet<&'static str>, i64)> = BTreeMap::new();
+    for (dataset, writers) in written {
+        for (node, published) in writers {
+            let agent = by_node.entry(node).or_insert((BTreeSet::new(), published));
+            agent.0.insert(dataset);
+            agent.1 = agent.1.max(published);
+        }
+    }
+    Ok(by_node
+        .into_iter()
+        .map(|(node, (datasets, last_report))| AgentReport {
+            node,
+            datasets: datasets.into_iter().collect(),
+            last_report,
+        })
+        .collect())
+}
+
+/// The newest [`RECENT_HOURS`] hour directories of `cluster`'s part of `dataset`, across days.
+async fn newest_hours(
+    lake: &Lake,
+    dataset: &str,
+    cluster: &str,
+) -> Result<Vec<HourDirectory>, QueryError> {
+    let days = lake.days(dataset, cluster).await.map_err(listing)?;
+    let mut newest = Vec::new();
+    for day in days.iter().rev() {
+        let hours = lake.hours(day).await.map_err(listing)?;
+        newest.extend(hours.into_iter().rev().take(RECENT_HOURS - newest.len()));
+        if newest.len() == RECENT_HOURS {
+            break;
+        }
+    }
+    Ok(newest)
+}
+
+/// The writers of the published data files in `directory`, with when each file was published.
+async fn writers_in(lake: &Lake, directory: &str) -> Result<Vec<(String, i64)>, QueryError> {
+    let files: Vec<_> = lake
+        .store()
+        .list(Some(&lake.key(directory)))
+        .try_collect()
+        .await
+        .map_err(listing)?;
+    Ok(files
+        .into_iter()
+        .filter_map(|meta| {
+            let writer = writer_of(meta.location.filename()?)?;
+            Some((writer.to_owned(), meta.last_modified.timestamp_micros()))
+        })
+        .collect())
+}
+
+fn listing(error: datafusion::object_store::Error) -> QueryError {
+    QueryError::Failed(format!("cannot list the lake: {error}"))
+}
