@@ -385,10 +385,27 @@ fn the_controller_alone_watches_the_api(default: &Value, without: &Value) {
         controller["spec"]["serviceAccountName"],
         "spider-controller"
     );
+    // It tells agents' URL to the query service, which lists it with the cluster.
+    let container = &controller["spec"]["containers"][0];
     assert_eq!(
-        controller["spec"]["containers"][0]["args"],
-        serde_json::json!(["controller", "--listen", "0.0.0.0:4390"])
+        container["args"],
+        serde_json::json!([
+            "controller",
+            "--listen",
+            "0.0.0.0:4390",
+            "--advertise",
+            "http://spider-controller.spider:4390",
+            "--report-to",
+            "http://spider-query.spider:8080"
+        ])
     );
+    let token = container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|variable| variable["name"] == "SPIDER_AGENT_TOKEN")
+        .expect("the controller reports with the agent token");
+    assert_eq!(token["valueFrom"]["secretKeyRef"]["key"], "agent");
     assert_eq!(
         named(default, "Service", "spider-controller")["spec"]["ports"][0]["port"],
         4390

@@ -158,11 +158,21 @@ spec:
                 sizeLimit: 1Gi
 {{- end -}}
 
+{{/* The query service's URL inside the cluster. */}}
+{{- define "spider.queryUrl" -}}
+http://{{ include "spider.fullname" . }}-query.{{ .Release.Namespace }}:{{ .Values.query.service.port }}
+{{- end -}}
+
+{{/* The controller's feed URL inside the cluster. */}}
+{{- define "spider.controllerUrl" -}}
+http://{{ include "spider.fullname" . }}-controller.{{ .Release.Namespace }}:{{ .Values.controller.port }}
+{{- end -}}
+
 {{/* Where an agent's components get Kubernetes metadata: the controller's feed, or the API. */}}
 {{- define "spider.metadataSource" -}}
 {{- if .Values.controller.enabled -}}
 source: controller
-controller: http://{{ include "spider.fullname" . }}-controller.{{ .Release.Namespace }}:{{ .Values.controller.port }}
+controller: {{ include "spider.controllerUrl" . }}
 {{- else -}}
 source: kubernetes
 auth_type: service_account

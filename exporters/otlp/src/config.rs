@@ -82,7 +82,8 @@ pub struct OtlpConfig {
     pub temporality: Temporality,
     /// Attribute groups on data points; transport, IP version and direction are always there.
     pub dimensions: Option<Vec<Dimension>>,
-    /// Extra resource attributes, e.g. `k8s.cluster.name: prod`.
+    /// Extra resource attributes, e.g. `deployment.environment: prod`; `k8s.cluster.name` is the
+    /// collector's cluster (`service.cluster`) unless given here.
     pub resource: BTreeMap<String, String>,
     /// Most series kept for cumulative totals; more are folded into one overflow series.
     pub max_series: usize,

@@ -4,7 +4,8 @@
 //! (`transmit`: client → server, `receive`: server → client):
 //! `network.flow.bytes` (By), `spider.network.flow.messages` ({message}),
 //! `spider.network.flow.packets` ({packet}). The source is the client, the destination the
-//! server. One resource per reporter (`host.name`), plus configured resource attributes.
+//! server. One resource per reporter (`host.name`), plus the cluster (`k8s.cluster.name`) and configured
+//! resource attributes.
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -15,6 +15,10 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use spider_collector::records::{Batch, Signal};
 use spider_collector::{ComponentError, Counter, CreateContext, ExportError, Exporter, Factory};
 
+/// The resource attribute of the cluster (OTel's semantic conventions): `service.cluster`, unless
+/// `resource:` names it.
+pub const CLUSTER_ATTRIBUTE: &str = "k8s.cluster.name";
+
 pub use config::{Dimension, OtlpConfig, Protocol, Resolved, Temporality, TlsSettings};
 pub use convert::Converter;
 pub use transport::Transport;
@@ -42,11 +46,12 @@ impl Factory<dyn Exporter> for OtlpExporterFactory {
             .resolve(&|name| std::env::var(name).ok())
             .map_err(ComponentError::new)?;
         let transport = Transport::new(&resolved, &config.tls)?;
-        let resource = config
-            .resource
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        // The cluster the records were filed under, as OTel names it, unless configured.
+        let mut resource = config.resource.clone();
+        resource
+            .entry(CLUSTER_ATTRIBUTE.to_owned())
+            .or_insert_with(|| context.cluster.clone());
+        let resource = resource.into_iter().collect();
         let converter = Converter::new(
             config.temporality,
             config.dimensions(),

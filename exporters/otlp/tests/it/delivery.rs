@@ -13,7 +13,7 @@ use spider_exporter_otlp::{
     Dimension, OtlpConfig, OtlpExporterFactory, Protocol, Temporality, TlsSettings,
 };
 
-use crate::peer::{Endpoint, Peer, exporter, scratch};
+use crate::peer::{Endpoint, Peer, exporter, exporter_in, scratch};
 use crate::points::{points, value};
 
 /// 2026-11-21T06:00:00Z, in nanoseconds.
@@ -101,6 +101,24 @@ fn config(peer: &Peer, protocol: Protocol, temporality: Temporality) -> OtlpConf
 #[tokio::test]
 async fn lifecycle_and_config_conform() {
     conformance::check_component(OtlpExporterFactory, OtlpConfig::default()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_collectors_cluster_is_the_resource_k8s_cluster_name_unless_configured() {
+    for (configured, expected) in [(false, "east"), (true, "prod")] {
+        let peer = Peer::start(&[]);
+        let mut config = config(&peer, Protocol::Grpc, Temporality::Delta);
+        if !configured {
+            config.resource.clear();
+        }
+        let mut otlp = exporter_in(config, "east");
+        otlp.export(&Batch::Usage(records())).await.unwrap();
+        let points = points(&peer.wait_for(1));
+        assert!(!points.is_empty());
+        for point in &points {
+            assert_eq!(point.resource["k8s.cluster.name"], expected);
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

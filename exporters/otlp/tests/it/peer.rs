@@ -23,12 +23,17 @@ impl Endpoint for Peer {
 
 /// An exporter built by the factory.
 pub fn exporter(config: OtlpConfig) -> Box<dyn Exporter> {
+    exporter_in(config, spider_collector::DEFAULT_CLUSTER)
+}
+
+/// An exporter built by the factory for a collector of `cluster` (`service.cluster`).
+pub fn exporter_in(config: OtlpConfig, cluster: &str) -> Box<dyn Exporter> {
     let context = CreateContext {
         id: "otlp".parse().unwrap(),
         pipeline: None,
         telemetry: ComponentTelemetry::detached(&[("exporter", "otlp")]),
         node: "node-1".into(),
-        cluster: spider_collector::DEFAULT_CLUSTER.into(),
+        cluster: cluster.into(),
     };
     OtlpExporterFactory.create(config, context).expect("create")
 }
