@@ -6,6 +6,8 @@ cytoscape.use(cytoscapeFcose);
 
 const $ = (id) => document.getElementById(id);
 const DATASET = { logical: "network_usage", physical: "network_usage", hosts: "tcp_sessions" };
+/** The URL's `cluster` when every cluster is read: no cluster name has a `*`. */
+const ALL_CLUSTERS = "*";
 
 /** The state of the screen, read from and written to the URL. */
 const state = (() => {
@@ -13,6 +15,7 @@ const state = (() => {
   const now = Math.floor(Date.now() / 1000);
   const to = Number(params.get("to")) || now;
   return {
+    cluster: params.get("cluster") || "",
     view: params.get("view") || "logical",
     from: Number(params.get("from")) || to - 3600,
     to,
@@ -53,6 +56,7 @@ function effectiveFilter(dataset, extra) {
 
 async function api(path, params, dataset, extraFilter) {
   const query = new URLSearchParams({ from: state.from, to: state.to, ...params });
+  if (state.cluster && state.cluster !== ALL_CLUSTERS) query.set("cluster", state.cluster);
   const filter = effectiveFilter(dataset, extraFilter);
   if (filter) query.set("filter", filter);
   busy(+1);
@@ -362,7 +366,7 @@ async function loadGrid(cursor) {
     tr.innerHTML = columns.map((c) => `<td>${escapeHtml(row[c] ?? "")}</td>`).join("");
     if (dataset === "tcp_sessions") {
       // The session's own packets, as a pcap file Wireshark opens.
-      tr.insertAdjacentHTML("afterbegin", `<td><a href="/api/sessions/${row.session_id}/pcap" download>pcap</a></td>`);
+      tr.insertAdjacentHTML("afterbegin", `<td><a href="/api/sessions/${row.session_id}/pcap${inCluster()}" download>pcap</a></td>`);
     }
     body.appendChild(tr);
   }
@@ -617,7 +621,75 @@ async function loadCatalog() {
     .join("");
 }
 
-// The map loads even when the catalog does not (the grid then falls back to its view's dataset).
-loadCatalog().catch(() => {}).then(refresh);
+// ---- clusters -------------------------------------------------------------------------------
+
+/** `?cluster=NAME` for a link of the chosen cluster (none when every cluster is read). */
+function inCluster() {
+  return state.cluster && state.cluster !== ALL_CLUSTERS ? `?cluster=${encodeURIComponent(state.cluster)}` : "";
+}
+
+/** How long ago a report came, from microseconds since the epoch. */
+function ago(micros) {
+  const seconds = Math.max(0, Math.round(Date.now() / 1000 - micros / 1e6));
+  if (seconds < 90) return `${seconds} s ago`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min ago`;
+  if (seconds < 129600) return `${Math.round(seconds / 3600)} h ago`;
+  return `${Math.round(seconds / 86400)} days ago`;
+}
+
+/** One cluster as the picker shows it: its controller, its agents and their last report. */
+function clusterCard(cluster) {
+  const controller = cluster.controller;
+  const status = !controller ? "no controller reports"
+    : controller.ready ? `controller ready, ${controller.feeds} following, ${ago(controller.reported)}`
+    : `<span class="down">controller listing the cluster (${ago(controller.reported)})</span>`;
+  const agents = cluster.agents.length === 1 ? "1 agent" : `${cluster.agents.length} agents`;
+  const last = cluster.last_report ? `, last wrote ${ago(cluster.last_report)}` : ", nothing written yet";
+  return `<li><button data-cluster="${escapeHtml(cluster.name)}"><strong>${escapeHtml(cluster.name)}</strong>
+    <span>${status}</span><span>${agents}${last}</span></button></li>`;
+}
+
+/** Reads the chosen cluster, or every one, and draws it. */
+function chooseCluster(name) {
+  state.cluster = name;
+  $("cluster").value = name;
+  $("cluster-picker").hidden = true;
+  $("map").hidden = false;
+  refresh();
+}
+
+/**
+ * The lake's clusters (`GET /api/clusters`). With more than one the selector shows, and a screen
+ * with no cluster chosen opens on the list of them, as the seeds have it: true when the screen
+ * can be drawn now.
+ */
+async function loadClusters() {
+  const answer = await api("/api/clusters", {});
+  const clusters = answer ? answer.clusters : [];
+  if (clusters.length < 2) return true;
+  $("cluster").innerHTML = `<option value="${ALL_CLUSTERS}">all clusters</option>` + clusters
+    .map((c) => `<option value="${escapeHtml(c.name)}">${escapeHtml(c.name)}</option>`).join("");
+  $("cluster-choice").hidden = false;
+  if (state.cluster) {
+    $("cluster").value = state.cluster;
+    return true;
+  }
+  $("cluster").insertAdjacentHTML("afterbegin", `<option value="" hidden>choose…</option>`);
+  $("cluster").value = "";
+  $("cluster-picker").innerHTML = `<h3>Choose the cluster to look at</h3><ul>${clusters.map(clusterCard).join("")}
+    <li><button data-cluster="${ALL_CLUSTERS}"><strong>all clusters</strong><span>every cluster's traffic on one map</span></button></li></ul>`;
+  $("cluster-picker").querySelectorAll("button").forEach((button) =>
+    button.addEventListener("click", () => chooseCluster(button.dataset.cluster)));
+  $("map").hidden = true;
+  $("cluster-picker").hidden = false;
+  return false;
+}
+$("cluster").addEventListener("change", () => chooseCluster($("cluster").value));
+
+// The map loads even when the catalog or the cluster list does not (the grid then falls back
+// to its view's dataset; every cluster is read).
+loadCatalog().catch(() => {})
+  .then(() => loadClusters().catch(() => true))
+  .then((drawNow) => { if (drawNow) refresh(); });
 loadSaved();
 every("captures", loadCaptures, 3000);

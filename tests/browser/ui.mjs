@@ -1,7 +1,7 @@
 // Drives Spider's UI in Debian's Chromium and prints what it saw as JSON, for tests/it/ui.rs to
 // check against the API. Screenshots go to OUT.
 //
-//   node ui.mjs BASE_URL OUT SCENARIO   SCENARIO: views | map | attach | toggles | pollers | click-edge | timeline | save | load-saved | token | capture
+//   node ui.mjs BASE_URL OUT SCENARIO   SCENARIO: views | map | attach | toggles | pollers | click-edge | timeline | save | load-saved | token | capture | clusters
 import { chromium } from "playwright-core";
 
 const [base, out, scenario] = process.argv.slice(2);
@@ -104,6 +104,26 @@ if (scenario === "views") {
   seen.filter = new URL(page.url()).searchParams.get("filter");
   seen.grid = await page.evaluate(() => [...document.querySelectorAll("#grid tbody tr")].length);
   await page.screenshot({ path: `${out}/edge-filtered.png` });
+} else if (scenario === "clusters") {
+  // Several clusters: the page opens on the picker; choosing one draws its map alone.
+  await page.waitForSelector("#cluster-picker:not([hidden]) button");
+  seen.cards = await page.evaluate(() => [...document.querySelectorAll("#cluster-picker button")]
+    .map((button) => ({ cluster: button.dataset.cluster, text: button.innerText })));
+  seen.mapShown = await page.evaluate(() => !document.getElementById("map").hidden);
+  await page.screenshot({ path: `${out}/clusters-picker.png` });
+  await page.click("#cluster-picker button[data-cluster=east]");
+  await page.waitForFunction(() => location.search.includes("cluster=east"));
+  seen.east = await settled();
+  seen.selector = await page.evaluate(() => [...document.querySelectorAll("#cluster option")].map((o) => o.value));
+  await page.screenshot({ path: `${out}/clusters-east.png` });
+  // The choice is in the URL: a reload draws the same cluster, without the picker.
+  await page.reload();
+  seen.reloaded = await settled();
+  seen.pickerAfterReload = await page.evaluate(() => !document.getElementById("cluster-picker").hidden);
+  await page.selectOption("#cluster", "west");
+  await page.waitForFunction(() => location.search.includes("cluster=west"));
+  await page.waitForTimeout(100);
+  seen.west = await settled();
 } else if (scenario === "pollers") {
   // Range changes must not start more background polls: count the capture polls after four.
   await settled();

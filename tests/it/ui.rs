@@ -68,6 +68,74 @@ fn nodes(list: &Value) -> BTreeSet<(String, Option<String>)> {
         .collect()
 }
 
+/// Two clusters in one lake: the UI opens on the cluster picker (each cluster with its agents and
+/// last report), a choice draws that cluster's map exactly as the API answers it and stays in the
+/// URL, and the selector switches to the other.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ui_opens_on_the_cluster_picker_and_draws_the_chosen_cluster() {
+    let data = crate::support::scratch("ui-clusters").join("data");
+    for (cluster, namespaces, seed) in [("east", "2", "1"), ("west", "4", "2")] {
+        let generated = crate::support::run(&[
+            "generate",
+            "--out",
+            data.to_str().unwrap(),
+            "--hours",
+            "2",
+            "--end",
+            &END.to_string(),
+            "--cluster",
+            cluster,
+            "--namespaces",
+            namespaces,
+            "--seed",
+            seed,
+        ]);
+        assert!(
+            generated.status.success(),
+            "{}",
+            crate::support::stderr(&generated)
+        );
+    }
+    let (child, listen, client) = serving(&data, &[]).await;
+    let base = format!("http://{listen}");
+    let seen = browse(&base, "clusters");
+    let cards: Vec<&str> = seen["cards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|card| card["cluster"].as_str().unwrap())
+        .collect();
+    assert_eq!(cards, ["east", "west", "*"], "{seen}");
+    let east_card = seen["cards"][0]["text"].as_str().unwrap();
+    assert!(
+        east_card.contains("1 agent") && east_card.contains("no controller reports"),
+        "{east_card}"
+    );
+    assert_eq!(seen["mapShown"], false, "no map before a cluster is chosen");
+    assert_eq!(seen["selector"], serde_json::json!(["*", "east", "west"]));
+    for cluster in ["east", "west"] {
+        let expected = map_nodes(
+            &client,
+            &format!("{base}/api/map?view=logical&{RANGE}&cluster={cluster}"),
+        )
+        .await;
+        assert_eq!(
+            nodes(&seen[cluster]),
+            expected,
+            "{cluster}: the API's graph"
+        );
+    }
+    assert_eq!(nodes(&seen["reloaded"]), nodes(&seen["east"]));
+    assert_eq!(seen["pickerAfterReload"], false);
+    assert_ne!(nodes(&seen["east"]), nodes(&seen["west"]));
+    assert!(
+        !ids(&seen["east"], true).contains("ns|team-3"),
+        "east has no team-3"
+    );
+    assert!(ids(&seen["west"], true).contains("ns|team-3"));
+    terminate(child);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_map_draws_what_the_api_answers_and_an_edge_click_filters() {
     let data = generated_hours("ui", END);
