@@ -15,7 +15,7 @@ use spider_collector::records::{Batch, Timestamp};
 use spider_collector::{Factory, conformance};
 use spider_exporter_parquet::{ParquetConfig, ParquetExporterFactory};
 use spider_query::map::{View, leaf_sql, map};
-use spider_query::range::TimeRange;
+use spider_query::range::{Scope, TimeRange};
 use spider_server::{ServerConfig, router};
 use spider_synthetic::cluster::{Cluster, Shape};
 
@@ -67,7 +67,7 @@ fn main() {
             let mut edges = 0;
             let ours = timed(|| {
                 let answer = runtime
-                    .block_on(map(&context, view, range, None, 0, 500))
+                    .block_on(map(&context, view, Scope::all(range), None, 0, 500))
                     .unwrap();
                 edges = answer.total_edges;
             });
@@ -114,7 +114,14 @@ fn main() {
     for (name, range) in ranges {
         let ours = timed(|| {
             runtime
-                .block_on(map(&context, View::Logical, range, None, 0, 500))
+                .block_on(map(
+                    &context,
+                    View::Logical,
+                    Scope::all(range),
+                    None,
+                    0,
+                    500,
+                ))
                 .unwrap();
         });
         println!("Logical    {name:<12} from rollups {:>10.0}ms", ours * 1e3);

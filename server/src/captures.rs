@@ -144,6 +144,14 @@ impl CaptureStore {
             ));
         }
         compiles_alone(input.filter.trim()).map_err(Refused::Invalid)?;
+        if let Some(cluster) = &input.cluster
+            && !spider_records::catalog::is_cluster_name(cluster)
+        {
+            return Err(Refused::Invalid(format!(
+                "cluster {cluster:?}: {}",
+                spider_records::catalog::CLUSTER_NAME_RULE
+            )));
+        }
         let now = unix_now();
         self.file
             .change(|document| {
@@ -159,7 +167,7 @@ impl CaptureStore {
                     .collect();
                 let on_workload = active
                     .iter()
-                    .filter(|c| c.workload == input.workload)
+                    .filter(|c| c.workload == input.workload && c.cluster == input.cluster)
                     .count();
                 if active.len() >= limits.max_active {
                     return Ok(Err(Refused::Busy(format!(
@@ -184,6 +192,7 @@ impl CaptureStore {
                     stopped: None,
                     state: CaptureState::Active,
                     agents: BTreeMap::new(),
+                    cluster: input.cluster,
                 };
                 document.captures.push(capture.clone());
                 Ok(Ok(with_state(capture, now)))
@@ -323,6 +332,7 @@ mod tests {
             duration_seconds: seconds,
             filter: String::new(),
             max_packets_per_second: None,
+            cluster: None,
         }
     }
 

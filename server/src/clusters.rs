@@ -1,7 +1,9 @@
 //! The clusters: `GET /api/clusters` lists every cluster of the lake with its agents (read from
-//! the lake's listings, [`spider_query::clusters`]) and its controller, which reports itself at
-//! `PUT /api/clusters/{cluster}/controller`. Reports are kept in memory, bounded in number and
-//! size: a controller reports every 15 s, so a restarted service knows them again that soon.
+//! the lake's listings, [`spider_query::clusters`]), its controller, which reports itself at
+//! `PUT /api/clusters/{cluster}/controller`, and its Whisperers (capture agents, on nodes or on
+//! plain hosts), which report at `PUT /api/clusters/{cluster}/whisperers/{node}`. Reports are
+//! kept in memory, bounded in number and size: each reporter reports every 15 s, so a restarted
+//! service knows them again that soon.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -12,10 +14,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use spider_capture_protocol::WhispererStatus;
 use spider_kube::feed::{ControllerStatus, MAX_KINDS};
 use spider_query::Lake;
 use spider_query::clusters::{AgentReport, clusters};
 use spider_records::catalog::{CLUSTER_NAME_RULE, is_cluster_name};
+use spider_records::workload::{MAX_NAME_BYTES, check_name};
 
 use super::{ApiError, AppState};
 
@@ -23,49 +27,65 @@ use super::{ApiError, AppState};
 /// forgotten.
 pub const MAX_CONTROLLERS: usize = 1_000;
 
-/// A controller not heard from for this long is forgotten (its cluster stays listed while the
+/// The most Whisperers kept, over every cluster.
+pub const MAX_WHISPERERS: usize = 20_000;
+
+/// A reporter not heard from for this long is forgotten (its cluster stays listed while the
 /// lake holds its data).
 pub const FORGOTTEN_AFTER_MICROS: i64 = 24 * 3600 * 1_000_000;
 
 /// The largest report body taken: a status is a few hundred bytes.
 pub const MAX_REPORT_BYTES: usize = 16 * 1024;
 
-/// The longest text a report may carry in one field (a URL, a kind).
+/// The longest text a report may carry in one field (a URL, a kind, an interface).
 const MAX_TEXT: usize = 2048;
 
-/// The controllers' last reports, by cluster.
-#[derive(Default)]
-pub struct Controllers {
-    reports: Mutex<BTreeMap<String, ControllerReport>>,
+/// The most interfaces or captures one Whisperer's report lists.
+const MAX_LISTED: usize = 256;
+
+/// The last reports of one kind of reporter, by key, bounded in number and forgotten a day after
+/// their last report.
+pub struct Reports<K, T> {
+    kept: Mutex<BTreeMap<K, Reported<T>>>,
+    max: usize,
 }
 
-/// A controller as listed: its status, and when it last reported.
+/// A report as listed: what was said, and when.
 #[derive(Debug, Clone, Serialize)]
-pub struct ControllerReport {
+pub struct Reported<T> {
     /// What it said.
     #[serde(flatten)]
-    pub status: ControllerStatus,
+    pub status: T,
     /// When (microseconds since the epoch).
     pub reported: i64,
 }
 
-impl Controllers {
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ControllerReport>> {
-        self.reports.lock().unwrap_or_else(|e| e.into_inner())
+impl<K: Ord + Clone, T: Clone> Reports<K, T> {
+    /// Room for `max` reporters.
+    pub fn new(max: usize) -> Self {
+        Self {
+            kept: Mutex::default(),
+            max,
+        }
     }
 
-    /// Keeps `status` as `cluster`'s controller at `now`.
-    fn report(&self, cluster: &str, status: ControllerStatus, now: i64) -> Result<(), ApiError> {
-        let mut reports = self.lock();
-        reports.retain(|_, kept| now - kept.reported < FORGOTTEN_AFTER_MICROS);
-        if !reports.contains_key(cluster) && reports.len() >= MAX_CONTROLLERS {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<K, Reported<T>>> {
+        self.kept.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps `status` as `key`'s at `now`.
+    fn report(&self, key: K, status: T, now: i64) -> Result<(), ApiError> {
+        let mut kept = self.lock();
+        kept.retain(|_, report| now - report.reported < FORGOTTEN_AFTER_MICROS);
+        if !kept.contains_key(&key) && kept.len() >= self.max {
             return Err(ApiError::unavailable(format!(
-                "{MAX_CONTROLLERS} controllers report already; one is forgotten a day after its last report"
+                "{} reporters of this kind report already; one is forgotten a day after its last report",
+                self.max
             )));
         }
-        reports.insert(
-            cluster.to_owned(),
-            ControllerReport {
+        kept.insert(
+            key,
+            Reported {
                 status,
                 reported: now,
             },
@@ -73,12 +93,37 @@ impl Controllers {
         Ok(())
     }
 
-    /// Every controller heard from in the last day.
-    fn listed(&self, now: i64) -> BTreeMap<String, ControllerReport> {
-        let mut reports = self.lock().clone();
-        reports.retain(|_, kept| now - kept.reported < FORGOTTEN_AFTER_MICROS);
-        reports
+    /// Every report of the last day.
+    fn listed(&self, now: i64) -> BTreeMap<K, Reported<T>> {
+        let mut kept = self.lock().clone();
+        kept.retain(|_, report| now - report.reported < FORGOTTEN_AFTER_MICROS);
+        kept
     }
+}
+
+/// Who reports: the controllers by cluster, the Whisperers by cluster and node.
+pub struct Reporters {
+    /// Controllers, by cluster.
+    pub controllers: Reports<String, ControllerStatus>,
+    /// Whisperers, by (cluster, node).
+    pub whisperers: Reports<(String, String), WhispererStatus>,
+}
+
+impl Default for Reporters {
+    fn default() -> Self {
+        Self {
+            controllers: Reports::new(MAX_CONTROLLERS),
+            whisperers: Reports::new(MAX_WHISPERERS),
+        }
+    }
+}
+
+/// A Whisperer as listed.
+#[derive(Debug, Serialize)]
+struct ListedWhisperer {
+    node: String,
+    #[serde(flatten)]
+    report: Reported<WhispererStatus>,
 }
 
 /// A cluster as `GET /api/clusters` answers it.
@@ -88,7 +133,21 @@ struct Listed {
     datasets: Vec<&'static str>,
     agents: Vec<AgentReport>,
     last_report: Option<i64>,
-    controller: Option<ControllerReport>,
+    controller: Option<Reported<ControllerStatus>>,
+    whisperers: Vec<ListedWhisperer>,
+}
+
+impl Listed {
+    fn named(name: String) -> Self {
+        Self {
+            name,
+            datasets: Vec::new(),
+            agents: Vec::new(),
+            last_report: None,
+            controller: None,
+            whisperers: Vec::new(),
+        }
+    }
 }
 
 fn now_micros() -> i64 {
@@ -97,45 +156,56 @@ fn now_micros() -> i64 {
         .map_or(0, |d| d.as_micros() as i64)
 }
 
-/// The lake's clusters with their agents, and every reporting controller's cluster.
-async fn listed(lake: &Lake, controllers: &Controllers) -> Result<Vec<Listed>, ApiError> {
-    let mut reports = controllers.listed(now_micros());
-    let mut listed: Vec<Listed> = clusters(lake)
+/// The lake's clusters with their agents, and every cluster a controller or Whisperer reports
+/// from (one whose agents have written nothing yet).
+async fn listed(lake: &Lake, reporters: &Reporters) -> Result<Vec<Listed>, ApiError> {
+    let now = now_micros();
+    let mut listed: BTreeMap<String, Listed> = clusters(lake)
         .await?
         .into_iter()
-        .map(|cluster| Listed {
-            controller: reports.remove(&cluster.name),
-            name: cluster.name,
-            datasets: cluster.datasets,
-            agents: cluster.agents,
-            last_report: cluster.last_report,
+        .map(|cluster| {
+            let entry = Listed {
+                datasets: cluster.datasets,
+                agents: cluster.agents,
+                last_report: cluster.last_report,
+                ..Listed::named(cluster.name.clone())
+            };
+            (cluster.name, entry)
         })
         .collect();
-    // A cluster whose agents have written nothing yet is listed by its controller.
-    listed.extend(reports.into_iter().map(|(name, report)| Listed {
-        name,
-        datasets: Vec::new(),
-        agents: Vec::new(),
-        last_report: None,
-        controller: Some(report),
-    }));
-    listed.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(listed)
+    for (name, report) in reporters.controllers.listed(now) {
+        let entry = listed
+            .entry(name.clone())
+            .or_insert_with(|| Listed::named(name));
+        entry.controller = Some(report);
+    }
+    for ((name, node), report) in reporters.whisperers.listed(now) {
+        let entry = listed
+            .entry(name.clone())
+            .or_insert_with(|| Listed::named(name));
+        entry.whisperers.push(ListedWhisperer { node, report });
+    }
+    Ok(listed.into_values().collect())
 }
 
 /// `GET /api/clusters`.
 pub async fn list(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    let clusters = listed(state.answers.lake(), &state.controllers).await?;
+    let clusters = listed(state.answers.lake(), &state.reporters).await?;
     Ok(Json(serde_json::json!({ "clusters": clusters })).into_response())
+}
+
+fn check_cluster(cluster: &str) -> Result<(), ApiError> {
+    if is_cluster_name(cluster) {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(format!(
+        "cluster {cluster:?}: {CLUSTER_NAME_RULE}"
+    )))
 }
 
 /// Refuses a status that is not `cluster`'s or carries more than a status holds.
 fn check(cluster: &str, status: &ControllerStatus) -> Result<(), ApiError> {
-    if !is_cluster_name(cluster) {
-        return Err(ApiError::bad_request(format!(
-            "cluster {cluster:?}: {CLUSTER_NAME_RULE}"
-        )));
-    }
+    check_cluster(cluster)?;
     if status.cluster != cluster {
         return Err(ApiError::bad_request(format!(
             "the report is of cluster {:?}, put at {cluster:?}",
@@ -168,7 +238,42 @@ pub async fn report(
 ) -> Result<Response, ApiError> {
     let Json(status) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     check(&cluster, &status)?;
-    state.controllers.report(&cluster, status, now_micros())?;
+    state
+        .reporters
+        .controllers
+        .report(cluster, status, now_micros())?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Refuses a Whisperer's status that lists more than one holds.
+fn check_whisperer(cluster: &str, node: &str, status: &WhispererStatus) -> Result<(), ApiError> {
+    check_cluster(cluster)?;
+    check_name("node", node, MAX_NAME_BYTES).map_err(ApiError::bad_request)?;
+    if status.interfaces.len() > MAX_LISTED || status.captures.len() > MAX_LISTED {
+        return Err(ApiError::bad_request(format!(
+            "a report lists at most {MAX_LISTED} interfaces and {MAX_LISTED} captures"
+        )));
+    }
+    if status.interfaces.iter().any(|i| i.len() > MAX_TEXT) {
+        return Err(ApiError::bad_request(format!(
+            "an interface is at most {MAX_TEXT} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// `PUT /api/clusters/{cluster}/whisperers/{node}`: a Whisperer's status (agent role).
+pub async fn report_whisperer(
+    State(state): State<Arc<AppState>>,
+    Path((cluster, node)): Path<(String, String)>,
+    body: Result<Json<WhispererStatus>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(status) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    check_whisperer(&cluster, &node, &status)?;
+    state
+        .reporters
+        .whisperers
+        .report((cluster, node), status, now_micros())?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -184,21 +289,37 @@ mod tests {
     }
 
     #[test]
-    fn controllers_are_bounded_and_forgotten_a_day_after_their_last_report() {
-        let controllers = Controllers::default();
+    fn reporters_are_bounded_and_forgotten_a_day_after_their_last_report() {
+        let controllers = Reporters::default().controllers;
         for i in 0..MAX_CONTROLLERS {
             let name = format!("c{i}");
-            controllers.report(&name, status(&name), 0).unwrap();
+            controllers.report(name.clone(), status(&name), 0).unwrap();
         }
-        let refused = controllers.report("one-more", status("one-more"), 1);
+        let refused = controllers.report("one-more".into(), status("one-more"), 1);
         assert!(refused.is_err());
         // A known cluster still reports.
-        controllers.report("c7", status("c7"), 10).unwrap();
+        controllers.report("c7".into(), status("c7"), 10).unwrap();
         let later = FORGOTTEN_AFTER_MICROS + 5;
         assert_eq!(controllers.listed(later).keys().collect::<Vec<_>>(), ["c7"]);
         controllers
-            .report("one-more", status("one-more"), later)
+            .report("one-more".into(), status("one-more"), later)
             .unwrap();
+    }
+
+    #[test]
+    fn a_whisperers_report_is_bounded() {
+        let fine = WhispererStatus {
+            interfaces: vec!["eth0".into()],
+            ..WhispererStatus::default()
+        };
+        assert!(check_whisperer("east", "node-1", &fine).is_ok());
+        assert!(check_whisperer("East", "node-1", &fine).is_err());
+        assert!(check_whisperer("east", "node/1", &fine).is_err());
+        let many = WhispererStatus {
+            captures: (0..=MAX_LISTED as u64).collect(),
+            ..WhispererStatus::default()
+        };
+        assert!(check_whisperer("east", "node-1", &many).is_err());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! | `GET /api/health` | `{"status":"ok"}` (no token needed) |
 //! | `GET /api/clusters` | every cluster: its datasets, agents (and when each last wrote), controller |
 //! | `PUT /api/clusters/{cluster}/controller` | a controller's status report (agent role) |
+//! | `PUT /api/clusters/{cluster}/whisperers/{node}` | a Whisperer's status report (agent role) |
 //! | `GET /api/map?view=logical\|physical\|hosts&from&to&filter&offset&limit` | compound graph |
 //! | `GET /api/details?id&from&to&filter&top` | one map leaf: pods, peers, ports, timeline |
 //! | `GET /api/workloads/{namespace}/{kind}/{name}?…` | the same for a workload |
@@ -141,8 +142,8 @@ pub struct AppState {
     pub downloads: Arc<tokio::sync::Semaphore>,
     /// Answers kept by their request and the files they read.
     pub answers: answers::AnswerCache,
-    /// The controllers' last reports.
-    pub controllers: clusters::Controllers,
+    /// The controllers' and Whisperers' last reports.
+    pub reporters: clusters::Reporters,
 }
 
 /// The router of the API, ready to serve.
@@ -181,13 +182,19 @@ pub fn router(config: &ServerConfig) -> Result<Router, String> {
             .clone()
             .map(|worker| (worker, config.data.clone())),
         answers: answers::AnswerCache::new(lake, config.query_limits.answer_cache),
-        controllers: clusters::Controllers::default(),
+        reporters: clusters::Reporters::default(),
     });
     let api = Router::new()
         .route("/api/clusters", get(clusters::list))
         .route(
             "/api/clusters/{cluster}/controller",
             put(clusters::report).layer(axum::extract::DefaultBodyLimit::max(
+                clusters::MAX_REPORT_BYTES,
+            )),
+        )
+        .route(
+            "/api/clusters/{cluster}/whisperers/{node}",
+            put(clusters::report_whisperer).layer(axum::extract::DefaultBodyLimit::max(
                 clusters::MAX_REPORT_BYTES,
             )),
         )

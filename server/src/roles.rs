@@ -106,9 +106,9 @@ impl Access {
     fn of(method: &Method, route: &str) -> Access {
         let reads = matches!(*method, Method::GET | Method::HEAD);
         match route {
-            "/api/captures/{id}/agents/{node}" | "/api/clusters/{cluster}/controller" => {
-                Access::Report
-            }
+            "/api/captures/{id}/agents/{node}"
+            | "/api/clusters/{cluster}/controller"
+            | "/api/clusters/{cluster}/whisperers/{node}" => Access::Report,
             "/api/captures" | "/api/captures/{id}" if reads => Access::Poll,
             "/api/sql" => Access::Read,
             _ if reads => Access::Read,

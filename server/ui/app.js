@@ -8,6 +8,8 @@ const $ = (id) => document.getElementById(id);
 const DATASET = { logical: "network_usage", physical: "network_usage", hosts: "tcp_sessions" };
 /** The URL's `cluster` when every cluster is read: no cluster name has a `*`. */
 const ALL_CLUSTERS = "*";
+/** The one cluster the screen reads, or null for every cluster. */
+const chosenCluster = () => (state.cluster && state.cluster !== ALL_CLUSTERS ? state.cluster : null);
 
 /** The state of the screen, read from and written to the URL. */
 const state = (() => {
@@ -56,7 +58,7 @@ function effectiveFilter(dataset, extra) {
 
 async function api(path, params, dataset, extraFilter) {
   const query = new URLSearchParams({ from: state.from, to: state.to, ...params });
-  if (state.cluster && state.cluster !== ALL_CLUSTERS) query.set("cluster", state.cluster);
+  if (chosenCluster()) query.set("cluster", chosenCluster());
   const filter = effectiveFilter(dataset, extraFilter);
   if (filter) query.set("filter", filter);
   busy(+1);
@@ -231,7 +233,10 @@ function attachForm() {
     </form>`;
 }
 
-/** Asks the query service for a capture of the workload's pods; node agents carry it out. */
+/**
+ * Asks the query service for a capture of the workload's pods; node agents carry it out, those
+ * of the chosen cluster alone when one is chosen.
+ */
 async function attach(workload) {
   const form = $("attach");
   await send("POST", "/api/captures", {
@@ -239,6 +244,7 @@ async function attach(workload) {
     duration_seconds: Number(form.elements.duration.value),
     filter: form.elements.filter.value.trim(),
     max_packets_per_second: Number(form.elements.rate.value),
+    cluster: chosenCluster(),
   });
   await loadCaptures();
 }
@@ -625,7 +631,7 @@ async function loadCatalog() {
 
 /** `?cluster=NAME` for a link of the chosen cluster (none when every cluster is read). */
 function inCluster() {
-  return state.cluster && state.cluster !== ALL_CLUSTERS ? `?cluster=${encodeURIComponent(state.cluster)}` : "";
+  return chosenCluster() ? `?cluster=${encodeURIComponent(chosenCluster())}` : "";
 }
 
 /** How long ago a report came, from microseconds since the epoch. */
@@ -645,8 +651,11 @@ function clusterCard(cluster) {
     : `<span class="down">controller listing the cluster (${ago(controller.reported)})</span>`;
   const agents = cluster.agents.length === 1 ? "1 agent" : `${cluster.agents.length} agents`;
   const last = cluster.last_report ? `, last wrote ${ago(cluster.last_report)}` : ", nothing written yet";
+  const capturing = cluster.whisperers.filter((w) => w.captures.length > 0).length;
+  const whisperers = cluster.whisperers.length === 0 ? ""
+    : `<span>${cluster.whisperers.length} Whisperer${cluster.whisperers.length === 1 ? "" : "s"}, ${capturing} capturing</span>`;
   return `<li><button data-cluster="${escapeHtml(cluster.name)}"><strong>${escapeHtml(cluster.name)}</strong>
-    <span>${status}</span><span>${agents}${last}</span></button></li>`;
+    <span>${status}</span><span>${agents}${last}</span>${whisperers}</button></li>`;
 }
 
 /** Reads the chosen cluster, or every one, and draws it. */

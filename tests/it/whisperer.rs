@@ -69,6 +69,7 @@ processors:
 exporters:
   parquet: {{ path: "{data}", max_file_age: 1s }}
 service:
+  cluster: east
   telemetry: {{ metrics: {{ level: none }} }}
   pipelines:
     usage: {{ receivers: [ebpf_usage], processors: [k8s_attributes], exporters: [parquet] }}
@@ -211,8 +212,17 @@ async fn a_capture_of_a_workload_takes_exactly_its_pods_and_follows_it_as_it_sca
             .await;
     assert_eq!(status, 400, "{refused}");
 
-    let (status, capture) =
-        ask(json!({"workload": web, "duration_seconds": 120, "filter": "tcp port 80"})).await;
+    // A request of another cluster is not this agent's, whatever its workload.
+    let (status, elsewhere) =
+        ask(json!({"workload": web, "duration_seconds": 120, "cluster": "west"})).await;
+    assert_eq!(status, 201, "{elsewhere}");
+    let (status, refused) =
+        ask(json!({"workload": web, "duration_seconds": 60, "cluster": "West"})).await;
+    assert_eq!(status, 400, "{refused}");
+    let (status, capture) = ask(
+        json!({"workload": web, "duration_seconds": 120, "filter": "tcp port 80", "cluster": "east"}),
+    )
+    .await;
     assert_eq!(status, 201, "{capture}");
     let id = capture["id"].as_u64().unwrap();
     assert_eq!(capture["state"], "active");
@@ -224,6 +234,39 @@ async fn a_capture_of_a_workload_takes_exactly_its_pods_and_follows_it_as_it_sca
         |c| c["agents"]["node-1"]["capturing"] == true && pods_of(c) == json!(["web-0", "web-1"]),
     )
     .await;
+    let elsewhere_id = elsewhere["id"].as_u64().unwrap();
+    let (_, elsewhere) = get_json(
+        &client,
+        &format!("http://{base}/api/captures/{elsewhere_id}"),
+    )
+    .await;
+    assert_eq!(
+        elsewhere["agents"],
+        json!({}),
+        "west's capture is not east's agent's"
+    );
+    let stopped = client
+        .post(format!("http://{base}/api/captures/{elsewhere_id}/stop"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stopped.status(), 200);
+    // The Whisperer is listed with its cluster, its interfaces and its own captures.
+    let (_, listed) = get_json(&client, &format!("http://{base}/api/clusters")).await;
+    let east = listed["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "east")
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(east["whisperers"][0]["node"], "node-1", "{east}");
+    assert_eq!(
+        east["whisperers"][0]["interfaces"],
+        json!(["any"]),
+        "{east}"
+    );
+    assert_eq!(east["whisperers"][0]["declared"], 0, "{east}");
     fetch(&network, ip(WEB[0]), 3);
     fetch(&network, ip(WEB[1]), 3);
     fetch(&network, ip(DB), 3);

@@ -4,7 +4,7 @@
 
 use serde::de::DeserializeOwned;
 
-use crate::{AgentStatus, Capture, CaptureRequest};
+use crate::{AgentStatus, Capture, CaptureRequest, WhispererStatus};
 
 /// A client of one query service.
 pub struct CaptureClient {
@@ -97,6 +97,20 @@ impl CaptureClient {
     pub async fn stop(&self, id: u64) -> Result<Capture, String> {
         let path = format!("/api/captures/{id}/stop");
         self.json(reqwest::Method::POST, &path, None).await
+    }
+
+    /// Tells the service what this Whisperer is: `node` of `cluster`.
+    pub async fn whisperer(
+        &self,
+        cluster: &str,
+        node: &str,
+        status: &WhispererStatus,
+    ) -> Result<(), String> {
+        let body = serde_json::to_vec(status).map_err(|e| e.to_string())?;
+        let path = format!("/api/clusters/{cluster}/whisperers/{node}");
+        self.call(reqwest::Method::PUT, &path, Some(body))
+            .await
+            .map(drop)
     }
 
     /// Tells the service what this node does for capture `id`.

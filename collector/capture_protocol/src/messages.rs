@@ -18,6 +18,9 @@ pub struct CaptureRequest {
     pub filter: String,
     /// The packet rate ceiling on each node (default: the service's limit).
     pub max_packets_per_second: Option<u64>,
+    /// The cluster whose agents capture; every cluster's agents with the workload when `None`.
+    #[serde(default)]
+    pub cluster: Option<String>,
 }
 
 /// Where a capture is in its life.
@@ -79,9 +82,19 @@ pub struct Capture {
     /// Each node agent's last status, by node.
     #[serde(default)]
     pub agents: BTreeMap<String, AgentStatus>,
+    /// The cluster whose agents capture (all when `None`).
+    #[serde(default)]
+    pub cluster: Option<String>,
 }
 
 impl Capture {
+    /// Whether the agents of `cluster` carry it out.
+    pub fn is_for(&self, cluster: &str) -> bool {
+        self.cluster
+            .as_deref()
+            .is_none_or(|wanted| wanted == cluster)
+    }
+
     /// Its state at `now` (Unix seconds).
     pub fn state_at(&self, now: u64) -> CaptureState {
         match (self.stopped, now >= self.expires) {
@@ -114,4 +127,21 @@ pub struct AgentStatus {
     /// When it said so (Unix seconds; set by the service, whatever the agent sends).
     #[serde(default)]
     pub updated: u64,
+}
+
+/// What a Whisperer says of itself, every few polls
+/// (`PUT /api/clusters/{cluster}/whisperers/{node}`): the query service lists the capture agents
+/// of each cluster with it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhispererStatus {
+    /// The interfaces it captures on.
+    #[serde(default)]
+    pub interfaces: Vec<String>,
+    /// The requested captures it carries out now, by id.
+    #[serde(default)]
+    pub captures: Vec<u64>,
+    /// How many captures its own config declares (running for as long as it runs).
+    #[serde(default)]
+    pub declared: usize,
 }

@@ -14,7 +14,10 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{WhispererConfig, Workload};
 use crate::pods::Pods;
 use crate::running::{Plan, Running, Tally, pods_filter};
-use spider_capture_protocol::{AgentStatus, Capture, CaptureClient};
+use spider_capture_protocol::{AgentStatus, Capture, CaptureClient, WhispererStatus};
+
+/// How often a Whisperer tells the query service what it is (its interfaces and captures).
+pub const WHISPERER_REPORT_EVERY: Duration = Duration::from_secs(15);
 
 /// Which capture: declared in the config (by position) or requested (by id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -53,6 +56,10 @@ fn unix_now() -> u64 {
 pub struct Agent {
     config: WhispererConfig,
     node: String,
+    /// The cluster it is in: it carries out the requests of its cluster (or of all) alone.
+    cluster: String,
+    /// When it last told the service what it is.
+    described: Option<tokio::time::Instant>,
     pods: Pods,
     server: Option<CaptureClient>,
     output: Output,
@@ -64,13 +71,20 @@ pub struct Agent {
 
 impl Agent {
     /// An agent with nothing running yet.
-    pub fn new(config: WhispererConfig, pods: Pods, output: Output) -> Result<Self, String> {
+    pub fn new(
+        config: WhispererConfig,
+        cluster: String,
+        pods: Pods,
+        output: Output,
+    ) -> Result<Self, String> {
         let server = match &config.server {
             Some(base) => Some(CaptureClient::new(base, config.token.clone())?),
             None => None,
         };
         Ok(Self {
             node: config.node(),
+            cluster,
+            described: None,
             config,
             pods,
             server,
@@ -117,7 +131,10 @@ impl Agent {
                         tracing::info!("the query service answers again");
                     }
                     self.server_down = false;
-                    self.requested = requested;
+                    self.requested = requested
+                        .into_iter()
+                        .filter(|capture| capture.is_for(&self.cluster))
+                        .collect();
                 }
                 Err(error) if !self.server_down => {
                     self.server_down = true;
@@ -131,6 +148,37 @@ impl Agent {
         let wanted = self.wanted(unix_now());
         self.reconcile(wanted).await;
         self.report().await;
+        self.describe().await;
+    }
+
+    /// Tells the service what this Whisperer is, every [`WHISPERER_REPORT_EVERY`].
+    async fn describe(&mut self) {
+        let Some(server) = &self.server else { return };
+        let due = self
+            .described
+            .is_none_or(|last| last.elapsed() >= WHISPERER_REPORT_EVERY);
+        if !due {
+            return;
+        }
+        self.described = Some(tokio::time::Instant::now());
+        let status = WhispererStatus {
+            interfaces: self.config.interfaces.clone(),
+            captures: self
+                .active
+                .iter()
+                .filter(|(_, active)| active.running.is_some())
+                .filter_map(|(origin, _)| match origin {
+                    Origin::Requested(id) => Some(*id),
+                    Origin::Declared(_) => None,
+                })
+                .collect(),
+            declared: self.config.captures.len(),
+        };
+        if let Err(error) = server.whisperer(&self.cluster, &self.node, &status).await
+            && !self.server_down
+        {
+            tracing::warn!("cannot tell the query service what this Whisperer is: {error}");
+        }
     }
 
     /// Every capture that should run now, each within the receiver's limits.

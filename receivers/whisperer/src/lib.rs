@@ -71,7 +71,13 @@ impl Receiver for WhispererReceiver {
                 return Ok(());
             }
         };
-        let agent = Agent::new(self.config.clone(), pods, output).map_err(ComponentError::new)?;
+        let agent = Agent::new(
+            self.config.clone(),
+            self.context.cluster.clone(),
+            pods,
+            output,
+        )
+        .map_err(ComponentError::new)?;
         tracing::info!(
             receiver = %self.context.id,
             node = %self.config.node(),

@@ -26,6 +26,9 @@ pub struct CaptureArgs {
     /// Packets per second per node (default and maximum: the service's limit).
     #[arg(long)]
     pub max_rate: Option<u64>,
+    /// The cluster whose agents capture, when several report to the service (default: all).
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
     /// List the captures and what each node reports instead.
     #[arg(long)]
     pub list: bool,
@@ -67,6 +70,7 @@ async fn request(args: &CaptureArgs) -> Result<String, String> {
                 duration_seconds: args.duration.as_secs().max(1),
                 filter: args.filter.clone(),
                 max_packets_per_second: args.max_rate,
+                cluster: args.cluster.clone(),
             };
             describe(&client.create(&request).await?)
         }
