@@ -661,6 +661,7 @@ function clusterCard(cluster) {
 /** Reads the chosen cluster, or every one, and draws it. */
 function chooseCluster(name) {
   state.cluster = name;
+  $("cluster").querySelector("option[value='']")?.remove();
   $("cluster").value = name;
   $("cluster-picker").hidden = true;
   $("map").hidden = false;

@@ -198,7 +198,7 @@ mod tests {
         assert_eq!(super::writer_of(&name), Some("node-1"));
         for other in [
             "rollup-00ff.parquet",
-            "node-1-42-7.parquet",
+            "node-x-42-7.parquet",
             "-1-2-3.parquet",
             "node-1-x-2-3.parquet.inprogress",
         ] {
