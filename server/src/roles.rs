@@ -18,6 +18,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
+use spider_collector::listen::{constant_time_eq, presented_token};
 
 /// The bearer tokens of the three roles; none set leaves the API open (a loopback demo).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -133,11 +134,7 @@ pub async fn require_role(
     next: Next,
 ) -> Response {
     if tokens.any() {
-        let presented = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+        let presented = presented_token(request.headers());
         let Some(role) = presented.and_then(|p| tokens.role_of(p)) else {
             return ApiError::unauthorized().into_response();
         };
@@ -177,11 +174,6 @@ pub async fn refuse_plain_forms(request: Request, next: Next) -> Response {
         .into_response();
     }
     next.run(request).await
-}
-
-/// Compares secrets without leaking where they differ through timing.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

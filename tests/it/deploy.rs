@@ -44,6 +44,7 @@ fn validate_agent_config(case: &str, objects: &Value) -> String {
     let path = config_file(&format!("chart-{case}"), yaml);
     let output = spider()
         .env("SPIDER_NODE_NAME", "node-1")
+        .env("SPIDER_FEED_TOKEN", "from-the-secret")
         .args(["validate", "--config", path.to_str().unwrap()])
         .output()
         .unwrap();
@@ -96,11 +97,11 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
         "Service",
         "ServiceAccount",
     ];
-    let open: Vec<&str> = everything.into_iter().filter(|k| *k != "Secret").collect();
+    // An open API has no tokens' Secret, but the controller's feed keeps its own.
     let expected = [
         ("default", everything.to_vec()),
         ("object-store", everything.to_vec()),
-        ("open", open),
+        ("open", everything.to_vec()),
         ("no-controller", everything.to_vec()),
         (
             "everything",
@@ -111,6 +112,7 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
                 "CronJob",
                 "DaemonSet",
                 "Deployment",
+                "Secret",
                 "Service",
                 // The controller's own: the agents' is not created in this case.
                 "ServiceAccount",
@@ -125,6 +127,7 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
                 "DaemonSet",
                 "Deployment",
                 "PersistentVolumeClaim",
+                "Secret",
                 "Service",
                 "ServiceAccount",
             ],
@@ -172,8 +175,7 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
     the_controller_alone_watches_the_api(default, &cases["no-controller"]["objects"]);
 
     // The API's role tokens: random, one Secret, each pod given only what its role needs.
-    let secret = of_kind(default, "Secret")[0];
-    assert_eq!(secret["metadata"]["name"], "spider-tokens");
+    let secret = named(default, "Secret", "spider-tokens");
     let keys: Vec<&String> = secret["data"].as_object().unwrap().keys().collect();
     assert_eq!(keys, ["agent", "reader", "writer"]);
     let tokens: BTreeSet<&str> = secret["data"]
@@ -208,8 +210,15 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
     };
     assert_eq!(
         secret_refs(container),
-        [tokens_of("SPIDER_AGENT_TOKEN", "agent")],
-        "the agents hold the agent token alone"
+        [
+            (
+                "SPIDER_FEED_TOKEN".to_owned(),
+                "spider-feed-token".to_owned(),
+                "token".to_owned()
+            ),
+            tokens_of("SPIDER_AGENT_TOKEN", "agent")
+        ],
+        "the agents hold the feed's token and the agent token alone"
     );
     let query_container =
         &named(default, "Deployment", "spider-query")["spec"]["template"]["spec"]["containers"][0];
@@ -231,7 +240,7 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
     };
     assert!(agent_config(default).contains("token: ${env:SPIDER_AGENT_TOKEN}"));
     let open = &cases["open"]["objects"];
-    assert!(!agent_config(open).contains("token:"));
+    assert!(!agent_config(open).contains("${env:SPIDER_AGENT_TOKEN}"));
     assert!(
         cases["open"]["notes"]
             .as_str()
@@ -406,6 +415,23 @@ fn the_controller_alone_watches_the_api(default: &Value, without: &Value) {
         .find(|variable| variable["name"] == "SPIDER_AGENT_TOKEN")
         .expect("the controller reports with the agent token");
     assert_eq!(token["valueFrom"]["secretKeyRef"]["key"], "agent");
+    // The feed needs its token, which the controller and every agent take from one Secret.
+    let feed_token = |pod: &Value| {
+        let env = pod["containers"][0]["env"].as_array().unwrap().clone();
+        env.into_iter()
+            .find(|variable| variable["name"] == "SPIDER_FEED_TOKEN")
+            .map(|variable| variable["valueFrom"]["secretKeyRef"].clone())
+    };
+    let secret = serde_json::json!({"name": "spider-feed-token", "key": "token"});
+    assert_eq!(feed_token(&controller["spec"]), Some(secret.clone()));
+    let agent_spec = &of_kind(default, "DaemonSet")[0]["spec"]["template"]["spec"];
+    assert_eq!(feed_token(agent_spec), Some(secret));
+    assert!(named(default, "Secret", "spider-feed-token")["data"]["token"].is_string());
+    assert!(
+        of_kind(without, "Secret")
+            .iter()
+            .all(|secret| secret["metadata"]["name"] != "spider-feed-token")
+    );
     assert_eq!(
         named(default, "Service", "spider-controller")["spec"]["ports"][0]["port"],
         4390
@@ -426,6 +452,12 @@ fn the_controller_alone_watches_the_api(default: &Value, without: &Value) {
     assert_eq!(fed.matches("source: controller").count(), 2, "{fed}");
     assert_eq!(
         fed.matches("controller: http://spider-controller.spider:4390")
+            .count(),
+        2,
+        "{fed}"
+    );
+    assert_eq!(
+        fed.matches("controller_token: ${env:SPIDER_FEED_TOKEN}")
             .count(),
         2,
         "{fed}"

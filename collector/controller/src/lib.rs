@@ -30,6 +30,8 @@ pub struct Identity {
     pub feed: Option<String>,
     /// The query service it reports its status to, if any.
     pub report_to: Option<ReportTo>,
+    /// The bearer token its feed and status need (none: open to whoever reaches its port).
+    pub token: Option<String>,
 }
 
 /// The most feeds served at once: one per node agent (and Whisperer), with room to spare.

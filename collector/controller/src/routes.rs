@@ -1,6 +1,7 @@
 //! The controller's HTTP surface: the feed (`GET /v1/objects[?node=NAME]`, JSON lines), its
 //! readiness (`GET /readyz`: 200 once the cluster is listed) and what it holds
-//! (`GET /v1/status`, a [`ControllerStatus`]). Feeds are bounded in number; a feed too far behind the changes is ended
+//! (`GET /v1/status`, a [`ControllerStatus`]). With a token, the feed and the status answer 401
+//! to a request without it: they carry every pod's address and owner. Feeds are bounded in number; a feed too far behind the changes is ended
 //! so its agent lists again rather than the controller keeping changes for it without bound.
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use serde::Deserialize;
+use spider_collector::listen::{constant_time_eq, presented_token};
 use spider_kube::feed::{ControllerStatus, FeedEvent, HEARTBEAT, OBJECTS_PATH, STATUS_PATH};
 use spider_kube::model::Object;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc};
@@ -93,11 +95,35 @@ impl Status {
 
 /// The routes over the store.
 pub fn router(status: Status) -> Router {
-    Router::new()
+    let guarded = Router::new()
         .route(OBJECTS_PATH, get(feed))
-        .route("/readyz", get(ready))
         .route(STATUS_PATH, get(status_route))
+        .layer(axum::middleware::from_fn_with_state(
+            status.identity.clone(),
+            require_token,
+        ));
+    Router::new()
+        .route("/readyz", get(ready))
+        .merge(guarded)
         .with_state(status)
+}
+
+/// Refuses a request without the controller's token, when it has one.
+async fn require_token(
+    State(identity): State<Arc<crate::Identity>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(token) = &identity.token {
+        let presented = presented_token(request.headers());
+        if !presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes())) {
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "this controller needs its token (Authorization: Bearer …)",
+            );
+        }
+    }
+    next.run(request).await
 }
 
 async fn ready(State(app): State<Status>) -> Response {

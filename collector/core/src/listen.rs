@@ -3,7 +3,7 @@
 //! connection idle, is let go after `header_read_timeout` instead of holding a connection and
 //! its task forever. On shutdown, accepting stops and the open connections get a few seconds to
 //! finish. Every HTTP surface of Spider serves through it: the query service, the controller's
-//! feed and the collectors' telemetry.
+//! feed and the collectors' telemetry. Their bearer tokens are read and compared here too.
 
 use std::future::Future;
 use std::time::Duration;
@@ -63,4 +63,17 @@ pub async fn serve(
             "connections still open at the stop are closed"
         );
     }
+}
+
+/// The bearer token a request presents (`Authorization: Bearer TOKEN`), if it does.
+pub fn presented_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+/// Compares secrets without leaking where they differ through timing.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

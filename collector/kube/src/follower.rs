@@ -3,7 +3,7 @@
 //! whether it follows the API itself or a controller.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -22,16 +22,25 @@ pub const KINDS: [&str; 6] = [
 pub struct Follower {
     tasks: JoinSet<()>,
     listed: watch::Receiver<usize>,
+    failure: Arc<Mutex<Option<String>>>,
 }
 
-/// Marks kinds listed, for the first time each.
+/// Marks kinds listed, for the first time each, and says what last failed.
 #[derive(Clone)]
-pub struct Listed(Arc<watch::Sender<usize>>);
+pub struct Listed {
+    listed: Arc<watch::Sender<usize>>,
+    failure: Arc<Mutex<Option<String>>>,
+}
 
 impl Listed {
     /// One more kind listed.
     pub fn one_more(&self) {
-        self.0.send_modify(|listed| *listed += 1);
+        self.listed.send_modify(|listed| *listed += 1);
+    }
+
+    /// What failed last (a refused feed, a watch error), for a start that waits to say why.
+    pub fn failed(&self, error: &str) {
+        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.to_owned());
     }
 }
 
@@ -39,11 +48,25 @@ impl Follower {
     /// A follower with no tasks yet, and the handle its tasks mark listed kinds with.
     pub fn new() -> (Self, Listed) {
         let (sender, listed) = watch::channel(0usize);
+        let failure = Arc::new(Mutex::new(None));
         let follower = Self {
             tasks: JoinSet::new(),
             listed,
+            failure: failure.clone(),
         };
-        (follower, Listed(Arc::new(sender)))
+        let handle = Listed {
+            listed: Arc::new(sender),
+            failure,
+        };
+        (follower, handle)
+    }
+
+    /// What failed last, if anything did.
+    pub fn last_failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Runs `task` until [`Follower::stop`].

@@ -55,6 +55,8 @@ pub struct SourceSettings<'a> {
     pub context: Option<&'a str>,
     /// The controller endpoint of the `controller` source.
     pub controller: Option<&'a str>,
+    /// The bearer token the controller's feed needs, if it needs one.
+    pub controller_token: Option<&'a str>,
 }
 
 impl SourceSettings<'_> {
@@ -85,7 +87,8 @@ impl SourceSettings<'_> {
                 let endpoint = self
                     .controller
                     .ok_or("the controller source needs the controller's endpoint")?;
-                feed::follow(endpoint, node, sink, failures)
+                let token = self.controller_token.map(str::to_owned);
+                feed::follow(endpoint, token, node, sink, failures)
             }
         }
     }
@@ -123,6 +126,19 @@ impl SourceSettings<'_> {
                 "is read with source: controller",
             )),
             (_, None) => {}
+        }
+        match (self.source, self.controller_token) {
+            (MetadataSource::Controller, Some(token)) if token.trim().is_empty() => {
+                errors.push(ConfigError::new(
+                    "controller_token",
+                    "is empty (unset the key for a controller without a token)",
+                ));
+            }
+            (MetadataSource::Controller, _) | (_, None) => {}
+            (_, Some(_)) => errors.push(ConfigError::new(
+                "controller_token",
+                "is read with source: controller",
+            )),
         }
         if let Some(path) = self.kubeconfig {
             if self.source != MetadataSource::Kubernetes || self.auth_type != AuthType::KubeConfig {

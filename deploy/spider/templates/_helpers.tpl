@@ -168,11 +168,26 @@ http://{{ include "spider.fullname" . }}-query.{{ .Release.Namespace }}:{{ .Valu
 http://{{ include "spider.fullname" . }}-controller.{{ .Release.Namespace }}:{{ .Values.controller.port }}
 {{- end -}}
 
+{{/* The Secret of the controller feed's token. */}}
+{{- define "spider.feedTokenSecret" -}}
+{{- printf "%s-feed-token" (include "spider.fullname" .) -}}
+{{- end -}}
+
+{{/* The feed token's variable, from its Secret (the controller and every agent have it). */}}
+{{- define "spider.feedTokenEnv" -}}
+- name: SPIDER_FEED_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "spider.feedTokenSecret" . }}
+      key: token
+{{- end -}}
+
 {{/* Where an agent's components get Kubernetes metadata: the controller's feed, or the API. */}}
 {{- define "spider.metadataSource" -}}
 {{- if .Values.controller.enabled -}}
 source: controller
 controller: {{ include "spider.controllerUrl" . }}
+controller_token: ${env:SPIDER_FEED_TOKEN}
 {{- else -}}
 source: kubernetes
 auth_type: service_account

@@ -26,6 +26,8 @@ pub struct K8sAttributesConfig {
     pub context: Option<String>,
     /// The controller's endpoint (`http://spider-controller:4390`) of the `controller` source.
     pub controller: Option<String>,
+    /// The bearer token the controller's feed needs (`${env:SPIDER_FEED_TOKEN}`), if any.
+    pub controller_token: Option<String>,
     /// For a node agent: this node's name (`${env:SPIDER_NODE_NAME}`, set from the downward
     /// API's `spec.nodeName`); only its pods are watched (or fed, by a controller). Remote ends on other nodes are then
     /// nodes, services or unknown — a gateway with the full view attributes them.
@@ -56,6 +58,7 @@ impl Default for K8sAttributesConfig {
             kubeconfig: None,
             context: None,
             controller: None,
+            controller_token: None,
             node_name: None,
             wait_for_metadata: false,
             wait_for_metadata_timeout: GoDuration::from_secs(10),
@@ -76,6 +79,7 @@ impl K8sAttributesConfig {
             kubeconfig: self.kubeconfig.as_deref(),
             context: self.context.as_deref(),
             controller: self.controller.as_deref(),
+            controller_token: self.controller_token.as_deref(),
         }
     }
 

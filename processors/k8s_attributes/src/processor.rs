@@ -250,6 +250,9 @@ impl K8sAttributesProcessor {
                 .await
                 .is_err()
             {
+                let last = follower.last_failure().map_or(String::new(), |failure| {
+                    format!(" (last failure: {failure})")
+                });
                 follower.stop().await;
                 let asked = match config.source {
                     MetadataSource::Controller => format!(
@@ -259,7 +262,7 @@ impl K8sAttributesProcessor {
                     _ => "is the API server reachable, and may this account list and watch pods, nodes, services, replicasets, jobs and endpointslices?".to_owned(),
                 };
                 return Err(ComponentError::new(format!(
-                    "Kubernetes metadata not listed within {timeout:?}: {asked}"
+                    "Kubernetes metadata not listed within {timeout:?}: {asked}{last}"
                 )));
             }
         }

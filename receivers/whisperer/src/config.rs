@@ -58,6 +58,8 @@ pub struct WhispererConfig {
     pub context: Option<String>,
     /// The controller's endpoint (`source: controller`).
     pub controller: Option<String>,
+    /// The bearer token the controller's feed needs (`${env:SPIDER_FEED_TOKEN}`), if any.
+    pub controller_token: Option<String>,
     /// Captures declared here, run for the collector's lifetime.
     pub captures: Vec<DeclaredCapture>,
 }
@@ -79,6 +81,7 @@ impl Default for WhispererConfig {
             kubeconfig: None,
             context: None,
             controller: None,
+            controller_token: None,
             captures: Vec::new(),
         }
     }
@@ -94,6 +97,7 @@ impl WhispererConfig {
             kubeconfig: self.kubeconfig.as_deref(),
             context: self.context.as_deref(),
             controller: self.controller.as_deref(),
+            controller_token: self.controller_token.as_deref(),
         }
     }
 

@@ -37,9 +37,18 @@ pub struct ControllerArgs {
     pub advertise: Option<String>,
     /// A query service to report the controller's status to (`http://spider-query:8080`), so it
     /// lists the cluster with its controller; the agent role's token is read from
-    /// `$SPIDER_AGENT_TOKEN`.
+    /// `$SPIDER_AGENT_TOKEN`. The feed's own token, which agents then need
+    /// (`controller_token`), is read from `$SPIDER_FEED_TOKEN`.
     #[arg(long, value_name = "URL")]
     pub report_to: Option<String>,
+}
+
+/// Where the feed's token comes from: an environment variable, so it shows in no process list.
+pub const FEED_TOKEN_VARIABLE: &str = "SPIDER_FEED_TOKEN";
+
+/// A token from the environment; unset and empty alike are none.
+fn secret_variable(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|token| !token.is_empty())
 }
 
 pub(super) fn controller(args: &ControllerArgs) -> ExitCode {
@@ -66,10 +75,9 @@ pub(super) fn controller(args: &ControllerArgs) -> ExitCode {
             feed: args.advertise.clone(),
             report_to: args.report_to.clone().map(|service| ReportTo {
                 service,
-                token: std::env::var("SPIDER_AGENT_TOKEN")
-                    .ok()
-                    .filter(|t| !t.is_empty()),
+                token: secret_variable("SPIDER_AGENT_TOKEN"),
             }),
+            token: secret_variable(FEED_TOKEN_VARIABLE),
         };
         let telemetry = Telemetry::new();
         let controller = Controller::start(

@@ -29,10 +29,12 @@ fn jitter() -> f64 {
 /// The most objects one listing may carry before the feed is refused as hostile or broken.
 const MAX_LISTED: usize = 2_000_000;
 
-/// Follows the controller at `endpoint` (`http://host:port`), feeding `sink`; pods only on
-/// `node` when one is given. Each lost feed counts one failure and is retried.
+/// Follows the controller at `endpoint` (`http://host:port`), presenting `token` when it needs
+/// one, feeding `sink`; pods only on `node` when one is given. Each lost feed counts one failure
+/// and is retried.
 pub fn follow(
     endpoint: &str,
+    token: Option<String>,
     node: Option<String>,
     sink: Arc<dyn ObjectSink>,
     failures: Counter,
@@ -47,6 +49,7 @@ pub fn follow(
     let (mut follower, listed) = Follower::new();
     let feed = Feed {
         url,
+        token,
         http,
         sink,
         failures,
@@ -78,6 +81,7 @@ pub fn objects_url(endpoint: &str, node: Option<&str>) -> Result<reqwest::Url, S
 
 struct Feed {
     url: reqwest::Url,
+    token: Option<String>,
     http: reqwest::Client,
     sink: Arc<dyn ObjectSink>,
     failures: Counter,
@@ -93,6 +97,7 @@ impl Feed {
             let mut listed_here = 0;
             let Err(error) = self.connection(&mut listed_here).await;
             self.failures.add(1);
+            self.listed.failed(&error);
             tracing::warn!(url = %self.url, %error, "controller feed lost; records use what is known meanwhile, retrying");
             // A connection that got its listings was a working one: start the backoff again.
             if listed_here >= KINDS.len() {
@@ -108,11 +113,14 @@ impl Feed {
     /// listings it completed.
     async fn connection(&mut self, listed_here: &mut usize) -> Result<Infallible, String> {
         // A controller that takes the connection and never answers is let go like a silent one.
-        let mut response =
-            tokio::time::timeout(HEARTBEAT * 3, self.http.get(self.url.clone()).send())
-                .await
-                .map_err(|_| format!("no answer for {:?}", HEARTBEAT * 3))?
-                .map_err(|e| e.to_string())?;
+        let mut request = self.http.get(self.url.clone());
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let mut response = tokio::time::timeout(HEARTBEAT * 3, request.send())
+            .await
+            .map_err(|_| format!("no answer for {:?}", HEARTBEAT * 3))?
+            .map_err(|e| e.to_string())?;
         if !response.status().is_success() {
             let status = response.status();
             // The first chunk of the reason is enough, whatever the body's size.

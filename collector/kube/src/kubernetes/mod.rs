@@ -157,6 +157,7 @@ impl Follow {
                 Ok(Event::Delete(object)) => self.sink.delete(&convert(&object), now_micros()),
                 Err(error) => {
                     self.failures.add(1);
+                    self.listed.failed(&format!("{kind}: {error}"));
                     tracing::warn!(kind, %error, "Kubernetes watch failed; retrying, records use what is known meanwhile");
                 }
             }

@@ -20,19 +20,23 @@ use crate::support::{ends, pod_meta, started};
 const AGENTS: usize = 5;
 
 async fn controller_of(api: &FakeApi, listen: std::net::SocketAddr) -> Controller {
+    controller_as(api, listen, Identity::default()).await
+}
+
+async fn controller_as(
+    api: &FakeApi,
+    listen: std::net::SocketAddr,
+    identity: Identity,
+) -> Controller {
     let kubeconfig = spider_testkit::scratch("controller-kubeconfig").join("config");
     api.write_kubeconfig(&kubeconfig);
     let client = kubernetes::client(AuthType::KubeConfig, Some(&kubeconfig), None)
         .await
         .unwrap();
-    let controller = Controller::start(
-        client,
-        listen,
-        Identity::default(),
-        &ComponentTelemetry::detached(&[]),
-    )
-    .await
-    .unwrap();
+    let controller =
+        Controller::start(client, listen, identity, &ComponentTelemetry::detached(&[]))
+            .await
+            .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while !controller.store().ready() {
         assert!(
@@ -281,6 +285,29 @@ async fn the_controller_refuses_a_feed_before_it_has_listed_and_bad_requests() {
             .validate()
             .is_empty()
     );
+    // A token is for the controller source, and not empty.
+    let with_token = |source, token: &str| K8sAttributesConfig {
+        source,
+        controller_token: Some(token.into()),
+        ..with_endpoint("http://spider-controller.spider:4390")
+    };
+    assert!(
+        with_token(MetadataSource::Controller, "t")
+            .validate()
+            .is_empty()
+    );
+    for (source, token) in [
+        (MetadataSource::Controller, " "),
+        (MetadataSource::Kubernetes, "t"),
+    ] {
+        let errors = with_token(source, token).validate();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.to_string().contains("controller_token")),
+            "{errors:?}"
+        );
+    }
 
     // An agent told to wait says why it could not start.
     let config = K8sAttributesConfig {
@@ -299,5 +326,58 @@ async fn the_controller_refuses_a_feed_before_it_has_listed_and_bad_requests() {
     .unwrap();
     let error = agent.start().await.unwrap_err().to_string();
     assert!(error.contains("is the controller at"), "{error}");
+    controller.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_controller_with_a_token_feeds_only_agents_that_present_it() {
+    let api = cluster().await;
+    let identity = Identity {
+        token: Some("s3cret".into()),
+        ..Identity::default()
+    };
+    let controller = controller_as(&api, "127.0.0.1:0".parse().unwrap(), identity).await;
+    let base = format!("http://{}", controller.address());
+    let status_with = |path: &str, token: Option<&str>| {
+        let url = format!("{base}{path}");
+        let token = token.map(str::to_owned);
+        async move {
+            let mut request = reqwest::Client::new().get(url);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            request.send().await.unwrap().status().as_u16()
+        }
+    };
+    assert_eq!(status_with("/v1/objects", None).await, 401);
+    assert_eq!(status_with("/v1/objects", Some("s3cre")).await, 401);
+    assert_eq!(status_with("/v1/status", None).await, 401);
+    assert_eq!(status_with("/v1/status", Some("s3cret")).await, 200);
+    // The probes need none.
+    assert_eq!(status_with("/readyz", None).await, 200);
+    assert_eq!(status_with("/metrics", None).await, 200);
+
+    let mut direct = started(kubernetes_config(&api)).await;
+    let expected = attribution(&mut direct).await;
+    let mut fed = started(K8sAttributesConfig {
+        controller_token: Some("s3cret".into()),
+        ..through(&controller)
+    })
+    .await;
+    assert_eq!(attribution(&mut fed).await, expected);
+
+    let factory = spider_processor_k8s_attributes::K8sAttributesProcessorFactory;
+    let mut refused = spider_collector::Factory::create(
+        &factory,
+        K8sAttributesConfig {
+            wait_for_metadata_timeout: spider_collector::config::GoDuration::from_millis(800),
+            ..through(&controller)
+        },
+        spider_collector::conformance::context(&factory),
+    )
+    .unwrap();
+    let error = refused.start().await.unwrap_err().to_string();
+    assert!(error.contains("401"), "{error}");
+    shut_down(vec![direct, fed]).await;
     controller.stop().await;
 }
