@@ -73,6 +73,7 @@ pub const TCP_SESSIONS: Fields = flow_fields! {
     "client_", "server_";
     "port" => Column::One("server_port"), Number;
     "interface" => Column::One("interface"), Text;
+    "whisperer" => Column::One("capturer"), Text;
     "state" => Column::One("state"), Text;
     "close_reason" => Column::One("close_reason"), Text;
     "host" => Column::One("server_host"), Text;
@@ -97,6 +98,7 @@ pub const HTTP: Fields = flow_fields! {
     "content_type" => Column::One("response_content_type"), Text;
     "anomalies" => Column::One("anomalies"), Text;
     "session" => Column::One("session_id"), Number;
+    "whisperer" => Column::One("capturer"), Text;
 };
 
 /// `1xx` … `5xx` from an HTTP status code; unknown for a request without a response (and for
@@ -119,6 +121,7 @@ pub const PACKETS: Fields = flow_fields! {
     "protocol" => Column::One("protocol"), Number;
     "length" => Column::One("wire_length"), Number;
     "interface" => Column::One("interface"), Text;
+    "whisperer" => Column::One("capturer"), Text;
     "direction" => Column::One("direction"), Text;
     "session" => Column::One("session_id"), Number;
 };

@@ -361,6 +361,28 @@ async fn a_capture_of_a_workload_takes_exactly_its_pods_and_follows_it_as_it_sca
             .all(|s| s[0] == json!(ip(CLIENT).to_string()) && s[2] == "load" && s[3] == "web"),
         "{sessions:?}"
     );
+    // Every capture view names its Whisperer, and filters by it.
+    for dataset in ["packets", "tcp_sessions", "http"] {
+        let whisperers = view(&client, &base, dataset, &["capturer"]).await;
+        assert!(
+            !whisperers.is_empty() && whisperers.iter().all(|w| w[0] == "node-1"),
+            "{dataset}: {whisperers:?}"
+        );
+        let rows_of = |whisperer: &str| {
+            let url = format!(
+                "http://{base}/api/grid/{dataset}?from=0&to=4102444800&limit=1000&cluster=east&filter=whisperer%20%3D%20{whisperer}"
+            );
+            let client = client.clone();
+            async move {
+                get_json(&client, &url).await.1["rows"]
+                    .as_array()
+                    .unwrap()
+                    .len()
+            }
+        };
+        assert_eq!(rows_of("node-1").await, whisperers.len(), "{dataset}");
+        assert_eq!(rows_of("node-2").await, 0, "{dataset}");
+    }
     let packets = stopped["agents"]["node-1"]["packets"].as_u64().unwrap();
     assert!(packets >= 9 * 2, "{stopped}");
     assert_eq!(stopped["agents"]["node-1"]["dropped"], 0, "{stopped}");

@@ -36,6 +36,8 @@ pub struct Counters {
 pub struct Reader {
     /// The frames.
     pub source: Box<dyn FrameSource>,
+    /// Who captures them: the collector's node (`service.node`).
+    pub capturer: String,
     /// Where batches go.
     pub output: Output,
     /// The runtime the output lives on.
@@ -85,7 +87,7 @@ impl Reader {
                     .is_none_or(|limiter| limiter.admit(frame.wire_length, Instant::now()));
                 if !admitted {
                     counters.rate_limited.add(1);
-                } else if let Some(record) = packet_record(&interface, frame) {
+                } else if let Some(record) = packet_record(&interface, &self.capturer, frame) {
                     counters.packets.add(1);
                     counters.bytes.add(u64::from(frame.wire_length));
                     batch.push(record);

@@ -7,7 +7,7 @@ use crate::source::Frame;
 
 /// Builds the record of an IP frame; `None` for frames that carry no IP packet (ARP, LLDP, …).
 /// Sequence numbers are the raw ones here: the session processor makes them relative.
-pub fn packet_record(interface: &str, frame: &Frame<'_>) -> Option<Packet> {
+pub fn packet_record(interface: &str, capturer: &str, frame: &Frame<'_>) -> Option<Packet> {
     let decoded = decode(LinkType(frame.link_type), frame.data).ok()?;
     let (tcp_flags, seq, ack) = match decoded.transport {
         TransportHeader::Tcp(tcp) => (Some(tcp.flags), Some(tcp.seq), Some(tcp.ack)),
@@ -17,6 +17,7 @@ pub fn packet_record(interface: &str, frame: &Frame<'_>) -> Option<Packet> {
     Some(Packet {
         time: frame.time,
         interface: interface.to_owned(),
+        capturer: capturer.to_owned(),
         ip_version: decoded.ip_version,
         src_ip: decoded.src,
         dst_ip: decoded.dst,

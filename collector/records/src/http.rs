@@ -13,6 +13,8 @@ columns_struct! {
     pub struct HttpTransaction {
         /// The TCP session that carried it.
         pub session_id: u64,
+        /// The node or host whose collector captured it (`service.node`): its Whisperer.
+        pub capturer: String,
         /// The connecting end.
         pub client_ip: IpAddr,
         /// Client port.

@@ -30,6 +30,8 @@ columns_struct! {
         pub time: Timestamp,
         /// The interface (or file) it was captured from.
         pub interface: String,
+        /// The node or host whose collector captured it (`service.node`): its Whisperer.
+        pub capturer: String,
         /// IP version, 4 or 6.
         pub ip_version: u8,
         /// Source address.

@@ -45,6 +45,8 @@ columns_struct! {
         pub session_id: u64,
         /// The interface (or file) it was captured from.
         pub interface: String,
+        /// The node or host whose collector captured it (`service.node`): its Whisperer.
+        pub capturer: String,
         /// The connecting end.
         pub client_ip: IpAddr,
         /// Client port.

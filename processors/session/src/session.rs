@@ -2,6 +2,7 @@
 //! the application data (HTTP, TLS SNI, DNS over TCP) read from it.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use spider_collector::records::{
     CloseReason, Direction, NameSource, Packet, SessionState, TcpSession, Timestamp,
@@ -45,6 +46,8 @@ pub struct Session {
     /// Its id (the order sessions were first seen, as tshark numbers `tcp.stream`).
     pub id: u64,
     interface: String,
+    /// Who captured it (its first packet's capturer), shared with its HTTP records.
+    pub capturer: Arc<str>,
     /// The connecting end.
     pub client: Endpoint,
     /// The accepting end.
@@ -71,6 +74,7 @@ impl Session {
     pub fn new(
         id: u64,
         interface: &str,
+        capturer: &str,
         from: Endpoint,
         to: Endpoint,
         tcp: &TcpHeader,
@@ -88,6 +92,7 @@ impl Session {
         Self {
             id,
             interface: interface.to_owned(),
+            capturer: capturer.into(),
             client,
             server,
             first_packet: time,
@@ -135,7 +140,11 @@ impl Session {
             App::Dns(messages) => messages.buffered(),
             App::Undecided | App::Opaque => 0,
         };
-        self.interface.len() + self.streams[0].buffered() + self.streams[1].buffered() + app
+        self.interface.len()
+            + self.capturer.len()
+            + self.streams[0].buffered()
+            + self.streams[1].buffered()
+            + app
     }
 
     /// Takes one segment: counts it, follows the handshake and close, reassembles its payload
@@ -275,6 +284,7 @@ impl Session {
         TcpSession {
             session_id: self.id,
             interface: self.interface,
+            capturer: self.capturer.to_string(),
             client_ip: self.client.0,
             client_port: self.client.1,
             server_ip: self.server.0,

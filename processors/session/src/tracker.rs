@@ -189,6 +189,7 @@ impl Tracker {
             let session = Session::new(
                 self.ids.next_id(),
                 &packet.interface,
+                &packet.capturer,
                 source,
                 destination,
                 tcp,
@@ -212,7 +213,8 @@ impl Tracker {
         );
         self.buffered = self.buffered + session.buffered() - before;
         let (id, client, server) = (session.id, session.client, session.server);
-        self.record_exchanges(id, client, server);
+        let capturer = session.capturer.clone();
+        self.record_exchanges(id, client, server, &capturer);
         while self.buffered > self.limits.max_buffered {
             self.evict_biggest();
         }
@@ -294,9 +296,10 @@ impl Tracker {
     fn close(&mut self, session: Session, reason: CloseReason) {
         self.buffered -= session.buffered() + SESSION_COST;
         let (id, client, server) = (session.id, session.client, session.server);
+        let capturer = session.capturer.clone();
         let host = self.hosts.name_of(&server.0).map(str::to_owned);
         let record = session.finish(reason, host, &mut self.exchanges, &mut self.learnt);
-        self.record_exchanges(id, client, server);
+        self.record_exchanges(id, client, server, &capturer);
         self.closed.push(record);
     }
 
@@ -337,7 +340,7 @@ impl Tracker {
         self.close_all(vec![(key, CloseReason::Evicted)]);
     }
 
-    fn record_exchanges(&mut self, id: u64, client: Endpoint, server: Endpoint) {
+    fn record_exchanges(&mut self, id: u64, client: Endpoint, server: Endpoint, capturer: &str) {
         for (ip, name, source, time) in self.learnt.drain(..) {
             self.hosts.saw(ip, &name, source, time);
         }
@@ -348,7 +351,8 @@ impl Tracker {
                 self.hosts
                     .saw(server.0, host, NameSource::Host, request.time);
             }
-            self.http.push(http_record(id, client, server, exchange));
+            self.http
+                .push(http_record(id, client, server, capturer, exchange));
         }
     }
 }
@@ -363,7 +367,13 @@ fn host_name(header: &str) -> Option<&str> {
     (!literal && !name.is_empty()).then_some(name)
 }
 
-fn http_record(id: u64, client: Endpoint, server: Endpoint, exchange: Exchange) -> HttpTransaction {
+fn http_record(
+    id: u64,
+    client: Endpoint,
+    server: Endpoint,
+    capturer: &str,
+    exchange: Exchange,
+) -> HttpTransaction {
     let Exchange { request, response } = exchange;
     let request_time = request.as_ref().map(|r| r.time);
     let response_time = response.as_ref().map(|r| r.time);
@@ -385,6 +395,7 @@ fn http_record(id: u64, client: Endpoint, server: Endpoint, exchange: Exchange) 
     let nonempty = |text: &str| (!text.is_empty()).then(|| text.to_owned());
     HttpTransaction {
         session_id: id,
+        capturer: capturer.to_owned(),
         client_ip: client.0,
         client_port: client.1,
         server_ip: server.0,

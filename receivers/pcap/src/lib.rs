@@ -73,6 +73,7 @@ impl Factory<dyn Receiver> for PcapReceiverFactory {
         };
         Ok(Box::new(PcapReceiver {
             name: context.id.to_string(),
+            capturer: context.node.clone(),
             config,
             counters: Arc::new(counters),
             stop: CancellationToken::new(),
@@ -84,6 +85,8 @@ impl Factory<dyn Receiver> for PcapReceiverFactory {
 /// Reads its sources on threads of their own.
 pub struct PcapReceiver {
     name: String,
+    /// The collector's node, which every packet names as its capturer.
+    capturer: String,
     config: PcapConfig,
     counters: Arc<Counters>,
     stop: CancellationToken,
@@ -152,6 +155,7 @@ impl PcapReceiver {
         let name = source.name().to_owned();
         let reader = Reader {
             source,
+            capturer: self.capturer.clone(),
             output,
             runtime: tokio::runtime::Handle::current(),
             stop: self.stop.clone(),

@@ -296,6 +296,7 @@ impl Agent {
                     snaplen: self.config.snaplen,
                     filter: &filter,
                     max_packets_per_second: per_interface,
+                    capturer: &self.node,
                 },
                 &active.tally,
                 &self.output,

@@ -70,6 +70,8 @@ pub struct Plan<'a> {
     pub filter: &'a str,
     /// Packets per second, per interface.
     pub max_packets_per_second: u64,
+    /// This node: every packet's capturer.
+    pub capturer: &'a str,
 }
 
 /// The threads of one capture.
@@ -101,6 +103,7 @@ impl Running {
             };
             let reader = Reader {
                 source: Box::new(source),
+                capturer: plan.capturer.to_owned(),
                 output: output.clone(),
                 runtime: tokio::runtime::Handle::current(),
                 stop: stop.clone(),

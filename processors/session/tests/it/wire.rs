@@ -20,7 +20,7 @@ pub fn record_as(frame: &[u8], link_type: u16, micros: i64) -> Option<Packet> {
         wire_length: frame.len() as u32,
         data: frame,
     };
-    packet_record("test0", &captured)
+    packet_record("test0", "node-1", &captured)
 }
 
 /// One TCP connection, tracking both sides' sequence numbers as a real stack would.
