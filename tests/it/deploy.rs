@@ -415,6 +415,11 @@ fn the_controller_alone_watches_the_api(default: &Value, without: &Value) {
         .find(|variable| variable["name"] == "SPIDER_AGENT_TOKEN")
         .expect("the controller reports with the agent token");
     assert_eq!(token["valueFrom"]["secretKeyRef"]["key"], "agent");
+    // The kubelet presents no token: the probes are of the controller's open routes.
+    for probe in ["readinessProbe", "livenessProbe"] {
+        let path = container[probe]["httpGet"]["path"].as_str().unwrap();
+        assert!(["/readyz", "/livez"].contains(&path), "{probe}: {path}");
+    }
     // The feed needs its token, which the controller and every agent take from one Secret.
     let feed_token = |pod: &Value| {
         let env = pod["containers"][0]["env"].as_array().unwrap().clone();

@@ -17,7 +17,7 @@ pub fn packet_record(interface: &str, capturer: &str, frame: &Frame<'_>) -> Opti
     Some(Packet {
         time: frame.time,
         interface: interface.to_owned(),
-        capturer: capturer.to_owned(),
+        capturer: (!capturer.is_empty()).then(|| capturer.to_owned()),
         ip_version: decoded.ip_version,
         src_ip: decoded.src,
         dst_ip: decoded.dst,

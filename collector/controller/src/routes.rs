@@ -1,5 +1,6 @@
 //! The controller's HTTP surface: the feed (`GET /v1/objects[?node=NAME]`, JSON lines), its
-//! readiness (`GET /readyz`: 200 once the cluster is listed) and what it holds
+//! readiness (`GET /readyz`: 200 once the cluster is listed), its liveness (`GET /livez`) and what
+//! it holds
 //! (`GET /v1/status`, a [`ControllerStatus`]). With a token, the feed and the status answer 401
 //! to a request without it: they carry every pod's address and owner. Feeds are bounded in number; a feed too far behind the changes is ended
 //! so its agent lists again rather than the controller keeping changes for it without bound.
@@ -104,6 +105,7 @@ pub fn router(status: Status) -> Router {
         ));
     Router::new()
         .route("/readyz", get(ready))
+        .route("/livez", get(|| async { "alive\n" }))
         .merge(guarded)
         .with_state(status)
 }

@@ -13,8 +13,9 @@ columns_struct! {
     pub struct HttpTransaction {
         /// The TCP session that carried it.
         pub session_id: u64,
-        /// The node or host whose collector captured it (`service.node`): its Whisperer.
-        pub capturer: String,
+        /// The node or host whose Whisperer captured it (the collector's `service.node`, or the
+        /// whisperer's `node_name`); unknown in files of schema version 1.
+        pub capturer: Option<String>,
         /// The connecting end.
         pub client_ip: IpAddr,
         /// Client port.
@@ -62,7 +63,8 @@ columns_struct! {
 
 impl Record for HttpTransaction {
     const TIME_COLUMN: &'static str = "request_time";
-    const SCHEMA_VERSION: u32 = 1;
+    // 2: `capturer`.
+    const SCHEMA_VERSION: u32 = 2;
 
     // A response without its request is filed by its response time, but time ranges go by
     // the request's, so such a record is found by SQL and not by a ranged grid.

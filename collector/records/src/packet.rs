@@ -30,8 +30,9 @@ columns_struct! {
         pub time: Timestamp,
         /// The interface (or file) it was captured from.
         pub interface: String,
-        /// The node or host whose collector captured it (`service.node`): its Whisperer.
-        pub capturer: String,
+        /// The node or host whose Whisperer captured it (the collector's `service.node`, or the
+        /// whisperer's `node_name`); unknown in files of schema version 1.
+        pub capturer: Option<String>,
         /// IP version, 4 or 6.
         pub ip_version: u8,
         /// Source address.
@@ -94,7 +95,8 @@ impl Packet {
 
 impl Record for Packet {
     const TIME_COLUMN: &'static str = "time";
-    const SCHEMA_VERSION: u32 = 1;
+    // 2: `capturer`.
+    const SCHEMA_VERSION: u32 = 2;
 
     fn time(&self) -> Timestamp {
         self.time

@@ -45,8 +45,9 @@ columns_struct! {
         pub session_id: u64,
         /// The interface (or file) it was captured from.
         pub interface: String,
-        /// The node or host whose collector captured it (`service.node`): its Whisperer.
-        pub capturer: String,
+        /// The node or host whose Whisperer captured it (the collector's `service.node`, or the
+        /// whisperer's `node_name`); unknown in files of schema version 1.
+        pub capturer: Option<String>,
         /// The connecting end.
         pub client_ip: IpAddr,
         /// Client port.
@@ -90,7 +91,8 @@ columns_struct! {
 
 impl Record for TcpSession {
     const TIME_COLUMN: &'static str = "first_packet";
-    const SCHEMA_VERSION: u32 = 1;
+    // 2: `capturer`.
+    const SCHEMA_VERSION: u32 = 2;
 
     fn time(&self) -> Timestamp {
         self.first_packet

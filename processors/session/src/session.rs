@@ -284,7 +284,7 @@ impl Session {
         TcpSession {
             session_id: self.id,
             interface: self.interface,
-            capturer: self.capturer.to_string(),
+            capturer: (!self.capturer.is_empty()).then(|| self.capturer.to_string()),
             client_ip: self.client.0,
             client_port: self.client.1,
             server_ip: self.server.0,

@@ -189,7 +189,7 @@ impl Tracker {
             let session = Session::new(
                 self.ids.next_id(),
                 &packet.interface,
-                &packet.capturer,
+                packet.capturer.as_deref().unwrap_or_default(),
                 source,
                 destination,
                 tcp,
@@ -395,7 +395,7 @@ fn http_record(
     let nonempty = |text: &str| (!text.is_empty()).then(|| text.to_owned());
     HttpTransaction {
         session_id: id,
-        capturer: capturer.to_owned(),
+        capturer: (!capturer.is_empty()).then(|| capturer.to_owned()),
         client_ip: client.0,
         client_port: client.1,
         server_ip: server.0,

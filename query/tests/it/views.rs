@@ -500,3 +500,108 @@ async fn filters_select_what_the_equivalent_sql_selects() {
         "filter error at position 7: expected a value"
     );
 }
+
+/// A capture file written before `capturer` (schema version 1) is read beside new ones: its rows
+/// have no Whisperer, the grid shows them, and a filter on the Whisperer passes them over.
+#[tokio::test]
+async fn capture_files_from_before_the_capturer_column_still_read() {
+    use spider_collector::records::{
+        Batch, CloseReason, EndpointMeta, SessionState, TcpSession, Timestamp,
+    };
+    use spider_collector::{CreateContext, Factory, telemetry::ComponentTelemetry};
+    use spider_exporter_parquet::{ParquetConfig, ParquetExporterFactory};
+
+    let dir = scratch("capturer-v1");
+    let context = CreateContext {
+        id: "parquet".parse().unwrap(),
+        pipeline: None,
+        telemetry: ComponentTelemetry::detached(&[]),
+        node: "node-1".into(),
+        cluster: spider_collector::DEFAULT_CLUSTER.into(),
+    };
+    let config = ParquetConfig {
+        path: dir.clone(),
+        ..ParquetConfig::default()
+    };
+    let mut exporter = ParquetExporterFactory.create(config, context).unwrap();
+    exporter.start().await.unwrap();
+    let first_packet = Timestamp::from_secs(1_795_240_900);
+    let session = TcpSession {
+        session_id: 7,
+        interface: "eth0".into(),
+        capturer: Some("node-1".into()),
+        client_ip: "10.0.0.1".parse().unwrap(),
+        client_port: 40_000,
+        server_ip: "10.0.0.2".parse().unwrap(),
+        server_port: 80,
+        state: SessionState::Closed,
+        first_packet,
+        connected: Some(first_packet),
+        handshake_latency_us: Some(0),
+        last_packet: first_packet.plus_micros(1_000_000),
+        duration_us: 1_000_000,
+        bytes_to_server: 100,
+        bytes_to_client: 100,
+        packets_to_server: 4,
+        packets_to_client: 4,
+        missed_syn: false,
+        close_reason: CloseReason::Fin,
+        server_host: None,
+        client: EndpointMeta::default(),
+        server: EndpointMeta::default(),
+    };
+    exporter
+        .export(&Batch::TcpSessions(vec![session]))
+        .await
+        .unwrap();
+    exporter.shutdown().await.unwrap();
+    let hour = dir.join("tcp_sessions/cluster=default/date=2026-11-21/hour=06");
+    let old = hour.join("node-0-1-1795240900000-000001.parquet");
+    duckdb(
+        &dir,
+        &[&format!(
+            "COPY (SELECT * EXCLUDE (capturer, cluster, date, hour) REPLACE (8::UBIGINT AS session_id) \
+             FROM tcp_sessions) TO '{}' (FORMAT parquet)",
+            old.display()
+        )],
+    );
+    assert!(old.is_file());
+    let context = open(&dir).unwrap();
+    let rows = |filter: Option<&'static str>| {
+        let context = context.clone();
+        async move {
+            let request = GridRequest {
+                sort: Some("session_id"),
+                ascending: true,
+                limit: 10,
+                cursor: None,
+            };
+            let page = grid(
+                &context,
+                "tcp_sessions",
+                "first_packet",
+                fields::TCP_SESSIONS,
+                whole(),
+                filter,
+                request,
+            )
+            .await
+            .unwrap();
+            page.rows
+                .iter()
+                .map(|row| {
+                    let capturer = row.get("capturer").cloned().unwrap_or_default();
+                    (row["session_id"].clone(), capturer)
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        rows(None).await,
+        [
+            (serde_json::json!(7), serde_json::json!("node-1")),
+            (serde_json::json!(8), serde_json::Value::Null)
+        ]
+    );
+    assert_eq!(rows(Some("whisperer = node-1")).await.len(), 1);
+}

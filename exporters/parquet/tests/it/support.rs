@@ -97,7 +97,7 @@ pub fn capture() -> Vec<Batch> {
     let packet = Packet {
         time: SIX,
         interface: "eth0".into(),
-        capturer: "node-1".into(),
+        capturer: Some("node-1".into()),
         ip_version: 4,
         src_ip: ip("10.0.0.1"),
         dst_ip: ip("10.0.0.2"),
@@ -122,7 +122,7 @@ pub fn capture() -> Vec<Batch> {
     let session = TcpSession {
         session_id: 1,
         interface: "eth0".into(),
-        capturer: "node-1".into(),
+        capturer: Some("node-1".into()),
         client_ip: ip("10.0.0.1"),
         client_port: 40000,
         server_ip: ip("10.0.0.2"),
@@ -145,7 +145,7 @@ pub fn capture() -> Vec<Batch> {
     };
     let http = HttpTransaction {
         session_id: 1,
-        capturer: "node-1".into(),
+        capturer: Some("node-1".into()),
         client_ip: ip("10.0.0.1"),
         client_port: 40000,
         server_ip: ip("10.0.0.2"),

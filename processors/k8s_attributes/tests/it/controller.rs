@@ -355,6 +355,7 @@ async fn a_controller_with_a_token_feeds_only_agents_that_present_it() {
     assert_eq!(status_with("/v1/status", Some("s3cret")).await, 200);
     // The probes need none.
     assert_eq!(status_with("/readyz", None).await, 200);
+    assert_eq!(status_with("/livez", None).await, 200);
     assert_eq!(status_with("/metrics", None).await, 200);
 
     let mut direct = started(kubernetes_config(&api)).await;

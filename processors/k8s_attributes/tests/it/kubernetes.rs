@@ -312,7 +312,7 @@ fn session(client: &str, server: &str, first: i64) -> TcpSession {
     TcpSession {
         session_id: 1,
         interface: "eth0".into(),
-        capturer: "node-1".into(),
+        capturer: Some("node-1".into()),
         client_ip: client.parse().unwrap(),
         client_port: 40_000,
         server_ip: server.parse().unwrap(),

@@ -40,7 +40,7 @@ pub fn exchange(client: &str, server: &str, at: i64) -> HttpTransaction {
     let request_time = Timestamp::from_secs(at);
     HttpTransaction {
         session_id: 1,
-        capturer: "node-1".into(),
+        capturer: Some("node-1".into()),
         client_ip: client.parse().unwrap(),
         client_port: 40_000,
         server_ip: server.parse().unwrap(),
