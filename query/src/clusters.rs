@@ -9,8 +9,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use futures::TryStreamExt;
 use futures::future::try_join_all;
+use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use spider_lake::Lake;
 use spider_lake::layout::HourDirectory;
@@ -22,6 +22,9 @@ use crate::sql::QueryError;
 /// The newest hour directories of a dataset whose files name its agents: the hour being written
 /// and the one before, so an agent whose files roll at the hour is still seen just after it.
 pub const RECENT_HOURS: usize = 2;
+
+/// Clusters listed at once.
+const CLUSTERS_AT_ONCE: usize = 4;
 
 /// The most clusters whose agents are listed; the others are listed by name alone (each costs a
 /// few listings per dataset).
@@ -64,25 +67,37 @@ pub async fn clusters(lake: &Lake) -> Result<Vec<ClusterReport>, QueryError> {
             datasets_of.entry(cluster).or_default().push(dataset);
         }
     }
-    try_join_all(
-        datasets_of
-            .into_iter()
-            .enumerate()
-            .map(|(i, (name, datasets))| async move {
-                let agents = if i < MAX_DETAILED {
-                    agents(lake, &name, &datasets).await?
-                } else {
-                    Vec::new()
-                };
-                Ok(ClusterReport {
-                    last_report: agents.iter().map(|a| a.last_report).max(),
-                    name,
-                    datasets,
-                    agents,
-                })
-            }),
-    )
-    .await
+    // A few clusters at a time: each is a few listings per dataset, and an object store's
+    // listings are round trips the range scans wait on too.
+    let reports: Vec<_> = datasets_of
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, datasets))| report(lake, name, datasets, i < MAX_DETAILED))
+        .collect();
+    futures::stream::iter(reports)
+        .buffered(CLUSTERS_AT_ONCE)
+        .try_collect()
+        .await
+}
+
+/// One cluster, with its agents when `detailed`.
+async fn report(
+    lake: &Lake,
+    name: String,
+    datasets: Vec<&'static str>,
+    detailed: bool,
+) -> Result<ClusterReport, QueryError> {
+    let agents = if detailed {
+        agents(lake, &name, &datasets).await?
+    } else {
+        Vec::new()
+    };
+    Ok(ClusterReport {
+        last_report: agents.iter().map(|a| a.last_report).max(),
+        name,
+        datasets,
+        agents,
+    })
 }
 
 /// The agents that wrote `datasets` of `cluster` in their newest hours.

@@ -167,7 +167,14 @@ impl CaptureStore {
                     .collect();
                 let on_workload = active
                     .iter()
-                    .filter(|c| c.workload == input.workload && c.cluster == input.cluster)
+                    // Captures of the workload that run on the same agents: of one cluster, or
+                    // of all clusters, which that one's agents carry out too.
+                    .filter(|c| {
+                        c.workload == input.workload
+                            && (c.cluster.is_none()
+                                || input.cluster.is_none()
+                                || c.cluster == input.cluster)
+                    })
                     .count();
                 if active.len() >= limits.max_active {
                     return Ok(Err(Refused::Busy(format!(
@@ -334,6 +341,34 @@ mod tests {
             max_packets_per_second: None,
             cluster: None,
         }
+    }
+
+    #[test]
+    fn the_per_workload_limit_counts_captures_of_all_clusters_with_each_one() {
+        let (store, path) = fresh_store("captures-clusters");
+        let of = |cluster: Option<&str>| CaptureRequest {
+            cluster: cluster.map(str::to_owned),
+            ..input(60)
+        };
+        // Two of east's: one for all clusters, one for east.
+        store.create(of(None)).unwrap();
+        store.create(of(Some("east"))).unwrap();
+        assert!(matches!(
+            store.create(of(Some("east"))),
+            Err(Refused::Busy(_))
+        ));
+        assert!(matches!(store.create(of(None)), Err(Refused::Busy(_))));
+        // West has one so far (the one for all).
+        store.create(of(Some("west"))).unwrap();
+        assert!(matches!(
+            store.create(of(Some("west"))),
+            Err(Refused::Busy(_))
+        ));
+        assert!(matches!(
+            store.create(of(Some("West"))),
+            Err(Refused::Invalid(_))
+        ));
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]

@@ -17,31 +17,33 @@ use serde::Serialize;
 use spider_capture_protocol::WhispererStatus;
 use spider_kube::feed::{ControllerStatus, MAX_KINDS};
 use spider_query::Lake;
-use spider_query::clusters::{AgentReport, clusters};
+use spider_query::clusters::{AgentReport, ClusterReport, clusters};
 use spider_records::catalog::{CLUSTER_NAME_RULE, is_cluster_name};
 use spider_records::workload::{MAX_NAME_BYTES, check_name};
 
 use super::{ApiError, AppState};
 
-/// The most controllers kept; a report of one more cluster is refused until others are
-/// forgotten.
+/// The most controllers kept; beyond, the one heard from longest ago is let go.
 pub const MAX_CONTROLLERS: usize = 1_000;
 
 /// The most Whisperers kept, over every cluster.
-pub const MAX_WHISPERERS: usize = 20_000;
+pub const MAX_WHISPERERS: usize = 10_000;
 
 /// A reporter not heard from for this long is forgotten (its cluster stays listed while the
 /// lake holds its data).
 pub const FORGOTTEN_AFTER_MICROS: i64 = 24 * 3600 * 1_000_000;
 
 /// The largest report body taken: a status is a few hundred bytes.
-pub const MAX_REPORT_BYTES: usize = 16 * 1024;
+pub const MAX_REPORT_BYTES: usize = 8 * 1024;
 
-/// The longest text a report may carry in one field (a URL, a kind, an interface).
+/// The longest URL or kind a controller's report may carry.
 const MAX_TEXT: usize = 2048;
 
-/// The most interfaces or captures one Whisperer's report lists.
-const MAX_LISTED: usize = 256;
+/// The longest interface name (Linux's are at most 15 bytes).
+const MAX_INTERFACE: usize = 64;
+
+/// The most interfaces, and the most captures, one Whisperer's report lists.
+const MAX_LISTED: usize = 64;
 
 /// The last reports of one kind of reporter, by key, bounded in number and forgotten a day after
 /// their last report.
@@ -73,15 +75,21 @@ impl<K: Ord + Clone, T: Clone> Reports<K, T> {
         self.kept.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Keeps `status` as `key`'s at `now`.
-    fn report(&self, key: K, status: T, now: i64) -> Result<(), ApiError> {
+    /// Keeps `status` as `key`'s at `now`. When full, what was forgotten goes first, then the
+    /// report heard from longest ago: a live reporter reports again within 15 s, so a flood of
+    /// made-up names cannot keep real reporters out.
+    fn report(&self, key: K, status: T, now: i64) {
         let mut kept = self.lock();
-        kept.retain(|_, report| now - report.reported < FORGOTTEN_AFTER_MICROS);
         if !kept.contains_key(&key) && kept.len() >= self.max {
-            return Err(ApiError::unavailable(format!(
-                "{} reporters of this kind report already; one is forgotten a day after its last report",
-                self.max
-            )));
+            kept.retain(|_, report| now - report.reported < FORGOTTEN_AFTER_MICROS);
+            if kept.len() >= self.max
+                && let Some(oldest) = kept
+                    .iter()
+                    .min_by_key(|(_, report)| report.reported)
+                    .map(|(key, _)| key.clone())
+            {
+                kept.remove(&oldest);
+            }
         }
         kept.insert(
             key,
@@ -90,7 +98,6 @@ impl<K: Ord + Clone, T: Clone> Reports<K, T> {
                 reported: now,
             },
         );
-        Ok(())
     }
 
     /// Every report of the last day.
@@ -101,20 +108,44 @@ impl<K: Ord + Clone, T: Clone> Reports<K, T> {
     }
 }
 
-/// Who reports: the controllers by cluster, the Whisperers by cluster and node.
-pub struct Reporters {
+/// How long the lake's clusters, as last listed, are answered from: the listing costs a few
+/// object-store round trips per cluster and dataset, and a writer reports every minute at most.
+pub const LISTING_KEPT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// What the clusters route keeps: the controllers by cluster, the Whisperers by cluster and
+/// node, and the lake's clusters as last listed.
+pub struct Clusters {
     /// Controllers, by cluster.
     pub controllers: Reports<String, ControllerStatus>,
     /// Whisperers, by (cluster, node).
     pub whisperers: Reports<(String, String), WhispererStatus>,
+    /// The lake's clusters and when they were listed; held while listing, so that requests in
+    /// the meantime wait for that one listing.
+    listing: tokio::sync::Mutex<Option<(std::time::Instant, Vec<ClusterReport>)>>,
 }
 
-impl Default for Reporters {
+impl Default for Clusters {
     fn default() -> Self {
         Self {
             controllers: Reports::new(MAX_CONTROLLERS),
             whisperers: Reports::new(MAX_WHISPERERS),
+            listing: tokio::sync::Mutex::default(),
         }
+    }
+}
+
+impl Clusters {
+    /// The lake's clusters, listed at most every [`LISTING_KEPT`].
+    async fn of_lake(&self, lake: &Lake) -> Result<Vec<ClusterReport>, ApiError> {
+        let mut listing = self.listing.lock().await;
+        if let Some((at, clusters)) = listing.as_ref()
+            && at.elapsed() < LISTING_KEPT
+        {
+            return Ok(clusters.clone());
+        }
+        let clusters = clusters(lake).await?;
+        *listing = Some((std::time::Instant::now(), clusters.clone()));
+        Ok(clusters)
     }
 }
 
@@ -158,9 +189,10 @@ fn now_micros() -> i64 {
 
 /// The lake's clusters with their agents, and every cluster a controller or Whisperer reports
 /// from (one whose agents have written nothing yet).
-async fn listed(lake: &Lake, reporters: &Reporters) -> Result<Vec<Listed>, ApiError> {
+async fn listed(lake: &Lake, known: &Clusters) -> Result<Vec<Listed>, ApiError> {
     let now = now_micros();
-    let mut listed: BTreeMap<String, Listed> = clusters(lake)
+    let mut listed: BTreeMap<String, Listed> = known
+        .of_lake(lake)
         .await?
         .into_iter()
         .map(|cluster| {
@@ -173,13 +205,13 @@ async fn listed(lake: &Lake, reporters: &Reporters) -> Result<Vec<Listed>, ApiEr
             (cluster.name, entry)
         })
         .collect();
-    for (name, report) in reporters.controllers.listed(now) {
+    for (name, report) in known.controllers.listed(now) {
         let entry = listed
             .entry(name.clone())
             .or_insert_with(|| Listed::named(name));
         entry.controller = Some(report);
     }
-    for ((name, node), report) in reporters.whisperers.listed(now) {
+    for ((name, node), report) in known.whisperers.listed(now) {
         let entry = listed
             .entry(name.clone())
             .or_insert_with(|| Listed::named(name));
@@ -190,7 +222,7 @@ async fn listed(lake: &Lake, reporters: &Reporters) -> Result<Vec<Listed>, ApiEr
 
 /// `GET /api/clusters`.
 pub async fn list(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    let clusters = listed(state.answers.lake(), &state.reporters).await?;
+    let clusters = listed(state.answers.lake(), &state.clusters).await?;
     Ok(Json(serde_json::json!({ "clusters": clusters })).into_response())
 }
 
@@ -236,12 +268,12 @@ pub async fn report(
     Path(cluster): Path<String>,
     body: Result<Json<ControllerStatus>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(status) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Json(status) = body.map_err(|e| ApiError::body(&e))?;
     check(&cluster, &status)?;
     state
-        .reporters
+        .clusters
         .controllers
-        .report(cluster, status, now_micros())?;
+        .report(cluster, status, now_micros());
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -254,9 +286,9 @@ fn check_whisperer(cluster: &str, node: &str, status: &WhispererStatus) -> Resul
             "a report lists at most {MAX_LISTED} interfaces and {MAX_LISTED} captures"
         )));
     }
-    if status.interfaces.iter().any(|i| i.len() > MAX_TEXT) {
+    if status.interfaces.iter().any(|i| i.len() > MAX_INTERFACE) {
         return Err(ApiError::bad_request(format!(
-            "an interface is at most {MAX_TEXT} bytes"
+            "an interface is at most {MAX_INTERFACE} bytes"
         )));
     }
     Ok(())
@@ -268,12 +300,12 @@ pub async fn report_whisperer(
     Path((cluster, node)): Path<(String, String)>,
     body: Result<Json<WhispererStatus>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(status) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Json(status) = body.map_err(|e| ApiError::body(&e))?;
     check_whisperer(&cluster, &node, &status)?;
     state
-        .reporters
+        .clusters
         .whisperers
-        .report((cluster, node), status, now_micros())?;
+        .report((cluster, node), status, now_micros());
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -289,21 +321,23 @@ mod tests {
     }
 
     #[test]
-    fn reporters_are_bounded_and_forgotten_a_day_after_their_last_report() {
-        let controllers = Reporters::default().controllers;
+    fn reporters_are_bounded_the_longest_silent_let_go_and_forgotten_after_a_day() {
+        let controllers = Clusters::default().controllers;
         for i in 0..MAX_CONTROLLERS {
             let name = format!("c{i}");
-            controllers.report(name.clone(), status(&name), 0).unwrap();
+            controllers.report(name.clone(), status(&name), 0);
         }
-        let refused = controllers.report("one-more".into(), status("one-more"), 1);
-        assert!(refused.is_err());
-        // A known cluster still reports.
-        controllers.report("c7".into(), status("c7"), 10).unwrap();
+        // A known cluster reports again; one more takes the place of one silent since 0.
+        controllers.report("c7".into(), status("c7"), 10);
+        controllers.report("one-more".into(), status("one-more"), 20);
+        let all = controllers.listed(20);
+        assert_eq!(all.len(), MAX_CONTROLLERS);
+        assert!(all.contains_key("c7") && all.contains_key("one-more"));
         let later = FORGOTTEN_AFTER_MICROS + 5;
-        assert_eq!(controllers.listed(later).keys().collect::<Vec<_>>(), ["c7"]);
-        controllers
-            .report("one-more".into(), status("one-more"), later)
-            .unwrap();
+        assert_eq!(
+            controllers.listed(later).keys().collect::<Vec<_>>(),
+            ["c7", "one-more"]
+        );
     }
 
     #[test]

@@ -29,6 +29,18 @@ impl ApiError {
         }
     }
 
+    /// A JSON body that could not be taken: 413 when it is over its route's limit, else 400.
+    pub fn body(rejection: &axum::extract::rejection::JsonRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return Self {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                code: "too_large",
+                message: rejection.body_text(),
+            };
+        }
+        Self::bad_request(rejection.body_text())
+    }
+
     /// The numeric id in a path (`what`: "capture", "session", …), or a 400 naming it.
     pub fn parse_id(text: &str, what: &str) -> Result<u64, Self> {
         text.parse()

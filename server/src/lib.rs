@@ -23,8 +23,8 @@
 //! | `GET/POST /api/captures`, `GET /api/captures/{id}`, `POST /api/captures/{id}/stop` | capture requests |
 //! | `PUT /api/captures/{id}/agents/{node}` | a node agent's capture status |
 //!
-//! Every route that reads the datasets takes `cluster=NAME` to read that cluster alone (all of
-//! them without it). The map, timeline, grid, stats and details are kept by request and by the files of their
+//! Every route that reads the datasets (SQL aside, which filters on the `cluster` column itself)
+//! takes `cluster=NAME` to read that cluster alone (all of them without it). The map, timeline, grid, stats and details are kept by request and by the files of their
 //! range (`answers.rs`; the `x-spider-cache` header says `hit`, `miss` or `shared`).
 //!
 //! Every error has one shape, `{"error": {"code": "…", "message": "…"}}`: 400 for what the client
@@ -142,8 +142,8 @@ pub struct AppState {
     pub downloads: Arc<tokio::sync::Semaphore>,
     /// Answers kept by their request and the files they read.
     pub answers: answers::AnswerCache,
-    /// The controllers' and Whisperers' last reports.
-    pub reporters: clusters::Reporters,
+    /// The controllers' and Whisperers' last reports, and the lake's clusters as last listed.
+    pub clusters: clusters::Clusters,
 }
 
 /// The router of the API, ready to serve.
@@ -182,7 +182,7 @@ pub fn router(config: &ServerConfig) -> Result<Router, String> {
             .clone()
             .map(|worker| (worker, config.data.clone())),
         answers: answers::AnswerCache::new(lake, config.query_limits.answer_cache),
-        reporters: clusters::Reporters::default(),
+        clusters: clusters::Clusters::default(),
     });
     let api = Router::new()
         .route("/api/clusters", get(clusters::list))

@@ -4,7 +4,7 @@
 //! | role | token | may |
 //! |---|---|---|
 //! | reader | `--reader-token` | every `GET`, and read-only `POST /api/sql` |
-//! | agent | `--agent-token` | poll capture requests (`GET /api/captures…`) and report on them (`PUT …/agents/{node}`); a controller's report (`PUT /api/clusters/{cluster}/controller`) |
+//! | agent | `--agent-token` | poll capture requests (`GET /api/captures…`) and report on them (`PUT …/agents/{node}`); controllers' and Whisperers' reports (`PUT /api/clusters/{cluster}/controller`, `…/whisperers/{node}`) |
 //! | writer | `--writer-token` (or `--token`) | all of the above, and start or stop captures, and save, change or delete queries |
 //!
 //! Once any token is set, every `/api/*` route (health aside) needs one whose role may call it:

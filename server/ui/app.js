@@ -263,7 +263,8 @@ async function loadCaptures() {
     const pods = agents.flatMap((agent) => agent.pods);
     const errors = agents.map((agent) => agent.error).filter(Boolean);
     const w = capture.workload;
-    return `<li data-capture="${capture.id}"><b>${escapeHtml(`${w.namespace}/${w.kind}/${w.name}`)}</b>
+    const where = capture.cluster ? ` <small>in ${escapeHtml(capture.cluster)}</small>` : "";
+    return `<li data-capture="${capture.id}"><b>${escapeHtml(`${w.namespace}/${w.kind}/${w.name}`)}</b>${where}
       <span class="capture-status" data-packets="${sum("packets")}" data-pods="${escapeHtml(pods.join(","))}">
         ${sum("packets")} packets, ${sum("dropped")} dropped, pods ${escapeHtml(pods.join(", ") || "none yet")}
         ${errors.length ? `<em>${escapeHtml(errors.join("; "))}</em>` : ""}</span>
@@ -643,15 +644,20 @@ function ago(micros) {
   return `${Math.round(seconds / 86400)} days ago`;
 }
 
+/** A reporter silent for longer than this (three of its 15 s reports) is shown as not reporting. */
+const SILENT_MICROS = 45e6;
+const reporting = (report) => Date.now() * 1000 - report.reported < SILENT_MICROS;
+
 /** One cluster as the picker shows it: its controller, its agents and their last report. */
 function clusterCard(cluster) {
   const controller = cluster.controller;
   const status = !controller ? "no controller reports"
+    : !reporting(controller) ? `<span class="down">controller silent since ${ago(controller.reported)}</span>`
     : controller.ready ? `controller ready, ${controller.feeds} following, ${ago(controller.reported)}`
     : `<span class="down">controller listing the cluster (${ago(controller.reported)})</span>`;
   const agents = cluster.agents.length === 1 ? "1 agent" : `${cluster.agents.length} agents`;
   const last = cluster.last_report ? `, last wrote ${ago(cluster.last_report)}` : ", nothing written yet";
-  const capturing = cluster.whisperers.filter((w) => w.captures.length > 0).length;
+  const capturing = cluster.whisperers.filter((w) => reporting(w) && w.captures.length > 0).length;
   const whisperers = cluster.whisperers.length === 0 ? ""
     : `<span>${cluster.whisperers.length} Whisperer${cluster.whisperers.length === 1 ? "" : "s"}, ${capturing} capturing</span>`;
   return `<li><button data-cluster="${escapeHtml(cluster.name)}"><strong>${escapeHtml(cluster.name)}</strong>

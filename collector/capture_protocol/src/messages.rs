@@ -132,8 +132,8 @@ pub struct AgentStatus {
 /// What a Whisperer says of itself, every few polls
 /// (`PUT /api/clusters/{cluster}/whisperers/{node}`): the query service lists the capture agents
 /// of each cluster with it.
+// Unknown fields are taken: a newer Whisperer may say more to an older service.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct WhispererStatus {
     /// The interfaces it captures on.
     #[serde(default)]

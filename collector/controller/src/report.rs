@@ -58,7 +58,11 @@ pub fn spawn(
             if let Some(token) = &to.token {
                 request = request.bearer_auth(token);
             }
-            let answer = match request.send().await {
+            let sent = tokio::select! {
+                () = stopping.cancelled() => return,
+                sent = request.send() => sent,
+            };
+            let answer = match sent {
                 Ok(response) if response.status().is_success() => Ok(()),
                 Ok(response) => Err(format!("{url}: {}", response.status())),
                 Err(e) => Err(format!("{url}: {e}")),

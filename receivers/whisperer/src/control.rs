@@ -58,8 +58,9 @@ pub struct Agent {
     node: String,
     /// The cluster it is in: it carries out the requests of its cluster (or of all) alone.
     cluster: String,
-    /// When it last told the service what it is.
+    /// When it last told the service what it is, and whether that failed (said once).
     described: Option<tokio::time::Instant>,
+    describe_failing: bool,
     pods: Pods,
     server: Option<CaptureClient>,
     output: Output,
@@ -85,6 +86,7 @@ impl Agent {
             node: config.node(),
             cluster,
             described: None,
+            describe_failing: false,
             config,
             pods,
             server,
@@ -174,10 +176,15 @@ impl Agent {
                 .collect(),
             declared: self.config.captures.len(),
         };
-        if let Err(error) = server.whisperer(&self.cluster, &self.node, &status).await
-            && !self.server_down
-        {
-            tracing::warn!("cannot tell the query service what this Whisperer is: {error}");
+        match server.whisperer(&self.cluster, &self.node, &status).await {
+            Ok(()) => self.describe_failing = false,
+            Err(error) if !self.describe_failing && !self.server_down => {
+                self.describe_failing = true;
+                tracing::warn!(
+                    "cannot tell the query service what this Whisperer is (retried): {error}"
+                );
+            }
+            Err(_) => {}
         }
     }
 

@@ -42,7 +42,19 @@ impl Factory<dyn Receiver> for WhispererReceiverFactory {
         mut config: WhispererConfig,
         context: CreateContext,
     ) -> Result<Box<dyn Receiver>, ComponentError> {
-        config.node_name.get_or_insert_with(|| context.node.clone());
+        let node = config.node_name.get_or_insert_with(|| context.node.clone());
+        // The query service takes reports of a node by a name Kubernetes could give.
+        if config.server.is_some()
+            && let Err(message) = spider_collector::records::workload::check_name(
+                "the node name",
+                node,
+                spider_collector::records::workload::MAX_NAME_BYTES,
+            )
+        {
+            return Err(ComponentError::new(format!(
+                "{message}: set node_name (or service.node) to one the query service can take"
+            )));
+        }
         Ok(Box::new(WhispererReceiver {
             config,
             context,

@@ -27,7 +27,7 @@ pub struct CaptureArgs {
     #[arg(long)]
     pub max_rate: Option<u64>,
     /// The cluster whose agents capture, when several report to the service (default: all).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = super::cluster_arg)]
     pub cluster: Option<String>,
     /// List the captures and what each node reports instead.
     #[arg(long)]
@@ -82,8 +82,12 @@ async fn request(args: &CaptureArgs) -> Result<String, String> {
 fn describe(capture: &Capture) -> String {
     let state = capture.state.as_str();
     let workload = &capture.workload;
+    let cluster = capture
+        .cluster
+        .as_deref()
+        .map_or(String::new(), |cluster| format!(" in cluster {cluster}"));
     let mut text = format!(
-        "capture {} of {}/{}/{}: {state} (filter {:?}, {} packets/s, ends at {})\n",
+        "capture {} of {}/{}/{}{cluster}: {state} (filter {:?}, {} packets/s, ends at {})\n",
         capture.id,
         workload.namespace,
         workload.kind,

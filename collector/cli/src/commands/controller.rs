@@ -30,7 +30,7 @@ pub struct ControllerArgs {
     pub context: Option<String>,
     /// The cluster's name (default: `$SPIDER_CLUSTER_NAME`, else `default`), as its agents
     /// file their records under.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = super::cluster_arg)]
     pub cluster: Option<String>,
     /// The URL agents follow this controller at, as reported to the query service.
     #[arg(long, value_name = "URL")]

@@ -42,16 +42,8 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// The cluster's name: its files go below `cluster=NAME` in every dataset.
-    #[arg(long, default_value = spider_collector::DEFAULT_CLUSTER, value_parser = cluster_name)]
+    #[arg(long, default_value = spider_collector::DEFAULT_CLUSTER, value_parser = super::cluster_arg)]
     pub cluster: String,
-}
-
-fn cluster_name(name: &str) -> Result<String, String> {
-    if spider_collector::is_cluster_name(name) {
-        Ok(name.to_owned())
-    } else {
-        Err(spider_collector::records::catalog::CLUSTER_NAME_RULE.into())
-    }
 }
 
 pub(super) fn generate(args: GenerateArgs) -> ExitCode {

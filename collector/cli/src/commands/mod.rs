@@ -234,3 +234,12 @@ pub(crate) async fn stop_signal() -> anyhow::Result<&'static str> {
         _ = interrupt.recv() => "SIGINT",
     })
 }
+
+/// A `--cluster` argument: a cluster name, or clap's error with the rule.
+pub(super) fn cluster_arg(name: &str) -> Result<String, String> {
+    if spider_collector::is_cluster_name(name) {
+        Ok(name.to_owned())
+    } else {
+        Err(spider_collector::records::catalog::CLUSTER_NAME_RULE.into())
+    }
+}

@@ -22,7 +22,7 @@ pub struct PcapArgs {
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
     /// The cluster the session was captured in, when several share the lake.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = super::cluster_arg)]
     pub cluster: Option<String>,
 }
 
