@@ -62,15 +62,17 @@ pub async fn stop(State(state): Shared, Path(id): Path<String>) -> Result<Respon
     }
 }
 
-/// `PUT /api/captures/{id}/agents/{node}`: a node agent's status.
+/// `PUT /api/captures/{id}/agents/{node}[?cluster=NAME]`: a node agent's status.
 pub async fn report(
     State(state): Shared,
     Path((id, node)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
     body: Result<Json<AgentStatus>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let id = ApiError::parse_id(&id, "capture")?;
-    let Json(status) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    match state.captures.report(id, &node, status)? {
+    let Json(status) = body.map_err(|e| ApiError::body(&e))?;
+    let cluster = query.get("cluster").map(String::as_str);
+    match state.captures.report(id, cluster, &node, status)? {
         Some(()) => Ok(StatusCode::NO_CONTENT.into_response()),
         None => Err(ApiError::not_found(format!("no capture {id}"))),
     }

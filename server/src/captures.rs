@@ -219,16 +219,38 @@ impl CaptureStore {
     /// Records what a node agent says of a capture; `None` when there is no such id. Only a
     /// capture that is active, or ended moments ago, takes reports, each within the limits on
     /// its size, from at most [`MAX_AGENTS_PER_CAPTURE`] nodes.
+    /// A node agent's status for capture `id`, from `cluster` when the agent names its own.
+    /// A capture of one cluster keeps its agents by node; one of every cluster by `NODE@CLUSTER`
+    /// when they name it, since two clusters may have nodes of one name.
     pub fn report(
         &self,
         id: u64,
+        cluster: Option<&str>,
         node: &str,
         mut status: AgentStatus,
     ) -> Result<Option<()>, Refused> {
         check_report(node, &status).map_err(Refused::Invalid)?;
+        if let Some(cluster) = cluster
+            && !spider_records::catalog::is_cluster_name(cluster)
+        {
+            return Err(Refused::Invalid(format!(
+                "cluster {cluster:?}: {}",
+                spider_records::catalog::CLUSTER_NAME_RULE
+            )));
+        }
         let now = unix_now();
         status.updated = now;
         let outcome = self.change_one(id, |capture| {
+            let node = match (capture.cluster.as_deref(), cluster) {
+                (Some(wanted), Some(from)) if wanted != from => {
+                    return Err(Refused::Busy(format!(
+                        "capture {id} is of cluster {wanted}, not {from}"
+                    )));
+                }
+                (None, Some(from)) => format!("{node}@{from}"),
+                _ => node.to_owned(),
+            };
+            let node = node.as_str();
             if capture.stopped.unwrap_or(capture.expires) + LAST_REPORTS_SECONDS <= now {
                 return Err(Refused::Busy(format!(
                     "capture {id} ended more than {LAST_REPORTS_SECONDS} s ago: no more reports"
@@ -368,6 +390,47 @@ mod tests {
             store.create(of(Some("West"))),
             Err(Refused::Invalid(_))
         ));
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn agents_of_two_clusters_with_one_node_name_keep_their_own_status() {
+        let (store, path) = fresh_store("captures-agents");
+        let everywhere = store.create(input(60)).unwrap();
+        let east_only = store
+            .create(CaptureRequest {
+                cluster: Some("east".into()),
+                filter: "tcp".into(),
+                ..input(60)
+            })
+            .unwrap();
+        let status = |packets| AgentStatus {
+            packets,
+            ..AgentStatus::default()
+        };
+        for (cluster, packets) in [("east", 1), ("west", 2)] {
+            store
+                .report(everywhere.id, Some(cluster), "node-1", status(packets))
+                .unwrap()
+                .unwrap();
+        }
+        let agents = store.get(everywhere.id).unwrap().agents;
+        let keys: Vec<&String> = agents.keys().collect();
+        assert_eq!(keys, ["node-1@east", "node-1@west"]);
+        assert_eq!(agents["node-1@west"].packets, 2);
+        store
+            .report(east_only.id, Some("east"), "node-1", status(3))
+            .unwrap()
+            .unwrap();
+        let refused = store.report(east_only.id, Some("west"), "node-1", status(4));
+        assert!(matches!(refused, Err(Refused::Busy(_))));
+        assert!(matches!(
+            store.report(east_only.id, Some("West"), "node-1", status(4)),
+            Err(Refused::Invalid(_))
+        ));
+        let agents = store.get(east_only.id).unwrap().agents;
+        assert_eq!(agents.keys().collect::<Vec<_>>(), ["node-1"]);
+        assert_eq!(agents["node-1"].packets, 3);
         let _ = std::fs::remove_file(&path);
     }
 

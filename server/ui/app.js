@@ -8,6 +8,8 @@ const $ = (id) => document.getElementById(id);
 const DATASET = { logical: "network_usage", physical: "network_usage", hosts: "tcp_sessions" };
 /** The URL's `cluster` when every cluster is read: no cluster name has a `*`. */
 const ALL_CLUSTERS = "*";
+/** The lake's cluster when it has one alone: what a capture asked from this screen is of. */
+let soleCluster = null;
 /** The one cluster the screen reads, or null for every cluster. */
 const chosenCluster = () => (state.cluster && state.cluster !== ALL_CLUSTERS ? state.cluster : null);
 
@@ -235,7 +237,7 @@ function attachForm() {
 
 /**
  * Asks the query service for a capture of the workload's pods; node agents carry it out, those
- * of the chosen cluster alone when one is chosen.
+ * of the chosen cluster (or of the lake's only one) alone.
  */
 async function attach(workload) {
   const form = $("attach");
@@ -244,7 +246,7 @@ async function attach(workload) {
     duration_seconds: Number(form.elements.duration.value),
     filter: form.elements.filter.value.trim(),
     max_packets_per_second: Number(form.elements.rate.value),
-    cluster: chosenCluster(),
+    cluster: chosenCluster() ?? soleCluster,
   });
   await loadCaptures();
 }
@@ -682,6 +684,7 @@ function chooseCluster(name) {
 async function loadClusters() {
   const answer = await api("/api/clusters", {});
   const clusters = answer ? answer.clusters : [];
+  soleCluster = clusters.length === 1 ? clusters[0].name : null;
   if (clusters.length < 2) return true;
   $("cluster").innerHTML = `<option value="${ALL_CLUSTERS}">all clusters</option>` + clusters
     .map((c) => `<option value="${escapeHtml(c.name)}">${escapeHtml(c.name)}</option>`).join("");

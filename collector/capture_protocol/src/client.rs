@@ -113,10 +113,16 @@ impl CaptureClient {
             .map(drop)
     }
 
-    /// Tells the service what this node does for capture `id`.
-    pub async fn report(&self, id: u64, node: &str, status: &AgentStatus) -> Result<(), String> {
+    /// Tells the service what this node of `cluster` does for capture `id`.
+    pub async fn report(
+        &self,
+        id: u64,
+        cluster: &str,
+        node: &str,
+        status: &AgentStatus,
+    ) -> Result<(), String> {
         let body = serde_json::to_vec(status).map_err(|e| e.to_string())?;
-        let path = format!("/api/captures/{id}/agents/{node}");
+        let path = format!("/api/captures/{id}/agents/{node}?cluster={cluster}");
         self.call(reqwest::Method::PUT, &path, Some(body))
             .await
             .map(drop)

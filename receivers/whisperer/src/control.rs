@@ -339,7 +339,7 @@ impl Agent {
 
     async fn report_one(&self, id: u64, status: &AgentStatus) {
         if let Some(server) = &self.server
-            && let Err(error) = server.report(id, &self.node, status).await
+            && let Err(error) = server.report(id, &self.cluster, &self.node, status).await
             && !self.server_down
         {
             tracing::warn!("cannot report on capture {id}: {error}");
