@@ -104,17 +104,54 @@ $("token-form").addEventListener("submit", (event) => {
 
 // ---- map ------------------------------------------------------------------------------------
 
+/**
+ * How each kind of map node is drawn: a shape and a colour per workload kind, Service, node or
+ * host, external and unknown end (the leaves), and a tint per compound (namespace, node, group,
+ * domain). The legend shows the kinds present on the map from the same table.
+ */
+const KINDS = {
+  Deployment: { shape: "round-rectangle", color: "#3b82f6", label: "Deployment" },
+  StatefulSet: { shape: "barrel", color: "#0d9488", label: "StatefulSet" },
+  DaemonSet: { shape: "hexagon", color: "#8b5cf6", label: "DaemonSet" },
+  CronJob: { shape: "diamond", color: "#d97706", label: "CronJob" },
+  Job: { shape: "diamond", color: "#fbbf24", label: "Job" },
+  ReplicaSet: { shape: "round-rectangle", color: "#60a5fa", label: "ReplicaSet" },
+  Pod: { shape: "ellipse", color: "#64748b", label: "Pod" },
+  Service: { shape: "round-triangle", color: "#16a34a", label: "Service" },
+  Node: { shape: "rectangle", color: "#475569", label: "Node" },
+  Host: { shape: "rectangle", color: "#94a3b8", label: "Host" },
+  External: { shape: "star", color: "#ea580c", label: "External" },
+  Unknown: { shape: "ellipse", color: "#cbd5e1", label: "Unknown" },
+};
+const COMPOUNDS = {
+  Namespace: { color: "#dbeafe", border: "#93c5fd" },
+  Node: { color: "#e2e8f0", border: "#64748b" },
+  Group: { color: "#f1f5f9", border: "#cbd5e1" },
+  Domain: { color: "#ffedd5", border: "#fdba74" },
+};
+
 const cy = cytoscape({
   container: $("map"),
   wheelSensitivity: 0.3,
   style: [
-    { selector: "node", style: { label: "data(label)", "font-size": 9, "background-color": "#7da7d9",
-      width: "data(size)", height: "data(size)" } },
-    { selector: ":parent", style: { "background-opacity": 0.07, "border-color": "#9aa8b8",
-      "text-valign": "top", "font-weight": "bold" } },
+    { selector: "node", style: { label: "data(label)", "font-size": 11, "text-valign": "bottom",
+      "text-margin-y": 3, "text-outline-color": "#fff", "text-outline-width": 2, color: "#1d2733",
+      "background-color": "#7da7d9", width: "data(size)", height: "data(size)" } },
+    ...Object.entries(KINDS).map(([kind, look]) => ({ selector: `node[kind = "${kind}"]:childless`,
+      style: { shape: look.shape, "background-color": look.color } })),
+    { selector: 'node[kind = "Unknown"]:childless', style: { "border-width": 1.5, "border-style": "dashed",
+      "border-color": "#64748b" } },
+    { selector: ":parent", style: { "background-opacity": 0.45, "border-width": 1, "text-valign": "top",
+      "font-weight": "bold", "font-size": 12, shape: "round-rectangle" } },
+    ...Object.entries(COMPOUNDS).map(([kind, look]) => ({ selector: `node[kind = "${kind}"]:parent`,
+      style: { "background-color": look.color, "border-color": look.border } })),
+    { selector: 'node[kind = "Node"]:parent', style: { "border-style": "dashed", "border-width": 1.5 } },
     { selector: "edge", style: { width: "data(width)", "curve-style": "bezier", "line-color": "#b8c4d3",
       "target-arrow-shape": "triangle", "target-arrow-color": "#b8c4d3", "arrow-scale": 0.8 } },
-    { selector: ":selected", style: { "line-color": "#f59e0b", "background-color": "#f59e0b" } },
+    { selector: 'edge[transport = "udp"]', style: { "line-style": "dashed" } },
+    { selector: ":selected", style: { "line-color": "#f59e0b", "target-arrow-color": "#f59e0b",
+      "border-color": "#f59e0b", "border-width": 3 } },
+    { selector: ".faded", style: { opacity: 0.15 } },
   ],
 });
 
@@ -126,12 +163,14 @@ function elements(answer) {
   const nodes = answer.nodes.map((n) => ({
     group: "nodes",
     data: { id: n.id, label: n.label, parent: n.parent || undefined, kind: n.kind, bytes: n.bytes,
-      size: scale(n.bytes, maxLeaf, 12, 48) },
+      messages: n.messages, size: scale(n.bytes, maxLeaf, 16, 52) },
   }));
   const edges = answer.edges.map((e) => ({
     group: "edges",
     data: { id: `${e.source}→${e.target}`, source: e.source, target: e.target, bytes: e.bytes,
-      ports: e.ports.join(","), width: scale(e.bytes, maxEdge, 1, 8) },
+      bytesToServer: e.bytes_to_server, bytesToClient: e.bytes_to_client, messages: e.messages,
+      sessions: e.sessions, ports: e.ports.join(","), transport: e.transports.join(","),
+      width: scale(e.bytes, maxEdge, 1, 9) },
   }));
   return nodes.concat(edges);
 }
@@ -149,12 +188,14 @@ async function loadMap() {
   cy.elements().remove();
   cy.add(elements(first));
   layout();
+  drawLegend();
   $("map").dataset.edges = String(first.edges.length);
   // Fill in: the next page of smaller edges, drawn once the first answer is on screen.
   if (first.rest.edges > 0) {
     const next = await api("/api/map", { view: state.view, limit: 1000, offset: 300 });
     cy.add(elements(next).filter((el) => cy.getElementById(el.data.id).empty()));
     layout();
+    drawLegend();
     $("map").dataset.edges = String(first.edges.length + next.edges.length);
   }
 }
@@ -191,6 +232,66 @@ cy.on("tap", "node", (event) => {
   if (node.isParent()) return;
   showDetails(node.id());
 });
+
+// Selecting a leaf fades all but its neighbourhood (its peers, their edges and compounds).
+cy.on("select", "node:childless", (event) => {
+  const near = event.target.closedNeighborhood();
+  const kept = near.union(near.ancestors());
+  cy.elements().not(kept).addClass("faded");
+});
+cy.on("unselect", "node", () => cy.elements().removeClass("faded"));
+
+// ---- legend and tooltips ----------------------------------------------------------------------
+
+/** The legend: every leaf kind on the map, drawn as the map draws it. */
+function drawLegend() {
+  const present = new Set(cy.nodes(":childless").map((n) => n.data("kind")));
+  const kinds = Object.keys(KINDS).filter((kind) => present.has(kind));
+  const udp = cy.edges('[transport = "udp"]').nonempty();
+  $("legend").innerHTML = kinds.map((kind) => `<li data-kind="${kind}"><span class="swatch ${KINDS[kind].shape}"
+    style="background:${KINDS[kind].color}"></span>${KINDS[kind].label}</li>`).join("")
+    + (udp ? `<li data-kind="udp"><span class="line dashed"></span>UDP</li>` : "")
+    + (kinds.length ? `<li><span class="line"></span>width: bytes</li>` : "");
+  $("legend").hidden = kinds.length === 0;
+}
+
+/** Bytes per second over the screen's range. */
+const rate = (n) => `${bytes(Math.round(n / Math.max(1, state.to - state.from)))}/s`;
+
+/** What the tooltip says of a map element: the API's numbers, in units people read. */
+function tipOf(element) {
+  const d = element.data();
+  if (element.isEdge()) {
+    const name = (id) => cy.getElementById(id).data("label") || id;
+    const transports = d.transport ? ` · ${escapeHtml(d.transport)}` : "";
+    const ports = d.ports ? `port ${escapeHtml(d.ports)}` : "";
+    const sessions = d.sessions === undefined ? "" : `<br>${d.sessions} sessions`;
+    return `<b>${escapeHtml(name(d.source))} → ${escapeHtml(name(d.target))}</b><br>
+      → ${bytes(d.bytesToServer)} (${rate(d.bytesToServer)})<br>
+      ← ${bytes(d.bytesToClient)} (${rate(d.bytesToClient)})<br>
+      ${d.messages.toLocaleString()} messages${sessions}<br>${ports}${transports}`;
+  }
+  const kind = element.isParent() ? (d.kind === "Node" ? "node" : d.kind.toLowerCase()) : d.kind;
+  return `<b>${escapeHtml(d.label)}</b> <small>${escapeHtml(kind)}</small><br>
+    ${bytes(d.bytes)} (${rate(d.bytes)}), ${(d.messages || 0).toLocaleString()} messages`;
+}
+
+cy.on("mouseover", "node, edge", (event) => {
+  const tip = $("tip");
+  const d = event.target.data();
+  tip.innerHTML = tipOf(event.target);
+  tip.dataset.element = d.id;
+  tip.dataset.bytes = String(d.bytes);
+  if (event.target.isEdge()) {
+    tip.dataset.bytesToServer = String(d.bytesToServer);
+    tip.dataset.bytesToClient = String(d.bytesToClient);
+  }
+  const at = event.renderedPosition || { x: 0, y: 0 };
+  tip.style.left = `${at.x + 14}px`;
+  tip.style.top = `${at.y + 14}px`;
+  tip.hidden = false;
+});
+cy.on("mouseout", "node, edge", () => { $("tip").hidden = true; });
 
 // ---- details --------------------------------------------------------------------------------
 
@@ -354,7 +455,7 @@ async function loadGrid(cursor) {
   const page = await api(`/api/grid/${dataset}`, params, dataset);
   lastRows = cursor ? lastRows.concat(page.rows) : page.rows;
   const grid = $("grid");
-  const all = page.rows.length ? Object.keys(page.rows[0]) : [];
+  const all = page.rows.length ? ordered(Object.keys(page.rows[0])) : [];
   const hidden = hiddenColumns(dataset);
   const columns = all.filter((c) => !hidden.includes(c));
   if (!cursor) chooser(dataset, all, hidden);
@@ -372,7 +473,7 @@ async function loadGrid(cursor) {
   const body = grid.querySelector("tbody");
   for (const row of page.rows) {
     const tr = document.createElement("tr");
-    tr.innerHTML = columns.map((c) => `<td>${escapeHtml(row[c] ?? "")}</td>`).join("");
+    tr.innerHTML = columns.map((c) => gridCell(c, row[c])).join("");
     if (dataset === "tcp_sessions") {
       // The session's own packets, as a pcap file Wireshark opens.
       tr.insertAdjacentHTML("afterbegin", `<td><a href="/api/sessions/${row.session_id}/pcap${inCluster()}" download>pcap</a></td>`);
@@ -383,6 +484,35 @@ async function loadGrid(cursor) {
   grid.onscroll = page.next ? () => {
     if (grid.scrollTop + grid.clientHeight >= grid.scrollHeight - 20) { grid.onscroll = null; loadGrid(page.next); }
   } : null;
+}
+
+/** The grid's columns first, in the order people read a flow; the rest after, by name. */
+const FIRST_COLUMNS = ["bucket_start", "time", "first_packet", "request_time", "first_seen",
+  "client_namespace", "client_owner_name", "client_pod", "client_ip", "client_port", "src_ip", "src_port",
+  "server_namespace", "server_owner_name", "server_pod", "server_ip", "server_port", "dst_ip", "dst_port",
+  "transport", "method", "host", "path", "status", "bytes_to_server", "bytes_to_client",
+  "messages_to_server", "messages_to_client", "packets_to_server", "packets_to_client", "wire_length"];
+function ordered(columns) {
+  const rank = (c) => (FIRST_COLUMNS.includes(c) ? FIRST_COLUMNS.indexOf(c) : FIRST_COLUMNS.length);
+  return [...columns].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+/** A duration in microseconds, as people read one. */
+const duration = (us) => us >= 60e6 ? `${(us / 60e6).toFixed(1)} min` : us >= 1e6 ? `${(us / 1e6).toFixed(2)} s`
+  : us >= 1e3 ? `${(us / 1e3).toFixed(1)} ms` : `${us} µs`;
+
+/** A grid cell: sizes and durations in units people read, the raw value in its title. */
+function gridCell(column, value) {
+  if (value === null || value === undefined) return "<td></td>";
+  const number = typeof value === "number" ? value : NaN;
+  let shown = String(value);
+  if (Number.isFinite(number) && /(^bytes_|_bytes$|_body_size$|^wire_length$|_length$)/.test(column)) shown = bytes(number);
+  else if (Number.isFinite(number) && /_us$/.test(column)) shown = duration(number);
+  else if (/^(bucket_start|time|first_packet|last_packet|connected|request_time|response_time|first_seen|last_seen)$/.test(column)) {
+    shown = shown.replace("T", " ").replace(/(\.\d{3})\d*/, "$1");
+  }
+  const title = shown === String(value) ? "" : ` title="${escapeHtml(value)}"`;
+  return `<td${title}>${escapeHtml(shown)}</td>`;
 }
 
 /** Columns hidden in a dataset's grid, remembered in this browser. */
@@ -471,7 +601,7 @@ async function loadDashboard() {
 
 $("dashboard-on").addEventListener("change", () => {
   $("dashboard").hidden = !$("dashboard-on").checked;
-  $("map").hidden = $("dashboard-on").checked;
+  $("map-area").hidden = $("dashboard-on").checked;
   loadDashboard();
 });
 
@@ -672,7 +802,7 @@ function chooseCluster(name) {
   $("cluster").querySelector("option[value='']")?.remove();
   $("cluster").value = name;
   $("cluster-picker").hidden = true;
-  $("map").hidden = false;
+  $("map-area").hidden = false;
   refresh();
 }
 
@@ -699,7 +829,7 @@ async function loadClusters() {
     <li><button data-cluster="${ALL_CLUSTERS}"><strong>all clusters</strong><span>every cluster's traffic on one map</span></button></li></ul>`;
   $("cluster-picker").querySelectorAll("button").forEach((button) =>
     button.addEventListener("click", () => chooseCluster(button.dataset.cluster)));
-  $("map").hidden = true;
+  $("map-area").hidden = true;
   $("cluster-picker").hidden = false;
   return false;
 }

@@ -104,12 +104,44 @@ if (scenario === "views") {
   seen.filter = new URL(page.url()).searchParams.get("filter");
   seen.grid = await page.evaluate(() => [...document.querySelectorAll("#grid tbody tr")].length);
   await page.screenshot({ path: `${out}/edge-filtered.png` });
+} else if (scenario === "legend") {
+  // The legend lists the leaf kinds drawn; hovering shows the API's numbers; selecting a leaf
+  // fades all but its neighbourhood.
+  await settled();
+  seen.kinds = await page.evaluate(() => [...new Set(cy.nodes(":childless").map((n) => n.data("kind")))]);
+  seen.legend = await page.evaluate(() => [...document.querySelectorAll("#legend li[data-kind]")]
+    .map((li) => li.dataset.kind));
+  seen.edgeTip = await page.evaluate(() => {
+    const edge = cy.edges().max((e) => e.data("bytes")).ele;
+    edge.emit("mouseover");
+    const tip = document.getElementById("tip");
+    return { id: edge.id(), source: edge.data("source"), target: edge.data("target"), shown: !tip.hidden,
+      text: tip.innerText, bytesToServer: Number(tip.dataset.bytesToServer),
+      bytesToClient: Number(tip.dataset.bytesToClient) };
+  });
+  await page.screenshot({ path: `${out}/map-tooltip.png` });
+  seen.nodeTip = await page.evaluate(() => {
+    const leaf = cy.nodes(":childless").max((n) => n.data("bytes")).ele;
+    leaf.emit("mouseover");
+    const tip = document.getElementById("tip");
+    const text = tip.innerText;
+    leaf.emit("mouseout");
+    return { id: leaf.id(), text, bytes: Number(tip.dataset.bytes), hiddenAfter: tip.hidden };
+  });
+  seen.faded = await page.evaluate(() => {
+    const leaf = cy.nodes(":childless").max((n) => n.data("bytes")).ele;
+    leaf.select();
+    const result = { faded: cy.elements(".faded").length, near: leaf.closedNeighborhood().length,
+      all: cy.elements().length };
+    return result;
+  });
+  await page.screenshot({ path: `${out}/map-selected.png` });
 } else if (scenario === "clusters") {
   // Several clusters: the page opens on the picker; choosing one draws its map alone.
   await page.waitForSelector("#cluster-picker:not([hidden]) button");
   seen.cards = await page.evaluate(() => [...document.querySelectorAll("#cluster-picker button")]
     .map((button) => ({ cluster: button.dataset.cluster, text: button.innerText })));
-  seen.mapShown = await page.evaluate(() => !document.getElementById("map").hidden);
+  seen.mapShown = await page.evaluate(() => !document.getElementById("map-area").hidden);
   await page.screenshot({ path: `${out}/clusters-picker.png` });
   await page.click("#cluster-picker button[data-cluster=east]");
   await page.waitForFunction(() => location.search.includes("cluster=east"));

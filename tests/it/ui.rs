@@ -164,6 +164,59 @@ async fn the_map_draws_what_the_api_answers_and_an_edge_click_filters() {
         "nodes hold namespaces"
     );
 
+    // The legend names the kinds drawn, the tooltips the API's numbers, a selection its peers.
+    let legend = browse(&base, "legend");
+    let (_, answer) = get_json(
+        &client,
+        &format!("{base}/api/map?view=logical&{RANGE}&limit=300"),
+    )
+    .await;
+    let mut kinds: Vec<String> = serde_json::from_value(legend["kinds"].clone()).unwrap();
+    let mut listed: Vec<String> = serde_json::from_value(legend["legend"].clone()).unwrap();
+    listed.retain(|kind| kind != "udp");
+    kinds.sort();
+    listed.sort();
+    assert_eq!(listed, kinds, "the legend lists every kind drawn");
+    assert!(
+        kinds.len() >= 4,
+        "generated clusters have many kinds: {kinds:?}"
+    );
+    let tip = &legend["edgeTip"];
+    assert_eq!(tip["shown"], true);
+    let edge = answer["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["source"] == tip["source"] && e["target"] == tip["target"])
+        .unwrap_or_else(|| panic!("{tip}"));
+    assert_eq!(tip["bytesToServer"], edge["bytes_to_server"]);
+    assert_eq!(tip["bytesToClient"], edge["bytes_to_client"]);
+    let text = tip["text"].as_str().unwrap();
+    assert!(
+        text.contains(" → ") && text.contains("messages") && text.contains("/s"),
+        "{text}"
+    );
+    let ports = edge["ports"].as_array().unwrap();
+    assert!(text.contains(&ports[0].to_string()), "{text}");
+    let node_tip = &legend["nodeTip"];
+    let leaf = answer["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == node_tip["id"])
+        .unwrap();
+    assert_eq!(node_tip["bytes"], leaf["bytes"]);
+    assert_eq!(
+        node_tip["hiddenAfter"], true,
+        "the tooltip goes with the pointer"
+    );
+    let faded = &legend["faded"];
+    assert!(
+        faded["faded"].as_u64().unwrap() > 0
+            && faded["faded"].as_u64().unwrap() < faded["all"].as_u64().unwrap(),
+        "{faded}"
+    );
+
     // Four range changes later, the captures are still polled every 3 s: 2 or 3 polls in 6.5 s.
     let polled = browse(&base, "pollers");
     let polls = polled["polls"].as_u64().unwrap();
