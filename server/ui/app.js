@@ -189,6 +189,7 @@ async function loadMap() {
   cy.add(elements(first));
   layout();
   drawLegend();
+  $("map-empty").hidden = first.edges.length > 0;
   $("map").dataset.edges = String(first.edges.length);
   // Fill in: the next page of smaller edges, drawn once the first answer is on screen.
   if (first.rest.edges > 0) {
@@ -401,19 +402,33 @@ const bytes = (n) => n >= 1e9 ? `${(n / 1e9).toFixed(1)} GB` : n >= 1e6 ? `${(n 
 
 // ---- timeline -------------------------------------------------------------------------------
 
+/** A UTC instant (Unix seconds) as the axis writes it: the time of day, with the date when the
+ * range spans days. */
+function clock(seconds, withDate) {
+  const text = new Date(seconds * 1000).toISOString();
+  return withDate ? `${text.slice(5, 10)} ${text.slice(11, 16)}` : text.slice(11, 16);
+}
+
 async function loadTimeline() {
   if (state.view === "hosts") { $("timeline").innerHTML = ""; return; }
   const timeline = await api("/api/timeline", {});
   const bars = timeline.bars;
   const max = Math.max(1, ...bars.map((b) => b.bytes));
   const width = 1000, height = 60, step = width / Math.max(1, bars.length);
+  const days = state.to - state.from > 86400;
   const svg = [`<svg viewBox="0 0 ${width} ${height}" preserveAspectRatio="none">`];
   bars.forEach((bar, i) => {
     const h = height * bar.bytes / max;
-    svg.push(`<rect class="bar" x="${i * step}" y="${height - h}" width="${Math.max(1, step - 1)}" height="${h}" data-time="${bar.time}"></rect>`);
+    const at = clock(bar.time / 1e6, true);
+    svg.push(`<rect class="bar" x="${i * step}" y="${height - h}" width="${Math.max(1, step - 1)}" height="${h}" data-time="${bar.time}"><title>${at} UTC: ${bytes(bar.bytes)}, ${bar.messages.toLocaleString()} messages</title></rect>`);
   });
   svg.push(`<rect class="selection" x="0" y="0" width="0" height="${height}"></rect></svg>`);
-  $("timeline").innerHTML = svg.join("");
+  // About six ticks, at whole bars.
+  const tickEvery = Math.max(1, Math.round(bars.length / 6));
+  const ticks = bars.map((bar, i) => [bar, i]).filter(([, i]) => i % tickEvery === 0)
+    .map(([bar, i]) => `<span style="left:${(100 * i) / Math.max(1, bars.length)}%">${clock(bar.time / 1e6, days)}</span>`);
+  const range = `${clock(state.from, true)} – ${clock(state.to, days)} UTC`;
+  $("timeline").innerHTML = `${svg.join("")}<div class="axis">${ticks.join("")}</div><output class="range">${range}</output>`;
   selectable($("timeline").querySelector("svg"), bars, timeline.step_seconds);
 }
 
@@ -834,6 +849,13 @@ async function loadClusters() {
   return false;
 }
 $("cluster").addEventListener("change", () => chooseCluster($("cluster").value));
+
+// Escape closes the details panel and clears the map's selection.
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape") return;
+  $("details").innerHTML = "";
+  cy.elements().unselect();
+});
 
 // The map loads even when the catalog or the cluster list does not (the grid then falls back
 // to its view's dataset; every cluster is read).

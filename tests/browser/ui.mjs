@@ -190,6 +190,12 @@ if (scenario === "views") {
   await page.click("#pan-back");
   await page.waitForFunction((from) => new URL(location.href).searchParams.get("from") !== String(from), seen.zoomedOut[0]);
   seen.panned = range();
+  await settled();
+  seen.axis = await page.evaluate(() => [...document.querySelectorAll("#timeline .axis span")].map((s) => s.textContent));
+  seen.rangeLabel = await page.evaluate(() => document.querySelector("#timeline .range").textContent);
+  seen.barTitle = await page.evaluate(() => document.querySelector("#timeline rect.bar title").textContent);
+  await page.keyboard.press("Escape");
+  seen.detailsAfterEscape = await page.evaluate(() => document.getElementById("details").innerHTML);
   await page.screenshot({ path: `${out}/timeline-selected.png` });
 } else if (scenario === "save") {
   await settled();

@@ -346,6 +346,27 @@ async fn the_map_draws_what_the_api_answers_and_an_edge_click_filters() {
         serde_json::json!(panned),
         "pan moves by half a range"
     );
+    // The timeline has a time axis, the range it shows, and each bar's value on hover.
+    let axis: Vec<String> = serde_json::from_value(selected["axis"].clone()).unwrap();
+    assert!(
+        axis.len() >= 3 && axis.iter().all(|t| t.len() == 5 && t.as_bytes()[2] == b':'),
+        "{axis:?}"
+    );
+    // "MM-DD HH:MM – HH:MM UTC", from the range's own start.
+    let label = selected["rangeLabel"].as_str().unwrap();
+    let time_of_day = format!(
+        "{:02}:{:02}",
+        panned[0].rem_euclid(86_400) / 3600,
+        panned[0].rem_euclid(3600) / 60
+    );
+    assert_eq!(&label[6..11], time_of_day, "{label}");
+    assert!(label.ends_with(" UTC") && label.contains(" – "), "{label}");
+    let title = selected["barTitle"].as_str().unwrap();
+    assert!(
+        title.contains("UTC: ") && title.contains("messages"),
+        "{title}"
+    );
+    assert_eq!(selected["detailsAfterEscape"], "");
     let expected = map_nodes(
         &client,
         &format!("{base}/api/map?view=logical&from={from}&to={to}"),
