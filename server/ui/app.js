@@ -1,39 +1,22 @@
 // Spider's UI: the map (Cytoscape.js + fCoSE), the timeline, the grid and the details panel, all
-// driven by one state that the URL holds, so a link reproduces the screen.
-"use strict";
+// driven by one state that the URL holds, so a link reproduces the screen. The pure parts —
+// formatting, the URL state, filters from map clicks — are modules of their own, unit-tested.
+import { ago, bytes, cellText, clock, escapeHtml, ordered, rate } from "./format.js";
+import { ALL_CLUSTERS, chosenCluster, parseState, toSearch } from "./state.js";
+import { allOf, edgeFilter, leafFilter, toggleClauses, withClause } from "./filters.js";
 
 cytoscape.use(cytoscapeFcose);
 
 const $ = (id) => document.getElementById(id);
 const DATASET = { logical: "network_usage", physical: "network_usage", hosts: "tcp_sessions" };
-/** The URL's `cluster` when every cluster is read: no cluster name has a `*`. */
-const ALL_CLUSTERS = "*";
 /** The lake's cluster when it has one alone: what a capture asked from this screen is of. */
 let soleCluster = null;
-/** The one cluster the screen reads, or null for every cluster. */
-const chosenCluster = () => (state.cluster && state.cluster !== ALL_CLUSTERS ? state.cluster : null);
 
 /** The state of the screen, read from and written to the URL. */
-const state = (() => {
-  const params = new URLSearchParams(location.search);
-  const now = Math.floor(Date.now() / 1000);
-  const to = Number(params.get("to")) || now;
-  return {
-    cluster: params.get("cluster") || "",
-    view: params.get("view") || "logical",
-    from: Number(params.get("from")) || to - 3600,
-    to,
-    filter: params.get("filter") || "",
-    dataset: params.get("dataset") || "",
-    sort: params.get("sort") || "",
-    order: params.get("order") || "desc",
-  };
-})();
+const state = parseState(location.search, Math.floor(Date.now() / 1000));
 
 function remember() {
-  const params = new URLSearchParams();
-  for (const [key, value] of Object.entries(state)) if (value !== "") params.set(key, value);
-  history.replaceState(null, "", "?" + params.toString());
+  history.replaceState(null, "", toSearch(state));
 }
 
 let pending = 0;
@@ -48,19 +31,17 @@ function busy(delta, error) {
 function toggleFilter() {
   const hidden = [...document.querySelectorAll("#toggles input[data-class]")]
     .filter((box) => !box.checked).map((box) => box.dataset.class);
-  const clauses = hidden.map((c) => `not class = ${c}`);
-  if (!document.querySelector("#toggles input[data-scope]").checked) clauses.push("scope != internal");
-  return clauses.join(" and ");
+  return toggleClauses(hidden, document.querySelector("#toggles input[data-scope]").checked);
 }
 
 function effectiveFilter(dataset, extra) {
   const toggles = dataset === "hosts" ? "" : toggleFilter();
-  return [state.filter, toggles, extra].filter(Boolean).map((f) => `(${f})`).join(" and ");
+  return allOf([state.filter, toggles, extra]);
 }
 
 async function api(path, params, dataset, extraFilter) {
   const query = new URLSearchParams({ from: state.from, to: state.to, ...params });
-  if (chosenCluster()) query.set("cluster", chosenCluster());
+  if (chosenCluster(state)) query.set("cluster", chosenCluster(state));
   const filter = effectiveFilter(dataset, extraFilter);
   if (filter) query.set("filter", filter);
   busy(+1);
@@ -154,8 +135,10 @@ const cy = cytoscape({
     { selector: ".faded", style: { opacity: 0.15 } },
   ],
 });
+// The browser tests read the map as drawn.
+window.cy = cy;
 
-const scale = (bytes, max, low, high) => low + (high - low) * Math.log1p(bytes) / Math.log1p(max || 1);
+const scale = (value, max, low, high) => low + (high - low) * Math.log1p(value) / Math.log1p(max || 1);
 
 function elements(answer) {
   const maxLeaf = Math.max(1, ...answer.nodes.map((n) => n.bytes));
@@ -201,31 +184,15 @@ async function loadMap() {
   }
 }
 
-/** The filter that selects one end (`src`, `dst`, or either when `end` is empty) of a leaf. */
-function leafFilter(id, end) {
-  const at = end ? `${end}.` : "";
-  const quote = (text) => JSON.stringify(text);
-  const parts = id.split("|");
-  switch (parts[0]) {
-    case "w": return `${at}namespace = ${quote(parts[1])} and ${at}workload = ${quote(parts[3])}`;
-    case "p": return `${at}pod = ${quote(parts[3])}`;
-    case "s": return `${at}namespace = ${quote(parts[1])} and ${at}workload = ${quote(parts[2])}`;
-    case "n": return `${at}node = ${quote(parts[1])}`;
-    case "e": return `${at}name = ${quote(parts[1])} or ${at}ip = ${quote(parts[1])}`;
-    case "h": return `${at}ip = ${parts[parts.length - 1]}`;
-    default: return `${at}ip = ${parts[parts.length - 1]}`;
-  }
-}
-
 function addFilter(clause) {
-  state.filter = state.filter ? `(${state.filter}) and (${clause})` : clause;
+  state.filter = withClause(state.filter, clause);
   $("filter").value = state.filter;
   refresh();
 }
 
 cy.on("tap", "edge", (event) => {
   const edge = event.target.data();
-  addFilter(`(${leafFilter(edge.source, "src")}) and (${leafFilter(edge.target, "dst")})`);
+  addFilter(edgeFilter(edge.source, edge.target));
 });
 
 cy.on("tap", "node", (event) => {
@@ -257,7 +224,7 @@ function drawLegend() {
 }
 
 /** Bytes per second over the screen's range. */
-const rate = (n) => `${bytes(Math.round(n / Math.max(1, state.to - state.from)))}/s`;
+const perSecond = (n) => rate(n, state.to - state.from);
 
 /** What the tooltip says of a map element: the API's numbers, in units people read. */
 function tipOf(element) {
@@ -268,13 +235,13 @@ function tipOf(element) {
     const ports = d.ports ? `port ${escapeHtml(d.ports)}` : "";
     const sessions = d.sessions === undefined ? "" : `<br>${d.sessions} sessions`;
     return `<b>${escapeHtml(name(d.source))} → ${escapeHtml(name(d.target))}</b><br>
-      → ${bytes(d.bytesToServer)} (${rate(d.bytesToServer)})<br>
-      ← ${bytes(d.bytesToClient)} (${rate(d.bytesToClient)})<br>
+      → ${bytes(d.bytesToServer)} (${perSecond(d.bytesToServer)})<br>
+      ← ${bytes(d.bytesToClient)} (${perSecond(d.bytesToClient)})<br>
       ${d.messages.toLocaleString()} messages${sessions}<br>${ports}${transports}`;
   }
   const kind = element.isParent() ? (d.kind === "Node" ? "node" : d.kind.toLowerCase()) : d.kind;
   return `<b>${escapeHtml(d.label)}</b> <small>${escapeHtml(kind)}</small><br>
-    ${bytes(d.bytes)} (${rate(d.bytes)}), ${(d.messages || 0).toLocaleString()} messages`;
+    ${bytes(d.bytes)} (${perSecond(d.bytes)}), ${(d.messages || 0).toLocaleString()} messages`;
 }
 
 cy.on("mouseover", "node, edge", (event) => {
@@ -348,7 +315,7 @@ async function attach(workload) {
     duration_seconds: Number(form.elements.duration.value),
     filter: form.elements.filter.value.trim(),
     max_packets_per_second: Number(form.elements.rate.value),
-    cluster: chosenCluster() ?? soleCluster,
+    cluster: chosenCluster(state) ?? soleCluster,
   });
   await loadCaptures();
 }
@@ -397,17 +364,7 @@ function sparkline(bars) {
   }).join("")}</svg>`;
 }
 
-const escapeHtml = (text) => String(text).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
-const bytes = (n) => n >= 1e9 ? `${(n / 1e9).toFixed(1)} GB` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} kB` : `${n} B`;
-
 // ---- timeline -------------------------------------------------------------------------------
-
-/** A UTC instant (Unix seconds) as the axis writes it: the time of day, with the date when the
- * range spans days. */
-function clock(seconds, withDate) {
-  const text = new Date(seconds * 1000).toISOString();
-  return withDate ? `${text.slice(5, 10)} ${text.slice(11, 16)}` : text.slice(11, 16);
-}
 
 async function loadTimeline() {
   if (state.view === "hosts") { $("timeline").innerHTML = ""; return; }
@@ -501,31 +458,10 @@ async function loadGrid(cursor) {
   } : null;
 }
 
-/** The grid's columns first, in the order people read a flow; the rest after, by name. */
-const FIRST_COLUMNS = ["bucket_start", "time", "first_packet", "request_time", "first_seen",
-  "client_namespace", "client_owner_name", "client_pod", "client_ip", "client_port", "src_ip", "src_port",
-  "server_namespace", "server_owner_name", "server_pod", "server_ip", "server_port", "dst_ip", "dst_port",
-  "transport", "method", "host", "path", "status", "bytes_to_server", "bytes_to_client",
-  "messages_to_server", "messages_to_client", "packets_to_server", "packets_to_client", "wire_length"];
-function ordered(columns) {
-  const rank = (c) => (FIRST_COLUMNS.includes(c) ? FIRST_COLUMNS.indexOf(c) : FIRST_COLUMNS.length);
-  return [...columns].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
-}
-
-/** A duration in microseconds, as people read one. */
-const duration = (us) => us >= 60e6 ? `${(us / 60e6).toFixed(1)} min` : us >= 1e6 ? `${(us / 1e6).toFixed(2)} s`
-  : us >= 1e3 ? `${(us / 1e3).toFixed(1)} ms` : `${us} µs`;
-
 /** A grid cell: sizes and durations in units people read, the raw value in its title. */
 function gridCell(column, value) {
   if (value === null || value === undefined) return "<td></td>";
-  const number = typeof value === "number" ? value : NaN;
-  let shown = String(value);
-  if (Number.isFinite(number) && /(^bytes_|_bytes$|_body_size$|^wire_length$|_length$)/.test(column)) shown = bytes(number);
-  else if (Number.isFinite(number) && /_us$/.test(column)) shown = duration(number);
-  else if (/^(bucket_start|time|first_packet|last_packet|connected|request_time|response_time|first_seen|last_seen)$/.test(column)) {
-    shown = shown.replace("T", " ").replace(/(\.\d{3})\d*/, "$1");
-  }
+  const shown = cellText(column, value);
   const title = shown === String(value) ? "" : ` title="${escapeHtml(value)}"`;
   return `<td${title}>${escapeHtml(shown)}</td>`;
 }
@@ -779,16 +715,8 @@ async function loadCatalog() {
 
 /** `?cluster=NAME` for a link of the chosen cluster (none when every cluster is read). */
 function inCluster() {
-  return chosenCluster() ? `?cluster=${encodeURIComponent(chosenCluster())}` : "";
-}
-
-/** How long ago a report came, from microseconds since the epoch. */
-function ago(micros) {
-  const seconds = Math.max(0, Math.round(Date.now() / 1000 - micros / 1e6));
-  if (seconds < 90) return `${seconds} s ago`;
-  if (seconds < 5400) return `${Math.round(seconds / 60)} min ago`;
-  if (seconds < 129600) return `${Math.round(seconds / 3600)} h ago`;
-  return `${Math.round(seconds / 86400)} days ago`;
+  const cluster = chosenCluster(state);
+  return cluster ? `?cluster=${encodeURIComponent(cluster)}` : "";
 }
 
 /** A reporter silent for longer than this (three of its 15 s reports) is shown as not reporting. */
@@ -799,11 +727,11 @@ const reporting = (report) => Date.now() * 1000 - report.reported < SILENT_MICRO
 function clusterCard(cluster) {
   const controller = cluster.controller;
   const status = !controller ? "no controller reports"
-    : !reporting(controller) ? `<span class="down">controller silent since ${ago(controller.reported)}</span>`
-    : controller.ready ? `controller ready, ${controller.feeds} following, ${ago(controller.reported)}`
-    : `<span class="down">controller listing the cluster (${ago(controller.reported)})</span>`;
+    : !reporting(controller) ? `<span class="down">controller silent since ${ago(controller.reported, Date.now())}</span>`
+    : controller.ready ? `controller ready, ${controller.feeds} following, ${ago(controller.reported, Date.now())}`
+    : `<span class="down">controller listing the cluster (${ago(controller.reported, Date.now())})</span>`;
   const agents = cluster.agents.length === 1 ? "1 agent" : `${cluster.agents.length} agents`;
-  const last = cluster.last_report ? `, last wrote ${ago(cluster.last_report)}` : ", nothing written yet";
+  const last = cluster.last_report ? `, last wrote ${ago(cluster.last_report, Date.now())}` : ", nothing written yet";
   const capturing = cluster.whisperers.filter((w) => reporting(w) && w.captures.length > 0).length;
   const whisperers = cluster.whisperers.length === 0 ? ""
     : `<span>${cluster.whisperers.length} Whisperer${cluster.whisperers.length === 1 ? "" : "s"}, ${capturing} capturing</span>`;

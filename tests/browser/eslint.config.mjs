@@ -1,5 +1,6 @@
-// ESLint over the UI (server/ui/app.js, a classic script beside the vendored Cytoscape) and the
-// browser driver's own modules; run from the repository root by tests/it/ui.rs.
+// ESLint over the UI (server/ui/*.js, ES modules beside the vendored Cytoscape, a classic
+// script), the browser driver and the UI's unit tests; run from the repository root by
+// tests/it/ui.rs.
 import js from "@eslint/js";
 import globals from "globals";
 
@@ -19,7 +20,7 @@ export default [
   {
     files: ["server/ui/**/*.js"],
     languageOptions: {
-      sourceType: "script",
+      sourceType: "module",
       ecmaVersion: 2024,
       globals: { ...globals.browser, cytoscape: "readonly", cytoscapeFcose: "readonly" },
     },

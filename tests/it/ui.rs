@@ -548,3 +548,30 @@ fn the_ui_and_its_browser_driver_lint_clean() {
         assert!(report.contains(rule), "{rule} not in {report}");
     }
 }
+
+/// The UI's pure parts (formatting, URL state, filters from map clicks) pass their unit tests
+/// (`node --test tests/browser/unit`), and every module has some.
+#[test]
+fn the_ui_pure_parts_pass_their_unit_tests() {
+    let root = repo_root();
+    let output = Command::new("node")
+        .current_dir(&root)
+        .args(["--test", "tests/browser/unit/"])
+        .output()
+        .expect("node runs (apt nodejs)");
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{report}");
+    let passed: u32 = report
+        .lines()
+        .find_map(|line| line.strip_prefix("# pass "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(passed >= 10, "{report}");
+    for module in ["format", "state", "filters"] {
+        assert!(
+            root.join(format!("tests/browser/unit/{module}.test.mjs"))
+                .is_file(),
+            "{module} has no unit test"
+        );
+    }
+}

@@ -1,0 +1,34 @@
+// Filters built from map clicks, in the API's filter language: pure functions, unit-tested by
+// tests/browser/unit/filters.test.mjs.
+
+/** The filter that selects one end (`src`, `dst`, or either when `end` is empty) of a map leaf. */
+export function leafFilter(id, end) {
+  const at = end ? `${end}.` : "";
+  const quote = (text) => JSON.stringify(text);
+  const parts = id.split("|");
+  switch (parts[0]) {
+    case "w": return `${at}namespace = ${quote(parts[1])} and ${at}workload = ${quote(parts[3])}`;
+    case "p": return `${at}pod = ${quote(parts[3])}`;
+    case "s": return `${at}namespace = ${quote(parts[1])} and ${at}workload = ${quote(parts[2])}`;
+    case "n": return `${at}node = ${quote(parts[1])}`;
+    case "e": return `${at}name = ${quote(parts[1])} or ${at}ip = ${quote(parts[1])}`;
+    default: return `${at}ip = ${parts[parts.length - 1]}`;
+  }
+}
+
+/** The filter of one map edge: its client end as the source, its server end as the destination. */
+export const edgeFilter = (source, target) => `(${leafFilter(source, "src")}) and (${leafFilter(target, "dst")})`;
+
+/** `clause` added to `filter` (both kept whole). */
+export const withClause = (filter, clause) => (filter ? `(${filter}) and (${clause})` : clause);
+
+/** The filter the map toggles add: hidden endpoint classes on either end, and namespace-internal
+ * edges when they are hidden. */
+export function toggleClauses(hiddenClasses, internalShown) {
+  const clauses = hiddenClasses.map((c) => `not class = ${c}`);
+  if (!internalShown) clauses.push("scope != internal");
+  return clauses.join(" and ");
+}
+
+/** Filters joined, each in parentheses, the empty ones left out. */
+export const allOf = (filters) => filters.filter(Boolean).map((f) => `(${f})`).join(" and ");
