@@ -11,7 +11,7 @@ use serde_json::Value;
 use spider_testkit::kube_api::{self, FakeApi};
 
 use crate::serve::{get_json, serving, sql_rows};
-use crate::support::{run, scratch, spawn, stderr, terminate};
+use crate::support::{scratch, spawn, stderr, terminate, two_clusters};
 
 /// The namespaces of a map answer's workloads.
 fn namespaces(map: &Value) -> BTreeSet<String> {
@@ -35,35 +35,13 @@ fn edge_bytes(map: &Value) -> u64 {
 
 #[tokio::test]
 async fn two_clusters_share_a_lake_and_each_is_read_alone() {
-    let data = scratch("two-clusters").join("data");
     let end = (std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs()
         / 3600
         * 3600) as i64;
-    let out = data.to_str().unwrap();
-    let end_text = end.to_string();
-    for (cluster, namespaces, seed) in [("east", "2", "1"), ("west", "4", "2")] {
-        let generated = run(&[
-            "generate",
-            "--out",
-            out,
-            "--hours",
-            "1",
-            "--end",
-            &end_text,
-            "--cluster",
-            cluster,
-            "--namespaces",
-            namespaces,
-            "--seed",
-            seed,
-            "--pods",
-            "2",
-        ]);
-        assert!(generated.status.success(), "{}", stderr(&generated));
-    }
+    let data = two_clusters("two-clusters", end, 1);
     let (server, listen, client) = serving(&data, &[]).await;
 
     // A controller of east reports itself; one of a third cluster with no data yet too.

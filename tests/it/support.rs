@@ -1,6 +1,6 @@
 //! Running the `spider` binary on config files written by the test.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 pub use spider_testkit::{repo_root, scratch};
@@ -110,15 +110,42 @@ pub fn analyze(file: &std::path::Path) -> PathBuf {
 /// `name`, which it returns.
 pub fn generated_hours(name: &str, end: i64) -> PathBuf {
     let data = scratch(name).join("data");
-    let generated = run(&[
+    generate_into(&data, end, 2, &[]);
+    data
+}
+
+/// `spider generate` of `hours` before `end` into `data` (a lake that may hold other clusters),
+/// with `extra` arguments, which must succeed.
+pub fn generate_into(data: &Path, end: i64, hours: u32, extra: &[&str]) {
+    let (end, hours) = (end.to_string(), hours.to_string());
+    let mut args = vec![
         "generate",
         "--out",
         data.to_str().unwrap(),
         "--hours",
-        "2",
+        &hours,
         "--end",
-        &end.to_string(),
-    ]);
+        &end,
+    ];
+    args.extend_from_slice(extra);
+    let generated = run(&args);
     assert!(generated.status.success(), "{}", stderr(&generated));
+}
+
+/// Two clusters generated into one lake named `name`: `east` with two namespaces, `west` with
+/// four (so each map has namespaces the other lacks), `hours` before `end`.
+pub fn two_clusters(name: &str, end: i64, hours: u32) -> PathBuf {
+    let data = scratch(name).join("data");
+    for (cluster, namespaces, seed) in [("east", "2", "1"), ("west", "4", "2")] {
+        let shape = [
+            "--cluster",
+            cluster,
+            "--namespaces",
+            namespaces,
+            "--seed",
+            seed,
+        ];
+        generate_into(&data, end, hours, &shape);
+    }
     data
 }

@@ -73,29 +73,7 @@ fn nodes(list: &Value) -> BTreeSet<(String, Option<String>)> {
 /// URL, and the selector switches to the other.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_ui_opens_on_the_cluster_picker_and_draws_the_chosen_cluster() {
-    let data = crate::support::scratch("ui-clusters").join("data");
-    for (cluster, namespaces, seed) in [("east", "2", "1"), ("west", "4", "2")] {
-        let generated = crate::support::run(&[
-            "generate",
-            "--out",
-            data.to_str().unwrap(),
-            "--hours",
-            "2",
-            "--end",
-            &END.to_string(),
-            "--cluster",
-            cluster,
-            "--namespaces",
-            namespaces,
-            "--seed",
-            seed,
-        ]);
-        assert!(
-            generated.status.success(),
-            "{}",
-            crate::support::stderr(&generated)
-        );
-    }
+    let data = crate::support::two_clusters("ui-clusters", END, 2);
     let (child, listen, client) = serving(&data, &[]).await;
     let base = format!("http://{listen}");
     let seen = browse(&base, "clusters");

@@ -95,6 +95,15 @@ pub async fn write_with(config: ParquetConfig, records: Vec<NetworkUsage>) {
 
 /// Writes usage records with a Parquet exporter of `config` in a collector of `cluster`.
 pub async fn write_in_cluster(config: ParquetConfig, cluster: &str, records: Vec<NetworkUsage>) {
+    let batches = records
+        .chunks(1000)
+        .map(|chunk| Batch::Usage(chunk.to_vec()))
+        .collect();
+    write_batches(config, cluster, batches).await;
+}
+
+/// Writes `batches` with a Parquet exporter of `config` in a collector of `cluster` on `node-1`.
+pub async fn write_batches(config: ParquetConfig, cluster: &str, batches: Vec<Batch>) {
     let context = CreateContext {
         id: "parquet".parse().unwrap(),
         pipeline: None,
@@ -104,11 +113,8 @@ pub async fn write_in_cluster(config: ParquetConfig, cluster: &str, records: Vec
     };
     let mut exporter = ParquetExporterFactory.create(config, context).unwrap();
     exporter.start().await.unwrap();
-    for chunk in records.chunks(1000) {
-        exporter
-            .export(&Batch::Usage(chunk.to_vec()))
-            .await
-            .unwrap();
+    for batch in &batches {
+        exporter.export(batch).await.unwrap();
     }
     exporter.shutdown().await.unwrap();
 }

@@ -10,7 +10,7 @@ use spider_query::stats::{Measure, stats};
 use spider_query::timeline::timeline;
 use spider_query::{QueryError, fields, open};
 
-use crate::support::{duckdb, scratch, write_usage};
+use crate::support::{duckdb, scratch, write_batches, write_usage};
 
 /// The three hours `write_usage` covers: 2026-11-21T06:00Z to 09:00Z, in every cluster.
 fn whole() -> Scope<'static> {
@@ -505,56 +505,24 @@ async fn filters_select_what_the_equivalent_sql_selects() {
 /// have no Whisperer, the grid shows them, and a filter on the Whisperer passes them over.
 #[tokio::test]
 async fn capture_files_from_before_the_capturer_column_still_read() {
-    use spider_collector::records::{
-        Batch, CloseReason, EndpointMeta, SessionState, TcpSession, Timestamp,
-    };
-    use spider_collector::{CreateContext, Factory, telemetry::ComponentTelemetry};
-    use spider_exporter_parquet::{ParquetConfig, ParquetExporterFactory};
+    use spider_collector::records::{Batch, TcpSession};
+    use spider_exporter_parquet::ParquetConfig;
 
     let dir = scratch("capturer-v1");
-    let context = CreateContext {
-        id: "parquet".parse().unwrap(),
-        pipeline: None,
-        telemetry: ComponentTelemetry::detached(&[]),
-        node: "node-1".into(),
-        cluster: spider_collector::DEFAULT_CLUSTER.into(),
-    };
     let config = ParquetConfig {
         path: dir.clone(),
         ..ParquetConfig::default()
     };
-    let mut exporter = ParquetExporterFactory.create(config, context).unwrap();
-    exporter.start().await.unwrap();
-    let first_packet = Timestamp::from_secs(1_795_240_900);
     let session = TcpSession {
         session_id: 7,
-        interface: "eth0".into(),
-        capturer: Some("node-1".into()),
-        client_ip: "10.0.0.1".parse().unwrap(),
-        client_port: 40_000,
-        server_ip: "10.0.0.2".parse().unwrap(),
-        server_port: 80,
-        state: SessionState::Closed,
-        first_packet,
-        connected: Some(first_packet),
-        handshake_latency_us: Some(0),
-        last_packet: first_packet.plus_micros(1_000_000),
-        duration_us: 1_000_000,
-        bytes_to_server: 100,
-        bytes_to_client: 100,
-        packets_to_server: 4,
-        packets_to_client: 4,
-        missed_syn: false,
-        close_reason: CloseReason::Fin,
-        server_host: None,
-        client: EndpointMeta::default(),
-        server: EndpointMeta::default(),
+        ..spider_testkit::records::tcp_session("10.0.0.1", "10.0.0.2", 1_795_240_900)
     };
-    exporter
-        .export(&Batch::TcpSessions(vec![session]))
-        .await
-        .unwrap();
-    exporter.shutdown().await.unwrap();
+    write_batches(
+        config,
+        spider_collector::DEFAULT_CLUSTER,
+        vec![Batch::TcpSessions(vec![session])],
+    )
+    .await;
     let hour = dir.join("tcp_sessions/cluster=default/date=2026-11-21/hour=06");
     let old = hour.join("node-0-1-1795240900000-000001.parquet");
     duckdb(

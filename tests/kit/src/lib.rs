@@ -1,7 +1,8 @@
 //! What Spider's tests share: scratch directories, free loopback ports, and the Python test
 //! peers in `tests/python/` (DuckDB, pyarrow, the OTLP receiver, S3 calls), network namespaces,
 //! public captures and tshark, a fake Kubernetes API server, and a cluster simulated on this
-//! kernel (nodes as cgroups, pods as network namespaces, Services as kube-proxy's DNAT rules).
+//! kernel (nodes as cgroups, pods as network namespaces, Services as kube-proxy's DNAT rules),
+//! and records built by hand.
 
 pub mod captures;
 pub mod cluster;
@@ -13,6 +14,7 @@ pub mod moto;
 pub mod netns;
 pub mod otlp_peer;
 pub mod payloads;
+pub mod records;
 
 /// The HTTP client crate [`http`] builds on, for tests that name its types.
 pub use reqwest;

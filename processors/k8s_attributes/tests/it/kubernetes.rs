@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{Value, json};
 use spider_collector::conformance;
 use spider_collector::records::{
-    Batch, CloseReason, EndpointClass, EndpointMeta, OwnerKind, SessionState, TcpSession, Timestamp,
+    Batch, EndpointClass, EndpointMeta, OwnerKind, TcpSession, Timestamp,
 };
 use spider_collector::{Factory, Processor};
 use spider_kube::{AuthType, MetadataSource};
@@ -308,31 +308,7 @@ async fn workloads_are_followed_through_rollouts_jobs_host_network_and_ip_reuse(
 
 /// A closed session from `client` to `server` whose first packet was at `first` (Unix seconds).
 fn session(client: &str, server: &str, first: i64) -> TcpSession {
-    let first_packet = Timestamp::from_secs(first);
-    TcpSession {
-        session_id: 1,
-        interface: "eth0".into(),
-        capturer: Some("node-1".into()),
-        client_ip: client.parse().unwrap(),
-        client_port: 40_000,
-        server_ip: server.parse().unwrap(),
-        server_port: 80,
-        state: SessionState::Closed,
-        first_packet,
-        connected: Some(first_packet),
-        handshake_latency_us: Some(0),
-        last_packet: first_packet.plus_micros(40_000_000),
-        duration_us: 40_000_000,
-        bytes_to_server: 100,
-        bytes_to_client: 100,
-        packets_to_server: 4,
-        packets_to_client: 4,
-        missed_syn: false,
-        close_reason: CloseReason::Fin,
-        server_host: None,
-        client: EndpointMeta::default(),
-        server: EndpointMeta::default(),
-    }
+    spider_testkit::records::tcp_session(client, server, first)
 }
 
 #[tokio::test(flavor = "multi_thread")]
