@@ -106,11 +106,11 @@ impl CaptureClient {
         node: &str,
         status: &WhispererStatus,
     ) -> Result<(), String> {
-        let body = serde_json::to_vec(status).map_err(|e| e.to_string())?;
-        let path = format!("/api/clusters/{cluster}/whisperers/{node}");
-        self.call(reqwest::Method::PUT, &path, Some(body))
-            .await
-            .map(drop)
+        self.put(
+            &format!("/api/clusters/{cluster}/whisperers/{node}"),
+            status,
+        )
+        .await
     }
 
     /// Tells the service what this node of `cluster` does for capture `id`.
@@ -121,9 +121,14 @@ impl CaptureClient {
         node: &str,
         status: &AgentStatus,
     ) -> Result<(), String> {
-        let body = serde_json::to_vec(status).map_err(|e| e.to_string())?;
         let path = format!("/api/captures/{id}/agents/{node}?cluster={cluster}");
-        self.call(reqwest::Method::PUT, &path, Some(body))
+        self.put(&path, status).await
+    }
+
+    /// `PUT path` with `body` as JSON; the answer's body is not read.
+    async fn put(&self, path: &str, body: &impl serde::Serialize) -> Result<(), String> {
+        let body = serde_json::to_vec(body).map_err(|e| e.to_string())?;
+        self.call(reqwest::Method::PUT, path, Some(body))
             .await
             .map(drop)
     }
