@@ -33,7 +33,7 @@ pub async fn create(
     State(state): Shared,
     body: Result<Json<CaptureRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(input) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Json(input) = body.map_err(|e| ApiError::body(&e))?;
     match state.captures.create(input) {
         Ok(capture) => {
             tracing::info!(id = capture.id, workload = ?capture.workload, expires = capture.expires, "capture requested");

@@ -49,6 +49,27 @@ impl Default for CaptureLimits {
     }
 }
 
+/// The captures of `workload` among `active` that one agent of `cluster` (of the busiest cluster
+/// when `None`) carries out at once: those of every cluster, and its own cluster's.
+fn per_agent(active: &[&Capture], workload: &Workload, cluster: Option<&str>) -> usize {
+    let of = |wanted: Option<&str>| {
+        active
+            .iter()
+            .filter(|c| c.workload == *workload && c.cluster.as_deref() == wanted)
+            .count()
+    };
+    let own = match cluster {
+        Some(cluster) => of(Some(cluster)),
+        None => active
+            .iter()
+            .filter_map(|c| c.cluster.as_deref())
+            .map(|cluster| of(Some(cluster)))
+            .max()
+            .unwrap_or(0),
+    };
+    of(None) + own
+}
+
 /// `capture` with its state as of `now`.
 fn with_state(mut capture: Capture, now: u64) -> Capture {
     capture.state = capture.state_at(now);
@@ -165,17 +186,7 @@ impl CaptureStore {
                     .iter()
                     .filter(|c| c.state_at(now) == CaptureState::Active)
                     .collect();
-                let on_workload = active
-                    .iter()
-                    // Captures of the workload that run on the same agents: of one cluster, or
-                    // of all clusters, which that one's agents carry out too.
-                    .filter(|c| {
-                        c.workload == input.workload
-                            && (c.cluster.is_none()
-                                || input.cluster.is_none()
-                                || c.cluster == input.cluster)
-                    })
-                    .count();
+                let on_workload = per_agent(&active, &input.workload, input.cluster.as_deref());
                 if active.len() >= limits.max_active {
                     return Ok(Err(Refused::Busy(format!(
                         "{} captures are active, the server's limit: stop one first",
@@ -216,12 +227,12 @@ impl CaptureStore {
         })
     }
 
-    /// Records what a node agent says of a capture; `None` when there is no such id. Only a
-    /// capture that is active, or ended moments ago, takes reports, each within the limits on
-    /// its size, from at most [`MAX_AGENTS_PER_CAPTURE`] nodes.
-    /// A node agent's status for capture `id`, from `cluster` when the agent names its own.
-    /// A capture of one cluster keeps its agents by node; one of every cluster by `NODE@CLUSTER`
-    /// when they name it, since two clusters may have nodes of one name.
+    /// Records what a node agent (of `cluster`, when it names its own) says of capture `id`;
+    /// `None` when there is no such id. Only a capture that is active, or ended moments ago,
+    /// takes reports, each within the limits on its size, from at most
+    /// [`MAX_AGENTS_PER_CAPTURE`] nodes. A capture of one cluster keeps its agents by node, one
+    /// of every cluster by `NODE@CLUSTER` when they name it: two clusters may have nodes of one
+    /// name.
     pub fn report(
         &self,
         id: u64,
@@ -390,6 +401,13 @@ mod tests {
             store.create(of(Some("West"))),
             Err(Refused::Invalid(_))
         ));
+        let _ = std::fs::remove_file(&path);
+        // One in each of two clusters leaves room for one of all: each agent then runs two.
+        let (store, path) = fresh_store("captures-clusters-all");
+        store.create(of(Some("east"))).unwrap();
+        store.create(of(Some("west"))).unwrap();
+        store.create(of(None)).unwrap();
+        assert!(matches!(store.create(of(None)), Err(Refused::Busy(_))));
         let _ = std::fs::remove_file(&path);
     }
 

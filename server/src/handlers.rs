@@ -323,7 +323,7 @@ pub async fn sql(
     State(state): Shared,
     body: Result<Json<SqlBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Json(body) = body.map_err(|e| ApiError::body(&e))?;
     let _slot = state.sql_slots.try_acquire().map_err(|_| {
         ApiError::unavailable("as many SQL statements as the service allows are running: try again")
     })?;
@@ -344,7 +344,7 @@ pub async fn list_saved(State(state): Shared) -> Response {
 fn saved_input(
     body: Result<Json<SavedQueryInput>, axum::extract::rejection::JsonRejection>,
 ) -> Result<SavedQueryInput, ApiError> {
-    let Json(input) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Json(input) = body.map_err(|e| ApiError::body(&e))?;
     input.check().map_err(ApiError::bad_request)?;
     Ok(input)
 }

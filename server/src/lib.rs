@@ -29,8 +29,9 @@
 //!
 //! Every error has one shape, `{"error": {"code": "…", "message": "…"}}`: 400 for what the client
 //! got wrong (never 500), 401 without a known token when tokens are set, 403 for a token whose
-//! role may not call the route (or a Host not allowed), 415 for a change that is not JSON and
-//! carries no token, 404 for unknown routes, 503 at the limits of what runs at once.
+//! role may not call the route (or a Host not allowed), 404 for unknown routes, 409 at a store's
+//! limit or for a report the capture does not take, 413 for a body over its route's limit, 415
+//! for a change that is not JSON and carries no token, 503 at the limits of what runs at once.
 
 mod answers;
 mod capture_handlers;

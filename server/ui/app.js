@@ -122,14 +122,17 @@ const cy = cytoscape({
       style: { shape: look.shape, "background-color": look.color } })),
     { selector: 'node[kind = "Unknown"]:childless', style: { "border-width": 1.5, "border-style": "dashed",
       "border-color": "#64748b" } },
+    // A compound's name keeps a white ground: edges leaving it cross where it is written.
     { selector: ":parent", style: { "background-opacity": 0.45, "border-width": 1, "text-valign": "top",
-      "font-weight": "bold", "font-size": 12, shape: "round-rectangle" } },
+      "font-weight": "bold", "font-size": 12, shape: "round-rectangle", "text-background-color": "#fff",
+      "text-background-opacity": 0.9, "text-background-padding": 2, "text-background-shape": "round-rectangle",
+      "text-outline-width": 0 } },
     ...Object.entries(COMPOUNDS).map(([kind, look]) => ({ selector: `node[kind = "${kind}"]:parent`,
       style: { "background-color": look.color, "border-color": look.border } })),
     { selector: 'node[kind = "Node"]:parent', style: { "border-style": "dashed", "border-width": 1.5 } },
     { selector: "edge", style: { width: "data(width)", "curve-style": "bezier", "line-color": "#b8c4d3",
       "target-arrow-shape": "triangle", "target-arrow-color": "#b8c4d3", "arrow-scale": 0.8 } },
-    { selector: 'edge[transport = "udp"]', style: { "line-style": "dashed" } },
+    { selector: "edge[?udp]", style: { "line-style": "dashed" } },
     { selector: ":selected", style: { "line-color": "#f59e0b", "target-arrow-color": "#f59e0b",
       "border-color": "#f59e0b", "border-width": 3 } },
     { selector: ".faded", style: { opacity: 0.15 } },
@@ -153,6 +156,7 @@ function elements(answer) {
     data: { id: `${e.source}→${e.target}`, source: e.source, target: e.target, bytes: e.bytes,
       bytesToServer: e.bytes_to_server, bytesToClient: e.bytes_to_client, messages: e.messages,
       sessions: e.sessions, ports: e.ports.join(","), transport: e.transports.join(","),
+      udp: e.transports.includes("udp"),
       width: scale(e.bytes, maxEdge, 1, 9) },
   }));
   return nodes.concat(edges);
@@ -168,6 +172,8 @@ function layout() {
 
 async function loadMap() {
   const first = await api("/api/map", { view: state.view, limit: 300 });
+  // The hovered element goes with the old map, and no mouseout comes for it.
+  $("tip").hidden = true;
   cy.elements().remove();
   cy.add(elements(first));
   layout();
@@ -207,7 +213,14 @@ cy.on("select", "node:childless", (event) => {
   const kept = near.union(near.ancestors());
   cy.elements().not(kept).addClass("faded");
 });
-cy.on("unselect", "node", () => cy.elements().removeClass("faded"));
+cy.on("unselect", "node", () => {
+  const still = cy.nodes(":selected:childless");
+  cy.elements().removeClass("faded");
+  if (still.nonempty()) {
+    const near = still.closedNeighborhood();
+    cy.elements().not(near.union(near.ancestors())).addClass("faded");
+  }
+});
 
 // ---- legend and tooltips ----------------------------------------------------------------------
 
@@ -215,13 +228,16 @@ cy.on("unselect", "node", () => cy.elements().removeClass("faded"));
 function drawLegend() {
   const present = new Set(cy.nodes(":childless").map((n) => n.data("kind")));
   const kinds = Object.keys(KINDS).filter((kind) => present.has(kind));
-  const udp = cy.edges('[transport = "udp"]').nonempty();
+  const udp = cy.edges("[?udp]").nonempty();
   $("legend").innerHTML = kinds.map((kind) => `<li data-kind="${kind}"><span class="swatch ${KINDS[kind].shape}"
     style="background:${KINDS[kind].color}"></span>${KINDS[kind].label}</li>`).join("")
     + (udp ? `<li data-kind="udp"><span class="line dashed"></span>UDP</li>` : "")
     + (kinds.length ? `<li><span class="line"></span>width: bytes</li>` : "");
   $("legend").hidden = kinds.length === 0;
 }
+
+/** What a map's messages are: packets in the hosts view (captured sessions), else messages. */
+const counted = () => (state.view === "hosts" ? "packets" : "messages");
 
 /** Bytes per second over the screen's range. */
 const perSecond = (n) => rate(n, state.to - state.from);
@@ -237,11 +253,11 @@ function tipOf(element) {
     return `<b>${escapeHtml(name(d.source))} → ${escapeHtml(name(d.target))}</b><br>
       → ${bytes(d.bytesToServer)} (${perSecond(d.bytesToServer)})<br>
       ← ${bytes(d.bytesToClient)} (${perSecond(d.bytesToClient)})<br>
-      ${d.messages.toLocaleString()} messages${sessions}<br>${ports}${transports}`;
+      ${d.messages.toLocaleString()} ${counted()}${sessions}<br>${ports}${transports}`;
   }
   const kind = element.isParent() ? (d.kind === "Node" ? "node" : d.kind.toLowerCase()) : d.kind;
   return `<b>${escapeHtml(d.label)}</b> <small>${escapeHtml(kind)}</small><br>
-    ${bytes(d.bytes)} (${perSecond(d.bytes)}), ${(d.messages || 0).toLocaleString()} messages`;
+    ${bytes(d.bytes)} (${perSecond(d.bytes)}), ${(d.messages || 0).toLocaleString()} ${counted()}`;
 }
 
 cy.on("mouseover", "node, edge", (event) => {
@@ -271,9 +287,9 @@ async function showDetails(id) {
     return;
   }
   const details = await api("/api/details", { id, top: 20 });
-  const rows = (peers) => peers.map((p) => `<li>${escapeHtml(p.label)} <small>${p.kind}, ${bytes(p.bytes)}, ports ${p.ports.join(", ")}</small></li>`).join("");
+  const rows = (peers) => peers.map((p) => `<li>${escapeHtml(p.label)} <small>${escapeHtml(p.kind)}, ${bytes(p.bytes)}, ports ${p.ports.join(", ")}</small></li>`).join("");
   panel.innerHTML = `
-    <h3>${escapeHtml(details.label)} <small>${details.kind}</small></h3>
+    <h3>${escapeHtml(details.label)} <small>${escapeHtml(details.kind)}</small></h3>
     <p>${bytes(details.bytes)} · ${details.messages} messages</p>
     <button id="filter-leaf">Filter on it</button>
     <h4>Pods</h4><ul>${details.pods.map((p) => `<li>${escapeHtml(p.pod || "—")} <small>${escapeHtml(p.node || "")} ${bytes(p.bytes)}</small></li>`).join("")}</ul>
@@ -404,7 +420,8 @@ function selectable(svg, bars, stepSeconds) {
     selection.setAttribute("x", Math.min(start, end));
     selection.setAttribute("width", Math.abs(end - start));
   });
-  svg.addEventListener("mouseup", (event) => {
+  // On the window: a drag may end outside the timeline.
+  window.addEventListener("mouseup", (event) => {
     if (start === null) return;
     const [a, b] = [start, x(event)].sort((p, q) => p - q);
     start = null;
@@ -782,6 +799,7 @@ $("cluster").addEventListener("change", () => chooseCluster($("cluster").value))
 document.addEventListener("keydown", (event) => {
   if (event.key !== "Escape") return;
   $("details").innerHTML = "";
+  $("tip").hidden = true;
   cy.elements().unselect();
 });
 

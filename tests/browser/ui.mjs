@@ -194,8 +194,18 @@ if (scenario === "views") {
   seen.axis = await page.evaluate(() => [...document.querySelectorAll("#timeline .axis span")].map((s) => s.textContent));
   seen.rangeLabel = await page.evaluate(() => document.querySelector("#timeline .range").textContent);
   seen.barTitle = await page.evaluate(() => document.querySelector("#timeline rect.bar title").textContent);
+  // Escape closes a workload's details and clears the selection it made.
+  await page.evaluate(() => {
+    const leaf = cy.nodes(":childless").filter((n) => n.id().startsWith("w|")).max((n) => n.data("bytes")).ele;
+    leaf.emit("tap");
+    leaf.select();
+  });
+  await page.waitForSelector("#details h3");
+  seen.beforeEscape = await page.evaluate(() => ({ selected: cy.$(":selected").length,
+    faded: cy.elements(".faded").length }));
   await page.keyboard.press("Escape");
-  seen.detailsAfterEscape = await page.evaluate(() => document.getElementById("details").innerHTML);
+  seen.afterEscape = await page.evaluate(() => ({ details: document.getElementById("details").innerHTML,
+    selected: cy.$(":selected").length, faded: cy.elements(".faded").length }));
   await page.screenshot({ path: `${out}/timeline-selected.png` });
 } else if (scenario === "save") {
   await settled();

@@ -344,7 +344,15 @@ async fn the_map_draws_what_the_api_answers_and_an_edge_click_filters() {
         title.contains("UTC: ") && title.contains("messages"),
         "{title}"
     );
-    assert_eq!(selected["detailsAfterEscape"], "");
+    let (before, after) = (&selected["beforeEscape"], &selected["afterEscape"]);
+    assert!(
+        before["selected"] == 1 && before["faded"].as_u64().unwrap() > 0,
+        "{before}"
+    );
+    assert_eq!(
+        *after,
+        serde_json::json!({"details": "", "selected": 0, "faded": 0})
+    );
     let expected = map_nodes(
         &client,
         &format!("{base}/api/map?view=logical&from={from}&to={to}"),

@@ -18,7 +18,7 @@ use super::{runtime, until_stopped};
 /// Arguments of `spider controller`.
 #[derive(Debug, Args)]
 pub struct ControllerArgs {
-    /// Where the feed is served (with `/readyz`, `/v1/status` and `/metrics`).
+    /// Where the feed is served (with `/readyz`, `/livez`, `/v1/status` and `/metrics`).
     #[arg(long, default_value = "0.0.0.0:4390", value_name = "ADDRESS")]
     pub listen: SocketAddr,
     /// A kubeconfig to reach the API with, instead of the pod's service account (a controller
