@@ -112,7 +112,7 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
                 "CronJob",
                 "DaemonSet",
                 "Deployment",
-                "Secret",
+                // No Secret: the API's tokens and the feed's are existing ones.
                 "Service",
                 // The controller's own: the agents' is not created in this case.
                 "ServiceAccount",
@@ -252,6 +252,18 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
     let objects = &cases["everything"]["objects"];
     let agent = &of_kind(objects, "DaemonSet")[0]["spec"]["template"]["spec"];
     assert_eq!(agent["serviceAccountName"], "observer");
+    // An existing feed token Secret is what the controller and the agents read, and none is made.
+    let controller = &named(objects, "Deployment", "spider-controller")["spec"]["template"]["spec"];
+    for pod in [agent, controller] {
+        let feed = pod["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|variable| variable["name"] == "SPIDER_FEED_TOKEN")
+            .unwrap()
+            .clone();
+        assert_eq!(feed["valueFrom"]["secretKeyRef"]["name"], "spider-feed");
+    }
     assert_eq!(
         agent["containers"][0]["securityContext"]["privileged"],
         true

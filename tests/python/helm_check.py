@@ -23,7 +23,11 @@ CASES = {
         "image": {"repository": "registry.example/spider", "tag": "1.2.3", "pullPolicy": "Always"},
         "imagePullSecrets": [{"name": "registry"}],
         "serviceAccount": {"create": False, "name": "observer"},
-        "controller": {"port": 4391, "nodeSelector": {"kubernetes.io/os": "linux"}},
+        "controller": {
+            "port": 4391,
+            "nodeSelector": {"kubernetes.io/os": "linux"},
+            "feedToken": {"existingSecret": "spider-feed"},
+        },
         "clusterName": "eu-west-prod",
         "agent": {
             "usage": {"readInterval": "5s", "maxFlows": 262144},

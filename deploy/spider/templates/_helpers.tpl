@@ -168,9 +168,9 @@ http://{{ include "spider.fullname" . }}-query.{{ .Release.Namespace }}:{{ .Valu
 http://{{ include "spider.fullname" . }}-controller.{{ .Release.Namespace }}:{{ .Values.controller.port }}
 {{- end -}}
 
-{{/* The Secret of the controller feed's token. */}}
+{{/* The Secret of the controller feed's token: the one given, else the one the chart makes. */}}
 {{- define "spider.feedTokenSecret" -}}
-{{- printf "%s-feed-token" (include "spider.fullname" .) -}}
+{{- .Values.controller.feedToken.existingSecret | default (printf "%s-feed-token" (include "spider.fullname" .)) -}}
 {{- end -}}
 
 {{/* The feed token's variable, from its Secret (the controller and every agent have it). */}}
