@@ -1,7 +1,7 @@
 // Spider's UI: the map (Cytoscape.js + fCoSE), the timeline, the grid and the details panel, all
 // driven by one state that the URL holds, so a link reproduces the screen. The pure parts —
 // formatting, the URL state, filters from map clicks — are modules of their own, unit-tested.
-import { ago, bytes, cellText, clock, escapeHtml, ordered, rate } from "./format.js";
+import { ago, bytes, cellText, clock, duration, escapeHtml, ordered, rate } from "./format.js";
 import { ALL_CLUSTERS, chosenCluster, parseState, toSearch } from "./state.js";
 import { allOf, edgeFilter, leafFilter, toggleClauses, withClause } from "./filters.js";
 
@@ -551,20 +551,36 @@ const CARDS = [
   { id: "talkers", title: "Top talkers", group_by: "src.workload", measure: "bytes" },
   { id: "dns", title: "Top DNS users", group_by: "src.workload", measure: "messages", filter: "port = 53" },
   { id: "cross", title: "Inter-namespace traffic", group_by: "src.namespace", measure: "bytes", filter: "scope = cross" },
+  { id: "status", title: "HTTP status classes", dataset: "http", group_by: "status_class", measure: "records" },
+  { id: "latency", title: "HTTP latency p90 by host", dataset: "http", group_by: "host", measure: "latency_p90" },
 ];
+
+/** A card's value in its unit: bytes, a latency, or a count. */
+function cardValue(card, value) {
+  if (card.measure === "bytes") return bytes(value);
+  if (card.measure.startsWith("latency")) return duration(value);
+  return Number(value).toLocaleString();
+}
 
 async function loadDashboard() {
   const board = $("dashboard");
   if (board.hidden) return;
-  const cards = await Promise.all(CARDS.map(async (card) => ({
-    card,
-    stats: await api("/api/stats", { group_by: card.group_by, measure: card.measure, top: 10 },
-      "network_usage", card.filter),
-  })));
-  const value = (card, v) => (card.measure === "bytes" ? bytes(v) : String(v));
-  board.innerHTML = cards.map(({ card, stats }) => `<div class="card" id="card-${card.id}"><h4>${card.title}</h4>
-    <table>${stats.groups.map((g) => `<tr><td>${escapeHtml(g.key ?? "—")}</td><td>${value(card, g.value)}</td></tr>`).join("")}</table>
-    <p>total <span class="total">${value(card, stats.total)}</span></p></div>`).join("");
+  const cards = await Promise.all(CARDS.map(async (card) => {
+    const dataset = card.dataset || "network_usage";
+    const params = { dataset, group_by: card.group_by, measure: card.measure, top: 10 };
+    return { card, stats: await api("/api/stats", params, dataset, card.filter) };
+  }));
+  // Each group a bar of its share of the card's largest, so the eye reads the ranking.
+  board.innerHTML = cards.map(({ card, stats }) => {
+    const largest = Math.max(1, ...stats.groups.map((g) => g.value));
+    const rows = stats.groups.map((g) => `<tr><td>${escapeHtml(g.key ?? "—")}</td>
+      <td class="bar"><span style="width:${(100 * g.value) / largest}%"></span></td>
+      <td>${cardValue(card, g.value)}</td></tr>`).join("");
+    const empty = stats.groups.length ? "" : `<p class="empty">nothing in this range${card.dataset ? " (no HTTP captured)" : ""}</p>`;
+    const total = stats.total === null || stats.total === undefined || !stats.groups.length ? ""
+      : `<p>total <span class="total">${cardValue(card, stats.total)}</span></p>`;
+    return `<div class="card" id="card-${card.id}"><h4>${card.title}</h4><table>${rows}</table>${empty}${total}</div>`;
+  }).join("");
 }
 
 $("dashboard-on").addEventListener("change", () => {
