@@ -136,6 +136,9 @@ const cy = cytoscape({
     { selector: ":selected", style: { "line-color": "#f59e0b", "target-arrow-color": "#f59e0b",
       "border-color": "#f59e0b", "border-width": 3 } },
     { selector: ".faded", style: { opacity: 0.15 } },
+    { selector: ".inside-collapsed", style: { display: "none" } },
+    { selector: "node.collapsed", style: { "border-width": 2, "border-style": "double", "background-opacity": 0.8 } },
+    { selector: "edge.meta", style: { "line-style": "solid", "line-color": "#94a3b8", "target-arrow-color": "#94a3b8" } },
   ],
 });
 // The browser tests read the map as drawn.
@@ -176,6 +179,7 @@ async function loadMap() {
   $("tip").hidden = true;
   cy.elements().remove();
   cy.add(elements(first));
+  redrawCollapsed();
   layout();
   drawLegend();
   $("map-empty").hidden = first.edges.length > 0;
@@ -184,6 +188,7 @@ async function loadMap() {
   if (first.rest.edges > 0) {
     const next = await api("/api/map", { view: state.view, limit: 1000, offset: 300 });
     cy.add(elements(next).filter((el) => cy.getElementById(el.data.id).empty()));
+    redrawCollapsed();
     layout();
     drawLegend();
     $("map").dataset.edges = String(first.edges.length + next.edges.length);
@@ -198,13 +203,70 @@ function addFilter(clause) {
 
 cy.on("tap", "edge", (event) => {
   const edge = event.target.data();
-  addFilter(edgeFilter(edge.source, edge.target));
+  const filter = edgeFilter(edge.source, edge.target);
+  if (filter) addFilter(filter);
 });
 
 cy.on("tap", "node", (event) => {
   const node = event.target;
   if (node.isParent()) return;
   showDetails(node.id());
+});
+
+// ---- collapse and expand -----------------------------------------------------------------------
+
+/** Compounds drawn collapsed: their contents hidden, their traffic on edges of their own. */
+const collapsed = new Set();
+
+/** The element an end is drawn as: its outermost collapsed compound, else itself. */
+function drawnAs(node) {
+  const closed = node.ancestors().filter((a) => collapsed.has(a.id()));
+  return closed.nonempty() ? closed.last() : node;
+}
+
+/** Hides what collapsed compounds hold and draws their traffic on edges between what is drawn,
+ * summed per pair of drawn ends. */
+function redrawCollapsed() {
+  cy.batch(() => {
+    cy.edges(".meta").remove();
+    cy.nodes().forEach((n) => n.toggleClass("inside-collapsed",
+      n.ancestors().some((a) => collapsed.has(a.id()))));
+    cy.nodes(":parent").forEach((n) => n.toggleClass("collapsed", collapsed.has(n.id())));
+    const sums = new Map();
+    cy.edges().forEach((edge) => {
+      const [from, to] = [drawnAs(edge.source()), drawnAs(edge.target())];
+      if (from.id() === edge.source().id() && to.id() === edge.target().id()) return;
+      if (from.id() === to.id()) return;
+      const key = `${from.id()}→${to.id()}`;
+      const sum = sums.get(key) || { id: `meta:${key}`, source: from.id(), target: to.id(), bytes: 0,
+        bytesToServer: 0, bytesToClient: 0, messages: 0, udp: false, ports: new Set(), transports: new Set() };
+      const d = edge.data();
+      sum.bytes += d.bytes;
+      sum.bytesToServer += d.bytesToServer;
+      sum.bytesToClient += d.bytesToClient;
+      sum.messages += d.messages;
+      sum.udp ||= d.udp;
+      d.ports.split(",").filter(Boolean).forEach((p) => sum.ports.add(p));
+      d.transport.split(",").filter(Boolean).forEach((t) => sum.transports.add(t));
+      sums.set(key, sum);
+    });
+    const largest = Math.max(1, ...[...sums.values()].map((s) => s.bytes), ...cy.edges().map((e) => e.data("bytes")));
+    cy.add([...sums.values()].map((s) => ({ group: "edges", classes: "meta", data: { ...s,
+      ports: [...s.ports].join(","), transport: [...s.transports].join(","), width: scale(s.bytes, largest, 1, 9) } })));
+  });
+}
+
+/** Collapses an expanded compound, or expands a collapsed one. */
+function toggleCollapsed(compound) {
+  if (collapsed.has(compound.id())) collapsed.delete(compound.id());
+  else collapsed.add(compound.id());
+  redrawCollapsed();
+}
+
+// A double tap on a namespace, node or group collapses or expands it.
+cy.on("dbltap", "node", (event) => {
+  const node = event.target;
+  if (node.isParent() || collapsed.has(node.id())) toggleCollapsed(node);
 });
 
 // Selecting a leaf fades all but its neighbourhood (its peers, their edges and compounds).

@@ -136,6 +136,30 @@ if (scenario === "views") {
     return result;
   });
   await page.screenshot({ path: `${out}/map-selected.png` });
+  // A double tap collapses a namespace onto edges of its own, and another brings it back.
+  seen.collapse = await page.evaluate(() => {
+    cy.elements().unselect();
+    const compound = cy.nodes(":parent").filter((n) => n.id().startsWith("ns|"))
+      .max((n) => n.descendants().length).ele;
+    const inside = compound.descendants();
+    const crossing = inside.connectedEdges()
+      .filter((e) => !(inside.contains(e.source()) && inside.contains(e.target())));
+    const shown = (eles) => eles.filter((n) => n.style("display") !== "none").length;
+    const visibleBefore = shown(cy.nodes());
+    compound.emit("dbltap");
+    const meta = cy.edges(".meta");
+    return { id: compound.id(), inside: inside.length, stillShown: shown(inside),
+      crossingBytes: crossing.reduce((sum, e) => sum + e.data("bytes"), 0),
+      metaBytes: meta.reduce((sum, e) => sum + e.data("bytes"), 0), meta: meta.length,
+      metaTouch: meta.every((e) => e.data("source") === compound.id() || e.data("target") === compound.id()),
+      visibleBefore };
+  });
+  await page.screenshot({ path: `${out}/map-collapsed.png` });
+  seen.expanded = await page.evaluate((id) => {
+    cy.getElementById(id).emit("dbltap");
+    const visible = cy.nodes().filter((n) => n.style("display") !== "none").length;
+    return { visible, meta: cy.edges(".meta").length };
+  }, seen.collapse.id);
 } else if (scenario === "clusters") {
   // Several clusters: the page opens on the picker; choosing one draws its map alone.
   await page.waitForSelector("#cluster-picker:not([hidden]) button");

@@ -195,6 +195,22 @@ async fn the_map_draws_what_the_api_answers_and_an_edge_click_filters() {
         "{faded}"
     );
 
+    // Collapse and expand round-trip: the collapsed namespace's crossing bytes all go onto edges
+    // of its own, and expanding restores the map as it was.
+    let collapse = &legend["collapse"];
+    assert!(collapse["inside"].as_u64().unwrap() > 1, "{collapse}");
+    assert_eq!(collapse["stillShown"], 0, "{collapse}");
+    assert!(collapse["meta"].as_u64().unwrap() > 0, "{collapse}");
+    assert_eq!(
+        collapse["metaBytes"], collapse["crossingBytes"],
+        "{collapse}"
+    );
+    assert_eq!(collapse["metaTouch"], true, "{collapse}");
+    assert_eq!(
+        legend["expanded"],
+        serde_json::json!({"visible": collapse["visibleBefore"], "meta": 0})
+    );
+
     // Four range changes later, the captures are still polled every 3 s: 2 or 3 polls in 6.5 s.
     let polled = browse(&base, "pollers");
     let polls = polled["polls"].as_u64().unwrap();

@@ -29,3 +29,13 @@ test("the toggles become clauses, and empty filters drop out", () => {
   assert.equal(toggleClauses([], false), "scope != internal");
   assert.equal(allOf(["a", "", "b or c"]), "(a) and (b or c)");
 });
+
+test("a collapsed compound at an end filters on what it holds", () => {
+  assert.equal(leafFilter("ns|shop", "src"), `src.namespace = "shop"`);
+  assert.equal(leafFilter("node|node-1", "dst"), `dst.node = "node-1"`);
+  assert.equal(leafFilter("pn|node-1|shop", "src"), `src.node = "node-1" and src.namespace = "shop"`);
+  assert.equal(leafFilter("g|external", "dst"), "dst.class = external");
+  assert.equal(leafFilter("d|example.com", "dst"), `dst.name ~ "example.com"`);
+  assert.equal(leafFilter("g|addresses", "src"), null);
+  assert.equal(edgeFilter("g|addresses", "ns|shop"), null, "no filter rather than a wrong one");
+});
