@@ -11,6 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::try_join_all;
 use futures::{StreamExt, TryStreamExt};
+
+use crate::file_set::published;
 use serde::Serialize;
 use spider_lake::Lake;
 use spider_lake::layout::HourDirectory;
@@ -116,10 +118,10 @@ async fn agents(
     .await?;
     let mut by_node: BTreeMap<String, (BTreeSet<&'static str>, i64)> = BTreeMap::new();
     for (dataset, writers) in written {
-        for (node, published) in writers {
-            let agent = by_node.entry(node).or_insert((BTreeSet::new(), published));
+        for (node, written) in writers {
+            let agent = by_node.entry(node).or_insert((BTreeSet::new(), written));
             agent.0.insert(dataset);
-            agent.1 = agent.1.max(published);
+            agent.1 = agent.1.max(written);
         }
     }
     Ok(by_node
@@ -150,19 +152,15 @@ async fn newest_hours(
     Ok(newest)
 }
 
-/// The writers of the published data files in `directory`, with when each file was published.
+/// The writers of the published data files in `directory`, with when each file was published:
+/// the listing the answer fingerprints read, so what counts as published is said once.
 async fn writers_in(lake: &Lake, directory: &str) -> Result<Vec<(String, i64)>, QueryError> {
-    let files: Vec<_> = lake
-        .store()
-        .list(Some(&lake.key(directory)))
-        .try_collect()
-        .await
-        .map_err(listing)?;
+    let files = published(lake, &[directory.to_owned()]).await?;
     Ok(files
         .into_iter()
-        .filter_map(|meta| {
-            let writer = writer_of(meta.location.filename()?)?;
-            Some((writer.to_owned(), meta.last_modified.timestamp_micros()))
+        .filter_map(|(path, _, modified, _)| {
+            let name = path.rsplit('/').next()?;
+            Some((writer_of(name)?.to_owned(), modified))
         })
         .collect())
 }

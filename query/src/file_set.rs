@@ -102,11 +102,15 @@ pub(crate) fn hour_partition(path: &str) -> Option<HourKey> {
     Some((cluster_of(path)?.to_owned(), found.0?, found.1?))
 }
 
-type FileKey = (String, u64, i64, Option<String>);
+/// A published file: its path below the lake, size, modification time (µs) and tag.
+pub(crate) type FileKey = (String, u64, i64, Option<String>);
 
 /// The published files below `directories`: name, size, modification time and tag, sorted
 /// (listings come in the store's order, which need not be stable).
-async fn published(lake: &Lake, directories: &[String]) -> Result<Vec<FileKey>, QueryError> {
+pub(crate) async fn published(
+    lake: &Lake,
+    directories: &[String],
+) -> Result<Vec<FileKey>, QueryError> {
     let store = lake.store();
     let root = lake.key("");
     let mut files = Vec::new();

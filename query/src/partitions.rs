@@ -66,11 +66,11 @@ impl RangeScan {
     /// The clusters a query reads: the one its filters name, else every one the dataset has.
     async fn clusters(&self, fixed: &[(String, String)]) -> Result<Vec<String>> {
         let [cluster, ..] = PARTITION_COLUMNS;
-        if let Some((_, named)) = fixed.iter().find(|(column, _)| column == cluster) {
-            return Ok(vec![named.clone()]);
-        }
-        self.lake
-            .clusters(self.dataset)
+        let named = fixed
+            .iter()
+            .find(|(column, _)| column == cluster)
+            .map(|(_, name)| name.as_str());
+        crate::file_set::clusters_of(&self.lake, self.dataset, named)
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))
     }

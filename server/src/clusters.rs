@@ -17,7 +17,7 @@ use serde::Serialize;
 use spider_capture_protocol::WhispererStatus;
 use spider_kube::feed::{ControllerStatus, MAX_KINDS};
 use spider_query::Lake;
-use spider_query::clusters::{AgentReport, ClusterReport, clusters};
+use spider_query::clusters::{ClusterReport, clusters};
 use spider_records::catalog::{CLUSTER_NAME_RULE, is_cluster_name};
 use spider_records::workload::{MAX_NAME_BYTES, check_name};
 
@@ -157,34 +157,38 @@ struct ListedWhisperer {
     report: Reported<WhispererStatus>,
 }
 
-/// A cluster as `GET /api/clusters` answers it.
+/// A cluster as `GET /api/clusters` answers it: what the lake says of it, and its reporters.
 #[derive(Debug, Serialize)]
 struct Listed {
-    name: String,
-    datasets: Vec<&'static str>,
-    agents: Vec<AgentReport>,
-    last_report: Option<i64>,
+    #[serde(flatten)]
+    lake: ClusterReport,
     controller: Option<Reported<ControllerStatus>>,
     whisperers: Vec<ListedWhisperer>,
 }
 
 impl Listed {
-    fn named(name: String) -> Self {
+    /// A cluster as the lake has it, none of its reporters heard yet.
+    fn of(lake: ClusterReport) -> Self {
         Self {
-            name,
-            datasets: Vec::new(),
-            agents: Vec::new(),
-            last_report: None,
+            lake,
             controller: None,
             whisperers: Vec::new(),
         }
     }
+
+    /// A cluster that reports before it has written anything.
+    fn named(name: String) -> Self {
+        Self::of(ClusterReport {
+            name,
+            datasets: Vec::new(),
+            agents: Vec::new(),
+            last_report: None,
+        })
+    }
 }
 
 fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
+    spider_records::Timestamp::now().as_micros()
 }
 
 /// The lake's clusters with their agents, and every cluster a controller or Whisperer reports
@@ -195,15 +199,7 @@ async fn listed(lake: &Lake, known: &Clusters) -> Result<Vec<Listed>, ApiError> 
         .of_lake(lake)
         .await?
         .into_iter()
-        .map(|cluster| {
-            let entry = Listed {
-                datasets: cluster.datasets,
-                agents: cluster.agents,
-                last_report: cluster.last_report,
-                ..Listed::named(cluster.name.clone())
-            };
-            (cluster.name, entry)
-        })
+        .map(|cluster| (cluster.name.clone(), Listed::of(cluster)))
         .collect();
     for (name, report) in known.controllers.listed(now) {
         let entry = listed

@@ -269,20 +269,15 @@ cy.on("dbltap", "node", (event) => {
   if (node.isParent() || collapsed.has(node.id())) toggleCollapsed(node);
 });
 
-// Selecting a leaf fades all but its neighbourhood (its peers, their edges and compounds).
-cy.on("select", "node:childless", (event) => {
-  const near = event.target.closedNeighborhood();
-  const kept = near.union(near.ancestors());
-  cy.elements().not(kept).addClass("faded");
-});
-cy.on("unselect", "node", () => {
-  const still = cy.nodes(":selected:childless");
+// Selecting leaves fades all but their neighbourhood (their peers, the edges and compounds).
+function fadeAllButSelected() {
+  const selected = cy.nodes(":selected:childless");
   cy.elements().removeClass("faded");
-  if (still.nonempty()) {
-    const near = still.closedNeighborhood();
-    cy.elements().not(near.union(near.ancestors())).addClass("faded");
-  }
-});
+  if (selected.empty()) return;
+  const near = selected.closedNeighborhood();
+  cy.elements().not(near.union(near.ancestors())).addClass("faded");
+}
+cy.on("select unselect", "node", fadeAllButSelected);
 
 // ---- legend and tooltips ----------------------------------------------------------------------
 

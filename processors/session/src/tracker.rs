@@ -212,9 +212,12 @@ impl Tracker {
             &mut self.learnt,
         );
         self.buffered = self.buffered + session.buffered() - before;
-        let (id, client, server) = (session.id, session.client, session.server);
-        let capturer = session.capturer.clone();
-        self.record_exchanges(id, client, server, &capturer);
+        // Most segments complete no exchange and teach no name: nothing to copy out for them.
+        if !self.exchanges.is_empty() || !self.learnt.is_empty() {
+            let (id, client, server) = (session.id, session.client, session.server);
+            let capturer = session.capturer.clone();
+            self.record_exchanges(id, client, server, &capturer);
+        }
         while self.buffered > self.limits.max_buffered {
             self.evict_biggest();
         }

@@ -8,7 +8,6 @@ use std::process::ExitCode;
 
 use clap::Args;
 use spider_collector::Telemetry;
-use spider_collector::records::catalog::{CLUSTER_NAME_RULE, is_cluster_name};
 use spider_controller::report::ReportTo;
 use spider_controller::{Controller, Identity};
 use spider_kube::{AuthType, kubernetes};
@@ -36,19 +35,27 @@ pub struct ControllerArgs {
     #[arg(long, value_name = "URL")]
     pub advertise: Option<String>,
     /// A query service to report the controller's status to (`http://spider-query:8080`), so it
-    /// lists the cluster with its controller; the agent role's token is read from
-    /// `$SPIDER_AGENT_TOKEN`. The feed's own token, which agents then need
-    /// (`controller_token`), is read from `$SPIDER_FEED_TOKEN`.
+    /// lists the cluster with its controller.
     #[arg(long, value_name = "URL")]
     pub report_to: Option<String>,
-}
-
-/// Where the feed's token comes from: an environment variable, so it shows in no process list.
-pub const FEED_TOKEN_VARIABLE: &str = "SPIDER_FEED_TOKEN";
-
-/// A token from the environment; unset and empty alike are none.
-fn secret_variable(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|token| !token.is_empty())
+    /// The query service's agent token, which the reports carry (the environment keeps it out of
+    /// process lists).
+    #[arg(
+        long,
+        env = "SPIDER_AGENT_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub agent_token: Option<String>,
+    /// The token the feed and the status need (agents give it as `controller_token`); open
+    /// without one.
+    #[arg(
+        long,
+        env = "SPIDER_FEED_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub feed_token: Option<String>,
 }
 
 pub(super) fn controller(args: &ControllerArgs) -> ExitCode {
@@ -63,9 +70,14 @@ pub(super) fn controller(args: &ControllerArgs) -> ExitCode {
         };
         let client =
             kubernetes::client(auth, args.kubeconfig.as_deref(), args.context.as_deref()).await?;
+        // `--cluster` is checked by its parser, the environment's by `cluster_name`.
         let cluster = spider_collector::cluster_name(args.cluster.clone());
-        if !is_cluster_name(&cluster) {
-            return Err(format!("cluster {cluster:?}: {CLUSTER_NAME_RULE}"));
+        if args
+            .feed_token
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            return Err("the feed token is empty: unset it for an open feed".to_owned());
         }
         if let Some(feed) = &args.advertise {
             spider_kube::feed::objects_url(feed, None).map_err(|e| format!("--advertise: {e}"))?;
@@ -75,9 +87,9 @@ pub(super) fn controller(args: &ControllerArgs) -> ExitCode {
             feed: args.advertise.clone(),
             report_to: args.report_to.clone().map(|service| ReportTo {
                 service,
-                token: secret_variable("SPIDER_AGENT_TOKEN"),
+                token: args.agent_token.clone().filter(|t| !t.is_empty()),
             }),
-            token: secret_variable(FEED_TOKEN_VARIABLE),
+            token: args.feed_token.clone(),
         };
         let telemetry = Telemetry::new();
         let controller = Controller::start(
