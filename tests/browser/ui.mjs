@@ -1,7 +1,7 @@
 // Drives Spider's UI in Debian's Chromium and prints what it saw as JSON, for tests/it/ui.rs to
 // check against the API. Screenshots go to OUT.
 //
-//   node ui.mjs BASE_URL OUT SCENARIO   SCENARIO: views | map | attach | toggles | pollers | click-edge | timeline | save | load-saved | token | capture | clusters
+//   node ui.mjs BASE_URL OUT SCENARIO   SCENARIO: views | map | demo | attach | toggles | pollers | click-edge | timeline | save | load-saved | token | capture | clusters
 import { chromium } from "playwright-core";
 
 const [base, out, scenario] = process.argv.slice(2);
@@ -72,6 +72,22 @@ if (scenario === "views") {
   seen.edges = await page.evaluate(() => cy.edges().map((e) => ({ source: e.data("source"),
     target: e.data("target"), bytes: e.data("bytes"), ports: e.data("ports") })));
   await page.screenshot({ path: `${out}/map-end-to-end.png` });
+} else if (scenario === "demo") {
+  // The living demo: the map as drawn, its legend, and the capture the demo attached.
+  await settled();
+  seen.edges = await page.evaluate(() => cy.edges().map((e) => ({ source: e.data("source"),
+    target: e.data("target"), bytes: e.data("bytes") })));
+  seen.legend = await page.evaluate(() => [...document.querySelectorAll("#legend li[data-kind]")]
+    .map((li) => li.dataset.kind));
+  await page.waitForFunction(() => Number(document.querySelector("#captures .capture-status")
+    ?.dataset.packets) > 0, null, { timeout: 20000 });
+  seen.captures = await page.evaluate(() => document.getElementById("captures").innerText);
+  await page.screenshot({ path: `${out}/demo-logical.png` });
+  await page.selectOption("#view", "physical");
+  await page.waitForFunction(() => location.search.includes("view=physical"));
+  await page.waitForTimeout(100);
+  await settled();
+  await page.screenshot({ path: `${out}/demo-physical.png` });
 } else if (scenario === "attach") {
   // Attach a Whisperer to shop/web from its details, watch its status, stop it.
   await settled();

@@ -10,7 +10,7 @@ use std::process::Child;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use spider_testkit::cluster::{Cluster, Workload, cluster_cidrs};
+use spider_testkit::cluster::{Cluster, Workload, cluster_cidrs, objects};
 use spider_testkit::kube_api::FakeApi;
 use spider_testkit::netns::{finished, started};
 use spider_testkit::otlp_peer::Peer;
@@ -19,14 +19,6 @@ use spider_testkit::python_script;
 use crate::end_to_end::{otlp_points, otlp_sum};
 use crate::serve::{get_json, serving, sql_rows};
 use crate::support::{config_file, scratch, spawn, stderr, terminate};
-
-fn workload(namespace: &str, kind: &str, name: &str) -> Workload {
-    Workload {
-        namespace: namespace.into(),
-        kind: kind.into(),
-        name: name.into(),
-    }
-}
 
 /// The agent of one node: eBPF usage scoped to the node's cgroup, enrichment from the API.
 fn agent_config(
@@ -157,33 +149,52 @@ fn edges(map: &Value) -> BTreeMap<(String, String), [u64; 3]> {
         .collect()
 }
 
+/// Two nodes with pods of every kind, a TCP and a DNS Service, a NodePort and the outside
+/// host; returns the pods web, cache, api, dns and probe, then the two Services.
+fn build(
+    cluster: &mut Cluster,
+) -> anyhow::Result<(usize, usize, usize, usize, usize, usize, usize)> {
+    let (n1, n2) = (cluster.add_node("node-1")?, cluster.add_node("node-2")?);
+    let web = cluster.add_pod(
+        n1,
+        "web-5d9c7-a1",
+        Workload::new("shop", "Deployment", "web"),
+    )?;
+    let cache = cluster.add_pod(n1, "cache-0", Workload::new("shop", "StatefulSet", "cache"))?;
+    let api = cluster.add_pod(
+        n2,
+        "api-5d9c7-b2",
+        Workload::new("shop", "Deployment", "api"),
+    )?;
+    let dns = cluster.add_pod(
+        n2,
+        "coredns-5d9c7-c3",
+        Workload::new("kube-system", "Deployment", "coredns"),
+    )?;
+    let probe = cluster.add_host_pod(
+        n1,
+        "probe-x7",
+        Workload::new("kube-system", "DaemonSet", "probe"),
+    )?;
+    let api_service = cluster.add_service("shop", "api", 80, "tcp", (api, 7777))?;
+    let dns_service = cluster.add_service("kube-system", "kube-dns", 53, "udp", (dns, 53))?;
+    cluster.add_node_port(n2, 30080, "tcp", (api, 7777))?;
+    cluster.add_outside()?;
+    Ok((web, cache, api, dns, probe, api_service, dns_service))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_kind_of_cluster_conversation_is_counted_once_on_map_stats_and_otlp() {
     let Some(_turn) = spider_testkit::netns::kernel_turn().await else {
         return;
     };
-    let mut cluster = Cluster::new();
-    let (n1, n2) = (cluster.add_node("node-1"), cluster.add_node("node-2"));
-    let web = cluster.add_pod(n1, "web-5d9c7-a1", workload("shop", "Deployment", "web"));
-    let cache = cluster.add_pod(n1, "cache-0", workload("shop", "StatefulSet", "cache"));
-    let api = cluster.add_pod(n2, "api-5d9c7-b2", workload("shop", "Deployment", "api"));
-    let dns = cluster.add_pod(
-        n2,
-        "coredns-5d9c7-c3",
-        workload("kube-system", "Deployment", "coredns"),
-    );
-    let probe = cluster.add_host_pod(
-        n1,
-        "probe-x7",
-        workload("kube-system", "DaemonSet", "probe"),
-    );
-    let api_service = cluster.add_service("shop", "api", 80, "tcp", (api, 7777));
-    let dns_service = cluster.add_service("kube-system", "kube-dns", 53, "udp", (dns, 53));
-    cluster.add_node_port(n2, 30080, "tcp", (api, 7777));
-    cluster.add_outside();
+    let mut cluster = Cluster::new().expect("a simulated cluster");
+    let (web, cache, api, dns, probe, api_service, dns_service) =
+        build(&mut cluster).expect("the cluster's nodes, pods and Services");
+    let (n1, n2) = (0, 1);
 
     let mut api_server = FakeApi::start_new(Duration::from_secs(5)).await;
-    for object in cluster.objects() {
+    for object in objects(&cluster) {
         api_server.apply(object);
     }
     let dir = scratch("cluster");

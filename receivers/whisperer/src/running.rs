@@ -13,14 +13,28 @@ use spider_collector::Output;
 use spider_collector::telemetry::ComponentTelemetry;
 use tokio_util::sync::CancellationToken;
 
-/// The capture filter of a set of pods: each packet once (as it enters the host from its
-/// sender, so a packet that crosses two of its veths is not taken twice), to or from them.
+/// The capture filter of a set of pods: each packet once, as the pods themselves see it, to or
+/// from them.
+///
+/// On a node, a pod's packets cross the host twice, and Services translate them in between
+/// (kube-proxy's DNAT in PREROUTING, its reverse in POSTROUTING). So a pod's own view is taken
+/// where it meets the host: what it sends as it enters the host (`inbound`, still addressed to
+/// the ClusterIP it connected to), what it receives as it leaves towards it (`outbound`, the
+/// reply already carrying the ClusterIP back; a NodePort's request already translated to the
+/// pod). A packet from one of the pods to another is taken once, as it leaves its sender.
 /// The requested `extra` filter must compile on its own first: only then is it one balanced
 /// expression that the parentheses around it keep inside the pod restriction (libpcap gives
 /// `and` and `or` one precedence, so `tcp) or (ip` would otherwise capture the whole host).
 pub fn pods_filter(ips: &[IpAddr], extra: &str) -> Result<String, String> {
-    let hosts: Vec<String> = ips.iter().map(|ip| format!("host {ip}")).collect();
-    let mut filter = format!("inbound and ({})", hosts.join(" or "));
+    let hosts = |direction: &str| {
+        let hosts: Vec<String> = ips
+            .iter()
+            .map(|ip| format!("{direction} host {ip}"))
+            .collect();
+        hosts.join(" or ")
+    };
+    let (from, to) = (hosts("src"), hosts("dst"));
+    let mut filter = format!("((inbound and ({from})) or (outbound and ({to}) and not ({from})))");
     if !extra.trim().is_empty() {
         spider_capture::check_filter(extra)
             .map_err(|error| format!("the requested filter {extra:?} is refused: {error}"))?;

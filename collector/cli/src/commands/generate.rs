@@ -1,7 +1,7 @@
 //! `spider generate`: a made-up cluster's network usage written as a Parquet dataset, for demos,
 //! UI work and benchmarks.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
@@ -46,6 +46,46 @@ pub struct GenerateArgs {
     pub cluster: String,
 }
 
+/// Writes `hours` of made-up usage of a cluster of `shape` (named `cluster`), ending at `end`,
+/// into the dataset at `out`; returns the rows and minutes written.
+pub(super) async fn write_usage(
+    out: &Path,
+    shape: Shape,
+    seed: u64,
+    cluster: &str,
+    end: Timestamp,
+    hours: u32,
+) -> Result<(usize, i64), String> {
+    let context = CreateContext {
+        id: "parquet".parse().expect("valid id"),
+        pipeline: None,
+        telemetry: ComponentTelemetry::detached(&[]),
+        node: "generate".into(),
+        cluster: cluster.to_owned(),
+    };
+    let config = ParquetConfig {
+        path: out.to_owned(),
+        ..ParquetConfig::default()
+    };
+    let mut parquet = ParquetExporterFactory
+        .create(config, context)
+        .map_err(|e| e.to_string())?;
+    parquet.start().await.map_err(|e| e.to_string())?;
+    let mut generated = Cluster::new(shape, seed);
+    let minutes = i64::from(hours) * 60;
+    let mut rows = 0;
+    for minute in (1..=minutes).rev() {
+        let records = generated.minute(end.plus_micros(-minute * MICROS_PER_MINUTE), shape.nodes);
+        rows += records.len();
+        parquet
+            .export(&Batch::Usage(records))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    parquet.shutdown().await.map_err(|e| e.to_string())?;
+    Ok((rows, minutes))
+}
+
 pub(super) fn generate(args: GenerateArgs) -> ExitCode {
     let end = match args
         .end
@@ -70,36 +110,14 @@ pub(super) fn generate(args: GenerateArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
-    let written = runtime.block_on(async {
-        let context = CreateContext {
-            id: "parquet".parse().expect("valid id"),
-            pipeline: None,
-            telemetry: ComponentTelemetry::detached(&[]),
-            node: "generate".into(),
-            cluster: args.cluster.clone(),
-        };
-        let config = ParquetConfig {
-            path: args.out.clone(),
-            ..ParquetConfig::default()
-        };
-        let mut parquet = ParquetExporterFactory
-            .create(config, context)
-            .map_err(|e| e.to_string())?;
-        parquet.start().await.map_err(|e| e.to_string())?;
-        let mut cluster = Cluster::new(shape, args.seed);
-        let minutes = i64::from(args.hours) * 60;
-        let mut rows = 0;
-        for minute in (1..=minutes).rev() {
-            let records = cluster.minute(end.plus_micros(-minute * MICROS_PER_MINUTE), shape.nodes);
-            rows += records.len();
-            parquet
-                .export(&Batch::Usage(records))
-                .await
-                .map_err(|e| e.to_string())?;
-        }
-        parquet.shutdown().await.map_err(|e| e.to_string())?;
-        Ok::<_, String>((rows, minutes))
-    });
+    let written = runtime.block_on(write_usage(
+        &args.out,
+        shape,
+        args.seed,
+        &args.cluster,
+        end,
+        args.hours,
+    ));
     match written {
         Ok((rows, minutes)) => {
             println!(

@@ -225,14 +225,34 @@ pub(crate) async fn until_stopped() {
 
 /// Waits for SIGTERM or SIGINT; says which.
 pub(crate) async fn stop_signal() -> anyhow::Result<&'static str> {
-    use anyhow::Context;
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
-    Ok(tokio::select! {
-        _ = terminate.recv() => "SIGTERM",
-        _ = interrupt.recv() => "SIGINT",
-    })
+    Ok(StopSignals::install()?.received().await)
+}
+
+/// SIGTERM and SIGINT, caught from the moment they are installed (until then either ends the
+/// process at once, with no clean-up).
+pub(crate) struct StopSignals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Catches both (inside the runtime).
+    pub(crate) fn install() -> anyhow::Result<Self> {
+        use anyhow::Context;
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            terminate: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+            interrupt: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+        })
+    }
+
+    /// Waits for either, caught since the install; says which.
+    pub(crate) async fn received(mut self) -> &'static str {
+        tokio::select! {
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => "SIGINT",
+        }
+    }
 }
 
 /// A `--cluster` argument: a cluster name, or clap's error with the rule.

@@ -78,11 +78,11 @@ fn the_filter_takes_each_packet_of_the_pods_once() {
     let ips = ["10.0.0.2".parse().unwrap(), "fd00::2".parse().unwrap()];
     assert_eq!(
         pods_filter(&ips, "tcp port 80").unwrap(),
-        "inbound and (host 10.0.0.2 or host fd00::2) and (tcp port 80)"
+        "((inbound and (src host 10.0.0.2 or src host fd00::2)) or (outbound and (dst host 10.0.0.2 or dst host fd00::2) and not (src host 10.0.0.2 or src host fd00::2))) and (tcp port 80)"
     );
     assert_eq!(
         pods_filter(&ips[..1], " ").unwrap(),
-        "inbound and (host 10.0.0.2)"
+        "((inbound and (src host 10.0.0.2)) or (outbound and (dst host 10.0.0.2) and not (src host 10.0.0.2)))"
     );
     spider_capture::check_filter(&pods_filter(&ips, "tcp port 80").unwrap()).expect("compiles");
     // Wrapped, this one would compile and widen the capture to every packet of the host.

@@ -1,0 +1,660 @@
+//! A Kubernetes cluster simulated on this one kernel, as kind and k3d clusters are: several
+//! nodes, their pods, Services in front of them, host-network pods and a host outside.
+//!
+//! - A **node** is a cgroup v2 subtree (what its agent's `cgroup_path` names) and an address on
+//!   a dummy interface in the root network namespace, which stands for the node's network.
+//! - A **pod** is a network namespace routed from the root namespace the way Calico plugs pods
+//!   in (a `/32` on `eth0`, a veth whose host end the pod's default route points at), and its
+//!   processes run inside a cgroup below its node's. Pods on different nodes reach each other
+//!   through the root namespace's routes.
+//! - A **host-network pod** runs in the root namespace, in its node's cgroup, from its node's
+//!   address.
+//! - A **Service** is kube-proxy's iptables shape: DNAT rules in a chain that PREROUTING (pod
+//!   clients) and OUTPUT (host clients) jump to; a **NodePort** translates a node's address and
+//!   port (external traffic policy `Local`: the client's address is kept).
+//! - The **outside** host is a namespace routed the same way, in no node's cgroup.
+//!
+//! Every name a cluster makes derives from its tag and subnet, so everything is removed on drop
+//! (namespaces, veths, cgroups, addresses, routes, rules), and [`Cluster::named`] first sweeps
+//! what a crashed run of the same name left behind. [`Cluster::inventory_yaml`] describes it in
+//! the static inventory's format; the test kit turns it into API objects for its fake server.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use anyhow::{Context, bail, ensure};
+
+/// Nodes a cluster holds at most: each takes one of the five `/24`s of its subnet.
+pub const MAX_NODES: usize = 5;
+
+/// Subnets tests draw from; higher ones are left for named clusters (the demo's).
+const TEST_SUBNETS: u32 = 45;
+
+/// Runs a command that must succeed.
+fn run(args: &[&str]) -> anyhow::Result<()> {
+    let output = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .with_context(|| format!("cannot run {}", args[0]))?;
+    ensure!(
+        output.status.success(),
+        "`{}` failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    Ok(())
+}
+
+/// Runs a command whose failure is expected (removing what may not exist); whether it succeeded.
+fn quietly(args: &[&str]) -> bool {
+    Command::new(args[0])
+        .args(&args[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// The cgroup v2 hierarchy: `/sys/fs/cgroup/unified` on hybrid hosts, else `/sys/fs/cgroup`.
+pub fn cgroup_root() -> PathBuf {
+    let hybrid = PathBuf::from("/sys/fs/cgroup/unified");
+    if hybrid.is_dir() {
+        hybrid
+    } else {
+        PathBuf::from("/sys/fs/cgroup")
+    }
+}
+
+/// One node.
+pub struct Node {
+    /// Its name.
+    pub name: String,
+    /// Its address (on loopback in the root namespace: this kernel has no dummy interfaces).
+    pub ip: IpAddr,
+    /// Its cgroup: the `cgroup_path` of its agent.
+    pub cgroup: PathBuf,
+}
+
+/// A workload's identity, as the logical map shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workload {
+    /// Its namespace.
+    pub namespace: String,
+    /// `Deployment`, `StatefulSet`, `DaemonSet`, `CronJob`, `Job` or `Pod`.
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+}
+
+impl Workload {
+    /// Workload `namespace/name` of `kind`.
+    pub fn new(namespace: &str, kind: &str, name: &str) -> Self {
+        Self {
+            namespace: namespace.to_owned(),
+            kind: kind.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+}
+
+/// One pod.
+pub struct Pod {
+    /// Its name.
+    pub name: String,
+    /// What runs it.
+    pub workload: Workload,
+    /// Index of its node in [`Cluster::nodes`].
+    pub node: usize,
+    /// Its address (its node's for a host-network pod).
+    pub ip: IpAddr,
+    /// Its network namespace; `None` for a host-network pod.
+    pub netns: Option<String>,
+    /// Its cgroup, below its node's.
+    pub cgroup: PathBuf,
+}
+
+/// A ClusterIP Service in front of one backend.
+pub struct Service {
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// Its ClusterIP.
+    pub ip: IpAddr,
+    /// Its port.
+    pub port: u16,
+    /// `tcp` or `udp`.
+    pub protocol: &'static str,
+    /// The pod that serves it (index in [`Cluster::pods`]) and the pod's port.
+    pub backend: (usize, u16),
+}
+
+/// The host outside the cluster.
+pub struct Outside {
+    /// Its network namespace.
+    pub netns: String,
+    /// Its address.
+    pub ip: IpAddr,
+}
+
+/// The simulated cluster.
+pub struct Cluster {
+    /// The nodes, in order of creation.
+    pub nodes: Vec<Node>,
+    /// The pods, in order of creation.
+    pub pods: Vec<Pod>,
+    /// The Services.
+    pub services: Vec<Service>,
+    /// The outside host, once added.
+    pub outside: Option<Outside>,
+    names: Names,
+    veths: u32,
+}
+
+/// Every name and range a cluster of one tag and subnet uses: what it makes, and what a sweep
+/// removes.
+struct Names {
+    tag: String,
+    subnet: u32,
+}
+
+impl Names {
+    /// The nat chain that PREROUTING and OUTPUT jump to, and the filter chain FORWARD jumps to.
+    fn chain(&self) -> String {
+        format!("SPIDER-SIM-{}", self.tag)
+    }
+
+    fn cgroup(&self) -> PathBuf {
+        cgroup_root().join(format!("spider-sim-{}", self.tag))
+    }
+
+    fn services_range(&self) -> String {
+        format!("10.234.{}.0/24", self.subnet)
+    }
+
+    fn outside_ip(&self) -> IpAddr {
+        format!("10.235.{}.2", self.subnet)
+            .parse()
+            .expect("an address")
+    }
+
+    /// The third octet of node `index`'s `/24`.
+    fn node_octet(&self, index: usize) -> u32 {
+        self.subnet * MAX_NODES as u32 + index as u32
+    }
+
+    fn pod_netns(&self, index: usize) -> String {
+        format!("ssp{}p{index}", self.tag)
+    }
+
+    fn outside_netns(&self) -> String {
+        format!("sso{}", self.tag)
+    }
+
+    /// Every simulator's host-side veths are named `svs…` (the forwarding rule accepts them all).
+    fn veth(&self, index: u32) -> String {
+        format!("svs{}v{index}", self.tag)
+    }
+
+    /// Removes everything a cluster of these names may have made; what does not exist is skipped.
+    fn sweep(&self) {
+        let netns = self.pod_netns(0);
+        let pods = netns.trim_end_matches('0');
+        let listed = Command::new("ip").args(["netns", "list"]).output();
+        let listed = listed.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+        for name in listed
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+        {
+            if name.starts_with(pods) || name == self.outside_netns() {
+                quietly(&["ip", "netns", "del", name]);
+            }
+        }
+        // A veth goes with its peer's namespace; one whose namespace was never made stays.
+        let veths = self.veth(0);
+        let veths = veths.trim_end_matches('0');
+        for link in std::fs::read_dir("/sys/class/net")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = link.file_name().to_string_lossy().into_owned();
+            if name.starts_with(veths) {
+                quietly(&["ip", "link", "del", &name]);
+            }
+        }
+        for node in 0..MAX_NODES {
+            let octet = self.node_octet(node);
+            quietly(&[
+                "ip",
+                "addr",
+                "del",
+                &format!("10.233.{octet}.1/32"),
+                "dev",
+                "lo",
+            ]);
+            quietly(&[
+                "ip",
+                "route",
+                "del",
+                "blackhole",
+                &format!("10.233.{octet}.0/24"),
+            ]);
+        }
+        quietly(&["ip", "route", "del", &self.services_range(), "dev", "lo"]);
+        let chain = self.chain();
+        for hook in ["PREROUTING", "OUTPUT"] {
+            while quietly(&["iptables", "-t", "nat", "-D", hook, "-j", &chain]) {}
+        }
+        quietly(&["iptables", "-t", "nat", "-F", &chain]);
+        quietly(&["iptables", "-t", "nat", "-X", &chain]);
+        while quietly(&["iptables", "-D", "FORWARD", "-j", &chain]) {}
+        quietly(&["iptables", "-F", &chain]);
+        quietly(&["iptables", "-X", &chain]);
+        empty_cgroup(&self.cgroup());
+    }
+}
+
+/// The address ranges the cluster uses, for `cluster_cidrs`: pods and nodes, Services. The
+/// outside host is in neither.
+pub fn cluster_cidrs(cluster: &Cluster) -> [String; 2] {
+    ["10.233.0.0/16".to_owned(), cluster.names.services_range()]
+}
+
+impl Cluster {
+    /// An empty cluster of this test process, with its own rules chain and cgroup subtree.
+    pub fn new() -> anyhow::Result<Self> {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let tag = format!("{}{n}", std::process::id() % 100_000);
+        let subnet = (std::process::id() * 4 + n) % TEST_SUBNETS;
+        Self::named(&tag, subnet)
+    }
+
+    /// An empty cluster whose every name derives from `tag` (letters and digits, at most 8) and
+    /// whose addresses from `subnet` (below 50): what a crashed cluster of the same tag left is
+    /// removed first.
+    pub fn named(tag: &str, subnet: u32) -> anyhow::Result<Self> {
+        ensure!(
+            !tag.is_empty() && tag.len() <= 8 && tag.chars().all(|c| c.is_ascii_alphanumeric()),
+            "a cluster tag is 1 to 8 letters or digits (interface names are short): {tag:?}"
+        );
+        ensure!(subnet < 50, "a cluster subnet is below 50: {subnet}");
+        let names = Names {
+            tag: tag.to_owned(),
+            subnet,
+        };
+        names.sweep();
+        // From here on a failure drops the cluster, which sweeps what was made.
+        let cluster = Self {
+            nodes: Vec::new(),
+            pods: Vec::new(),
+            services: Vec::new(),
+            outside: None,
+            names,
+            veths: 0,
+        };
+        cluster.set_up()?;
+        Ok(cluster)
+    }
+
+    fn set_up(&self) -> anyhow::Result<()> {
+        let cgroup = self.names.cgroup();
+        std::fs::create_dir_all(&cgroup).with_context(|| {
+            format!(
+                "cannot create the cgroup {} (cgroup v2, root)",
+                cgroup.display()
+            )
+        })?;
+        // Pods reach each other and Services through the root namespace's routes.
+        std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").context("cannot enable forwarding")?;
+        // Service addresses are translated (host clients connect first, so they need a route;
+        // one that is not translated ends on loopback, never off the machine).
+        run(&[
+            "ip",
+            "route",
+            "add",
+            &self.names.services_range(),
+            "dev",
+            "lo",
+        ])?;
+        let chain = self.names.chain();
+        run(&["iptables", "-t", "nat", "-N", &chain])?;
+        for hook in ["PREROUTING", "OUTPUT"] {
+            run(&["iptables", "-t", "nat", "-I", hook, "-j", &chain])?;
+        }
+        // Forwarding between the cluster's own addresses only (a FORWARD policy of DROP, as
+        // Docker sets, would cut pods off); anything else they send is dropped, so nothing of
+        // the simulator is routed off the machine.
+        run(&["iptables", "-N", &chain])?;
+        run(&["iptables", "-A", &chain, "-o", "svs+", "-j", "ACCEPT"])?;
+        let outside = format!("{}/32", self.names.outside_ip());
+        for from in ["10.233.0.0/16", &outside] {
+            run(&["iptables", "-A", &chain, "-s", from, "-j", "DROP"])?;
+        }
+        run(&["iptables", "-I", "FORWARD", "-j", &chain])
+    }
+
+    /// Adds a node; returns its index.
+    pub fn add_node(&mut self, name: &str) -> anyhow::Result<usize> {
+        let index = self.nodes.len();
+        if index == MAX_NODES {
+            bail!("a simulated cluster holds at most {MAX_NODES} nodes");
+        }
+        let octet = self.names.node_octet(index);
+        let ip: IpAddr = format!("10.233.{octet}.1").parse()?;
+        run(&["ip", "addr", "add", &format!("{ip}/32"), "dev", "lo"])?;
+        // Whatever of the node's range has no pod is dropped, never routed off the machine.
+        run(&[
+            "ip",
+            "route",
+            "add",
+            "blackhole",
+            &format!("10.233.{octet}.0/24"),
+        ])?;
+        let cgroup = self.names.cgroup().join(name);
+        std::fs::create_dir_all(&cgroup)
+            .with_context(|| format!("cannot create the cgroup {}", cgroup.display()))?;
+        self.nodes.push(Node {
+            name: name.to_owned(),
+            ip,
+            cgroup,
+        });
+        Ok(index)
+    }
+
+    /// Plugs a namespace in with a routed `/32`.
+    fn plug(&mut self, netns: &str, ip: IpAddr) -> anyhow::Result<()> {
+        let host_veth = self.names.veth(self.veths);
+        self.veths += 1;
+        run(&["ip", "netns", "add", netns])?;
+        run(&[
+            "ip", "link", "add", &host_veth, "type", "veth", "peer", "name", "eth0", "netns", netns,
+        ])?;
+        run(&["ip", "link", "set", &host_veth, "up"])?;
+        let mac = std::fs::read_to_string(format!("/sys/class/net/{host_veth}/address"))
+            .context("the host veth's address")?;
+        for args in [
+            vec!["addr", "add", &format!("{ip}/32"), "dev", "eth0"],
+            vec!["link", "set", "lo", "up"],
+            vec!["link", "set", "eth0", "up"],
+            vec![
+                "route",
+                "add",
+                "169.254.1.1",
+                "dev",
+                "eth0",
+                "scope",
+                "link",
+            ],
+            vec![
+                "route",
+                "add",
+                "default",
+                "via",
+                "169.254.1.1",
+                "dev",
+                "eth0",
+            ],
+            vec![
+                "neigh",
+                "replace",
+                "169.254.1.1",
+                "lladdr",
+                mac.trim(),
+                "dev",
+                "eth0",
+            ],
+        ] {
+            let mut command = vec!["ip", "-n", netns];
+            command.extend(args.iter().map(|s| &**s));
+            run(&command)?;
+        }
+        run(&["ip", "route", "add", &format!("{ip}/32"), "dev", &host_veth])
+    }
+
+    /// Adds a pod of `workload` on node `node` with its own network namespace; returns its index.
+    pub fn add_pod(
+        &mut self,
+        node: usize,
+        name: &str,
+        workload: Workload,
+    ) -> anyhow::Result<usize> {
+        let index = self.pods.len();
+        let host = self.pods.iter().filter(|p| p.node == node).count() + 2;
+        ensure!(host < 255, "node {node} is full");
+        let ip: IpAddr = format!("10.233.{}.{host}", self.names.node_octet(node)).parse()?;
+        let netns = self.names.pod_netns(index);
+        self.plug(&netns, ip)?;
+        let cgroup = self.pod_cgroup(node, name)?;
+        self.pods.push(Pod {
+            name: name.to_owned(),
+            workload,
+            node,
+            ip,
+            netns: Some(netns),
+            cgroup,
+        });
+        Ok(index)
+    }
+
+    /// Adds a host-network pod of `workload` on node `node`; returns its index.
+    pub fn add_host_pod(
+        &mut self,
+        node: usize,
+        name: &str,
+        workload: Workload,
+    ) -> anyhow::Result<usize> {
+        let index = self.pods.len();
+        let cgroup = self.pod_cgroup(node, name)?;
+        self.pods.push(Pod {
+            name: name.to_owned(),
+            workload,
+            node,
+            ip: self.nodes[node].ip,
+            netns: None,
+            cgroup,
+        });
+        Ok(index)
+    }
+
+    fn pod_cgroup(&self, node: usize, name: &str) -> anyhow::Result<PathBuf> {
+        let cgroup = self.nodes[node].cgroup.join(format!("pod-{name}"));
+        std::fs::create_dir_all(&cgroup)
+            .with_context(|| format!("cannot create the cgroup {}", cgroup.display()))?;
+        Ok(cgroup)
+    }
+
+    /// Adds a ClusterIP Service `namespace/name` on `port`/`protocol` in front of `backend`'s
+    /// `target_port`; returns its index.
+    pub fn add_service(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        port: u16,
+        protocol: &'static str,
+        backend: (usize, u16),
+    ) -> anyhow::Result<usize> {
+        let index = self.services.len();
+        ensure!(index < 240, "too many Services");
+        let ip: IpAddr = format!("10.234.{}.{}", self.names.subnet, index + 10).parse()?;
+        self.translate(ip, port, protocol, backend)?;
+        self.services.push(Service {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            ip,
+            port,
+            protocol,
+            backend,
+        });
+        Ok(index)
+    }
+
+    /// Opens NodePort `port`/`protocol` on `node` towards `backend`'s `target_port`
+    /// (`externalTrafficPolicy: Local`: no masquerading).
+    pub fn add_node_port(
+        &mut self,
+        node: usize,
+        port: u16,
+        protocol: &'static str,
+        backend: (usize, u16),
+    ) -> anyhow::Result<()> {
+        self.translate(self.nodes[node].ip, port, protocol, backend)
+    }
+
+    fn translate(
+        &self,
+        ip: IpAddr,
+        port: u16,
+        protocol: &str,
+        (pod, target): (usize, u16),
+    ) -> anyhow::Result<()> {
+        let to = format!("{}:{target}", self.pods[pod].ip);
+        run(&[
+            "iptables",
+            "-t",
+            "nat",
+            "-A",
+            &self.names.chain(),
+            "-d",
+            &format!("{ip}/32"),
+            "-p",
+            protocol,
+            "--dport",
+            &port.to_string(),
+            "-j",
+            "DNAT",
+            "--to-destination",
+            &to,
+        ])
+    }
+
+    /// Adds the host outside the cluster.
+    pub fn add_outside(&mut self) -> anyhow::Result<&Outside> {
+        let ip = self.names.outside_ip();
+        let netns = self.names.outside_netns();
+        self.plug(&netns, ip)?;
+        Ok(self.outside.insert(Outside { netns, ip }))
+    }
+
+    /// A command that runs as pod `pod`: inside its cgroup (joined before `ip netns exec`,
+    /// which remounts /sys), in its network namespace unless it is a host-network pod.
+    pub fn command_in(&self, pod: usize, program: &str, args: &[&str]) -> Command {
+        let pod = &self.pods[pod];
+        let mut command = Command::new("sh");
+        let procs = pod.cgroup.join("cgroup.procs");
+        let enter = match &pod.netns {
+            Some(netns) => format!("exec ip netns exec {netns} \"$@\""),
+            None => "exec \"$@\"".to_owned(),
+        };
+        command
+            .arg("-c")
+            .arg(format!("echo $$ > {} && {enter}", procs.display()))
+            .arg("sh")
+            .arg(program)
+            .args(args);
+        command
+    }
+
+    /// A command that runs on the outside host.
+    pub fn command_outside(&self, program: &str, args: &[&str]) -> Command {
+        let outside = self.outside.as_ref().expect("add_outside first");
+        let mut command = Command::new("ip");
+        command
+            .args(["netns", "exec", &outside.netns, program])
+            .args(args);
+        command
+    }
+
+    /// The cluster as a static inventory (the `k8s_attributes` processor's and the whisperer
+    /// receiver's `source: static`), the outside host named `outside_name`.
+    pub fn inventory_yaml(&self, outside_name: &str) -> String {
+        let mut yaml = String::from("nodes:\n");
+        for node in &self.nodes {
+            let _ = writeln!(
+                yaml,
+                "  - {{ name: \"{}\", addresses: [\"{}\"] }}",
+                node.name, node.ip
+            );
+        }
+        yaml.push_str("workloads:\n");
+        let mut workloads: Vec<&Workload> = Vec::new();
+        for pod in &self.pods {
+            if !workloads.contains(&&pod.workload) {
+                workloads.push(&pod.workload);
+            }
+        }
+        for workload in workloads {
+            let _ = writeln!(
+                yaml,
+                "  - namespace: \"{}\"\n    kind: {}\n    name: \"{}\"\n    pods:",
+                workload.namespace, workload.kind, workload.name
+            );
+            for pod in self.pods.iter().filter(|p| &p.workload == workload) {
+                let _ = writeln!(
+                    yaml,
+                    "      - {{ name: \"{}\", node: \"{}\", ips: [\"{}\"], host_network: {} }}",
+                    pod.name,
+                    self.nodes[pod.node].name,
+                    pod.ip,
+                    pod.netns.is_none()
+                );
+            }
+        }
+        yaml.push_str("services:\n");
+        for service in &self.services {
+            let _ = writeln!(
+                yaml,
+                "  - {{ namespace: \"{}\", name: \"{}\", cluster_ips: [\"{}\"], endpoints: [\"{}\"] }}",
+                service.namespace, service.name, service.ip, self.pods[service.backend.0].ip
+            );
+        }
+        yaml.push_str("external:\n");
+        if let Some(outside) = &self.outside {
+            let _ = writeln!(
+                yaml,
+                "  - {{ ip: \"{}\", name: \"{outside_name}\" }}",
+                outside.ip
+            );
+        }
+        yaml
+    }
+}
+
+/// Kills every process still in `cgroup` (servers of a test that failed, the demo's workloads),
+/// then removes it.
+fn empty_cgroup(cgroup: &Path) {
+    if !cgroup.is_dir() {
+        return;
+    }
+    let _ = std::fs::write(cgroup.join("cgroup.kill"), "1");
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    remove_cgroup(cgroup);
+}
+
+/// Removes `cgroup` and its children, moving what still runs there to the root first.
+fn remove_cgroup(cgroup: &Path) {
+    if let Ok(children) = std::fs::read_dir(cgroup) {
+        for child in children.flatten() {
+            if child.path().is_dir() {
+                remove_cgroup(&child.path());
+            }
+        }
+    }
+    if let Ok(procs) = std::fs::read_to_string(cgroup.join("cgroup.procs")) {
+        for pid in procs.lines() {
+            let _ = std::fs::write(cgroup_root().join("cgroup.procs"), pid);
+        }
+    }
+    let _ = std::fs::remove_dir(cgroup);
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.names.sweep();
+    }
+}
