@@ -32,6 +32,7 @@
 #include <linux/tcp.h>
 #include <linux/udp.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 
 #include "usage.h"
@@ -62,6 +63,10 @@ struct sock_common {
 struct sock {
 	struct sock_common __sk_common;
 	__u16 sk_protocol;
+} __attribute__((preserve_access_index));
+
+struct inet_sock {
+	__be16 inet_sport;
 } __attribute__((preserve_access_index));
 
 /* Both generations; sized by the loader (twice max_flows); 131072 is only the default. */
@@ -255,6 +260,16 @@ static __always_inline int socket_key(struct sock *sk, int sending, struct flow_
 	__u16 remote_port = bpf_ntohs(sk->__sk_common.skc_dport);
 	if (remote_port == 0)
 		return -1; /* unconnected (UDP sendto/recvfrom): the packet hooks count it */
+	if (local_port == 0) {
+		/* Closed under the call (a reset while sending): the kernel gave the port back, which
+		 * zeroes skc_num, but the socket still holds it as its source port. */
+		__be16 source = 0;
+		if (bpf_core_read(&source, sizeof(source), &((struct inet_sock *)sk)->inet_sport))
+			return -1;
+		local_port = bpf_ntohs(source);
+		if (local_port == 0)
+			return -1;
+	}
 	if (family == AF_INET) {
 		__be32 local_address = sk->__sk_common.skc_rcv_saddr;
 		__be32 remote_address = sk->__sk_common.skc_daddr;

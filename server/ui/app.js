@@ -111,11 +111,14 @@ const COMPOUNDS = {
   Domain: { color: "#ffedd5", border: "#fdba74" },
 };
 
+/** How much labels are enlarged against the zoom (see legibleLabels). */
+let labelGrowth = 1;
+
 const cy = cytoscape({
   container: $("map"),
   wheelSensitivity: 0.3,
   style: [
-    { selector: "node", style: { label: "data(label)", "font-size": 11, "text-valign": "bottom",
+    { selector: "node", style: { label: "data(label)", "font-size": () => 11 * labelGrowth, "text-valign": "bottom",
       "text-margin-y": 3, "text-outline-color": "#fff", "text-outline-width": 2, color: "#1d2733",
       "background-color": "#7da7d9", width: "data(size)", height: "data(size)" } },
     ...Object.entries(KINDS).map(([kind, look]) => ({ selector: `node[kind = "${kind}"]:childless`,
@@ -124,7 +127,7 @@ const cy = cytoscape({
       "border-color": "#64748b" } },
     // A compound's name keeps a white ground: edges leaving it cross where it is written.
     { selector: ":parent", style: { "background-opacity": 0.45, "border-width": 1, "text-valign": "top",
-      "font-weight": "bold", "font-size": 12, shape: "round-rectangle", "text-background-color": "#fff",
+      "font-weight": "bold", "font-size": () => 12 * labelGrowth, shape: "round-rectangle", "text-background-color": "#fff",
       "text-background-opacity": 0.9, "text-background-padding": 2, "text-background-shape": "round-rectangle",
       "text-outline-width": 0 } },
     ...Object.entries(COMPOUNDS).map(([kind, look]) => ({ selector: `node[kind = "${kind}"]:parent`,
@@ -171,6 +174,18 @@ function layout() {
   const quality = cy.nodes().length > 500 ? "draft" : "default";
   cy.layout({ name: "fcose", animate: false, randomize: true, quality,
     nodeDimensionsIncludeLabels: true }).run();
+  legibleLabels();
+}
+
+/** Labels keep at least their on-screen size when the map is zoomed out to fit (a tall layout
+ * in a wide panel): their size in the map grows as the zoom shrinks, up to 2.5 times. Styles are
+ * recomputed only when that growth changes by a tenth. */
+function legibleLabels() {
+  const grow = Math.round(10 * Math.min(2.5, 1 / Math.min(1, cy.zoom()))) / 10;
+  if (grow !== labelGrowth) {
+    labelGrowth = grow;
+    cy.style().update();
+  }
 }
 
 async function loadMap() {
@@ -333,6 +348,7 @@ cy.on("mouseover", "node, edge", (event) => {
   tip.hidden = false;
 });
 cy.on("mouseout", "node, edge", () => { $("tip").hidden = true; });
+cy.on("zoom", legibleLabels);
 
 // ---- details --------------------------------------------------------------------------------
 

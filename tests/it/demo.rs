@@ -193,7 +193,8 @@ fn demo_leftovers() -> Vec<String> {
             "node address",
             "ip -4 addr show dev lo | grep -E '10\\.233\\.23[5-9]\\.1/'",
         ),
-        ("process", "pgrep -af 'spider-living.*workloads.py'"),
+        // The brackets keep the pattern from matching this very shell.
+        ("process", "pgrep -af '[s]pider-living.*workloads.py'"),
     ] {
         let out = shell(script);
         if !out.trim().is_empty() {
@@ -216,14 +217,18 @@ impl Drop for Stopped {
 
 /// Whether a dataset directory holds any file yet (DuckDB cannot read an empty glob).
 fn has_files(dir: &Path) -> bool {
-    std::fs::read_dir(dir).into_iter().flatten().flatten().any(|entry| {
-        let path = entry.path();
-        if path.is_dir() {
-            has_files(&path)
-        } else {
-            path.extension().is_some_and(|e| e == "parquet")
-        }
-    })
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                has_files(&path)
+            } else {
+                path.extension().is_some_and(|e| e == "parquet")
+            }
+        })
 }
 
 /// The map's workload leaves and edges between them (by label), with their ports.
@@ -374,7 +379,10 @@ fn the_living_demo_maps_its_cluster_and_leaves_nothing_behind() {
     }
     // The Whisperer the demo attached to the web tier reports packets and recorded its HTTP.
     assert!(
-        seen["captures"].as_str().unwrap().contains("shop/web"),
+        seen["captures"]
+            .as_str()
+            .unwrap()
+            .contains("shop/Deployment/web"),
         "{}",
         seen["captures"]
     );

@@ -171,6 +171,10 @@ impl Names {
         cgroup_root().join(format!("spider-sim-{}", self.tag))
     }
 
+    fn outside_cgroup(&self) -> PathBuf {
+        self.cgroup().join("outside")
+    }
+
     fn services_range(&self) -> String {
         format!("10.234.{}.0/24", self.subnet)
     }
@@ -537,37 +541,30 @@ impl Cluster {
     pub fn add_outside(&mut self) -> anyhow::Result<&Outside> {
         let ip = self.names.outside_ip();
         let netns = self.names.outside_netns();
+        let cgroup = self.names.outside_cgroup();
+        std::fs::create_dir_all(&cgroup)
+            .with_context(|| format!("cannot create the cgroup {}", cgroup.display()))?;
         self.plug(&netns, ip)?;
         Ok(self.outside.insert(Outside { netns, ip }))
     }
 
-    /// A command that runs as pod `pod`: inside its cgroup (joined before `ip netns exec`,
-    /// which remounts /sys), in its network namespace unless it is a host-network pod.
+    /// A command that runs as pod `pod`: inside its cgroup, in its network namespace unless it is
+    /// a host-network pod.
     pub fn command_in(&self, pod: usize, program: &str, args: &[&str]) -> Command {
         let pod = &self.pods[pod];
-        let mut command = Command::new("sh");
-        let procs = pod.cgroup.join("cgroup.procs");
-        let enter = match &pod.netns {
-            Some(netns) => format!("exec ip netns exec {netns} \"$@\""),
-            None => "exec \"$@\"".to_owned(),
-        };
-        command
-            .arg("-c")
-            .arg(format!("echo $$ > {} && {enter}", procs.display()))
-            .arg("sh")
-            .arg(program)
-            .args(args);
-        command
+        joined(&pod.cgroup, pod.netns.as_deref(), program, args)
     }
 
-    /// A command that runs on the outside host.
+    /// A command that runs on the outside host: in its namespace, and in a cgroup of the cluster
+    /// that no node's holds (so no agent counts it as its own, and a sweep ends it).
     pub fn command_outside(&self, program: &str, args: &[&str]) -> Command {
         let outside = self.outside.as_ref().expect("add_outside first");
-        let mut command = Command::new("ip");
-        command
-            .args(["netns", "exec", &outside.netns, program])
-            .args(args);
-        command
+        joined(
+            &self.names.outside_cgroup(),
+            Some(&outside.netns),
+            program,
+            args,
+        )
     }
 
     /// The cluster as a static inventory (the `k8s_attributes` processor's and the whisperer
@@ -623,6 +620,24 @@ impl Cluster {
         }
         yaml
     }
+}
+
+/// A command run inside `cgroup` (joined before `ip netns exec`, which remounts /sys), in network
+/// namespace `netns` if any.
+fn joined(cgroup: &Path, netns: Option<&str>, program: &str, args: &[&str]) -> Command {
+    let mut command = Command::new("sh");
+    let procs = cgroup.join("cgroup.procs");
+    let enter = match netns {
+        Some(netns) => format!("exec ip netns exec {netns} \"$@\""),
+        None => "exec \"$@\"".to_owned(),
+    };
+    command
+        .arg("-c")
+        .arg(format!("echo $$ > {} && {enter}", procs.display()))
+        .arg("sh")
+        .arg(program)
+        .args(args);
+    command
 }
 
 /// Kills every process still in `cgroup` (servers of a test that failed, the demo's workloads),
