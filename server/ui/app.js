@@ -140,7 +140,9 @@ const cy = cytoscape({
       "border-color": "#f59e0b", "border-width": 3 } },
     { selector: ".faded", style: { opacity: 0.15 } },
     { selector: ".inside-collapsed", style: { display: "none" } },
-    { selector: "node.collapsed", style: { "border-width": 2, "border-style": "double", "background-opacity": 0.8 } },
+    // A collapsed compound holds nothing drawn: it keeps a size of its own to be seen and tapped.
+    { selector: "node.collapsed", style: { "border-width": 2, "border-style": "double", "background-opacity": 0.8,
+      "min-width": 70, "min-height": 46, width: 70, height: 46, "text-valign": "center" } },
     { selector: "edge.meta", style: { "line-style": "solid", "line-color": "#94a3b8", "target-arrow-color": "#94a3b8" } },
   ],
 });
@@ -171,9 +173,21 @@ function elements(answer) {
 /** fCoSE's refinement costs seconds on big maps (tests/browser/layout_bench.mjs: 2,000 leaves take
  * ~4.5 s at "default", ~1.7 s at "draft"), so big maps get the draft quality. */
 function layout() {
+  // A collapsed compound is laid out as one node: what it holds is taken out meanwhile, then put
+  // back where it went (fCoSE cannot lay out a compound whose children it is not given).
+  const held = cy.nodes(".inside-collapsed");
+  const out = held.union(held.connectedEdges()).remove();
   const quality = cy.nodes().length > 500 ? "draft" : "default";
   cy.layout({ name: "fcose", animate: false, randomize: true, quality,
     nodeDimensionsIncludeLabels: true }).run();
+  // What each collapsed compound hides goes along to where it was put.
+  out.restore();
+  cy.nodes(".collapsed").forEach((node) => {
+    const inside = node.descendants(":childless");
+    const mean = (axis) => inside.reduce((sum, n) => sum + n.position(axis), 0) / Math.max(1, inside.length);
+    inside.shift({ x: node.position("x") - mean("x"), y: node.position("y") - mean("y") });
+  });
+  cy.fit(cy.elements(":visible"), 30);
   legibleLabels();
 }
 
@@ -194,6 +208,7 @@ async function loadMap() {
   $("tip").hidden = true;
   cy.elements().remove();
   cy.add(elements(first));
+  openCollapsedIfBig();
   redrawCollapsed();
   layout();
   drawLegend();
@@ -203,6 +218,7 @@ async function loadMap() {
   if (first.rest.edges > 0) {
     const next = await api("/api/map", { view: state.view, limit: 1000, offset: 300 });
     cy.add(elements(next).filter((el) => cy.getElementById(el.data.id).empty()));
+    openCollapsedIfBig();
     redrawCollapsed();
     layout();
     drawLegend();
@@ -271,11 +287,71 @@ function redrawCollapsed() {
   });
 }
 
+/** Compounds the user collapsed or expanded: a big map's opening leaves them as they are. */
+const toggledByUser = new Set();
+
+/** Above this many leaves, a physical map opens with its nodes collapsed, to drill down from. */
+const OPEN_COLLAPSED_ABOVE = 150;
+
+function openCollapsedIfBig() {
+  if (state.view !== "physical" || cy.nodes(":childless").length <= OPEN_COLLAPSED_ABOVE) return;
+  cy.nodes(':parent[kind = "Node"]').forEach((node) => {
+    if (!toggledByUser.has(node.id())) collapsed.add(node.id());
+  });
+}
+
 /** Collapses an expanded compound, or expands a collapsed one. */
 function toggleCollapsed(compound) {
-  if (collapsed.has(compound.id())) collapsed.delete(compound.id());
-  else collapsed.add(compound.id());
+  toggledByUser.add(compound.id());
+  const expanding = collapsed.delete(compound.id());
+  if (!expanding) collapsed.add(compound.id());
   redrawCollapsed();
+  if (expanding) placeInside(compound);
+}
+
+/** Where a drawn element is, and how far it reaches. A collapsed compound is where it was put
+ * (its hidden contents do not move it), as big as its style. */
+function extent(node) {
+  if (collapsed.has(node.id())) return { ...node.position(), reach: Math.hypot(70, 46) / 2 };
+  const box = node.boundingBox();
+  return { x: (box.x1 + box.x2) / 2, y: (box.y1 + box.y2) / 2, reach: Math.hypot(box.w, box.h) / 2 };
+}
+
+/** Moves a drawn element by `by`: a collapsed compound with what it hides, so that it is laid
+ * out from there once expanded. */
+function move(node, by) {
+  if (!node.isParent()) return node.shift(by);
+  node.descendants(":childless").shift(by);
+  if (collapsed.has(node.id())) node.position({ x: node.position("x") + by.x, y: node.position("y") + by.y });
+}
+
+/** Moves whatever else is drawn out of an expanded compound's box, away from its centre. */
+function makeRoomFor(compound) {
+  const centre = extent(compound);
+  cy.nodes(":visible").orphans().not(compound).forEach((other) => {
+    const at = extent(other);
+    const distance = Math.hypot(at.x - centre.x, at.y - centre.y);
+    const reach = centre.reach + at.reach + 40;
+    if (distance >= reach) return;
+    const [ux, uy] = distance > 1 ? [(at.x - centre.x) / distance, (at.y - centre.y) / distance] : [1, 0];
+    const by = { x: ux * (reach - distance), y: uy * (reach - distance) };
+    move(other, by);
+  });
+}
+
+/** Lays out what an expanded compound holds where it was drawn collapsed: a map that opened
+ * collapsed never placed it. */
+function placeInside(compound) {
+  const inside = compound.descendants();
+  const at = compound.position();
+  const own = compound.union(inside).union(inside.edgesWith(inside));
+  own.layout({ name: "fcose", animate: false, randomize: true, fit: false,
+    nodeDimensionsIncludeLabels: true }).run();
+  const box = compound.boundingBox();
+  const [dx, dy] = [at.x - (box.x1 + box.x2) / 2, at.y - (box.y1 + box.y2) / 2];
+  inside.filter((n) => n.isChildless()).shift({ x: dx, y: dy });
+  makeRoomFor(compound);
+  cy.fit(cy.elements(":visible"), 30);
 }
 
 // A double tap on a namespace, node or group collapses or expands it.
@@ -654,6 +730,32 @@ async function loadDashboard() {
       : `<p>total <span class="total">${cardValue(card, stats.total)}</span></p>`;
     return `<div class="card" id="card-${card.id}"><h4>${card.title}</h4><table>${rows}</table>${empty}${total}</div>`;
   }).join("");
+  const talkers = cards.find(({ card }) => card.id === "talkers").stats.groups
+    .map((g) => g.key).filter((key) => key !== null && key !== undefined).slice(0, SERIES_COLORS.length);
+  if (talkers.length) board.insertAdjacentHTML("beforeend", await talkersOverTime(talkers));
+}
+
+const SERIES_COLORS = ["#2563eb", "#16a34a", "#ea580c", "#9333ea", "#dc2626"];
+
+/** A card of lines: the bytes each of the top talkers sent, step by step over the range. */
+async function talkersOverTime(talkers) {
+  const series = await Promise.all(talkers.map(async (key) => ({ key,
+    timeline: await api("/api/timeline", {}, "network_usage", `src.workload = ${JSON.stringify(key)}`) })));
+  const [width, height] = [600, 140];
+  const peak = Math.max(1, ...series.flatMap((s) => s.timeline.bars.map((b) => b.bytes)));
+  const span = Math.max(1, state.to - state.from);
+  const lines = series.map(({ key, timeline }, i) => {
+    const points = timeline.bars.map((bar) => `${((width * (bar.time / 1e6 - state.from)) / span).toFixed(1)},`
+      + `${(height - (height * bar.bytes) / peak).toFixed(1)}`).join(" ");
+    return `<polyline data-key="${escapeHtml(key)}" points="${points}" stroke="${SERIES_COLORS[i]}"/>`;
+  });
+  const step = series[0].timeline.step_seconds;
+  const legend = series.map(({ key }, i) =>
+    `<li><span style="background:${SERIES_COLORS[i]}"></span>${escapeHtml(key)}</li>`).join("");
+  return `<div class="card wide" id="card-talkers-time"><h4>Top talkers over time</h4>
+    <svg viewBox="0 0 ${width} ${height}" preserveAspectRatio="none">${lines.join("")}</svg>
+    <p>peak <span class="total">${bytes(peak)}</span> per ${duration(step * 1e6)},
+    ${clock(state.from, true)} – ${clock(state.to, true)} UTC</p><ul class="series">${legend}</ul></div>`;
 }
 
 $("dashboard-on").addEventListener("change", () => {

@@ -1,7 +1,7 @@
 // Drives Spider's UI in Debian's Chromium and prints what it saw as JSON, for tests/it/ui.rs to
 // check against the API. Screenshots go to OUT.
 //
-//   node ui.mjs BASE_URL OUT SCENARIO   SCENARIO: views | map | demo | attach | toggles | pollers | click-edge | timeline | save | load-saved | token | capture | clusters
+//   node ui.mjs BASE_URL OUT SCENARIO   SCENARIO: views | map | demo | big-physical | attach | toggles | pollers | click-edge | timeline | save | load-saved | token | capture | clusters
 import { chromium } from "playwright-core";
 
 const [base, out, scenario] = process.argv.slice(2);
@@ -45,8 +45,11 @@ if (scenario === "views") {
   await page.screenshot({ path: `${out}/toggles-stats.png` });
   await page.check("#dashboard-on");
   await page.waitForSelector("#card-cross .total");
+  await page.waitForSelector("#card-talkers-time polyline");
   seen.dashboard = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll("#dashboard .card")]
     .map((card) => [card.id, [...card.querySelectorAll("tr")].map((tr) => tr.children[0].textContent)])));
+  seen.talkersOverTime = await page.evaluate(() => [...document.querySelectorAll("#card-talkers-time polyline")]
+    .map((line) => ({ key: line.dataset.key, points: line.getAttribute("points").split(" ").length })));
   await page.screenshot({ path: `${out}/dashboard.png` });
   await page.uncheck("#dashboard-on");
   await page.click("#columns summary");
@@ -88,6 +91,29 @@ if (scenario === "views") {
   await page.waitForTimeout(100);
   await settled();
   await page.screenshot({ path: `${out}/demo-physical.png` });
+} else if (scenario === "big-physical") {
+  // A big physical map opens with its nodes collapsed; a double tap drills into one.
+  await settled();
+  const drawn = () => page.evaluate(() => {
+    const shown = (eles) => eles.filter((n) => n.style("display") !== "none");
+    return { nodes: cy.nodes(':parent[kind = "Node"]').length,
+      collapsed: cy.nodes(':parent[kind = "Node"].collapsed').length,
+      leaves: cy.nodes(":childless").length,
+      shownOnNodes: shown(cy.nodes(":childless").filter((n) => n.ancestors('[kind = "Node"]').nonempty())).length,
+      meta: cy.edges(".meta").length };
+  });
+  seen.opened = await drawn();
+  await page.screenshot({ path: `${out}/big-physical-collapsed.png` });
+  seen.drilled = await page.evaluate(() => {
+    const node = cy.nodes(':parent[kind = "Node"]').first();
+    node.emit("dbltap");
+    const inside = node.descendants(":childless");
+    const spots = new Set(inside.map((n) => `${Math.round(n.position("x"))},${Math.round(n.position("y"))}`));
+    return { id: node.id(), inside: inside.length, shown: inside.filter((n) => n.style("display") !== "none").length,
+      spots: spots.size };
+  });
+  seen.after = await drawn();
+  await page.screenshot({ path: `${out}/big-physical-drilled.png` });
 } else if (scenario === "attach") {
   // Attach a Whisperer to shop/web from its details, watch its status, stop it.
   await settled();
