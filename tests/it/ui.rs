@@ -117,7 +117,16 @@ async fn the_ui_opens_on_the_cluster_picker_and_draws_the_chosen_cluster() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_big_physical_map_opens_with_its_nodes_collapsed_and_drills_down() {
     let data = crate::support::scratch("ui-big").join("data");
-    let shape = ["--nodes", "4", "--namespaces", "4", "--workloads", "5", "--pods", "10"];
+    let shape = [
+        "--nodes",
+        "4",
+        "--namespaces",
+        "4",
+        "--workloads",
+        "5",
+        "--pods",
+        "10",
+    ];
     crate::support::generate_into(&data, END, 1, &shape);
     let (child, listen, _) = serving(&data, &[]).await;
     let seen = browse_at(
@@ -127,9 +136,15 @@ async fn a_big_physical_map_opens_with_its_nodes_collapsed_and_drills_down() {
     let opened = &seen["opened"];
     assert!(opened["leaves"].as_u64().unwrap() > 150, "{opened}");
     assert_eq!(opened["nodes"], 4, "{opened}");
-    assert_eq!(opened["collapsed"], opened["nodes"], "every node collapsed: {opened}");
+    assert_eq!(
+        opened["collapsed"], opened["nodes"],
+        "every node collapsed: {opened}"
+    );
     assert_eq!(opened["shownOnNodes"], 0, "no pod drawn: {opened}");
-    assert!(opened["meta"].as_u64().unwrap() > 0, "traffic between nodes: {opened}");
+    assert!(
+        opened["meta"].as_u64().unwrap() > 0,
+        "traffic between nodes: {opened}"
+    );
     let drilled = &seen["drilled"];
     assert!(drilled["inside"].as_u64().unwrap() > 10, "{drilled}");
     assert_eq!(drilled["shown"], drilled["inside"], "{drilled}");
@@ -291,7 +306,10 @@ async fn the_map_draws_what_the_api_answers_and_an_edge_click_filters() {
             // The chart draws the top five over time, each with a point per step that has bytes.
             let lines = toggled["talkersOverTime"].as_array().unwrap();
             let drawn: Vec<&str> = lines.iter().map(|l| l["key"].as_str().unwrap()).collect();
-            assert_eq!(drawn, keys.iter().take(5).map(String::as_str).collect::<Vec<_>>());
+            assert_eq!(
+                drawn,
+                keys.iter().take(5).map(String::as_str).collect::<Vec<_>>()
+            );
             let (_, timeline) = get_json(
                 &client,
                 &format!(

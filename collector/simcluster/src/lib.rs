@@ -2,7 +2,7 @@
 //! nodes, their pods, Services in front of them, host-network pods and a host outside.
 //!
 //! - A **node** is a cgroup v2 subtree (what its agent's `cgroup_path` names) and an address on
-//!   a dummy interface in the root network namespace, which stands for the node's network.
+//!   loopback in the root network namespace, which stands for the node's network.
 //! - A **pod** is a network namespace routed from the root namespace the way Calico plugs pods
 //!   in (a `/32` on `eth0`, a veth whose host end the pod's default route points at), and its
 //!   processes run inside a cgroup below its node's. Pods on different nodes reach each other
@@ -21,6 +21,7 @@
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -37,6 +38,9 @@ const TEST_SUBNETS: u32 = 45;
 fn run(args: &[&str]) -> anyhow::Result<()> {
     let output = Command::new(args[0])
         .args(&args[1..])
+        // Its own process group: a terminal's Ctrl-C is for the program that makes the cluster,
+        // which then removes it, not for a half-run `ip`.
+        .process_group(0)
         .output()
         .with_context(|| format!("cannot run {}", args[0]))?;
     ensure!(
@@ -152,6 +156,43 @@ pub struct Cluster {
     pub outside: Option<Outside>,
     names: Names,
     veths: u32,
+    /// Held while the cluster lives: its tag's and its subnet's (released after the drop's sweep).
+    _locks: Vec<std::fs::File>,
+}
+
+/// Another live cluster holds the tag or the subnet asked for.
+#[derive(Debug)]
+pub struct Taken(String);
+
+impl std::fmt::Display for Taken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "a simulated cluster that is still running holds {} (another spider demo?)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for Taken {}
+
+/// Where the clusters' locks are: one file per tag and per subnet, locked while it lives (a
+/// crashed process's lock goes with it).
+const LOCKS: &str = "/run/spider-simcluster";
+
+/// Locks `name` for this process, or says who holds it.
+fn lock(name: &str) -> anyhow::Result<std::fs::File> {
+    std::fs::create_dir_all(LOCKS).with_context(|| format!("cannot create {LOCKS}"))?;
+    let path = Path::new(LOCKS).join(format!("{name}.lock"));
+    let file =
+        std::fs::File::create(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Taken(name.to_owned()).into()),
+        Err(std::fs::TryLockError::Error(error)) => {
+            Err(anyhow::Error::new(error).context(format!("cannot lock {}", path.display())))
+        }
+    }
 }
 
 /// Every name and range a cluster of one tag and subnet uses: what it makes, and what a sweep
@@ -270,24 +311,38 @@ pub fn cluster_cidrs(cluster: &Cluster) -> [String; 2] {
 }
 
 impl Cluster {
-    /// An empty cluster of this test process, with its own rules chain and cgroup subtree.
+    /// An empty cluster of this test process, with its own rules chain and cgroup subtree, on the
+    /// first test subnet no other cluster holds.
     pub fn new() -> anyhow::Result<Self> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let tag = format!("{}{n}", std::process::id() % 100_000);
-        let subnet = (std::process::id() * 4 + n) % TEST_SUBNETS;
-        Self::named(&tag, subnet)
+        // The `t` keeps (pid 1234, n 10) and (pid 12341, n 0) apart.
+        let tag = format!("{}t{n}", std::process::id() % 100_000);
+        let first = (std::process::id() * 4 + n) % TEST_SUBNETS;
+        let mut refused = None;
+        for offset in 0..TEST_SUBNETS {
+            match Self::named(&tag, (first + offset) % TEST_SUBNETS) {
+                Err(error) if error.is::<Taken>() => refused = Some(error),
+                made => return made,
+            }
+        }
+        Err(refused.expect("at least one subnet was tried"))
     }
 
-    /// An empty cluster whose every name derives from `tag` (letters and digits, at most 8) and
-    /// whose addresses from `subnet` (below 50): what a crashed cluster of the same tag left is
-    /// removed first.
+    /// An empty cluster whose every name derives from `tag` (letters and digits, at most 9) and
+    /// whose addresses from `subnet` (below 50). The tag and the subnet are locked for its
+    /// lifetime (a [`Taken`] error if another live cluster holds either); what a crashed cluster
+    /// of the same tag and subnet left is removed first.
     pub fn named(tag: &str, subnet: u32) -> anyhow::Result<Self> {
         ensure!(
-            !tag.is_empty() && tag.len() <= 8 && tag.chars().all(|c| c.is_ascii_alphanumeric()),
-            "a cluster tag is 1 to 8 letters or digits (interface names are short): {tag:?}"
+            !tag.is_empty() && tag.len() <= 9 && tag.chars().all(|c| c.is_ascii_alphanumeric()),
+            "a cluster tag is 1 to 9 letters or digits (interface names are short): {tag:?}"
         );
         ensure!(subnet < 50, "a cluster subnet is below 50: {subnet}");
+        let locks = vec![
+            lock(&format!("tag-{tag}"))?,
+            lock(&format!("subnet-{subnet}"))?,
+        ];
         let names = Names {
             tag: tag.to_owned(),
             subnet,
@@ -301,6 +356,7 @@ impl Cluster {
             outside: None,
             names,
             veths: 0,
+            _locks: locks,
         };
         cluster.set_up()?;
         Ok(cluster)
@@ -626,6 +682,9 @@ impl Cluster {
 /// namespace `netns` if any.
 fn joined(cgroup: &Path, netns: Option<&str>, program: &str, args: &[&str]) -> Command {
     let mut command = Command::new("sh");
+    // Its own process group: a terminal's Ctrl-C stops the agents first, then the cluster ends
+    // the workloads.
+    command.process_group(0);
     let procs = cgroup.join("cgroup.procs");
     let enter = match netns {
         Some(netns) => format!("exec ip netns exec {netns} \"$@\""),
@@ -646,8 +705,18 @@ fn empty_cgroup(cgroup: &Path) {
     if !cgroup.is_dir() {
         return;
     }
-    let _ = std::fs::write(cgroup.join("cgroup.kill"), "1");
-    std::thread::sleep(std::time::Duration::from_millis(100));
+    // Killed processes take a moment to go; a cgroup still populated cannot be removed, and what
+    // were moved out of it would escape every later sweep.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let _ = std::fs::write(cgroup.join("cgroup.kill"), "1");
+        let events = std::fs::read_to_string(cgroup.join("cgroup.events")).unwrap_or_default();
+        if !events.lines().any(|line| line == "populated 1") || std::time::Instant::now() > deadline
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     remove_cgroup(cgroup);
 }
 

@@ -74,6 +74,12 @@ pub(super) async fn run(
         "a living cluster of 3 nodes on this machine",
     )
     .await?;
+    // The agents and the capture request reach the UI at an address they can connect to.
+    let address = if address.ip().is_unspecified() {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), address.port())
+    } else {
+        address
+    };
     let yaml = collector_yaml(&living.cluster, &inventory, &args.data, address);
     let config = demo_config(&yaml, &[], factories)?;
     let collector = RunningCollector::start(&config, factories)
@@ -298,7 +304,7 @@ fn spawn(mut command: Command, dns: &str, log: &File, server: bool) -> anyhow::R
         .stderr(log.try_clone()?);
     let mut child = command
         .spawn()
-        .with_context(|| format!("cannot start {what} (python3 is needed)"))?;
+        .with_context(|| format!("cannot start {what}"))?;
     if server {
         let mut line = String::new();
         let stdout = child.stdout.take().expect("piped");
@@ -306,7 +312,7 @@ fn spawn(mut command: Command, dns: &str, log: &File, server: bool) -> anyhow::R
         if line.trim() != "ready" {
             let _ = child.kill();
             let _ = child.wait();
-            anyhow::bail!("{what} did not start: see the workloads' log");
+            anyhow::bail!("{what} did not start (is python3 installed?): see the workloads' log");
         }
     }
     Ok(child)
@@ -314,12 +320,7 @@ fn spawn(mut command: Command, dns: &str, log: &File, server: bool) -> anyhow::R
 
 /// The agents of the cluster's nodes: eBPF usage scoped to each node's cgroup, a Whisperer per
 /// node answering the demo's own query service, attribution from the cluster's inventory.
-fn collector_yaml(cluster: &Cluster, inventory: &Path, data: &Path, ui: SocketAddr) -> String {
-    let server = if ui.ip().is_unspecified() {
-        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), ui.port())
-    } else {
-        ui
-    };
+fn collector_yaml(cluster: &Cluster, inventory: &Path, data: &Path, server: SocketAddr) -> String {
     let inventory = inventory.display();
     let mut receivers = String::new();
     let (mut usage, mut capture) = (Vec::new(), Vec::new());

@@ -57,7 +57,9 @@ def call(upstream):
         if parts.scheme == "tcp":
             with socket.create_connection((address, parts.port), timeout=5) as sock:
                 sock.sendall(b"SELECT".ljust(64, b" "))
-                sock.recv(65536)
+                sock.shutdown(socket.SHUT_WR)
+                while sock.recv(65536):
+                    pass  # the rows, to the end: closing with unread data would reset
         else:
             url = f"http://{address}:{parts.port}{parts.path or '/'}"
             body = b"x" * random.randrange(200, 2000) if parts.path.startswith("/upload") else None
@@ -66,7 +68,7 @@ def call(upstream):
                 response.read()
     except urllib.error.HTTPError:
         pass  # an answer all the same (the users ask for pages that do not exist)
-    except OSError as error:
+    except Exception as error:  # a refused or cut connection: the loop goes on
         print(f"{upstream}: {error}", file=sys.stderr, flush=True)
 
 
@@ -95,7 +97,13 @@ def http(port, reply_bytes, *upstreams):
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer((BIND, int(port)), Handler)
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request, client_address):
+            pass  # a client that went away: nothing to log for each request
+
+    server = Server((BIND, int(port)), Handler)
     print("ready", flush=True)
     server.serve_forever()
 
@@ -106,8 +114,11 @@ def db(port):
 
     def serve(conn):
         with conn:
-            while len(conn.recv(64)) == 64:
-                conn.sendall(b"r" * random.randrange(500, 4000))
+            try:
+                while len(conn.recv(64)) == 64:
+                    conn.sendall(b"r" * random.randrange(500, 4000))
+            except OSError:
+                pass  # a client that went away
 
     while True:
         conn, _ = listener.accept()
