@@ -872,7 +872,30 @@ function refresh() {
   $("view").value = state.view;
   $("filter").value = state.filter;
   $("details").innerHTML = "";
-  return Promise.allSettled([loadMap(), loadTimeline(), loadGrid(), loadDashboard(), loadFields(), loadGroups()]);
+  return Promise.allSettled([loadMap(), loadTimeline(), loadGrid(), loadDashboard(), loadFields(), loadGroups()])
+    .then(showFailures);
+}
+
+/** The map's empty state as the page has it, for when an error took its place. */
+const EMPTY_MAP = $("map-empty").innerHTML;
+
+/** Each panel that could not load says so where it is, with the API's reason. */
+function showFailures(results) {
+  ["map", "timeline", "grid", "dashboard"].forEach((panel, i) => {
+    if (results[i].status === "fulfilled") {
+      if (panel === "map") $("map-empty").innerHTML = EMPTY_MAP;
+      return;
+    }
+    const reason = results[i].reason;
+    const message = `The ${panel} could not load: ${escapeHtml(reason && reason.message ? reason.message : reason)}`;
+    if (panel === "map") {
+      $("map-empty").innerHTML = message;
+      $("map-empty").hidden = false;
+    } else {
+      $(panel).innerHTML = `<p class="panel-error" role="alert">${message}</p>`;
+    }
+  });
+  return results;
 }
 
 $("view").addEventListener("change", () => { state.view = $("view").value; state.sort = ""; refresh(); });

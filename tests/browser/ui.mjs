@@ -1,7 +1,7 @@
 // Drives Spider's UI in Debian's Chromium and prints what it saw as JSON, for tests/it/ui.rs to
 // check against the API. Screenshots go to OUT.
 //
-//   node ui.mjs BASE_URL OUT SCENARIO   SCENARIO: views | map | demo | big-physical | attach | toggles | pollers | click-edge | timeline | save | load-saved | token | capture | clusters
+//   node ui.mjs BASE_URL OUT SCENARIO   SCENARIO: views | map | demo | big-physical | bad-filter | attach | toggles | pollers | click-edge | timeline | save | load-saved | token | capture | clusters
 import { chromium } from "playwright-core";
 
 const [base, out, scenario] = process.argv.slice(2);
@@ -114,6 +114,15 @@ if (scenario === "views") {
   });
   seen.after = await drawn();
   await page.screenshot({ path: `${out}/big-physical-drilled.png` });
+} else if (scenario === "bad-filter") {
+  // A filter the API refuses: each panel says so where it is.
+  await page.waitForSelector("#grid .panel-error");
+  await page.waitForSelector("#timeline .panel-error");
+  seen.grid = await page.textContent("#grid .panel-error");
+  seen.timeline = await page.textContent("#timeline .panel-error");
+  seen.map = await page.evaluate(() => ({ hidden: document.getElementById("map-empty").hidden,
+    text: document.getElementById("map-empty").textContent }));
+  await page.screenshot({ path: `${out}/bad-filter.png` });
 } else if (scenario === "attach") {
   // Attach a Whisperer to shop/web from its details, watch its status, stop it.
   await settled();

@@ -343,28 +343,20 @@ fn the_living_demo_maps_its_cluster_and_leaves_nothing_behind() {
 
     // The page draws what the API answers, with a legend of the kinds it shows.
     let seen = crate::ui::browse_at(&format!("{url}?cluster=demo&{range}"), "demo");
-    let drawn: BTreeSet<(String, u64)> = seen["edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                format!("{}>{}", e["source"], e["target"]),
-                e["bytes"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    let answered: BTreeSet<(String, u64)> = map["edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                format!("{}>{}", e["source"], e["target"]),
-                e["bytes"].as_u64().unwrap(),
-            )
-        })
-        .collect();
+    let edge_bytes = |edges: &Value| -> BTreeSet<(String, u64)> {
+        edges
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    format!("{}>{}", e["source"], e["target"]),
+                    e["bytes"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (drawn, answered) = (edge_bytes(&seen["edges"]), edge_bytes(&map["edges"]));
     assert_eq!(drawn, answered);
     let legend: BTreeSet<&str> = seen["legend"]
         .as_array()

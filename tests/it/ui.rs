@@ -115,6 +115,46 @@ async fn the_ui_opens_on_the_cluster_picker_and_draws_the_chosen_cluster() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_filter_the_api_refuses_is_explained_in_each_panel() {
+    let data = generated_hours("ui-errors", END);
+    let (child, listen, client) = serving(&data, &[]).await;
+    let filter = "nosuchfield%20%3D%201";
+    let (status, refused) = get_json(
+        &client,
+        &format!("http://{listen}/api/grid/network_usage?{RANGE}&filter={filter}"),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    // What the API says, without the position (the page's filter has the toggles' clauses too).
+    let reason = "unknown field \"nosuchfield\"";
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(reason),
+        "{refused}"
+    );
+    let seen = browse_at(
+        &format!("http://{listen}/?{RANGE}&filter={filter}"),
+        "bad-filter",
+    );
+    for panel in ["grid", "timeline"] {
+        let said = seen[panel].as_str().unwrap();
+        assert!(
+            said.contains(&format!("The {panel} could not load")) && said.contains(reason),
+            "{panel}: {said}"
+        );
+    }
+    assert_eq!(seen["map"]["hidden"], false, "{}", seen["map"]);
+    assert!(
+        seen["map"]["text"].as_str().unwrap().contains(reason),
+        "{}",
+        seen["map"]
+    );
+    terminate(child);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_big_physical_map_opens_with_its_nodes_collapsed_and_drills_down() {
     let data = crate::support::scratch("ui-big").join("data");
     let shape = [

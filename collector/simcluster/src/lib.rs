@@ -484,22 +484,12 @@ impl Cluster {
         name: &str,
         workload: Workload,
     ) -> anyhow::Result<usize> {
-        let index = self.pods.len();
         let host = self.pods.iter().filter(|p| p.node == node).count() + 2;
         ensure!(host < 255, "node {node} is full");
         let ip: IpAddr = format!("10.233.{}.{host}", self.names.node_octet(node)).parse()?;
-        let netns = self.names.pod_netns(index);
+        let netns = self.names.pod_netns(self.pods.len());
         self.plug(&netns, ip)?;
-        let cgroup = self.pod_cgroup(node, name)?;
-        self.pods.push(Pod {
-            name: name.to_owned(),
-            workload,
-            node,
-            ip,
-            netns: Some(netns),
-            cgroup,
-        });
-        Ok(index)
+        self.push_pod(node, name, workload, ip, Some(netns))
     }
 
     /// Adds a host-network pod of `workload` on node `node`; returns its index.
@@ -509,17 +499,28 @@ impl Cluster {
         name: &str,
         workload: Workload,
     ) -> anyhow::Result<usize> {
-        let index = self.pods.len();
+        let ip = self.nodes[node].ip;
+        self.push_pod(node, name, workload, ip, None)
+    }
+
+    fn push_pod(
+        &mut self,
+        node: usize,
+        name: &str,
+        workload: Workload,
+        ip: IpAddr,
+        netns: Option<String>,
+    ) -> anyhow::Result<usize> {
         let cgroup = self.pod_cgroup(node, name)?;
         self.pods.push(Pod {
             name: name.to_owned(),
             workload,
             node,
-            ip: self.nodes[node].ip,
-            netns: None,
+            ip,
+            netns,
             cgroup,
         });
-        Ok(index)
+        Ok(self.pods.len() - 1)
     }
 
     fn pod_cgroup(&self, node: usize, name: &str) -> anyhow::Result<PathBuf> {

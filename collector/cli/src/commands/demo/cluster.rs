@@ -137,28 +137,18 @@ fn build(dir: &Path) -> anyhow::Result<Living> {
         "report-29412345-h8j4k",
         Workload::new("batch", "CronJob", "report"),
     )?;
-    let exporters: Vec<usize> = ["b7x2q", "k4m8r", "p9t3w"]
-        .iter()
-        .enumerate()
-        .map(|(node, id)| {
-            c.add_host_pod(
-                node,
-                &format!("node-exporter-{id}"),
-                Workload::new("monitoring", "DaemonSet", "node-exporter"),
-            )
-        })
-        .collect::<anyhow::Result<_>>()?;
-    let fluent_bit: Vec<usize> = ["f5k2m", "j8d4x", "w3n7c"]
-        .iter()
-        .enumerate()
-        .map(|(node, id)| {
-            c.add_pod(
-                node,
-                &format!("fluent-bit-{id}"),
-                Workload::new("logging", "DaemonSet", "fluent-bit"),
-            )
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let exporters = daemon_set(
+        c,
+        ("monitoring", "node-exporter"),
+        ["b7x2q", "k4m8r", "p9t3w"],
+        true,
+    )?;
+    let fluent_bit = daemon_set(
+        c,
+        ("logging", "fluent-bit"),
+        ["f5k2m", "j8d4x", "w3n7c"],
+        false,
+    )?;
     let loki = c.add_pod(2, "loki-0", Workload::new("logging", "StatefulSet", "loki"))?;
     let kube_dns = c.add_service("kube-system", "kube-dns", 53, "udp", (dns, 53))?;
     let web_service = c.add_service("shop", "web", 80, "tcp", (web[0], 8080))?;
@@ -288,6 +278,28 @@ fn build(dir: &Path) -> anyhow::Result<Living> {
     );
     living.processes.push(spawn(users, &dns_ip, &log, false)?);
     Ok(living)
+}
+
+/// A DaemonSet `(namespace, name)`: a pod on each node, named with each of `ids`, on the host
+/// network or its own; returns the pods.
+fn daemon_set(
+    cluster: &mut Cluster,
+    (namespace, name): (&str, &str),
+    ids: [&str; 3],
+    host_network: bool,
+) -> anyhow::Result<Vec<usize>> {
+    ids.iter()
+        .enumerate()
+        .map(|(node, id)| {
+            let pod = format!("{name}-{id}");
+            let workload = Workload::new(namespace, "DaemonSet", name);
+            if host_network {
+                cluster.add_host_pod(node, &pod, workload)
+            } else {
+                cluster.add_pod(node, &pod, workload)
+            }
+        })
+        .collect()
 }
 
 /// Starts one workload process, its errors into the workloads' log; waits for a server's "ready".
