@@ -21,31 +21,41 @@ pub struct TimeRange {
 /// epoch. Within them every difference and partition date is computed without overflow.
 pub const MAX_INSTANT_SECONDS: i64 = 253_402_300_799;
 
+/// A time range's instant or bounds that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RangeError {
+    /// Neither form of an instant.
+    #[error("{0:?} is neither RFC 3339 (2026-11-21T05:00:00Z) nor Unix seconds")]
+    Unreadable(String),
+    /// Before 1970 or after 9999.
+    #[error("{0:?} is outside 1970-01-01 … 9999-12-31 (0 … {MAX_INSTANT_SECONDS} Unix seconds)")]
+    OutOfBounds(String),
+    /// `to` is not after `from`.
+    #[error("'to' must be after 'from'")]
+    Empty,
+}
+
 /// Reads `2026-11-21T05:00:00Z` or `1795240800`, between 1970 and 9999.
-pub fn parse_instant(text: &str) -> Result<i64, String> {
+pub fn parse_instant(text: &str) -> Result<i64, RangeError> {
     let micros = match text.parse::<i64>() {
         Ok(seconds) => seconds.checked_mul(1_000_000),
         Err(_) => Some(
             DateTime::parse_from_rfc3339(text)
-                .map_err(|_| {
-                    format!("{text:?} is neither RFC 3339 (2026-11-21T05:00:00Z) nor Unix seconds")
-                })?
+                .map_err(|_| RangeError::Unreadable(text.to_owned()))?
                 .timestamp_micros(),
         ),
     };
     match micros {
         Some(micros) if (0..=MAX_INSTANT_SECONDS * 1_000_000).contains(&micros) => Ok(micros),
-        _ => Err(format!(
-            "{text:?} is outside 1970-01-01 … 9999-12-31 (0 … {MAX_INSTANT_SECONDS} Unix seconds)"
-        )),
+        _ => Err(RangeError::OutOfBounds(text.to_owned())),
     }
 }
 
 impl TimeRange {
     /// A range from two instants; `to` must come after `from`.
-    pub fn new(from: i64, to: i64) -> Result<Self, String> {
+    pub fn new(from: i64, to: i64) -> Result<Self, RangeError> {
         if to <= from {
-            return Err("'to' must be after 'from'".into());
+            return Err(RangeError::Empty);
         }
         Ok(Self { from, to })
     }
@@ -135,19 +145,22 @@ mod tests {
             parse_instant("2026-11-21T07:00:00+01:00"),
             Ok(1_795_240_800_000_000)
         );
-        assert!(parse_instant("yesterday").is_err());
+        assert_eq!(
+            parse_instant("yesterday"),
+            Err(RangeError::Unreadable("yesterday".into()))
+        );
         for outside in [
             "-1",
             "253402300800",
             "9223372036854775807",
             "0001-01-01T00:00:00Z",
         ] {
-            assert!(
-                parse_instant(outside).unwrap_err().contains("outside"),
-                "{outside}"
+            assert_eq!(
+                parse_instant(outside),
+                Err(RangeError::OutOfBounds(outside.into()))
             );
         }
         assert_eq!(parse_instant("253402300799"), Ok(253_402_300_799_000_000));
-        assert!(TimeRange::new(5, 5).is_err());
+        assert_eq!(TimeRange::new(5, 5), Err(RangeError::Empty));
     }
 }

@@ -13,7 +13,7 @@ use std::time::Instant;
 use spider_collector::records::time::MICROS_PER_MINUTE;
 use spider_collector::records::{Batch, Timestamp};
 use spider_collector::{Factory, conformance};
-use spider_exporter_parquet::{ParquetConfig, ParquetExporterFactory};
+use spider_exporter_parquet::{PARQUET_EXPORTER, ParquetConfig};
 use spider_query::map::{View, leaf_sql, map};
 use spider_query::range::{Scope, TimeRange};
 use spider_server::{ServerConfig, router};
@@ -173,8 +173,8 @@ async fn simulated(hours: i64) -> PathBuf {
         path: dir.clone(),
         ..ParquetConfig::default()
     };
-    let context = conformance::context(&ParquetExporterFactory);
-    let mut exporter = ParquetExporterFactory.create(config, context).unwrap();
+    let context = conformance::context(&PARQUET_EXPORTER);
+    let mut exporter = PARQUET_EXPORTER.create(config, context).unwrap();
     exporter.start().await.unwrap();
     let mut cluster = Cluster::new(SHAPE, 7);
     let (started, mut rows) = (Instant::now(), 0);

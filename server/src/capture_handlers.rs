@@ -56,7 +56,11 @@ pub async fn one(State(state): Shared, Path(id): Path<String>) -> Result<Respons
 /// `POST /api/captures/{id}/stop`.
 pub async fn stop(State(state): Shared, Path(id): Path<String>) -> Result<Response, ApiError> {
     let id = ApiError::parse_id(&id, "capture")?;
-    match state.captures.stop(id).map_err(ApiError::internal)? {
+    match state
+        .captures
+        .stop(id)
+        .map_err(|e| ApiError::internal(e.to_string()))?
+    {
         Some(capture) => Ok(Json(capture).into_response()),
         None => Err(ApiError::not_found(format!("no capture {id}"))),
     }

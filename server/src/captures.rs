@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 pub use spider_capture_protocol::{AgentStatus, Capture, CaptureRequest, CaptureState, Workload};
 
-use super::json_file::{JsonFile, Refused};
+use super::json_file::{JsonFile, Refused, StoreError};
 
 use spider_records::workload::{MAX_NAME_BYTES, check_name};
 
@@ -98,7 +98,7 @@ pub fn unix_now() -> u64 {
 
 impl CaptureStore {
     /// Opens (or starts) the store at `path`.
-    pub fn open(path: PathBuf, limits: CaptureLimits) -> Result<Self, String> {
+    pub fn open(path: PathBuf, limits: CaptureLimits) -> Result<Self, StoreError> {
         Ok(Self {
             file: JsonFile::open(path)?,
             limits,
@@ -188,16 +188,16 @@ impl CaptureStore {
                     .collect();
                 let on_workload = per_agent(&active, &input.workload, input.cluster.as_deref());
                 if active.len() >= limits.max_active {
-                    return Ok(Err(Refused::Busy(format!(
+                    return Err(Refused::Busy(format!(
                         "{} captures are active, the server's limit: stop one first",
                         active.len()
-                    ))));
+                    )));
                 }
                 if on_workload >= limits.max_active_per_workload {
-                    return Ok(Err(Refused::Busy(format!(
+                    return Err(Refused::Busy(format!(
                         "{on_workload} captures of this workload are active, the server's limit: \
                          stop one first"
-                    ))));
+                    )));
                 }
                 document.next_id += 1;
                 let capture = Capture {
@@ -213,13 +213,13 @@ impl CaptureStore {
                     cluster: input.cluster,
                 };
                 document.captures.push(capture.clone());
-                Ok(Ok(with_state(capture, now)))
+                Ok(with_state(capture, now))
             })
             .map_err(Refused::Storage)?
     }
 
     /// Stops a capture (again is fine); `None` when there is no such id.
-    pub fn stop(&self, id: u64) -> Result<Option<Capture>, String> {
+    pub fn stop(&self, id: u64) -> Result<Option<Capture>, StoreError> {
         let now = unix_now();
         self.change_one(id, |capture| {
             capture.stopped.get_or_insert(now.min(capture.expires));
@@ -284,16 +284,16 @@ impl CaptureStore {
         &self,
         id: u64,
         edit: impl FnOnce(&mut Capture) -> T,
-    ) -> Result<Option<T>, String> {
+    ) -> Result<Option<T>, StoreError> {
         self.file
-            .change(|document| Ok(document.captures.iter_mut().find(|c| c.id == id).map(edit)))
+            .change(|document| document.captures.iter_mut().find(|c| c.id == id).map(edit))
     }
 }
 
 /// Whether a report is one a node agent could make: a node's name, its pods' names, a bounded
 /// error.
 fn check_report(node: &str, status: &AgentStatus) -> Result<(), String> {
-    check_name("node", node, MAX_NAME_BYTES)?;
+    check_name("node", node, MAX_NAME_BYTES).map_err(|e| e.to_string())?;
     if status.pods.len() > MAX_PODS_PER_REPORT {
         return Err(format!(
             "a report lists at most {MAX_PODS_PER_REPORT} pods, not {}",
@@ -301,7 +301,7 @@ fn check_report(node: &str, status: &AgentStatus) -> Result<(), String> {
         ));
     }
     for pod in &status.pods {
-        check_name("pod", pod, MAX_NAME_BYTES)?;
+        check_name("pod", pod, MAX_NAME_BYTES).map_err(|e| e.to_string())?;
     }
     if status
         .error

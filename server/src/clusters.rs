@@ -276,7 +276,7 @@ pub async fn report(
 /// Refuses a Whisperer's status that lists more than one holds.
 fn check_whisperer(cluster: &str, node: &str, status: &WhispererStatus) -> Result<(), ApiError> {
     check_cluster(cluster)?;
-    check_name("node", node, MAX_NAME_BYTES).map_err(ApiError::bad_request)?;
+    check_name("node", node, MAX_NAME_BYTES).map_err(|e| ApiError::bad_request(e.to_string()))?;
     if status.interfaces.len() > MAX_LISTED || status.captures.len() > MAX_LISTED {
         return Err(ApiError::bad_request(format!(
             "a report lists at most {MAX_LISTED} interfaces and {MAX_LISTED} captures"

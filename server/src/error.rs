@@ -137,7 +137,7 @@ impl From<Refused> for ApiError {
         match refused {
             Refused::Invalid(message) => ApiError::bad_request(message),
             Refused::Busy(message) => ApiError::conflict(message),
-            Refused::Storage(message) => ApiError::internal(message),
+            Refused::Storage(error) => ApiError::internal(error.to_string()),
         }
     }
 }

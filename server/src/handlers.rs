@@ -368,7 +368,7 @@ pub async fn update_saved(
     match state
         .saved
         .update(id, saved_input(body)?)
-        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::internal(e.to_string()))?
     {
         Some(updated) => Ok(Json(updated).into_response()),
         None => Err(ApiError::not_found(format!("no saved query {id}"))),
@@ -381,7 +381,11 @@ pub async fn delete_saved(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = ApiError::parse_id(&id, "saved query")?;
-    if state.saved.delete(id).map_err(ApiError::internal)? {
+    if state
+        .saved
+        .delete(id)
+        .map_err(|e| ApiError::internal(e.to_string()))?
+    {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(ApiError::not_found(format!("no saved query {id}")))

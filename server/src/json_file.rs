@@ -16,7 +16,28 @@ pub enum Refused {
     /// The request is right but the store is at a limit (active captures, an ended capture, saved queries).
     Busy(String),
     /// The file could not be written.
-    Storage(String),
+    Storage(StoreError),
+}
+
+/// A store's file that could not be read at start, or saved after a change.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// It exists but is not the JSON document, or cannot be read.
+    #[error("{}: {reason}", path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The change could not be written; the document in memory holds it, the file does not.
+    #[error("cannot save {}: {reason}", path.display())]
+    Unsaved {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// The file and the document it holds.
@@ -27,13 +48,15 @@ pub struct JsonFile<D> {
 
 impl<D: Default + Serialize + DeserializeOwned> JsonFile<D> {
     /// Opens the file at `path`, or starts an empty document when there is none.
-    pub fn open(path: PathBuf) -> Result<Self, String> {
+    pub fn open(path: PathBuf) -> Result<Self, StoreError> {
+        let unreadable = |reason: String| StoreError::Unreadable {
+            path: path.clone(),
+            reason,
+        };
         let document = match std::fs::read(&path) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?
-            }
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| unreadable(e.to_string()))?,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => D::default(),
-            Err(error) => return Err(format!("{}: {error}", path.display())),
+            Err(error) => return Err(unreadable(error.to_string())),
         };
         Ok(Self {
             path,
@@ -41,7 +64,7 @@ impl<D: Default + Serialize + DeserializeOwned> JsonFile<D> {
         })
     }
 
-    fn save(&self, document: &D) -> Result<(), String> {
+    fn save(&self, document: &D) -> Result<(), StoreError> {
         let write = || -> std::io::Result<()> {
             if let Some(dir) = self.path.parent() {
                 std::fs::create_dir_all(dir)?;
@@ -50,7 +73,10 @@ impl<D: Default + Serialize + DeserializeOwned> JsonFile<D> {
             std::fs::write(&temporary, serde_json::to_vec_pretty(document)?)?;
             std::fs::rename(&temporary, &self.path)
         };
-        write().map_err(|e| format!("cannot save {}: {e}", self.path.display()))
+        write().map_err(|e| StoreError::Unsaved {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })
     }
 
     /// Reads the document.
@@ -58,13 +84,13 @@ impl<D: Default + Serialize + DeserializeOwned> JsonFile<D> {
         look(&self.document.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Changes the document and saves it; nothing is saved when `edit` fails.
-    pub fn change<T>(&self, edit: impl FnOnce(&mut D) -> Result<T, String>) -> Result<T, String> {
+    /// Changes the document and saves it; `edit`'s answer is returned once it is saved.
+    pub fn change<T>(&self, edit: impl FnOnce(&mut D) -> T) -> Result<T, StoreError> {
         let mut document = self
             .document
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let result = edit(&mut document)?;
+        let result = edit(&mut document);
         self.save(&document)?;
         Ok(result)
     }

@@ -167,8 +167,10 @@ pub fn router(config: &ServerConfig) -> Result<Router, String> {
             ));
         }
     };
-    let saved = SavedStore::open(state_dir.join("saved_queries.json"))?;
-    let captures = CaptureStore::open(state_dir.join("captures.json"), config.capture_limits)?;
+    let saved =
+        SavedStore::open(state_dir.join("saved_queries.json")).map_err(|e| e.to_string())?;
+    let captures = CaptureStore::open(state_dir.join("captures.json"), config.capture_limits)
+        .map_err(|e| e.to_string())?;
     let state = Arc::new(AppState {
         context,
         saved,

@@ -61,7 +61,8 @@ impl Params {
                 .ok_or_else(|| ApiError::bad_request(format!("parameter {name} is required")))?;
             parse_instant(text).map_err(|e| ApiError::bad_request(format!("parameter {name}: {e}")))
         };
-        TimeRange::new(instant("from")?, instant("to")?).map_err(ApiError::bad_request)
+        TimeRange::new(instant("from")?, instant("to")?)
+            .map_err(|e| ApiError::bad_request(e.to_string()))
     }
 
     /// `cluster`, when given: the one cluster a request reads (every cluster without it).

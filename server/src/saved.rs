@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::json_file::{JsonFile, Refused};
+use super::json_file::{JsonFile, Refused, StoreError};
 use spider_query::filter::MAX_FILTER_BYTES;
 
 /// A saved query: its id and what the client gave, stored and answered as one flat object.
@@ -77,16 +77,13 @@ pub struct SavedStore {
 
 impl SavedStore {
     /// Opens (or starts) the store at `path`.
-    pub fn open(path: PathBuf) -> Result<Self, String> {
+    pub fn open(path: PathBuf) -> Result<Self, StoreError> {
         Ok(Self {
             file: JsonFile::open(path)?,
         })
     }
 
-    fn change<T>(
-        &self,
-        edit: impl FnOnce(&mut Document) -> Result<T, String>,
-    ) -> Result<T, String> {
+    fn change<T>(&self, edit: impl FnOnce(&mut Document) -> T) -> Result<T, StoreError> {
         self.file.change(edit)
     }
 
@@ -99,9 +96,9 @@ impl SavedStore {
     pub fn create(&self, input: SavedQueryInput) -> Result<SavedQuery, Refused> {
         let created = self.change(|document| {
             if document.queries.len() >= MAX_SAVED_QUERIES {
-                return Ok(Err(Refused::Busy(format!(
+                return Err(Refused::Busy(format!(
                     "{MAX_SAVED_QUERIES} queries are saved, the most kept: delete one first"
-                ))));
+                )));
             }
             document.next_id += 1;
             let query = SavedQuery {
@@ -109,28 +106,30 @@ impl SavedStore {
                 query: input,
             };
             document.queries.push(query.clone());
-            Ok(Ok(query))
+            Ok(query)
         });
         created.map_err(Refused::Storage)?
     }
 
     /// Replaces a query (renaming it, say); `None` when there is no such id.
-    pub fn update(&self, id: u64, input: SavedQueryInput) -> Result<Option<SavedQuery>, String> {
+    pub fn update(
+        &self,
+        id: u64,
+        input: SavedQueryInput,
+    ) -> Result<Option<SavedQuery>, StoreError> {
         self.change(|document| {
-            let Some(query) = document.queries.iter_mut().find(|q| q.id == id) else {
-                return Ok(None);
-            };
+            let query = document.queries.iter_mut().find(|q| q.id == id)?;
             query.query = input;
-            Ok(Some(query.clone()))
+            Some(query.clone())
         })
     }
 
     /// Deletes a query; false when there is no such id.
-    pub fn delete(&self, id: u64) -> Result<bool, String> {
+    pub fn delete(&self, id: u64) -> Result<bool, StoreError> {
         self.change(|document| {
             let before = document.queries.len();
             document.queries.retain(|q| q.id != id);
-            Ok(document.queries.len() < before)
+            document.queries.len() < before
         })
     }
 }

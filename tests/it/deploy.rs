@@ -331,6 +331,24 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
     ] {
         assert!(graph.contains(part), "{part} not in {graph}");
     }
+    // The agents' own telemetry is scraped on 8888 and, when asked, pushed over OTLP/gRPC.
+    let agent_yaml = |objects: &Value| {
+        of_kind(objects, "ConfigMap")[0]["data"]["collector.yaml"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let everything = agent_yaml(objects);
+    assert!(
+        everything.contains("port: 8888")
+            && everything.contains("interval: 15000")
+            && everything.contains("endpoint: \"http://otel-collector.observability:4317\""),
+        "{everything}"
+    );
+    assert!(
+        !agent_yaml(default).contains("periodic"),
+        "scraped only by default"
+    );
     // Without the query service there is no one to ask for captures: the pcap receiver alone.
     let graph = validate_agent_config("capture-only", &cases["capture-only"]["objects"]);
     assert!(
@@ -357,6 +375,7 @@ fn the_chart_lints_renders_valid_objects_and_refuses_bad_values() {
         ("resources type", "/agent/resources"),
         ("pull policy", "/image/pullPolicy"),
         ("otlp dimension", "/otlp/dimensions/1"),
+        ("self-telemetry interval", "/selfTelemetry/interval"),
         ("controller port", "/controller/port"),
         ("cluster name", "/clusterName"),
     ];

@@ -16,6 +16,7 @@ mod generate;
 mod lake;
 mod outage;
 mod parquet;
+mod self_telemetry;
 mod serve;
 mod serve_fuzz;
 mod support;

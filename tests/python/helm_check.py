@@ -61,6 +61,7 @@ CASES = {
             "protocol": "http/protobuf",
             "headers": {"x-tenant": "cluster-a"},
         },
+        "selfTelemetry": {"otlpEndpoint": "http://otel-collector.observability:4317", "interval": 15000},
     },
     # The lake in a bucket: no shared volume, staging on each node, the query service's state on
     # a claim of its own.
@@ -103,6 +104,7 @@ BAD = {
     "resources type": {"agent": {"resources": "lots"}},
     "pull policy": {"image": {"pullPolicy": "Sometimes"}},
     "otlp dimension": {"otlp": {"dimensions": ["namespace", "colour"]}},
+    "self-telemetry interval": {"selfTelemetry": {"interval": 10}},
 }
 
 

@@ -13,6 +13,7 @@ use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError, create_reader};
 use spider_collector::records::Timestamp;
 
+use crate::error::CaptureError;
 use crate::source::{Frame, FrameSource, Step, compile};
 
 /// The parser's read buffer; a block larger than this is refused as broken (no frame is: the
@@ -43,12 +44,10 @@ pub struct FileSource {
 
 impl FileSource {
     /// Opens a pcap or pcapng file; the filter is checked against its first link type.
-    pub fn open(path: &Path, filter: Option<&str>) -> Result<Self, String> {
-        let cannot = |why: String| {
-            format!(
-                "cannot read {} as a pcap or pcapng file: {why}",
-                path.display()
-            )
+    pub fn open(path: &Path, filter: Option<&str>) -> Result<Self, CaptureError> {
+        let cannot = |reason: String| CaptureError::File {
+            path: path.to_path_buf(),
+            reason,
         };
         let file = File::open(path).map_err(|e| cannot(e.to_string()))?;
         let reader = create_reader(BUFFER, file).map_err(|e| {

@@ -9,6 +9,7 @@ use std::io::Write;
 use proptest::prelude::*;
 use spider_wire::{Frame as WireFrame, LinkType, write_pcap};
 
+use crate::CaptureError;
 use crate::file::FileSource;
 use crate::source::{FrameSource, Step};
 
@@ -70,7 +71,7 @@ fn pcapng_file(frames: &[Vec<u8>]) -> Vec<u8> {
 }
 
 /// Reads `bytes` as a capture file to its end: the frames handed over, and how it ended.
-fn read_all(bytes: &[u8]) -> Result<(usize, Step), String> {
+fn read_all(bytes: &[u8]) -> Result<(usize, Step), CaptureError> {
     let mut file = tempfile();
     file.1.write_all(bytes).unwrap();
     let mut source = FileSource::open(&file.0, None)?;

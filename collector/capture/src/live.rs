@@ -3,6 +3,7 @@
 use pcap::{Active, Capture};
 use spider_collector::records::Timestamp;
 
+use crate::error::CaptureError;
 use crate::source::{Frame, FrameSource, Step};
 
 /// Settings of a live capture.
@@ -28,16 +29,15 @@ pub struct LiveSource {
 
 impl LiveSource {
     /// Opens the interface; the error says what to do when it is a matter of privileges.
-    pub fn open(settings: &LiveSettings<'_>) -> Result<Self, String> {
+    pub fn open(settings: &LiveSettings<'_>) -> Result<Self, CaptureError> {
         let interface = settings.interface;
         let explain = |e: pcap::Error| {
-            let text = e.to_string();
-            if text.contains("ermission") || text.contains("not permitted") {
-                format!(
-                    "capturing on {interface} needs CAP_NET_RAW and CAP_NET_ADMIN (run as root or grant them): {text}"
-                )
+            let reason = e.to_string();
+            let interface = interface.to_owned();
+            if reason.contains("ermission") || reason.contains("not permitted") {
+                CaptureError::Privileges { interface, reason }
             } else {
-                format!("cannot capture on {interface}: {text}")
+                CaptureError::Interface { interface, reason }
             }
         };
         let mut capture = Capture::from_device(interface)
@@ -54,7 +54,9 @@ impl LiveSource {
         if let Some(filter) = settings.filter {
             capture
                 .filter(filter, true)
-                .map_err(|e| format!("capture filter {filter:?} on {interface}: {e}"))?;
+                .map_err(|e| CaptureError::Filter {
+                    reason: format!("{filter:?} on {interface}: {e}"),
+                })?;
         }
         let link_type = u16::try_from(capture.get_datalink().0).unwrap_or(u16::MAX);
         Ok(Self {

@@ -3,6 +3,8 @@
 use pcap::{BpfProgram, Capture, Linktype};
 use spider_collector::records::Timestamp;
 
+use crate::error::CaptureError;
+
 /// One frame as read, borrowed from the source's buffer.
 pub struct Frame<'a> {
     /// The pcap link type of `data`.
@@ -48,13 +50,15 @@ pub trait FrameSource: Send {
 }
 
 /// Compiles a capture filter for frames of a link type, as libpcap would apply it.
-pub fn compile(filter: &str, link_type: u16) -> Result<BpfProgram, String> {
-    let dead = Capture::dead(Linktype(i32::from(link_type))).map_err(|e| e.to_string())?;
-    dead.compile(filter, true)
-        .map_err(|e| format!("not a valid capture filter: {e}"))
+pub fn compile(filter: &str, link_type: u16) -> Result<BpfProgram, CaptureError> {
+    let refused = |e: pcap::Error| CaptureError::Filter {
+        reason: e.to_string(),
+    };
+    let dead = Capture::dead(Linktype(i32::from(link_type))).map_err(refused)?;
+    dead.compile(filter, true).map_err(refused)
 }
 
 /// Compiles a filter the way the capture will, so a typo is a config error, not a failed start.
-pub fn check_filter(filter: &str) -> Result<(), String> {
+pub fn check_filter(filter: &str) -> Result<(), CaptureError> {
     compile(filter, 1).map(drop)
 }

@@ -7,6 +7,6 @@
 mod client;
 mod messages;
 
-pub use client::CaptureClient;
+pub use client::{CaptureClient, ClientError};
 pub use messages::{AgentStatus, Capture, CaptureRequest, CaptureState, WhispererStatus};
 pub use spider_records::Workload;

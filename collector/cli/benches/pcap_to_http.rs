@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use spider_collector::records::{Batch, RecordKind, Signal};
 use spider_collector::{Factory, Output, conformance};
-use spider_processor_session::{SessionConfig, SessionProcessorFactory};
-use spider_receiver_pcap::{PcapConfig, PcapReceiverFactory};
+use spider_processor_session::{SESSION_PROCESSOR, SessionConfig};
+use spider_receiver_pcap::{PCAP_RECEIVER, PcapConfig};
 use spider_testkit::http_capture::{self, HttpCapture};
 
 /// User + system CPU seconds of this process so far.
@@ -60,15 +60,15 @@ async fn spider(path: &Path) -> Counted {
         batch_size: 4096,
         ..PcapConfig::default()
     };
-    let mut receiver = PcapReceiverFactory
-        .create(config, conformance::context(&PcapReceiverFactory))
+    let mut receiver = PCAP_RECEIVER
+        .create(config, conformance::context(&PCAP_RECEIVER))
         .unwrap();
     let config = SessionConfig {
         emit_packets: true,
         ..SessionConfig::default()
     };
-    let mut processor = SessionProcessorFactory
-        .create(config, conformance::context(&SessionProcessorFactory))
+    let mut processor = SESSION_PROCESSOR
+        .create(config, conformance::context(&SESSION_PROCESSOR))
         .unwrap();
     let (output, mut batches) = Output::channel(&[Signal::Capture], 8);
     receiver.start(output).await.unwrap();

@@ -57,6 +57,50 @@ pub trait Factory<C: ?Sized>: Send + Sync + 'static {
     ) -> Result<Box<C>, ComponentError>;
 }
 
+/// A factory declared from its parts: the type name, the signals, and the function that builds
+/// the component. Every component's factory is one of these, a constant beside its config:
+///
+/// ```ignore
+/// pub const DEBUG_EXPORTER: Declared<dyn Exporter, DebugConfig> =
+///     Declared::new("debug", Signal::ALL, create);
+/// ```
+pub struct Declared<C: ?Sized, Config> {
+    type_name: &'static str,
+    signals: &'static [Signal],
+    build: fn(Config, CreateContext) -> Result<Box<C>, ComponentError>,
+}
+
+impl<C: ?Sized, Config> Declared<C, Config> {
+    /// A factory of `type_name` components for `signals`, built by `build`.
+    pub const fn new(
+        type_name: &'static str,
+        signals: &'static [Signal],
+        build: fn(Config, CreateContext) -> Result<Box<C>, ComponentError>,
+    ) -> Self {
+        Self {
+            type_name,
+            signals,
+            build,
+        }
+    }
+}
+
+impl<C: ?Sized + 'static, Config: ComponentConfig> Factory<C> for Declared<C, Config> {
+    type Config = Config;
+
+    fn type_name(&self) -> &'static str {
+        self.type_name
+    }
+
+    fn signals(&self) -> &'static [Signal] {
+        self.signals
+    }
+
+    fn create(&self, config: Config, context: CreateContext) -> Result<Box<C>, ComponentError> {
+        (self.build)(config, context)
+    }
+}
+
 /// A parsed, validated config of some factory, kept until the component is built.
 #[derive(Clone)]
 pub struct AnyConfig(Arc<dyn Any + Send + Sync>);

@@ -18,7 +18,7 @@ pub use component::{
     ComponentError, ComponentId, ComponentKind, ExportError, Exporter, Processor, Receiver,
 };
 pub use config::{CollectorConfig, ConfigError, PipelineId};
-pub use factory::{ComponentConfig, CreateContext, Factories, Factory};
+pub use factory::{ComponentConfig, CreateContext, Declared, Factories, Factory};
 pub use host::{
     CLUSTER_NAME_VARIABLE, DEFAULT_CLUSTER, NODE_NAME_VARIABLE, cluster_name, host_name,
     is_cluster_name, node_name,

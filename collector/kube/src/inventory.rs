@@ -103,6 +103,27 @@ pub struct InventoryService {
     pub endpoints: Vec<IpAddr>,
 }
 
+/// An inventory file that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InventoryError {
+    /// The file could not be read.
+    #[error("cannot read the inventory {}: {reason}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The system's reason.
+        reason: String,
+    },
+    /// The file is not an inventory: its YAML, or a name, a kind or an address in it.
+    #[error("inventory {}: {reason}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and where.
+        reason: String,
+    },
+}
+
 /// A named address.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -115,15 +136,20 @@ pub struct InventoryName {
 
 impl Inventory {
     /// Reads and checks an inventory file.
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read the inventory {}: {e}", path.display()))?;
-        Self::parse(&text).map_err(|e| format!("inventory {}: {e}", path.display()))
+    pub fn load(path: &Path) -> Result<Self, InventoryError> {
+        let text = std::fs::read_to_string(path).map_err(|e| InventoryError::Read {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Self::parse(&text).map_err(|e| InventoryError::Invalid {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
     }
 
     /// Parses and checks inventory text.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        serde_yaml_ng::from_str(text).map_err(|e| e.to_string())
+    pub fn parse(text: &str) -> Result<Self, serde_yaml_ng::Error> {
+        serde_yaml_ng::from_str(text)
     }
 
     /// The objects the index is built from.
@@ -197,7 +223,7 @@ impl FollowedInventory {
         &mut self,
         index: &RwLock<Index>,
         now: i64,
-    ) -> Result<Option<Inventory>, String> {
+    ) -> Result<Option<Inventory>, InventoryError> {
         let stamp = std::fs::metadata(&self.path)
             .and_then(|m| Ok((m.modified()?, m.len())))
             .ok();

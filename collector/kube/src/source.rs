@@ -10,7 +10,7 @@ use spider_collector::ConfigError;
 use spider_collector::telemetry::Counter;
 
 use crate::follower::Follower;
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, InventoryError};
 use crate::sink::ObjectSink;
 use crate::{feed, kubernetes};
 
@@ -61,7 +61,7 @@ pub struct SourceSettings<'a> {
 
 impl SourceSettings<'_> {
     /// The inventory, read and checked (empty without a file).
-    pub fn load_inventory(&self) -> Result<Inventory, String> {
+    pub fn load_inventory(&self) -> Result<Inventory, InventoryError> {
         match self.inventory {
             Some(path) => Inventory::load(path),
             None => Ok(Inventory::default()),
@@ -99,7 +99,7 @@ impl SourceSettings<'_> {
         match self.source {
             MetadataSource::Static => {
                 if let Err(message) = self.load_inventory() {
-                    errors.push(ConfigError::new("inventory", message));
+                    errors.push(ConfigError::new("inventory", message.to_string()));
                 }
             }
             MetadataSource::Kubernetes | MetadataSource::Controller => {

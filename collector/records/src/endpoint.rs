@@ -52,7 +52,7 @@ impl OwnerKind {
     }
 
     /// The workload kind named `text`, or an error naming the workload kinds.
-    pub fn workload(text: &str) -> Result<Self, String> {
+    pub fn workload(text: &str) -> Result<Self, crate::workload::NameError> {
         match text.parse::<Self>() {
             Ok(kind) if kind.is_workload() => Ok(kind),
             _ => {
@@ -61,7 +61,10 @@ impl OwnerKind {
                     .filter(|kind| kind.is_workload())
                     .map(|kind| kind.as_str())
                     .collect();
-                Err(format!("kind {text:?} is not one of {}", kinds.join(", ")))
+                Err(crate::workload::NameError::Kind {
+                    text: text.to_owned(),
+                    kinds: kinds.join(", "),
+                })
             }
         }
     }

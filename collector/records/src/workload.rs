@@ -23,9 +23,50 @@ pub struct Workload {
     pub name: String,
 }
 
+/// A name Kubernetes would not take, or a workload written in a shape that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// Nothing was given.
+    #[error("{field} must not be empty")]
+    Empty {
+        /// What the name is of.
+        field: String,
+    },
+    /// Longer than Kubernetes allows.
+    #[error("{field} must be at most {longest} bytes")]
+    TooLong {
+        /// What the name is of.
+        field: String,
+        /// The limit.
+        longest: usize,
+    },
+    /// A character a Kubernetes name cannot hold.
+    #[error("{field} {shown:?} may hold only letters, digits, '-' and '.'")]
+    Characters {
+        /// What the name is of.
+        field: String,
+        /// Its first 64 characters.
+        shown: String,
+    },
+    /// A kind that is not a workload's.
+    #[error("kind {text:?} is not one of {kinds}")]
+    Kind {
+        /// The kind given.
+        text: String,
+        /// The workload kinds, comma-separated.
+        kinds: String,
+    },
+    /// Not `namespace/kind/name`.
+    #[error("{text:?} is not namespace/kind/name")]
+    Shape {
+        /// What was given.
+        text: String,
+    },
+}
+
 impl Workload {
     /// `namespace/kind/name`, as `spider capture --workload` takes it.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, NameError> {
         match text.split('/').collect::<Vec<_>>()[..] {
             [namespace, kind, name] => {
                 let workload = Self {
@@ -35,12 +76,14 @@ impl Workload {
                 };
                 workload.check().map(|()| workload)
             }
-            _ => Err(format!("{text:?} is not namespace/kind/name")),
+            _ => Err(NameError::Shape {
+                text: text.to_owned(),
+            }),
         }
     }
 
     /// Whether it names a workload: a known kind, a namespace and a name.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), NameError> {
         OwnerKind::workload(self.kind.as_str())?;
         // Kubernetes' own limits: a namespace is a DNS label, a name a DNS subdomain.
         check_name("namespace", &self.namespace, MAX_NAMESPACE_BYTES)?;
@@ -50,21 +93,20 @@ impl Workload {
 
 /// Whether `value` could name a Kubernetes object (a namespace, a pod, a node): 1 to `longest`
 /// bytes of letters, digits, '-' and '.'.
-pub fn check_name(field: &str, value: &str, longest: usize) -> Result<(), String> {
+pub fn check_name(field: &str, value: &str, longest: usize) -> Result<(), NameError> {
+    let field = field.to_owned();
     if value.is_empty() {
-        return Err(format!("{field} must not be empty"));
+        return Err(NameError::Empty { field });
     }
     if value.len() > longest {
-        return Err(format!("{field} must be at most {longest} bytes"));
+        return Err(NameError::TooLong { field, longest });
     }
     if !value
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
     {
         let shown: String = value.chars().take(64).collect();
-        return Err(format!(
-            "{field} {shown:?} may hold only letters, digits, '-' and '.'"
-        ));
+        return Err(NameError::Characters { field, shown });
     }
     Ok(())
 }
@@ -77,7 +119,7 @@ impl std::fmt::Display for Workload {
 
 #[cfg(test)]
 mod tests {
-    use super::Workload;
+    use super::{NameError, Workload};
 
     #[test]
     fn workloads_parse_as_namespace_kind_name() {
@@ -95,10 +137,16 @@ mod tests {
             assert!(Workload::parse(bad).is_err(), "{bad}");
         }
         let huge = format!("shop/Deployment/{}", "w".repeat(2_000_000));
-        assert!(
-            Workload::parse(&huge)
-                .unwrap_err()
-                .contains("at most 253 bytes")
+        assert_eq!(
+            Workload::parse(&huge).unwrap_err(),
+            NameError::TooLong {
+                field: "name".into(),
+                longest: 253
+            }
+        );
+        assert_eq!(
+            Workload::parse("shop/Service/web").unwrap_err().to_string(),
+            "kind \"Service\" is not one of Deployment, ReplicaSet, DaemonSet, StatefulSet, CronJob, Job, Pod"
         );
         let long_namespace = format!("{}/Pod/web", "n".repeat(64));
         assert!(Workload::parse(&long_namespace).is_err());

@@ -11,7 +11,7 @@ use spider_collector::records::{
     Batch, HostName, HttpTransaction, NetworkUsage, Packet, Signal, TcpSession,
 };
 use spider_collector::{
-    ComponentConfig, ComponentError, ConfigError, CreateContext, ExportError, Exporter, Factory,
+    ComponentConfig, ComponentError, ConfigError, CreateContext, Declared, ExportError, Exporter,
 };
 
 /// How much the exporter writes.
@@ -44,30 +44,19 @@ impl ComponentConfig for DebugConfig {
 }
 
 /// Builds [`DebugExporter`]s.
-pub struct DebugExporterFactory;
+pub const DEBUG_EXPORTER: Declared<dyn Exporter, DebugConfig> =
+    Declared::new("debug", Signal::ALL, create);
 
-impl Factory<dyn Exporter> for DebugExporterFactory {
-    type Config = DebugConfig;
-
-    fn type_name(&self) -> &'static str {
-        "debug"
-    }
-
-    fn signals(&self) -> &'static [Signal] {
-        Signal::ALL
-    }
-
-    fn create(
-        &self,
-        config: DebugConfig,
-        context: CreateContext,
-    ) -> Result<Box<dyn Exporter>, ComponentError> {
-        Ok(Box::new(DebugExporter {
-            name: context.id.to_string(),
-            config,
-            records: 0,
-        }))
-    }
+/// Builds one from its validated config.
+fn create(
+    config: DebugConfig,
+    context: CreateContext,
+) -> Result<Box<dyn Exporter>, ComponentError> {
+    Ok(Box::new(DebugExporter {
+        name: context.id.to_string(),
+        config,
+        records: 0,
+    }))
 }
 
 /// Logs batches; counts records so its shutdown line says how many went by.

@@ -13,7 +13,7 @@ mod transport;
 use async_trait::async_trait;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use spider_collector::records::{Batch, Signal};
-use spider_collector::{ComponentError, Counter, CreateContext, ExportError, Exporter, Factory};
+use spider_collector::{ComponentError, Counter, CreateContext, Declared, ExportError, Exporter};
 
 /// The resource attribute of the cluster (OTel's semantic conventions): `service.cluster`, unless
 /// `resource:` names it.
@@ -24,57 +24,43 @@ pub use convert::Converter;
 pub use transport::Transport;
 
 /// Builds [`OtlpExporter`]s.
-pub struct OtlpExporterFactory;
+pub const OTLP_EXPORTER: Declared<dyn Exporter, OtlpConfig> =
+    Declared::new("otlp", &[Signal::Usage], create);
 
-impl Factory<dyn Exporter> for OtlpExporterFactory {
-    type Config = OtlpConfig;
-
-    fn type_name(&self) -> &'static str {
-        "otlp"
-    }
-
-    fn signals(&self) -> &'static [Signal] {
-        &[Signal::Usage]
-    }
-
-    fn create(
-        &self,
-        config: OtlpConfig,
-        context: CreateContext,
-    ) -> Result<Box<dyn Exporter>, ComponentError> {
-        let resolved = config
-            .resolve(&|name| std::env::var(name).ok())
-            .map_err(ComponentError::new)?;
-        let transport = Transport::new(&resolved, &config.tls)?;
-        // The cluster the records were filed under, as OTel names it, unless configured.
-        let mut resource = config.resource.clone();
-        resource
-            .entry(CLUSTER_ATTRIBUTE.to_owned())
-            .or_insert_with(|| context.cluster.clone());
-        let resource = resource.into_iter().collect();
-        let converter = Converter::new(
-            config.temporality,
-            config.dimensions(),
-            resource,
-            resolved.max_series,
-        );
-        let rejected = context.telemetry.counter(
-            "spider_otlp_rejected_points_total",
-            "Data points the endpoint accepted the request of but rejected.",
-        );
-        let overflowed = context.telemetry.counter(
-            "spider_otlp_overflow_records_total",
-            "Records folded into the overflow series (max_series reached).",
-        );
-        tracing::info!(exporter = %context.id, url = %resolved.url, protocol = ?resolved.protocol, "OTLP exporter ready");
-        Ok(Box::new(OtlpExporter {
-            converter,
-            transport,
-            unsent: None,
-            rejected,
-            overflowed,
-        }))
-    }
+/// Builds one from its validated config.
+fn create(config: OtlpConfig, context: CreateContext) -> Result<Box<dyn Exporter>, ComponentError> {
+    let resolved = config
+        .resolve(&|name| std::env::var(name).ok())
+        .map_err(ComponentError::new)?;
+    let transport = Transport::new(&resolved, &config.tls)?;
+    // The cluster the records were filed under, as OTel names it, unless configured.
+    let mut resource = config.resource.clone();
+    resource
+        .entry(CLUSTER_ATTRIBUTE.to_owned())
+        .or_insert_with(|| context.cluster.clone());
+    let resource = resource.into_iter().collect();
+    let converter = Converter::new(
+        config.temporality,
+        config.dimensions(),
+        resource,
+        resolved.max_series,
+    );
+    let rejected = context.telemetry.counter(
+        "spider_otlp_rejected_points_total",
+        "Data points the endpoint accepted the request of but rejected.",
+    );
+    let overflowed = context.telemetry.counter(
+        "spider_otlp_overflow_records_total",
+        "Records folded into the overflow series (max_series reached).",
+    );
+    tracing::info!(exporter = %context.id, url = %resolved.url, protocol = ?resolved.protocol, "OTLP exporter ready");
+    Ok(Box::new(OtlpExporter {
+        converter,
+        transport,
+        unsent: None,
+        rejected,
+        overflowed,
+    }))
 }
 
 /// Converts usage batches and sends them.

@@ -11,7 +11,7 @@ use std::time::Instant;
 use spider_collector::records::Batch;
 use spider_collector::telemetry::ComponentTelemetry;
 use spider_collector::{CreateContext, Factory};
-use spider_exporter_parquet::{ParquetConfig, ParquetExporterFactory};
+use spider_exporter_parquet::{PARQUET_EXPORTER, ParquetConfig};
 use spider_synthetic::Generator;
 
 const BATCH: usize = 8192;
@@ -46,7 +46,7 @@ fn main() {
             path: dir.clone(),
             ..ParquetConfig::default()
         };
-        let mut exporter = ParquetExporterFactory.create(config, context).unwrap();
+        let mut exporter = PARQUET_EXPORTER.create(config, context).unwrap();
         exporter.start().await.unwrap();
         let started = Instant::now();
         for batch in &batches {

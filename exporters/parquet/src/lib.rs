@@ -22,8 +22,8 @@ use spider_collector::config::GoDuration;
 use spider_collector::records::catalog::data_file_name;
 use spider_collector::records::{Batch, Signal};
 use spider_collector::{
-    ComponentConfig, ComponentError, ConfigError, Counter, CreateContext, ExportError, Exporter,
-    Factory,
+    ComponentConfig, ComponentError, ConfigError, Counter, CreateContext, Declared, ExportError,
+    Exporter,
 };
 use spider_lake::LakeConfig;
 
@@ -151,57 +151,46 @@ impl ComponentConfig for ParquetConfig {
 }
 
 /// Builds [`ParquetExporter`]s.
-pub struct ParquetExporterFactory;
+pub const PARQUET_EXPORTER: Declared<dyn Exporter, ParquetConfig> =
+    Declared::new("parquet", Signal::ALL, create);
 
-impl Factory<dyn Exporter> for ParquetExporterFactory {
-    type Config = ParquetConfig;
-
-    fn type_name(&self) -> &'static str {
-        "parquet"
-    }
-
-    fn signals(&self) -> &'static [Signal] {
-        Signal::ALL
-    }
-
-    fn create(
-        &self,
-        mut config: ParquetConfig,
-        context: CreateContext,
-    ) -> Result<Box<dyn Exporter>, ComponentError> {
-        config
-            .file_prefix
-            .get_or_insert_with(|| context.node.clone());
-        let destination = match config.lake() {
-            Some(lake) => Destination::remote(&lake, config.path.clone())?,
-            None => Destination::local(config.path.clone()),
-        };
-        let telemetry = &context.telemetry;
-        let counters = Counters {
-            files: telemetry.counter(
-                "spider_parquet_files_written_total",
-                "Parquet files completed and published.",
-            ),
-            rows: telemetry.counter(
-                "spider_parquet_rows_written_total",
-                "Rows in published files.",
-            ),
-            bytes: telemetry.counter(
-                "spider_parquet_bytes_written_total",
-                "Bytes of published files.",
-            ),
-            publish_failures: telemetry.counter(
-                "spider_parquet_publish_failures_total",
-                "Finished files whose publication failed (uploads are retried).",
-            ),
-        };
-        Ok(Box::new(ParquetExporter::new(
-            config,
-            destination,
-            counters,
-            context.cluster,
-        )))
-    }
+/// Builds one from its validated config.
+fn create(
+    mut config: ParquetConfig,
+    context: CreateContext,
+) -> Result<Box<dyn Exporter>, ComponentError> {
+    config
+        .file_prefix
+        .get_or_insert_with(|| context.node.clone());
+    let destination = match config.lake() {
+        Some(lake) => Destination::remote(&lake, config.path.clone())?,
+        None => Destination::local(config.path.clone()),
+    };
+    let telemetry = &context.telemetry;
+    let counters = Counters {
+        files: telemetry.counter(
+            "spider_parquet_files_written_total",
+            "Parquet files completed and published.",
+        ),
+        rows: telemetry.counter(
+            "spider_parquet_rows_written_total",
+            "Rows in published files.",
+        ),
+        bytes: telemetry.counter(
+            "spider_parquet_bytes_written_total",
+            "Bytes of published files.",
+        ),
+        publish_failures: telemetry.counter(
+            "spider_parquet_publish_failures_total",
+            "Finished files whose publication failed (uploads are retried).",
+        ),
+    };
+    Ok(Box::new(ParquetExporter::new(
+        config,
+        destination,
+        counters,
+        context.cluster,
+    )))
 }
 
 struct Counters {

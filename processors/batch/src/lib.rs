@@ -13,7 +13,7 @@ use serde::Deserialize;
 use spider_collector::config::GoDuration;
 use spider_collector::records::{Batch, RecordKind, Signal};
 use spider_collector::{
-    ComponentConfig, ComponentError, ConfigError, CreateContext, Factory, Processor,
+    ComponentConfig, ComponentError, ConfigError, CreateContext, Declared, Processor,
 };
 
 /// `processors::batch`.
@@ -58,26 +58,15 @@ impl ComponentConfig for BatchConfig {
 }
 
 /// Builds [`BatchProcessor`]s.
-pub struct BatchProcessorFactory;
+pub const BATCH_PROCESSOR: Declared<dyn Processor, BatchConfig> =
+    Declared::new("batch", Signal::ALL, create);
 
-impl Factory<dyn Processor> for BatchProcessorFactory {
-    type Config = BatchConfig;
-
-    fn type_name(&self) -> &'static str {
-        "batch"
-    }
-
-    fn signals(&self) -> &'static [Signal] {
-        Signal::ALL
-    }
-
-    fn create(
-        &self,
-        config: BatchConfig,
-        _context: CreateContext,
-    ) -> Result<Box<dyn Processor>, ComponentError> {
-        Ok(Box::new(BatchProcessor::new(config)))
-    }
+/// Builds one from its validated config.
+fn create(
+    config: BatchConfig,
+    _context: CreateContext,
+) -> Result<Box<dyn Processor>, ComponentError> {
+    Ok(Box::new(BatchProcessor::new(config)))
 }
 
 /// Buffers records per kind until a size or age threshold.

@@ -19,7 +19,7 @@ use spider_kube::feed::FeedEvent;
 use spider_kube::index::{Index, RecordTime};
 use spider_kube::model::{Controller, Key, Node, Object, Owner, Pod, Service};
 use spider_kube::sink::ObjectSink;
-use spider_processor_k8s_attributes::{K8sAttributesConfig, K8sAttributesProcessorFactory};
+use spider_processor_k8s_attributes::{K8S_ATTRIBUTES_PROCESSOR, K8sAttributesConfig};
 
 const PODS_PER_NODE: usize = 50;
 const PODS_PER_WORKLOAD: usize = 5;
@@ -152,7 +152,7 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let factory = K8sAttributesProcessorFactory;
+    let factory = K8S_ATTRIBUTES_PROCESSOR;
     let config = K8sAttributesConfig {
         source: MetadataSource::Static,
         inventory: Some(path.clone()),

@@ -7,7 +7,6 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use spider_collector::config::GoDuration;
 use spider_collector::{ComponentConfig, ConfigError};
-use spider_kube::inventory::Inventory;
 use spider_kube::{AuthType, MetadataSource, SourceSettings};
 
 /// `processors::k8s_attributes`.
@@ -81,11 +80,6 @@ impl K8sAttributesConfig {
             controller: self.controller.as_deref(),
             controller_token: self.controller_token.as_deref(),
         }
-    }
-
-    /// The inventory, read and checked (empty without a file).
-    pub fn load_inventory(&self) -> Result<Inventory, String> {
-        self.source_settings().load_inventory()
     }
 }
 

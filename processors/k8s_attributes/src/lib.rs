@@ -14,4 +14,4 @@ pub mod outside;
 mod processor;
 
 pub use config::K8sAttributesConfig;
-pub use processor::{K8sAttributesProcessor, K8sAttributesProcessorFactory};
+pub use processor::{K8S_ATTRIBUTES_PROCESSOR, K8sAttributesProcessor};

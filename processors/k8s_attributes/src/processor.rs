@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use spider_collector::records::{Batch, EndpointClass, EndpointMeta, Record, Signal, Timestamp};
 use spider_collector::telemetry::Counter;
-use spider_collector::{ComponentError, CreateContext, Factory, Processor};
+use spider_collector::{ComponentError, CreateContext, Declared, Processor};
 
 use spider_kube::MetadataSource;
 use spider_kube::follower::Follower;
@@ -22,65 +22,54 @@ use crate::outside::Outside;
 const EXPIRY_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Builds [`K8sAttributesProcessor`]s.
-pub struct K8sAttributesProcessorFactory;
+pub const K8S_ATTRIBUTES_PROCESSOR: Declared<dyn Processor, K8sAttributesConfig> =
+    Declared::new("k8s_attributes", Signal::ALL, create);
 
-impl Factory<dyn Processor> for K8sAttributesProcessorFactory {
-    type Config = K8sAttributesConfig;
-
-    fn type_name(&self) -> &'static str {
-        "k8s_attributes"
-    }
-
-    fn signals(&self) -> &'static [Signal] {
-        Signal::ALL
-    }
-
-    fn create(
-        &self,
-        config: K8sAttributesConfig,
-        context: CreateContext,
-    ) -> Result<Box<dyn Processor>, ComponentError> {
-        let telemetry = &context.telemetry;
-        let pods = Arc::new(AtomicU64::new(0));
-        let gauge_pods = pods.clone();
-        telemetry.gauge(
-            "spider_k8s_index_pods",
-            "Pods in the index, deleted ones in their grace period included.",
-            move || gauge_pods.load(Ordering::Relaxed) as f64,
-        );
-        let counters = Counters {
-            attributed: telemetry.counter(
-                "spider_k8s_ends_attributed_total",
-                "Record ends found in the index (pod, node or service).",
-            ),
-            outside: telemetry.counter(
-                "spider_k8s_ends_outside_total",
-                "Record ends nothing in the cluster has (external or unknown).",
-            ),
-            unenriched: telemetry.counter(
-                "spider_k8s_records_unenriched_total",
-                "Records passed through before the metadata was listed.",
-            ),
-            watch_failures: telemetry.counter(
-                "spider_k8s_watch_failures_total",
-                "Kubernetes list/watch failures, or lost controller feeds (each is retried with backoff).",
-            ),
-        };
-        let grace = config.deleted_pod_grace.0.as_micros() as i64;
-        let inventory = match (config.source, &config.inventory) {
-            (MetadataSource::Static, Some(path)) => Some(FollowedInventory::new(path.clone())),
-            _ => None,
-        };
-        Ok(Box::new(K8sAttributesProcessor {
-            index: Arc::new(RwLock::new(Index::new(grace))),
-            outside: Outside::new(&config.cluster_cidrs, config.max_names),
-            config,
-            counters,
-            pods,
-            follower: None,
-            inventory,
-        }))
-    }
+/// Builds one from its validated config.
+fn create(
+    config: K8sAttributesConfig,
+    context: CreateContext,
+) -> Result<Box<dyn Processor>, ComponentError> {
+    let telemetry = &context.telemetry;
+    let pods = Arc::new(AtomicU64::new(0));
+    let gauge_pods = pods.clone();
+    telemetry.gauge(
+        "spider_k8s_index_pods",
+        "Pods in the index, deleted ones in their grace period included.",
+        move || gauge_pods.load(Ordering::Relaxed) as f64,
+    );
+    let counters = Counters {
+        attributed: telemetry.counter(
+            "spider_k8s_ends_attributed_total",
+            "Record ends found in the index (pod, node or service).",
+        ),
+        outside: telemetry.counter(
+            "spider_k8s_ends_outside_total",
+            "Record ends nothing in the cluster has (external or unknown).",
+        ),
+        unenriched: telemetry.counter(
+            "spider_k8s_records_unenriched_total",
+            "Records passed through before the metadata was listed.",
+        ),
+        watch_failures: telemetry.counter(
+            "spider_k8s_watch_failures_total",
+            "Kubernetes list/watch failures, or lost controller feeds (each is retried with backoff).",
+        ),
+    };
+    let grace = config.deleted_pod_grace.0.as_micros() as i64;
+    let inventory = match (config.source, &config.inventory) {
+        (MetadataSource::Static, Some(path)) => Some(FollowedInventory::new(path.clone())),
+        _ => None,
+    };
+    Ok(Box::new(K8sAttributesProcessor {
+        index: Arc::new(RwLock::new(Index::new(grace))),
+        outside: Outside::new(&config.cluster_cidrs, config.max_names),
+        config,
+        counters,
+        pods,
+        follower: None,
+        inventory,
+    }))
 }
 
 struct Counters {
@@ -209,7 +198,10 @@ impl K8sAttributesProcessor {
         let Some(inventory) = &mut self.inventory else {
             return Ok(());
         };
-        if let Some(loaded) = inventory.refresh(&self.index, micros(SystemTime::now()))? {
+        let refreshed = inventory
+            .refresh(&self.index, micros(SystemTime::now()))
+            .map_err(|error| error.to_string())?;
+        if let Some(loaded) = refreshed {
             for name in &loaded.external {
                 self.outside.learn(name.ip.to_canonical(), &name.name);
             }

@@ -30,68 +30,57 @@ use std::time::{Duration, Instant, SystemTime};
 use async_trait::async_trait;
 use spider_collector::records::time::MICROS_PER_SECOND;
 use spider_collector::records::{Batch, Signal};
-use spider_collector::{ComponentError, Counter, CreateContext, Factory, Processor};
+use spider_collector::{ComponentError, Counter, CreateContext, Declared, Processor};
 
 pub use config::SessionConfig;
 pub use ids::sequence;
 pub use tracker::{Limits, Tracker, TrackerStats};
 
 /// Builds [`SessionProcessor`]s.
-pub struct SessionProcessorFactory;
+pub const SESSION_PROCESSOR: Declared<dyn Processor, SessionConfig> =
+    Declared::new("session", &[Signal::Capture], create);
 
-impl Factory<dyn Processor> for SessionProcessorFactory {
-    type Config = SessionConfig;
-
-    fn type_name(&self) -> &'static str {
-        "session"
-    }
-
-    fn signals(&self) -> &'static [Signal] {
-        &[Signal::Capture]
-    }
-
-    fn create(
-        &self,
-        config: SessionConfig,
-        context: CreateContext,
-    ) -> Result<Box<dyn Processor>, ComponentError> {
-        let telemetry = &context.telemetry;
-        let gauges = Arc::new(Gauges::default());
-        let gauge = |name: &str, help: &str, read: fn(&Gauges) -> &AtomicU64| {
-            let gauges = gauges.clone();
-            telemetry.gauge(name, help, move || {
-                read(&gauges).load(Ordering::Relaxed) as f64
-            });
-        };
-        gauge("spider_session_open", "TCP sessions being tracked.", |g| {
-            &g.open
+/// Builds one from its validated config.
+fn create(
+    config: SessionConfig,
+    context: CreateContext,
+) -> Result<Box<dyn Processor>, ComponentError> {
+    let telemetry = &context.telemetry;
+    let gauges = Arc::new(Gauges::default());
+    let gauge = |name: &str, help: &str, read: fn(&Gauges) -> &AtomicU64| {
+        let gauges = gauges.clone();
+        telemetry.gauge(name, help, move || {
+            read(&gauges).load(Ordering::Relaxed) as f64
         });
-        gauge(
-            "spider_session_buffered_bytes",
-            "Bytes held for reassembly and parsing.",
-            |g| &g.buffered,
-        );
-        let counters = Counters {
-            evicted: telemetry.counter(
-                "spider_session_evicted_total",
-                "Sessions emitted early to stay within the memory caps.",
-            ),
-            fragments: telemetry.counter(
-                "spider_session_ip_fragments_total",
-                "IP fragments seen (not reassembled).",
-            ),
-        };
-        Ok(Box::new(SessionProcessor {
-            tracker: Tracker::new(config.limits()),
-            config,
-            gauges,
-            counters,
-            reported: TrackerStats::default(),
-            last_scan: None,
-            last_packet_at: Instant::now(),
-            clock_at_last_packet: spider_collector::records::Timestamp::default(),
-        }))
-    }
+    };
+    gauge("spider_session_open", "TCP sessions being tracked.", |g| {
+        &g.open
+    });
+    gauge(
+        "spider_session_buffered_bytes",
+        "Bytes held for reassembly and parsing.",
+        |g| &g.buffered,
+    );
+    let counters = Counters {
+        evicted: telemetry.counter(
+            "spider_session_evicted_total",
+            "Sessions emitted early to stay within the memory caps.",
+        ),
+        fragments: telemetry.counter(
+            "spider_session_ip_fragments_total",
+            "IP fragments seen (not reassembled).",
+        ),
+    };
+    Ok(Box::new(SessionProcessor {
+        tracker: Tracker::new(config.limits()),
+        config,
+        gauges,
+        counters,
+        reported: TrackerStats::default(),
+        last_scan: None,
+        last_packet_at: Instant::now(),
+        clock_at_last_packet: spider_collector::records::Timestamp::default(),
+    }))
 }
 
 #[derive(Default)]

@@ -10,7 +10,7 @@ use spider_collector::records::{
 };
 use spider_collector::telemetry::ComponentTelemetry;
 use spider_collector::{CreateContext, Factory};
-use spider_exporter_parquet::{ParquetConfig, ParquetExporterFactory};
+use spider_exporter_parquet::{PARQUET_EXPORTER, ParquetConfig};
 use spider_testkit::python_json;
 pub use spider_testkit::scratch;
 
@@ -111,7 +111,7 @@ pub async fn write_batches(config: ParquetConfig, cluster: &str, batches: Vec<Ba
         node: "node-1".into(),
         cluster: cluster.into(),
     };
-    let mut exporter = ParquetExporterFactory.create(config, context).unwrap();
+    let mut exporter = PARQUET_EXPORTER.create(config, context).unwrap();
     exporter.start().await.unwrap();
     for batch in &batches {
         exporter.export(batch).await.unwrap();

@@ -51,15 +51,29 @@ pub struct Drained {
     pub fill: f64,
 }
 
-fn error(step: &str, error: impl std::fmt::Display) -> String {
-    format!("{step}: {error}")
+/// The step of loading, attaching or reading the programs that failed, and the kernel's (or
+/// aya's) reason: a missing BTF, a refused load, a cgroup that is not there.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{step}: {reason}")]
+pub struct KernelError {
+    /// What was being done.
+    pub step: String,
+    /// Why it failed.
+    pub reason: String,
+}
+
+fn error(step: &str, error: impl std::fmt::Display) -> KernelError {
+    KernelError {
+        step: step.to_owned(),
+        reason: error.to_string(),
+    }
 }
 
 impl Kernel {
     /// Loads the programs with room for `capacity` entries a generation and attaches them to the
     /// cgroup v2 hierarchy at `cgroup` (all sockets below it, in every network namespace). Below
     /// the hierarchy's root, the send/receive programs are scoped to it as well.
-    pub fn attach(cgroup: &Path, capacity: u32) -> Result<Self, String> {
+    pub fn attach(cgroup: &Path, capacity: u32) -> Result<Self, KernelError> {
         let btf = Btf::from_sys_fs()
             .map_err(|e| error("reading kernel BTF (/sys/kernel/btf/vmlinux)", e))?;
         let scoped = u32::from(is_below_root(cgroup));
@@ -94,7 +108,7 @@ impl Kernel {
         }
         let mut take = |name: &str| {
             ebpf.take_map(name)
-                .ok_or_else(|| format!("map {name} missing from the object"))
+                .ok_or_else(|| error(&format!("map {name}"), "missing from the object"))
         };
         let flows = HashMap::try_from(take("flows")?).map_err(|e| error("flows", e))?;
         let control = Array::try_from(take("control")?).map_err(|e| error("control", e))?;
@@ -112,7 +126,7 @@ impl Kernel {
 
     /// Switches the programs to the other generation and empties the one they were counting
     /// into.
-    pub async fn drain(&mut self) -> Result<Drained, String> {
+    pub async fn drain(&mut self) -> Result<Drained, KernelError> {
         let idle = self.generation as u8;
         self.generation ^= 1;
         self.control
@@ -175,12 +189,12 @@ fn is_below_root(cgroup: &Path) -> bool {
     cgroup.join("cgroup.type").exists()
 }
 
-fn program<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, String>
+fn program<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, KernelError>
 where
     &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
 {
     let program = ebpf
         .program_mut(name)
-        .ok_or_else(|| format!("program {name} missing from the object"))?;
+        .ok_or_else(|| error(&format!("program {name}"), "missing from the object"))?;
     program.try_into().map_err(|e| error(name, e))
 }

@@ -31,13 +31,14 @@ use spider_collector::config::GoDuration;
 use spider_collector::records::time::MICROS_PER_MINUTE;
 use spider_collector::records::{Batch, Signal, Timestamp};
 use spider_collector::{
-    ComponentConfig, ComponentError, ConfigError, Counter, CreateContext, Factory, Output, Receiver,
+    ComponentConfig, ComponentError, ConfigError, Counter, CreateContext, Declared, Output,
+    Receiver,
 };
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use aggregate::Aggregator;
-pub use kernel::{Kernel, ProgramRuns};
+pub use kernel::{Kernel, KernelError, ProgramRuns};
 pub use layout::{FLOW_SYN, FlowKey, FlowValue, Source};
 pub use nat::{NatTable, Translation, Tuple};
 
@@ -119,7 +120,7 @@ impl EbpfUsageConfig {
         })
     }
 
-    /// The reporter: set by [`EbpfUsageReceiverFactory::create`] from the collector's node when
+    /// The reporter: set by [`EBPF_USAGE_RECEIVER::create`] from the collector's node when
     /// the config names none.
     fn reporter(&self) -> String {
         self.reporter
@@ -129,84 +130,73 @@ impl EbpfUsageConfig {
 }
 
 /// Builds [`EbpfUsageReceiver`]s.
-pub struct EbpfUsageReceiverFactory;
+pub const EBPF_USAGE_RECEIVER: Declared<dyn Receiver, EbpfUsageConfig> =
+    Declared::new("ebpf_usage", &[Signal::Usage], create);
 
-impl Factory<dyn Receiver> for EbpfUsageReceiverFactory {
-    type Config = EbpfUsageConfig;
-
-    fn type_name(&self) -> &'static str {
-        "ebpf_usage"
-    }
-
-    fn signals(&self) -> &'static [Signal] {
-        &[Signal::Usage]
-    }
-
-    fn create(
-        &self,
-        mut config: EbpfUsageConfig,
-        context: CreateContext,
-    ) -> Result<Box<dyn Receiver>, ComponentError> {
-        config.reporter.get_or_insert_with(|| context.node.clone());
-        let telemetry = &context.telemetry;
-        let state = Arc::new(State::default());
-        let gauge = |name: &str, help: &str, read: fn(&State) -> f64| {
-            let state = state.clone();
-            telemetry.gauge(name, help, move || read(&state));
-        };
-        gauge(
-            "spider_ebpf_attached",
-            "1 while the kernel programs are attached.",
-            |s| s.attached.load(Ordering::Relaxed) as f64,
-        );
-        gauge(
-            "spider_ebpf_map_fill_ratio",
-            "Share of the kernel flow map used at the last drain; at 1, new flows overflow.",
-            |s| f64::from_bits(s.fill.load(Ordering::Relaxed)),
-        );
-        gauge(
-            "spider_ebpf_overflow_flows",
-            "New flows dropped because a kernel map was full.",
-            |s| s.overflowed.load(Ordering::Relaxed) as f64,
-        );
-        gauge(
-            "spider_ebpf_translations",
-            "Translated (Service) connections known from conntrack.",
-            |s| s.translations.load(Ordering::Relaxed) as f64,
-        );
-        gauge(
-            "spider_ebpf_translation_overflow",
-            "Translated connections not remembered because the table was full.",
-            |s| s.translation_overflow.load(Ordering::Relaxed) as f64,
-        );
-        let counters = Counters {
-            drained: telemetry.counter(
-                "spider_ebpf_flow_entries_drained_total",
-                "Kernel map entries read.",
-            ),
-            records: telemetry.counter(
-                "spider_ebpf_records_emitted_total",
-                "One-minute usage records emitted.",
-            ),
-            read_errors: telemetry.counter(
-                "spider_ebpf_read_errors_total",
-                "Failed drains of the kernel maps.",
-            ),
-        };
-        let resyncs = telemetry.counter(
-            "spider_ebpf_conntrack_resyncs_total",
-            "Full reads of conntrack (at start, periodically, and after lost events).",
-        );
-        Ok(Box::new(EbpfUsageReceiver {
-            name: context.id.to_string(),
-            config,
-            state,
-            counters: Some(counters),
-            resyncs,
-            stop: CancellationToken::new(),
-            tasks: Vec::new(),
-        }))
-    }
+/// Builds one from its validated config.
+fn create(
+    mut config: EbpfUsageConfig,
+    context: CreateContext,
+) -> Result<Box<dyn Receiver>, ComponentError> {
+    config.reporter.get_or_insert_with(|| context.node.clone());
+    let telemetry = &context.telemetry;
+    let state = Arc::new(State::default());
+    let gauge = |name: &str, help: &str, read: fn(&State) -> f64| {
+        let state = state.clone();
+        telemetry.gauge(name, help, move || read(&state));
+    };
+    gauge(
+        "spider_ebpf_attached",
+        "1 while the kernel programs are attached.",
+        |s| s.attached.load(Ordering::Relaxed) as f64,
+    );
+    gauge(
+        "spider_ebpf_map_fill_ratio",
+        "Share of the kernel flow map used at the last drain; at 1, new flows overflow.",
+        |s| f64::from_bits(s.fill.load(Ordering::Relaxed)),
+    );
+    gauge(
+        "spider_ebpf_overflow_flows",
+        "New flows dropped because a kernel map was full.",
+        |s| s.overflowed.load(Ordering::Relaxed) as f64,
+    );
+    gauge(
+        "spider_ebpf_translations",
+        "Translated (Service) connections known from conntrack.",
+        |s| s.translations.load(Ordering::Relaxed) as f64,
+    );
+    gauge(
+        "spider_ebpf_translation_overflow",
+        "Translated connections not remembered because the table was full.",
+        |s| s.translation_overflow.load(Ordering::Relaxed) as f64,
+    );
+    let counters = Counters {
+        drained: telemetry.counter(
+            "spider_ebpf_flow_entries_drained_total",
+            "Kernel map entries read.",
+        ),
+        records: telemetry.counter(
+            "spider_ebpf_records_emitted_total",
+            "One-minute usage records emitted.",
+        ),
+        read_errors: telemetry.counter(
+            "spider_ebpf_read_errors_total",
+            "Failed drains of the kernel maps.",
+        ),
+    };
+    let resyncs = telemetry.counter(
+        "spider_ebpf_conntrack_resyncs_total",
+        "Full reads of conntrack (at start, periodically, and after lost events).",
+    );
+    Ok(Box::new(EbpfUsageReceiver {
+        name: context.id.to_string(),
+        config,
+        state,
+        counters: Some(counters),
+        resyncs,
+        stop: CancellationToken::new(),
+        tasks: Vec::new(),
+    }))
 }
 
 #[derive(Default)]

@@ -85,7 +85,7 @@ impl ComponentConfig for PcapConfig {
         if let Some(filter) = &self.filter
             && let Err(message) = spider_capture::check_filter(filter)
         {
-            errors.push(ConfigError::new("filter", message));
+            errors.push(ConfigError::new("filter", message.to_string()));
         }
         if !(64..=262_144).contains(&self.snaplen) {
             errors.push(ConfigError::new("snaplen", "must be between 64 and 262144"));

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use spider_collector::records::Signal;
-use spider_collector::{ComponentError, CreateContext, Factory, Output, Receiver};
+use spider_collector::{ComponentError, CreateContext, Declared, Output, Receiver};
 use tokio_util::sync::CancellationToken;
 
 pub use config::PcapConfig;
@@ -29,57 +29,43 @@ use spider_capture::{
 };
 
 /// Builds [`PcapReceiver`]s.
-pub struct PcapReceiverFactory;
+pub const PCAP_RECEIVER: Declared<dyn Receiver, PcapConfig> =
+    Declared::new("pcap", &[Signal::Capture], create);
 
-impl Factory<dyn Receiver> for PcapReceiverFactory {
-    type Config = PcapConfig;
-
-    fn type_name(&self) -> &'static str {
-        "pcap"
-    }
-
-    fn signals(&self) -> &'static [Signal] {
-        &[Signal::Capture]
-    }
-
-    fn create(
-        &self,
-        config: PcapConfig,
-        context: CreateContext,
-    ) -> Result<Box<dyn Receiver>, ComponentError> {
-        let telemetry = &context.telemetry;
-        let kernel_dropped = Arc::new(AtomicU64::new(0));
-        let dropped = kernel_dropped.clone();
-        telemetry.gauge(
-            "spider_pcap_kernel_dropped_packets",
-            "Frames the kernel dropped before the capture read them (live).",
-            move || dropped.load(Ordering::Relaxed) as f64,
-        );
-        let counters = Counters {
-            packets: telemetry.counter("spider_pcap_packets_total", "IP frames captured."),
-            bytes: telemetry.counter(
-                "spider_pcap_bytes_total",
-                "Wire bytes of the IP frames captured.",
-            ),
-            rate_limited: telemetry.counter(
-                "spider_pcap_rate_limited_packets_total",
-                "Frames dropped by the packets/bytes per second limit.",
-            ),
-            not_ip: telemetry.counter(
-                "spider_pcap_not_ip_frames_total",
-                "Frames skipped because they carry no IP packet.",
-            ),
-            kernel_dropped,
-        };
-        Ok(Box::new(PcapReceiver {
-            name: context.id.to_string(),
-            capturer: context.node.clone(),
-            config,
-            counters: Arc::new(counters),
-            stop: CancellationToken::new(),
-            threads: Vec::new(),
-        }))
-    }
+/// Builds one from its validated config.
+fn create(config: PcapConfig, context: CreateContext) -> Result<Box<dyn Receiver>, ComponentError> {
+    let telemetry = &context.telemetry;
+    let kernel_dropped = Arc::new(AtomicU64::new(0));
+    let dropped = kernel_dropped.clone();
+    telemetry.gauge(
+        "spider_pcap_kernel_dropped_packets",
+        "Frames the kernel dropped before the capture read them (live).",
+        move || dropped.load(Ordering::Relaxed) as f64,
+    );
+    let counters = Counters {
+        packets: telemetry.counter("spider_pcap_packets_total", "IP frames captured."),
+        bytes: telemetry.counter(
+            "spider_pcap_bytes_total",
+            "Wire bytes of the IP frames captured.",
+        ),
+        rate_limited: telemetry.counter(
+            "spider_pcap_rate_limited_packets_total",
+            "Frames dropped by the packets/bytes per second limit.",
+        ),
+        not_ip: telemetry.counter(
+            "spider_pcap_not_ip_frames_total",
+            "Frames skipped because they carry no IP packet.",
+        ),
+        kernel_dropped,
+    };
+    Ok(Box::new(PcapReceiver {
+        name: context.id.to_string(),
+        capturer: context.node.clone(),
+        config,
+        counters: Arc::new(counters),
+        stop: CancellationToken::new(),
+        threads: Vec::new(),
+    }))
 }
 
 /// Reads its sources on threads of their own.
@@ -99,7 +85,8 @@ impl Receiver for PcapReceiver {
         let config = self.config.clone();
         let filter = config.filter.as_deref();
         if let Some(path) = &config.file {
-            let source = FileSource::open(path, filter).map_err(ComponentError::new)?;
+            let source = FileSource::open(path, filter)
+                .map_err(|error| ComponentError::new(error.to_string()))?;
             let progress = config.progress.then(|| FileProgress::new(path));
             self.spawn(Box::new(source), output, None, progress);
             return Ok(());

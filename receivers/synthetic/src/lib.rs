@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use spider_collector::records::{Batch, Signal};
 use spider_collector::{
-    ComponentConfig, ComponentError, ConfigError, CreateContext, Factory, Output, Receiver,
+    ComponentConfig, ComponentError, ConfigError, CreateContext, Declared, Output, Receiver,
 };
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -75,30 +75,19 @@ impl ComponentConfig for SyntheticConfig {
 }
 
 /// Builds [`SyntheticReceiver`]s.
-pub struct SyntheticReceiverFactory;
+pub const SYNTHETIC_RECEIVER: Declared<dyn Receiver, SyntheticConfig> =
+    Declared::new("synthetic", &[Signal::Usage], create);
 
-impl Factory<dyn Receiver> for SyntheticReceiverFactory {
-    type Config = SyntheticConfig;
-
-    fn type_name(&self) -> &'static str {
-        "synthetic"
-    }
-
-    fn signals(&self) -> &'static [Signal] {
-        &[Signal::Usage]
-    }
-
-    fn create(
-        &self,
-        config: SyntheticConfig,
-        _context: CreateContext,
-    ) -> Result<Box<dyn Receiver>, ComponentError> {
-        Ok(Box::new(SyntheticReceiver {
-            config,
-            stop: CancellationToken::new(),
-            task: None,
-        }))
-    }
+/// Builds one from its validated config.
+fn create(
+    config: SyntheticConfig,
+    _context: CreateContext,
+) -> Result<Box<dyn Receiver>, ComponentError> {
+    Ok(Box::new(SyntheticReceiver {
+        config,
+        stop: CancellationToken::new(),
+        task: None,
+    }))
 }
 
 /// Emits generated batches from a background task.

@@ -159,7 +159,7 @@ impl ComponentConfig for WhispererConfig {
             if let Err(message) = capture.workload.check() {
                 errors.push(ConfigError::new(
                     format!("captures::{index}::workload"),
-                    message,
+                    message.to_string(),
                 ));
             }
             if !capture.filter.is_empty()
@@ -167,7 +167,7 @@ impl ComponentConfig for WhispererConfig {
             {
                 errors.push(ConfigError::new(
                     format!("captures::{index}::filter"),
-                    message,
+                    message.to_string(),
                 ));
             }
             if capture.max_packets_per_second == Some(0) {

@@ -79,7 +79,9 @@ impl Agent {
         output: Output,
     ) -> Result<Self, String> {
         let server = match &config.server {
-            Some(base) => Some(CaptureClient::new(base, config.token.clone())?),
+            Some(base) => {
+                Some(CaptureClient::new(base, config.token.clone()).map_err(|e| e.to_string())?)
+            }
             None => None,
         };
         Ok(Self {

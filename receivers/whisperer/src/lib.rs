@@ -13,7 +13,7 @@ mod running;
 
 use async_trait::async_trait;
 use spider_collector::records::Signal;
-use spider_collector::{ComponentError, CreateContext, Factory, Output, Receiver};
+use spider_collector::{ComponentError, CreateContext, Declared, Output, Receiver};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -24,44 +24,33 @@ use crate::control::Agent;
 use crate::pods::Pods;
 
 /// Builds [`WhispererReceiver`]s.
-pub struct WhispererReceiverFactory;
+pub const WHISPERER_RECEIVER: Declared<dyn Receiver, WhispererConfig> =
+    Declared::new("whisperer", &[Signal::Capture], create);
 
-impl Factory<dyn Receiver> for WhispererReceiverFactory {
-    type Config = WhispererConfig;
-
-    fn type_name(&self) -> &'static str {
-        "whisperer"
+/// Builds one from its validated config.
+fn create(
+    mut config: WhispererConfig,
+    context: CreateContext,
+) -> Result<Box<dyn Receiver>, ComponentError> {
+    let node = config.node_name.get_or_insert_with(|| context.node.clone());
+    // The query service takes reports of a node by a name Kubernetes could give.
+    if config.server.is_some()
+        && let Err(message) = spider_collector::records::workload::check_name(
+            "the node name",
+            node,
+            spider_collector::records::workload::MAX_NAME_BYTES,
+        )
+    {
+        return Err(ComponentError::new(format!(
+            "{message}: set node_name (or service.node) to one the query service can take"
+        )));
     }
-
-    fn signals(&self) -> &'static [Signal] {
-        &[Signal::Capture]
-    }
-
-    fn create(
-        &self,
-        mut config: WhispererConfig,
-        context: CreateContext,
-    ) -> Result<Box<dyn Receiver>, ComponentError> {
-        let node = config.node_name.get_or_insert_with(|| context.node.clone());
-        // The query service takes reports of a node by a name Kubernetes could give.
-        if config.server.is_some()
-            && let Err(message) = spider_collector::records::workload::check_name(
-                "the node name",
-                node,
-                spider_collector::records::workload::MAX_NAME_BYTES,
-            )
-        {
-            return Err(ComponentError::new(format!(
-                "{message}: set node_name (or service.node) to one the query service can take"
-            )));
-        }
-        Ok(Box::new(WhispererReceiver {
-            config,
-            context,
-            stop: CancellationToken::new(),
-            task: None,
-        }))
-    }
+    Ok(Box::new(WhispererReceiver {
+        config,
+        context,
+        stop: CancellationToken::new(),
+        task: None,
+    }))
 }
 
 /// The agent loop, on a task of its own.

@@ -111,7 +111,7 @@ impl Running {
             let source = match LiveSource::open(&settings) {
                 Ok(source) => source,
                 Err(message) => {
-                    error.get_or_insert(message);
+                    error.get_or_insert(message.to_string());
                     continue;
                 }
             };

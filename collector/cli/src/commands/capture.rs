@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use spider_capture_protocol::{Capture, CaptureClient, CaptureRequest, Workload};
+use spider_capture_protocol::{Capture, CaptureClient, CaptureRequest, ClientError, Workload};
 use spider_collector::config::parse_duration;
 
 use super::runtime;
@@ -60,7 +60,7 @@ pub(super) fn capture(args: CaptureArgs) -> ExitCode {
     }
 }
 
-async fn request(args: &CaptureArgs) -> Result<String, String> {
+async fn request(args: &CaptureArgs) -> Result<String, ClientError> {
     let client = CaptureClient::new(&args.server, args.token.clone())?;
     Ok(match (&args.workload, args.stop) {
         (_, Some(id)) => describe(&client.stop(id).await?),

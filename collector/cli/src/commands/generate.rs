@@ -9,7 +9,7 @@ use spider_collector::records::time::MICROS_PER_MINUTE;
 use spider_collector::records::{Batch, Timestamp};
 use spider_collector::telemetry::ComponentTelemetry;
 use spider_collector::{CreateContext, Factory};
-use spider_exporter_parquet::{ParquetConfig, ParquetExporterFactory};
+use spider_exporter_parquet::{PARQUET_EXPORTER, ParquetConfig};
 use spider_synthetic::cluster::{Cluster, Shape};
 
 use super::runtime;
@@ -67,7 +67,7 @@ pub(super) async fn write_usage(
         path: out.to_owned(),
         ..ParquetConfig::default()
     };
-    let mut parquet = ParquetExporterFactory
+    let mut parquet = PARQUET_EXPORTER
         .create(config, context)
         .map_err(|e| e.to_string())?;
     parquet.start().await.map_err(|e| e.to_string())?;

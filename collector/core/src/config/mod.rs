@@ -15,6 +15,7 @@ mod duration;
 mod env;
 mod error;
 mod graph;
+mod readers;
 mod service;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,6 +26,10 @@ use spider_records::Signal;
 
 pub use duration::{GoDuration, parse_duration};
 pub use error::{ConfigError, join_path, typed_value};
+pub use readers::{
+    MetricReader, OtlpPush, PeriodicReader, PrometheusEndpoint, PullExporter, PullReader,
+    PushExporter,
+};
 pub use service::{
     DeliverySettings, LogSettings, MetricsLevel, MetricsSettings, PipelineId, PipelineSpec,
     QueueSettings, RetrySettings, TelemetrySettings, WhenFull,

@@ -11,6 +11,7 @@ use spider_records::Signal;
 
 use super::duration::GoDuration;
 use super::error::ConfigError;
+use super::readers::{MetricReader, PeriodicReader};
 use crate::component::check_instance_name;
 
 /// A pipeline's name: its signal, then optionally `/name` (`usage`, `capture/http`).
@@ -97,19 +98,26 @@ impl Default for LogSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsSettings {
-    /// `none` turns the endpoint and the periodic log off; `basic` keeps them.
+    /// `none` turns the endpoint, the pushes and the periodic log off; `basic` keeps them.
     pub level: MetricsLevel,
-    /// Where `/metrics` (Prometheus text format) is served.
-    pub address: String,
+    /// Where `/metrics` (Prometheus text format) is served, when no `pull` reader says
+    /// (`127.0.0.1:8888` when neither does).
+    pub address: Option<String>,
+    /// The Collector's readers: at most one `pull`, any number of `periodic` OTLP pushes.
+    pub readers: Vec<MetricReader>,
     /// How often every component's counters are written to the log; `0` for never.
     pub log_interval: GoDuration,
 }
+
+/// Where `/metrics` is served when nothing says.
+const DEFAULT_METRICS_ADDRESS: &str = "127.0.0.1:8888";
 
 impl Default for MetricsSettings {
     fn default() -> Self {
         Self {
             level: MetricsLevel::Basic,
-            address: "127.0.0.1:8888".into(),
+            address: None,
+            readers: Vec::new(),
             log_interval: GoDuration::from_secs(60),
         }
     }
@@ -242,15 +250,24 @@ impl TelemetrySettings {
                 ),
             ));
         }
-        if self.metrics.level != MetricsLevel::None
-            && self.metrics.address.parse::<SocketAddr>().is_err()
+        let metrics = &self.metrics;
+        if let Some(address) = &metrics.address
+            && address.parse::<SocketAddr>().is_err()
         {
             errors.push(ConfigError::new(
                 "metrics::address",
-                format!(
-                    "{:?} is not an IP address and port, such as 127.0.0.1:8888",
-                    self.metrics.address
-                ),
+                format!("{address:?} is not an IP address and port, such as 127.0.0.1:8888"),
+            ));
+        }
+        for (index, reader) in metrics.readers.iter().enumerate() {
+            let path = format!("metrics::readers::{index}");
+            errors.extend(reader.validate().into_iter().map(|e| e.under(&path)));
+        }
+        let pulls = metrics.readers.iter().filter(|r| r.pull.is_some()).count();
+        if pulls > 1 || (pulls == 1 && metrics.address.is_some()) {
+            errors.push(ConfigError::new(
+                "metrics::readers",
+                "/metrics is served at one address: give one pull reader, or address, not both",
             ));
         }
         errors
@@ -258,10 +275,36 @@ impl TelemetrySettings {
 
     /// The address of the metrics endpoint, when it is on.
     pub fn metrics_address(&self) -> Option<SocketAddr> {
-        match self.metrics.level {
-            MetricsLevel::None => None,
-            MetricsLevel::Basic => self.metrics.address.parse().ok(),
+        if self.metrics.level == MetricsLevel::None {
+            return None;
         }
+        match self
+            .metrics
+            .readers
+            .iter()
+            .find_map(MetricReader::pull_address)
+        {
+            Some(pulled) => Some(pulled),
+            None => self
+                .metrics
+                .address
+                .as_deref()
+                .unwrap_or(DEFAULT_METRICS_ADDRESS)
+                .parse()
+                .ok(),
+        }
+    }
+
+    /// The OTLP pushes, when self-telemetry is on.
+    pub fn periodic_readers(&self) -> Vec<PeriodicReader> {
+        if self.metrics.level == MetricsLevel::None {
+            return Vec::new();
+        }
+        self.metrics
+            .readers
+            .iter()
+            .filter_map(|reader| reader.periodic.clone())
+            .collect()
     }
 
     /// How often counters are logged, when they are.

@@ -29,6 +29,9 @@ use crate::config::CollectorConfig;
 use crate::factory::{CreateContext, Factories};
 use crate::telemetry::{Counter, Telemetry, serve_metrics};
 
+/// How long the stop waits for the periodic readers' last push.
+const FINAL_PUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Batches a pipeline's input holds before receivers wait.
 const PIPELINE_INPUT_CAPACITY: usize = 64;
 
@@ -75,12 +78,18 @@ impl RunningCollector {
         config: &CollectorConfig,
         factories: &Factories,
     ) -> Result<Self, ComponentError> {
+        let telemetry = Telemetry::with_readers(
+            &config.node,
+            &config.cluster,
+            &config.telemetry.periodic_readers(),
+        )
+        .map_err(|error| ComponentError::new(error.to_string()))?;
         let mut running = Self {
             receivers: Vec::new(),
             drain: CancellationToken::new(),
             pipelines: JoinSet::new(),
             exporters: Vec::new(),
-            telemetry: Telemetry::new(),
+            telemetry,
             metrics_address: None,
             background: CancellationToken::new(),
             background_tasks: Vec::new(),
@@ -357,6 +366,15 @@ impl RunningCollector {
         }
         for line in self.telemetry.summary_lines() {
             tracing::info!(target: "spider::telemetry", "final: {line}");
+        }
+        // The last push is telemetry about the stop, not data: a peer that is down delays the
+        // stop by a bounded time and loses nothing accepted.
+        match tokio::time::timeout(FINAL_PUSH_TIMEOUT, self.telemetry.shutdown()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!("the last self-telemetry push failed: {error}"),
+            Err(_) => tracing::warn!(
+                "the last self-telemetry push took more than {FINAL_PUSH_TIMEOUT:?}; stopping without it"
+            ),
         }
         report
     }

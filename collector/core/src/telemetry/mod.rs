@@ -1,17 +1,21 @@
 //! Self-telemetry: per-component counters and gauges, readable at runtime as Prometheus text
-//! (`/metrics`) and as periodic log lines.
+//! (`/metrics`), pushed over OTLP when a periodic reader is configured (both through the
+//! OpenTelemetry SDK, `sdk.rs`), and written as periodic log lines.
 //!
 //! Every series is labelled with the component it belongs to (`receiver="pcap/eth0"`, and
 //! `pipeline` for processors, which exist once per pipeline).
 
-mod prometheus;
+mod sdk;
 mod server;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+pub use sdk::TelemetryError;
 pub use server::{metrics_router, serve_metrics};
+
+use crate::config::PeriodicReader;
 
 /// A monotonically increasing count.
 #[derive(Debug, Clone, Default)]
@@ -56,9 +60,19 @@ struct Series {
 }
 
 /// The registry of every series of one collector.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Telemetry {
     series: Arc<Mutex<Vec<Series>>>,
+    sdk: Arc<sdk::Sdk>,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self {
+            series: Arc::default(),
+            sdk: sdk::local(),
+        }
+    }
 }
 
 impl fmt::Debug for Telemetry {
@@ -81,9 +95,30 @@ pub struct Reading {
 }
 
 impl Telemetry {
-    /// An empty registry.
+    /// An empty registry, rendered for Prometheus alone.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty registry of the collector on `node` in `cluster`, also pushed by each periodic
+    /// reader over OTLP/gRPC.
+    pub fn with_readers(
+        node: &str,
+        cluster: &str,
+        periodic: &[PeriodicReader],
+    ) -> Result<Self, TelemetryError> {
+        Ok(Self {
+            series: Arc::default(),
+            sdk: Arc::new(sdk::Sdk::new(sdk::resource(node, cluster), periodic)?),
+        })
+    }
+
+    /// Pushes what the periodic readers have not sent yet and stops them.
+    pub async fn shutdown(&self) -> Result<(), TelemetryError> {
+        let sdk = self.sdk.clone();
+        tokio::task::spawn_blocking(move || sdk.shutdown())
+            .await
+            .map_err(|error| TelemetryError::Shutdown(error.to_string()))?
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<Series>> {
@@ -93,12 +128,16 @@ impl Telemetry {
     }
 
     fn register(&self, name: &str, help: &str, labels: &[(String, String)], source: Source) {
-        self.lock().push(Series {
+        let series = Series {
             name: name.to_owned(),
             help: help.to_owned(),
             labels: labels.to_vec(),
             source,
-        });
+        };
+        // The registry's lock is let go before the SDK's is taken: a collection holds the SDK's
+        // and then takes the registry's, in its callbacks.
+        self.lock().push(series.clone());
+        self.sdk.instrument(&series, Arc::downgrade(&self.series));
     }
 
     /// The telemetry handle of one component.
@@ -140,8 +179,7 @@ impl Telemetry {
 
     /// The whole registry in the Prometheus text exposition format.
     pub fn render_prometheus(&self) -> String {
-        let series = self.lock().clone();
-        prometheus::render(&series)
+        self.sdk.render_prometheus()
     }
 
     /// One line per component: its label set and every non-zero value, for the periodic log.

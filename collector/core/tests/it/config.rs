@@ -243,3 +243,85 @@ fn unset_variables_expand_empty_with_a_warning() {
     assert_eq!(config.warnings.len(), 1);
     assert!(config.warnings[0].contains("NOT_SET"));
 }
+
+#[test]
+fn metric_readers_take_the_collectors_shape_and_each_mistake_is_named() {
+    let good = r#"
+receivers: { counting: }
+exporters: { collecting: }
+service:
+  telemetry:
+    metrics:
+      readers:
+        - pull: { exporter: { prometheus: { host: 0.0.0.0, port: 9464 } } }
+        - periodic:
+            interval: 5000
+            exporter: { otlp: { protocol: grpc, endpoint: "https://otel.example:4317", headers: { authorization: Bearer x } } }
+  pipelines:
+    usage: { receivers: [counting], exporters: [collecting] }
+"#;
+    let config = parse(good).expect("valid readers");
+    assert_eq!(
+        config.telemetry.metrics_address(),
+        Some("0.0.0.0:9464".parse().unwrap()),
+        "the pull reader says where /metrics is served"
+    );
+    let pushes = config.telemetry.periodic_readers();
+    assert_eq!(pushes.len(), 1);
+    assert_eq!(pushes[0].interval(), std::time::Duration::from_secs(5));
+    assert_eq!(pushes[0].timeout(), std::time::Duration::from_secs(30));
+
+    let bad = r#"
+receivers: { counting: }
+exporters: { collecting: }
+service:
+  telemetry:
+    metrics:
+      address: 127.0.0.1:8888
+      readers:
+        - pull: { exporter: { prometheus: { host: localhost, port: 9464 } } }
+        - periodic:
+            interval: 10
+            timeout: 0
+            exporter: { otlp: { protocol: http/protobuf, endpoint: "otel:4317", headers: { "Bad Name": x } } }
+        - {}
+  pipelines:
+    usage: { receivers: [counting], exporters: [collecting] }
+"#;
+    let found = errors(bad);
+    let expected = [
+        "service::telemetry::metrics::readers::0::pull::exporter::prometheus::host: \"localhost\" is not an IP address",
+        "service::telemetry::metrics::readers::1::periodic::interval: 10 ms is out of range",
+        "service::telemetry::metrics::readers::1::periodic::timeout: 0 ms is out of range",
+        "service::telemetry::metrics::readers::1::periodic::exporter::otlp::protocol: \"http/protobuf\" is not supported",
+        "service::telemetry::metrics::readers::1::periodic::exporter::otlp::endpoint: \"otel:4317\" is not an http(s)://host:port address",
+        "service::telemetry::metrics::readers::1::periodic::exporter::otlp::headers::Bad Name: gRPC metadata names",
+        "service::telemetry::metrics::readers::2: a reader is either pull or periodic",
+        "service::telemetry::metrics::readers: /metrics is served at one address",
+    ];
+    for start in expected {
+        assert!(
+            found.iter().any(|e| e.starts_with(start)),
+            "missing {start:?} in {found:#?}"
+        );
+    }
+    assert_eq!(found.len(), expected.len(), "{found:#?}");
+
+    let off = r#"
+receivers: { counting: }
+exporters: { collecting: }
+service:
+  telemetry:
+    metrics:
+      level: none
+      readers: [ { periodic: { exporter: { otlp: { endpoint: "http://otel:4317" } } } } ]
+  pipelines:
+    usage: { receivers: [counting], exporters: [collecting] }
+"#;
+    let config = parse(off).expect("valid");
+    assert!(
+        config.telemetry.periodic_readers().is_empty(),
+        "level none pushes nothing"
+    );
+    assert_eq!(config.telemetry.metrics_address(), None);
+}

@@ -38,7 +38,7 @@ service:
         "{response}"
     );
     assert!(response.contains(
-        "spider_processor_incoming_items_total{processor=\"holding\",pipeline=\"usage\"} 300\n"
+        "spider_processor_incoming_items_total{pipeline=\"usage\",processor=\"holding\"} 300\n"
     ));
     assert!(
         response.contains("# TYPE spider_exporter_queue_items gauge\n"),

@@ -2,11 +2,11 @@
 
 use spider_collector::conformance;
 use spider_collector::records::{Batch, NetworkUsage};
-use spider_exporter_debug::{DebugConfig, DebugExporterFactory, Verbosity, render};
+use spider_exporter_debug::{DEBUG_EXPORTER, DebugConfig, Verbosity, render};
 
 #[tokio::test]
 async fn lifecycle_and_config_conform() {
-    conformance::check_component(DebugExporterFactory, DebugConfig::default()).await;
+    conformance::check_component(DEBUG_EXPORTER, DebugConfig::default()).await;
 }
 
 #[test]

@@ -10,7 +10,7 @@ use spider_collector::records::{
     Batch, EndpointMeta, NetworkUsage, ObservedEnds, OwnerKind, Timestamp, Transport,
 };
 use spider_exporter_otlp::{
-    Dimension, OtlpConfig, OtlpExporterFactory, Protocol, Temporality, TlsSettings,
+    Dimension, OTLP_EXPORTER, OtlpConfig, Protocol, Temporality, TlsSettings,
 };
 
 use crate::peer::{Endpoint, Peer, exporter, exporter_in, scratch};
@@ -100,7 +100,7 @@ fn config(peer: &Peer, protocol: Protocol, temporality: Temporality) -> OtlpConf
 
 #[tokio::test]
 async fn lifecycle_and_config_conform() {
-    conformance::check_component(OtlpExporterFactory, OtlpConfig::default()).await;
+    conformance::check_component(OTLP_EXPORTER, OtlpConfig::default()).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

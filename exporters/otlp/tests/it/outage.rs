@@ -10,7 +10,7 @@ use spider_collector::{
     CollectorConfig, ComponentConfig, ComponentError, CreateContext, Factories, Factory, Output,
     Receiver, RunningCollector,
 };
-use spider_exporter_otlp::OtlpExporterFactory;
+use spider_exporter_otlp::OTLP_EXPORTER;
 use tokio::task::JoinHandle;
 
 use crate::peer::{Peer, free_port, scratch};
@@ -103,7 +103,7 @@ service:
     );
     let factories = Factories::new()
         .with_receiver(SequenceFactory)
-        .with_exporter(OtlpExporterFactory);
+        .with_exporter(OTLP_EXPORTER);
     let config = CollectorConfig::from_yaml_with_env(&yaml, &factories, &|_| None).unwrap();
     let mut collector = RunningCollector::start(&config, &factories).await.unwrap();
     tokio::time::sleep(Duration::from_millis(700)).await;

@@ -2,7 +2,7 @@
 
 use spider_collector::telemetry::ComponentTelemetry;
 use spider_collector::{CreateContext, Exporter, Factory};
-use spider_exporter_otlp::{OtlpConfig, OtlpExporterFactory, Protocol};
+use spider_exporter_otlp::{OTLP_EXPORTER, OtlpConfig, Protocol};
 pub use spider_testkit::otlp_peer::Peer;
 pub use spider_testkit::{free_port, scratch};
 
@@ -35,5 +35,5 @@ pub fn exporter_in(config: OtlpConfig, cluster: &str) -> Box<dyn Exporter> {
         node: "node-1".into(),
         cluster: cluster.into(),
     };
-    OtlpExporterFactory.create(config, context).expect("create")
+    OTLP_EXPORTER.create(config, context).expect("create")
 }

@@ -6,14 +6,14 @@ use serde_json::json;
 use spider_collector::config::GoDuration;
 use spider_collector::records::Batch;
 use spider_collector::{ComponentConfig, conformance};
-use spider_exporter_parquet::{IN_PROGRESS, ParquetConfig, ParquetExporterFactory};
+use spider_exporter_parquet::{IN_PROGRESS, PARQUET_EXPORTER, ParquetConfig};
 
 use crate::support::{config, exporter, files_ending, python, scratch, usage};
 
 #[tokio::test]
 async fn lifecycle_and_config_conform() {
     let dir = scratch("conformance");
-    conformance::check_component(ParquetExporterFactory, config(&dir)).await;
+    conformance::check_component(PARQUET_EXPORTER, config(&dir)).await;
 }
 
 #[test]

@@ -12,7 +12,7 @@ use spider_collector::records::{
 use spider_collector::telemetry::ComponentTelemetry;
 use spider_collector::{CreateContext, Exporter, Factory};
 pub use spider_exporter_parquet::files_ending;
-use spider_exporter_parquet::{ParquetConfig, ParquetExporterFactory};
+use spider_exporter_parquet::{PARQUET_EXPORTER, ParquetConfig};
 use spider_testkit::python_json;
 pub use spider_testkit::scratch;
 
@@ -30,9 +30,7 @@ pub fn exporter(config: ParquetConfig) -> Box<dyn Exporter> {
         node: "node-1".into(),
         cluster: spider_collector::DEFAULT_CLUSTER.into(),
     };
-    ParquetExporterFactory
-        .create(config, context)
-        .expect("create")
+    PARQUET_EXPORTER.create(config, context).expect("create")
 }
 
 pub fn config(dir: &Path) -> ParquetConfig {

@@ -6,7 +6,7 @@ use spider_collector::config::GoDuration;
 use spider_collector::conformance;
 use spider_collector::records::{Batch, HostName, NameSource, NetworkUsage, Timestamp};
 use spider_collector::{ComponentConfig, Processor};
-use spider_processor_batch::{BatchConfig, BatchProcessor, BatchProcessorFactory};
+use spider_processor_batch::{BATCH_PROCESSOR, BatchConfig, BatchProcessor};
 
 fn usage(n: usize) -> Batch {
     Batch::Usage(vec![NetworkUsage::default(); n])
@@ -29,7 +29,7 @@ fn sizes(batches: &[Batch]) -> Vec<usize> {
 
 #[tokio::test]
 async fn lifecycle_and_config_conform() {
-    conformance::check_component(BatchProcessorFactory, BatchConfig::default()).await;
+    conformance::check_component(BATCH_PROCESSOR, BatchConfig::default()).await;
 }
 
 #[test]

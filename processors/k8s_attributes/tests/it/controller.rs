@@ -317,7 +317,7 @@ async fn the_controller_refuses_a_feed_before_it_has_listed_and_bad_requests() {
         wait_for_metadata_timeout: spider_collector::config::GoDuration::from_millis(800),
         ..K8sAttributesConfig::default()
     };
-    let factory = spider_processor_k8s_attributes::K8sAttributesProcessorFactory;
+    let factory = spider_processor_k8s_attributes::K8S_ATTRIBUTES_PROCESSOR;
     let mut agent = spider_collector::Factory::create(
         &factory,
         config,
@@ -367,7 +367,7 @@ async fn a_controller_with_a_token_feeds_only_agents_that_present_it() {
     .await;
     assert_eq!(attribution(&mut fed).await, expected);
 
-    let factory = spider_processor_k8s_attributes::K8sAttributesProcessorFactory;
+    let factory = spider_processor_k8s_attributes::K8S_ATTRIBUTES_PROCESSOR;
     let mut refused = spider_collector::Factory::create(
         &factory,
         K8sAttributesConfig {

@@ -12,7 +12,7 @@ use spider_collector::records::{
     Batch, EndpointClass, EndpointMeta, HostName, NameSource, OwnerKind, Timestamp,
 };
 use spider_kube::MetadataSource;
-use spider_processor_k8s_attributes::{K8sAttributesConfig, K8sAttributesProcessorFactory};
+use spider_processor_k8s_attributes::{K8S_ATTRIBUTES_PROCESSOR, K8sAttributesConfig};
 
 const INVENTORY: &str = r#"
 nodes:
@@ -51,12 +51,8 @@ fn config_with(inventory: &str) -> K8sAttributesConfig {
 
 #[tokio::test]
 async fn lifecycle_and_config_conform() {
-    conformance::check_component(
-        K8sAttributesProcessorFactory,
-        K8sAttributesConfig::default(),
-    )
-    .await;
-    conformance::check_component(K8sAttributesProcessorFactory, config_with(INVENTORY)).await;
+    conformance::check_component(K8S_ATTRIBUTES_PROCESSOR, K8sAttributesConfig::default()).await;
+    conformance::check_component(K8S_ATTRIBUTES_PROCESSOR, config_with(INVENTORY)).await;
 }
 
 #[tokio::test]

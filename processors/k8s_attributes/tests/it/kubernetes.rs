@@ -13,7 +13,7 @@ use spider_collector::records::{
 };
 use spider_collector::{Factory, Processor};
 use spider_kube::{AuthType, MetadataSource};
-use spider_processor_k8s_attributes::{K8sAttributesConfig, K8sAttributesProcessorFactory};
+use spider_processor_k8s_attributes::{K8S_ATTRIBUTES_PROCESSOR, K8sAttributesConfig};
 use spider_testkit::kube_api::{
     FakeApi, Resource, endpoint_slice, job, node, pod, replica_set, service,
 };
@@ -485,7 +485,7 @@ async fn a_node_agent_watches_its_own_pods_and_an_unreachable_api_loses_no_recor
         ..K8sAttributesConfig::default()
     };
     drop(api);
-    let factory = K8sAttributesProcessorFactory;
+    let factory = K8S_ATTRIBUTES_PROCESSOR;
     let context = conformance::context(&factory);
     let registry = context.telemetry.registry().clone();
     let mut unready = factory.create(down.clone(), context).unwrap();

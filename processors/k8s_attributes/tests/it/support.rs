@@ -5,11 +5,11 @@ use spider_collector::records::{
     Batch, EndpointClass, EndpointMeta, HttpTransaction, NetworkUsage, OwnerKind, Timestamp,
 };
 use spider_collector::{Factory, Processor};
-use spider_processor_k8s_attributes::{K8sAttributesConfig, K8sAttributesProcessorFactory};
+use spider_processor_k8s_attributes::{K8S_ATTRIBUTES_PROCESSOR, K8sAttributesConfig};
 
 /// A processor with `config`, started.
 pub async fn started(config: K8sAttributesConfig) -> Box<dyn Processor> {
-    let factory = K8sAttributesProcessorFactory;
+    let factory = K8S_ATTRIBUTES_PROCESSOR;
     let mut processor = factory
         .create(config, conformance::context(&factory))
         .unwrap();

@@ -5,13 +5,13 @@ use std::time::SystemTime;
 use spider_collector::config::GoDuration;
 use spider_collector::records::{Batch, RecordKind};
 use spider_collector::{ComponentConfig, Factory, Processor, conformance};
-use spider_processor_session::{SessionConfig, SessionProcessorFactory, sequence};
+use spider_processor_session::{SESSION_PROCESSOR, SessionConfig, sequence};
 
 use crate::wire::{ACK, Conn, PSH};
 
 #[tokio::test]
 async fn lifecycle_and_config_conform() {
-    conformance::check_component(SessionProcessorFactory, SessionConfig::default()).await;
+    conformance::check_component(SESSION_PROCESSOR, SessionConfig::default()).await;
 }
 
 #[test]
@@ -41,8 +41,8 @@ fn kinds(batches: &[Batch]) -> Vec<(RecordKind, usize)> {
 }
 
 async fn processor(config: SessionConfig) -> Box<dyn Processor> {
-    let context = conformance::context(&SessionProcessorFactory);
-    SessionProcessorFactory.create(config, context).unwrap()
+    let context = conformance::context(&SESSION_PROCESSOR);
+    SESSION_PROCESSOR.create(config, context).unwrap()
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use spider_collector::records::{Batch, NetworkUsage, Signal, Timestamp, Transport};
 use spider_collector::telemetry::ComponentTelemetry;
 use spider_collector::{CreateContext, Factory, Output, Receiver, conformance};
-use spider_receiver_ebpf_usage::{EbpfUsageConfig, EbpfUsageReceiverFactory};
+use spider_receiver_ebpf_usage::{EBPF_USAGE_RECEIVER, EbpfUsageConfig};
 use tokio::sync::mpsc;
 
 use crate::netns::privileged;
@@ -29,7 +29,7 @@ fn receiver() -> (Box<dyn Receiver>, ComponentTelemetry) {
         ..EbpfUsageConfig::default()
     };
     (
-        EbpfUsageReceiverFactory.create(config, context).unwrap(),
+        EBPF_USAGE_RECEIVER.create(config, context).unwrap(),
         telemetry,
     )
 }
@@ -74,7 +74,7 @@ async fn lifecycle_and_config_conform() {
     let Some(_turn) = privileged().await else {
         return;
     };
-    conformance::check_component(EbpfUsageReceiverFactory, EbpfUsageConfig::default()).await;
+    conformance::check_component(EBPF_USAGE_RECEIVER, EbpfUsageConfig::default()).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use spider_collector::records::Packet;
 use spider_collector::{ComponentConfig, conformance};
-use spider_receiver_pcap::{PcapConfig, PcapReceiverFactory};
+use spider_receiver_pcap::{PCAP_RECEIVER, PcapConfig};
 use spider_testkit::captures::{public_pcap, public_pcaps, tshark, tshark_fields};
 
 use crate::{drain, start};
@@ -22,7 +22,7 @@ async fn read(path: &Path) -> Result<Vec<Packet>, String> {
 
 #[tokio::test]
 async fn lifecycle_and_config_conform() {
-    conformance::check_component(PcapReceiverFactory, file_config(&public_pcap("http.pcap"))).await;
+    conformance::check_component(PCAP_RECEIVER, file_config(&public_pcap("http.pcap"))).await;
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod live;
 
 use spider_collector::records::{Batch, Packet, Signal};
 use spider_collector::{Factory, Output, Receiver, conformance};
-use spider_receiver_pcap::{PcapConfig, PcapReceiverFactory};
+use spider_receiver_pcap::{PCAP_RECEIVER, PcapConfig};
 
 /// A started receiver and where its batches arrive.
 pub struct Running {
@@ -19,8 +19,8 @@ pub struct Running {
 
 /// Builds and starts a receiver; the error is the start's.
 pub async fn start(config: PcapConfig) -> Result<Running, String> {
-    let mut receiver = PcapReceiverFactory
-        .create(config, conformance::context(&PcapReceiverFactory))
+    let mut receiver = PCAP_RECEIVER
+        .create(config, conformance::context(&PCAP_RECEIVER))
         .expect("create");
     let (output, batches) = Output::channel(&[Signal::Capture], 64);
     receiver.start(output).await.map_err(|e| e.to_string())?;

@@ -7,7 +7,7 @@ use spider_collector::records::{Batch, Signal};
 use spider_collector::{
     ComponentConfig, CreateContext, Factory, Output, Receiver, telemetry::ComponentTelemetry,
 };
-use spider_receiver_synthetic::{SyntheticConfig, SyntheticReceiverFactory};
+use spider_receiver_synthetic::{SYNTHETIC_RECEIVER, SyntheticConfig};
 
 fn receiver(config: SyntheticConfig) -> Box<dyn Receiver> {
     let context = CreateContext {
@@ -17,12 +17,12 @@ fn receiver(config: SyntheticConfig) -> Box<dyn Receiver> {
         node: "node-1".into(),
         cluster: spider_collector::DEFAULT_CLUSTER.into(),
     };
-    SyntheticReceiverFactory.create(config, context).unwrap()
+    SYNTHETIC_RECEIVER.create(config, context).unwrap()
 }
 
 #[tokio::test]
 async fn lifecycle_and_config_conform() {
-    conformance::check_component(SyntheticReceiverFactory, SyntheticConfig::default()).await;
+    conformance::check_component(SYNTHETIC_RECEIVER, SyntheticConfig::default()).await;
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use spider_collector::config::GoDuration;
 use spider_collector::{ComponentConfig, conformance};
-use spider_receiver_whisperer::{WhispererConfig, WhispererReceiverFactory, pods_filter};
+use spider_receiver_whisperer::{WHISPERER_RECEIVER, WhispererConfig, pods_filter};
 
 fn errors(yaml: &str) -> Vec<String> {
     let config: WhispererConfig = serde_yaml_ng::from_str(yaml).expect("parses");
@@ -18,7 +18,7 @@ async fn lifecycle_and_config_conform() {
         poll_interval: GoDuration::from_millis(50),
         ..WhispererConfig::default()
     };
-    conformance::check_component(WhispererReceiverFactory, config).await;
+    conformance::check_component(WHISPERER_RECEIVER, config).await;
 }
 
 #[test]
