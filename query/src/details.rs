@@ -8,10 +8,11 @@ use datafusion::functions_aggregate::expr_fn::sum;
 use datafusion::logical_expr::{col, lit};
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
-use spider_records::OwnerKind;
+use spider_records::Workload;
 
 use crate::frame::{aggregate, counts, failed, strings, usage};
-use crate::map::{View, describe, leaf_sql};
+use crate::leaf::Leaf;
+use crate::map::{View, leaf_sql};
 use crate::range::Scope;
 use crate::sql::QueryError;
 use crate::timeline::{Timeline, histogram, step_for};
@@ -83,8 +84,8 @@ pub struct Details {
     pub label: String,
     /// Its kind (Deployment, DaemonSet, Service, Node, External, …).
     pub kind: String,
-    /// Whether it is a workload, which a Whisperer can be attached to.
-    pub workload: bool,
+    /// The workload it is, when a Whisperer can be attached to it.
+    pub workload: Option<Workload>,
     /// Its compound (the namespace of a workload).
     pub parent: Option<String>,
     /// All its traffic in range.
@@ -128,7 +129,7 @@ impl Side {
             .map(|(id, (mut ports, volume))| {
                 ports.sort_unstable();
                 ports.dedup();
-                let (label, kind, parent) = describe(View::Logical, &id);
+                let (label, kind, parent) = Leaf::parse(&id).describe(View::Logical);
                 Peer {
                     id,
                     label,
@@ -252,11 +253,12 @@ pub async fn details(
     let (clients, clients_left_out) = as_server.peers(top);
     let (servers, servers_left_out) = as_client.peers(top);
     let timeline = histogram(context, frame, scope.range, step_for(scope.range)).await?;
-    let (label, kind, parent) = describe(View::Logical, id);
+    let leaf = Leaf::parse(id);
+    let (label, kind, parent) = leaf.describe(View::Logical);
     Ok(Some(Details {
         id: id.to_owned(),
         label,
-        workload: OwnerKind::workload(&kind).is_ok(),
+        workload: leaf.workload(),
         kind,
         parent,
         volume: total,

@@ -13,6 +13,7 @@ pub mod file_set;
 pub mod filter;
 pub mod frame;
 pub mod grid;
+pub mod leaf;
 pub mod map;
 pub mod partitions;
 pub mod pcap;

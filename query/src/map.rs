@@ -17,6 +17,7 @@ use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
 use crate::frame::{aggregate, counts, failed, filtered, strings, usage};
+use crate::leaf::{Leaf, Selection};
 use crate::range::Scope;
 use crate::sql::QueryError;
 
@@ -47,6 +48,8 @@ pub struct MapNode {
     pub bytes: u64,
     /// Messages it sent and received.
     pub messages: u64,
+    /// The filter clauses that select it (none for what no filter names).
+    pub select: Option<Selection>,
 }
 
 /// A client → server edge.
@@ -71,6 +74,8 @@ pub struct MapEdge {
     /// TCP sessions (hosts view; usage records do not count connections).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sessions: Option<u64>,
+    /// The filter clause that selects it: its source as client, its target as server.
+    pub select: Option<String>,
 }
 
 /// What was left out.
@@ -100,7 +105,7 @@ pub struct MapAnswer {
 }
 
 /// The leaf id of one end (`client` or `server`) in a view, as a fixed SQL expression over that
-/// end's columns. Ids are `kind|…` paths that [`describe`] turns back into nodes. The SQL is
+/// end's columns. Ids are `kind|…` paths that [`Leaf::parse`] turns back into nodes. The SQL is
 /// plain enough for DuckDB too, which the tests and the benchmark compare with.
 pub fn leaf_sql(view: View, end: &str) -> String {
     let workload = match view {
@@ -198,74 +203,6 @@ fn leaf_id(view: View, parts: [Option<&str>; 4]) -> String {
         id.push_str(part);
     }
     id
-}
-
-/// The domain a host name is grouped under: its last two labels (`api.shop.example.com` →
-/// `example.com`). Public suffixes of two labels (`co.uk`) group a little too widely; the UI
-/// still shows every host by its full name.
-fn domain(name: &str) -> &str {
-    let name = name.trim_end_matches('.');
-    match name.rmatch_indices('.').nth(1) {
-        Some((dot, _)) => &name[dot + 1..],
-        None => name,
-    }
-}
-
-/// A host leaf (`h|namespace|name|address`): labelled by its name, else its address; placed in
-/// its namespace, else its name's domain, else the unnamed addresses.
-fn describe_host(path: &str) -> (String, String, Option<String>) {
-    let (namespace, rest) = path.split_once('|').unwrap_or(("", path));
-    let (name, address) = rest.rsplit_once('|').unwrap_or(("", rest));
-    let parent = match (namespace, name) {
-        ("", "") => "g|addresses".to_owned(),
-        ("", name) => format!("d|{}", domain(name)),
-        (namespace, _) => format!("ns|{namespace}"),
-    };
-    let label = if name.is_empty() { address } else { name };
-    (label.into(), "Host".into(), Some(parent))
-}
-
-/// A node from its id: label, kind, parent.
-pub fn describe(view: View, id: &str) -> (String, String, Option<String>) {
-    if let Some(path) = id.strip_prefix("h|") {
-        return describe_host(path);
-    }
-    let parts: Vec<&str> = id.split('|').collect();
-    let group = |name: &str| Some(format!("g|{name}"));
-    match (parts.as_slice(), view) {
-        (["w", namespace, kind, name], _) => (
-            (*name).into(),
-            (*kind).into(),
-            Some(format!("ns|{namespace}")),
-        ),
-        (["p", node, namespace, pod], _) => (
-            (*pod).into(),
-            "Pod".into(),
-            Some(format!("pn|{node}|{namespace}")),
-        ),
-        (["s", namespace, name], View::Logical) => (
-            (*name).into(),
-            "Service".into(),
-            Some(format!("ns|{namespace}")),
-        ),
-        (["s", _, name], View::Physical) => ((*name).into(), "Service".into(), group("services")),
-        (["n", node], View::Logical) => ((*node).into(), "Node".into(), group("nodes")),
-        (["n", node], View::Physical) => {
-            ("host".into(), "Host".into(), Some(format!("node|{node}")))
-        }
-        (["e", name], _) => ((*name).into(), "External".into(), group("external")),
-        (["u", address], _) => ((*address).into(), "Unknown".into(), group("unknown")),
-        (["ns", namespace], _) => ((*namespace).into(), "Namespace".into(), None),
-        (["pn", node, namespace], _) => (
-            (*namespace).into(),
-            "Namespace".into(),
-            Some(format!("node|{node}")),
-        ),
-        (["node", node], _) => ((*node).into(), "Node".into(), None),
-        (["g", name], _) => ((*name).into(), "Group".into(), None),
-        (["d", name], _) => ((*name).into(), "Domain".into(), None),
-        _ => (id.into(), "Unknown".into(), None),
-    }
 }
 
 /// The records a view is drawn from, in range and filtered, and how its edges are measured.
@@ -393,6 +330,7 @@ pub async fn map(
                     ports: Vec::new(),
                     transports: Vec::new(),
                     sessions: None,
+                    select: None,
                 });
             edge.bytes_to_server += bts[row];
             edge.bytes_to_client += btc[row];
@@ -427,7 +365,10 @@ pub async fn map(
         }
     }
     let total_edges = edges.len();
-    let page: Vec<MapEdge> = edges.iter().skip(offset).take(limit).cloned().collect();
+    let mut page: Vec<MapEdge> = edges.iter().skip(offset).take(limit).cloned().collect();
+    for edge in &mut page {
+        edge.select = edge_select(&edge.source, &edge.target);
+    }
     let after = edges.iter().skip(offset + page.len());
     let rest = after.fold(Rest::default(), |rest, edge| Rest {
         edges: rest.edges + 1,
@@ -444,6 +385,12 @@ pub async fn map(
     })
 }
 
+/// The clause of the records from `source` as client to `target` as server.
+fn edge_select(source: &str, target: &str) -> Option<String> {
+    let (from, to) = (Leaf::parse(source).select()?, Leaf::parse(target).select()?);
+    Some(format!("({}) and ({})", from.src, to.dst))
+}
+
 /// The leaves of `edges` and every compound above them; compounds sum their leaves.
 fn nodes_of(view: View, edges: &[MapEdge], totals: &HashMap<&str, (u64, u64)>) -> Vec<MapNode> {
     let leaves: BTreeSet<&str> = edges
@@ -455,7 +402,9 @@ fn nodes_of(view: View, edges: &[MapEdge], totals: &HashMap<&str, (u64, u64)>) -
         let (bytes, messages) = totals.get(leaf).copied().unwrap_or_default();
         let mut id = Some(leaf.to_owned());
         while let Some(current) = id {
-            let (label, kind, parent) = describe(view, &current);
+            let leaf = Leaf::parse(&current);
+            let (label, kind, parent) = leaf.describe(view);
+            let select = leaf.select();
             let node = nodes.entry(current.clone()).or_insert_with(|| MapNode {
                 id: current,
                 label,
@@ -463,6 +412,7 @@ fn nodes_of(view: View, edges: &[MapEdge], totals: &HashMap<&str, (u64, u64)>) -
                 parent: parent.clone(),
                 bytes: 0,
                 messages: 0,
+                select,
             });
             node.bytes += bytes;
             node.messages += messages;

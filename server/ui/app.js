@@ -3,7 +3,7 @@
 // formatting, the URL state, filters from map clicks — are modules of their own, unit-tested.
 import { ago, bytes, cellText, clock, duration, escapeHtml, ordered, rate } from "./format.js";
 import { ALL_CLUSTERS, chosenCluster, parseState, toSearch } from "./state.js";
-import { allOf, edgeFilter, leafFilter, toggleClauses, withClause } from "./filters.js";
+import { allOf, edgeFilter, toggleClauses, withClause } from "./filters.js";
 
 cytoscape.use(cytoscapeFcose);
 
@@ -157,14 +157,14 @@ function elements(answer) {
   const nodes = answer.nodes.map((n) => ({
     group: "nodes",
     data: { id: n.id, label: n.label, parent: n.parent || undefined, kind: n.kind, bytes: n.bytes,
-      messages: n.messages, size: scale(n.bytes, maxLeaf, 16, 52) },
+      messages: n.messages, select: n.select, size: scale(n.bytes, maxLeaf, 16, 52) },
   }));
   const edges = answer.edges.map((e) => ({
     group: "edges",
     data: { id: `${e.source}→${e.target}`, source: e.source, target: e.target, bytes: e.bytes,
       bytesToServer: e.bytes_to_server, bytesToClient: e.bytes_to_client, messages: e.messages,
       sessions: e.sessions, ports: e.ports.join(","), transport: e.transports.join(","),
-      udp: e.transports.includes("udp"),
+      udp: e.transports.includes("udp"), select: e.select,
       width: scale(e.bytes, maxEdge, 1, 9) },
   }));
   return nodes.concat(edges);
@@ -233,8 +233,9 @@ function addFilter(clause) {
 }
 
 cy.on("tap", "edge", (event) => {
-  const edge = event.target.data();
-  const filter = edgeFilter(edge.source, edge.target);
+  const edge = event.target;
+  // A collapsed compound's edge has no clause of its own: its ends' clauses make one.
+  const filter = edge.data("select") || edgeFilter(edge.source().data("select"), edge.target().data("select"));
   if (filter) addFilter(filter);
 });
 
@@ -428,11 +429,17 @@ cy.on("zoom", legibleLabels);
 
 // ---- details --------------------------------------------------------------------------------
 
+/** Adds the clause that selects map node `id` at either end, as the map answer gave it. */
+function filterOn(id) {
+  const select = cy.getElementById(id).data("select");
+  if (select) addFilter(select.any);
+}
+
 async function showDetails(id) {
   const panel = $("details");
   if (state.view !== "logical") {
     panel.innerHTML = "";
-    addFilter(leafFilter(id, ""));
+    filterOn(id);
     return;
   }
   const details = await api("/api/details", { id, top: 20 });
@@ -448,10 +455,9 @@ async function showDetails(id) {
     <h4>Ports used</h4><ul>${details.ports_used.map((p) => `<li>${p.port}/${p.transport} <small>${bytes(p.bytes)}</small></li>`).join("")}</ul>
     <h4>Bytes over time</h4>${sparkline(details.timeline.bars)}
     ${details.workload ? attachForm() : ""}`;
-  $("filter-leaf").onclick = () => addFilter(leafFilter(id, ""));
+  $("filter-leaf").onclick = () => filterOn(id);
   if (details.workload) {
-    const [, namespace, kind, name] = id.split("|");
-    $("attach").onsubmit = (event) => { event.preventDefault(); attach({ namespace, kind, name }); };
+    $("attach").onsubmit = (event) => { event.preventDefault(); attach(details.workload); };
   }
 }
 

@@ -136,6 +136,11 @@ async fn every_view_answers_over_http() {
     .await;
     assert_eq!(status, StatusCode::OK, "{workload}");
     assert_eq!(workload["id"], "w|payments|StatefulSet|db");
+    assert_eq!(
+        workload["workload"],
+        json!({"namespace": "payments", "kind": "StatefulSet", "name": "db"}),
+        "the workload to attach a Whisperer to, not an id to parse"
+    );
     assert_eq!(workload["clients"].as_array().unwrap().len(), 2);
     assert!(workload["peers_left_out"].as_u64().unwrap() > 0);
     let (status, same) = get(

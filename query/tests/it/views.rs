@@ -132,6 +132,101 @@ async fn map_edges_and_nodes_match_duckdb_and_page_through() {
     assert_eq!(namespace_in_node.parent.as_deref(), Some("node|node-0"));
 }
 
+/// The map's edges as (source, target, bytes), sorted.
+fn edge_set(answer: &spider_query::map::MapAnswer) -> Vec<(String, String, u64)> {
+    let mut edges: Vec<_> = answer
+        .edges
+        .iter()
+        .map(|e| (e.source.clone(), e.target.clone(), e.bytes))
+        .collect();
+    edges.sort();
+    edges
+}
+
+#[tokio::test]
+async fn every_node_and_edge_carries_the_filter_that_selects_exactly_it() {
+    let dir = scratch("map-select");
+    write_usage(&dir, 4000).await;
+    let context = open(&dir).unwrap();
+    for view in [View::Logical, View::Physical] {
+        let all = map(&context, view, whole(), None, 0, 10_000).await.unwrap();
+        assert_eq!(
+            all.edges.len(),
+            all.total_edges,
+            "{view:?}: one page holds all"
+        );
+        let parent: std::collections::HashMap<&str, Option<&str>> = all
+            .nodes
+            .iter()
+            .map(|n| (n.id.as_str(), n.parent.as_deref()))
+            .collect();
+        // A leaf is inside a node when the node is the leaf or one of its compounds.
+        let inside = |leaf: &str, node: &str| {
+            let mut at = Some(leaf);
+            while let Some(id) = at {
+                if id == node {
+                    return true;
+                }
+                at = parent.get(id).copied().flatten();
+            }
+            false
+        };
+        for edge in all.edges.iter().take(25) {
+            let clause = edge
+                .select
+                .as_deref()
+                .expect("every edge of usage has a clause");
+            let selected = map(&context, view, whole(), Some(clause), 0, 10_000)
+                .await
+                .unwrap();
+            assert_eq!(
+                edge_set(&selected),
+                vec![(edge.source.clone(), edge.target.clone(), edge.bytes)],
+                "{view:?} {clause}"
+            );
+        }
+        let mut checked = 0;
+        for node in &all.nodes {
+            let Some(select) = &node.select else {
+                panic!("{view:?}: {} has no clause", node.id);
+            };
+            for (clause, client) in [
+                (&select.src, true),
+                (&select.dst, false),
+                (&select.any, true),
+            ] {
+                let selected = map(&context, view, whole(), Some(clause), 0, 10_000)
+                    .await
+                    .unwrap_or_else(|e| panic!("{clause}: {e}"));
+                let mut expected: Vec<_> = all
+                    .edges
+                    .iter()
+                    .filter(|e| {
+                        let (from, to) = (inside(&e.source, &node.id), inside(&e.target, &node.id));
+                        if clause == &select.any {
+                            from || to
+                        } else if client {
+                            from
+                        } else {
+                            to
+                        }
+                    })
+                    .map(|e| (e.source.clone(), e.target.clone(), e.bytes))
+                    .collect();
+                expected.sort();
+                assert_eq!(
+                    edge_set(&selected),
+                    expected,
+                    "{view:?} {}: {clause}",
+                    node.id
+                );
+            }
+            checked += 1;
+        }
+        assert!(checked >= 10, "{view:?}: {checked} nodes");
+    }
+}
+
 #[tokio::test]
 async fn workload_details_match_duckdb() {
     let dir = scratch("details");
