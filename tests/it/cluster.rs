@@ -29,7 +29,7 @@ fn agent_config(
     peer: &Peer,
     metrics_port: u16,
 ) -> String {
-    let [pods, services] = cluster_cidrs(cluster);
+    let cidrs = cluster_cidrs(cluster);
     format!(
         r#"
 receivers:
@@ -40,7 +40,7 @@ processors:
     auth_type: kube_config
     kubeconfig: "{kubeconfig}"
     wait_for_metadata: true
-    cluster_cidrs: ["{pods}", "{services}"]
+    cluster_cidrs: {cidrs:?}
   batch: {{ timeout: 200ms }}
 exporters:
   parquet: {{ path: "{data}" }}
@@ -149,11 +149,22 @@ fn edges(map: &Value) -> BTreeMap<(String, String), [u64; 3]> {
         .collect()
 }
 
-/// Two nodes with pods of every kind, a TCP and a DNS Service, a NodePort and the outside
-/// host; returns the pods web, cache, api, dns and probe, then the two Services.
-fn build(
-    cluster: &mut Cluster,
-) -> anyhow::Result<(usize, usize, usize, usize, usize, usize, usize)> {
+/// The simulated cluster's pods and Services the test talks through, by index.
+struct Built {
+    web: usize,
+    cache: usize,
+    api: usize,
+    dns: usize,
+    probe: usize,
+    api_service: usize,
+    dns_service: usize,
+    api_service6: usize,
+    dns_service6: usize,
+}
+
+/// Two nodes with pods of every kind, a TCP and a DNS Service in each address family (pods are
+/// dual-stack), a NodePort and the outside host.
+fn build(cluster: &mut Cluster) -> anyhow::Result<Built> {
     let (n1, n2) = (cluster.add_node("node-1")?, cluster.add_node("node-2")?);
     let web = cluster.add_pod(
         n1,
@@ -178,9 +189,22 @@ fn build(
     )?;
     let api_service = cluster.add_service("shop", "api", 80, "tcp", (api, 7777))?;
     let dns_service = cluster.add_service("kube-system", "kube-dns", 53, "udp", (dns, 53))?;
+    let api_service6 = cluster.add_service_v6("shop", "api-v6", 80, "tcp", (api, 7777))?;
+    let dns_service6 =
+        cluster.add_service_v6("kube-system", "kube-dns-v6", 53, "udp", (dns, 53))?;
     cluster.add_node_port(n2, 30080, "tcp", (api, 7777))?;
     cluster.add_outside()?;
-    Ok((web, cache, api, dns, probe, api_service, dns_service))
+    Ok(Built {
+        web,
+        cache,
+        api,
+        dns,
+        probe,
+        api_service,
+        dns_service,
+        api_service6,
+        dns_service6,
+    })
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -189,8 +213,17 @@ async fn every_kind_of_cluster_conversation_is_counted_once_on_map_stats_and_otl
         return;
     };
     let mut cluster = Cluster::new().expect("a simulated cluster");
-    let (web, cache, api, dns, probe, api_service, dns_service) =
-        build(&mut cluster).expect("the cluster's nodes, pods and Services");
+    let Built {
+        web,
+        cache,
+        api,
+        dns,
+        probe,
+        api_service,
+        dns_service,
+        api_service6,
+        dns_service6,
+    } = build(&mut cluster).expect("the cluster's nodes, pods and Services");
     let (n1, n2) = (0, 1);
 
     let mut api_server = FakeApi::start_new(Duration::from_secs(5)).await;
@@ -222,11 +255,15 @@ async fn every_kind_of_cluster_conversation_is_counted_once_on_map_stats_and_otl
     }
 
     let ip = |pod: usize| cluster.pods[pod].ip.to_string();
+    let web_ip6 = cluster.pods[web].ip6.unwrap().to_string();
     let (web_ip, cache_ip, api_ip, dns_ip) = (ip(web), ip(cache), ip(api), ip(dns));
     let node1 = cluster.nodes[n1].ip.to_string();
     let node2 = cluster.nodes[n2].ip.to_string();
     let api_vip = cluster.services[api_service].ip.to_string();
     let dns_vip = cluster.services[dns_service].ip.to_string();
+    let api_vip6 = cluster.services[api_service6].ip.to_string();
+    let dns_vip6 = cluster.services[dns_service6].ip.to_string();
+    let dns_ip6 = cluster.pods[dns].ip6.unwrap().to_string();
 
     let run = |server: usize, script: &str, server_args: &[&str], client, client_args: &[&str]| {
         exchange(&cluster, (server, script, server_args), client, client_args)
@@ -280,6 +317,30 @@ async fn every_kind_of_cluster_conversation_is_counted_once_on_map_stats_and_otl
         ],
     ))
     .unwrap();
+    // Over IPv6 through an IPv6 Service (ip6tables DNAT): web → api-v6's ClusterIP:80 → api's
+    // IPv6 address:7777, 2 × 1200, 1 × 800 back.
+    run(
+        api,
+        "traffic.py",
+        &["tcp-server", "::", "7777", "1", "800", "2400", "0.05"],
+        Caller::Pod(web),
+        &["tcp-client", &api_vip6, "80", "2", "1200", "800"],
+    );
+    // And DNS through the IPv6 DNS Service: 2 questions.
+    let asked6: Value = serde_json::from_str(&run(
+        dns,
+        "dns_server.py",
+        &[&dns_ip6, "53", &api_vip, "2"],
+        Caller::Pod(web),
+        &[
+            "dns-client",
+            &dns_vip6,
+            "53",
+            "api.shop.svc.cluster.local",
+            "2",
+        ],
+    ))
+    .unwrap();
     // A host-network pod on node-1, from the node's address: 2 × 100, 1 × 50 back.
     run(
         api,
@@ -316,8 +377,8 @@ async fn every_kind_of_cluster_conversation_is_counted_once_on_map_stats_and_otl
     .await;
     assert_eq!(status, 200, "{map}");
     let edges = edges(&map);
-    let dns_sent = asked["sent"].as_u64().unwrap();
-    let dns_received = asked["received"].as_u64().unwrap();
+    let dns_sent = asked["sent"].as_u64().unwrap() + asked6["sent"].as_u64().unwrap();
+    let dns_received = asked["received"].as_u64().unwrap() + asked6["received"].as_u64().unwrap();
     let w = |ns: &str, kind: &str, name: &str| format!("w|{ns}|{kind}|{name}");
     let (web_id, api_id) = (
         w("shop", "Deployment", "web"),
@@ -328,14 +389,15 @@ async fn every_kind_of_cluster_conversation_is_counted_once_on_map_stats_and_otl
             (web_id.clone(), w("shop", "StatefulSet", "cache")),
             [3000, 1000, 5],
         ),
-        // Cross node (pod address) and through the Service: one pair of workloads.
+        // Cross node (pod address), through the Service and through the IPv6 Service: one
+        // pair of workloads.
         (
             (web_id.clone(), api_id.clone()),
-            [6000 + 10_000, 2100 + 6000, 7 + 7],
+            [6000 + 10_000 + 2400, 2100 + 6000 + 800, 7 + 7 + 3],
         ),
         (
             (web_id.clone(), w("kube-system", "Deployment", "coredns")),
-            [dns_sent, dns_received, 8],
+            [dns_sent, dns_received, 8 + 4],
         ),
         (("n|node-1".to_owned(), api_id.clone()), [200, 50, 3]),
         (
@@ -377,8 +439,8 @@ async fn every_kind_of_cluster_conversation_is_counted_once_on_map_stats_and_otl
     assert_eq!(status, 200, "{reports}");
     assert_eq!(
         reports["groups"],
-        json!([{"key": "7777", "value": 16000}, {"key": "7778", "value": 8100}]),
-        "stats by backend port"
+        json!([{"key": "7777", "value": 16000 + 3200}, {"key": "7778", "value": 8100}]),
+        "stats by backend port (7777 through both Services)"
     );
     let sql = |query: String| {
         let (client, base) = (client.clone(), base.clone());
@@ -400,20 +462,24 @@ async fn every_kind_of_cluster_conversation_is_counted_once_on_map_stats_and_otl
     );
     let service = sql(format!(
         "SELECT DISTINCT service_ip, service_port, service_namespace, service_name, server_port \
-         FROM network_usage WHERE client_ip = '{web_ip}' AND service_ip IS NOT NULL ORDER BY server_port"
+         FROM network_usage WHERE client_ip IN ('{web_ip}', '{web_ip6}') AND service_ip IS NOT NULL \
+         ORDER BY server_port, service_ip"
     ))
     .await;
     assert_eq!(
         service,
         json!([
             {"service_ip": dns_vip, "service_port": 53, "service_namespace": "kube-system", "service_name": "kube-dns", "server_port": 53},
+            {"service_ip": dns_vip6, "service_port": 53, "service_namespace": "kube-system", "service_name": "kube-dns-v6", "server_port": 53},
             {"service_ip": api_vip, "service_port": 80, "service_namespace": "shop", "service_name": "api", "server_port": 7777},
+            {"service_ip": api_vip6, "service_port": 80, "service_namespace": "shop", "service_name": "api-v6", "server_port": 7777},
         ]),
         "the Service is kept as attributes"
     );
     let strays = sql(format!(
-        "SELECT count(*) AS n FROM network_usage_reports WHERE server_port = 0 OR server_ip IN ('{api_vip}', '{dns_vip}') \
-         OR client_ip IN ('{api_vip}', '{dns_vip}')"
+        "SELECT count(*) AS n FROM network_usage_reports WHERE server_port = 0 \
+         OR server_ip IN ('{api_vip}', '{dns_vip}', '{api_vip6}', '{dns_vip6}') \
+         OR client_ip IN ('{api_vip}', '{dns_vip}', '{api_vip6}', '{dns_vip6}')"
     ))
     .await;
     assert_eq!(

@@ -21,7 +21,7 @@ def answer(query, address):
 
 
 def main(addr, port, answer_ip, queries):
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as server:
+    with socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_DGRAM) as server:
         server.bind((addr, int(port)))
         print("ready", flush=True)
         for _ in range(int(queries)):

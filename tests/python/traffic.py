@@ -90,7 +90,7 @@ def dns_query(ident, name):
 
 def dns_client(address, port, name, queries, source=None):
     sent = received = 0
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+    with socket.socket(family(address), socket.SOCK_DGRAM) as client:
         client.settimeout(10)
         if source:
             client.bind((source, 0))

@@ -4,13 +4,14 @@
 //! - A **node** is a cgroup v2 subtree (what its agent's `cgroup_path` names) and an address on
 //!   loopback in the root network namespace, which stands for the node's network.
 //! - A **pod** is a network namespace routed from the root namespace the way Calico plugs pods
-//!   in (a `/32` on `eth0`, a veth whose host end the pod's default route points at), and its
-//!   processes run inside a cgroup below its node's. Pods on different nodes reach each other
+//!   in (a `/32` and a `/128` on `eth0`, a veth whose host end the pod's default routes point
+//!   at: pods are dual-stack), and its processes run inside a cgroup below its node's. Pods on different nodes reach each other
 //!   through the root namespace's routes.
 //! - A **host-network pod** runs in the root namespace, in its node's cgroup, from its node's
 //!   address.
 //! - A **Service** is kube-proxy's iptables shape: DNAT rules in a chain that PREROUTING (pod
-//!   clients) and OUTPUT (host clients) jump to; a **NodePort** translates a node's address and
+//!   clients) and OUTPUT (host clients) jump to, in iptables for an IPv4 ClusterIP and in
+//!   ip6tables for an IPv6 one; a **NodePort** translates a node's address and
 //!   port (external traffic policy `Local`: the client's address is kept).
 //! - The **outside** host is a namespace routed the same way, in no node's cgroup.
 //!
@@ -114,6 +115,8 @@ pub struct Pod {
     pub node: usize,
     /// Its address (its node's for a host-network pod).
     pub ip: IpAddr,
+    /// Its IPv6 address; `None` for a host-network pod (nodes are IPv4 only).
+    pub ip6: Option<IpAddr>,
     /// Its network namespace; `None` for a host-network pod.
     pub netns: Option<String>,
     /// Its cgroup, below its node's.
@@ -220,6 +223,15 @@ impl Names {
         format!("10.234.{}.0/24", self.subnet)
     }
 
+    fn services_range6(&self) -> String {
+        format!("fd00:234:{:x}::/64", self.subnet)
+    }
+
+    /// The IPv6 `/64` of node `index`'s pods.
+    fn node_range6(&self, index: usize) -> String {
+        format!("fd00:233:{:x}::/64", self.node_octet(index))
+    }
+
     fn outside_ip(&self) -> IpAddr {
         format!("10.235.{}.2", self.subnet)
             .parse()
@@ -290,24 +302,50 @@ impl Names {
                 &format!("10.233.{octet}.0/24"),
             ]);
         }
-        quietly(&["ip", "route", "del", &self.services_range(), "dev", "lo"]);
-        let chain = self.chain();
-        for hook in ["PREROUTING", "OUTPUT"] {
-            while quietly(&["iptables", "-t", "nat", "-D", hook, "-j", &chain]) {}
+        for node in 0..MAX_NODES {
+            quietly(&[
+                "ip",
+                "-6",
+                "route",
+                "del",
+                "blackhole",
+                &self.node_range6(node),
+            ]);
         }
-        quietly(&["iptables", "-t", "nat", "-F", &chain]);
-        quietly(&["iptables", "-t", "nat", "-X", &chain]);
-        while quietly(&["iptables", "-D", "FORWARD", "-j", &chain]) {}
-        quietly(&["iptables", "-F", &chain]);
-        quietly(&["iptables", "-X", &chain]);
+        quietly(&["ip", "route", "del", &self.services_range(), "dev", "lo"]);
+        quietly(&[
+            "ip",
+            "-6",
+            "route",
+            "del",
+            &self.services_range6(),
+            "dev",
+            "lo",
+        ]);
+        let chain = self.chain();
+        for tables in ["iptables", "ip6tables"] {
+            for hook in ["PREROUTING", "OUTPUT"] {
+                while quietly(&[tables, "-t", "nat", "-D", hook, "-j", &chain]) {}
+            }
+            quietly(&[tables, "-t", "nat", "-F", &chain]);
+            quietly(&[tables, "-t", "nat", "-X", &chain]);
+            while quietly(&[tables, "-D", "FORWARD", "-j", &chain]) {}
+            quietly(&[tables, "-F", &chain]);
+            quietly(&[tables, "-X", &chain]);
+        }
         empty_cgroup(&self.cgroup());
     }
 }
 
-/// The address ranges the cluster uses, for `cluster_cidrs`: pods and nodes, Services. The
-/// outside host is in neither.
-pub fn cluster_cidrs(cluster: &Cluster) -> [String; 2] {
-    ["10.233.0.0/16".to_owned(), cluster.names.services_range()]
+/// The address ranges the cluster uses, for `cluster_cidrs`: pods and nodes, Services, then
+/// their IPv6 ranges. The outside host is in none.
+pub fn cluster_cidrs(cluster: &Cluster) -> Vec<String> {
+    vec![
+        "10.233.0.0/16".to_owned(),
+        cluster.names.services_range(),
+        "fd00:233::/32".to_owned(),
+        cluster.names.services_range6(),
+    ]
 }
 
 impl Cluster {
@@ -372,6 +410,8 @@ impl Cluster {
         })?;
         // Pods reach each other and Services through the root namespace's routes.
         std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").context("cannot enable forwarding")?;
+        std::fs::write("/proc/sys/net/ipv6/conf/all/forwarding", "1")
+            .context("cannot enable IPv6 forwarding")?;
         // Service addresses are translated (host clients connect first, so they need a route;
         // one that is not translated ends on loopback, never off the machine).
         run(&[
@@ -382,21 +422,36 @@ impl Cluster {
             "dev",
             "lo",
         ])?;
+        run(&[
+            "ip",
+            "-6",
+            "route",
+            "add",
+            &self.names.services_range6(),
+            "dev",
+            "lo",
+        ])?;
         let chain = self.names.chain();
-        run(&["iptables", "-t", "nat", "-N", &chain])?;
-        for hook in ["PREROUTING", "OUTPUT"] {
-            run(&["iptables", "-t", "nat", "-I", hook, "-j", &chain])?;
-        }
-        // Forwarding between the cluster's own addresses only (a FORWARD policy of DROP, as
-        // Docker sets, would cut pods off); anything else they send is dropped, so nothing of
-        // the simulator is routed off the machine.
-        run(&["iptables", "-N", &chain])?;
-        run(&["iptables", "-A", &chain, "-o", "svs+", "-j", "ACCEPT"])?;
         let outside = format!("{}/32", self.names.outside_ip());
-        for from in ["10.233.0.0/16", &outside] {
-            run(&["iptables", "-A", &chain, "-s", from, "-j", "DROP"])?;
+        for (tables, own) in [
+            ("iptables", vec!["10.233.0.0/16", outside.as_str()]),
+            ("ip6tables", vec!["fd00:233::/32"]),
+        ] {
+            run(&[tables, "-t", "nat", "-N", &chain])?;
+            for hook in ["PREROUTING", "OUTPUT"] {
+                run(&[tables, "-t", "nat", "-I", hook, "-j", &chain])?;
+            }
+            // Forwarding between the cluster's own addresses only (a FORWARD policy of DROP, as
+            // Docker sets, would cut pods off); anything else they send is dropped, so nothing
+            // of the simulator is routed off the machine.
+            run(&[tables, "-N", &chain])?;
+            run(&[tables, "-A", &chain, "-o", "svs+", "-j", "ACCEPT"])?;
+            for from in own {
+                run(&[tables, "-A", &chain, "-s", from, "-j", "DROP"])?;
+            }
+            run(&[tables, "-I", "FORWARD", "-j", &chain])?;
         }
-        run(&["iptables", "-I", "FORWARD", "-j", &chain])
+        Ok(())
     }
 
     /// Adds a node; returns its index.
@@ -416,6 +471,14 @@ impl Cluster {
             "blackhole",
             &format!("10.233.{octet}.0/24"),
         ])?;
+        run(&[
+            "ip",
+            "-6",
+            "route",
+            "add",
+            "blackhole",
+            &self.names.node_range6(index),
+        ])?;
         let cgroup = self.names.cgroup().join(name);
         std::fs::create_dir_all(&cgroup)
             .with_context(|| format!("cannot create the cgroup {}", cgroup.display()))?;
@@ -427,8 +490,8 @@ impl Cluster {
         Ok(index)
     }
 
-    /// Plugs a namespace in with a routed `/32`.
-    fn plug(&mut self, netns: &str, ip: IpAddr) -> anyhow::Result<()> {
+    /// Plugs a namespace in with a routed `/32`, and a routed `/128` when it has an IPv6 address.
+    fn plug(&mut self, netns: &str, ip: IpAddr, ip6: Option<IpAddr>) -> anyhow::Result<()> {
         let host_veth = self.names.veth(self.veths);
         self.veths += 1;
         run(&["ip", "netns", "add", netns])?;
@@ -474,7 +537,34 @@ impl Cluster {
             command.extend(args.iter().map(|s| &**s));
             run(&command)?;
         }
-        run(&["ip", "route", "add", &format!("{ip}/32"), "dev", &host_veth])
+        run(&["ip", "route", "add", &format!("{ip}/32"), "dev", &host_veth])?;
+        if let Some(ip6) = ip6 {
+            // The host end answers as the pod's IPv6 gateway at a link-local address; no
+            // duplicate detection, so the addresses work at once.
+            run(&[
+                "ip",
+                "-6",
+                "addr",
+                "add",
+                "fe80::1/64",
+                "dev",
+                &host_veth,
+                "nodad",
+            ])?;
+            let address = format!("{ip6}/128");
+            for args in [
+                vec!["-6", "addr", "add", &address, "dev", "eth0", "nodad"],
+                vec![
+                    "-6", "route", "add", "default", "via", "fe80::1", "dev", "eth0",
+                ],
+            ] {
+                let mut command = vec!["ip", "-n", netns];
+                command.extend(args.iter().map(|s| &**s));
+                run(&command)?;
+            }
+            run(&["ip", "-6", "route", "add", &address, "dev", &host_veth])?;
+        }
+        Ok(())
     }
 
     /// Adds a pod of `workload` on node `node` with its own network namespace; returns its index.
@@ -486,10 +576,12 @@ impl Cluster {
     ) -> anyhow::Result<usize> {
         let host = self.pods.iter().filter(|p| p.node == node).count() + 2;
         ensure!(host < 255, "node {node} is full");
-        let ip: IpAddr = format!("10.233.{}.{host}", self.names.node_octet(node)).parse()?;
+        let octet = self.names.node_octet(node);
+        let ip: IpAddr = format!("10.233.{octet}.{host}").parse()?;
+        let ip6: IpAddr = format!("fd00:233:{octet:x}::{host:x}").parse()?;
         let netns = self.names.pod_netns(self.pods.len());
-        self.plug(&netns, ip)?;
-        self.push_pod(node, name, workload, ip, Some(netns))
+        self.plug(&netns, ip, Some(ip6))?;
+        self.push_pod(node, name, workload, (ip, Some(ip6)), Some(netns))
     }
 
     /// Adds a host-network pod of `workload` on node `node`; returns its index.
@@ -500,7 +592,7 @@ impl Cluster {
         workload: Workload,
     ) -> anyhow::Result<usize> {
         let ip = self.nodes[node].ip;
-        self.push_pod(node, name, workload, ip, None)
+        self.push_pod(node, name, workload, (ip, None), None)
     }
 
     fn push_pod(
@@ -508,7 +600,7 @@ impl Cluster {
         node: usize,
         name: &str,
         workload: Workload,
-        ip: IpAddr,
+        (ip, ip6): (IpAddr, Option<IpAddr>),
         netns: Option<String>,
     ) -> anyhow::Result<usize> {
         let cgroup = self.pod_cgroup(node, name)?;
@@ -517,6 +609,7 @@ impl Cluster {
             workload,
             node,
             ip,
+            ip6,
             netns,
             cgroup,
         });
@@ -540,9 +633,39 @@ impl Cluster {
         protocol: &'static str,
         backend: (usize, u16),
     ) -> anyhow::Result<usize> {
+        let ip = format!("10.234.{}.{}", self.names.subnet, self.services.len() + 10);
+        self.push_service(namespace, name, ip.parse()?, port, protocol, backend)
+    }
+
+    /// Adds an IPv6 ClusterIP Service (a single-stack `IPv6` Service of a dual-stack cluster),
+    /// translated by ip6tables to `backend`'s IPv6 address; returns its index.
+    pub fn add_service_v6(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        port: u16,
+        protocol: &'static str,
+        backend: (usize, u16),
+    ) -> anyhow::Result<usize> {
+        let ip = format!(
+            "fd00:234:{:x}::{:x}",
+            self.names.subnet,
+            self.services.len() + 10
+        );
+        self.push_service(namespace, name, ip.parse()?, port, protocol, backend)
+    }
+
+    fn push_service(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        ip: IpAddr,
+        port: u16,
+        protocol: &'static str,
+        backend: (usize, u16),
+    ) -> anyhow::Result<usize> {
         let index = self.services.len();
         ensure!(index < 240, "too many Services");
-        let ip: IpAddr = format!("10.234.{}.{}", self.names.subnet, index + 10).parse()?;
         self.translate(ip, port, protocol, backend)?;
         self.services.push(Service {
             namespace: namespace.to_owned(),
@@ -574,15 +697,23 @@ impl Cluster {
         protocol: &str,
         (pod, target): (usize, u16),
     ) -> anyhow::Result<()> {
-        let to = format!("{}:{target}", self.pods[pod].ip);
+        let (tables, to, prefix) = match ip {
+            IpAddr::V4(_) => ("iptables", format!("{}:{target}", self.pods[pod].ip), 32),
+            IpAddr::V6(_) => {
+                let backend = self.pods[pod]
+                    .ip6
+                    .context("an IPv6 Service needs a backend with an IPv6 address")?;
+                ("ip6tables", format!("[{backend}]:{target}"), 128)
+            }
+        };
         run(&[
-            "iptables",
+            tables,
             "-t",
             "nat",
             "-A",
             &self.names.chain(),
             "-d",
-            &format!("{ip}/32"),
+            &format!("{ip}/{prefix}"),
             "-p",
             protocol,
             "--dport",
@@ -601,7 +732,7 @@ impl Cluster {
         let cgroup = self.names.outside_cgroup();
         std::fs::create_dir_all(&cgroup)
             .with_context(|| format!("cannot create the cgroup {}", cgroup.display()))?;
-        self.plug(&netns, ip)?;
+        self.plug(&netns, ip, None)?;
         Ok(self.outside.insert(Outside { netns, ip }))
     }
 
@@ -649,12 +780,12 @@ impl Cluster {
                 workload.namespace, workload.kind, workload.name
             );
             for pod in self.pods.iter().filter(|p| &p.workload == workload) {
+                let ips: Vec<String> = pod.ips().iter().map(ToString::to_string).collect();
                 let _ = writeln!(
                     yaml,
-                    "      - {{ name: \"{}\", node: \"{}\", ips: [\"{}\"], host_network: {} }}",
+                    "      - {{ name: \"{}\", node: \"{}\", ips: {ips:?}, host_network: {} }}",
                     pod.name,
                     self.nodes[pod.node].name,
-                    pod.ip,
                     pod.netns.is_none()
                 );
             }
@@ -664,7 +795,10 @@ impl Cluster {
             let _ = writeln!(
                 yaml,
                 "  - {{ namespace: \"{}\", name: \"{}\", cluster_ips: [\"{}\"], endpoints: [\"{}\"] }}",
-                service.namespace, service.name, service.ip, self.pods[service.backend.0].ip
+                service.namespace,
+                service.name,
+                service.ip,
+                self.backend_ip(service)
             );
         }
         yaml.push_str("external:\n");
@@ -676,6 +810,24 @@ impl Cluster {
             );
         }
         yaml
+    }
+}
+
+impl Pod {
+    /// Its addresses: IPv4, then IPv6 when it has one.
+    pub fn ips(&self) -> Vec<IpAddr> {
+        std::iter::once(self.ip).chain(self.ip6).collect()
+    }
+}
+
+impl Cluster {
+    /// The address a Service translates to: its backend's of the Service's family.
+    pub fn backend_ip(&self, service: &Service) -> IpAddr {
+        let pod = &self.pods[service.backend.0];
+        match service.ip {
+            IpAddr::V6(_) => pod.ip6.unwrap_or(pod.ip),
+            IpAddr::V4(_) => pod.ip,
+        }
     }
 }
 

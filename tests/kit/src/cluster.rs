@@ -28,11 +28,12 @@ pub fn objects(cluster: &Cluster) -> Vec<Value> {
             "Pod" => None,
             kind => Some((kind.to_owned(), w.name.clone())),
         };
+        let ips: Vec<String> = pod.ips().iter().map(ToString::to_string).collect();
         objects.push(kube_api::pod(
             &w.namespace,
             &pod.name,
             &cluster.nodes[pod.node].name,
-            &[&pod.ip.to_string()],
+            &ips.iter().map(String::as_str).collect::<Vec<_>>(),
             owner
                 .as_ref()
                 .map(|(kind, name)| (kind.as_str(), name.as_str())),
@@ -49,7 +50,7 @@ pub fn objects(cluster: &Cluster) -> Vec<Value> {
             &service.namespace,
             &format!("{}-abcde", service.name),
             &service.name,
-            &[&cluster.pods[service.backend.0].ip.to_string()],
+            &[&cluster.backend_ip(service).to_string()],
         ));
     }
     objects

@@ -347,12 +347,12 @@ fn collector_yaml(cluster: &Cluster, inventory: &Path, data: &Path, server: Sock
         usage.push(format!("ebpf_usage/{name}"));
         capture.push(format!("whisperer/{name}"));
     }
-    let [pods, services] = cluster_cidrs(cluster);
+    let cidrs = cluster_cidrs(cluster);
     format!(
         "receivers:\n{receivers}\
          processors:\n\
          \x20 session: {{ idle_timeout: 1m }}\n\
-         \x20 k8s_attributes: {{ source: static, inventory: \"{inventory}\", cluster_cidrs: [\"{pods}\", \"{services}\"] }}\n\
+         \x20 k8s_attributes: {{ source: static, inventory: \"{inventory}\", cluster_cidrs: {cidrs:?} }}\n\
          \x20 batch: {{ timeout: 5s }}\n\
          exporters:\n\
          \x20 parquet: {{ path: \"{data}\", max_file_age: 10s }}\n\
