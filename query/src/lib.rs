@@ -4,6 +4,7 @@
 //! record schema plus the Hive partition columns `cluster`, `date` and `hour`; a dataset not written yet is an
 //! empty table, so queries never fail on a missing directory.
 
+pub mod anomalies;
 pub mod cidr;
 pub mod clusters;
 pub mod datasets;

@@ -33,6 +33,7 @@
 //! limit or for a report the capture does not take, 413 for a body over its route's limit, 415
 //! for a change that is not JSON and carries no token, 503 at the limits of what runs at once.
 
+mod anomaly_handlers;
 mod answers;
 mod capture_handlers;
 mod captures;
@@ -207,6 +208,7 @@ pub fn router(config: &ServerConfig) -> Result<Router, String> {
         .route("/api/datasets", get(handlers::datasets_catalog))
         .route("/api/fields/{dataset}", get(handlers::fields))
         .route("/api/stats", get(handlers::stats))
+        .route("/api/anomalies", get(anomaly_handlers::list))
         .route("/api/sessions/{id}/pcap", get(handlers::session_pcap))
         .route("/api/packets/pcap", get(handlers::packets_pcap))
         .route("/api/details", get(handlers::details))

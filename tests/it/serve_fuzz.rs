@@ -208,7 +208,7 @@ fn request(dice: &mut Dice) -> (Method, String, Option<Value>) {
         "../etc",
     ]);
     let get = |path: String| (Method::GET, path, None);
-    match dice.below(14) {
+    match dice.below(15) {
         0 => get(format!(
             "/api/map?view={}&{range}{filtered}&offset={}&limit={}",
             dice.pick(&["logical", "physical", "hosts", "x"]),
@@ -264,6 +264,14 @@ fn request(dice: &mut Dice) -> (Method, String, Option<Value>) {
             "/api/sql".into(),
             Some(json!({ "query": sql(dice) })),
         ),
+        13 => get(format!(
+            "/api/anomalies?{range}{filtered}&kind={}&baseline={}&dns_floor={}&dns_factor={}&external_factor={}",
+            dice.pick(&["new_edge", "excessive_dns,excessive_external", "x", ""]),
+            dice.pick(&["168h", "1m", "0", "745h", "soon", "9999999999h"]),
+            dice.number(),
+            dice.number(),
+            dice.number()
+        )),
         12 => (
             Method::POST,
             "/api/captures".into(),

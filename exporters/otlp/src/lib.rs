@@ -104,6 +104,15 @@ impl Exporter for OtlpExporter {
         let request = self.converter.request(records);
         self.overflowed.add(self.converter.overflowed() - before);
         self.unsent = None;
+        // A batch of reports the counting rule leaves out (a server's view of a conversation
+        // its client's agent counts) has no point: nothing is sent for it.
+        if request.resource_metrics.iter().all(|r| {
+            r.scope_metrics
+                .iter()
+                .all(|s| s.metrics.iter().all(metric_is_empty))
+        }) {
+            return Ok(());
+        }
         self.send(request).await
     }
 
@@ -116,5 +125,16 @@ impl Exporter for OtlpExporter {
 
     async fn shutdown(&mut self) -> Result<(), ComponentError> {
         Ok(())
+    }
+}
+
+/// Whether a metric has no data point.
+fn metric_is_empty(metric: &opentelemetry_proto::tonic::metrics::v1::Metric) -> bool {
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    match &metric.data {
+        Some(Data::Sum(sum)) => sum.data_points.is_empty(),
+        Some(Data::Gauge(gauge)) => gauge.data_points.is_empty(),
+        Some(_) => false,
+        None => true,
     }
 }

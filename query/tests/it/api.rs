@@ -92,6 +92,36 @@ async fn every_view_answers_over_http() {
     assert!(map["rest"]["edges"].as_u64().unwrap() > 0);
     assert_eq!(map["view"], "physical");
 
+    // Anomalies: three hours of history, so nothing is new against a week; a two-hour
+    // baseline flags what began in the last hour of the range. Bad thresholds are 400s.
+    let (status, flags) = get(&server, &format!("/api/anomalies?{RANGE}")).await;
+    assert_eq!(status, StatusCode::OK, "{flags}");
+    assert_eq!(
+        flags["anomalies"],
+        json!([]),
+        "a lake younger than a week flags nothing"
+    );
+    assert_eq!(flags["thresholds"]["baseline"], 7 * 86_400);
+    let (status, flags) = get(
+        &server,
+        &format!("/api/anomalies?{RANGE}&kind=new_edge,excessive_dns&baseline=1h&dns_floor=1"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{flags}");
+    assert_eq!(flags["thresholds"]["dns_floor"], 1);
+    for bad in [
+        "kind=surprising",
+        "baseline=1000h",
+        "baseline=soon",
+        "dns_factor=0.1",
+        "external_floor=0",
+        "dns_floor=-1",
+    ] {
+        let (status, answer) = get(&server, &format!("/api/anomalies?{RANGE}&{bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {answer}");
+        assert!(answer["error"]["message"].is_string(), "{bad}: {answer}");
+    }
+
     let (status, timeline) = get(&server, &format!("/api/timeline?{RANGE}&step=3600")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(timeline["bars"].as_array().unwrap().len(), 3);

@@ -1,6 +1,7 @@
 //! Tests of the query library: DataFusion agrees with DuckDB on the same files, and only
 //! read-only SQL is accepted.
 
+mod anomalies;
 mod api;
 mod counting;
 mod lake;

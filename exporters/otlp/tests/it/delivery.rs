@@ -425,3 +425,27 @@ async fn tls_with_a_private_ca_works_over_both_protocols() {
         .collect();
     assert_eq!(transports, ["grpc", "http"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_the_counting_rule_leaves_out_sends_nothing_then_the_next_is_sent() {
+    let peer = Peer::start(&[]);
+    let mut otlp = exporter_in(config(&peer, Protocol::Grpc, Temporality::Delta), "east");
+    // A server's own report of a conversation its client's agent counts.
+    let server_side: Vec<NetworkUsage> = records()
+        .into_iter()
+        .map(|record| NetworkUsage {
+            observed: Some(ObservedEnds::Server),
+            ..record
+        })
+        .collect();
+    otlp.export(&Batch::Usage(server_side)).await.unwrap();
+    otlp.export(&Batch::Usage(records())).await.unwrap();
+    let requests = peer.wait_for(1);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(
+        peer.requests().len(),
+        1,
+        "no empty request for the left-out batch: {requests:?}"
+    );
+    assert!(!points(&requests).is_empty());
+}
