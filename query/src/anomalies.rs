@@ -21,6 +21,7 @@ use datafusion::functions_aggregate::expr_fn::{median, min, sum};
 use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::prelude::{DataFrame, SessionContext};
 use serde::Serialize;
+use spider_records::Workload;
 
 use crate::frame::{aggregate, counts, failed, floats, integers, strings, usage};
 use crate::leaf::Leaf;
@@ -115,8 +116,12 @@ pub struct Anomaly {
     pub kind: AnomalyKind,
     /// The client leaf (map id).
     pub source: String,
+    /// What the map calls it.
+    pub source_label: String,
     /// The server leaf, for a new edge.
     pub target: Option<String>,
+    /// What the map calls it.
+    pub target_label: Option<String>,
     /// The server port, for a new edge.
     pub port: Option<u16>,
     /// The transport, for a new edge.
@@ -129,6 +134,8 @@ pub struct Anomaly {
     pub baseline: f64,
     /// The filter clause of its records (`None` when an end is one no filter names).
     pub select: Option<String>,
+    /// The client's workload, when it is one: what a Whisperer can be attached to.
+    pub workload: Option<Workload>,
 }
 
 /// The answer: the flags, most recent first, and the thresholds they were found with.
@@ -254,6 +261,9 @@ async fn new_edges(
         .map(|(source, target, port, transport, first, bytes)| Anomaly {
             kind: AnomalyKind::NewEdge,
             select: edge_select(&source, &target, port, transport.as_deref()),
+            workload: Leaf::parse(&source).workload(),
+            source_label: label(&source),
+            target_label: Some(label(&target)),
             source,
             target: Some(target),
             port: Some(port),
@@ -263,6 +273,11 @@ async fn new_edges(
             baseline: 0.0,
         })
         .collect())
+}
+
+/// What the logical map calls a leaf.
+fn label(id: &str) -> String {
+    Leaf::parse(id).describe(View::Logical).0
 }
 
 /// The clause of one edge's records on one port and transport.
@@ -364,6 +379,9 @@ async fn excesses(
             let median = medians.get(&source).copied().unwrap_or(0.0);
             (value as f64 > factor * median).then(|| Anomaly {
                 kind,
+                workload: Leaf::parse(&source).workload(),
+                source_label: label(&source),
+                target_label: None,
                 select: Leaf::parse(&source)
                     .select()
                     .map(|select| format!("({}) and {clause}", select.src)),

@@ -30,6 +30,7 @@ const ASSETS: &[Asset] = &[
     asset!("format.js", "text/javascript; charset=utf-8"),
     asset!("state.js", "text/javascript; charset=utf-8"),
     asset!("filters.js", "text/javascript; charset=utf-8"),
+    asset!("anomalies.js", "text/javascript; charset=utf-8"),
     asset!("style.css", "text/css; charset=utf-8"),
     asset!("vendor/cytoscape.min.js", "text/javascript; charset=utf-8"),
     asset!("vendor/layout-base.js", "text/javascript; charset=utf-8"),

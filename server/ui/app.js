@@ -4,6 +4,7 @@
 import { ago, bytes, cellText, clock, duration, escapeHtml, ordered, rate } from "./format.js";
 import { ALL_CLUSTERS, chosenCluster, parseState, toSearch } from "./state.js";
 import { allOf, edgeFilter, toggleClauses, withClause } from "./filters.js";
+import { ANOMALY_TITLES, describeAnomaly, markedIds } from "./anomalies.js";
 
 cytoscape.use(cytoscapeFcose);
 
@@ -144,6 +145,9 @@ const cy = cytoscape({
     { selector: "node.collapsed", style: { "border-width": 2, "border-style": "double", "background-opacity": 0.8,
       "min-width": 70, "min-height": 46, width: 70, height: 46, "text-valign": "center" } },
     { selector: "edge.meta", style: { "line-style": "solid", "line-color": "#94a3b8", "target-arrow-color": "#94a3b8" } },
+    { selector: "node.anomalous", style: { "border-color": "#dc2626", "border-width": 4, "border-style": "solid" } },
+    { selector: "edge.anomalous", style: { "line-color": "#dc2626", "target-arrow-color": "#dc2626" } },
+    { selector: ".calm", style: { display: "none" } },
   ],
 });
 // The browser tests read the map as drawn.
@@ -770,6 +774,71 @@ $("dashboard-on").addEventListener("change", () => {
   loadDashboard();
 });
 
+// ---- anomalies --------------------------------------------------------------------------------
+
+/** The flags of the range, as last loaded (none while the panel is closed). */
+let flags = [];
+/** Requests of flags made so far: an answer to one that is no longer the last is dropped. */
+let anomalyRequests = 0;
+
+async function loadAnomalies() {
+  const request = ++anomalyRequests;
+  if ($("anomalies").hidden) {
+    flags = [];
+    return;
+  }
+  const answer = await api("/api/anomalies", { baseline: $("anomaly-baseline").value }, "network_usage");
+  if (request !== anomalyRequests) return;
+  flags = answer.anomalies;
+  const items = flags.map((anomaly, i) => `<li class="anomaly" data-kind="${anomaly.kind}">
+    <strong>${ANOMALY_TITLES[anomaly.kind]}</strong>${escapeHtml(describeAnomaly(anomaly))}
+    <div><button data-flag="${i}" data-do="show">Show it</button>${anomaly.workload
+    ? `<button data-flag="${i}" data-do="details">Details · Attach Whisperer</button>` : ""}</div></li>`);
+  const none = `<li class="empty">Nothing unusual in this range against the last ${
+    $("anomaly-baseline").selectedOptions[0].textContent} (a lake younger than that is still learning).</li>`;
+  const elsewhere = state.view === "logical" || !flags.length ? ""
+    : `<li class="note">The flags are marked on the logical map.</li>`;
+  $("anomaly-list").innerHTML = (items.join("") || none) + elsewhere;
+  markAnomalies();
+}
+
+/** Marks the flagged nodes and edges; with "anomalies only", hides the rest. */
+function markAnomalies() {
+  cy.batch(() => {
+    cy.elements().removeClass("anomalous calm");
+    markedIds(flags).forEach((id) => cy.getElementById(id).addClass("anomalous"));
+    if (!$("anomalies").hidden && $("anomalies-only").checked) {
+      cy.edges().not(".anomalous").addClass("calm");
+      cy.nodes(":childless").not(".anomalous").addClass("calm");
+      cy.nodes(":parent").filter((n) => n.descendants(".anomalous").empty()).addClass("calm");
+    }
+  });
+}
+
+/** Loads the flags on their own (the panel opened, the baseline changed), saying why if it fails. */
+function reloadAnomalies() {
+  loadAnomalies().catch((error) => {
+    flags = [];
+    markAnomalies();
+    $("anomaly-list").innerHTML = `<li class="panel-error" role="alert">The anomalies could not load: ${
+      escapeHtml(error.message || error)}</li>`;
+  });
+}
+
+$("anomalies-on").addEventListener("change", () => {
+  $("anomalies").hidden = !$("anomalies-on").checked;
+  reloadAnomalies();
+});
+$("anomaly-baseline").addEventListener("change", reloadAnomalies);
+$("anomalies-only").addEventListener("change", markAnomalies);
+$("anomaly-list").addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-flag]");
+  if (!button) return;
+  const anomaly = flags[Number(button.dataset.flag)];
+  if (button.dataset.do === "details") showDetails(anomaly.source);
+  else if (anomaly.select) addFilter(anomaly.select);
+});
+
 // ---- saved queries --------------------------------------------------------------------------
 
 /** Sends JSON to the API; the answer's JSON, or null for an empty one. */
@@ -878,8 +947,8 @@ function refresh() {
   $("view").value = state.view;
   $("filter").value = state.filter;
   $("details").innerHTML = "";
-  return Promise.allSettled([loadMap(), loadTimeline(), loadGrid(), loadDashboard(), loadFields(), loadGroups()])
-    .then(showFailures);
+  return Promise.allSettled([loadMap(), loadTimeline(), loadGrid(), loadDashboard(), loadAnomalies(), loadFields(),
+    loadGroups()]).then(showFailures).then((results) => { markAnomalies(); return results; });
 }
 
 /** The map's empty state as the page has it, for when an error took its place. */
@@ -887,7 +956,7 @@ const EMPTY_MAP = $("map-empty").innerHTML;
 
 /** Each panel that could not load says so where it is, with the API's reason. */
 function showFailures(results) {
-  ["map", "timeline", "grid", "dashboard"].forEach((panel, i) => {
+  ["map", "timeline", "grid", "dashboard", "anomalies"].forEach((panel, i) => {
     if (results[i].status === "fulfilled") {
       if (panel === "map") $("map-empty").innerHTML = EMPTY_MAP;
       return;
@@ -897,6 +966,8 @@ function showFailures(results) {
     if (panel === "map") {
       $("map-empty").innerHTML = message;
       $("map-empty").hidden = false;
+    } else if (panel === "anomalies") {
+      $("anomaly-list").innerHTML = `<li class="panel-error" role="alert">${message}</li>`;
     } else {
       $(panel).innerHTML = `<p class="panel-error" role="alert">${message}</p>`;
     }

@@ -1,7 +1,7 @@
 // Drives Spider's UI in Debian's Chromium and prints what it saw as JSON, for tests/it/ui.rs to
 // check against the API. Screenshots go to OUT.
 //
-//   node ui.mjs BASE_URL OUT SCENARIO   SCENARIO: views | map | demo | big-physical | bad-filter | attach | toggles | pollers | click-edge | timeline | save | load-saved | token | capture | clusters
+//   node ui.mjs BASE_URL OUT SCENARIO   SCENARIO: views | map | demo | big-physical | bad-filter | anomalies | attach | toggles | pollers | click-edge | timeline | save | load-saved | token | capture | clusters
 import { chromium } from "playwright-core";
 
 const [base, out, scenario] = process.argv.slice(2);
@@ -33,6 +33,32 @@ if (scenario === "views") {
   await page.waitForTimeout(100);
   seen.physical = await settled();
   await page.screenshot({ path: `${out}/map-physical.png` });
+} else if (scenario === "anomalies") {
+  // The anomalies panel against the last hour: its flags listed and marked on the map, then
+  // the map cut to them, then one flag's clause applied.
+  await settled();
+  await page.check("#anomalies-on");
+  await page.selectOption("#anomaly-baseline", "1h");
+  await page.waitForSelector("#anomaly-list li.anomaly");
+  await page.waitForFunction(() => !document.getElementById("status").classList.contains("loading"));
+  const flagged = () => page.evaluate(() => ({
+    listed: [...document.querySelectorAll("#anomaly-list li.anomaly")].map((li) => ({ kind: li.dataset.kind,
+      text: li.textContent.replace(/\s+/g, " ").trim() })),
+    marked: cy.elements(".anomalous").map((e) => e.id()).sort(),
+    shown: cy.elements().filter((e) => e.style("display") !== "none").map((e) => e.id()).sort(),
+  }));
+  seen.flagged = await flagged();
+  await page.screenshot({ path: `${out}/anomalies.png` });
+  await page.check("#anomalies-only");
+  seen.only = await flagged();
+  await page.screenshot({ path: `${out}/anomalies-only.png` });
+  await page.uncheck("#anomalies-only");
+  await page.click('#anomaly-list li[data-kind="new_edge"] button[data-do="show"]');
+  await page.waitForFunction(() => location.search.includes("filter="));
+  await settled();
+  seen.filter = new URL(page.url()).searchParams.get("filter");
+  seen.edgesAfter = await page.evaluate(() => cy.edges().map((e) => e.id()));
+  await page.screenshot({ path: `${out}/anomaly-shown.png` });
 } else if (scenario === "toggles") {
   seen.before = await settled();
   await page.uncheck("#toggles input[data-class=external]");

@@ -155,6 +155,88 @@ async fn a_filter_the_api_refuses_is_explained_in_each_panel() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_anomalies_panel_lists_marks_and_shows_what_the_api_flags() {
+    let data = crate::support::scratch("ui-anomalies").join("data");
+    crate::support::generate_into(&data, END, 2, &["--plant-anomalies"]);
+    let (child, listen, client) = serving(&data, &[]).await;
+    let (status, flags) = get_json(
+        &client,
+        &format!("http://{listen}/api/anomalies?{RANGE}&baseline=1h"),
+    )
+    .await;
+    assert_eq!(status, 200, "{flags}");
+    let flags = flags["anomalies"].as_array().unwrap().clone();
+    let kinds: BTreeSet<&str> = flags.iter().map(|f| f["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["excessive_dns", "excessive_external", "new_edge"].into(),
+        "what was planted: {flags:?}"
+    );
+    let seen = browse(&format!("http://{listen}"), "anomalies");
+    let listed = seen["flagged"]["listed"].as_array().unwrap();
+    assert_eq!(listed.len(), flags.len(), "one line a flag: {listed:?}");
+    for (line, flag) in listed.iter().zip(&flags) {
+        assert_eq!(line["kind"], flag["kind"], "in the API's order");
+        let text = line["text"].as_str().unwrap();
+        assert!(
+            text.contains(flag["source_label"].as_str().unwrap()),
+            "{text} names {}",
+            flag["source_label"]
+        );
+    }
+    let marked: BTreeSet<String> = seen["flagged"]["marked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap().to_owned())
+        .collect();
+    for flag in &flags {
+        assert!(
+            marked.contains(flag["source"].as_str().unwrap()),
+            "{flag} is marked"
+        );
+        if let Some(target) = flag["target"].as_str() {
+            let edge = format!("{}→{target}", flag["source"].as_str().unwrap());
+            assert!(marked.contains(&edge), "the new edge {edge} is marked");
+        }
+    }
+    let only: BTreeSet<String> = seen["only"]["shown"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap().to_owned())
+        .collect();
+    let all: BTreeSet<String> = seen["flagged"]["shown"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap().to_owned())
+        .collect();
+    assert!(only.len() < all.len(), "anomalies only hides the rest");
+    assert!(marked.is_subset(&only), "and keeps every flagged element");
+    let new_edge = flags.iter().find(|f| f["kind"] == "new_edge").unwrap();
+    assert!(
+        seen["filter"]
+            .as_str()
+            .unwrap()
+            .contains(new_edge["select"].as_str().unwrap()),
+        "Show it applies the flag's clause: {}",
+        seen["filter"]
+    );
+    let edge = format!(
+        "{}→{}",
+        new_edge["source"].as_str().unwrap(),
+        new_edge["target"].as_str().unwrap()
+    );
+    assert_eq!(
+        seen["edgesAfter"],
+        serde_json::json!([edge]),
+        "the map shows the new edge alone"
+    );
+    terminate(child);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_big_physical_map_opens_with_its_nodes_collapsed_and_drills_down() {
     let data = crate::support::scratch("ui-big").join("data");
     let shape = [

@@ -172,6 +172,58 @@ impl Cluster {
         Self { workloads, random }
     }
 
+    /// What an anomaly detector should flag, at the end of a stretch ending at `end`: in the
+    /// minute 5 minutes before it, the first application workload floods DNS (5,000 queries a
+    /// pod) and the second sends 300 MiB to the external API; from 20 minutes before it, the
+    /// first calls the last workload on port 7443, an edge never seen before.
+    pub fn planted(&self, end: Timestamp) -> Vec<NetworkUsage> {
+        let minute = |before: i64| end.plus_micros(-before * 60_000_000);
+        let record = |at: i64,
+                      client: &Endpoint,
+                      server: &Endpoint,
+                      port: u16,
+                      messages: u64,
+                      bytes: u64| {
+            NetworkUsage {
+                bucket_start: minute(at),
+                reporter: client.meta.node.clone().unwrap_or_default(),
+                client_ip: client.ip,
+                server_ip: server.ip,
+                server_port: port,
+                transport: server.transport,
+                bytes_to_server: bytes / 4,
+                bytes_to_client: bytes - bytes / 4,
+                messages_to_server: messages,
+                messages_to_client: messages,
+                packets_to_server: messages,
+                packets_to_client: messages,
+                client: client.meta.clone(),
+                server: server.meta.clone(),
+                ..NetworkUsage::default()
+            }
+        };
+        let (Some(first), Some(second), Some(last)) = (
+            self.workloads.get(2),
+            self.workloads.get(3),
+            self.workloads.last(),
+        ) else {
+            return Vec::new();
+        };
+        let (dns, external) = (&self.workloads[0].pods[0], &self.workloads[1].pods[0]);
+        let mut records: Vec<NetworkUsage> = first
+            .pods
+            .iter()
+            .map(|pod| record(5, pod, dns, 53, 5_000, 5_000 * 80))
+            .collect();
+        records.push(record(5, &second.pods[0], external, 443, 20_000, 300 << 20));
+        records.extend((1..=20).map(|before| {
+            let mut server = last.pods[0].clone();
+            server.transport = Transport::Tcp;
+            record(before, &first.pods[0], &server, 7443, 10, 4_000)
+        }));
+        records
+    }
+
     /// One minute of traffic: every pod talks to one pod of each workload it depends on.
     pub fn minute(&mut self, bucket_start: Timestamp, reporter_nodes: u32) -> Vec<NetworkUsage> {
         let mut records = Vec::new();

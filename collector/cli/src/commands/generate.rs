@@ -44,6 +44,10 @@ pub struct GenerateArgs {
     /// The cluster's name: its files go below `cluster=NAME` in every dataset.
     #[arg(long, default_value = spider_collector::DEFAULT_CLUSTER, value_parser = super::cluster_arg)]
     pub cluster: String,
+    /// Adds what `GET /api/anomalies` should flag at the end: a workload flooding DNS, one
+    /// sending hundreds of MiB out, and an edge never seen before.
+    #[arg(long)]
+    pub plant_anomalies: bool,
 }
 
 /// Writes `hours` of made-up usage of a cluster of `shape` (named `cluster`), ending at `end`,
@@ -55,6 +59,7 @@ pub(super) async fn write_usage(
     cluster: &str,
     end: Timestamp,
     hours: u32,
+    plant_anomalies: bool,
 ) -> Result<(usize, i64), String> {
     let context = CreateContext {
         id: "parquet".parse().expect("valid id"),
@@ -79,6 +84,14 @@ pub(super) async fn write_usage(
         rows += records.len();
         parquet
             .export(&Batch::Usage(records))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    if plant_anomalies {
+        let planted = generated.planted(end);
+        rows += planted.len();
+        parquet
+            .export(&Batch::Usage(planted))
             .await
             .map_err(|e| e.to_string())?;
     }
@@ -117,6 +130,7 @@ pub(super) fn generate(args: GenerateArgs) -> ExitCode {
         &args.cluster,
         end,
         args.hours,
+        args.plant_anomalies,
     ));
     match written {
         Ok((rows, minutes)) => {

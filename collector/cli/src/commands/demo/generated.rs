@@ -30,10 +30,14 @@ pub(super) async fn run(args: &DemoArgs, stop: StopSignals) -> anyhow::Result<()
         spider_collector::DEFAULT_CLUSTER,
         end,
         2,
+        true,
     )
     .await
     .map_err(anyhow::Error::msg)?;
-    tracing::info!(rows, "generated two hours of usage ending now");
+    tracing::info!(
+        rows,
+        "generated two hours of usage ending now, with anomalies planted in its last minutes"
+    );
     let (listener, app, _) = bind_ui(
         args,
         &data,
