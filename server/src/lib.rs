@@ -34,6 +34,7 @@
 //! for a change that is not JSON and carries no token, 503 at the limits of what runs at once.
 
 mod anomaly_handlers;
+pub mod anomaly_push;
 mod answers;
 mod capture_handlers;
 mod captures;

@@ -1,7 +1,8 @@
 //! The collector's self-telemetry through the OpenTelemetry SDK, as the Collector's own is: the
 //! same instruments scraped from a `pull` reader and pushed by a `periodic` OTLP/gRPC reader to a
 //! receiver that decodes them with the official protobuf messages; the last push is made at the
-//! stop, so the final counts arrive.
+//! stop, so the final counts arrive. And the query service's anomaly flags, pushed the same way
+//! as a gauge the Grafana alert rule example asks for.
 
 use std::time::{Duration, Instant};
 
@@ -256,4 +257,119 @@ service:
         "the stop waited {:?} for a push that cannot arrive",
         started.elapsed()
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_query_service_pushes_its_anomaly_flags_as_an_otlp_gauge() {
+    let peer = Peer::start(&[]);
+    let data = crate::support::scratch("anomaly-push").join("data");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let end = now - now % 60;
+    crate::support::generate_into(&data, end, 2, &["--plant-anomalies"]);
+    let endpoint = format!("http://127.0.0.1:{}", peer.grpc_port);
+    let (server, listen, client) = crate::serve::serving(
+        &data,
+        &[
+            "--anomalies-otlp-endpoint",
+            &endpoint,
+            "--anomalies-interval",
+            "1s",
+            "--anomalies-baseline",
+            "1h",
+        ],
+    )
+    .await;
+    // What the API flags over the same last hour.
+    let (status, answer) = crate::serve::get_json(
+        &client,
+        &format!(
+            "http://{listen}/api/anomalies?from={}&to={}&baseline=1h",
+            end - 3_600,
+            end + 60
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let expected: std::collections::BTreeSet<(String, String, String)> = answer["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["kind"].as_str().unwrap().to_owned(),
+                a["source"].as_str().unwrap().to_owned(),
+                a["target"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(expected.len(), 4, "the planted flags: {answer}");
+
+    // A push after the first evaluation carries one point a flag, value 1, named by kind and ends.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let pushed = loop {
+        let requests = peer.requests();
+        let seen: std::collections::BTreeSet<(String, String, String)> = requests
+            .last()
+            .map(|last| {
+                points(last, "spider.network.flow.anomalies")
+                    .into_iter()
+                    .map(|(attributes, value)| {
+                        assert_eq!(value, 1.0);
+                        let get = |key: &str| {
+                            attributes
+                                .iter()
+                                .find(|(k, _)| k == key)
+                                .map(|(_, v)| v.clone())
+                                .unwrap_or_default()
+                        };
+                        (
+                            get("spider.anomaly.kind"),
+                            get("spider.anomaly.source"),
+                            get("spider.anomaly.target"),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !seen.is_empty() {
+            break seen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no flag was pushed: {requests:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(pushed, expected, "the gauge carries what the API flags");
+
+    // The Grafana alert rule asks for that gauge and for labels the points carry.
+    let last = peer.requests().pop().unwrap();
+    let keys: std::collections::BTreeSet<String> = points(&last, "spider.network.flow.anomalies")
+        .into_iter()
+        .flat_map(|(attributes, _)| attributes.into_iter().map(|(k, _)| k.replace('.', "_")))
+        .collect();
+    let rule = std::fs::read_to_string(
+        crate::support::repo_root().join("examples/grafana/spider-anomaly-alerts.yaml"),
+    )
+    .unwrap();
+    assert!(rule.contains("spider_network_flow_anomalies"), "{rule}");
+    let asked: Vec<&str> = rule
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| word.starts_with("spider_anomaly_"))
+        .collect();
+    assert!(asked.len() >= 3, "{asked:?}");
+    for label in asked {
+        assert!(
+            keys.contains(label),
+            "the rule asks for {label}, pushed: {keys:?}"
+        );
+    }
+    assert_eq!(
+        resource_attribute(&last, "service.name").as_deref(),
+        Some("spider-query")
+    );
+    crate::support::terminate(server);
 }

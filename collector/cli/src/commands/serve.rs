@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Args;
 use spider_collector::config::parse_duration;
 use spider_query::SqlLimits;
+use spider_server::anomaly_push::AnomalyPush;
 use spider_server::{CaptureLimits, QueryLimits, ServerConfig, Tokens, router};
 
 use super::{LakeArgs, runtime, until_stopped};
@@ -110,6 +111,20 @@ pub struct ServeArgs {
     /// Time an API request may take before it is given up with a 503.
     #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
     pub request_timeout: Duration,
+    /// An OTLP/gRPC endpoint the anomaly flags are pushed to, as the gauge
+    /// `spider.network.flow.anomalies` (what GET /api/anomalies flags over the last
+    /// --anomalies-window, evaluated every --anomalies-interval).
+    #[arg(long, value_name = "URL")]
+    pub anomalies_otlp_endpoint: Option<String>,
+    /// Time between evaluations and pushes of the flags.
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub anomalies_interval: Duration,
+    /// The range each evaluation flags: the last this long.
+    #[arg(long, default_value = "1h", value_parser = parse_duration, value_name = "DURATION")]
+    pub anomalies_window: Duration,
+    /// The history a flag compares with.
+    #[arg(long, default_value = "168h", value_parser = parse_duration, value_name = "DURATION")]
+    pub anomalies_baseline: Duration,
 }
 
 /// `512MiB`, `2GiB`, `1048576` (bytes).
@@ -141,8 +156,43 @@ fn parse_cache_size(text: &str) -> Result<usize, String> {
     parse_bytes(text)
 }
 
+/// The anomaly push the arguments ask for, checked.
+fn anomaly_push(args: &ServeArgs) -> Result<Option<AnomalyPush>, String> {
+    let Some(endpoint) = &args.anomalies_otlp_endpoint else {
+        return Ok(None);
+    };
+    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+        return Err(format!(
+            "--anomalies-otlp-endpoint {endpoint:?}: an http(s)://host:port address"
+        ));
+    }
+    if args.anomalies_interval < Duration::from_secs(1) || args.anomalies_window.is_zero() {
+        return Err("--anomalies-interval is at least 1s, --anomalies-window more than 0".into());
+    }
+    let thresholds = spider_query::anomalies::Thresholds {
+        baseline: args.anomalies_baseline,
+        ..Default::default()
+    };
+    thresholds
+        .check()
+        .map_err(|e| format!("--anomalies-baseline: {e}"))?;
+    Ok(Some(AnomalyPush {
+        endpoint: endpoint.clone(),
+        interval: args.anomalies_interval,
+        window: args.anomalies_window,
+        thresholds,
+    }))
+}
+
 pub(super) fn serve(args: ServeArgs) -> ExitCode {
     logging::init("info");
+    let anomalies = match anomaly_push(&args) {
+        Ok(push) => push,
+        Err(message) => {
+            tracing::error!("{message}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match runtime() {
         Ok(runtime) => runtime,
         Err(code) => return code,
@@ -198,8 +248,27 @@ pub(super) fn serve(args: ServeArgs) -> ExitCode {
         if !config.tokens.any() && !address.ip().is_loopback() {
             tracing::warn!("listening beyond loopback without tokens: anyone who can reach {address} can query and start captures");
         }
+        let stop = tokio_util::sync::CancellationToken::new();
+        let pushing = match anomalies {
+            Some(push) => {
+                let lake = config
+                    .data
+                    .open()
+                    .map_err(|e| format!("cannot open the lake: {e}"))?
+                    .listed_within(config.listing_ttl);
+                tracing::info!(endpoint = push.endpoint, "pushing the anomaly flags over OTLP every {:?}", push.interval);
+                Some(tokio::spawn(spider_server::anomaly_push::run(lake, push, stop.clone())))
+            }
+            None => None,
+        };
         spider_server::serve(listener, app, args.header_read_timeout, until_stopped())
         .await;
+        stop.cancel();
+        if let Some(task) = pushing
+            && let Ok(Err(message)) = task.await
+        {
+            tracing::warn!("the anomaly push stopped: {message}");
+        }
         Ok::<(), String>(())
     });
     match served {

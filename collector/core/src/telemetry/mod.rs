@@ -12,7 +12,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-pub use sdk::TelemetryError;
+pub use sdk::{TelemetryError, otlp_provider};
 pub use server::{metrics_router, serve_metrics};
 
 use crate::config::PeriodicReader;

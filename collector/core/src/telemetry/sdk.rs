@@ -190,6 +190,27 @@ fn push_exporter(reader: &PeriodicReader) -> Result<MetricExporter, TelemetryErr
     builder.build().map_err(|error| refused(error.to_string()))
 }
 
+/// A meter provider of its own that pushes over OTLP/gRPC as `reader` says, for a service that
+/// reports something other than its component series (the query service's anomaly flags): its
+/// instruments are the caller's.
+pub fn otlp_provider(
+    reader: &PeriodicReader,
+    service: &str,
+) -> Result<SdkMeterProvider, TelemetryError> {
+    Ok(SdkMeterProvider::builder()
+        .with_resource(
+            Resource::builder()
+                .with_service_name(service.to_owned())
+                .build(),
+        )
+        .with_reader(
+            SdkPeriodicReader::builder(push_exporter(reader)?)
+                .with_interval(reader.interval())
+                .build(),
+        )
+        .build())
+}
+
 /// What every series is reported as: Spider on this node, in this cluster.
 pub(super) fn resource(node: &str, cluster: &str) -> Resource {
     let mut attributes = vec![KeyValue::new("service.instance.id", node.to_owned())];
