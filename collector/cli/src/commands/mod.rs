@@ -63,7 +63,7 @@ pub enum Command {
     /// tcp_sessions, http, hosts).
     Sql(SqlArgs),
     /// Serve the query API over Parquet datasets (map, timeline, grid, stats, SQL, saved queries).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Read a pcap/pcapng file into the packets, tcp_sessions, http and hosts datasets.
     Analyze(AnalyzeArgs),
     /// Write one TCP session's stored packets as a pcap file (opens in Wireshark/tshark).
@@ -140,7 +140,7 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Sql(args) => sql::sql(&args),
-        Command::Serve(args) => serve::serve(args),
+        Command::Serve(args) => serve::serve(*args),
         Command::Generate(args) => generate::generate(args),
         Command::Analyze(args) => analyze::analyze(&args, &factories),
         Command::Pcap(args) => pcap::pcap(&args),
