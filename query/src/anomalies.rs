@@ -17,6 +17,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use datafusion::arrow::array::Array;
 use datafusion::functions_aggregate::expr_fn::{median, min, sum};
 use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::prelude::{DataFrame, SessionContext};
@@ -253,7 +254,21 @@ async fn new_edges(
             ));
         }
     }
-    // Flagged for a day from the first sighting; learning until the lake holds a baseline.
+    // Flagged for a day from the first sighting; learning until the lake holds a baseline. The
+    // lake's age is its own, whatever the filter (a filtered edge's first minute is not it).
+    if filter.is_some_and(|text| !text.trim().is_empty()) {
+        let all = aggregate(
+            usage(context, window, None).await?,
+            vec![],
+            vec![min(col("bucket_start"))],
+        )
+        .await?;
+        if let Some(batch) = all.first().filter(|batch| batch.num_rows() > 0)
+            && batch.column(0).is_valid(0)
+        {
+            earliest = earliest.min(integers(batch.column(0))[0]);
+        }
+    }
     let flagged_after = (scope.range.from - DAY_MICROS).max(earliest.saturating_add(baseline));
     Ok(edges
         .into_iter()
@@ -358,7 +373,8 @@ async fn excesses(
     }
     // The baseline: each such client's median minute before the range.
     let mut medians: HashMap<String, f64> = HashMap::new();
-    if baseline.range.from < baseline.range.to {
+    // A range from the epoch has no past to compare with.
+    if scope.range.from > 0 && baseline.range.from < baseline.range.to {
         let past = minutes(usage(context, baseline, filter).await?)?;
         for batch in &aggregate(
             past,

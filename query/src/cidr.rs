@@ -4,59 +4,37 @@ use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::{Arc, LazyLock};
 
+use ipnet::IpNet;
+
 use datafusion::arrow::array::{Array, BooleanArray, StringArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::logical_expr::{ColumnarValue, Expr, ScalarUDF, Volatility, create_udf, lit};
 
-/// An address block: `10.0.0.0/8`, `fd00::/64`.
+/// An address block: `10.0.0.0/8`, `fd00::/64` (ipnet's, with the filter language's message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    network: IpAddr,
-    prefix: u8,
-}
+pub struct Cidr(IpNet);
 
 impl FromStr for Cidr {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        let invalid = || format!("{text:?} is not a CIDR block such as 10.0.0.0/8");
-        let (address, prefix) = text.split_once('/').ok_or_else(invalid)?;
-        let network: IpAddr = address.parse().map_err(|_| invalid())?;
-        let prefix: u8 = prefix.parse().map_err(|_| invalid())?;
-        let bits = if network.is_ipv4() { 32 } else { 128 };
-        if prefix > bits {
-            return Err(invalid());
-        }
-        Ok(Self { network, prefix })
+        text.parse()
+            .map(Self)
+            .map_err(|_| format!("{text:?} is not a CIDR block such as 10.0.0.0/8"))
     }
 }
 
 impl std::fmt::Display for Cidr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.network, self.prefix)
+        self.0.fmt(f)
     }
 }
 
 impl Cidr {
     /// Whether the block holds `address` (IPv4-mapped IPv6 counts as IPv4).
     pub fn contains(&self, address: IpAddr) -> bool {
-        let address = match address {
-            IpAddr::V6(v6) => v6.to_canonical(),
-            v4 => v4,
-        };
-        let shift = |bits: u32| u32::from(self.prefix).min(bits);
-        match (self.network, address) {
-            (IpAddr::V4(network), IpAddr::V4(address)) => {
-                let mask = u32::MAX.checked_shl(32 - shift(32)).unwrap_or(0);
-                u32::from(network) & mask == u32::from(address) & mask
-            }
-            (IpAddr::V6(network), IpAddr::V6(address)) => {
-                let mask = u128::MAX.checked_shl(128 - shift(128)).unwrap_or(0);
-                u128::from(network) & mask == u128::from(address) & mask
-            }
-            _ => false,
-        }
+        self.0.contains(&address.to_canonical())
     }
 }
 

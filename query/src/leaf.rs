@@ -117,9 +117,16 @@ fn group_class(name: &str) -> Option<&'static str> {
     }
 }
 
-/// `text` as a quoted string of the filter language.
-fn quoted(text: &str) -> String {
-    serde_json::Value::from(text).to_string()
+/// `text` as a quoted string of the filter language, which has no escapes: in double quotes,
+/// else in single quotes; `None` when it holds both.
+fn quoted(text: &str) -> Option<String> {
+    if !text.contains('"') {
+        Some(format!("\"{text}\""))
+    } else if !text.contains('\'') {
+        Some(format!("'{text}'"))
+    } else {
+        None
+    }
 }
 
 impl<'a> Leaf<'a> {
@@ -248,30 +255,32 @@ impl<'a> Leaf<'a> {
         })
     }
 
-    /// The clause of one end (`at` is `src.` or `dst.`).
+    /// The clause of one end (`at` is `src.` or `dst.`); `None` when a name holds both quote
+    /// characters (the filter language has no escapes).
     fn clause(&self, at: &str) -> Option<String> {
-        // Each condition on a part the SQL may have left empty (`coalesce(…, '')`) is left out.
-        let all = |conditions: &[(&str, &str)]| -> String {
-            conditions
-                .iter()
-                .filter(|(_, value)| !value.is_empty())
-                .map(|(field, value)| format!("{at}{field} = {}", quoted(value)))
-                .collect::<Vec<_>>()
-                .join(" and ")
-        };
-        let of_class = |class: &str, rest: String| {
-            if rest.is_empty() {
-                format!("{at}class = {class}")
-            } else {
-                format!("{at}class = {class} and {rest}")
+        // One condition a part: a part the SQL left empty (`coalesce(…, '')`) is left out, and a
+        // name the SQL fell back to the address for (`coalesce(name, ip)`) is that address with
+        // no name.
+        let all = |conditions: &[(&str, &str)]| -> Option<String> {
+            let mut parts = Vec::new();
+            for (field, value) in conditions.iter().filter(|(_, value)| !value.is_empty()) {
+                let named = ["workload", "pod", "node", "name"].contains(field);
+                parts.push(match value.parse::<IpAddr>() {
+                    Ok(address) if named => {
+                        format!("{at}ip = {address} and not {at}{field} ~ \"\"")
+                    }
+                    _ => format!("{at}{field} = {}", quoted(value)?),
+                });
             }
+            Some(parts.join(" and "))
         };
-        // An address part is an address when the name it stands in for was unknown.
-        let named_or_address = |field: &str, text: &str| match text.parse::<IpAddr>() {
-            Ok(address) => format!("{at}ip = {address}"),
-            Err(_) => all(&[(field, text)]),
+        let of_class = |class: &str, rest: Option<String>| -> Option<String> {
+            Some(match rest? {
+                rest if rest.is_empty() => format!("{at}class = {class}"),
+                rest => format!("{at}class = {class} and {rest}"),
+            })
         };
-        Some(match *self {
+        match *self {
             Self::Workload {
                 namespace,
                 kind: "Pod",
@@ -297,23 +306,24 @@ impl<'a> Leaf<'a> {
                 "service",
                 all(&[("namespace", namespace), ("workload", name)]),
             ),
-            Self::Node { node } => of_class("node", named_or_address("node", node)),
-            Self::External { name } => of_class("external", named_or_address("name", name)),
-            Self::Unknown { address } => format!("{at}ip = {address} and {}", unknown(at)),
-            Self::Host { address, .. } => format!("{at}ip = {address}"),
+            Self::Node { node } => of_class("node", all(&[("node", node)])),
+            Self::External { name } => of_class("external", all(&[("name", name)])),
+            Self::Unknown { address } => Some(format!("{at}ip = {address} and {}", unknown(at))),
+            Self::Host { address, .. } => Some(format!("{at}ip = {address}")),
             Self::Namespace { namespace } => all(&[("namespace", namespace)]),
             Self::NodeNamespace { node, namespace } => {
                 of_class("pod", all(&[("node", node), ("namespace", namespace)]))
             }
-            Self::NodeCompound { node } if !node.is_empty() => {
-                format!("{at}class in (pod, node) and {at}node = {}", quoted(node))
-            }
-            Self::NodeCompound { .. } => return None,
-            Self::Domain { name } => format!("{at}name ~ {}", quoted(name)),
-            Self::Group { name: "unknown" } => unknown(at),
-            Self::Group { name } => format!("{at}class = {}", group_class(name)?),
-            Self::Other(_) => return None,
-        })
+            Self::NodeCompound { node } if !node.is_empty() => Some(format!(
+                "{at}class in (pod, node) and {}",
+                all(&[("node", node)])?
+            )),
+            Self::NodeCompound { .. } => None,
+            Self::Domain { name } => Some(format!("{at}name ~ {}", quoted(name)?)),
+            Self::Group { name: "unknown" } => Some(unknown(at)),
+            Self::Group { name } => Some(format!("{at}class = {}", group_class(name)?)),
+            Self::Other(_) => None,
+        }
         .filter(|clause| !clause.is_empty())
     }
 }
@@ -362,18 +372,25 @@ mod tests {
                 r#"src.class = service and src.namespace = "kube-system" and src.workload = "kube-dns""#,
             ),
             ("n|node-2", r#"src.class = node and src.node = "node-2""#),
-            ("n|10.0.0.4", "src.class = node and src.ip = 10.0.0.4"),
+            (
+                "n|10.0.0.4",
+                r#"src.class = node and src.ip = 10.0.0.4 and not src.node ~ """#,
+            ),
+            (
+                "s|shop|10.96.0.7",
+                r#"src.class = service and src.namespace = "shop" and src.ip = 10.96.0.7 and not src.workload ~ """#,
+            ),
             (
                 "e|api.example.com",
                 r#"src.class = external and src.name = "api.example.com""#,
             ),
             (
                 "e|203.0.113.9",
-                "src.class = external and src.ip = 203.0.113.9",
+                r#"src.class = external and src.ip = 203.0.113.9 and not src.name ~ """#,
             ),
             (
                 "e|2001:db8::1",
-                "src.class = external and src.ip = 2001:db8::1",
+                r#"src.class = external and src.ip = 2001:db8::1 and not src.name ~ """#,
             ),
             (
                 "u|10.0.0.9",
@@ -418,10 +435,24 @@ mod tests {
         assert_eq!(
             src(r#"w|ns|Deployment|we"ird\"#).as_deref(),
             Some(
-                r#"src.class = pod and src.namespace = "ns" and src.kind = "Deployment" and src.workload = "we\"ird\\""#
+                r#"src.class = pod and src.namespace = "ns" and src.kind = "Deployment" and src.workload = 'we"ird\'"#
             ),
-            "names are quoted with their escapes"
+            "a name with a double quote goes in single quotes (the language has no escapes)"
         );
+        assert_eq!(
+            src(r#"w|ns|Deployment|it's "x""#),
+            None,
+            "both quotes: no clause"
+        );
+        // Each clause is one the filter language reads.
+        for id in [
+            r#"w|ns|Deployment|we"ird\"#,
+            "s|shop|10.96.0.7",
+            "e|203.0.113.9",
+        ] {
+            let clause = src(id).unwrap();
+            assert!(crate::filter::parse(&clause).is_ok(), "{clause}");
+        }
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub struct AnomalyPush {
     pub window: Duration,
     /// What is flagged.
     pub thresholds: Thresholds,
+    /// Memory an evaluation may hold (the service's `--max-query-memory`), bytes.
+    pub max_memory: usize,
 }
 
 /// The attributes of one flag's point.
@@ -50,12 +52,23 @@ fn attributes(anomaly: &Anomaly) -> Vec<KeyValue> {
     if let Some(port) = anomaly.port {
         attributes.push(KeyValue::new("server.port", i64::from(port)));
     }
+    if let Some(transport) = &anomaly.transport {
+        attributes.push(KeyValue::new("network.transport", transport.clone()));
+    }
     attributes
 }
 
-/// Evaluates and pushes until `stop`; a failed evaluation keeps the last flags and is logged.
-pub async fn run(lake: Lake, push: AnomalyPush, stop: CancellationToken) -> Result<(), String> {
-    let context = open_lake(&lake, None).map_err(|e| format!("cannot open {lake}: {e}"))?;
+/// Evaluates and pushes until `stop`; a failed evaluation keeps the last flags and is logged,
+/// and so is a push that cannot start.
+pub async fn run(lake: Lake, push: AnomalyPush, stop: CancellationToken) {
+    if let Err(message) = pushing(lake, push, stop).await {
+        tracing::error!("the anomaly push stopped: {message}");
+    }
+}
+
+async fn pushing(lake: Lake, push: AnomalyPush, stop: CancellationToken) -> Result<(), String> {
+    let context =
+        open_lake(&lake, Some(push.max_memory)).map_err(|e| format!("cannot open {lake}: {e}"))?;
     let reader = PeriodicReader {
         interval: push.interval.as_millis() as u64,
         timeout: 10_000,
@@ -85,7 +98,12 @@ pub async fn run(lake: Lake, push: AnomalyPush, stop: CancellationToken) -> Resu
     loop {
         let now = spider_records::Timestamp::now().as_micros();
         let range = TimeRange::new((now - window).max(0), now).map_err(|e| e.to_string())?;
-        match anomalies(&context, Scope::all(range), None, &[], push.thresholds).await {
+        // A stop does not wait for an evaluation to end.
+        let evaluated = tokio::select! {
+            evaluated = anomalies(&context, Scope::all(range), None, &[], push.thresholds) => evaluated,
+            () = stop.cancelled() => break,
+        };
+        match evaluated {
             Ok(found) => {
                 *flags.lock().unwrap_or_else(|p| p.into_inner()) = found.anomalies;
             }

@@ -785,6 +785,14 @@ async function loadAnomalies() {
   const request = ++anomalyRequests;
   if ($("anomalies").hidden) {
     flags = [];
+    markAnomalies();
+    return;
+  }
+  if (state.view === "hosts") {
+    // The hosts map's filter is over captured sessions; the flags read network usage.
+    flags = [];
+    $("anomaly-list").innerHTML = `<li class="note">The flags are of network usage: open the logical map.</li>`;
+    markAnomalies();
     return;
   }
   const answer = await api("/api/anomalies", { baseline: $("anomaly-baseline").value }, "network_usage");
@@ -817,7 +825,9 @@ function markAnomalies() {
 
 /** Loads the flags on their own (the panel opened, the baseline changed), saying why if it fails. */
 function reloadAnomalies() {
+  const request = anomalyRequests + 1;
   loadAnomalies().catch((error) => {
+    if (request !== anomalyRequests) return;
     flags = [];
     markAnomalies();
     $("anomaly-list").innerHTML = `<li class="panel-error" role="alert">The anomalies could not load: ${

@@ -536,6 +536,8 @@ async fn filters_select_what_the_equivalent_sql_selects() {
             "client_ip IN ('10.244.1.0','10.244.1.1','10.244.1.2','10.244.1.3') OR server_ip IN ('10.244.1.0','10.244.1.1','10.244.1.2','10.244.1.3')",
         ),
         ("dst.name ~ EXAMPLE", "server_dns_name ILIKE '%example%'"),
+        // How a map clause says "no name": an address the map shows in its stead.
+        ("not dst.name ~ \"\"", "server_dns_name IS NULL"),
         (
             "namespace != payments",
             "(client_namespace IS NULL OR client_namespace <> 'payments') AND (server_namespace IS NULL OR server_namespace <> 'payments')",

@@ -166,8 +166,16 @@ fn anomaly_push(args: &ServeArgs) -> Result<Option<AnomalyPush>, String> {
             "--anomalies-otlp-endpoint {endpoint:?}: an http(s)://host:port address"
         ));
     }
-    if args.anomalies_interval < Duration::from_secs(1) || args.anomalies_window.is_zero() {
-        return Err("--anomalies-interval is at least 1s, --anomalies-window more than 0".into());
+    let month = spider_query::anomalies::MAX_BASELINE;
+    if args.anomalies_interval < Duration::from_secs(1)
+        || args.anomalies_interval > month
+        || args.anomalies_window.is_zero()
+        || args.anomalies_window > month
+    {
+        return Err(
+            "--anomalies-interval is 1s to 31 days, --anomalies-window more than 0 up to 31 days"
+                .into(),
+        );
     }
     let thresholds = spider_query::anomalies::Thresholds {
         baseline: args.anomalies_baseline,
@@ -181,6 +189,7 @@ fn anomaly_push(args: &ServeArgs) -> Result<Option<AnomalyPush>, String> {
         interval: args.anomalies_interval,
         window: args.anomalies_window,
         thresholds,
+        max_memory: args.max_query_memory,
     }))
 }
 
@@ -264,10 +273,8 @@ pub(super) fn serve(args: ServeArgs) -> ExitCode {
         spider_server::serve(listener, app, args.header_read_timeout, until_stopped())
         .await;
         stop.cancel();
-        if let Some(task) = pushing
-            && let Ok(Err(message)) = task.await
-        {
-            tracing::warn!("the anomaly push stopped: {message}");
+        if let Some(task) = pushing {
+            let _ = task.await;
         }
         Ok::<(), String>(())
     });

@@ -190,14 +190,17 @@ impl PeriodicReader {
             ));
         }
         for (name, value) in &otlp.headers {
+            // `-bin` names carry binary values and `grpc-` names are gRPC's own.
             let valid_name = !name.is_empty()
+                && !name.ends_with("-bin")
+                && !name.starts_with("grpc-")
                 && name
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
             if !valid_name || value.bytes().any(|b| b.is_ascii_control()) {
                 errors.push(ConfigError::new(
                     format!("periodic::exporter::otlp::headers::{name}"),
-                    "gRPC metadata names are lowercase letters, digits, '-', '_' and '.', and values have no control characters",
+                    "gRPC metadata names are lowercase letters, digits, '-', '_' and '.' (not grpc-…, not …-bin), and values have no control characters",
                 ));
             }
         }
