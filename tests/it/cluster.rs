@@ -302,21 +302,24 @@ async fn every_kind_of_cluster_conversation_is_counted_once_on_map_stats_and_otl
         Caller::Pod(web),
         &["tcp-client", &api_vip, "80", "5", "2000", "6000"],
     );
-    // DNS through the DNS Service, over a connected UDP socket: 4 questions.
-    let asked: Value = serde_json::from_str(&run(
-        dns,
-        "dns_server.py",
-        &[&dns_ip, "53", &api_vip, "4"],
-        Caller::Pod(web),
-        &[
-            "dns-client",
-            &dns_vip,
-            "53",
-            "api.shop.svc.cluster.local",
-            "4",
-        ],
-    ))
-    .unwrap();
+    // DNS through a DNS Service, over a connected UDP socket: what the client sent and received.
+    let ask = |server_ip: &str, vip: &str, questions: &str| -> Value {
+        let said = run(
+            dns,
+            "dns_server.py",
+            &[server_ip, "53", &api_vip, questions],
+            Caller::Pod(web),
+            &[
+                "dns-client",
+                vip,
+                "53",
+                "api.shop.svc.cluster.local",
+                questions,
+            ],
+        );
+        serde_json::from_str(&said).unwrap()
+    };
+    let asked = ask(&dns_ip, &dns_vip, "4");
     // Over IPv6 through an IPv6 Service (ip6tables DNAT): web → api-v6's ClusterIP:80 → api's
     // IPv6 address:7777, 2 × 1200, 1 × 800 back.
     run(
@@ -327,20 +330,7 @@ async fn every_kind_of_cluster_conversation_is_counted_once_on_map_stats_and_otl
         &["tcp-client", &api_vip6, "80", "2", "1200", "800"],
     );
     // And DNS through the IPv6 DNS Service: 2 questions.
-    let asked6: Value = serde_json::from_str(&run(
-        dns,
-        "dns_server.py",
-        &[&dns_ip6, "53", &api_vip, "2"],
-        Caller::Pod(web),
-        &[
-            "dns-client",
-            &dns_vip6,
-            "53",
-            "api.shop.svc.cluster.local",
-            "2",
-        ],
-    ))
-    .unwrap();
+    let asked6 = ask(&dns_ip6, &dns_vip6, "2");
     // A host-network pod on node-1, from the node's address: 2 × 100, 1 × 50 back.
     run(
         api,
