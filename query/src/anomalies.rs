@@ -93,21 +93,16 @@ impl Thresholds {
     }
 }
 
-/// The kinds of flag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AnomalyKind {
-    /// A pair, port and transport not seen in the baseline before.
-    NewEdge,
-    /// A client's DNS messages a minute far above its own past.
-    ExcessiveDns,
-    /// A client's external bytes a minute far above its own past.
-    ExcessiveExternal,
-}
-
-impl AnomalyKind {
-    /// Every kind, by its API name.
-    pub const NAMES: &str = "new_edge, excessive_dns, excessive_external";
+spider_records::named_enum! {
+    /// The kinds of flag, by their API names.
+    pub enum AnomalyKind {
+        /// A pair, port and transport not seen in the baseline before.
+        NewEdge = "new_edge",
+        /// A client's DNS messages a minute far above its own past.
+        ExcessiveDns = "excessive_dns",
+        /// A client's external bytes a minute far above its own past.
+        ExcessiveExternal = "excessive_external",
+    }
 }
 
 /// One flag.
@@ -155,16 +150,10 @@ fn leaf(context: &SessionContext, frame: &DataFrame, end: &str) -> Result<Expr, 
         .map_err(failed)
 }
 
-/// `scope` with its range widened `back` microseconds into the past (never before the epoch).
-fn widened(scope: Scope<'_>, back: i64) -> Scope<'_> {
-    let from = scope.range.from.saturating_sub(back).max(0);
-    Scope {
-        range: TimeRange {
-            from,
-            to: scope.range.to,
-        },
-        ..scope
-    }
+/// Everything a query of the flags over `scope` reads: the day before it (a new edge stays
+/// flagged a day) and the baseline before that. The answer cache keys on these files.
+pub fn reads(scope: Scope<'_>, thresholds: Thresholds) -> Scope<'_> {
+    scope.reaching_back(DAY_MICROS.saturating_add(thresholds.baseline.as_micros() as i64))
 }
 
 /// The flags of `kinds` (all when empty) over `scope` and `filter`.
@@ -216,7 +205,7 @@ async fn new_edges(
     thresholds: Thresholds,
 ) -> Result<Vec<Anomaly>, QueryError> {
     let baseline = thresholds.baseline.as_micros() as i64;
-    let window = widened(scope, DAY_MICROS + baseline);
+    let window = reads(scope, thresholds);
     let frame = usage(context, window, filter).await?;
     let keys = vec![
         leaf(context, &frame, "client")?.alias("source"),
@@ -328,16 +317,18 @@ async fn excesses(
             "dst.class = external",
         ),
     };
-    let baseline = widened(
-        Scope {
-            range: TimeRange {
-                from: scope.range.from,
-                to: scope.range.from.max(1),
-            },
-            ..scope
+    // The baseline: the `baseline` before the range.
+    let baseline = Scope {
+        range: TimeRange {
+            from: scope
+                .range
+                .from
+                .saturating_sub(thresholds.baseline.as_micros() as i64)
+                .max(0),
+            to: scope.range.from,
         },
-        thresholds.baseline.as_micros() as i64,
-    );
+        ..scope
+    };
     let minutes = |frame: DataFrame| -> Result<DataFrame, QueryError> {
         let client = leaf(context, &frame, "client")?.alias("source");
         frame

@@ -120,6 +120,18 @@ impl<'a> Scope<'a> {
         }
     }
 
+    /// The same, its range starting `micros` earlier (never before the epoch): what a query that
+    /// compares with the past reads.
+    pub fn reaching_back(self, micros: i64) -> Self {
+        Self {
+            range: TimeRange {
+                from: self.range.from.saturating_sub(micros).max(0),
+                to: self.range.to,
+            },
+            ..self
+        }
+    }
+
     /// `time_column` in range, in the cluster when one is named.
     pub fn to_expr(&self, time_column: &str) -> Expr {
         let in_range = self.range.to_expr(time_column);

@@ -6,10 +6,8 @@ use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::response::Response;
-use serde_json::Value;
 use spider_collector::config::parse_duration;
 use spider_query::anomalies::{AnomalyKind, Thresholds, anomalies};
-use spider_query::range::{Scope, TimeRange};
 use spider_records::RecordKind;
 
 use super::params::Params;
@@ -28,13 +26,9 @@ pub async fn list(
         Some(text) => text
             .split(',')
             .map(|kind| {
-                serde_json::from_value::<AnomalyKind>(Value::String(kind.trim().to_owned()))
-                    .map_err(|_| {
-                        ApiError::bad_request(format!(
-                            "kind {kind:?} is not one of {}",
-                            AnomalyKind::NAMES
-                        ))
-                    })
+                kind.trim()
+                    .parse::<AnomalyKind>()
+                    .map_err(|e| ApiError::bad_request(format!("parameter kind: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?,
     };
@@ -51,16 +45,8 @@ pub async fn list(
         external_factor: params.parsed("external_factor", defaults.external_factor)?,
     };
     thresholds.check()?;
-    // The answer is kept under the files of everything it reads: the baseline and the day
-    // before the range too.
-    let read_back = (thresholds.baseline.as_micros() as i64).saturating_add(86_400_000_000);
-    let reads = Scope {
-        range: TimeRange {
-            from: scope.range.from.saturating_sub(read_back).max(0),
-            to: scope.range.to,
-        },
-        ..scope
-    };
+    // The answer is kept under the files of everything it reads, the past it compares with too.
+    let reads = spider_query::anomalies::reads(scope, thresholds);
     let filter = params.text("filter");
     let answer = async { Ok(anomalies(&state.context, scope, filter, &kinds, thresholds).await?) };
     state

@@ -10,7 +10,7 @@ use opentelemetry::KeyValue;
 use opentelemetry::metrics::MeterProvider;
 use spider_collector::config::{OtlpPush, PeriodicReader, PushExporter};
 use spider_collector::telemetry::otlp_provider;
-use spider_query::anomalies::{Anomaly, AnomalyKind, Thresholds, anomalies};
+use spider_query::anomalies::{Anomaly, Thresholds, anomalies};
 use spider_query::range::{Scope, TimeRange};
 use spider_query::{Lake, open_lake};
 use tokio_util::sync::CancellationToken;
@@ -35,13 +35,8 @@ pub struct AnomalyPush {
 
 /// The attributes of one flag's point.
 fn attributes(anomaly: &Anomaly) -> Vec<KeyValue> {
-    let kind = match anomaly.kind {
-        AnomalyKind::NewEdge => "new_edge",
-        AnomalyKind::ExcessiveDns => "excessive_dns",
-        AnomalyKind::ExcessiveExternal => "excessive_external",
-    };
     let mut attributes = vec![
-        KeyValue::new("spider.anomaly.kind", kind),
+        KeyValue::new("spider.anomaly.kind", anomaly.kind.as_str()),
         KeyValue::new("spider.anomaly.source", anomaly.source.clone()),
         KeyValue::new("spider.anomaly.source.label", anomaly.source_label.clone()),
     ];

@@ -56,16 +56,24 @@ service:
     )
 }
 
-/// Every data point of `metric` in the requests an OTLP peer received.
+/// Every data point of `metric` (a sum or a gauge) in the requests an OTLP peer received. An
+/// empty list is absent from protobuf's JSON, and reads as empty.
 pub fn otlp_points<'a>(requests: &'a [Value], metric: &'a str) -> impl Iterator<Item = &'a Value> {
-    let array = |value: &'a Value| value.as_array().unwrap().iter();
+    let array = |value: &'a Value| value.as_array().into_iter().flatten();
     requests
         .iter()
         .flat_map(move |request| array(&request["request"]["resource_metrics"]))
         .flat_map(move |resource| array(&resource["scope_metrics"]))
         .flat_map(move |scope| array(&scope["metrics"]))
         .filter(move |m| m["name"] == metric)
-        .flat_map(move |m| array(&m["sum"]["data_points"]))
+        .flat_map(move |m| {
+            let data = if m["sum"].is_object() {
+                &m["sum"]
+            } else {
+                &m["gauge"]
+            };
+            array(&data["data_points"])
+        })
 }
 
 /// The sum of every OTLP point of `metric` from workload `source` to workload `destination`.

@@ -10,54 +10,37 @@ use serde_json::Value;
 use spider_testkit::free_port;
 use spider_testkit::otlp_peer::Peer;
 
+use crate::end_to_end::otlp_points;
 use crate::support::{config_file, spawn, stderr};
 
 const RECORDS: u64 = 600;
 
 /// The data points of metric `name` in one decoded request, each as (attributes, value).
 fn points(request: &Value, name: &str) -> Vec<(Vec<(String, String)>, f64)> {
-    let mut found = Vec::new();
-    for resource in request["request"]["resource_metrics"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        for scope in resource["scope_metrics"].as_array().into_iter().flatten() {
-            for metric in scope["metrics"].as_array().into_iter().flatten() {
-                if metric["name"] != name {
-                    continue;
-                }
-                let data = if metric["sum"].is_object() {
-                    &metric["sum"]
-                } else {
-                    &metric["gauge"]
-                };
-                for point in data["data_points"].as_array().into_iter().flatten() {
-                    let attributes = point["attributes"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|kv| {
-                            let key = kv["key"].as_str().unwrap_or_default().to_owned();
-                            let value = kv["value"]["string_value"]
-                                .as_str()
-                                .unwrap_or_default()
-                                .to_owned();
-                            (key, value)
-                        })
-                        .collect();
-                    // Protobuf's JSON writes 64-bit integers as strings.
-                    let value = match (&point["as_int"], &point["as_double"]) {
-                        (Value::String(int), _) => int.parse().unwrap(),
-                        (_, Value::Number(double)) => double.as_f64().unwrap(),
-                        _ => 0.0,
-                    };
-                    found.push((attributes, value));
-                }
-            }
-        }
-    }
-    found
+    otlp_points(std::slice::from_ref(request), name)
+        .map(|point| {
+            let attributes = point["attributes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|kv| {
+                    let key = kv["key"].as_str().unwrap_or_default().to_owned();
+                    let value = kv["value"]["string_value"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                    (key, value)
+                })
+                .collect();
+            // Protobuf's JSON writes 64-bit integers as strings.
+            let value = match (&point["as_int"], &point["as_double"]) {
+                (Value::String(int), _) => int.parse().unwrap(),
+                (_, Value::Number(double)) => double.as_f64().unwrap(),
+                _ => 0.0,
+            };
+            (attributes, value)
+        })
+        .collect()
 }
 
 /// The value of `name` for the component with label `key=value` in one request.

@@ -274,10 +274,10 @@ macro_rules! columns_struct {
     };
 }
 
-/// Declares a closed set of names stored as a string column (transport, owner kind, …), and
-/// read and written as those names by serde.
+/// Declares a closed set of names, read and written as those names by serde and `FromStr`
+/// (an API's kinds); [`string_enum!`] also stores them as a string column.
 #[macro_export]
-macro_rules! string_enum {
+macro_rules! named_enum {
     (
         $(#[$meta:meta])*
         pub enum $name:ident { $( $(#[$variant_meta:meta])* $variant:ident = $text:literal, )* }
@@ -327,6 +327,21 @@ macro_rules! string_enum {
                 let text = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(deserializer)?;
                 text.parse().map_err(::serde::de::Error::custom)
             }
+        }
+    };
+}
+
+/// Declares a closed set of names stored as a string column (transport, owner kind, …), and
+/// read and written as those names by serde.
+#[macro_export]
+macro_rules! string_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident { $( $(#[$variant_meta:meta])* $variant:ident = $text:literal, )* }
+    ) => {
+        $crate::named_enum! {
+            $(#[$meta])*
+            pub enum $name { $( $(#[$variant_meta])* $variant = $text, )* }
         }
 
         impl $crate::columns::Leaf for $name {
