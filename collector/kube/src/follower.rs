@@ -9,13 +9,15 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 /// The kinds every source lists: what the index is built from.
-pub const KINDS: [&str; 6] = [
+pub const KINDS: [&str; 8] = [
     "Pod",
     "Node",
     "Service",
     "ReplicaSet",
     "Job",
     "EndpointSlice",
+    "Namespace",
+    "NetworkPolicy",
 ];
 
 /// A source's running tasks.

@@ -8,9 +8,10 @@
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
-use spider_collector::records::{EndpointClass, EndpointMeta, OwnerKind};
+use spider_collector::records::{EndpointClass, EndpointMeta, OwnerKind, Transport};
 
 use crate::model::{Controller, EndpointSlice, Key, Node, Object, Owner, Pod, Service};
+use crate::policy::{Conversation, Labels, PodEnd, Policies, PolicyEnd, Verdict};
 
 /// Usage records are stamped with the start of their minute, up to a minute before the traffic
 /// of a pod created during it.
@@ -61,6 +62,8 @@ pub struct IndexSizes {
     pub services: usize,
     /// ReplicaSets and Jobs.
     pub controllers: usize,
+    /// NetworkPolicies.
+    pub policies: usize,
 }
 
 /// Address → metadata.
@@ -75,6 +78,10 @@ pub struct Index {
     controllers: Controllers,
     slices: HashMap<Key, EndpointSlice>,
     endpoint_addresses: HashMap<IpAddr, Key>,
+    namespaces: HashMap<String, Labels>,
+    policies: Policies,
+    /// Whether the source has listed NetworkPolicies: until then no verdict can be given.
+    policies_listed: bool,
     grace_micros: i64,
 }
 
@@ -91,6 +98,9 @@ impl Index {
             controllers: Controllers::default(),
             slices: HashMap::new(),
             endpoint_addresses: HashMap::new(),
+            namespaces: HashMap::new(),
+            policies: Policies::default(),
+            policies_listed: false,
             grace_micros,
         }
     }
@@ -124,6 +134,13 @@ impl Index {
                 }
                 self.slices.insert(slice.key.clone(), slice);
             }
+            Object::Namespace(namespace) => {
+                self.namespaces.insert(namespace.name, namespace.labels);
+            }
+            Object::NetworkPolicy(policy) => {
+                self.policies_listed = true;
+                self.policies.apply(policy);
+            }
         }
     }
 
@@ -143,6 +160,10 @@ impl Index {
                 self.controllers.remove(&controller.kind, &controller.key);
             }
             Object::EndpointSlice(slice) => self.remove_slice(&slice.key),
+            Object::Namespace(namespace) => {
+                self.namespaces.remove(&namespace.name);
+            }
+            Object::NetworkPolicy(policy) => self.policies.remove(&policy.key),
         }
     }
 
@@ -150,6 +171,9 @@ impl Index {
     /// or an expired watch): what is no longer listed counts as deleted at `now`, so pods keep
     /// their grace period.
     pub fn replace_kind(&mut self, kind: &str, objects: Vec<Object>, now: i64) {
+        if kind == "NetworkPolicy" {
+            self.policies_listed = true;
+        }
         let listed: HashSet<(String, Key)> = objects
             .iter()
             .map(|object| (object.kind().to_owned(), object.key()))
@@ -189,6 +213,22 @@ impl Index {
                 .cloned()
                 .map(Object::EndpointSlice)
                 .collect(),
+            "Namespace" => self
+                .namespaces
+                .iter()
+                .map(|(name, labels)| {
+                    Object::Namespace(crate::policy::Namespace {
+                        name: name.clone(),
+                        labels: labels.clone(),
+                    })
+                })
+                .collect(),
+            "NetworkPolicy" => self
+                .policies
+                .all()
+                .cloned()
+                .map(Object::NetworkPolicy)
+                .collect(),
             controller => self.controllers.of_kind(controller),
         }
     }
@@ -217,6 +257,7 @@ impl Index {
             nodes: self.nodes.len(),
             services: self.services.len(),
             controllers: self.controllers.len(),
+            policies: self.policies.len(),
         }
     }
 
@@ -254,6 +295,55 @@ impl Index {
             owner_name: Some(service.name.clone()),
             class: EndpointClass::Service,
             ..EndpointMeta::default()
+        })
+    }
+
+    /// The NetworkPolicies' verdict on `client` reaching `server` on `port` over `transport`, for
+    /// a record made at `at`: each end is the pod that held its address then, or a node; an
+    /// address the index does not have is taken as outside the cluster, so the caller asks only
+    /// for ends it knows to be outside. `None` when it cannot be told: a Service address (the
+    /// pod behind it is not known), or no NetworkPolicies listed by the source.
+    pub fn policy_verdict(
+        &self,
+        (client, server): (IpAddr, IpAddr),
+        (port, transport): (u16, Transport),
+        at: RecordTime,
+        now: i64,
+    ) -> Option<Verdict> {
+        if !self.policies_listed {
+            return None;
+        }
+        let conversation = Conversation {
+            client: self.policy_end(client.to_canonical(), at, now)?,
+            server: self.policy_end(server.to_canonical(), at, now)?,
+            port,
+            transport,
+        };
+        Some(self.policies.verdict(&conversation))
+    }
+
+    /// An end as policies see it; `None` for a Service address.
+    fn policy_end(&self, address: IpAddr, at: RecordTime, now: i64) -> Option<PolicyEnd<'_>> {
+        if let Some(pod) = self.tenant(&address, at, now) {
+            return Some(PolicyEnd {
+                ip: address,
+                pod: Some(PodEnd {
+                    namespace: &pod.key.namespace,
+                    labels: &pod.labels,
+                    namespace_labels: self.namespaces.get(&pod.key.namespace),
+                    ports: &pod.ports,
+                    node: pod.node.as_deref(),
+                }),
+                node: None,
+            });
+        }
+        if self.service_addresses.contains_key(&address) {
+            return None;
+        }
+        Some(PolicyEnd {
+            ip: address,
+            pod: None,
+            node: self.node_addresses.get(&address).map(String::as_str),
         })
     }
 

@@ -1,6 +1,7 @@
 //! The static inventory: a YAML file describing nodes, workloads with their pods, services and
-//! named external addresses, for hosts outside Kubernetes and for the local demo. It feeds the
-//! same index as the Kubernetes API does.
+//! named external addresses, for hosts outside Kubernetes and for the local demo; namespaces,
+//! labels and NetworkPolicies (the API's own manifests) too, so conversations get their policy
+//! verdicts. It feeds the same index as the Kubernetes API does.
 //!
 //! ```yaml
 //! nodes:
@@ -11,10 +12,18 @@
 //!     name: web
 //!     pods:
 //!       - { name: web-1, node: laptop, ips: [10.0.0.5] }
+//!     labels: { app: web }      # its pods' labels (a pod's own `labels` add to them)
 //! services:
 //!   - { namespace: shop, name: web, cluster_ips: [10.96.0.10], endpoints: [10.0.0.5] }
 //! external:
 //!   - { ip: 93.184.215.14, name: example.com }
+//! namespaces:
+//!   - { name: shop, labels: { team: shop } }
+//! network_policies:             # NetworkPolicy manifests, as `kubectl apply` takes them
+//!   - metadata: { namespace: shop, name: web-from-anywhere }
+//!     spec:
+//!       podSelector: { matchLabels: { app: web } }
+//!       ingress: [{}]
 //! ```
 
 use std::collections::BTreeMap;
@@ -23,11 +32,14 @@ use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 use std::time::SystemTime;
 
+use k8s_openapi::api::networking::v1::NetworkPolicy as KubeNetworkPolicy;
 use serde::Deserialize;
 use spider_collector::records::OwnerKind;
 
 use crate::index::Index;
+use crate::kubernetes::convert;
 use crate::model::{EndpointSlice, Key, Node, Object, Owner, Pod, Service};
+use crate::policy::{Labels, Namespace, Peer};
 
 /// The inventory file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -41,6 +53,10 @@ pub struct Inventory {
     pub services: Vec<InventoryService>,
     /// Names of addresses outside.
     pub external: Vec<InventoryName>,
+    /// Namespaces with labels (a namespace is known by its name without being listed here).
+    pub namespaces: Vec<Namespace>,
+    /// NetworkPolicies, as the API takes them (a missing namespace is `default`).
+    pub network_policies: Vec<KubeNetworkPolicy>,
 }
 
 /// A node.
@@ -68,6 +84,9 @@ pub struct InventoryWorkload {
     /// Its pods.
     #[serde(default)]
     pub pods: Vec<InventoryPod>,
+    /// Its pods' labels.
+    #[serde(default)]
+    pub labels: Labels,
 }
 
 /// A pod of a workload.
@@ -85,6 +104,9 @@ pub struct InventoryPod {
     /// Uses its node's addresses.
     #[serde(default)]
     pub host_network: bool,
+    /// Labels of its own, on top of its workload's.
+    #[serde(default)]
+    pub labels: Labels,
 }
 
 /// A service.
@@ -141,15 +163,45 @@ impl Inventory {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-        Self::parse(&text).map_err(|e| InventoryError::Invalid {
+        Self::parse(&text).map_err(|reason| InventoryError::Invalid {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            reason,
         })
     }
 
     /// Parses and checks inventory text.
-    pub fn parse(text: &str) -> Result<Self, serde_yaml_ng::Error> {
-        serde_yaml_ng::from_str(text)
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut inventory: Self = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
+        for (i, policy) in inventory.network_policies.iter_mut().enumerate() {
+            let metadata = &mut policy.metadata;
+            metadata
+                .namespace
+                .get_or_insert_with(|| "default".to_owned());
+            if metadata.name.as_deref().is_none_or(str::is_empty) {
+                return Err(format!("network_policies[{i}]: metadata.name is missing"));
+            }
+        }
+        for object in inventory.policy_objects() {
+            if let Object::NetworkPolicy(policy) = &object {
+                let rules = policy.ingress.iter().chain(&policy.egress).flatten();
+                if rules
+                    .flat_map(|rule| &rule.peers)
+                    .any(|peer| *peer == Peer::Invalid)
+                {
+                    return Err(format!(
+                        "network policy {}/{}: a peer needs a podSelector, a namespaceSelector or an ipBlock whose cidr and except are CIDR blocks",
+                        policy.key.namespace, policy.key.name
+                    ));
+                }
+            }
+        }
+        Ok(inventory)
+    }
+
+    /// Its namespaces and NetworkPolicies as index objects.
+    fn policy_objects(&self) -> impl Iterator<Item = Object> + '_ {
+        let namespaces = self.namespaces.iter().cloned().map(Object::Namespace);
+        namespaces.chain(self.network_policies.iter().map(convert::network_policy))
     }
 
     /// The objects the index is built from.
@@ -170,6 +222,8 @@ impl Inventory {
                 name: workload.name.clone(),
             });
             objects.extend(workload.pods.iter().map(|pod| {
+                let mut labels = workload.labels.clone();
+                labels.extend(pod.labels.clone());
                 Object::Pod(Pod {
                     key: Key::new(&workload.namespace, &pod.name),
                     node: pod.node.clone(),
@@ -177,6 +231,8 @@ impl Inventory {
                     host_network: pod.host_network,
                     owner: owner.clone(),
                     created: 0,
+                    labels,
+                    ports: Vec::new(),
                 })
             }));
         }
@@ -193,12 +249,20 @@ impl Inventory {
                 }));
             }
         }
+        objects.extend(self.policy_objects());
         objects
     }
 }
 
 /// The kinds of object an inventory holds: a load replaces each of them whole.
-const INVENTORY_KINDS: [&str; 4] = ["Pod", "Node", "Service", "EndpointSlice"];
+const INVENTORY_KINDS: [&str; 6] = [
+    "Pod",
+    "Node",
+    "Service",
+    "EndpointSlice",
+    "Namespace",
+    "NetworkPolicy",
+];
 
 /// An inventory file kept loaded into an index: read again whenever its modification time or
 /// length changes (one `stat` a look, about a microsecond), each load replacing what the one before

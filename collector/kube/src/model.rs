@@ -6,6 +6,8 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::policy::{Labels, NamedPort, Namespace, NetworkPolicy};
+
 /// A namespaced name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Key {
@@ -50,6 +52,12 @@ pub struct Pod {
     /// Creation, microseconds since the epoch (0 when unknown): records older than this belong
     /// to whoever had the address before.
     pub created: i64,
+    /// Its labels, for NetworkPolicy selectors.
+    #[serde(default)]
+    pub labels: Labels,
+    /// Its named container ports, for NetworkPolicy rules that name ports.
+    #[serde(default)]
+    pub ports: Vec<NamedPort>,
 }
 
 /// A node.
@@ -106,6 +114,10 @@ pub enum Object {
     Controller(Controller),
     /// An EndpointSlice.
     EndpointSlice(EndpointSlice),
+    /// A namespace.
+    Namespace(Namespace),
+    /// A NetworkPolicy.
+    NetworkPolicy(NetworkPolicy),
 }
 
 impl Object {
@@ -117,6 +129,8 @@ impl Object {
             Object::Service(_) => "Service",
             Object::Controller(controller) => &controller.kind,
             Object::EndpointSlice(_) => "EndpointSlice",
+            Object::Namespace(_) => "Namespace",
+            Object::NetworkPolicy(_) => "NetworkPolicy",
         }
     }
 
@@ -129,6 +143,8 @@ impl Object {
             Object::Service(service) => service.key.clone(),
             Object::Controller(controller) => controller.key.clone(),
             Object::EndpointSlice(slice) => slice.key.clone(),
+            Object::Namespace(namespace) => Key::new("", &namespace.name),
+            Object::NetworkPolicy(policy) => policy.key.clone(),
         }
     }
 }

@@ -24,5 +24,5 @@ pub use http::HttpTransaction;
 pub use packet::{Direction, Packet};
 pub use session::{CloseReason, SessionState, TcpSession};
 pub use time::Timestamp;
-pub use usage::{NetworkUsage, ObservedEnds, Transport};
+pub use usage::{NetworkUsage, ObservedEnds, PolicyVerdict, Transport};
 pub use workload::Workload;

@@ -29,6 +29,20 @@ string_enum! {
     }
 }
 
+string_enum! {
+    /// What the NetworkPolicies that select a conversation's two pods say of it (client to the
+    /// server's port), as enrichment evaluates them.
+    pub enum PolicyVerdict {
+        /// Every policy that selects an end lets it through.
+        Allowed = "allowed",
+        /// Seen although a policy selecting an end should have stopped it: the CNI does not
+        /// enforce NetworkPolicies, or the policy changed since.
+        Denied = "denied",
+        /// No policy selects either end.
+        Unrestricted = "unrestricted",
+    }
+}
+
 columns_struct! {
     /// One minute of traffic between a client and a server endpoint, as seen by one reporter.
     ///
@@ -59,6 +73,13 @@ columns_struct! {
         pub service_namespace: Option<String>,
         /// The Service's name (enrichment).
         pub service_name: Option<String>,
+        /// The NetworkPolicies' verdict on the conversation (enrichment); `None` when it cannot be
+        /// told: an end unattributed, a Service not translated, or a source that carries no
+        /// policies.
+        pub policy: Option<PolicyVerdict>,
+        /// The policies that decided a verdict other than `unrestricted`, as `namespace/name`
+        /// joined by commas: for `denied`, those selecting the end that refuses it.
+        pub policy_by: Option<String>,
         /// Payload bytes sent by the client.
         pub bytes_to_server: u64,
         /// Payload bytes sent by the server.
@@ -92,6 +113,8 @@ impl Default for NetworkUsage {
             service_port: None,
             service_namespace: None,
             service_name: None,
+            policy: None,
+            policy_by: None,
             bytes_to_server: 0,
             bytes_to_client: 0,
             messages_to_server: 0,
@@ -117,7 +140,7 @@ impl NetworkUsage {
 
 impl Record for NetworkUsage {
     const TIME_COLUMN: &'static str = "bucket_start";
-    const SCHEMA_VERSION: u32 = 2;
+    const SCHEMA_VERSION: u32 = 3;
 
     fn time(&self) -> Timestamp {
         self.bucket_start

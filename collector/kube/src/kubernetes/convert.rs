@@ -4,11 +4,24 @@ use std::net::IpAddr;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Node as KubeNode, Pod as KubePod, Service as KubeService};
+use k8s_openapi::api::core::v1::{
+    Namespace as KubeNamespace, Node as KubeNode, Pod as KubePod, Service as KubeService,
+};
 use k8s_openapi::api::discovery::v1::EndpointSlice as KubeEndpointSlice;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::api::networking::v1::{
+    NetworkPolicy as KubeNetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    LabelSelector as KubeLabelSelector, ObjectMeta,
+};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::model::{Controller, EndpointSlice, Key, Node, Object, Owner, Pod, Service};
+use crate::policy::model::PortRef;
+use crate::policy::{
+    LabelSelector, Labels, NamedPort, Namespace, NetworkPolicy, Operator, Peer, PortRule, Protocol,
+    Requirement, Rule,
+};
 
 fn key(metadata: &ObjectMeta) -> Key {
     Key::new(
@@ -64,7 +77,134 @@ pub fn pod(pod: &KubePod) -> Object {
             .creation_timestamp
             .as_ref()
             .map_or(0, |time| time.0.as_microsecond()),
+        labels: labels(&pod.metadata),
+        ports: spec
+            .into_iter()
+            .flat_map(|s| &s.containers)
+            .flat_map(|container| container.ports.iter().flatten())
+            .filter_map(|port| {
+                Some(NamedPort {
+                    name: port.name.clone()?,
+                    port: u16::try_from(port.container_port).ok()?,
+                    protocol: Protocol::parse(port.protocol.as_deref().unwrap_or("TCP"))?,
+                })
+            })
+            .collect(),
     })
+}
+
+fn labels(metadata: &ObjectMeta) -> Labels {
+    metadata.labels.clone().unwrap_or_default()
+}
+
+/// A namespace, by its labels.
+pub fn namespace(namespace: &KubeNamespace) -> Object {
+    Object::Namespace(Namespace {
+        name: namespace.metadata.name.clone().unwrap_or_default(),
+        labels: labels(&namespace.metadata),
+    })
+}
+
+/// A NetworkPolicy, its `policyTypes` resolved as the API defaults them: ingress always unless
+/// listed otherwise, egress when listed or when it has egress rules. What the API server would
+/// have refused (an address block that does not parse, a peer with no selector) matches nothing.
+pub fn network_policy(policy: &KubeNetworkPolicy) -> Object {
+    let spec = policy.spec.as_ref();
+    let ingress_rules = spec.and_then(|s| s.ingress.as_ref());
+    let egress_rules = spec.and_then(|s| s.egress.as_ref());
+    let (restricts_ingress, restricts_egress) = match spec.and_then(|s| s.policy_types.as_ref()) {
+        Some(types) => (
+            types.iter().any(|t| t == "Ingress"),
+            types.iter().any(|t| t == "Egress"),
+        ),
+        None => (true, egress_rules.is_some_and(|rules| !rules.is_empty())),
+    };
+    let ingress = restricts_ingress.then(|| {
+        ingress_rules
+            .into_iter()
+            .flatten()
+            .map(|rule| policy_rule(rule.from.as_deref(), rule.ports.as_deref()))
+            .collect()
+    });
+    let egress = restricts_egress.then(|| {
+        egress_rules
+            .into_iter()
+            .flatten()
+            .map(|rule| policy_rule(rule.to.as_deref(), rule.ports.as_deref()))
+            .collect()
+    });
+    Object::NetworkPolicy(NetworkPolicy {
+        key: key(&policy.metadata),
+        pod_selector: spec
+            .and_then(|s| s.pod_selector.as_ref())
+            .map(label_selector)
+            .unwrap_or_default(),
+        ingress,
+        egress,
+    })
+}
+
+fn policy_rule(peers: Option<&[NetworkPolicyPeer]>, ports: Option<&[NetworkPolicyPort]>) -> Rule {
+    Rule {
+        peers: peers.into_iter().flatten().map(policy_peer).collect(),
+        ports: ports.into_iter().flatten().map(policy_port).collect(),
+    }
+}
+
+fn policy_peer(peer: &NetworkPolicyPeer) -> Peer {
+    if let Some(block) = &peer.ip_block {
+        let cidr = block.cidr.parse();
+        let except: Result<Vec<_>, _> = block.except.iter().flatten().map(|e| e.parse()).collect();
+        return match (cidr, except) {
+            (Ok(cidr), Ok(except)) => Peer::Block { cidr, except },
+            _ => Peer::Invalid,
+        };
+    }
+    if peer.pod_selector.is_none() && peer.namespace_selector.is_none() {
+        return Peer::Invalid;
+    }
+    Peer::Pods {
+        pods: peer.pod_selector.as_ref().map(label_selector),
+        namespaces: peer.namespace_selector.as_ref().map(label_selector),
+    }
+}
+
+fn policy_port(port: &NetworkPolicyPort) -> PortRule {
+    PortRule {
+        // An unknown protocol cannot match a counted conversation; SCTP never does either.
+        protocol: Protocol::parse(port.protocol.as_deref().unwrap_or("TCP"))
+            .unwrap_or(Protocol::Sctp),
+        port: port.port.as_ref().map(|port| match port {
+            IntOrString::Int(number) => PortRef::Number(u16::try_from(*number).unwrap_or(0)),
+            IntOrString::String(name) => PortRef::Name(name.clone()),
+        }),
+        end_port: port.end_port.and_then(|end| u16::try_from(end).ok()),
+    }
+}
+
+/// A label selector; a requirement whose operator the API does not know (its server refuses
+/// them) becomes `In` no value, which nothing satisfies.
+fn label_selector(selector: &KubeLabelSelector) -> LabelSelector {
+    LabelSelector {
+        match_labels: selector.match_labels.clone().unwrap_or_default(),
+        match_expressions: selector
+            .match_expressions
+            .iter()
+            .flatten()
+            .map(|expression| match Operator::parse(&expression.operator) {
+                Some(operator) => Requirement {
+                    key: expression.key.clone(),
+                    operator,
+                    values: expression.values.clone().unwrap_or_default(),
+                },
+                None => Requirement {
+                    key: expression.key.clone(),
+                    operator: Operator::In,
+                    values: Vec::new(),
+                },
+            })
+            .collect(),
+    }
 }
 
 /// A node, by all its addresses (internal and external; host names are not addresses).

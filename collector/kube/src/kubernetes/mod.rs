@@ -1,11 +1,12 @@
 //! The Kubernetes source: one kube-rs watcher (list, then watch with bookmarks; a re-list when
 //! the watch expires; backoff while the API server is away) per resource the index needs —
-//! pods, nodes, services, ReplicaSets, Jobs, EndpointSlices — each feeding the shared index.
-//! Read-only `list`/`watch` on those six is all the RBAC it needs (`deploy/` grants exactly that).
+//! pods, nodes, services, ReplicaSets, Jobs, EndpointSlices, namespaces and NetworkPolicies —
+//! each feeding the shared index. Read-only `list`/`watch` on those eight is all the RBAC it
+//! needs (`deploy/` grants exactly that).
 //! Node agents run it when they follow the API themselves; the controller runs it once for the
 //! whole cluster and serves what it follows to them.
 
-mod convert;
+pub(crate) mod convert;
 
 use std::fmt::Debug;
 use std::path::Path;
@@ -14,8 +15,9 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt, watcher as watch_stream};
@@ -30,13 +32,15 @@ use crate::source::AuthType;
 
 /// The resources watched, as RBAC names them (API group, resource): each needs `list` and
 /// `watch`, and nothing else is asked for (`deploy/spider/files/k8s-attributes-rules.yaml`).
-pub const WATCHED: [(&str, &str); 6] = [
+pub const WATCHED: [(&str, &str); 8] = [
     ("", "pods"),
     ("", "nodes"),
     ("", "services"),
     ("apps", "replicasets"),
     ("batch", "jobs"),
     ("discovery.k8s.io", "endpointslices"),
+    ("", "namespaces"),
+    ("networking.k8s.io", "networkpolicies"),
 ];
 
 /// A client for the API server: the pod's service account, or a kubeconfig (`path`, else
@@ -114,10 +118,20 @@ pub fn follow(
             .clone()
             .run(Api::<Job>::all(client.clone()), all.clone(), convert::job),
     );
-    follower.spawn(follow.run(
-        Api::<EndpointSlice>::all(client),
-        all,
+    follower.spawn(follow.clone().run(
+        Api::<EndpointSlice>::all(client.clone()),
+        all.clone(),
         convert::endpoint_slice,
+    ));
+    follower.spawn(follow.clone().run(
+        Api::<Namespace>::all(client.clone()),
+        all.clone(),
+        convert::namespace,
+    ));
+    follower.spawn(follow.run(
+        Api::<NetworkPolicy>::all(client),
+        all,
+        convert::network_policy,
     ));
     follower
 }
@@ -173,7 +187,12 @@ mod tests {
     #[test]
     fn the_watched_resources_are_the_kinds_every_source_lists() {
         for ((_, plural), kind) in WATCHED.iter().zip(KINDS) {
-            assert_eq!(*plural, format!("{}s", kind.to_lowercase()));
+            let lower = kind.to_lowercase();
+            let expected = match lower.strip_suffix('y') {
+                Some(stem) => format!("{stem}ies"),
+                None => format!("{lower}s"),
+            };
+            assert_eq!(*plural, expected);
         }
         assert_eq!(WATCHED.len(), KINDS.len());
     }

@@ -19,7 +19,7 @@ async fn duckdb_and_pyarrow_read_every_dataset_with_its_values_and_partitions() 
 
     let found = python(&["pyarrow", root]);
     for (dataset, rows, files, version) in [
-        ("network_usage", 1000, 2, "2"),
+        ("network_usage", 1000, 2, "3"),
         ("packets", 1, 1, "2"),
         ("tcp_sessions", 1, 1, "2"),
         ("http", 1, 1, "2"),

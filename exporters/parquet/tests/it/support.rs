@@ -6,8 +6,8 @@ use std::path::Path;
 use serde_json::Value;
 use spider_collector::records::{
     Batch, CloseReason, Direction, EndpointClass, EndpointMeta, HostName, HttpTransaction,
-    NameSource, NetworkUsage, ObservedEnds, OwnerKind, Packet, SessionState, TcpSession, Timestamp,
-    Transport,
+    NameSource, NetworkUsage, ObservedEnds, OwnerKind, Packet, PolicyVerdict, SessionState,
+    TcpSession, Timestamp, Transport,
 };
 use spider_collector::telemetry::ComponentTelemetry;
 use spider_collector::{CreateContext, Exporter, Factory};
@@ -86,6 +86,8 @@ pub fn usage(n: u64) -> Vec<NetworkUsage> {
             service_port: (i % 2 == 0).then_some(53),
             service_namespace: (i % 2 == 0).then(|| "kube-system".to_owned()),
             service_name: (i % 2 == 0).then(|| "kube-dns".to_owned()),
+            policy: (i % 3 == 0).then_some(PolicyVerdict::Allowed),
+            policy_by: (i % 3 == 0).then(|| "kube-system/dns-from-anywhere".to_owned()),
         })
         .collect()
 }
