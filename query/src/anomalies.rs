@@ -9,12 +9,16 @@
 //!   `baseline` before the range (minutes with DNS traffic; none counts as 0).
 //! - **Excessive external traffic**: the same for the bytes a client exchanged with external
 //!   peers per minute, with `external_floor` and `external_factor`.
+//! - **Denied by policy**: an edge (leaf pair, server port, transport) with traffic in range that
+//!   the NetworkPolicies selecting its pods should have stopped, as enrichment judged each
+//!   record (`policy = denied`): the CNI does not enforce them, or they changed. It names the
+//!   policies that refuse it.
 //!
 //! Flags are computed from the counted usage rows (each conversation once), over the range and
 //! the baseline before it, with the range's filter and cluster; every flag carries the filter
 //! clause that selects its records.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use datafusion::arrow::array::Array;
@@ -22,7 +26,7 @@ use datafusion::functions_aggregate::expr_fn::{median, min, sum};
 use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::prelude::{DataFrame, SessionContext};
 use serde::Serialize;
-use spider_records::Workload;
+use spider_records::{PolicyVerdict, Workload};
 
 use crate::frame::{aggregate, counts, failed, floats, integers, strings, usage};
 use crate::leaf::Leaf;
@@ -102,6 +106,8 @@ spider_records::named_enum! {
         ExcessiveDns = "excessive_dns",
         /// A client's external bytes a minute far above its own past.
         ExcessiveExternal = "excessive_external",
+        /// An edge the NetworkPolicies should have stopped.
+        DeniedByPolicy = "denied_by_policy",
     }
 }
 
@@ -114,17 +120,18 @@ pub struct Anomaly {
     pub source: String,
     /// What the map calls it.
     pub source_label: String,
-    /// The server leaf, for a new edge.
+    /// The server leaf, for an edge.
     pub target: Option<String>,
     /// What the map calls it.
     pub target_label: Option<String>,
-    /// The server port, for a new edge.
+    /// The server port, for an edge.
     pub port: Option<u16>,
-    /// The transport, for a new edge.
+    /// The transport, for an edge.
     pub transport: Option<String>,
-    /// When: a new edge's first minute; an excess's busiest minute (microseconds).
+    /// When: an edge's first minute (in range, for a denied one); an excess's busiest minute
+    /// (microseconds).
     pub at: i64,
-    /// What was seen: a new edge's bytes in range; an excess's busiest minute.
+    /// What was seen: an edge's bytes in range; an excess's busiest minute.
     pub value: f64,
     /// What it is compared with: an excess's median minute over the baseline (0 for a new edge).
     pub baseline: f64,
@@ -132,6 +139,8 @@ pub struct Anomaly {
     pub select: Option<String>,
     /// The client's workload, when it is one: what a Whisperer can be attached to.
     pub workload: Option<Workload>,
+    /// For a denied edge, the policies that refuse it (`namespace/name`, comma-separated).
+    pub policies: Option<String>,
 }
 
 /// The answer: the flags, most recent first, and the thresholds they were found with.
@@ -169,6 +178,9 @@ pub async fn anomalies(
     let mut found = Vec::new();
     if wanted(AnomalyKind::NewEdge) {
         found.extend(new_edges(context, scope, filter, thresholds).await?);
+    }
+    if wanted(AnomalyKind::DeniedByPolicy) {
+        found.extend(denied_edges(context, scope, filter).await?);
     }
     for (kind, floor, factor) in [
         (
@@ -275,7 +287,80 @@ async fn new_edges(
             at: first,
             value: bytes as f64,
             baseline: 0.0,
+            policies: None,
         })
+        .collect())
+}
+
+/// Edges with records in range that policies deny, with the policies that refuse them.
+async fn denied_edges(
+    context: &SessionContext,
+    scope: Scope<'_>,
+    filter: Option<&str>,
+) -> Result<Vec<Anomaly>, QueryError> {
+    let frame = usage(context, scope, filter)
+        .await?
+        .filter(col("policy").eq(lit(PolicyVerdict::Denied.as_str())))
+        .map_err(failed)?;
+    let keys = vec![
+        leaf(context, &frame, "client")?.alias("source"),
+        leaf(context, &frame, "server")?.alias("target"),
+        col("server_port"),
+        col("transport"),
+        col("policy_by"),
+    ];
+    let measures = vec![
+        min(col("bucket_start")),
+        sum(col("bytes_to_server") + col("bytes_to_client")),
+    ];
+    type Edge = (String, String, u16, Option<String>);
+    let mut edges: BTreeMap<Edge, (i64, u64, BTreeSet<String>)> = BTreeMap::new();
+    for batch in &aggregate(frame, keys, measures).await? {
+        let (sources, targets) = (strings(batch.column(0)), strings(batch.column(1)));
+        let (ports, transports) = (counts(batch.column(2)), strings(batch.column(3)));
+        let (by, first, bytes) = (
+            strings(batch.column(4)),
+            integers(batch.column(5)),
+            counts(batch.column(6)),
+        );
+        for row in 0..batch.num_rows() {
+            let edge = (
+                sources[row].clone().unwrap_or_default(),
+                targets[row].clone().unwrap_or_default(),
+                ports[row] as u16,
+                transports[row].clone(),
+            );
+            let entry = edges.entry(edge).or_insert((i64::MAX, 0, BTreeSet::new()));
+            entry.0 = entry.0.min(first[row]);
+            entry.1 += bytes[row];
+            entry.2.extend(
+                by[row]
+                    .iter()
+                    .flat_map(|names| names.split(','))
+                    .map(str::to_owned),
+            );
+        }
+    }
+    Ok(edges
+        .into_iter()
+        .map(
+            |((source, target, port, transport), (first, bytes, by))| Anomaly {
+                kind: AnomalyKind::DeniedByPolicy,
+                select: edge_select(&source, &target, port, transport.as_deref())
+                    .map(|select| format!("{select} and policy = denied")),
+                workload: Leaf::parse(&source).workload(),
+                source_label: label(&source),
+                target_label: Some(label(&target)),
+                source,
+                target: Some(target),
+                port: Some(port),
+                transport,
+                at: first,
+                value: bytes as f64,
+                baseline: 0.0,
+                policies: (!by.is_empty()).then(|| by.into_iter().collect::<Vec<_>>().join(",")),
+            },
+        )
         .collect())
 }
 
@@ -399,6 +484,7 @@ async fn excesses(
                 at,
                 value: value as f64,
                 baseline: median,
+                policies: None,
             })
         })
         .collect();

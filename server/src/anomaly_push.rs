@@ -50,6 +50,9 @@ fn attributes(anomaly: &Anomaly) -> Vec<KeyValue> {
     if let Some(transport) = &anomaly.transport {
         attributes.push(KeyValue::new("network.transport", transport.clone()));
     }
+    if let Some(policies) = &anomaly.policies {
+        attributes.push(KeyValue::new("spider.anomaly.policies", policies.clone()));
+    }
     attributes
 }
 

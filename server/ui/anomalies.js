@@ -8,6 +8,7 @@ export const ANOMALY_TITLES = {
   new_edge: "New edge",
   excessive_dns: "Excessive DNS",
   excessive_external: "Excessive external traffic",
+  denied_by_policy: "Denied by policy",
 };
 
 /** One line about a flag, its ends by the map's labels. */
@@ -18,6 +19,9 @@ export function describeAnomaly(anomaly) {
     case "new_edge":
       return `${who} → ${anomaly.target_label} on ${anomaly.port}/${anomaly.transport}, first at ${at} UTC `
         + `(${bytes(anomaly.value)} in range)`;
+    case "denied_by_policy":
+      return `${who} → ${anomaly.target_label} on ${anomaly.port}/${anomaly.transport}, which ${anomaly.policies ?? "a NetworkPolicy"} `
+        + `should stop: ${bytes(anomaly.value)} since ${at} UTC`;
     case "excessive_dns":
       return `${who}: ${Math.round(anomaly.value).toLocaleString("en")} DNS queries in the minute of ${at} UTC `
         + `(usually ${Math.round(anomaly.baseline).toLocaleString("en")})`;
@@ -27,7 +31,7 @@ export function describeAnomaly(anomaly) {
   }
 }
 
-/** The map ids a list of flags marks: every flagged client, a new edge's server and the edge. */
+/** The map ids a list of flags marks: every flagged client, an edge's server and the edge. */
 export function markedIds(anomalies) {
   const ids = new Set();
   for (const anomaly of anomalies) {

@@ -232,6 +232,8 @@ mod tests {
             host_network: false,
             owner: None,
             created: 0,
+            labels: Default::default(),
+            ports: Vec::new(),
         })
     }
 

@@ -756,7 +756,8 @@ impl Cluster {
     }
 
     /// The cluster as a static inventory (the `k8s_attributes` processor's and the whisperer
-    /// receiver's `source: static`), the outside host named `outside_name`.
+    /// receiver's `source: static`), the outside host named `outside_name`; each workload's pods
+    /// are labelled `app: <workload>`, as the API server's objects are.
     pub fn inventory_yaml(&self, outside_name: &str) -> String {
         let mut yaml = String::from("nodes:\n");
         for node in &self.nodes {
@@ -776,8 +777,8 @@ impl Cluster {
         for workload in workloads {
             let _ = writeln!(
                 yaml,
-                "  - namespace: \"{}\"\n    kind: {}\n    name: \"{}\"\n    pods:",
-                workload.namespace, workload.kind, workload.name
+                "  - namespace: \"{}\"\n    kind: {}\n    name: \"{}\"\n    labels: {{ app: \"{}\" }}\n    pods:",
+                workload.namespace, workload.kind, workload.name, workload.name
             );
             for pod in self.pods.iter().filter(|p| &p.workload == workload) {
                 let ips: Vec<String> = pod.ips().iter().map(ToString::to_string).collect();

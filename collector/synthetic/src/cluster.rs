@@ -1,11 +1,19 @@
 //! A made-up Kubernetes cluster and its traffic, fully attributed: for demos, UI tests and query
 //! benchmarks (`spider generate`). Workloads depend on a few others (mostly in their namespace,
-//! some across, DNS and external APIs), so the map has the shape of a real application.
+//! some across, DNS and external APIs), so the map has the shape of a real application. Each
+//! record carries the verdict of the cluster's NetworkPolicies (none unless one is planted), as
+//! enrichment's own evaluation gives it; pods are labelled `app: <workload>`.
 
 use std::net::{IpAddr, Ipv4Addr};
 
 use spider_collector::records::{
     EndpointClass, EndpointMeta, NetworkUsage, OwnerKind, Timestamp, Transport,
+};
+use spider_kube::model::Key;
+use spider_kube::policy::model::PortRef;
+use spider_kube::policy::{
+    Conversation, LabelSelector, Labels, NetworkPolicy, Peer, PodEnd, Policies, PolicyEnd,
+    PortRule, Protocol, Rule,
 };
 
 use crate::generator::Random;
@@ -34,8 +42,32 @@ impl Shape {
 struct Endpoint {
     ip: IpAddr,
     meta: EndpointMeta,
+    labels: Labels,
     port: u16,
     transport: Transport,
+}
+
+impl Endpoint {
+    /// The end as NetworkPolicies see it.
+    fn policy_end(&self) -> PolicyEnd<'_> {
+        let pod = (self.meta.class == EndpointClass::Pod).then(|| PodEnd {
+            namespace: self.meta.namespace.as_deref().unwrap_or_default(),
+            labels: &self.labels,
+            namespace_labels: None,
+            ports: &[],
+            node: self.meta.node.as_deref(),
+        });
+        PolicyEnd {
+            ip: self.ip,
+            pod,
+            node: None,
+        }
+    }
+}
+
+/// The `app` label of a workload's pods.
+fn app_label(name: &str) -> Labels {
+    Labels::from([("app".to_owned(), name.to_owned())])
 }
 
 #[derive(Debug, Clone)]
@@ -44,9 +76,10 @@ struct Workload {
     depends_on: Vec<usize>,
 }
 
-/// The cluster: workloads with their pods and dependencies.
+/// The cluster: workloads with their pods and dependencies, and its NetworkPolicies.
 pub struct Cluster {
     workloads: Vec<Workload>,
+    policies: Policies,
     random: Random,
 }
 
@@ -89,6 +122,7 @@ impl Cluster {
                             class: EndpointClass::Pod,
                             dns_name: None,
                         },
+                        labels: app_label("coredns"),
                         port: 53,
                         transport: Transport::Udp,
                     }
@@ -105,6 +139,7 @@ impl Cluster {
                     dns_name: Some("api.payments.example".into()),
                     ..EndpointMeta::default()
                 },
+                labels: Labels::new(),
                 port: 443,
                 transport: Transport::Tcp,
             }],
@@ -140,6 +175,7 @@ impl Cluster {
                                 class: EndpointClass::Pod,
                                 dns_name: None,
                             },
+                            labels: app_label(&name),
                             port,
                             transport: Transport::Tcp,
                         }
@@ -169,13 +205,73 @@ impl Cluster {
                 }
             }
         }
-        Self { workloads, random }
+        Self {
+            workloads,
+            policies: Policies::default(),
+            random,
+        }
+    }
+
+    /// Plants a NetworkPolicy that [`Self::planted`]'s new edge breaks: the last workload takes
+    /// ingress on its own port only, from every pod and address, so its usual clients stay
+    /// allowed and the new edge on port 7443 is denied.
+    pub fn plant_policy(&mut self) {
+        let Some(last) = self.workloads.last().map(|w| &w.pods[0]) else {
+            return;
+        };
+        let (Some(namespace), Some(name)) = (&last.meta.namespace, &last.meta.owner_name) else {
+            return;
+        };
+        let anywhere = vec![
+            Peer::Pods {
+                pods: None,
+                namespaces: Some(LabelSelector::default()),
+            },
+            Peer::Block {
+                cidr: "0.0.0.0/0".parse().expect("a block"),
+                except: Vec::new(),
+            },
+        ];
+        self.policies.apply(NetworkPolicy {
+            key: Key::new(namespace, format!("{name}-on-{}", last.port)),
+            pod_selector: LabelSelector {
+                match_labels: app_label(name),
+                match_expressions: Vec::new(),
+            },
+            ingress: Some(vec![Rule {
+                peers: anywhere,
+                ports: vec![PortRule {
+                    protocol: Protocol::Tcp,
+                    port: Some(PortRef::Number(last.port)),
+                    end_port: None,
+                }],
+            }]),
+            egress: None,
+        });
+    }
+
+    /// A record's verdict and policies, as enrichment would set them.
+    fn judge(&self, record: &mut NetworkUsage, client: &Endpoint, server: &Endpoint) {
+        let verdict = self.policies.verdict(&Conversation {
+            client: client.policy_end(),
+            server: server.policy_end(),
+            port: record.server_port,
+            transport: record.transport,
+        });
+        record.policy = Some(verdict.verdict);
+        let by: Vec<String> = verdict
+            .by
+            .iter()
+            .map(|key| format!("{}/{}", key.namespace, key.name))
+            .collect();
+        record.policy_by = (!by.is_empty()).then(|| by.join(","));
     }
 
     /// What an anomaly detector should flag, at the end of a stretch ending at `end`: in the
     /// minute 5 minutes before it, the first application workload floods DNS (5,000 queries a
     /// pod) and the second sends 300 MiB to the external API; from 20 minutes before it, the
-    /// first calls the last workload on port 7443, an edge never seen before.
+    /// first calls the last workload on port 7443, an edge never seen before — and one the
+    /// policy of [`Self::plant_policy`], when planted, denies.
     pub fn planted(&self, end: Timestamp) -> Vec<NetworkUsage> {
         let minute = |before: i64| end.plus_micros(-before * 60_000_000);
         let record = |at: i64,
@@ -184,7 +280,7 @@ impl Cluster {
                       port: u16,
                       messages: u64,
                       bytes: u64| {
-            NetworkUsage {
+            let mut usage = NetworkUsage {
                 bucket_start: minute(at),
                 reporter: client.meta.node.clone().unwrap_or_default(),
                 client_ip: client.ip,
@@ -200,7 +296,9 @@ impl Cluster {
                 client: client.meta.clone(),
                 server: server.meta.clone(),
                 ..NetworkUsage::default()
-            }
+            };
+            self.judge(&mut usage, client, server);
+            usage
         };
         let (Some(first), Some(second), Some(last)) = (
             self.workloads.get(2),
@@ -241,7 +339,7 @@ impl Cluster {
                     };
                     let bytes_to_server = messages_to_server * (60 + self.random.below(900));
                     let bytes_to_client = messages_to_client * (60 + self.random.below(4000));
-                    records.push(NetworkUsage {
+                    let mut usage = NetworkUsage {
                         bucket_start,
                         reporter: format!(
                             "node-{}",
@@ -260,7 +358,9 @@ impl Cluster {
                         client: client.meta.clone(),
                         server: server.meta.clone(),
                         ..NetworkUsage::default()
-                    });
+                    };
+                    self.judge(&mut usage, client, &server);
+                    records.push(usage);
                 }
             }
         }

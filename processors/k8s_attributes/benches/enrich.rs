@@ -3,7 +3,8 @@
 //! the controller's store takes for the same cluster, and what one agent's (re)connection to the
 //! controller costs (the listing's bytes, its encoding, and its decoding into a fresh index);
 //! then records/s through the processor (both ends of usage records: mostly pods, some
-//! services, nodes and external addresses), on one core.
+//! services, nodes and external addresses, each judged against a NetworkPolicy per namespace),
+//! on one core.
 //!
 //! `cargo bench -p spider-processor-k8s-attributes --bench enrich [-- PODS]`
 
@@ -79,6 +80,8 @@ fn cluster(pods: usize) -> Vec<Object> {
                 name: format!("app-{w}-7d9f8c6b5"),
             }),
             created: 0,
+            labels: [("app".to_owned(), format!("app-{w}"))].into(),
+            ports: Vec::new(),
         }));
     }
     objects
@@ -270,7 +273,7 @@ fn inventory_yaml(pods: usize) -> String {
     yaml += "workloads:\n";
     for w in 0..pods / PODS_PER_WORKLOAD {
         yaml += &format!(
-            "  - namespace: team-{}\n    kind: Deployment\n    name: app-{w}\n    pods:\n",
+            "  - namespace: team-{}\n    kind: Deployment\n    name: app-{w}\n    labels: {{ app: app-{w} }}\n    pods:\n",
             w % 40
         );
         for p in w * PODS_PER_WORKLOAD..(w + 1) * PODS_PER_WORKLOAD {
@@ -287,6 +290,13 @@ fn inventory_yaml(pods: usize) -> String {
             "  - {{ namespace: team-{}, name: app-{w}, cluster_ips: [{}] }}\n",
             w % 40,
             service_ip(w)
+        );
+    }
+    // Each namespace takes ingress from its own pods only: every pod-to-pod record is judged.
+    yaml += "network_policies:\n";
+    for namespace in 0..40 {
+        yaml += &format!(
+            "  - metadata: {{ namespace: team-{namespace}, name: own-namespace }}\n    spec: {{ podSelector: {{}}, ingress: [{{ from: [{{ podSelector: {{}} }}] }}] }}\n"
         );
     }
     yaml

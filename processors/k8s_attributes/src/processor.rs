@@ -158,6 +158,29 @@ impl K8sAttributesProcessor {
                     r.service_namespace = found.namespace;
                     r.service_name = found.owner_name;
                 }
+                // A verdict only for ends known to be pods, nodes or outside: an unattributed
+                // in-cluster address could be a pod that policies select.
+                let known =
+                    |class| !matches!(class, EndpointClass::Unknown | EndpointClass::Service);
+                if known(r.client.class)
+                    && known(r.server.class)
+                    && let Some(verdict) = index.policy_verdict(
+                        (r.client_ip, r.server_ip),
+                        (r.server_port, r.transport),
+                        at,
+                        now,
+                    )
+                {
+                    r.policy = Some(verdict.verdict);
+                    r.policy_by = (!verdict.by.is_empty()).then(|| {
+                        let names: Vec<String> = verdict
+                            .by
+                            .iter()
+                            .map(|key| format!("{}/{}", key.namespace, key.name))
+                            .collect();
+                        names.join(",")
+                    });
+                }
             }),
             Batch::Packets(records) => records.iter_mut().for_each(|r| {
                 let at = exact(r.time());

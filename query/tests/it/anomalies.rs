@@ -1,11 +1,12 @@
-//! Anomalies on planted data: a week of steady traffic, then in the last hour a CronJob that
-//! floods DNS, a workload whose external traffic jumps, and a new cross-namespace edge. The
-//! flags find exactly those, and nothing in the steady rest.
+//! Anomalies on planted data: a week of steady traffic, one edge of which a NetworkPolicy
+//! denies all along, then in the last hour a CronJob that floods DNS, a workload whose external
+//! traffic jumps, and a new cross-namespace edge. The flags find exactly those, and nothing in
+//! the steady rest.
 
 use std::net::IpAddr;
 
 use spider_collector::records::{
-    EndpointClass, EndpointMeta, NetworkUsage, OwnerKind, Timestamp, Transport,
+    EndpointClass, EndpointMeta, NetworkUsage, OwnerKind, PolicyVerdict, Timestamp, Transport,
 };
 use spider_query::anomalies::{AnomalyKind, Thresholds, anomalies};
 use spider_query::map::{View, map};
@@ -123,6 +124,17 @@ fn steady(hours: i64) -> Vec<NetworkUsage> {
             ),
             (report(), dns(), 400, 10),
             (
+                report(),
+                (
+                    API,
+                    workload("shop", OwnerKind::Deployment, "api"),
+                    8080,
+                    Transport::Tcp,
+                ),
+                3_000,
+                3,
+            ),
+            (
                 api(),
                 (
                     PARTNER,
@@ -147,7 +159,19 @@ fn steady(hours: i64) -> Vec<NetworkUsage> {
             );
         }
     }
+    records.iter_mut().for_each(judge);
     records
+}
+
+/// The verdicts of one policy, `shop/api-from-web`: api takes web only.
+fn judge(record: &mut NetworkUsage) {
+    let (client, server) = (record.client_ip.to_string(), record.server_ip.to_string());
+    record.policy = Some(match (client.as_str(), server.as_str()) {
+        (WEB, API) => PolicyVerdict::Allowed,
+        (_, API) => PolicyVerdict::Denied,
+        _ => PolicyVerdict::Unrestricted,
+    });
+    record.policy_by = (server == API).then(|| "shop/api-from-web".to_owned());
 }
 
 /// What the last hour adds: the flood, the jump and the new edge.
@@ -248,13 +272,27 @@ async fn the_planted_anomalies_are_found_and_nothing_else() {
                 4_000.0,
                 0.0
             ),
+            (
+                AnomalyKind::DeniedByPolicy,
+                "w|batch|CronJob|report",
+                Some("w|shop|Deployment|api"),
+                END - HOUR + 120,
+                3_000.0,
+                0.0
+            ),
         ],
-        "exactly the planted three, most recent first"
+        "exactly the planted four, most recent first"
     );
     let edge = &found.anomalies[2];
     assert_eq!(
         (edge.port, edge.transport.as_deref()),
         (Some(8443), Some("tcp"))
+    );
+    let denied = &found.anomalies[3];
+    assert_eq!(
+        (denied.port, denied.policies.as_deref()),
+        (Some(8080), Some("shop/api-from-web")),
+        "the denied edge names the policy that refuses it"
     );
 
     // Each flag's clause selects its own records.
@@ -274,6 +312,7 @@ async fn the_planted_anomalies_are_found_and_nothing_else() {
             // The flood's minute and the steady minute of the range's hour.
             AnomalyKind::ExcessiveDns => assert_eq!(bytes, 200_000 + 400, "{clause}"),
             AnomalyKind::ExcessiveExternal => assert_eq!(bytes, 201 * MIB, "{clause}"),
+            AnomalyKind::DeniedByPolicy => assert_eq!(bytes, 3_000, "{clause}"),
         }
     }
 
@@ -323,7 +362,7 @@ async fn the_planted_anomalies_are_found_and_nothing_else() {
     .unwrap();
     assert!(none.anomalies.is_empty(), "5,000 is not 1,000 × 10");
 
-    // A filter narrows what is compared: outside the shop namespace, no new edge.
+    // A filter narrows what is compared: the batch namespace's clients made no new edge.
     let filtered = anomalies(
         &context,
         last_hour(),
@@ -334,7 +373,10 @@ async fn the_planted_anomalies_are_found_and_nothing_else() {
     .await
     .unwrap();
     let kinds: Vec<AnomalyKind> = filtered.anomalies.iter().map(|a| a.kind).collect();
-    assert_eq!(kinds, vec![AnomalyKind::ExcessiveDns]);
+    assert_eq!(
+        kinds,
+        vec![AnomalyKind::ExcessiveDns, AnomalyKind::DeniedByPolicy]
+    );
 }
 
 #[tokio::test]

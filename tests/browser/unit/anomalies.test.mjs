@@ -15,6 +15,10 @@ test("each kind of flag is said in its own words, with its numbers", () => {
   assert.equal(describeAnomaly({ kind: "excessive_external", source: "w|shop|Deployment|web", source_label: "web", at,
     value: 3e8, baseline: 1.5e6 }),
     "web: 300.0 MB with external peers in the minute of 11-21 05:30 UTC (usually 1.5 MB)");
+  assert.equal(describeAnomaly({ kind: "denied_by_policy", source: "w|batch|CronJob|report", source_label: "report",
+    target: "w|shop|Deployment|api", target_label: "api", port: 8080, transport: "tcp", at, value: 12000, baseline: 0,
+    policies: "shop/api-from-web" }),
+  "report → api on 8080/tcp, which shop/api-from-web should stop: 12.0 kB since 11-21 05:30 UTC");
 });
 
 test("a new edge marks both ends and the edge; an excess marks its client", () => {

@@ -6,10 +6,22 @@ use serde_json::Value;
 
 use crate::kube_api;
 
-/// The cluster as the API server holds it: nodes, pods with their owners (ReplicaSets for
-/// Deployments), Services and their EndpointSlices.
+/// The cluster as the API server holds it: nodes, namespaces, pods with their owners
+/// (ReplicaSets for Deployments) and an `app` label of their workload's name, Services and their
+/// EndpointSlices.
 pub fn objects(cluster: &Cluster) -> Vec<Value> {
     let mut objects = Vec::new();
+    let namespaces: std::collections::BTreeSet<&str> = cluster
+        .pods
+        .iter()
+        .map(|pod| pod.workload.namespace.as_str())
+        .chain(cluster.services.iter().map(|s| s.namespace.as_str()))
+        .collect();
+    objects.extend(
+        namespaces
+            .into_iter()
+            .map(|name| kube_api::namespace(name, &[])),
+    );
     for node in &cluster.nodes {
         objects.push(kube_api::node(&node.name, &[&node.ip.to_string()]));
     }
@@ -29,7 +41,7 @@ pub fn objects(cluster: &Cluster) -> Vec<Value> {
             kind => Some((kind.to_owned(), w.name.clone())),
         };
         let ips: Vec<String> = pod.ips().iter().map(ToString::to_string).collect();
-        objects.push(kube_api::pod(
+        let listed = kube_api::pod(
             &w.namespace,
             &pod.name,
             &cluster.nodes[pod.node].name,
@@ -38,7 +50,8 @@ pub fn objects(cluster: &Cluster) -> Vec<Value> {
                 .as_ref()
                 .map(|(kind, name)| (kind.as_str(), name.as_str())),
             pod.netns.is_none(),
-        ));
+        );
+        objects.push(kube_api::labelled(listed, &[("app", &w.name)]));
     }
     for service in &cluster.services {
         objects.push(kube_api::service(

@@ -45,7 +45,8 @@ pub struct GenerateArgs {
     #[arg(long, default_value = spider_collector::DEFAULT_CLUSTER, value_parser = super::cluster_arg)]
     pub cluster: String,
     /// Adds what `GET /api/anomalies` should flag at the end: a workload flooding DNS, one
-    /// sending hundreds of MiB out, and an edge never seen before.
+    /// sending hundreds of MiB out, and an edge never seen before that a NetworkPolicy (planted
+    /// for the whole stretch) denies.
     #[arg(long)]
     pub plant_anomalies: bool,
 }
@@ -77,6 +78,9 @@ pub(super) async fn write_usage(
         .map_err(|e| e.to_string())?;
     parquet.start().await.map_err(|e| e.to_string())?;
     let mut generated = Cluster::new(shape, seed);
+    if plant_anomalies {
+        generated.plant_policy();
+    }
     let minutes = i64::from(hours) * 60;
     let mut rows = 0;
     for minute in (1..=minutes).rev() {

@@ -62,7 +62,7 @@ fn through(controller: &Controller) -> K8sAttributesConfig {
 async fn open_watches_settle(api: &FakeApi, expected: usize) {
     let deadline = Instant::now() + Duration::from_secs(20);
     let open = || Resource::ALL.map(|resource| api.open_watches(resource));
-    while open() != [expected; 6] {
+    while open() != [expected; Resource::ALL.len()] {
         assert!(
             Instant::now() < deadline,
             "watches open per resource: {:?}, expected {expected} each",
@@ -71,7 +71,11 @@ async fn open_watches_settle(api: &FakeApi, expected: usize) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(open(), [expected; 6], "watches open per resource");
+    assert_eq!(
+        open(),
+        [expected; Resource::ALL.len()],
+        "watches open per resource"
+    );
 }
 
 /// Both ends of one record per address pair that the cluster knows in a different way: pods

@@ -30,6 +30,8 @@ fn pod(namespace: &str, name: &str, ips: &[&str], owned_by: Option<Owner>, creat
         host_network: false,
         owner: owned_by,
         created,
+        labels: Default::default(),
+        ports: Vec::new(),
     }
 }
 

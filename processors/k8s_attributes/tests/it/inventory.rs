@@ -200,6 +200,22 @@ fn bad_inventories_are_refused_by_path() {
             "invalid IP address syntax",
         ),
         ("pods: []", "unknown field `pods`"),
+        (
+            "network_policies: [{metadata: {namespace: a, name: b}, spec: {ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/33}}]}]}}]",
+            "network policy a/b: a peer needs a podSelector, a namespaceSelector or an ipBlock",
+        ),
+        (
+            "network_policies: [{metadata: {namespace: a, name: b}, spec: {egress: [{to: [{}]}]}}]",
+            "network policy a/b: a peer needs",
+        ),
+        (
+            "network_policies: [{spec: {podSelector: {}}}]",
+            "network_policies[0]: metadata.name is missing",
+        ),
+        (
+            "network_policies: [{kind: Pod, metadata: {name: b}}]",
+            "invalid value: string \"Pod\", expected NetworkPolicy",
+        ),
     ];
     for (text, expected) in cases {
         let errors = config_with(text).validate();

@@ -85,7 +85,7 @@ pub(crate) async fn eventually(
     }
 }
 
-fn kubectl(api: &FakeApi, args: &[&str]) -> String {
+pub(crate) fn kubectl(api: &FakeApi, args: &[&str]) -> String {
     let kubeconfig = spider_testkit::scratch("kubectl").join("config");
     api.write_kubeconfig(&kubeconfig);
     let output = Command::new("kubectl")

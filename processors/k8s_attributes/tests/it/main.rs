@@ -6,4 +6,5 @@ mod controller;
 mod index;
 mod inventory;
 mod kubernetes;
+mod policies;
 mod support;

@@ -1,8 +1,8 @@
 //! A fake Kubernetes API server, for tests (no real one can be installed here).
 //!
 //! It keeps objects as JSON with a cluster-wide resourceVersion and answers what watchers and
-//! kubectl ask: discovery (`/api`, `/apis`, the v1, apps/v1, batch/v1 and discovery.k8s.io/v1
-//! resource lists, `/version`), get, list (with `resourceVersion`; list items without
+//! kubectl ask: discovery (`/api`, `/apis`, the v1, apps/v1, batch/v1, discovery.k8s.io/v1 and
+//! networking.k8s.io/v1 resource lists, `/version`), get, list (with `resourceVersion`; list items without
 //! kind/apiVersion, as the real server sends them) and watch (history after the given version,
 //! then live changes, `BOOKMARK`s when asked, `timeoutSeconds`). A watch from a version older
 //! than the history is answered as the real server does: HTTP 200 and one `ERROR` event with a
@@ -21,7 +21,9 @@ mod objects;
 mod routes;
 mod store;
 
-pub use objects::{endpoint_slice, job, node, pod, replica_set, service};
+pub use objects::{
+    endpoint_slice, job, labelled, namespace, network_policy, node, pod, replica_set, service,
+};
 pub use store::Resource;
 
 use std::net::SocketAddr;

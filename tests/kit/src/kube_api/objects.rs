@@ -126,3 +126,39 @@ pub fn endpoint_slice(namespace: &str, name: &str, service: &str, addresses: &[&
         "ports": [{"port": 443, "protocol": "TCP"}],
     })
 }
+
+/// A namespace with `labels`, and the name label the API server adds to every namespace.
+pub fn namespace(name: &str, labels: &[(&str, &str)]) -> Value {
+    let mut listed: serde_json::Map<String, Value> = labels
+        .iter()
+        .map(|(key, value)| ((*key).to_owned(), json!(value)))
+        .collect();
+    listed.insert("kubernetes.io/metadata.name".into(), json!(name));
+    json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": listed},
+        "spec": {"finalizers": ["kubernetes"]},
+        "status": {"phase": "Active"},
+    })
+}
+
+/// A NetworkPolicy with `spec` as the API takes it.
+pub fn network_policy(namespace: &str, name: &str, spec: Value) -> Value {
+    json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    })
+}
+
+/// `object` with `labels` on its metadata.
+pub fn labelled(mut object: Value, labels: &[(&str, &str)]) -> Value {
+    let listed: serde_json::Map<String, Value> = labels
+        .iter()
+        .map(|(key, value)| ((*key).to_owned(), json!(value)))
+        .collect();
+    object["metadata"]["labels"] = Value::Object(listed);
+    object
+}

@@ -74,7 +74,15 @@ async fn api_versions() -> Response {
 }
 
 async fn api_groups() -> Response {
-    let groups: Vec<Value> = ["apps/v1", "batch/v1", "discovery.k8s.io/v1"]
+    // Every named group the fake serves a resource of (the core group is `/api`'s).
+    let mut named: Vec<&str> = Resource::ALL
+        .iter()
+        .map(|resource| resource.describe().0)
+        .filter(|gv| gv.contains('/'))
+        .collect();
+    named.sort_unstable();
+    named.dedup();
+    let groups: Vec<Value> = named
         .iter()
         .map(|gv| {
             let (group, version) = gv.split_once('/').expect("group/version");

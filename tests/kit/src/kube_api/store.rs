@@ -20,17 +20,23 @@ pub enum Resource {
     Jobs,
     /// discovery.k8s.io/v1 endpointslices.
     EndpointSlices,
+    /// v1 namespaces.
+    Namespaces,
+    /// networking.k8s.io/v1 networkpolicies.
+    NetworkPolicies,
 }
 
 impl Resource {
     /// Every resource.
-    pub const ALL: [Resource; 6] = [
+    pub const ALL: [Resource; 8] = [
         Resource::Pods,
         Resource::Nodes,
         Resource::Services,
         Resource::ReplicaSets,
         Resource::Jobs,
         Resource::EndpointSlices,
+        Resource::Namespaces,
+        Resource::NetworkPolicies,
     ];
 
     /// (group/version, plural, kind, namespaced).
@@ -45,6 +51,13 @@ impl Resource {
                 "discovery.k8s.io/v1",
                 "endpointslices",
                 "EndpointSlice",
+                true,
+            ),
+            Resource::Namespaces => ("v1", "namespaces", "Namespace", false),
+            Resource::NetworkPolicies => (
+                "networking.k8s.io/v1",
+                "networkpolicies",
+                "NetworkPolicy",
                 true,
             ),
         }

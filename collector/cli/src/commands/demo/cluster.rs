@@ -32,6 +32,25 @@ const SUBNET: u32 = 47;
 /// The host outside: the users' side of the internet, and a partner's API by its DNS name.
 const INTERNET: &str = "internet";
 const PARTNER: &str = "partner.example.com";
+/// The shop's NetworkPolicies, in the inventory as manifests: api takes web and the monitoring
+/// namespace, db takes api. No CNI enforces them here, so the batch report's calls to api show as
+/// denied by policy.
+const POLICIES: &str = "network_policies:
+  - metadata: { namespace: shop, name: api-from-web-and-monitoring }
+    spec:
+      podSelector: { matchLabels: { app: api } }
+      ingress:
+        - from: [{ podSelector: { matchLabels: { app: web } } }]
+          ports: [{ port: 8080 }]
+        - from: [{ namespaceSelector: { matchLabels: { kubernetes.io/metadata.name: monitoring } } }]
+          ports: [{ port: 8080 }]
+  - metadata: { namespace: shop, name: db-from-api }
+    spec:
+      podSelector: { matchLabels: { app: db } }
+      ingress:
+        - from: [{ podSelector: { matchLabels: { app: api } } }]
+          ports: [{ port: 5432 }]
+";
 /// The web tier, whose capture the demo requests as it starts.
 const WEB: (&str, &str, &str) = ("shop", "Deployment", "web");
 /// The workloads' program.
@@ -66,7 +85,8 @@ pub(super) async fn run(
         .await
         .context("building the demo cluster")??;
     let inventory = spider_dir.join("inventory.yaml");
-    std::fs::write(&inventory, living.cluster.inventory_yaml(INTERNET))
+    let described = format!("{}{POLICIES}", living.cluster.inventory_yaml(INTERNET));
+    std::fs::write(&inventory, described)
         .with_context(|| format!("cannot write {}", inventory.display()))?;
     let (listener, app, address) = bind_ui(
         args,
