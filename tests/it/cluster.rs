@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use spider_testkit::cluster::{Cluster, Workload, cluster_cidrs, objects};
-use spider_testkit::kube_api::FakeApi;
+use spider_testkit::kube_api::{self, FakeApi};
 use spider_testkit::netns::{finished, started};
 use spider_testkit::otlp_peer::Peer;
 use spider_testkit::python_script;
@@ -230,6 +230,16 @@ async fn every_kind_of_cluster_conversation_is_counted_once_on_map_stats_and_otl
     for object in objects(&cluster) {
         api_server.apply(object);
     }
+    // api takes web on 7777 only; no CNI enforces it here, so what else reaches api is denied.
+    api_server.apply(kube_api::network_policy(
+        "shop",
+        "api-from-web",
+        json!({
+            "podSelector": {"matchLabels": {"app": "api"}},
+            "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "web"}}}],
+                         "ports": [{"protocol": "TCP", "port": 7777}]}],
+        }),
+    ));
     let dir = scratch("cluster");
     let kubeconfig = dir.join("kubeconfig");
     api_server.write_kubeconfig(&kubeconfig);
@@ -476,6 +486,32 @@ async fn every_kind_of_cluster_conversation_is_counted_once_on_map_stats_and_otl
         strays,
         json!([{"n": 0}]),
         "no record keyed by a ClusterIP, none with port 0"
+    );
+    // Policies are judged after the Service translation (web reaches api's 7777 through both
+    // Services), by every agent alike, and an outside client or another node's host is no pod.
+    let verdicts = sql(
+        "SELECT DISTINCT client_class, coalesce(client_owner_name, '') AS client, \
+         server_owner_name AS server, server_port, policy, coalesce(policy_by, '') AS policy_by \
+         FROM network_usage_reports ORDER BY server, server_port, client"
+            .into(),
+    )
+    .await;
+    let verdict = |class: &str, client: &str, server: &str, port: u16, policy: &str| {
+        let by = if policy == "unrestricted" { "" } else { "shop/api-from-web" };
+        json!({"client_class": class, "client": client, "server": server, "server_port": port,
+               "policy": policy, "policy_by": by})
+    };
+    assert_eq!(
+        verdicts,
+        json!([
+            verdict("external", "", "api", 7777, "denied"),
+            verdict("pod", "web", "api", 7777, "allowed"),
+            verdict("pod", "web", "api", 7778, "denied"),
+            verdict("node", "node-1", "api", 7779, "denied"),
+            verdict("pod", "web", "cache", 6379, "unrestricted"),
+            verdict("pod", "web", "coredns", 53, "unrestricted"),
+        ]),
+        "each conversation's NetworkPolicy verdict"
     );
     let same_node = sql(format!(
         "SELECT reporter, observed FROM network_usage_reports WHERE client_ip = '{web_ip}' AND server_ip = '{cache_ip}'"

@@ -288,7 +288,7 @@ async fn the_query_service_pushes_its_anomaly_flags_as_an_otlp_gauge() {
             )
         })
         .collect();
-    assert_eq!(expected.len(), 4, "the planted flags: {answer}");
+    assert_eq!(expected.len(), 5, "the planted flags: {answer}");
 
     // A push after the first evaluation carries one point a flag, value 1, named by kind and ends.
     let deadline = Instant::now() + Duration::from_secs(20);

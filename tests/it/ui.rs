@@ -169,7 +169,13 @@ async fn the_anomalies_panel_lists_marks_and_shows_what_the_api_flags() {
     let kinds: BTreeSet<&str> = flags.iter().map(|f| f["kind"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
-        ["excessive_dns", "excessive_external", "new_edge"].into(),
+        [
+            "denied_by_policy",
+            "excessive_dns",
+            "excessive_external",
+            "new_edge"
+        ]
+        .into(),
         "what was planted: {flags:?}"
     );
     let seen = browse(&format!("http://{listen}"), "anomalies");
@@ -197,7 +203,7 @@ async fn the_anomalies_panel_lists_marks_and_shows_what_the_api_flags() {
         );
         if let Some(target) = flag["target"].as_str() {
             let edge = format!("{}→{target}", flag["source"].as_str().unwrap());
-            assert!(marked.contains(&edge), "the new edge {edge} is marked");
+            assert!(marked.contains(&edge), "the flagged edge {edge} is marked");
         }
     }
     let only: BTreeSet<String> = seen["only"]["shown"]

@@ -13,7 +13,7 @@ use spider_query::map::{View, map};
 use spider_query::open;
 use spider_query::range::{Scope, TimeRange};
 
-use crate::support::{scratch, write_records};
+use crate::support::{duckdb, scratch, write_records};
 
 /// The end of the range: 2026-11-21T06:00Z.
 const END: i64 = 1_795_240_800;
@@ -448,4 +448,44 @@ async fn thresholds_out_of_bounds_are_refused() {
             "{thresholds:?}"
         );
     }
+}
+
+/// Usage files written before the policy columns (schema version 2) read them as null beside new
+/// ones: their rows count on the map, and are never flagged as denied.
+#[tokio::test]
+async fn usage_files_from_before_the_policy_columns_still_read() {
+    let dir = scratch("policy-v2");
+    write_records(&dir, steady(1)).await;
+    let hour = dir.join("network_usage/cluster=default/date=2026-11-21/hour=05");
+    let old = hour.join("node-9-1-1795237320000-000001.parquet");
+    duckdb(
+        &dir,
+        &[&format!(
+            "COPY (SELECT * EXCLUDE (policy, policy_by, cluster, date, hour) \
+             REPLACE ('node-9' AS reporter) FROM network_usage) TO '{}' (FORMAT parquet)",
+            old.display()
+        )],
+    );
+    assert!(old.is_file());
+    let context = open(&dir).unwrap();
+    let logical = map(&context, View::Logical, last_hour(), None, 0, 100)
+        .await
+        .unwrap();
+    let report_to_api = logical
+        .edges
+        .iter()
+        .find(|e| e.source == "w|batch|CronJob|report" && e.target == "w|shop|Deployment|api")
+        .expect("report → api");
+    assert_eq!(report_to_api.bytes, 2 * 3_000, "both files' rows count");
+    let found = anomalies(
+        &context,
+        last_hour(),
+        None,
+        &[AnomalyKind::DeniedByPolicy],
+        Thresholds::default(),
+    )
+    .await
+    .unwrap();
+    let values: Vec<f64> = found.anomalies.iter().map(|a| a.value).collect();
+    assert_eq!(values, vec![3_000.0], "only the judged rows are denied");
 }
