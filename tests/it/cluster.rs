@@ -497,7 +497,11 @@ async fn every_kind_of_cluster_conversation_is_counted_once_on_map_stats_and_otl
     )
     .await;
     let verdict = |class: &str, client: &str, server: &str, port: u16, policy: &str| {
-        let by = if policy == "unrestricted" { "" } else { "shop/api-from-web" };
+        let by = if policy == "unrestricted" {
+            ""
+        } else {
+            "shop/api-from-web"
+        };
         json!({"client_class": class, "client": client, "server": server, "server_port": port,
                "policy": policy, "policy_by": by})
     };

@@ -49,6 +49,9 @@ pub enum Dimension {
     Address,
     /// `destination.port`.
     Port,
+    /// `spider.network.policy`: the NetworkPolicies' verdict (`allowed`, `denied`,
+    /// `unrestricted`), when enrichment could tell it.
+    Policy,
 }
 
 /// TLS settings (used with `https://` endpoints).

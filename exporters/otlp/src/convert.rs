@@ -341,6 +341,14 @@ fn series_key(record: &NetworkUsage, dimensions: &[Dimension]) -> SeriesKey {
                 "destination.port",
                 Attribute::Int(i64::from(record.server_port)),
             )),
+            Dimension::Policy => {
+                if let Some(verdict) = record.policy {
+                    attributes.push((
+                        "spider.network.policy",
+                        Attribute::Text(verdict.as_str().to_owned()),
+                    ));
+                }
+            }
             _ => {
                 for (side, meta) in ends {
                     end_attributes(side, meta, *dimension, &mut attributes);
@@ -403,6 +411,6 @@ fn end_attributes(
             ),
             Some(meta.class.as_str()),
         ),
-        Dimension::Address | Dimension::Port => {}
+        Dimension::Address | Dimension::Port | Dimension::Policy => {}
     }
 }

@@ -14,7 +14,15 @@ use crate::model::Object;
 use crate::policy::{Conversation, Labels, NamedPort, PodEnd, Policies, PolicyEnd, Protocol};
 
 /// A pod of the test cluster: name, namespace, labels, IP, node.
-const PODS: [(&str, &str, &[(&str, &str)], &str, &str); 7] = [
+type TestPod = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+    &'static str,
+);
+
+const PODS: [TestPod; 7] = [
     ("db", "default", &[("role", "db")], "10.244.0.10", "node-a"),
     (
         "frontend",

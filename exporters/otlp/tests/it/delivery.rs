@@ -7,7 +7,7 @@ use std::process::Command;
 use spider_collector::ExportError;
 use spider_collector::conformance;
 use spider_collector::records::{
-    Batch, EndpointMeta, NetworkUsage, ObservedEnds, OwnerKind, Timestamp, Transport,
+    Batch, EndpointMeta, NetworkUsage, ObservedEnds, OwnerKind, PolicyVerdict, Timestamp, Transport,
 };
 use spider_exporter_otlp::{
     Dimension, OTLP_EXPORTER, OtlpConfig, Protocol, Temporality, TlsSettings,
@@ -44,6 +44,7 @@ fn records() -> Vec<NetworkUsage> {
         packets_to_client: 5,
         client: meta("shop", OwnerKind::Deployment, "cart"),
         server: meta("payments", OwnerKind::StatefulSet, "db"),
+        policy: Some(PolicyVerdict::Denied),
         ..NetworkUsage::default()
     };
     let db_again = NetworkUsage {
@@ -69,6 +70,8 @@ fn records() -> Vec<NetworkUsage> {
         packets_to_client: 0,
         client: EndpointMeta::default(),
         server: EndpointMeta::default(),
+        // No verdict: the attribute is left out.
+        policy: None,
         ..db.clone()
     };
     // The db server's own agent reported the same conversation: the client's agent counts it
@@ -92,6 +95,7 @@ fn config(peer: &Peer, protocol: Protocol, temporality: Temporality) -> OtlpConf
             Dimension::Namespace,
             Dimension::Owner,
             Dimension::Port,
+            Dimension::Policy,
         ]),
         resource: [("k8s.cluster.name".to_owned(), "prod".to_owned())].into(),
         ..OtlpConfig::default()
@@ -165,6 +169,7 @@ async fn grpc_and_http_carry_exact_names_attributes_and_values() {
             ("destination.k8s.owner.name", "db"),
             ("destination.k8s.owner.type", "StatefulSet"),
             ("destination.port", "5432"),
+            ("spider.network.policy", "denied"),
             ("network.io.direction", "transmit"),
         ]
         .into_iter()
@@ -249,6 +254,10 @@ async fn grpc_and_http_carry_exact_names_attributes_and_values() {
                 .contains_key("source.k8s.namespace.name"),
             "unknown metadata is left out"
         );
+        assert!(
+            !dns_point.attributes.contains_key("spider.network.policy"),
+            "so is an unknown verdict"
+        );
         otlp.shutdown().await.unwrap();
     }
 }
@@ -305,6 +314,7 @@ async fn rejected_credentials_are_permanent_and_unavailability_retryable_without
         let points = points(&busy.wait_for(1));
         let transmit = [
             ("destination.port", "5432"),
+            ("spider.network.policy", "denied"),
             ("network.io.direction", "transmit"),
         ];
         assert_eq!(
