@@ -274,22 +274,34 @@ async fn new_edges(
     Ok(edges
         .into_iter()
         .filter(|(.., first, _)| *first >= flagged_after && *first < scope.range.to)
-        .map(|(source, target, port, transport, first, bytes)| Anomaly {
-            kind: AnomalyKind::NewEdge,
-            select: edge_select(&source, &target, port, transport.as_deref()),
-            workload: Leaf::parse(&source).workload(),
-            source_label: label(&source),
-            target_label: Some(label(&target)),
-            source,
-            target: Some(target),
-            port: Some(port),
-            transport,
-            at: first,
-            value: bytes as f64,
-            baseline: 0.0,
-            policies: None,
+        .map(|(source, target, port, transport, first, bytes)| {
+            let edge = (source, target, port, transport);
+            edge_anomaly(AnomalyKind::NewEdge, edge, first, bytes)
         })
         .collect())
+}
+
+/// An edge: client and server leaves, server port, transport.
+type Edge = (String, String, u16, Option<String>);
+
+/// The flag of `kind` on `edge`, first seen at `at`, with its bytes in range.
+fn edge_anomaly(kind: AnomalyKind, edge: Edge, at: i64, bytes: u64) -> Anomaly {
+    let (source, target, port, transport) = edge;
+    Anomaly {
+        kind,
+        select: edge_select(&source, &target, port, transport.as_deref()),
+        workload: Leaf::parse(&source).workload(),
+        source_label: label(&source),
+        target_label: Some(label(&target)),
+        source,
+        target: Some(target),
+        port: Some(port),
+        transport,
+        at,
+        value: bytes as f64,
+        baseline: 0.0,
+        policies: None,
+    }
 }
 
 /// Edges with records in range that policies deny, with the policies that refuse them.
@@ -313,7 +325,6 @@ async fn denied_edges(
         min(col("bucket_start")),
         sum(col("bytes_to_server") + col("bytes_to_client")),
     ];
-    type Edge = (String, String, u16, Option<String>);
     let mut edges: BTreeMap<Edge, (i64, u64, BTreeSet<String>)> = BTreeMap::new();
     for batch in &aggregate(frame, keys, measures).await? {
         let (sources, targets) = (strings(batch.column(0)), strings(batch.column(1)));
@@ -343,24 +354,14 @@ async fn denied_edges(
     }
     Ok(edges
         .into_iter()
-        .map(
-            |((source, target, port, transport), (first, bytes, by))| Anomaly {
-                kind: AnomalyKind::DeniedByPolicy,
-                select: edge_select(&source, &target, port, transport.as_deref())
-                    .map(|select| format!("{select} and policy = denied")),
-                workload: Leaf::parse(&source).workload(),
-                source_label: label(&source),
-                target_label: Some(label(&target)),
-                source,
-                target: Some(target),
-                port: Some(port),
-                transport,
-                at: first,
-                value: bytes as f64,
-                baseline: 0.0,
-                policies: (!by.is_empty()).then(|| by.into_iter().collect::<Vec<_>>().join(",")),
-            },
-        )
+        .map(|(edge, (first, bytes, by))| {
+            let mut flag = edge_anomaly(AnomalyKind::DeniedByPolicy, edge, first, bytes);
+            flag.select = flag
+                .select
+                .map(|select| format!("{select} and policy = denied"));
+            flag.policies = (!by.is_empty()).then(|| by.into_iter().collect::<Vec<_>>().join(","));
+            flag
+        })
         .collect())
 }
 

@@ -210,7 +210,7 @@ mod tests {
             USAGE.iter().find(|f| f.0 == "ip"),
             Some((_, Column::Either("client_ip", "server_ip"), Kind::Address))
         ));
-        assert_eq!(names.len(), 8 * 3 + 1 + 6);
+        assert_eq!(names.len(), 8 * 3 + 1 + 8);
         let packets: Vec<&str> = PACKETS.iter().map(|(name, _, _)| *name).collect();
         assert!(packets.contains(&"src.namespace") && packets.contains(&"dst.ip"));
         assert!(matches!(

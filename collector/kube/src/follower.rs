@@ -8,17 +8,20 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-/// The kinds every source lists: what the index is built from.
-pub const KINDS: [&str; 8] = [
+/// The kinds every source lists before records are enriched: what attribution is built from.
+pub const KINDS: [&str; 6] = [
     "Pod",
     "Node",
     "Service",
     "ReplicaSet",
     "Job",
     "EndpointSlice",
-    "Namespace",
-    "NetworkPolicy",
 ];
+
+/// The kinds NetworkPolicy verdicts need, followed too but not waited for: a source without them
+/// (RBAC not granted, a controller of an earlier version) enriches as before and gives no verdict
+/// (the index gives verdicts only once both are listed).
+pub const POLICY_KINDS: [&str; 2] = ["Namespace", "NetworkPolicy"];
 
 /// A source's running tasks.
 pub struct Follower {

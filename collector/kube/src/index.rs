@@ -4,6 +4,9 @@
 //! and the endpoints behind them. An address can pass from pod to pod (IPs are reused), so each
 //! keeps its tenancies in order of pod creation and a record goes to the tenant of its time. A
 //! deleted pod stays for a grace period, so records that arrive late are still attributed.
+//!
+//! It also holds namespaces (their labels; a deleted one, for the same grace period as its
+//! pods) and NetworkPolicies, and gives a conversation its verdict once both are listed.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -43,6 +46,12 @@ impl RecordTime {
     }
 }
 
+/// A namespace's labels, and when its deletion was seen.
+struct NamespaceEntry {
+    labels: Labels,
+    deleted_at: Option<i64>,
+}
+
 struct PodEntry {
     pod: Pod,
     /// When its deletion was seen (microseconds, wall clock).
@@ -78,9 +87,10 @@ pub struct Index {
     controllers: Controllers,
     slices: HashMap<Key, EndpointSlice>,
     endpoint_addresses: HashMap<IpAddr, Key>,
-    namespaces: HashMap<String, Labels>,
+    namespaces: HashMap<String, NamespaceEntry>,
     policies: Policies,
-    /// Whether the source has listed NetworkPolicies: until then no verdict can be given.
+    /// Whether the source has listed namespaces and NetworkPolicies: until both, no verdict.
+    namespaces_listed: bool,
     policies_listed: bool,
     grace_micros: i64,
 }
@@ -100,6 +110,7 @@ impl Index {
             endpoint_addresses: HashMap::new(),
             namespaces: HashMap::new(),
             policies: Policies::default(),
+            namespaces_listed: false,
             policies_listed: false,
             grace_micros,
         }
@@ -135,12 +146,13 @@ impl Index {
                 self.slices.insert(slice.key.clone(), slice);
             }
             Object::Namespace(namespace) => {
-                self.namespaces.insert(namespace.name, namespace.labels);
+                let entry = NamespaceEntry {
+                    labels: namespace.labels,
+                    deleted_at: None,
+                };
+                self.namespaces.insert(namespace.name, entry);
             }
-            Object::NetworkPolicy(policy) => {
-                self.policies_listed = true;
-                self.policies.apply(policy);
-            }
+            Object::NetworkPolicy(policy) => self.policies.apply(policy),
         }
     }
 
@@ -160,8 +172,11 @@ impl Index {
                 self.controllers.remove(&controller.kind, &controller.key);
             }
             Object::EndpointSlice(slice) => self.remove_slice(&slice.key),
+            // Its pods linger for the grace period, and their namespace with them.
             Object::Namespace(namespace) => {
-                self.namespaces.remove(&namespace.name);
+                if let Some(entry) = self.namespaces.get_mut(&namespace.name) {
+                    entry.deleted_at.get_or_insert(now);
+                }
             }
             Object::NetworkPolicy(policy) => self.policies.remove(&policy.key),
         }
@@ -171,8 +186,10 @@ impl Index {
     /// or an expired watch): what is no longer listed counts as deleted at `now`, so pods keep
     /// their grace period.
     pub fn replace_kind(&mut self, kind: &str, objects: Vec<Object>, now: i64) {
-        if kind == "NetworkPolicy" {
-            self.policies_listed = true;
+        match kind {
+            "Namespace" => self.namespaces_listed = true,
+            "NetworkPolicy" => self.policies_listed = true,
+            _ => {}
         }
         let listed: HashSet<(String, Key)> = objects
             .iter()
@@ -216,10 +233,11 @@ impl Index {
             "Namespace" => self
                 .namespaces
                 .iter()
-                .map(|(name, labels)| {
+                .filter(|(_, entry)| entry.deleted_at.is_none())
+                .map(|(name, entry)| {
                     Object::Namespace(crate::policy::Namespace {
                         name: name.clone(),
-                        labels: labels.clone(),
+                        labels: entry.labels.clone(),
                     })
                 })
                 .collect(),
@@ -247,6 +265,8 @@ impl Index {
                 self.remove_tenancies(&key, &entry.pod.ips);
             }
         }
+        self.namespaces
+            .retain(|_, entry| entry.deleted_at.is_none_or(|at| now - at < grace));
     }
 
     /// Sizes of the index.
@@ -301,8 +321,9 @@ impl Index {
     /// The NetworkPolicies' verdict on `client` reaching `server` on `port` over `transport`, for
     /// a record made at `at`: each end is the pod that held its address then, or a node; an
     /// address the index does not have is taken as outside the cluster, so the caller asks only
-    /// for ends it knows to be outside. `None` when it cannot be told: a Service address (the
-    /// pod behind it is not known), or no NetworkPolicies listed by the source.
+    /// for ends it knows to be outside. `None` when it cannot be told: a Service address or an
+    /// endpoint behind one (the pod behind it is not known), namespaces or NetworkPolicies not
+    /// listed by the source, or a verdict that rests on what the API leaves to the CNI.
     pub fn policy_verdict(
         &self,
         (client, server): (IpAddr, IpAddr),
@@ -310,7 +331,7 @@ impl Index {
         at: RecordTime,
         now: i64,
     ) -> Option<Verdict> {
-        if !self.policies_listed {
+        if !(self.namespaces_listed && self.policies_listed) {
             return None;
         }
         let conversation = Conversation {
@@ -319,7 +340,7 @@ impl Index {
             port,
             transport,
         };
-        Some(self.policies.verdict(&conversation))
+        self.policies.verdict(&conversation)
     }
 
     /// An end as policies see it; `None` for a Service address.
@@ -330,14 +351,19 @@ impl Index {
                 pod: Some(PodEnd {
                     namespace: &pod.key.namespace,
                     labels: &pod.labels,
-                    namespace_labels: self.namespaces.get(&pod.key.namespace),
+                    namespace_labels: self
+                        .namespaces
+                        .get(&pod.key.namespace)
+                        .map(|entry| &entry.labels),
                     ports: &pod.ports,
                     node: pod.node.as_deref(),
                 }),
                 node: None,
             });
         }
-        if self.service_addresses.contains_key(&address) {
+        if self.service_addresses.contains_key(&address)
+            || self.endpoint_addresses.contains_key(&address)
+        {
             return None;
         }
         Some(PolicyEnd {
@@ -345,6 +371,13 @@ impl Index {
             pod: None,
             node: self.node_addresses.get(&address).map(String::as_str),
         })
+    }
+
+    /// Forgets the NetworkPolicies and that they were listed (an inventory that no longer says
+    /// anything of them): no verdicts until a source lists them again.
+    pub fn forget_policies(&mut self) {
+        self.policies = Policies::default();
+        self.policies_listed = false;
     }
 
     /// The live pods of a workload (kind and name as the logical map shows them: `Deployment`,

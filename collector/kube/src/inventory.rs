@@ -13,6 +13,7 @@
 //!     pods:
 //!       - { name: web-1, node: laptop, ips: [10.0.0.5] }
 //!     labels: { app: web }      # its pods' labels (a pod's own `labels` add to them)
+//!     ports: [{ name: http, port: 8080 }]   # named container ports (protocol: TCP by default)
 //! services:
 //!   - { namespace: shop, name: web, cluster_ips: [10.96.0.10], endpoints: [10.0.0.5] }
 //! external:
@@ -39,7 +40,7 @@ use spider_collector::records::OwnerKind;
 use crate::index::Index;
 use crate::kubernetes::convert;
 use crate::model::{EndpointSlice, Key, Node, Object, Owner, Pod, Service};
-use crate::policy::{Labels, Namespace, Peer};
+use crate::policy::{Labels, NamedPort, Namespace, Protocol};
 
 /// The inventory file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -55,8 +56,9 @@ pub struct Inventory {
     pub external: Vec<InventoryName>,
     /// Namespaces with labels (a namespace is known by its name without being listed here).
     pub namespaces: Vec<Namespace>,
-    /// NetworkPolicies, as the API takes them (a missing namespace is `default`).
-    pub network_policies: Vec<KubeNetworkPolicy>,
+    /// NetworkPolicies, as the API takes them (a missing namespace is `default`); without this
+    /// key the inventory says nothing of policies, and usage records get no verdict.
+    pub network_policies: Option<Vec<KubeNetworkPolicy>>,
 }
 
 /// A node.
@@ -87,6 +89,26 @@ pub struct InventoryWorkload {
     /// Its pods' labels.
     #[serde(default)]
     pub labels: Labels,
+    /// Its pods' named container ports, for NetworkPolicy rules that name ports.
+    #[serde(default)]
+    pub ports: Vec<InventoryPort>,
+}
+
+/// A named container port.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryPort {
+    /// Its name.
+    pub name: String,
+    /// The port.
+    pub port: u16,
+    /// `TCP` (default), `UDP` or `SCTP`.
+    #[serde(default = "tcp")]
+    pub protocol: String,
+}
+
+fn tcp() -> String {
+    "TCP".into()
 }
 
 /// A pod of a workload.
@@ -172,7 +194,7 @@ impl Inventory {
     /// Parses and checks inventory text.
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut inventory: Self = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
-        for (i, policy) in inventory.network_policies.iter_mut().enumerate() {
+        for (i, policy) in inventory.network_policies.iter_mut().flatten().enumerate() {
             let metadata = &mut policy.metadata;
             metadata
                 .namespace
@@ -181,18 +203,28 @@ impl Inventory {
                 return Err(format!("network_policies[{i}]: metadata.name is missing"));
             }
         }
-        for object in inventory.policy_objects() {
-            if let Object::NetworkPolicy(policy) = &object {
-                let rules = policy.ingress.iter().chain(&policy.egress).flatten();
-                if rules
-                    .flat_map(|rule| &rule.peers)
-                    .any(|peer| *peer == Peer::Invalid)
-                {
-                    return Err(format!(
-                        "network policy {}/{}: a peer needs a podSelector, a namespaceSelector or an ipBlock whose cidr and except are CIDR blocks",
-                        policy.key.namespace, policy.key.name
-                    ));
-                }
+        for workload in &inventory.workloads {
+            if let Some(port) = workload
+                .ports
+                .iter()
+                .find(|port| Protocol::parse(&port.protocol).is_none())
+            {
+                return Err(format!(
+                    "workload {}/{}: port {}'s protocol {:?} is not TCP, UDP or SCTP",
+                    workload.namespace, workload.name, port.name, port.protocol
+                ));
+            }
+        }
+        for policy in inventory.network_policies.iter().flatten() {
+            let problems = convert::network_policy_problems(policy);
+            if let Some(problem) = problems.first() {
+                let metadata = &policy.metadata;
+                let (namespace, name) = (metadata.namespace.as_deref(), metadata.name.as_deref());
+                return Err(format!(
+                    "network policy {}/{}: {problem}",
+                    namespace.unwrap_or_default(),
+                    name.unwrap_or_default()
+                ));
             }
         }
         Ok(inventory)
@@ -201,7 +233,8 @@ impl Inventory {
     /// Its namespaces and NetworkPolicies as index objects.
     fn policy_objects(&self) -> impl Iterator<Item = Object> + '_ {
         let namespaces = self.namespaces.iter().cloned().map(Object::Namespace);
-        namespaces.chain(self.network_policies.iter().map(convert::network_policy))
+        let policies = self.network_policies.iter().flatten();
+        namespaces.chain(policies.map(convert::network_policy))
     }
 
     /// The objects the index is built from.
@@ -232,7 +265,17 @@ impl Inventory {
                     owner: owner.clone(),
                     created: 0,
                     labels,
-                    ports: Vec::new(),
+                    ports: workload
+                        .ports
+                        .iter()
+                        .filter_map(|port| {
+                            Some(NamedPort {
+                                name: port.name.clone(),
+                                port: port.port,
+                                protocol: Protocol::parse(&port.protocol)?,
+                            })
+                        })
+                        .collect(),
                 })
             }));
         }
@@ -309,6 +352,9 @@ impl FollowedInventory {
         let mut index = index.write().unwrap_or_else(|p| p.into_inner());
         for (kind, objects) in by_kind {
             index.replace_kind(&kind, objects, now);
+        }
+        if inventory.network_policies.is_none() {
+            index.forget_policies();
         }
         Ok(Some(inventory))
     }

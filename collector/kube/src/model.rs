@@ -27,6 +27,13 @@ impl Key {
     }
 }
 
+impl std::fmt::Display for Key {
+    /// `namespace/name`, as kubectl names it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
 /// The controller of an object (its `ownerReference` with `controller: true`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Owner {

@@ -33,12 +33,13 @@ string_enum! {
     /// What the NetworkPolicies that select a conversation's two pods say of it (client to the
     /// server's port), as enrichment evaluates them.
     pub enum PolicyVerdict {
-        /// Every policy that selects an end lets it through.
+        /// Each end a policy selects for its direction (the client's egress, the server's
+        /// ingress) has one whose rules let it through.
         Allowed = "allowed",
         /// Seen although a policy selecting an end should have stopped it: the CNI does not
         /// enforce NetworkPolicies, or the policy changed since.
         Denied = "denied",
-        /// No policy selects either end.
+        /// No policy selects the client for egress or the server for ingress.
         Unrestricted = "unrestricted",
     }
 }

@@ -757,7 +757,7 @@ impl Cluster {
 
     /// The cluster as a static inventory (the `k8s_attributes` processor's and the whisperer
     /// receiver's `source: static`), the outside host named `outside_name`; each workload's pods
-    /// are labelled `app: <workload>`, as the API server's objects are.
+    /// are labelled `app: <workload>`, as the test kit's API objects of it are.
     pub fn inventory_yaml(&self, outside_name: &str) -> String {
         let mut yaml = String::from("nodes:\n");
         for node in &self.nodes {

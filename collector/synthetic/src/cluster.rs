@@ -10,9 +10,8 @@ use spider_collector::records::{
     EndpointClass, EndpointMeta, NetworkUsage, OwnerKind, Timestamp, Transport,
 };
 use spider_kube::model::Key;
-use spider_kube::policy::model::PortRef;
 use spider_kube::policy::{
-    Conversation, LabelSelector, Labels, NetworkPolicy, Peer, PodEnd, Policies, PolicyEnd,
+    Conversation, LabelSelector, Labels, NetworkPolicy, Peer, PodEnd, Policies, PolicyEnd, PortRef,
     PortRule, Protocol, Rule,
 };
 
@@ -258,13 +257,8 @@ impl Cluster {
             port: record.server_port,
             transport: record.transport,
         });
-        record.policy = Some(verdict.verdict);
-        let by: Vec<String> = verdict
-            .by
-            .iter()
-            .map(|key| format!("{}/{}", key.namespace, key.name))
-            .collect();
-        record.policy_by = (!by.is_empty()).then(|| by.join(","));
+        record.policy = verdict.as_ref().map(|verdict| verdict.verdict);
+        record.policy_by = verdict.and_then(|verdict| verdict.by_names());
     }
 
     /// What an anomaly detector should flag, at the end of a stretch ending at `end`: in the

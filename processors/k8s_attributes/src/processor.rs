@@ -172,14 +172,7 @@ impl K8sAttributesProcessor {
                     )
                 {
                     r.policy = Some(verdict.verdict);
-                    r.policy_by = (!verdict.by.is_empty()).then(|| {
-                        let names: Vec<String> = verdict
-                            .by
-                            .iter()
-                            .map(|key| format!("{}/{}", key.namespace, key.name))
-                            .collect();
-                        names.join(",")
-                    });
+                    r.policy_by = verdict.by_names();
                 }
             }),
             Batch::Packets(records) => records.iter_mut().for_each(|r| {

@@ -143,9 +143,11 @@ impl Feed {
             pending.extend_from_slice(&chunk);
             while let Some(end) = pending.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=end).collect();
-                let event: FeedEvent<Object> = serde_json::from_slice(&line)
+                let event: FeedEvent<serde_json::Value> = serde_json::from_slice(&line)
                     .map_err(|e| format!("unreadable feed line: {e}"))?;
-                if self.take(event, &mut listing)? {
+                if let Some(event) = readable(event)?
+                    && self.take(event, &mut listing)?
+                {
                     *listed_here += 1;
                 }
             }
@@ -155,7 +157,7 @@ impl Feed {
         }
     }
 
-    /// Applies one event; true when it completed a listing.
+    /// Applies one event; true when it completed a listing of a kind this agent knows.
     fn take(
         &mut self,
         event: FeedEvent<Object>,
@@ -187,5 +189,57 @@ impl Feed {
             FeedEvent::Heartbeat => {}
         }
         Ok(false)
+    }
+}
+
+/// An event with its object read; `None` for an object of a type this agent does not know (a
+/// kind a controller of a later version follows), skipped so that such a controller does not cut
+/// the feed. Anything else unreadable is an error.
+fn readable(event: FeedEvent<serde_json::Value>) -> Result<Option<FeedEvent<Object>>, String> {
+    let object = |value: serde_json::Value| match serde_json::from_value::<Object>(value) {
+        Ok(object) => Ok(Some(object)),
+        Err(error) if error.to_string().starts_with("unknown variant") => {
+            tracing::debug!(%error, "skipped a feed object of a type this agent does not know");
+            Ok(None)
+        }
+        Err(error) => Err(format!("unreadable feed object: {error}")),
+    };
+    Ok(match event {
+        FeedEvent::ListStart { kind } => Some(FeedEvent::ListStart { kind }),
+        FeedEvent::ListEnd { kind } => Some(FeedEvent::ListEnd { kind }),
+        FeedEvent::Heartbeat => Some(FeedEvent::Heartbeat),
+        FeedEvent::Listed { object: value } => {
+            object(value)?.map(|object| FeedEvent::Listed { object })
+        }
+        FeedEvent::Applied { object: value } => {
+            object(value)?.map(|object| FeedEvent::Applied { object })
+        }
+        FeedEvent::Deleted { object: value } => {
+            object(value)?.map(|object| FeedEvent::Deleted { object })
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{FeedEvent, readable};
+
+    #[test]
+    fn objects_of_unknown_types_are_skipped_and_broken_ones_refused() {
+        let listed = |object| FeedEvent::Listed { object };
+        let node = json!({"type": "Node", "name": "n1", "addresses": ["10.0.0.1"]});
+        assert!(matches!(
+            readable(listed(node)),
+            Ok(Some(FeedEvent::Listed { .. }))
+        ));
+        let later = json!({"type": "Gateway", "name": "g", "listeners": []});
+        assert!(matches!(readable(listed(later)), Ok(None)));
+        let broken = json!({"type": "Node", "name": 7});
+        let error = readable(listed(broken)).unwrap_err();
+        assert!(error.starts_with("unreadable feed object"), "{error}");
+        let heartbeat = readable(FeedEvent::Heartbeat).unwrap();
+        assert_eq!(heartbeat, Some(FeedEvent::Heartbeat));
     }
 }

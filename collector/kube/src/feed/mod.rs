@@ -37,7 +37,7 @@ pub const MAX_LINE_BYTES: usize = 1 << 20;
 pub enum FeedEvent<O> {
     /// The complete list of `kind` follows.
     ListStart {
-        /// `Pod`, `Node`, `Service`, `ReplicaSet`, `Job` or `EndpointSlice`.
+        /// A kind the source follows (`Pod`, `Node`, …, `NetworkPolicy`).
         kind: String,
     },
     /// One object of the list.

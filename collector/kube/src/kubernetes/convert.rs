@@ -17,10 +17,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::model::{Controller, EndpointSlice, Key, Node, Object, Owner, Pod, Service};
-use crate::policy::model::PortRef;
 use crate::policy::{
-    LabelSelector, Labels, NamedPort, Namespace, NetworkPolicy, Operator, Peer, PortRule, Protocol,
-    Requirement, Rule,
+    LabelSelector, Labels, NamedPort, Namespace, NetworkPolicy, Operator, Peer, PortRef, PortRule,
+    Protocol, Requirement, Rule,
 };
 
 fn key(metadata: &ObjectMeta) -> Key {
@@ -112,7 +111,11 @@ pub fn network_policy(policy: &KubeNetworkPolicy) -> Object {
     let spec = policy.spec.as_ref();
     let ingress_rules = spec.and_then(|s| s.ingress.as_ref());
     let egress_rules = spec.and_then(|s| s.egress.as_ref());
-    let (restricts_ingress, restricts_egress) = match spec.and_then(|s| s.policy_types.as_ref()) {
+    // An empty list is defaulted as a missing one, as the API server does.
+    let types = spec
+        .and_then(|s| s.policy_types.as_ref())
+        .filter(|types| !types.is_empty());
+    let (restricts_ingress, restricts_egress) = match types {
         Some(types) => (
             types.iter().any(|t| t == "Ingress"),
             types.iter().any(|t| t == "Egress"),
@@ -142,6 +145,121 @@ pub fn network_policy(policy: &KubeNetworkPolicy) -> Object {
         ingress,
         egress,
     })
+}
+
+/// What the API server would refuse in a policy, each said by where it is: for the inventory,
+/// which has no API server in front of it.
+pub fn network_policy_problems(policy: &KubeNetworkPolicy) -> Vec<String> {
+    let mut problems = Vec::new();
+    let Some(spec) = &policy.spec else {
+        return problems;
+    };
+    for kind in spec.policy_types.iter().flatten() {
+        if kind != "Ingress" && kind != "Egress" {
+            problems.push(format!("policyTypes: {kind:?} is not Ingress or Egress"));
+        }
+    }
+    if let Some(pods) = &spec.pod_selector {
+        problems.extend(selector_problems("podSelector", pods));
+    }
+    let ingress = spec.ingress.iter().flatten().enumerate().map(|(i, rule)| {
+        let at = format!("ingress[{i}]");
+        (at, rule.from.as_deref(), rule.ports.as_deref())
+    });
+    let egress = spec.egress.iter().flatten().enumerate().map(|(i, rule)| {
+        let at = format!("egress[{i}]");
+        (at, rule.to.as_deref(), rule.ports.as_deref())
+    });
+    for (at, peers, ports) in ingress.chain(egress) {
+        for (p, peer) in peers.into_iter().flatten().enumerate() {
+            let at = format!("{at}.peers[{p}]");
+            problems.extend(peer_problem(peer).map(|problem| format!("{at}: {problem}")));
+            let selectors = [
+                ("podSelector", &peer.pod_selector),
+                ("namespaceSelector", &peer.namespace_selector),
+            ];
+            for (name, chosen) in selectors {
+                if let Some(chosen) = chosen {
+                    problems.extend(selector_problems(&format!("{at}.{name}"), chosen));
+                }
+            }
+        }
+        for (p, port) in ports.into_iter().flatten().enumerate() {
+            let at = format!("{at}.ports[{p}]");
+            problems.extend(port_problem(port).map(|problem| format!("{at}: {problem}")));
+        }
+    }
+    problems
+}
+
+/// What the API server would refuse in a label selector at `at`.
+fn selector_problems(at: &str, selector: &KubeLabelSelector) -> Vec<String> {
+    let expressions = selector.match_expressions.iter().flatten();
+    expressions
+        .filter_map(|expression| {
+            let values = expression.values.as_ref().map_or(0, Vec::len);
+            let operator = &expression.operator;
+            match (Operator::parse(operator), values) {
+                (None, _) => Some(format!(
+                    "{at}: operator {operator:?} is not In, NotIn, Exists or DoesNotExist"
+                )),
+                (Some(Operator::In | Operator::NotIn), 0) => {
+                    Some(format!("{at}: {operator} needs values"))
+                }
+                (Some(Operator::Exists | Operator::DoesNotExist), 1..) => {
+                    Some(format!("{at}: {operator} takes no values"))
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// What the API server would refuse in a peer.
+fn peer_problem(peer: &NetworkPolicyPeer) -> Option<String> {
+    let selected = peer.pod_selector.is_some() || peer.namespace_selector.is_some();
+    let Some(block) = &peer.ip_block else {
+        return (!selected)
+            .then(|| "needs a podSelector, a namespaceSelector or an ipBlock".into());
+    };
+    if selected {
+        return Some("an ipBlock goes alone, without selectors".into());
+    }
+    let cidr: ipnet::IpNet = match block.cidr.parse() {
+        Ok(cidr) => cidr,
+        Err(_) => return Some(format!("ipBlock.cidr {:?} is not a CIDR block", block.cidr)),
+    };
+    block
+        .except
+        .iter()
+        .flatten()
+        .find_map(|hole| match hole.parse::<ipnet::IpNet>() {
+            Ok(hole) if cidr.contains(&hole) => None,
+            Ok(_) => Some(format!("ipBlock.except {hole} is not inside {cidr}")),
+            Err(_) => Some(format!("ipBlock.except {hole:?} is not a CIDR block")),
+        })
+}
+
+/// What the API server would refuse in a port.
+fn port_problem(port: &NetworkPolicyPort) -> Option<String> {
+    if let Some(protocol) = &port.protocol
+        && Protocol::parse(protocol).is_none()
+    {
+        return Some(format!("protocol {protocol:?} is not TCP, UDP or SCTP"));
+    }
+    match (&port.port, port.end_port) {
+        (Some(IntOrString::Int(number)), _) if !(1..=65535).contains(number) => {
+            Some(format!("port {number} is not 1 to 65535"))
+        }
+        (Some(IntOrString::Int(first)), Some(last)) if last < *first || last > 65535 => {
+            Some(format!("endPort {last} is not {first} to 65535"))
+        }
+        (Some(IntOrString::String(name)), Some(_)) => {
+            Some(format!("endPort needs a numbered port, not {name:?}"))
+        }
+        (None, Some(_)) => Some("endPort needs a port".into()),
+        _ => None,
+    }
 }
 
 fn policy_rule(peers: Option<&[NetworkPolicyPeer]>, ports: Option<&[NetworkPolicyPort]>) -> Rule {

@@ -25,7 +25,7 @@ use kube::{Api, Client, Config, Resource};
 use serde::de::DeserializeOwned;
 use spider_collector::telemetry::Counter;
 
-use crate::follower::{Follower, Listed, now_micros};
+use crate::follower::{Follower, KINDS, Listed, now_micros};
 use crate::model::Object;
 use crate::sink::ObjectSink;
 use crate::source::AuthType;
@@ -162,7 +162,8 @@ impl Follow {
                     let objects = std::mem::take(&mut buffer);
                     tracing::debug!(kind, objects = objects.len(), "listed");
                     self.sink.replace_kind(&kind, objects, now_micros());
-                    if !listed_once {
+                    // Only the kinds attribution needs hold records back.
+                    if !listed_once && KINDS.contains(&kind.as_str()) {
                         listed_once = true;
                         self.listed.one_more();
                     }
@@ -182,11 +183,11 @@ impl Follow {
 #[cfg(test)]
 mod tests {
     use super::WATCHED;
-    use crate::follower::KINDS;
+    use crate::follower::{KINDS, POLICY_KINDS};
 
     #[test]
     fn the_watched_resources_are_the_kinds_every_source_lists() {
-        for ((_, plural), kind) in WATCHED.iter().zip(KINDS) {
+        for ((_, plural), kind) in WATCHED.iter().zip(KINDS.iter().chain(&POLICY_KINDS)) {
             let lower = kind.to_lowercase();
             let expected = match lower.strip_suffix('y') {
                 Some(stem) => format!("{stem}ies"),
@@ -194,6 +195,6 @@ mod tests {
             };
             assert_eq!(*plural, expected);
         }
-        assert_eq!(WATCHED.len(), KINDS.len());
+        assert_eq!(WATCHED.len(), KINDS.len() + POLICY_KINDS.len());
     }
 }

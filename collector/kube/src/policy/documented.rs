@@ -1,7 +1,9 @@
 //! The evaluation held to the examples of the Kubernetes documentation's NetworkPolicy page
 //! (kubernetes.io/docs/concepts/services-networking/network-policies, CC BY 4.0): each policy is
 //! the page's manifest, read as the API watcher reads it, and each case a conversation the page
-//! says is allowed or not.
+//! says is allowed or not; then the page's rules without an example of their own (a pod to
+//! itself and to its node, named ports, expressions, defaulted `policyTypes`) and what it leaves
+//! to the CNI (address blocks matching in-cluster addresses).
 
 use std::net::IpAddr;
 
@@ -152,7 +154,8 @@ impl World {
         }
     }
 
-    /// The verdict on `client` reaching `server` on `port`, and the policies named.
+    /// The verdict on `client` reaching `server` on `port`, and the policies named (`untold`
+    /// when it rests on the CNI).
     fn verdict(&self, client: &str, server: &str, port: u16, transport: Transport) -> String {
         let verdict = self.policies.verdict(&Conversation {
             client: self.end(client),
@@ -160,12 +163,11 @@ impl World {
             port,
             transport,
         });
-        let by: Vec<String> = verdict
-            .by
-            .iter()
-            .map(|key| format!("{}/{}", key.namespace, key.name))
-            .collect();
-        format!("{} {}", verdict.verdict.as_str(), by.join(","))
+        let Some(verdict) = verdict else {
+            return "untold".into();
+        };
+        let by = verdict.by_names().unwrap_or_default();
+        format!("{} {by}", verdict.verdict.as_str())
             .trim_end()
             .to_owned()
     }
@@ -536,6 +538,79 @@ spec:
                 9000,
                 Tcp,
                 "denied default/not-workers,default/workers-on-6379",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn defaulted_policy_types_named_egress_ports_and_what_the_api_leaves_to_the_cni() {
+    // No policyTypes: ingress always, egress because it has egress rules.
+    let with_egress = "
+metadata: { name: to-db-only }
+spec:
+  podSelector: { matchLabels: { role: frontend } }
+  egress: [{ to: [{ podSelector: { matchLabels: { role: db } } }], ports: [{ port: redis }] }]
+";
+    check(
+        &World::with(with_egress),
+        &[
+            // The named port is the destination pod's.
+            ("frontend", "db", 6379, Tcp, "allowed default/to-db-only"),
+            ("frontend", "worker", 6379, Tcp, "denied default/to-db-only"),
+            ("frontend", "8.8.8.8", 443, Tcp, "denied default/to-db-only"),
+            ("worker", "frontend", 80, Tcp, "denied default/to-db-only"),
+        ],
+    );
+    // An empty egress list without policyTypes restricts ingress only; so does `policyTypes: []`.
+    for manifest in [
+        "metadata: { name: no-egress-rules }\nspec: { podSelector: {}, egress: [] }",
+        "metadata: { name: no-egress-rules }\nspec: { podSelector: {}, policyTypes: [] }",
+    ] {
+        check(
+            &World::with(manifest),
+            &[
+                ("frontend", "8.8.8.8", 443, Tcp, "unrestricted"),
+                (
+                    "worker",
+                    "frontend",
+                    80,
+                    Tcp,
+                    "denied default/no-egress-rules",
+                ),
+            ],
+        );
+    }
+    // Whether a block matches a pod or a node by its address is the CNI's to say: no verdict,
+    // unless the other end refuses anyway.
+    let blocks = "
+metadata: { name: from-the-pod-range }
+spec:
+  podSelector: { matchLabels: { role: db } }
+  ingress: [{ from: [{ ipBlock: { cidr: 10.244.0.0/16 } }, { ipBlock: { cidr: 192.168.0.0/24 } }] }]
+---
+metadata: { name: worker-egress-nowhere, namespace: default }
+spec: { podSelector: { matchLabels: { role: worker } }, policyTypes: [Egress] }
+";
+    check(
+        &World::with(blocks),
+        &[
+            ("frontend", "db", 6379, Tcp, "untold"),
+            ("192.168.0.2", "db", 6379, Tcp, "untold"),
+            ("project-app", "db", 6379, Tcp, "untold"),
+            (
+                "worker",
+                "db",
+                6379,
+                Tcp,
+                "denied default/worker-egress-nowhere",
+            ),
+            (
+                "8.8.8.8",
+                "db",
+                6379,
+                Tcp,
+                "denied default/from-the-pod-range",
             ),
         ],
     );

@@ -6,9 +6,10 @@
 //! cannot block itself, and traffic between a pod and its own node is always allowed.
 //!
 //! Peers that are not pods (nodes, host-network pods, external addresses) match address blocks
-//! only; pods match pod and namespace selectors, and address blocks by their IP too (the API
-//! leaves that to the implementation; counting it is what most CNIs do for pod IPs that are
-//! not rewritten). Ports are the server's, after any Service translation, as the CNI sees them.
+//! only; pods match pod and namespace selectors. Whether an address block matches a pod or a
+//! node by its address the API leaves to the CNI (Calico does, Cilium by default does not), so a
+//! conversation that only such a match would let through gets no verdict. Ports are the
+//! server's, after any Service translation, as the CNI sees them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -71,6 +72,14 @@ pub struct Verdict {
     pub by: Vec<Key>,
 }
 
+impl Verdict {
+    /// The policies behind it as `namespace/name`, comma-separated; `None` when there are none.
+    pub fn by_names(&self) -> Option<String> {
+        let names: Vec<String> = self.by.iter().map(ToString::to_string).collect();
+        (!names.is_empty()).then(|| names.join(","))
+    }
+}
+
 /// Which half of a conversation a pod's policies are checked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Direction {
@@ -78,9 +87,20 @@ enum Direction {
     Egress,
 }
 
+/// Whether rules let a conversation through, ordered so that "any of" is the greatest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Admits {
+    /// No.
+    No,
+    /// Only by what the API leaves to the CNI: an address block matching an in-cluster address.
+    Unsure,
+    /// Yes.
+    Yes,
+}
+
 /// One end's policies, for its direction.
 struct Side {
-    allowed: bool,
+    admits: Admits,
     selecting: Vec<Key>,
     allowing: Vec<Key>,
 }
@@ -125,8 +145,8 @@ impl Policies {
         self.by_namespace.is_empty()
     }
 
-    /// The verdict on `conversation`.
-    pub fn verdict(&self, conversation: &Conversation<'_>) -> Verdict {
+    /// The verdict on `conversation`; `None` when it rests on what the API leaves to the CNI.
+    pub fn verdict(&self, conversation: &Conversation<'_>) -> Option<Verdict> {
         let (client, server) = (&conversation.client, &conversation.server);
         let egress = client
             .pod
@@ -135,33 +155,41 @@ impl Policies {
             .pod
             .and_then(|pod| self.side(pod, Direction::Ingress, client, conversation));
         if egress.is_none() && ingress.is_none() {
-            return Verdict {
+            return Some(Verdict {
                 verdict: PolicyVerdict::Unrestricted,
                 by: Vec::new(),
-            };
+            });
         }
         let sides = [egress, ingress];
+        // One end that refuses it is enough, whatever the other's CNI-defined matches.
         let refusing: BTreeSet<Key> = sides
             .iter()
             .flatten()
-            .filter(|side| !side.allowed)
+            .filter(|side| side.admits == Admits::No)
             .flat_map(|side| side.selecting.iter().cloned())
             .collect();
         if !refusing.is_empty() {
-            return Verdict {
+            return Some(Verdict {
                 verdict: PolicyVerdict::Denied,
                 by: refusing.into_iter().collect(),
-            };
+            });
+        }
+        if sides
+            .iter()
+            .flatten()
+            .any(|side| side.admits == Admits::Unsure)
+        {
+            return None;
         }
         let allowing: BTreeSet<Key> = sides
             .iter()
             .flatten()
             .flat_map(|side| side.allowing.iter().cloned())
             .collect();
-        Verdict {
+        Some(Verdict {
             verdict: PolicyVerdict::Allowed,
             by: allowing.into_iter().collect(),
-        }
+        })
     }
 
     /// The policies of `pod` for `direction`, and whether they let `peer` through; `None` when
@@ -191,17 +219,25 @@ impl Policies {
         }
         let itself = conversation.client.ip == conversation.server.ip;
         let own_node = peer.node.is_some() && peer.node == pod.node;
+        let admitted = |(policy, rules): &(&NetworkPolicy, &Vec<Rule>)| {
+            rules
+                .iter()
+                .map(|rule| rule_admits(policy, rule, peer, conversation))
+                .max()
+                .unwrap_or(Admits::No)
+        };
         let allowing: Vec<Key> = selecting
             .iter()
-            .filter(|(policy, rules)| {
-                rules
-                    .iter()
-                    .any(|rule| rule_admits(policy, rule, peer, conversation))
-            })
+            .filter(|selected| admitted(selected) == Admits::Yes)
             .map(|(policy, _)| policy.key.clone())
             .collect();
+        let admits = if itself || own_node {
+            Admits::Yes
+        } else {
+            selecting.iter().map(admitted).max().unwrap_or(Admits::No)
+        };
         Some(Side {
-            allowed: itself || own_node || !allowing.is_empty(),
+            admits,
             selecting: selecting
                 .iter()
                 .map(|(policy, _)| policy.key.clone())
@@ -217,41 +253,56 @@ fn rule_admits(
     rule: &Rule,
     peer: &PolicyEnd<'_>,
     conversation: &Conversation<'_>,
-) -> bool {
-    let peer_matches = rule.peers.is_empty()
-        || rule
-            .peers
-            .iter()
-            .any(|candidate| peer_admits(policy, candidate, peer));
+) -> Admits {
     let port_matches = rule.ports.is_empty()
         || rule
             .ports
             .iter()
             .any(|port| port_admits(port, conversation));
-    peer_matches && port_matches
+    if !port_matches {
+        return Admits::No;
+    }
+    if rule.peers.is_empty() {
+        return Admits::Yes;
+    }
+    rule.peers
+        .iter()
+        .map(|candidate| peer_admits(policy, candidate, peer))
+        .max()
+        .unwrap_or(Admits::No)
 }
 
 /// Whether a rule's peer `candidate` is the conversation's `peer`.
-fn peer_admits(policy: &NetworkPolicy, candidate: &Peer, peer: &PolicyEnd<'_>) -> bool {
+fn peer_admits(policy: &NetworkPolicy, candidate: &Peer, peer: &PolicyEnd<'_>) -> Admits {
     match candidate {
         Peer::Pods { pods, namespaces } => {
             let Some(pod) = peer.pod else {
-                return false;
+                return Admits::No;
             };
             let in_namespace = match namespaces {
                 Some(selector) => selector.matches(|key| namespace_label(&pod, key)),
                 None => pod.namespace == policy.key.namespace,
             };
-            in_namespace
-                && pods
-                    .as_ref()
-                    .is_none_or(|selector| selector.selects(pod.labels))
+            let selected = pods
+                .as_ref()
+                .is_none_or(|selector| selector.selects(pod.labels));
+            if in_namespace && selected {
+                Admits::Yes
+            } else {
+                Admits::No
+            }
         }
         Peer::Block { cidr, except } => {
             let ip = peer.ip.to_canonical();
-            cidr.contains(&ip) && !except.iter().any(|hole| hole.contains(&ip))
+            let inside = cidr.contains(&ip) && !except.iter().any(|hole| hole.contains(&ip));
+            let in_cluster = peer.pod.is_some() || peer.node.is_some();
+            match (inside, in_cluster) {
+                (false, _) => Admits::No,
+                (true, false) => Admits::Yes,
+                (true, true) => Admits::Unsure,
+            }
         }
-        Peer::Invalid => false,
+        Peer::Invalid => Admits::No,
     }
 }
 

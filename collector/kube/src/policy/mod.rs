@@ -11,5 +11,5 @@ pub mod selector;
 mod documented;
 
 pub use evaluate::{Conversation, PodEnd, Policies, PolicyEnd, Verdict};
-pub use model::{NamedPort, Namespace, NetworkPolicy, Peer, PortRule, Protocol, Rule};
+pub use model::{NamedPort, Namespace, NetworkPolicy, Peer, PortRef, PortRule, Protocol, Rule};
 pub use selector::{LabelSelector, Labels, Operator, Requirement};

@@ -202,11 +202,31 @@ fn bad_inventories_are_refused_by_path() {
         ("pods: []", "unknown field `pods`"),
         (
             "network_policies: [{metadata: {namespace: a, name: b}, spec: {ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/33}}]}]}}]",
-            "network policy a/b: a peer needs a podSelector, a namespaceSelector or an ipBlock",
+            "network policy a/b: ingress[0].peers[0]: ipBlock.cidr \"10.0.0.0/33\" is not a CIDR block",
         ),
         (
             "network_policies: [{metadata: {namespace: a, name: b}, spec: {egress: [{to: [{}]}]}}]",
-            "network policy a/b: a peer needs",
+            "network policy a/b: egress[0].peers[0]: needs a podSelector",
+        ),
+        (
+            "network_policies: [{metadata: {namespace: a, name: b}, spec: {ingress: [{ports: [{protocol: tcp, port: 80}]}]}}]",
+            "ingress[0].ports[0]: protocol \"tcp\" is not TCP, UDP or SCTP",
+        ),
+        (
+            "network_policies: [{metadata: {namespace: a, name: b}, spec: {ingress: [{ports: [{port: http, endPort: 90}]}]}}]",
+            "endPort needs a numbered port, not \"http\"",
+        ),
+        (
+            "network_policies: [{metadata: {namespace: a, name: b}, spec: {podSelector: {matchExpressions: [{key: app, operator: Is}]}}}]",
+            "podSelector: operator \"Is\" is not In, NotIn, Exists or DoesNotExist",
+        ),
+        (
+            "network_policies: [{metadata: {namespace: a, name: b}, spec: {policyTypes: [ingress]}}]",
+            "policyTypes: \"ingress\" is not Ingress or Egress",
+        ),
+        (
+            "workloads: [{namespace: a, kind: Deployment, name: b, ports: [{name: http, port: 80, protocol: tcp}]}]",
+            "workload a/b: port http's protocol \"tcp\" is not TCP, UDP or SCTP",
         ),
         (
             "network_policies: [{spec: {podSelector: {}}}]",

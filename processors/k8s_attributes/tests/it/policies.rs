@@ -212,10 +212,10 @@ network_policies:
 "
     );
     let path = spider_testkit::scratch("policy-inventory").join("inventory.yaml");
-    std::fs::write(&path, inventory).unwrap();
+    std::fs::write(&path, &inventory).unwrap();
     let mut processor = started(K8sAttributesConfig {
         source: MetadataSource::Static,
-        inventory: Some(path),
+        inventory: Some(path.clone()),
         ..K8sAttributesConfig::default()
     })
     .await;
@@ -231,4 +231,16 @@ network_policies:
         Some("shop/api-not-from-batch".into()),
     );
     assert_eq!(found, wanted);
+
+    // The same inventory, saying nothing of policies: no verdict at all, rather than a made-up
+    // "unrestricted".
+    let silent = &inventory[..inventory.find("network_policies:").unwrap()];
+    std::fs::write(&path, format!("{silent}external: []\n")).unwrap();
+    let mut out = Vec::new();
+    processor
+        .tick(std::time::SystemTime::now(), &mut out)
+        .await
+        .unwrap();
+    let found = verdicts(&mut processor, &CONVERSATIONS).await;
+    assert_eq!(found, vec![(None, None); CONVERSATIONS.len()]);
 }
