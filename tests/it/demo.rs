@@ -340,6 +340,49 @@ fn the_living_demo_maps_its_cluster_and_leaves_nothing_behind() {
         "SELECT count(*) FROM network_usage WHERE server_port = 0 OR server_ip LIKE '10.234.%'",
     );
     assert_eq!(odd, serde_json::json!([[0]]), "{edges:?}");
+    // The shop's policies, which nothing enforces here: the batch report's calls to the api are
+    // the edges they deny, and the rest of what reaches api and db is allowed.
+    let verdicts = sql(
+        &data,
+        "SELECT DISTINCT client_owner_name, server_owner_name, policy, policy_by FROM network_usage \
+         WHERE server_owner_name IN ('api', 'db') ORDER BY ALL",
+    );
+    assert_eq!(
+        verdicts,
+        serde_json::json!([
+            ["api", "db", "allowed", "shop/db-from-api"],
+            [
+                "prometheus",
+                "api",
+                "allowed",
+                "shop/api-from-web-and-monitoring"
+            ],
+            [
+                "report",
+                "api",
+                "denied",
+                "shop/api-from-web-and-monitoring"
+            ],
+            ["web", "api", "allowed", "shop/api-from-web-and-monitoring"],
+        ]),
+        "the shop's NetworkPolicy verdicts"
+    );
+    let denied: Value = serde_json::from_str(&curl(&[format!(
+        "{url}api/anomalies?kind=denied_by_policy&cluster=demo&{range}"
+    )]))
+    .unwrap();
+    let flagged: Vec<(&str, &str)> = denied["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["source_label"].as_str().unwrap(),
+                a["target_label"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(flagged, vec![("report", "api")], "{denied}");
 
     // The page draws what the API answers, with a legend of the kinds it shows.
     let seen = crate::ui::browse_at(&format!("{url}?cluster=demo&{range}"), "demo");

@@ -75,8 +75,16 @@ pub struct Verdict {
 impl Verdict {
     /// The policies behind it as `namespace/name`, comma-separated; `None` when there are none.
     pub fn by_names(&self) -> Option<String> {
-        let names: Vec<String> = self.by.iter().map(ToString::to_string).collect();
-        (!names.is_empty()).then(|| names.join(","))
+        let mut names = String::new();
+        for key in &self.by {
+            if !names.is_empty() {
+                names.push(',');
+            }
+            names.push_str(&key.namespace);
+            names.push('/');
+            names.push_str(&key.name);
+        }
+        (!names.is_empty()).then_some(names)
     }
 }
 
@@ -98,11 +106,11 @@ enum Admits {
     Yes,
 }
 
-/// One end's policies, for its direction.
-struct Side {
+/// One end's policies for its direction, each with what its rules say (borrowed: a verdict is
+/// made for every record, and only its answer owns keys).
+struct Side<'p> {
     admits: Admits,
-    selecting: Vec<Key>,
-    allowing: Vec<Key>,
+    judged: Vec<(&'p NetworkPolicy, Admits)>,
 }
 
 /// Every policy known, by namespace and name.
@@ -161,17 +169,25 @@ impl Policies {
             });
         }
         let sides = [egress, ingress];
-        // One end that refuses it is enough, whatever the other's CNI-defined matches.
-        let refusing: BTreeSet<Key> = sides
-            .iter()
-            .flatten()
-            .filter(|side| side.admits == Admits::No)
-            .flat_map(|side| side.selecting.iter().cloned())
-            .collect();
-        if !refusing.is_empty() {
+        let keys = |keep: &dyn Fn(&Side<'_>, Admits) -> bool| -> Vec<Key> {
+            let chosen: BTreeSet<&Key> = sides
+                .iter()
+                .flatten()
+                .flat_map(|side| {
+                    let judged = side.judged.iter();
+                    judged
+                        .filter(|(_, admits)| keep(side, *admits))
+                        .map(|(policy, _)| &policy.key)
+                })
+                .collect();
+            chosen.into_iter().cloned().collect()
+        };
+        // One end that refuses it is enough, whatever the other's CNI-defined matches; its
+        // selecting policies are the ones to name.
+        if sides.iter().flatten().any(|side| side.admits == Admits::No) {
             return Some(Verdict {
                 verdict: PolicyVerdict::Denied,
-                by: refusing.into_iter().collect(),
+                by: keys(&|side, _| side.admits == Admits::No),
             });
         }
         if sides
@@ -181,14 +197,9 @@ impl Policies {
         {
             return None;
         }
-        let allowing: BTreeSet<Key> = sides
-            .iter()
-            .flatten()
-            .flat_map(|side| side.allowing.iter().cloned())
-            .collect();
         Some(Verdict {
             verdict: PolicyVerdict::Allowed,
-            by: allowing.into_iter().collect(),
+            by: keys(&|_, admits| admits == Admits::Yes),
         })
     }
 
@@ -200,8 +211,8 @@ impl Policies {
         direction: Direction,
         peer: &PolicyEnd<'_>,
         conversation: &Conversation<'_>,
-    ) -> Option<Side> {
-        let selecting: Vec<(&NetworkPolicy, &Vec<Rule>)> = self
+    ) -> Option<Side<'_>> {
+        let judged: Vec<(&NetworkPolicy, Admits)> = self
             .by_namespace
             .get(pod.namespace)?
             .values()
@@ -211,39 +222,29 @@ impl Policies {
                     Direction::Ingress => policy.ingress.as_ref(),
                     Direction::Egress => policy.egress.as_ref(),
                 };
-                rules.map(|rules| (policy, rules))
+                let admits = rules?
+                    .iter()
+                    .map(|rule| rule_admits(policy, rule, peer, conversation))
+                    .max()
+                    .unwrap_or(Admits::No);
+                Some((policy, admits))
             })
             .collect();
-        if selecting.is_empty() {
+        if judged.is_empty() {
             return None;
         }
         let itself = conversation.client.ip == conversation.server.ip;
         let own_node = peer.node.is_some() && peer.node == pod.node;
-        let admitted = |(policy, rules): &(&NetworkPolicy, &Vec<Rule>)| {
-            rules
-                .iter()
-                .map(|rule| rule_admits(policy, rule, peer, conversation))
-                .max()
-                .unwrap_or(Admits::No)
-        };
-        let allowing: Vec<Key> = selecting
-            .iter()
-            .filter(|selected| admitted(selected) == Admits::Yes)
-            .map(|(policy, _)| policy.key.clone())
-            .collect();
         let admits = if itself || own_node {
             Admits::Yes
         } else {
-            selecting.iter().map(admitted).max().unwrap_or(Admits::No)
-        };
-        Some(Side {
-            admits,
-            selecting: selecting
+            judged
                 .iter()
-                .map(|(policy, _)| policy.key.clone())
-                .collect(),
-            allowing,
-        })
+                .map(|(_, admits)| *admits)
+                .max()
+                .unwrap_or(Admits::No)
+        };
+        Some(Side { admits, judged })
     }
 }
 
