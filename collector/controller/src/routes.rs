@@ -4,6 +4,9 @@
 //! (`GET /v1/status`, a [`ControllerStatus`]). With a token, the feed and the status answer 401
 //! to a request without it: they carry every pod's address and owner. Feeds are bounded in number; a feed too far behind the changes is ended
 //! so its agent lists again rather than the controller keeping changes for it without bound.
+//! A feed carries the kinds attribution needs, and namespaces and NetworkPolicies to an agent
+//! that asks for them (the `spider-feed-kinds` header), so agents of an earlier version keep
+//! reading it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,13 +15,16 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use serde::Deserialize;
 use spider_collector::listen::{constant_time_eq, presented_token};
-use spider_kube::feed::{ControllerStatus, FeedEvent, HEARTBEAT, OBJECTS_PATH, STATUS_PATH};
+use spider_kube::feed::{
+    ControllerStatus, FeedEvent, HEARTBEAT, KINDS_HEADER, OBJECTS_PATH, STATUS_PATH,
+};
+use spider_kube::follower::{KINDS, POLICY_KINDS};
 use spider_kube::model::Object;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc};
 use tokio::time::Instant;
@@ -154,8 +160,25 @@ fn refuse(status: StatusCode, message: &str) -> Response {
     (status, format!("{message}\n")).into_response()
 }
 
+/// The kinds beyond attribution's that the agent asked for and this controller follows.
+fn asked_kinds(headers: &HeaderMap) -> Vec<&'static str> {
+    let asked = headers
+        .get(KINDS_HEADER)
+        .and_then(|value| value.to_str().ok());
+    let asked: Vec<&str> = asked
+        .into_iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    POLICY_KINDS
+        .into_iter()
+        .filter(|kind| asked.contains(kind))
+        .collect()
+}
+
 async fn feed(
     State(app): State<Status>,
+    headers: HeaderMap,
     params: Result<Query<FeedParams>, QueryRejection>,
 ) -> Response {
     let Ok(Query(params)) = params else {
@@ -187,12 +210,16 @@ async fn feed(
             "too many feeds open; retry",
         );
     };
-    let subscription = app.store.subscribe(params.node.as_deref());
+    let also = asked_kinds(&headers);
+    let mut subscription = app.store.subscribe(params.node.as_deref());
+    let carried = move |kind: &str| KINDS.contains(&kind) || also.contains(&kind);
+    subscription.listings.retain(|(kind, _)| carried(kind));
     let (sender, receiver) = mpsc::channel::<Bytes>(4);
     let writer = Writer {
         sender,
         chunk: Vec::with_capacity(CHUNK_BYTES),
         node: params.node,
+        carried: Box::new(carried),
         last_write: Instant::now(),
     };
     tokio::spawn(writer.run(subscription, app.feeds.clone(), slot));
@@ -213,6 +240,8 @@ struct Writer {
     sender: mpsc::Sender<Bytes>,
     chunk: Vec<u8>,
     node: Option<String>,
+    /// Whether the feed carries objects of a kind.
+    carried: Box<dyn Fn(&str) -> bool + Send>,
     last_write: Instant,
 }
 
@@ -265,7 +294,10 @@ impl Writer {
                 }
                 Ok(Err(broadcast::error::RecvError::Closed)) => return Ok(()),
             };
-            if let Some(carried) = change.for_node(self.node.as_deref()) {
+            if let Some(carried) = change
+                .for_node(self.node.as_deref())
+                .filter(|carried| (self.carried)(carried.object().kind()))
+            {
                 let event = match carried {
                     FeedChange::Applied(object) => FeedEvent::Applied { object },
                     FeedChange::Deleted(object) => FeedEvent::Deleted { object },

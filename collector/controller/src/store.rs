@@ -68,6 +68,15 @@ pub enum FeedChange<'a> {
     Deleted(&'a Object),
 }
 
+impl FeedChange<'_> {
+    /// The object changed.
+    pub fn object(&self) -> &Object {
+        match self {
+            Self::Applied(object) | Self::Deleted(object) => object,
+        }
+    }
+}
+
 /// What a new feed starts from: a listing per kind, then the changes after it.
 pub struct Subscription {
     /// Each listed kind with its objects.

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use spider_collector::telemetry::Counter;
 
-use super::{FeedEvent, HEARTBEAT, MAX_LINE_BYTES, OBJECTS_PATH};
-use crate::follower::{Follower, KINDS, Listed, now_micros};
+use super::{FeedEvent, HEARTBEAT, KINDS_HEADER, MAX_LINE_BYTES, OBJECTS_PATH};
+use crate::follower::{Follower, KINDS, Listed, POLICY_KINDS, now_micros};
 use crate::model::Object;
 use crate::sink::ObjectSink;
 
@@ -113,7 +113,10 @@ impl Feed {
     /// listings it completed.
     async fn connection(&mut self, listed_here: &mut usize) -> Result<Infallible, String> {
         // A controller that takes the connection and never answers is let go like a silent one.
-        let mut request = self.http.get(self.url.clone());
+        let mut request = self
+            .http
+            .get(self.url.clone())
+            .header(KINDS_HEADER, POLICY_KINDS.join(","));
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }

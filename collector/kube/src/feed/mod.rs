@@ -23,6 +23,12 @@ use serde::{Deserialize, Serialize};
 /// The feed's path.
 pub const OBJECTS_PATH: &str = "/v1/objects";
 
+/// The request header by which an agent asks for kinds beyond those attribution needs
+/// ([`crate::follower::POLICY_KINDS`], comma-separated). A header, not a parameter: a controller
+/// of an earlier version ignores it (where it refuses unknown parameters), and an agent of an
+/// earlier version, which does not send it, is not sent objects it cannot read.
+pub const KINDS_HEADER: &str = "spider-feed-kinds";
+
 /// How often the controller writes a heartbeat on an idle feed; an agent hearing nothing for
 /// three of them reconnects.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);

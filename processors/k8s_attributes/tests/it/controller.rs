@@ -19,7 +19,7 @@ use crate::support::{ends, pod_meta, started};
 
 const AGENTS: usize = 5;
 
-async fn controller_of(api: &FakeApi, listen: std::net::SocketAddr) -> Controller {
+pub(crate) async fn controller_of(api: &FakeApi, listen: std::net::SocketAddr) -> Controller {
     controller_as(api, listen, Identity::default()).await
 }
 
@@ -48,7 +48,7 @@ async fn controller_as(
     controller
 }
 
-fn through(controller: &Controller) -> K8sAttributesConfig {
+pub(crate) fn through(controller: &Controller) -> K8sAttributesConfig {
     K8sAttributesConfig {
         source: MetadataSource::Controller,
         controller: Some(format!("http://{}", controller.address())),

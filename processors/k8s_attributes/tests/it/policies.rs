@@ -244,3 +244,65 @@ network_policies:
     let found = verdicts(&mut processor, &CONVERSATIONS).await;
     assert_eq!(found, vec![(None, None); CONVERSATIONS.len()]);
 }
+
+/// The kinds one feed request lists, read until the listings are over (a heartbeat follows).
+async fn kinds_fed(url: &str, asked: Option<&str>) -> Vec<String> {
+    let mut request = reqwest::Client::new().get(url);
+    if let Some(asked) = asked {
+        request = request.header(spider_kube::feed::KINDS_HEADER, asked);
+    }
+    let mut response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let (mut text, mut kinds) = (String::new(), Vec::new());
+    while let Ok(Some(chunk)) = tokio::time::timeout(Duration::from_secs(10), response.chunk())
+        .await
+        .unwrap()
+    {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        if text.contains("\"heartbeat\"") {
+            break;
+        }
+    }
+    for line in text.lines() {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        if event["event"] == "list_end" {
+            kinds.push(event["kind"].as_str().unwrap().to_owned());
+        }
+    }
+    kinds.sort();
+    kinds
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agents_get_verdicts_through_a_controller_and_older_agents_are_not_sent_policies() {
+    let api = cluster().await;
+    let controller = crate::controller::controller_of(&api, "127.0.0.1:0".parse().unwrap()).await;
+    let mut agent = started(crate::controller::through(&controller)).await;
+    eventually(
+        &mut agent,
+        &expected((PolicyVerdict::Denied, "shop/api-from-web")),
+    )
+    .await;
+
+    // A request without the header, as an agent of an earlier version makes it: the six kinds
+    // attribution needs, nothing it could not read.
+    let url = format!("http://{}/v1/objects", controller.address());
+    let attribution = [
+        "EndpointSlice",
+        "Job",
+        "Node",
+        "Pod",
+        "ReplicaSet",
+        "Service",
+    ];
+    assert_eq!(kinds_fed(&url, None).await, attribution);
+    let mut all: Vec<&str> = attribution.to_vec();
+    all.extend(["Namespace", "NetworkPolicy"]);
+    all.sort_unstable();
+    assert_eq!(
+        kinds_fed(&url, Some("Namespace, NetworkPolicy, Secret")).await,
+        all,
+        "what this agent asks for, of what the controller follows"
+    );
+    agent.shutdown(&mut Vec::new()).await.unwrap();
+}
