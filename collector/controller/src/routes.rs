@@ -30,7 +30,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{FeedChange, Store};
+use crate::store::{Change, FeedChange, Store};
 
 /// A node name is a DNS subdomain: at most 253 characters.
 const MAX_NODE_NAME: usize = 253;
@@ -214,12 +214,18 @@ async fn feed(
     let mut subscription = app.store.subscribe(params.node.as_deref());
     let carried = move |kind: &str| KINDS.contains(&kind) || also.contains(&kind);
     subscription.listings.retain(|(kind, _)| carried(kind));
+    let listed: Vec<String> = subscription
+        .listings
+        .iter()
+        .map(|(kind, _)| kind.clone())
+        .collect();
     let (sender, receiver) = mpsc::channel::<Bytes>(4);
     let writer = Writer {
         sender,
         chunk: Vec::with_capacity(CHUNK_BYTES),
         node: params.node,
         carried: Box::new(carried),
+        listed,
         last_write: Instant::now(),
     };
     tokio::spawn(writer.run(subscription, app.feeds.clone(), slot));
@@ -242,6 +248,8 @@ struct Writer {
     node: Option<String>,
     /// Whether the feed carries objects of a kind.
     carried: Box<dyn Fn(&str) -> bool + Send>,
+    /// The kinds its listings gave.
+    listed: Vec<String>,
     last_write: Instant,
 }
 
@@ -286,6 +294,13 @@ impl Writer {
                     self.line(&FeedEvent::<&Object>::Heartbeat).await?;
                     self.flush().await?;
                     continue;
+                }
+                // A kind it carries was listed after its listings: ended, so its agent lists it.
+                Ok(Ok(Change::Listed(kind)))
+                    if (self.carried)(&kind) && !self.listed.contains(&kind) =>
+                {
+                    tracing::debug!(kind, node = ?self.node, "a kind was listed after the feed started; ended, so its agent lists again");
+                    return Ok(());
                 }
                 Ok(Ok(change)) => change,
                 Ok(Err(broadcast::error::RecvError::Lagged(missed))) => {

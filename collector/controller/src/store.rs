@@ -28,13 +28,17 @@ pub enum Change {
     },
     /// Deleted.
     Deleted(Arc<Object>),
+    /// A kind listed for the first time (an empty list makes no other change): a feed that
+    /// carries it but started without its listing must list again.
+    Listed(String),
 }
 
 impl Change {
-    /// The object changed.
-    pub fn object(&self) -> &Object {
+    /// The object changed, if one did.
+    pub fn object(&self) -> Option<&Object> {
         match self {
-            Change::Applied { object, .. } | Change::Deleted(object) => object,
+            Change::Applied { object, .. } | Change::Deleted(object) => Some(object),
+            Change::Listed(_) => None,
         }
     }
 
@@ -55,6 +59,7 @@ impl Change {
             Change::Deleted(object) => {
                 for_node(object, node).then_some(FeedChange::Deleted(object))
             }
+            Change::Listed(_) => None,
         }
     }
 }
@@ -214,7 +219,9 @@ impl ObjectSink for Store {
         for object in objects {
             self.put(&mut state, object);
         }
-        state.listed.insert(kind.to_owned());
+        if state.listed.insert(kind.to_owned()) {
+            let _ = self.changes.send(Change::Listed(kind.to_owned()));
+        }
     }
 
     fn apply(&self, object: Object) {
@@ -252,8 +259,12 @@ mod tests {
             let what = match &change {
                 Change::Applied { .. } => "applied",
                 Change::Deleted(_) => "deleted",
+                Change::Listed(kind) => {
+                    seen.push(format!("listed {kind}"));
+                    continue;
+                }
             };
-            seen.push(format!("{what} {}", change.object().key().name));
+            seen.push(format!("{what} {}", change.object().unwrap().key().name));
         }
         seen
     }
@@ -267,7 +278,7 @@ mod tests {
             vec![pod("a", "n1", "10.0.0.1"), pod("b", "n2", "10.0.0.2")],
             0,
         );
-        assert_eq!(changes(&mut feed), ["applied a", "applied b"]);
+        assert_eq!(changes(&mut feed), ["applied a", "applied b", "listed Pod"]);
         // A watch's status-only update: the same object as far as attribution goes.
         store.apply(pod("a", "n1", "10.0.0.1"));
         assert!(changes(&mut feed).is_empty());
@@ -325,5 +336,14 @@ mod tests {
         assert_eq!(change.for_node(Some("n2")), Some(FeedChange::Applied(&new)));
         assert_eq!(change.for_node(Some("n3")), None);
         assert_eq!(change.for_node(None), Some(FeedChange::Applied(&new)));
+    }
+
+    #[test]
+    fn a_kind_listed_after_a_feed_started_is_announced_once_even_empty() {
+        let store = Store::new();
+        let mut feed = store.subscribe(None).changes;
+        store.replace_kind("NetworkPolicy", Vec::new(), 0);
+        store.replace_kind("NetworkPolicy", Vec::new(), 0);
+        assert_eq!(changes(&mut feed), vec!["listed NetworkPolicy"]);
     }
 }

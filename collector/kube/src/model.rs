@@ -128,6 +128,18 @@ pub enum Object {
 }
 
 impl Object {
+    /// The `type` tag of each variant, as the feed carries it: an agent skips objects of any
+    /// other type (a later version's), and refuses any other unreadable object.
+    pub const TYPES: [&'static str; 7] = [
+        "Pod",
+        "Node",
+        "Service",
+        "Controller",
+        "EndpointSlice",
+        "Namespace",
+        "NetworkPolicy",
+    ];
+
     /// The kind of object, as a watcher lists it (`Pod`, `ReplicaSet`, `Job`, …).
     pub fn kind(&self) -> &str {
         match self {

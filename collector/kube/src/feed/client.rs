@@ -160,7 +160,7 @@ impl Feed {
         }
     }
 
-    /// Applies one event; true when it completed a listing of a kind this agent knows.
+    /// Applies one event; true when it completed a listing.
     fn take(
         &mut self,
         event: FeedEvent<Object>,
@@ -199,13 +199,18 @@ impl Feed {
 /// kind a controller of a later version follows), skipped so that such a controller does not cut
 /// the feed. Anything else unreadable is an error.
 fn readable(event: FeedEvent<serde_json::Value>) -> Result<Option<FeedEvent<Object>>, String> {
-    let object = |value: serde_json::Value| match serde_json::from_value::<Object>(value) {
-        Ok(object) => Ok(Some(object)),
-        Err(error) if error.to_string().starts_with("unknown variant") => {
-            tracing::debug!(%error, "skipped a feed object of a type this agent does not know");
-            Ok(None)
+    let object = |value: serde_json::Value| {
+        let tag = value.get("type").and_then(serde_json::Value::as_str);
+        if let Some(tag) = tag.filter(|tag| !Object::TYPES.contains(tag)) {
+            tracing::debug!(
+                tag,
+                "skipped a feed object of a type this agent does not know"
+            );
+            return Ok(None);
         }
-        Err(error) => Err(format!("unreadable feed object: {error}")),
+        serde_json::from_value::<Object>(value)
+            .map(Some)
+            .map_err(|error| format!("unreadable feed object: {error}"))
     };
     Ok(match event {
         FeedEvent::ListStart { kind } => Some(FeedEvent::ListStart { kind }),
@@ -242,6 +247,12 @@ mod tests {
         let broken = json!({"type": "Node", "name": 7});
         let error = readable(listed(broken)).unwrap_err();
         assert!(error.starts_with("unreadable feed object"), "{error}");
+        // An unknown value inside a known type is no later version's type: refused, not skipped.
+        let policy = json!({"type": "NetworkPolicy", "key": {"namespace": "a", "name": "b"},
+            "pod_selector": {}, "ingress": [{"ports": [{"protocol": "Quic", "port": null, "end_port": null}]}],
+            "egress": null});
+        let error = readable(listed(policy)).unwrap_err();
+        assert!(error.contains("unknown variant `Quic`"), "{error}");
         let heartbeat = readable(FeedEvent::Heartbeat).unwrap();
         assert_eq!(heartbeat, Some(FeedEvent::Heartbeat));
     }

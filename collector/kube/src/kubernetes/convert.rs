@@ -234,7 +234,7 @@ fn peer_problem(peer: &NetworkPolicyPeer) -> Option<String> {
         .iter()
         .flatten()
         .find_map(|hole| match hole.parse::<ipnet::IpNet>() {
-            Ok(hole) if cidr.contains(&hole) => None,
+            Ok(hole) if cidr.contains(&hole) && hole.prefix_len() > cidr.prefix_len() => None,
             Ok(_) => Some(format!("ipBlock.except {hole} is not inside {cidr}")),
             Err(_) => Some(format!("ipBlock.except {hole:?} is not a CIDR block")),
         })

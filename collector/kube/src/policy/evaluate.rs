@@ -68,7 +68,8 @@ pub struct Verdict {
     /// Allowed, denied or unrestricted.
     pub verdict: PolicyVerdict,
     /// Denied: the policies selecting the end that refuses it; allowed: those whose rules let it
-    /// through; unrestricted: none.
+    /// through (none when only the exceptions did: a pod to itself, to its node); unrestricted:
+    /// none.
     pub by: Vec<Key>,
 }
 

@@ -277,6 +277,18 @@ async fn kinds_fed(url: &str, asked: Option<&str>) -> Vec<String> {
 async fn agents_get_verdicts_through_a_controller_and_older_agents_are_not_sent_policies() {
     let api = cluster().await;
     let controller = crate::controller::controller_of(&api, "127.0.0.1:0".parse().unwrap()).await;
+    // Attribution's kinds make it ready; the policy kinds may come a moment later.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !["Namespace", "NetworkPolicy"]
+        .iter()
+        .all(|kind| controller.store().counts().contains_key(*kind))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the controller lists the policy kinds"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let mut agent = started(crate::controller::through(&controller)).await;
     eventually(
         &mut agent,
