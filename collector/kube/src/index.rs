@@ -11,7 +11,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
-use spider_collector::records::{EndpointClass, EndpointMeta, OwnerKind, Transport};
+use spider_collector::records::{EndpointClass, EndpointMeta, OwnerKind, PolicyVerdict, Transport};
 
 use crate::model::{Controller, EndpointSlice, Key, Node, Object, Owner, Pod, Service};
 use crate::policy::{Conversation, Labels, PodEnd, Policies, PolicyEnd, Verdict};
@@ -334,6 +334,17 @@ impl Index {
         if !(self.namespaces_listed && self.policies_listed) {
             return None;
         }
+        // No policy anywhere (most clusters): nothing to weigh, no end to look up again.
+        if self.policies.is_empty()
+            && ![client, server]
+                .iter()
+                .any(|address| self.is_service(&address.to_canonical()))
+        {
+            return Some(Verdict {
+                verdict: PolicyVerdict::Unrestricted,
+                by: Vec::new(),
+            });
+        }
         let conversation = Conversation {
             client: self.policy_end(client.to_canonical(), at, now)?,
             server: self.policy_end(server.to_canonical(), at, now)?,
@@ -361,9 +372,7 @@ impl Index {
                 node: None,
             });
         }
-        if self.service_addresses.contains_key(&address)
-            || self.endpoint_addresses.contains_key(&address)
-        {
+        if self.is_service(&address) {
             return None;
         }
         Some(PolicyEnd {
@@ -371,6 +380,12 @@ impl Index {
             pod: None,
             node: self.node_addresses.get(&address).map(String::as_str),
         })
+    }
+
+    /// Whether `address` is a Service's, or an endpoint behind one that is not a pod.
+    fn is_service(&self, address: &IpAddr) -> bool {
+        self.service_addresses.contains_key(address)
+            || self.endpoint_addresses.contains_key(address)
     }
 
     /// Forgets the NetworkPolicies and that they were listed (an inventory that no longer says
