@@ -1,36 +1,27 @@
-//! Throughput of the capture path — a pcap file through the pcap receiver and the session
-//! processor into TCP sessions and HTTP exchanges — beside tshark doing the same on the same
-//! file in the same run (conversations and HTTP requests/responses, out-of-order reassembly on).
+//! `spider analyze` end to end — a pcap file read, TCP sessions reassembled, HTTP parsed and the
+//! `packets`, `tcp_sessions`, `http` and `hosts` datasets written as Parquet — beside tshark
+//! reading the same file in the same run: its TCP conversations (`-z conv,tcp`) and every HTTP
+//! request's method and URI and every response's status (`-T fields`), out-of-order
+//! reassembly on.
 //!
-//! `cargo bench -p spider --bench pcap_to_http [-- MEGABYTES]` (default 120)
+//! `cargo bench -p spider --bench pcap_to_http [-- MEGABYTES…]` (default 220; give two sizes,
+//! `-- 220 2200`, to see whether memory stays flat in the file size; tshark reads the first).
 //!
 //! The file is made-up HTTP/1.1 traffic (tests/kit http_capture: keep-alive, chunked, 3% of
 //! segments out of order, 3% retransmitted), written once to `target/bench-http-MB.pcap`.
-//! CPU time comes from /proc/self/stat, so "per core" counts both threads Spider uses.
+//! Each program runs under GNU time (Debian's `time` package), which gives its CPU seconds
+//! (user + system, every thread) and its peak RSS.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
-use spider_collector::records::{Batch, RecordKind, Signal};
-use spider_collector::{Factory, Output, conformance};
-use spider_processor_session::{SESSION_PROCESSOR, SessionConfig};
-use spider_receiver_pcap::{PCAP_RECEIVER, PcapConfig};
 use spider_testkit::http_capture::{self, HttpCapture};
 
-/// User + system CPU seconds of this process so far.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    ticks / 100.0
-}
+/// Spider runs per arm; the median by CPU time is reported.
+const RUNS: usize = 3;
 
 fn capture(megabytes: u64) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../target")
-        .join(format!("bench-http-{megabytes}.pcap"));
+    let path = target().join(format!("bench-http-{megabytes}.pcap"));
     if !path.exists() {
         let sessions = (megabytes * 1_000_000 / 40_000) as usize;
         let settings = HttpCapture {
@@ -47,114 +38,153 @@ fn capture(megabytes: u64) -> PathBuf {
     path
 }
 
-#[derive(Debug, Default)]
-struct Counted {
-    packets: usize,
-    sessions: usize,
-    http: usize,
+fn target() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target")
 }
 
-async fn spider(path: &Path) -> Counted {
-    let config = PcapConfig {
-        file: Some(path.to_path_buf()),
-        batch_size: 4096,
-        ..PcapConfig::default()
+/// What one program run cost.
+#[derive(Debug, Clone, Copy)]
+struct Cost {
+    wall: f64,
+    cpu: f64,
+    peak_rss_mb: f64,
+}
+
+/// Runs `program args…` under GNU time; its cost and standard output.
+fn measured(program: &Path, args: &[&str]) -> (Cost, String) {
+    let report = target().join("bench-time.txt");
+    let output = Command::new("/usr/bin/time")
+        .args(["-f", "%e %U %S %M", "-o"])
+        .arg(&report)
+        .arg(program)
+        .args(args)
+        .output()
+        .expect("/usr/bin/time runs (apt-get install time)");
+    assert!(
+        output.status.success(),
+        "{} failed: {}",
+        program.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = std::fs::read_to_string(&report).expect("GNU time's report");
+    let fields: Vec<f64> = report
+        .lines()
+        .last()
+        .unwrap_or("")
+        .split_whitespace()
+        .map(|field| field.parse().expect("a number in GNU time's report"))
+        .collect();
+    let cost = Cost {
+        wall: fields[0],
+        cpu: fields[1] + fields[2],
+        peak_rss_mb: fields[3] / 1024.0,
     };
-    let mut receiver = PCAP_RECEIVER
-        .create(config, conformance::context(&PCAP_RECEIVER))
-        .unwrap();
-    let config = SessionConfig {
-        emit_packets: true,
-        ..SessionConfig::default()
-    };
-    let mut processor = SESSION_PROCESSOR
-        .create(config, conformance::context(&SESSION_PROCESSOR))
-        .unwrap();
-    let (output, mut batches) = Output::channel(&[Signal::Capture], 8);
-    receiver.start(output).await.unwrap();
-    let mut counted = Counted::default();
-    let mut out = Vec::new();
-    let mut count = |out: &mut Vec<Batch>| {
-        for batch in out.drain(..) {
-            match batch.kind() {
-                RecordKind::Packet => counted.packets += batch.len(),
-                RecordKind::TcpSession => counted.sessions += batch.len(),
-                RecordKind::Http => counted.http += batch.len(),
-                _ => {}
-            }
-        }
-    };
-    while let Some(batch) = batches.recv().await {
-        processor.process(batch, &mut out).await.unwrap();
-        count(&mut out);
+    (cost, String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The median run of `spider analyze FILE` by CPU time, and what it found.
+fn spider(file: &Path, extra: &[&str]) -> (Cost, String) {
+    let out = target().join("bench-analyze");
+    let mut runs = Vec::new();
+    for _ in 0..RUNS {
+        // A fresh lake each time: the summary counts every row under --out.
+        let _ = std::fs::remove_dir_all(&out);
+        let mut args = vec![
+            "analyze",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        runs.push(measured(Path::new(env!("CARGO_BIN_EXE_spider")), &args));
     }
-    processor.shutdown(&mut out).await.unwrap();
-    count(&mut out);
-    receiver.shutdown().await.unwrap();
-    counted
+    let _ = std::fs::remove_dir_all(&out);
+    runs.sort_by(|a, b| a.0.cpu.total_cmp(&b.0.cpu));
+    runs.swap_remove(RUNS / 2)
 }
 
-fn tshark(path: &Path) -> (f64, String) {
-    let start = Instant::now();
-    let output = Command::new("tshark")
-        .args([
+/// tshark's conversations and HTTP fields of `file`; its cost and the requests it listed.
+fn tshark(file: &Path) -> (Cost, usize) {
+    let (cost, fields) = measured(
+        Path::new("/usr/bin/tshark"),
+        &[
             "-n",
-            "-q",
             "-o",
             "tcp.reassemble_out_of_order:TRUE",
             "-z",
             "conv,tcp",
-            "-z",
-            "http,tree",
+            "-Y",
+            "http",
+            "-T",
+            "fields",
+            "-e",
+            "tcp.stream",
+            "-e",
+            "http.request.method",
+            "-e",
+            "http.request.uri",
+            "-e",
+            "http.response.code",
             "-r",
-        ])
-        .arg(path)
-        .output()
-        .expect("tshark runs (apt-get install tshark)");
-    let seconds = start.elapsed().as_secs_f64();
-    let text = String::from_utf8_lossy(&output.stdout);
-    let requests = text
+            file.to_str().unwrap(),
+        ],
+    );
+    let requests = fields
         .lines()
-        .find(|line| line.trim_start().starts_with("Total HTTP Packets"))
-        .unwrap_or("")
-        .trim()
-        .to_owned();
-    (seconds, requests)
+        .filter(|line| {
+            line.split('\t')
+                .nth(1)
+                .is_some_and(|method| !method.is_empty())
+        })
+        .count();
+    (cost, requests)
 }
 
 fn main() {
-    let megabytes: u64 = std::env::args()
+    let mut sizes: Vec<u64> = std::env::args()
         .skip(1)
-        .find(|a| !a.starts_with('-'))
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(120);
-    let path = capture(megabytes);
-    let bytes = std::fs::metadata(&path).unwrap().len() as f64;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .build()
-        .unwrap();
-    let mut spider_runs = Vec::new();
-    let mut counted = Counted::default();
-    for _ in 0..3 {
-        let (cpu, start) = (cpu_seconds(), Instant::now());
-        counted = runtime.block_on(spider(&path));
-        spider_runs.push((start.elapsed().as_secs_f64(), cpu_seconds() - cpu));
+        .filter_map(|arg| arg.parse().ok())
+        .collect();
+    if sizes.is_empty() {
+        sizes.push(220);
     }
-    spider_runs.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (wall, cpu) = spider_runs[1];
-    let (tshark_seconds, tshark_http) = tshark(&path);
-    let gbit = |seconds: f64| bytes * 8.0 / seconds / 1e9;
-    println!("file: {} ({:.1} MB)", path.display(), bytes / 1e6);
-    println!("spider: {counted:?}");
-    println!(
-        "spider (median of 3): {wall:.3} s wall, {cpu:.3} s CPU = {:.2} Gbit/s, {:.2} Gbit/s per CPU second",
-        gbit(wall),
-        gbit(cpu)
-    );
-    println!(
-        "tshark -z conv,tcp -z http,tree: {tshark_seconds:.3} s = {:.3} Gbit/s ({tshark_http})",
-        gbit(tshark_seconds)
-    );
-    println!("spider is {:.1}x tshark (wall)", tshark_seconds / wall);
+    let mut reference = None;
+    for (index, megabytes) in sizes.into_iter().enumerate() {
+        let file = capture(megabytes);
+        let bytes = std::fs::metadata(&file).unwrap().len() as f64;
+        let per_cpu_second = |cost: &Cost| bytes * 8.0 / cost.cpu / 1e9;
+        println!("file: {} ({:.1} MB)", file.display(), bytes / 1e6);
+        if index == 0 {
+            let (cost, requests) = tshark(&file);
+            println!(
+                "tshark -z conv,tcp -T fields (HTTP): {:.2} s wall, {:.2} s CPU = {:.3} Gbit/s per CPU second, peak RSS {:.0} MB; {requests} requests",
+                cost.wall,
+                cost.cpu,
+                per_cpu_second(&cost),
+                cost.peak_rss_mb
+            );
+            reference = Some(cost);
+        }
+        for (arm, extra) in [
+            ("all four datasets", &[][..]),
+            ("--no-packets", &["--no-packets"][..]),
+        ] {
+            let (cost, found) = spider(&file, extra);
+            println!(
+                "spider analyze, {arm} (median of {RUNS}): {:.2} s wall, {:.2} s CPU = {:.2} Gbit/s per CPU second, peak RSS {:.0} MB; {}",
+                cost.wall,
+                cost.cpu,
+                per_cpu_second(&cost),
+                cost.peak_rss_mb,
+                found.trim()
+            );
+            if let (0, Some(tshark)) = (index, reference) {
+                println!(
+                    "  {:.1}x tshark in CPU, {:.1}x in wall time",
+                    tshark.cpu / cost.cpu,
+                    tshark.wall / cost.wall
+                );
+            }
+        }
+    }
 }

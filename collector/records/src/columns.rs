@@ -4,6 +4,7 @@
 //! [`columns_struct!`] is the concatenation of its fields' columns, named `prefix_field`, which is
 //! how both ends of a flow (`client_namespace`, `server_namespace`, …) share one declaration.
 
+use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -175,7 +176,9 @@ impl Leaf for IpAddr {
         String::builder(capacity)
     }
     fn append_to(&self, builder: &mut StringBuilder) {
-        builder.append_value(self.to_string())
+        // Formatted straight into the column's buffer: no String per address.
+        write!(builder, "{self}").expect("a StringBuilder takes any text");
+        builder.append_value("")
     }
     fn append_null(builder: &mut StringBuilder) {
         builder.append_null()

@@ -6,17 +6,23 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use arrow_array::RecordBatch;
+use arrow_schema::DataType;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 use spider_records::RecordKind;
 
 /// Metadata key holding the dataset name.
 pub const DATASET_KEY: &str = "spider.dataset";
 /// Metadata key holding the schema version of the dataset.
 pub const SCHEMA_VERSION_KEY: &str = "spider.schema_version";
+
+/// A row group is written out once its encoded size reaches this, however few its rows: a row
+/// group is held in memory until then, and 128k captured frames would be 200 MB.
+const MAX_ROW_GROUP_BYTES: usize = 64 << 20;
 
 /// How files are encoded.
 #[derive(Debug, Clone, Copy)]
@@ -52,9 +58,22 @@ impl OpenFile {
             std::fs::create_dir_all(dir)?;
         }
         let zstd = ZstdLevel::try_new(encoding.zstd_level)?;
-        let properties = WriterProperties::builder()
+        let schema = kind.schema();
+        let mut properties = WriterProperties::builder()
             .set_compression(Compression::ZSTD(zstd))
             .set_max_row_group_row_count(Some(encoding.row_group_rows))
+            .set_max_row_group_bytes(Some(MAX_ROW_GROUP_BYTES));
+        // Raw bytes (captured frames) repeat too rarely for a dictionary, and their minimum and
+        // maximum prune nothing: both would only cost a hash and a comparison of every frame.
+        for field in schema.fields() {
+            if field.data_type() == &DataType::Binary {
+                let column = ColumnPath::from(field.name().as_str());
+                properties = properties
+                    .set_column_dictionary_enabled(column.clone(), false)
+                    .set_column_statistics_enabled(column, EnabledStatistics::None);
+            }
+        }
+        let properties = properties
             .set_key_value_metadata(Some(vec![
                 KeyValue::new(DATASET_KEY.to_owned(), kind.as_str().to_owned()),
                 KeyValue::new(
@@ -64,7 +83,7 @@ impl OpenFile {
             ]))
             .build();
         let file = BufWriter::with_capacity(1 << 20, File::create(&path)?);
-        let writer = ArrowWriter::try_new(file, kind.schema(), Some(properties))?;
+        let writer = ArrowWriter::try_new(file, schema, Some(properties))?;
         Ok(Self {
             writer,
             path,
