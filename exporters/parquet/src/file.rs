@@ -20,8 +20,8 @@ pub const DATASET_KEY: &str = "spider.dataset";
 /// Metadata key holding the schema version of the dataset.
 pub const SCHEMA_VERSION_KEY: &str = "spider.schema_version";
 
-/// A row group is written out once its encoded size reaches this, however few its rows: a row
-/// group is held in memory until then, and 128k captured frames would be 200 MB.
+/// A row group is written out once its encoded size reaches this, however few its rows: the
+/// writer holds a row group's pages in memory until then, and rows of captured frames are large.
 const MAX_ROW_GROUP_BYTES: usize = 64 << 20;
 
 /// How files are encoded.
