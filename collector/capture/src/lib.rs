@@ -6,6 +6,7 @@
 //! runs one source on a thread of its own and sends `packets` records, which keep the original
 //! frame, down a pipeline in batches, with back-pressure.
 
+mod arena;
 mod error;
 mod file;
 #[cfg(test)]
@@ -17,6 +18,7 @@ mod reader;
 mod record;
 mod source;
 
+pub use arena::FrameArena;
 pub use error::CaptureError;
 pub use file::FileSource;
 pub use limiter::RateLimiter;

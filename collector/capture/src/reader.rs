@@ -8,6 +8,7 @@ use spider_collector::records::{Batch, Packet};
 use spider_collector::{Counter, Output};
 use tokio_util::sync::CancellationToken;
 
+use crate::arena::FrameArena;
 use crate::limiter::RateLimiter;
 use crate::progress::FileProgress;
 use crate::record::packet_record;
@@ -75,6 +76,7 @@ impl Reader {
         let mut last_stats = Instant::now();
         let mut frames = 0u64;
         let interface = self.source.name().to_owned();
+        let mut arena = FrameArena::default();
         let ending = loop {
             if self.stop.is_cancelled() {
                 break Ending::Stopped;
@@ -87,7 +89,9 @@ impl Reader {
                     .is_none_or(|limiter| limiter.admit(frame.wire_length, Instant::now()));
                 if !admitted {
                     counters.rate_limited.add(1);
-                } else if let Some(record) = packet_record(&interface, &self.capturer, frame) {
+                } else if let Some(record) =
+                    packet_record(&interface, &self.capturer, frame, &mut arena)
+                {
                     counters.packets.add(1);
                     counters.bytes.add(u64::from(frame.wire_length));
                     batch.push(record);

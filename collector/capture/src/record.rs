@@ -3,11 +3,18 @@
 use spider_collector::records::{Direction, EndpointMeta, Packet};
 use spider_wire::{LinkType, TransportHeader, decode};
 
+use crate::arena::FrameArena;
 use crate::source::Frame;
 
 /// Builds the record of an IP frame; `None` for frames that carry no IP packet (ARP, LLDP, …).
-/// Sequence numbers are the raw ones here: the session processor makes them relative.
-pub fn packet_record(interface: &str, capturer: &str, frame: &Frame<'_>) -> Option<Packet> {
+/// Sequence numbers are the raw ones here: the session processor makes them relative. The frame
+/// is copied into `arena`.
+pub fn packet_record(
+    interface: &str,
+    capturer: &str,
+    frame: &Frame<'_>,
+    arena: &mut FrameArena,
+) -> Option<Packet> {
     let decoded = decode(LinkType(frame.link_type), frame.data).ok()?;
     let (tcp_flags, seq, ack) = match decoded.transport {
         TransportHeader::Tcp(tcp) => (Some(tcp.flags), Some(tcp.seq), Some(tcp.ack)),
@@ -35,7 +42,7 @@ pub fn packet_record(interface: &str, capturer: &str, frame: &Frame<'_>) -> Opti
         direction: Direction::Unknown,
         session_id: None,
         link_type: frame.link_type,
-        frame: frame.data.to_vec(),
+        frame: arena.copy(frame.data),
         src: EndpointMeta::default(),
         dst: EndpointMeta::default(),
     })

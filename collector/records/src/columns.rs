@@ -14,6 +14,7 @@ use arrow_array::builder::{
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use bytes::Bytes;
 
 use crate::time::Timestamp;
 
@@ -185,14 +186,19 @@ impl Leaf for IpAddr {
     }
 }
 
+/// Bytes reserved per raw-bytes cell: a full Ethernet frame, so a batch of captured frames is
+/// copied in without growing (and copying) its buffer again. Address space reserved and never
+/// written costs no memory.
+const BINARY_CAPACITY_HINT: usize = 1536;
+
 /// Raw bytes (original frames, kept so a capture can be exported back to pcap).
-impl Leaf for Vec<u8> {
+impl Leaf for Bytes {
     type Builder = BinaryBuilder;
     fn data_type() -> DataType {
         DataType::Binary
     }
     fn builder(capacity: usize) -> BinaryBuilder {
-        BinaryBuilder::with_capacity(capacity, capacity * 128)
+        BinaryBuilder::with_capacity(capacity, capacity * BINARY_CAPACITY_HINT)
     }
     fn append_to(&self, builder: &mut BinaryBuilder) {
         builder.append_value(self)
@@ -219,17 +225,7 @@ impl Leaf for Timestamp {
 }
 
 leaf_columns!(
-    u8,
-    u16,
-    u32,
-    u64,
-    i64,
-    f64,
-    bool,
-    String,
-    IpAddr,
-    Vec<u8>,
-    Timestamp
+    u8, u16, u32, u64, i64, f64, bool, String, IpAddr, Bytes, Timestamp
 );
 
 /// Declares a struct whose fields map to Arrow columns, in declaration order.

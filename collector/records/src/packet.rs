@@ -2,6 +2,8 @@
 
 use std::net::IpAddr;
 
+use bytes::Bytes;
+
 use crate::columns::Record;
 use crate::endpoint::EndpointMeta;
 use crate::time::Timestamp;
@@ -67,8 +69,9 @@ columns_struct! {
         pub session_id: Option<u64>,
         /// The pcap link type of `frame` (1 Ethernet, 113 Linux SLL, …).
         pub link_type: u16,
-        /// The captured bytes of the frame.
-        pub frame: Vec<u8>,
+        /// The captured bytes of the frame: a slice of a buffer shared with the frames read
+        /// alongside it, so a capture costs one allocation per buffer rather than per frame.
+        pub frame: Bytes,
         /// Metadata of the source end.
         pub src: EndpointMeta,
         /// Metadata of the destination end.

@@ -21,12 +21,22 @@ fn bad_settings_are_refused_by_path() {
     let bad = ParquetConfig {
         max_file_rows: 0,
         zstd_level: 30,
+        frame_zstd_level: 0,
         url: Some("ftp://bucket".into()),
         file_prefix: Some("a/b".into()),
         ..ParquetConfig::default()
     };
     let paths: Vec<_> = bad.validate().into_iter().map(|e| e.path).collect();
-    assert_eq!(paths, ["max_file_rows", "zstd_level", "url", "file_prefix"]);
+    assert_eq!(
+        paths,
+        [
+            "max_file_rows",
+            "zstd_level",
+            "frame_zstd_level",
+            "url",
+            "file_prefix"
+        ]
+    );
     // A directory is `path`; a misspelt option is named, not ignored (it would send the files
     // to the cloud's default endpoint instead of the one meant).
     for (url, option, named) in [

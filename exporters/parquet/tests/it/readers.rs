@@ -90,4 +90,26 @@ async fn duckdb_and_pyarrow_read_every_dataset_with_its_values_and_partitions() 
     assert_eq!(answers[4], json!([[40000, 150, "fin", "web.local", 900]]));
     assert_eq!(answers[5], json!([[74, 1, 2, "to_server"]]));
     assert_eq!(answers[6], json!([["10.0.0.2", "web.local", "host"]]));
+
+    // How columns are encoded, as DuckDB reads the footers: frames plain, without dictionary or
+    // statistics; counters delta-encoded (data page v2); names dictionary-encoded.
+    let footers = format!("{root}/packets/**/*.parquet");
+    let encodings = python(&[
+        "sql",
+        root,
+        &format!(
+            "SELECT path_in_schema, encodings, compression, stats_null_count IS NULL \
+             FROM parquet_metadata('{footers}') \
+             WHERE path_in_schema IN ('frame', 'seq', 'src_ip') ORDER BY 1"
+        ),
+    ]);
+    assert_eq!(
+        encodings[0],
+        json!([
+            ["frame", "PLAIN, RLE", "ZSTD", true],
+            ["seq", "RLE, DELTA_BINARY_PACKED", "ZSTD", false],
+            ["src_ip", "PLAIN, RLE, RLE_DICTIONARY", "ZSTD", false]
+        ]),
+        "{encodings}"
+    );
 }

@@ -115,7 +115,7 @@ pub fn capture() -> Vec<Batch> {
         direction: Direction::ToServer,
         session_id: Some(1),
         link_type: 1,
-        frame: vec![0xAB; 74],
+        frame: vec![0xAB; 74].into(),
         src: EndpointMeta::default(),
         dst: EndpointMeta::default(),
     };

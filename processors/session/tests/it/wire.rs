@@ -3,7 +3,7 @@
 
 use std::net::Ipv4Addr;
 
-use spider_capture::{Frame, packet_record};
+use spider_capture::{Frame, FrameArena, packet_record};
 use spider_collector::records::{Packet, Timestamp};
 pub use spider_testkit::frames::{ACK, FIN, PSH, RST, SYN, tcp_frame, udp_frame};
 
@@ -20,7 +20,7 @@ pub fn record_as(frame: &[u8], link_type: u16, micros: i64) -> Option<Packet> {
         wire_length: frame.len() as u32,
         data: frame,
     };
-    packet_record("test0", "node-1", &captured)
+    packet_record("test0", "node-1", &captured, &mut FrameArena::default())
 }
 
 /// One TCP connection, tracking both sides' sequence numbers as a real stack would.
