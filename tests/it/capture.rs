@@ -66,7 +66,7 @@ fn sessions_http_and_host_names_agree_with_tshark_on_every_public_capture() {
     // All of them (HTTP, DNS over UDP and TCP, loopback, DNS answers cut by the snap length,
     // the gopacket pcapng suite), so a capture added to tests/pcaps/public.sh is compared too.
     let files = public_pcaps();
-    assert!(files.len() >= 60, "{} public captures", files.len());
+    assert!(files.len() >= 66, "{} public captures", files.len());
     for file in files {
         agrees_with_tshark(&file, 1.0);
     }

@@ -21,6 +21,13 @@ pub fn packet_record(
         _ => (None, None, None),
     };
     let ports = decoded.ports();
+    // A length field claiming more than the wire carried (a malformed IP total length, as in
+    // ruby-pcaprub's telnet capture) counts only the bytes that were on the wire, as tshark
+    // does. A frame the snap length cut keeps its declared length: those bytes were sent.
+    let on_wire = frame.wire_length.max(frame.data.len() as u32);
+    let payload_length = decoded
+        .payload_length
+        .min(on_wire.saturating_sub(decoded.payload_offset));
     Some(Packet {
         time: frame.time,
         interface: interface.to_owned(),
@@ -33,7 +40,7 @@ pub fn packet_record(
         protocol: decoded.protocol,
         wire_length: frame.wire_length,
         captured_length: frame.data.len() as u32,
-        payload_length: decoded.payload_length,
+        payload_length,
         payload_offset: decoded.payload_offset,
         fragment: decoded.fragment,
         tcp_flags,

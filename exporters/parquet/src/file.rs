@@ -62,10 +62,13 @@ impl OpenFile {
         let schema = kind.schema();
         let mut properties = WriterProperties::builder()
             // Data page v2: the writer compresses a page's values straight into the page, where
-            // v1 copies the page twice more (and faults in fresh memory for each copy); integer
-            // columns that are not dictionary-encoded get delta encoding. DuckDB, DataFusion,
-            // Spark and Trino all read it.
+            // v1 copies the page twice more (and faults in fresh memory for each copy). DuckDB,
+            // DataFusion, Spark and Trino all read it.
             .set_writer_version(WriterVersion::PARQUET_2_0)
+            // Plain values under zstd, or a dictionary's. Not v2's delta encodings: each column
+            // writer of them reserves a megabyte or two per row group (over a hundred megabytes
+            // for the four capture datasets), and zstd makes plain values as small.
+            .set_encoding(ParquetEncoding::PLAIN)
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(encoding.zstd_level)?))
             .set_max_row_group_row_count(Some(encoding.row_group_rows))
             .set_max_row_group_bytes(Some(MAX_ROW_GROUP_BYTES));
@@ -84,11 +87,10 @@ impl OpenFile {
                     properties = properties
                         .set_column_dictionary_enabled(column.clone(), false)
                         .set_column_statistics_enabled(column.clone(), EnabledStatistics::None)
-                        .set_column_encoding(column.clone(), ParquetEncoding::PLAIN)
                         .set_column_compression(column, frame_zstd);
                 }
-                // Times, counters and sequence numbers: delta encoding and zstd make them as
-                // small as a dictionary did (measured on captures), without hashing every value.
+                // Times, counters and sequence numbers: zstd makes them as small as a dictionary
+                // did (measured on captures), without hashing every value.
                 _ => properties = properties.set_column_dictionary_enabled(column, false),
             }
         }

@@ -51,7 +51,12 @@ pub(super) fn analyze(args: &AnalyzeArgs, factories: &Factories) -> ExitCode {
         "receivers": { "pcap": receiver },
         "processors": { "session": { "emit_packets": !args.no_packets } },
         // A file can wait: the exporter holds the reader back rather than drop what it read.
-        "exporters": { "parquet": { "path": args.out, "sending_queue": { "when_full": "block" } } },
+        // A short queue keeps memory flat in the file's size: the default 1,000 batches of
+        // captured frames is a gigabyte waiting for the writer.
+        "exporters": { "parquet": {
+            "path": args.out,
+            "sending_queue": { "when_full": "block", "queue_size": 16 }
+        } },
         "service": {
             "telemetry": { "logs": { "level": "warn" }, "metrics": { "level": "none" } },
             "pipelines": {

@@ -92,7 +92,7 @@ async fn duckdb_and_pyarrow_read_every_dataset_with_its_values_and_partitions() 
     assert_eq!(answers[6], json!([["10.0.0.2", "web.local", "host"]]));
 
     // How columns are encoded, as DuckDB reads the footers: frames plain, without dictionary or
-    // statistics; counters delta-encoded (data page v2); names dictionary-encoded.
+    // statistics; counters plain; names dictionary-encoded.
     let footers = format!("{root}/packets/**/*.parquet");
     let encodings = python(&[
         "sql",
@@ -107,7 +107,7 @@ async fn duckdb_and_pyarrow_read_every_dataset_with_its_values_and_partitions() 
         encodings[0],
         json!([
             ["frame", "PLAIN, RLE", "ZSTD", true],
-            ["seq", "RLE, DELTA_BINARY_PACKED", "ZSTD", false],
+            ["seq", "PLAIN, RLE", "ZSTD", false],
             ["src_ip", "PLAIN, RLE, RLE_DICTIONARY", "ZSTD", false]
         ]),
         "{encodings}"

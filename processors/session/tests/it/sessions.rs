@@ -1,10 +1,12 @@
 //! TCP sessions: handshake, close, labels on packets, reassembly, mid-stream pick-up, reuse.
 
+use std::net::Ipv4Addr;
+
 use spider_collector::records::{CloseReason, Direction, SessionState};
 use spider_processor_session::sequence;
 
 use crate::track;
-use crate::wire::{ACK, Conn, FIN, PSH, RST, SYN};
+use crate::wire::{ACK, Conn, FIN, PSH, RST, SYN, record_of, tcp_frame};
 
 #[test]
 fn a_full_connection_is_one_closed_session_with_its_counts_and_handshake() {
@@ -181,4 +183,19 @@ fn closed_sessions_linger_for_their_last_ack_then_leave_and_idle_ones_time_out()
     tracker.expire(closed_at.plus_micros(limits.idle_timeout_us + 1));
     let (timed_out, _) = tracker.take_records();
     assert_eq!(timed_out[0].close_reason, CloseReason::Timeout);
+}
+
+#[test]
+fn payload_counts_the_bytes_the_wire_carried_when_a_length_field_claims_more() {
+    let from = (Ipv4Addr::new(10, 0, 0, 1), 40_000);
+    let to = (Ipv4Addr::new(10, 0, 0, 2), 23);
+    let frame = tcp_frame(from, to, ACK | PSH, 1, 1, b"ab");
+    // The last byte never reached the wire, though the IP total length counts it (ruby-pcaprub's
+    // telnet capture has such segments; tshark gives them one byte of payload, not two).
+    let short = &frame[..frame.len() - 1];
+    let malformed = record_of(short, 1, short.len() as u32, 0).expect("an IP frame");
+    assert_eq!(malformed.payload_length, 1);
+    // Cut by the snap length instead: the byte was sent, only not captured.
+    let cut = record_of(short, 1, frame.len() as u32, 0).expect("an IP frame");
+    assert_eq!(cut.payload_length, 2);
 }

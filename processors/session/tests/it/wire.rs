@@ -14,10 +14,16 @@ pub fn record(frame: &[u8], micros: i64) -> Packet {
 
 /// A frame of any link type as the capture would record it; `None` when it holds no IP packet.
 pub fn record_as(frame: &[u8], link_type: u16, micros: i64) -> Option<Packet> {
+    record_of(frame, link_type, frame.len() as u32, micros)
+}
+
+/// A frame whose length on the wire was `wire_length` (more than `frame` when the snap length
+/// cut it), as the capture would record it.
+pub fn record_of(frame: &[u8], link_type: u16, wire_length: u32, micros: i64) -> Option<Packet> {
     let captured = Frame {
         link_type,
         time: Timestamp::from_micros(micros),
-        wire_length: frame.len() as u32,
+        wire_length,
         data: frame,
     };
     packet_record("test0", "node-1", &captured, &mut FrameArena::default())
