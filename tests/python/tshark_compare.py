@@ -16,11 +16,13 @@ Known differences, left out of the comparison and counted:
 - "tunneled_streams": TCP inside a tunnel (L2TP, VXLAN, GRE, IP-in-IP). Spider decodes the outer
   IP header only, so such a frame is a UDP (or GRE) packet between the tunnel ends for it, while
   tshark follows the inner TCP.
-- "cut_requests", "cut_responses": HTTP messages in frames the snap length cut (libtrace's traces
-  keep 96 bytes a frame). tshark lists a request line cut mid-URI; Spider's reassembly sees a
-  gap where the bytes are missing and reads no message from the rest of that segment, so as not
-  to report a URI or status that is not the one sent.
-- HTTP that tshark decrypts from TLS with secrets embedded in the capture (gopacket's test301).
+- "cut_requests_unread", "cut_responses_unread": HTTP messages in frames the snap length cut
+  (libtrace's traces keep 96 bytes a frame) that Spider does not report. tshark lists a request
+  line cut mid-URI; Spider's reassembly sees a gap where the bytes are missing and reads no
+  message from the rest of that segment, so as not to report a URI or status that is not the one
+  sent. Messages in cut frames that Spider does report are compared like the others.
+- "tls_requests": HTTP that tshark decrypts from TLS with secrets embedded in the capture
+  (gopacket's test301).
 """
 import collections
 import ipaddress
@@ -109,6 +111,7 @@ def http_messages(pcap, display_filter, fields, tunneled):
 
 def compare_http(pcap, root, tunneled):
     # HTTP that tshark decrypts from TLS with a capture's embedded secrets is outside Spider's view.
+    tls_requests = len(tshark(pcap, "http.request and tls", ["tcp.stream"]))
     requests, cut_requests = http_messages(
         pcap, "http.request and not tls", ["http.request.method", "http.request.uri"], tunneled
     )
@@ -122,16 +125,21 @@ def compare_http(pcap, root, tunneled):
         if method is not None:
             uri = path + ("?" + query if query is not None else "")
             our_requests[(sid, method, uri)] += 1
-        if status is not None:
+        if status is not None and status >= 200:
             our_responses[(sid, status)] += 1
-    # What Spider read of the cut messages is left out with them.
-    our_requests -= cut_requests
-    our_responses -= collections.Counter(
+    # A message from a cut frame that Spider read too is compared like any other; only those it
+    # did not read are left out, and counted.
+    # (tshark gives a status line cut before its code no code at all.)
+    cut_response_count = sum(cut_responses.values())
+    cut_responses = collections.Counter(
         {(stream, int(code)): n for (stream, code), n in cut_responses.items() if code.isdigit()}
     )
+    requests += cut_requests & our_requests
+    responses += cut_responses & our_responses
     return {
-        "cut_requests": sum(cut_requests.values()),
-        "cut_responses": sum(cut_responses.values()),
+        "tls_requests": tls_requests,
+        "cut_requests_unread": sum((cut_requests - our_requests).values()),
+        "cut_responses_unread": cut_response_count - sum((cut_responses & our_responses).values()),
         "requests": sum(requests.values()),
         "requests_matched": sum((requests & our_requests).values()),
         "our_requests": sum(our_requests.values()),

@@ -40,5 +40,15 @@ mod tests {
         for (frame, copy) in frames.iter().zip(&copies) {
             assert_eq!(frame.as_slice(), copy.as_ref());
         }
+        // Neighbours share a chunk: one allocation for many frames.
+        let shared = copies
+            .windows(2)
+            .filter(|pair| pair[0].as_ptr_range().end == pair[1].as_ptr())
+            .count();
+        assert!(
+            shared > frames.len() * 9 / 10,
+            "{shared} of {}",
+            frames.len()
+        );
     }
 }

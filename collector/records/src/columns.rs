@@ -199,8 +199,8 @@ impl Leaf for IpAddr {
 }
 
 /// Bytes reserved per raw-bytes cell: a full Ethernet frame, so a batch of captured frames is
-/// copied in without growing (and copying) its buffer again. Address space reserved and never
-/// written costs no memory.
+/// copied in without growing (and copying) its buffer again. The buffer lives only while its
+/// batch is turned into a record batch, and the part never written is mostly never touched.
 const BINARY_CAPACITY_HINT: usize = 1536;
 
 /// Writes the dotted-quad form of `address` into `out`, returning its length.

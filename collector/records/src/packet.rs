@@ -51,7 +51,8 @@ columns_struct! {
         pub wire_length: u32,
         /// Bytes of it captured.
         pub captured_length: u32,
-        /// Transport payload length.
+        /// Transport payload length, as the headers declare it but no more than the wire carried
+        /// (a frame the snap length cut keeps its declared length).
         pub payload_length: u32,
         /// Where the transport payload starts in `frame` (so it is read without decoding again).
         pub payload_offset: u32,
@@ -71,6 +72,7 @@ columns_struct! {
         pub link_type: u16,
         /// The captured bytes of the frame: a slice of a buffer shared with the frames read
         /// alongside it, so a capture costs one allocation per buffer rather than per frame.
+        /// Keeping it keeps that whole buffer (256 KiB): copy what is kept for long.
         pub frame: Bytes,
         /// Metadata of the source end.
         pub src: EndpointMeta,
