@@ -24,7 +24,8 @@ pub fn packet_record(
     // A length field claiming more than the wire carried (a malformed IP total length, as in
     // ruby-pcaprub's telnet capture) counts only the bytes that were on the wire, as tshark
     // does. A frame the snap length cut keeps its declared length: those bytes were sent.
-    let on_wire = frame.wire_length.max(frame.data.len() as u32);
+    let captured_length = frame.data.len() as u32;
+    let on_wire = frame.wire_length.max(captured_length);
     let payload_length = decoded
         .payload_length
         .min(on_wire.saturating_sub(decoded.payload_offset));
@@ -39,7 +40,7 @@ pub fn packet_record(
         dst_port: ports.map(|p| p.1),
         protocol: decoded.protocol,
         wire_length: frame.wire_length,
-        captured_length: frame.data.len() as u32,
+        captured_length,
         payload_length,
         payload_offset: decoded.payload_offset,
         fragment: decoded.fragment,

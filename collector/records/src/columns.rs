@@ -198,11 +198,6 @@ impl Leaf for IpAddr {
     }
 }
 
-/// Bytes reserved per raw-bytes cell: a full Ethernet frame, so a batch of captured frames is
-/// copied in without growing (and copying) its buffer again. The buffer lives only while its
-/// batch is turned into a record batch, and the part never written is mostly never touched.
-const BINARY_CAPACITY_HINT: usize = 1536;
-
 /// Writes the dotted-quad form of `address` into `out`, returning its length.
 fn ipv4_text(address: &Ipv4Addr, out: &mut [u8; 15]) -> usize {
     let mut length = 0;
@@ -224,6 +219,11 @@ fn ipv4_text(address: &Ipv4Addr, out: &mut [u8; 15]) -> usize {
     }
     length
 }
+
+/// Bytes reserved per raw-bytes cell: a full Ethernet frame, so a batch of captured frames is
+/// copied in without growing (and copying) its buffer again. The buffer lives only while its
+/// batch is turned into a record batch, and the part never written is mostly never touched.
+const BINARY_CAPACITY_HINT: usize = 1536;
 
 /// Raw bytes (original frames, kept so a capture can be exported back to pcap).
 impl Leaf for Bytes {
