@@ -51,9 +51,9 @@ pub fn open_lake(lake: &Lake, max_memory: Option<usize>) -> Result<SessionContex
     // The lake rides along for what lists it beside the tables (the map's rollups).
     let config = SessionConfig::new().with_extension(Arc::new(lake.clone()));
     let context = SessionContext::new_with_config_rt(config, runtime);
-    if lake.local_dir().is_none() {
-        context.register_object_store(&lake.store_url(), lake.store());
-    }
+    // A local lake's files too are read through the lake's store, which hides what compacted
+    // files replace.
+    context.register_object_store(&lake.store_url(), lake.store());
     for kind in RecordKind::ALL {
         let table: Arc<dyn datafusion::catalog::TableProvider> = match lake.local_dir() {
             Some(root) if !dataset_directory(root, *kind) => Arc::new(MemTable::try_new(

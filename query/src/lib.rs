@@ -7,6 +7,7 @@
 pub mod anomalies;
 pub mod cidr;
 pub mod clusters;
+pub mod compaction;
 pub mod datasets;
 pub mod details;
 pub mod fields;

@@ -232,9 +232,10 @@ async fn source(
         View::Logical | View::Physical => {
             let [mts, mtc] = both("messages");
             let unfiltered = filter.is_none_or(|text| text.trim().is_empty());
-            let rolled_up = match (view, unfiltered, crate::datasets::lake_of(context)) {
-                (View::Logical, true, Some(lake)) => {
-                    crate::rollup::logical_rows(context, &lake, scope).await?
+            let rollup = crate::rollup::Rollup::of(view).filter(|_| unfiltered);
+            let rolled_up = match (rollup, crate::datasets::lake_of(context)) {
+                (Some(rollup), Some(lake)) => {
+                    crate::rollup::rows(context, &lake, rollup, scope).await?
                 }
                 _ => None,
             };

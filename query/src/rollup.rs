@@ -1,17 +1,19 @@
-//! Hourly rollups of network usage, which the logical map reads for the whole hours of its range.
+//! Hourly rollups of network usage, which the logical and physical maps read for the whole
+//! hours of their range.
 //!
-//! A day of a 10,000-pod cluster is 39 M usage rows, and its logical map has a few thousand
-//! edges. A rollup keeps, per closed hour, the sums of the counted rows grouped by what a
-//! logical-map leaf is made of ([`leaf_columns`]: each end's class, namespace, owner kind and
-//! the one name the leaf is called by; server port; transport), so the map of a day reads some
-//! thousands of rows an hour instead of some millions.
+//! A day of a 10,000-pod cluster is 39 M usage rows; its logical map has a few thousand edges and
+//! its physical map some tens of thousands. A rollup keeps, per closed hour, the sums of the
+//! counted rows grouped by what one view's leaf is made of ([`leaf_columns`]: each end's class,
+//! namespace, owner kind or node, and the one name the leaf is called by; server port;
+//! transport), so the map of a day reads thousands of rows an hour instead of millions.
 //!
 //! A rollup is exact or unused. It is filed as
-//! `network_usage_hourly/cluster=…/date=…/hour=…/rollup-FP.parquet`, FP the fingerprint of that
-//! cluster's hour of raw files when it was made; the map uses an hour's rollup
-//! only while the raw files still have that fingerprint, so a file landing late (an agent back
-//! from an outage) sends the hour back to raw rows until `spider rollup` runs again. The edges
-//! of a range, hours without a rollup, the other views and filtered maps read raw rows.
+//! `DATASET/cluster=…/date=…/hour=…/rollup-FP.parquet` (DATASET `network_usage_hourly` for the
+//! logical view, `network_usage_hourly_physical` for the physical one), FP the fingerprint of
+//! that cluster's hour of raw files when it was made; the map uses an hour's rollup only while
+//! the raw files still have that fingerprint, so a file landing late (an agent back from an
+//! outage) sends the hour back to raw rows until `spider rollup` runs again. The edges of a
+//! range, hours without a rollup, the other views and filtered maps read raw rows.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -31,61 +33,111 @@ use crate::file_set::{
     HourKey, clusters_of, directory_fingerprint, fingerprints_by_hour, hour_partition,
 };
 use crate::frame::{failed, usage};
+use crate::map::View;
 use crate::partitions::MAX_SPANS;
 use crate::range::Scope;
 use crate::sql::QueryError;
 
-/// The rollup dataset's directory in the lake.
-pub const DATASET: &str = "network_usage_hourly";
+/// A rollup of network usage: the dataset it is filed in and the map view whose leaves it keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rollup {
+    /// Its directory in the lake.
+    pub dataset: &'static str,
+    /// The view whose leaf columns it groups by.
+    pub view: View,
+}
+
+/// The logical map's rollup: each end's workload (or Service, node, external name, address).
+pub const LOGICAL: Rollup = Rollup {
+    dataset: "network_usage_hourly",
+    view: View::Logical,
+};
+
+/// The physical map's rollup: each end's pod with its node (or Service, node, external name,
+/// address).
+pub const PHYSICAL: Rollup = Rollup {
+    dataset: "network_usage_hourly_physical",
+    view: View::Physical,
+};
+
+/// Every rollup `spider rollup` writes, and retention deletes with the raw hours they sum.
+pub const ROLLUPS: [Rollup; 2] = [LOGICAL, PHYSICAL];
+
+impl Rollup {
+    /// The rollup a map of `view` reads, if any.
+    pub fn of(view: View) -> Option<Rollup> {
+        ROLLUPS.into_iter().find(|rollup| rollup.view == view)
+    }
+}
 
 /// The most hours one map reads from rollups (as many days as a scan is split into); a longer
 /// range reads raw rows.
 const MAX_HOURS: i64 = MAX_SPANS as i64 * 24;
 
-/// One end's columns as the logical map needs them, each leaf's name folded into one column:
-/// the map's leaf SQL gives the same id over these as over the raw columns they come from.
-fn leaf_columns(end: &str) -> Vec<String> {
-    let text = |expr: String, name: &str| format!("CAST({expr} AS VARCHAR) AS {end}_{name}");
-    [
-        text(format!("{end}_class"), "class"),
-        text(
-            format!("CASE WHEN {end}_class IN ('pod', 'service') THEN {end}_namespace END"),
-            "namespace",
-        ),
-        text(format!("CASE WHEN {end}_class = 'pod' THEN {end}_owner_kind END"), "owner_kind"),
-        text(
+/// The parts of one end a leaf is made of, by name, in the order of a rollup's columns.
+const LEAF_PARTS: [&str; 8] = [
+    "class",
+    "namespace",
+    "owner_kind",
+    "owner_name",
+    "pod",
+    "node",
+    "dns_name",
+    "ip",
+];
+
+/// One end's columns as a view's map needs them, each leaf's name folded into one column (its
+/// other columns null): the map's leaf SQL gives the same id over these as over the raw columns
+/// they come from.
+fn leaf_columns(view: View, end: &str) -> Vec<String> {
+    let unnamed = format!(
+        "CASE WHEN {end}_class IS NULL OR {end}_class NOT IN ('pod', 'service', 'node', 'external') \
+         THEN {end}_ip END"
+    );
+    let external =
+        format!("CASE WHEN {end}_class = 'external' THEN coalesce({end}_dns_name, {end}_ip) END");
+    let namespace = format!("CASE WHEN {end}_class IN ('pod', 'service') THEN {end}_namespace END");
+    let parts: [String; 8] = match view {
+        View::Physical => [
+            format!("{end}_class"),
+            namespace,
+            "NULL".into(),
+            format!(
+                "CASE WHEN {end}_class = 'service' THEN coalesce({end}_owner_name, {end}_ip) END"
+            ),
+            format!("CASE WHEN {end}_class = 'pod' THEN coalesce({end}_pod, {end}_ip) END"),
+            format!(
+                "CASE {end}_class WHEN 'pod' THEN {end}_node \
+                 WHEN 'node' THEN coalesce({end}_node, {end}_ip) END"
+            ),
+            external,
+            unnamed,
+        ],
+        View::Logical | View::Hosts => [
+            format!("{end}_class"),
+            namespace,
+            format!("CASE WHEN {end}_class = 'pod' THEN {end}_owner_kind END"),
             format!(
                 "CASE {end}_class WHEN 'pod' THEN coalesce({end}_owner_name, {end}_pod, {end}_ip) \
                  WHEN 'service' THEN coalesce({end}_owner_name, {end}_ip) END"
             ),
-            "owner_name",
-        ),
-        text("NULL".into(), "pod"),
-        text(
+            "NULL".into(),
             format!("CASE WHEN {end}_class = 'node' THEN coalesce({end}_node, {end}_ip) END"),
-            "node",
-        ),
-        text(
-            format!(
-                "CASE WHEN {end}_class = 'external' THEN coalesce({end}_dns_name, {end}_ip) END"
-            ),
-            "dns_name",
-        ),
-        text(
-            format!(
-                "CASE WHEN {end}_class IS NULL OR {end}_class NOT IN ('pod', 'service', 'node', 'external') \
-                 THEN {end}_ip END"
-            ),
-            "ip",
-        ),
-    ]
-    .into()
+            external,
+            unnamed,
+        ],
+    };
+    parts
+        .iter()
+        .zip(LEAF_PARTS)
+        .map(|(expr, name)| format!("CAST({expr} AS VARCHAR) AS {end}_{name}"))
+        .collect()
 }
 
 /// The grouping columns of a rollup row, as SQL over raw rows.
-fn keys() -> Vec<String> {
-    let mut keys = leaf_columns("client");
-    keys.extend(leaf_columns("server"));
+fn keys(view: View) -> Vec<String> {
+    let mut keys = leaf_columns(view, "client");
+    keys.extend(leaf_columns(view, "server"));
     keys.extend([
         "server_port".into(),
         "CAST(transport AS VARCHAR) AS transport".into(),
@@ -106,18 +158,7 @@ const MEASURES: [&str; 6] = [
 fn column_names() -> Vec<String> {
     let mut names = Vec::new();
     for end in ["client", "server"] {
-        for part in [
-            "class",
-            "namespace",
-            "owner_kind",
-            "owner_name",
-            "pod",
-            "node",
-            "dns_name",
-            "ip",
-        ] {
-            names.push(format!("{end}_{part}"));
-        }
+        names.extend(LEAF_PARTS.iter().map(|part| format!("{end}_{part}")));
     }
     names.extend(["server_port".into(), "transport".into()]);
     names.extend(MEASURES.iter().map(|m| (*m).to_owned()));
@@ -131,6 +172,8 @@ pub struct Rolled {
     pub hour: String,
     /// Raw files read.
     pub files: usize,
+    /// The rollups written for it (those it had of its present files are not written again).
+    pub rollups: Vec<Rollup>,
 }
 
 /// What one `spider rollup` run did: the hours rolled up, and those that failed (the others
@@ -178,10 +221,7 @@ pub async fn roll_up(
                     raw: &directory.path,
                 };
                 match roll_up_hour(lake, context, &hour, settle).await {
-                    Ok(Some(files)) => run.rolled.push(Rolled {
-                        hour: directory.path,
-                        files,
-                    }),
+                    Ok(Some(rolled)) => run.rolled.push(rolled),
                     Ok(None) => {}
                     Err(error) => run.failed.push((directory.path, error)),
                 }
@@ -200,25 +240,45 @@ struct Hour<'a> {
     raw: &'a str,
 }
 
-/// Rolls up one hour unless its present files have a rollup; returns the files read. Drops the
-/// rollups of earlier file sets once the present one is `settle` old.
+/// Writes each rollup of one hour that its present files do not have; `None` when it wrote none.
 async fn roll_up_hour(
     lake: &Lake,
     context: &SessionContext,
     hour: &Hour<'_>,
     settle: i64,
-) -> Result<Option<usize>, QueryError> {
+) -> Result<Option<Rolled>, QueryError> {
     let (fingerprint, files) = directory_fingerprint(lake, hour.raw).await?;
-    let target =
-        PartitionSpan::Hour(hour.date.to_owned(), hour.hour).directory(DATASET, hour.cluster);
+    let mut rollups = Vec::new();
+    for rollup in ROLLUPS {
+        if files > 0 && roll_up_one(lake, context, hour, settle, rollup, fingerprint).await? {
+            rollups.push(rollup);
+        }
+    }
+    Ok((!rollups.is_empty()).then(|| Rolled {
+        hour: hour.raw.to_owned(),
+        files,
+        rollups,
+    }))
+}
+
+/// Writes one rollup of an hour unless the hour's present files (`fingerprint`) have it; says
+/// whether it wrote it. Drops the rollups of earlier file sets once the present one is `settle`
+/// old.
+async fn roll_up_one(
+    lake: &Lake,
+    context: &SessionContext,
+    hour: &Hour<'_>,
+    settle: i64,
+    rollup: Rollup,
+    fingerprint: u64,
+) -> Result<bool, QueryError> {
+    let target = PartitionSpan::Hour(hour.date.to_owned(), hour.hour)
+        .directory(rollup.dataset, hour.cluster);
     let existing = rollup_metas(lake, &target).await?;
     let present = rollup_name(fingerprint);
     let Some(current) = existing.iter().find(|(name, _)| *name == present) else {
-        if files == 0 {
-            return Ok(None);
-        }
-        write_hour(context, lake, hour, &target, fingerprint).await?;
-        return Ok(Some(files));
+        write_hour(context, lake, hour, rollup.view, &target, fingerprint).await?;
+        return Ok(true);
     };
     let settled = Timestamp::now().as_micros().saturating_sub(settle);
     if current.1 <= settled {
@@ -230,7 +290,7 @@ async fn roll_up_hour(
                 .map_err(|e| QueryError::Failed(format!("cannot delete {location}: {e}")))?;
         }
     }
-    Ok(None)
+    Ok(false)
 }
 
 /// The rollup files below a rollup directory, by the hour partition each is in.
@@ -285,6 +345,7 @@ async fn write_hour(
     context: &SessionContext,
     lake: &Lake,
     hour: &Hour<'_>,
+    view: View,
     directory: &str,
     fingerprint: u64,
 ) -> Result<(), QueryError> {
@@ -294,7 +355,7 @@ async fn write_hour(
         .iter()
         .map(|m| format!("CAST(sum({m}) AS BIGINT UNSIGNED) AS {m}"))
         .collect();
-    let keys = keys();
+    let keys = keys(view);
     let [cluster_column, date_column, hour_column] = PARTITION_COLUMNS;
     // Over the hour's counted rows, grouped by the same expressions the map reads raw rows
     // through. The time bounds let the scan list the hour's directory alone. A cluster name is
@@ -327,12 +388,13 @@ async fn write_hour(
     Ok(())
 }
 
-/// The logical map's rows over `scope`: rollups for its whole hours that have a present one,
+/// The rows of `rollup`'s map over `scope`: rollups for its whole hours that have a present one,
 /// raw rows (read through the same columns) for the rest; `None` when no hour can be read from
 /// a rollup.
-pub async fn logical_rows(
+pub async fn rows(
     context: &SessionContext,
     lake: &Lake,
+    rollup: Rollup,
     scope: Scope<'_>,
 ) -> Result<Option<DataFrame>, QueryError> {
     let range = scope.range;
@@ -363,7 +425,7 @@ pub async fn logical_rows(
     let rollup_listings = try_join_all(
         directories
             .iter()
-            .map(|(cluster, span)| rollups_by_hour(lake, span.directory(DATASET, cluster))),
+            .map(|(cluster, span)| rollups_by_hour(lake, span.directory(rollup.dataset, cluster))),
     );
     let (raw_listings, rollup_listings) = futures::try_join!(raw_listings, rollup_listings)?;
     let raw_by_hour: HashMap<_, _> = raw_listings.into_iter().flatten().collect();
@@ -386,7 +448,7 @@ pub async fn logical_rows(
                 .is_some_and(|names| names.contains(&name))
             {
                 let directory =
-                    PartitionSpan::Hour(key.1.clone(), key.2).directory(DATASET, cluster);
+                    PartitionSpan::Hour(key.1.clone(), key.2).directory(rollup.dataset, cluster);
                 rollups.push(format!("{}{directory}/{name}", lake.url()));
                 rolled_hours.push(lit(format!("{cluster}|{}|{:02}", key.1, key.2)));
             }
@@ -403,7 +465,7 @@ pub async fn logical_rows(
         .map_err(failed)?
         .select_columns(&columns)
         .map_err(failed)?;
-    let mut projection = keys();
+    let mut projection = keys(rollup.view);
     projection.extend(
         MEASURES
             .iter()

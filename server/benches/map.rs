@@ -1,10 +1,12 @@
 //! The usage map over one simulated day of a 10,000-pod cluster, logical and physical view, beside
 //! DuckDB running the same aggregation (the same leaf SQL) on the same files in the same run; then
 //! a load run: wrk against the API serving those files, reporting req/s and p99 latency, with
-//! every answer computed and with answers kept (the same view opened again).
+//! every answer computed and with answers kept (the same view opened again); then compaction of
+//! two hours written as the agents write them (a file per node per minute).
 //!
-//! `cargo bench -p spider-server --bench map [-- HOURS]` (release; needs DuckDB from pip and wrk
-//! from apt; not run in CI). The generated day is kept in `target/bench-data/` for the next run.
+//! `cargo bench -p spider-server --bench map [-- HOURS] [2k]` (release; `2k` for a 2,002-pod
+//! cluster instead; needs DuckDB from pip and wrk from apt; not run in CI). The generated day is
+//! kept in `target/bench-data/` for the next run.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,10 +22,17 @@ use spider_server::{ServerConfig, router};
 use spider_synthetic::cluster::{Cluster, Shape};
 
 /// 25 namespaces × 20 workloads × 20 pods on 50 nodes.
-const SHAPE: Shape = Shape {
+const LARGE: Shape = Shape {
     nodes: 50,
     namespaces: 25,
     workloads: 20,
+    pods: 20,
+};
+/// 10 namespaces × 10 workloads × 20 pods on 20 nodes: the 2,000-pod cluster of the load goal.
+const SMALL: Shape = Shape {
+    nodes: 20,
+    namespaces: 10,
+    workloads: 10,
     pods: 20,
 };
 /// The simulated day ends at 2026-11-22T00:00Z, so it fills one date partition.
@@ -35,11 +44,16 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(24);
+    let shape = if std::env::args().any(|a| a == "2k") {
+        SMALL
+    } else {
+        LARGE
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    let data = runtime.block_on(simulated(hours));
+    let data = runtime.block_on(simulated(shape, hours));
     println!(
         "data                 {} ({:.0} MB of Parquet)",
         data.display(),
@@ -84,7 +98,7 @@ fn main() {
         }
     }
 
-    // The same day rolled up by hour: the logical map then reads the rollups.
+    // The same day rolled up by hour: both maps then read the rollups.
     let lake = spider_query::LakeConfig::local(&data).open().unwrap();
     let started = Instant::now();
     let rolled = runtime
@@ -111,20 +125,16 @@ fn main() {
         }
     );
     let context = spider_query::open_lake(&lake, None).unwrap();
-    for (name, range) in ranges {
-        let ours = timed(|| {
-            runtime
-                .block_on(map(
-                    &context,
-                    View::Logical,
-                    Scope::all(range),
-                    None,
-                    0,
-                    500,
-                ))
-                .unwrap();
-        });
-        println!("Logical    {name:<12} from rollups {:>10.0}ms", ours * 1e3);
+    for view in [View::Logical, View::Physical] {
+        for (name, range) in ranges {
+            let ours = timed(|| {
+                runtime
+                    .block_on(map(&context, view, Scope::all(range), None, 0, 500))
+                    .unwrap();
+            });
+            let view = format!("{view:?}");
+            println!("{view:<10} {name:<12} from rollups {:>10.0}ms", ours * 1e3);
+        }
     }
 
     println!("\nload (wrk -t2 -c4 -d15s on loopback; wrk shares the 2 cores with the server)");
@@ -158,12 +168,123 @@ fn main() {
             println!("{cache:<9} {name:<18} {requests_per_second:>10.1} req/s   p99 {p99}");
         }
     }
+
+    compaction(&runtime, shape);
+}
+
+/// Hours of the cluster as its agents write them, a file per node per minute, then compacted:
+/// the files before and after, the rows merged per second, and the logical map over those hours
+/// before and after.
+fn compaction(runtime: &tokio::runtime::Runtime, shape: Shape) {
+    const HOURS: i64 = 2;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/bench-data")
+        .join(format!("agents-{}-pods-{HOURS}h", shape.pod_count()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let started = Instant::now();
+    let rows = runtime.block_on(agents_files(&dir, shape, HOURS));
+    let files_before = count_files(&dir);
+    println!(
+        "\ncompaction           {rows} rows in {files_before} files ({} per node per minute, \
+         {:.0} per day), written in {:.0} s",
+        files_before as i64 / (shape.nodes as i64 * HOURS * 60),
+        files_before as f64 * 24.0 / HOURS as f64,
+        started.elapsed().as_secs_f64()
+    );
+    let range = TimeRange::new(END_MICROS - HOURS * 3_600_000_000, END_MICROS).unwrap();
+    let logical = |context: &datafusion::prelude::SessionContext| {
+        timed(|| {
+            runtime
+                .block_on(map(context, View::Logical, Scope::all(range), None, 0, 500))
+                .unwrap();
+        })
+    };
+    let before = logical(&spider_query::open(&dir).unwrap());
+    let lake = spider_query::LakeConfig::local(&dir).open().unwrap();
+    let context = spider_query::open_lake(&lake, Some(256 << 20)).unwrap();
+    let pass = || {
+        runtime
+            .block_on(spider_query::compaction::compact(
+                &lake,
+                &context,
+                Timestamp::now(),
+                std::time::Duration::ZERO,
+                std::time::Duration::ZERO,
+            ))
+            .unwrap()
+    };
+    let started = Instant::now();
+    let merged = pass();
+    let seconds = started.elapsed().as_secs_f64();
+    let cleaned = pass();
+    assert!(merged.failed.is_empty() && cleaned.failed.is_empty());
+    let merged_rows: u64 = merged.compacted.iter().map(|c| c.rows).sum();
+    assert_eq!(merged_rows as usize, rows);
+    let files_after = count_files(&dir);
+    println!(
+        "compaction           {} hours in {seconds:.1} s ({:.0} rows/s); {files_after} files after \
+         ({:.0} per day)",
+        merged.compacted.len(),
+        merged_rows as f64 / seconds,
+        files_after as f64 * 24.0 / HOURS as f64
+    );
+    let after = logical(&spider_query::open(&dir).unwrap());
+    println!(
+        "Logical    {HOURS} h over the agents' files {:>8.0}ms, compacted {:>8.0}ms",
+        before * 1e3,
+        after * 1e3
+    );
+}
+
+/// Writes `hours` of the cluster ending at the simulated day's end as each node's agent does:
+/// a file per node per minute. Returns the rows.
+async fn agents_files(dir: &Path, shape: Shape, hours: i64) -> usize {
+    let mut cluster = Cluster::new(shape, 7);
+    let end = Timestamp::from_micros(END_MICROS);
+    let mut rows = 0;
+    for minute in (1..=hours * 60).rev() {
+        let records = cluster.minute(end.plus_micros(-minute * MICROS_PER_MINUTE), shape.nodes);
+        rows += records.len();
+        let mut by_node: std::collections::BTreeMap<String, Vec<_>> = Default::default();
+        for record in records {
+            by_node
+                .entry(record.reporter.clone())
+                .or_default()
+                .push(record);
+        }
+        for (node, records) in by_node {
+            let config = ParquetConfig {
+                path: dir.to_path_buf(),
+                file_prefix: Some(format!("{node}-m{minute}")),
+                ..ParquetConfig::default()
+            };
+            let context = conformance::context(&PARQUET_EXPORTER);
+            let mut exporter = PARQUET_EXPORTER.create(config, context).unwrap();
+            exporter.start().await.unwrap();
+            exporter.export(&Batch::Usage(records)).await.unwrap();
+            exporter.shutdown().await.unwrap();
+        }
+    }
+    rows
+}
+
+/// The Parquet files below `dir`.
+fn count_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| match entry.file_type() {
+            Ok(kind) if kind.is_dir() => count_files(&entry.path()),
+            _ => usize::from(entry.path().extension().is_some_and(|e| e == "parquet")),
+        })
+        .sum()
 }
 
 /// The dataset directory of `hours` simulated hours, generated on the first run.
-async fn simulated(hours: i64) -> PathBuf {
+async fn simulated(shape: Shape, hours: i64) -> PathBuf {
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-data");
-    let dir = target.join(format!("usage-{}-pods-{hours}h", SHAPE.pod_count()));
+    let dir = target.join(format!("usage-{}-pods-{hours}h", shape.pod_count()));
     let complete = dir.join(".complete");
     if complete.exists() {
         return dir;
@@ -176,11 +297,11 @@ async fn simulated(hours: i64) -> PathBuf {
     let context = conformance::context(&PARQUET_EXPORTER);
     let mut exporter = PARQUET_EXPORTER.create(config, context).unwrap();
     exporter.start().await.unwrap();
-    let mut cluster = Cluster::new(SHAPE, 7);
+    let mut cluster = Cluster::new(shape, 7);
     let (started, mut rows) = (Instant::now(), 0);
     let end = Timestamp::from_micros(END_MICROS);
     for minute in (1..=hours * 60).rev() {
-        let records = cluster.minute(end.plus_micros(-minute * MICROS_PER_MINUTE), SHAPE.nodes);
+        let records = cluster.minute(end.plus_micros(-minute * MICROS_PER_MINUTE), shape.nodes);
         rows += records.len();
         exporter.export(&Batch::Usage(records)).await.unwrap();
     }

@@ -626,7 +626,7 @@ fn health_answers(listen: &str) -> bool {
 }
 
 /// The maintenance CronJobs in volume mode: root on the shared claim (the agents' files), every
-/// capability dropped, and arguments `spider retain` and `spider rollup` run.
+/// capability dropped, and arguments `spider retain`, `spider compact` and `spider rollup` run.
 fn retention_runs_on_the_shared_volume(objects: &Value) {
     let job = |name: &str| {
         of_kind(objects, "CronJob")
@@ -635,6 +635,7 @@ fn retention_runs_on_the_shared_volume(objects: &Value) {
             .unwrap_or_else(|| panic!("no CronJob {name}"))
     };
     let rollup = &job("spider-rollup")["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    let compaction = &job("spider-compaction")["spec"]["jobTemplate"]["spec"]["template"]["spec"];
     let job = &job("spider-retention")["spec"];
     assert_eq!(job["schedule"], "@hourly");
     assert_eq!(job["concurrencyPolicy"], "Forbid");
@@ -674,6 +675,8 @@ fn retention_runs_on_the_shared_volume(objects: &Value) {
             .join("packets/cluster=default/date=2001-01-01")
             .exists()
     );
+    let printed = run_on(&compaction["containers"][0], &data);
+    assert!(printed.contains("0 hours merged"), "{printed}");
     let printed = run_on(&rollup["containers"][0], &data);
     assert!(printed.contains("0 hours rolled up"), "{printed}");
 }

@@ -7,15 +7,18 @@
 //! (`AWS_*`, `GOOGLE_*`, `AZURE_*`), overridden by explicit options named as object_store names
 //! them (`endpoint`, `region`, `allow_http`, …); an unknown option is an error, not ignored.
 //!
-//! Readers list through [`ListingCache`]: a listing is one request per thousand objects in an
-//! object store, and a query service answering several views a second would otherwise pay
-//! it per view. [`layout`] walks the partitions (clusters, days, hours); [`retention`] deletes
-//! the partitions older than a dataset's maximum age.
+//! Readers list through [`ReadingStore`]: it hides the files a compacted file replaces
+//! ([`compacted`]), so that a reader sees an hour's small files or the file they were merged
+//! into, never both; and it keeps listings a short while, as a listing is one request per
+//! thousand objects in an object store, and a query service answering several views a second
+//! would otherwise pay it per view. [`layout`] walks the partitions (clusters, days, hours);
+//! [`retention`] deletes the partitions older than a dataset's maximum age.
 
+pub mod compacted;
 pub mod layout;
 mod listing;
 mod location;
 pub mod retention;
 
-pub use listing::{ListingCache, ListingStats};
+pub use listing::{ListingStats, ReadingStore};
 pub use location::{Lake, LakeConfig, LakeError};

@@ -1,11 +1,13 @@
-//! An object store whose listings are kept for a short while.
+//! The store every reader of the lake lists through: files that a compacted file replaces are
+//! hidden ([`crate::compacted`]), and listings are kept for a short while.
 //!
 //! A query lists every partition it reads, and an object store answers a listing a thousand
 //! objects per request, at a few tens of milliseconds each. A UI that refreshes its map, timeline
 //! and grid every few seconds would list the same hour again and again; within `ttl` it gets
 //! the last listing instead. New files are therefore seen at most `ttl` late, and the cache is
 //! bounded: at most [`MAX_PREFIXES`] listings and [`MAX_OBJECTS`] objects in all, a listing of
-//! more than a quarter of that passed through without being kept (nor held whole).
+//! more than a quarter of that passed through without being kept. A listing is read whole before
+//! it is passed on: which files a compacted file replaces is known only once its directory is.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -15,8 +17,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::stream::{self, BoxStream, StreamExt};
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use object_store::path::Path;
+
+use crate::compacted::{Manifests, visible};
 use object_store::{
     CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
     PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result,
@@ -70,11 +74,13 @@ struct Level {
     common_prefixes: Vec<Path>,
 }
 
-/// A store whose `list` answers, and `list_with_delimiter` answers that name directories only,
-/// are kept `ttl` (the readers ask which clusters a dataset has on every scan); everything else
-/// goes straight through.
-pub struct ListingCache {
+/// A store whose listings hide what compacted files replace, and whose `list` answers, and
+/// `list_with_delimiter` answers that name directories only, are kept `ttl` (the readers ask
+/// which clusters a dataset has on every scan; a zero `ttl` keeps nothing); everything else goes
+/// straight through.
+pub struct ReadingStore {
     inner: Arc<dyn ObjectStore>,
+    manifests: Arc<Manifests>,
     ttl: Duration,
     kept: Arc<Mutex<Listings>>,
     levels: Mutex<HashMap<Option<Path>, Level>>,
@@ -83,11 +89,12 @@ pub struct ListingCache {
     reused: AtomicU64,
 }
 
-impl ListingCache {
-    /// `inner`, with its listings kept `ttl`.
+impl ReadingStore {
+    /// `inner` as readers see it, with its listings kept `ttl`.
     pub fn new(inner: Arc<dyn ObjectStore>, ttl: Duration) -> Self {
         Self {
             inner,
+            manifests: Arc::default(),
             ttl,
             kept: Arc::default(),
             levels: Mutex::default(),
@@ -116,8 +123,13 @@ impl ListingCache {
 }
 
 /// Keeps a listing: expired ones go first, then the oldest while the bounds are exceeded.
-fn keep(kept: &Mutex<Listings>, ttl: Duration, prefix: Option<Path>, objects: Vec<ObjectMeta>) {
-    if objects.len() > MAX_KEPT_LISTING {
+fn keep(
+    kept: &Mutex<Listings>,
+    ttl: Duration,
+    prefix: Option<Path>,
+    objects: Arc<Vec<ObjectMeta>>,
+) {
+    if ttl.is_zero() || objects.len() > MAX_KEPT_LISTING {
         return;
     }
     let mut kept = kept.lock().unwrap_or_else(|e| e.into_inner());
@@ -147,21 +159,26 @@ fn keep(kept: &Mutex<Listings>, ttl: Duration, prefix: Option<Path>, objects: Ve
         prefix,
         Kept {
             at: Instant::now(),
-            objects: Arc::new(objects),
+            objects,
         },
     );
 }
 
-impl fmt::Debug for ListingCache {
+/// A kept or fresh listing, passed on object by object.
+fn stream_of(objects: Arc<Vec<ObjectMeta>>) -> BoxStream<'static, Result<ObjectMeta>> {
+    stream::iter((0..objects.len()).map(move |i| Ok(objects[i].clone()))).boxed()
+}
+
+impl fmt::Debug for ReadingStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ListingCache")
+        f.debug_struct("ReadingStore")
             .field("inner", &self.inner)
             .field("ttl", &self.ttl)
             .finish_non_exhaustive()
     }
 }
 
-impl fmt::Display for ListingCache {
+impl fmt::Display for ReadingStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} (listings kept {:?})", self.inner, self.ttl)
     }
@@ -169,7 +186,7 @@ impl fmt::Display for ListingCache {
 
 #[async_trait::async_trait]
 #[deny(clippy::missing_trait_methods)]
-impl ObjectStore for ListingCache {
+impl ObjectStore for ReadingStore {
     async fn put_opts(
         &self,
         location: &Path,
@@ -206,37 +223,26 @@ impl ObjectStore for ListingCache {
         let prefix = prefix.cloned();
         if let Some(objects) = self.fresh(&prefix) {
             self.reused.fetch_add(1, Ordering::Relaxed);
-            return stream::iter((0..objects.len()).map(move |i| Ok(objects[i].clone()))).boxed();
+            return stream_of(objects);
         }
         self.listed.fetch_add(1, Ordering::Relaxed);
-        // Passed on as it comes, and copied aside to be kept once whole; a failed, abandoned or
-        // too long listing is not kept, and the next query asks again.
-        let copy = Arc::new(Mutex::new(Some(Vec::new())));
-        let (copying, count) = (copy.clone(), self.objects.clone());
-        let passing = self.inner.list(prefix.as_ref()).inspect(move |item| {
-            let mut copy = copying.lock().unwrap_or_else(|e| e.into_inner());
-            match (item, copy.as_mut()) {
-                (Ok(meta), Some(objects)) if objects.len() < MAX_KEPT_LISTING => {
-                    count.fetch_add(1, Ordering::Relaxed);
-                    objects.push(meta.clone());
-                }
-                (Ok(_), _) => {
-                    count.fetch_add(1, Ordering::Relaxed);
-                    *copy = None;
-                }
-                (Err(_), _) => *copy = None,
-            }
-        });
+        let listing = self.inner.list(prefix.as_ref());
+        let (inner, manifests, count) = (
+            self.inner.clone(),
+            self.manifests.clone(),
+            self.objects.clone(),
+        );
         let (kept, ttl) = (self.kept.clone(), self.ttl);
-        let finished = stream::once(async move {
-            let whole = copy.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if let Some(objects) = whole {
-                keep(&kept, ttl, prefix, objects);
-            }
-            None
+        // A failed listing is not kept, and the next query asks again.
+        stream::once(async move {
+            let objects: Vec<ObjectMeta> = listing.try_collect().await?;
+            count.fetch_add(objects.len() as u64, Ordering::Relaxed);
+            let objects = Arc::new(visible(inner.as_ref(), &manifests, objects).await?);
+            keep(&kept, ttl, prefix, objects.clone());
+            Ok::<_, object_store::Error>(stream_of(objects))
         })
-        .filter_map(|nothing: Option<Result<ObjectMeta>>| async move { nothing });
-        passing.chain(finished).boxed()
+        .try_flatten()
+        .boxed()
     }
 
     fn list_with_offset(
@@ -244,7 +250,15 @@ impl ObjectStore for ListingCache {
         prefix: Option<&Path>,
         offset: &Path,
     ) -> BoxStream<'static, Result<ObjectMeta>> {
-        self.inner.list_with_offset(prefix, offset)
+        let listing = self.inner.list_with_offset(prefix, offset);
+        let (inner, manifests) = (self.inner.clone(), self.manifests.clone());
+        stream::once(async move {
+            let objects: Vec<ObjectMeta> = listing.try_collect().await?;
+            let objects = visible(inner.as_ref(), &manifests, objects).await?;
+            Ok::<_, object_store::Error>(stream_of(Arc::new(objects)))
+        })
+        .try_flatten()
+        .boxed()
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
@@ -260,7 +274,8 @@ impl ObjectStore for ListingCache {
             }
         }
         self.listed.fetch_add(1, Ordering::Relaxed);
-        let listed = self.inner.list_with_delimiter(prefix).await?;
+        let mut listed = self.inner.list_with_delimiter(prefix).await?;
+        listed.objects = visible(self.inner.as_ref(), &self.manifests, listed.objects).await?;
         // Only levels of directories are kept (a dataset's clusters, a cluster's days): a level
         // with files is what a scan reads, and must be as fresh as the fingerprint of its files.
         if listed.objects.is_empty() && listed.common_prefixes.len() <= MAX_KEPT_LEVEL {
@@ -299,7 +314,7 @@ mod tests {
 
     use super::*;
 
-    async fn names(store: &ListingCache, prefix: &str) -> Vec<String> {
+    async fn names(store: &ReadingStore, prefix: &str) -> Vec<String> {
         let mut names: Vec<String> = store
             .list(Some(&Path::from(prefix)))
             .map_ok(|meta| meta.location.to_string())
@@ -317,7 +332,7 @@ mod tests {
             .put(&Path::from("usage/hour=01/a"), PutPayload::from("a"))
             .await
             .unwrap();
-        let store = ListingCache::new(inner.clone(), Duration::from_millis(300));
+        let store = ReadingStore::new(inner.clone(), Duration::from_millis(300));
         assert_eq!(names(&store, "usage/hour=01").await, ["usage/hour=01/a"]);
         inner
             .put(&Path::from("usage/hour=01/b"), PutPayload::from("b"))
@@ -343,8 +358,8 @@ mod tests {
         assert_eq!(store.stats().listed, 3);
     }
 
-    fn objects(count: usize) -> Vec<ObjectMeta> {
-        vec![
+    fn objects(count: usize) -> Arc<Vec<ObjectMeta>> {
+        Arc::new(vec![
             ObjectMeta {
                 location: Path::from("x"),
                 last_modified: Default::default(),
@@ -353,7 +368,7 @@ mod tests {
                 version: None,
             };
             count
-        ]
+        ])
     }
 
     #[test]
@@ -365,7 +380,7 @@ mod tests {
                 &kept,
                 ttl,
                 Some(Path::from(format!("p{index}"))),
-                Vec::new(),
+                Arc::default(),
             );
         }
         {
@@ -399,22 +414,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_abandoned_listing_is_not_kept() {
+    async fn an_abandoned_listing_is_kept_whole() {
         let inner = Arc::new(InMemory::new());
         for name in ["a", "b", "c"] {
             let path = Path::from(format!("d/{name}"));
             inner.put(&path, PutPayload::from("x")).await.unwrap();
         }
-        let store = ListingCache::new(inner, Duration::from_secs(60));
+        let store = ReadingStore::new(inner, Duration::from_secs(60));
         let first = store.list(Some(&Path::from("d"))).next().await;
         assert!(first.is_some());
-        assert_eq!(names(&store, "d").await.len(), 3);
-        assert_eq!(
-            store.stats().listed,
-            2,
-            "the half-read listing was not kept"
-        );
-        assert_eq!(names(&store, "d").await.len(), 3);
+        assert_eq!(names(&store, "d").await.len(), 3, "read whole, then kept");
+        assert_eq!(store.stats().listed, 1);
         assert_eq!(store.stats().reused, 1);
     }
 }

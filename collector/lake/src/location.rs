@@ -16,7 +16,7 @@ use object_store::{ObjectStore, ObjectStoreScheme};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::listing::{ListingCache, ListingStats};
+use crate::listing::{ListingStats, ReadingStore};
 
 /// The URL schemes of the stores a lake can be in.
 const SCHEMES: [&str; 9] = [
@@ -90,15 +90,18 @@ pub enum LakeError {
 /// A lake: the store its datasets are in and where, in that store, they are.
 #[derive(Debug, Clone)]
 pub struct Lake {
+    /// What readers see: the files compacted files replace hidden, listings maybe kept.
     store: Arc<dyn ObjectStore>,
+    /// The store itself.
+    raw: Arc<dyn ObjectStore>,
     /// The root's URL, ending in `/` (`s3://bucket/prefix/`, `file:///data/`).
     url: Url,
     /// The root's key prefix in the store.
     prefix: ObjectPath,
     /// The directory, for a local lake.
     local: Option<PathBuf>,
-    /// The cache listings go through, when there is one.
-    listing: Option<Arc<ListingCache>>,
+    /// The store listings go through, when it keeps them.
+    listing: Option<Arc<ReadingStore>>,
 }
 
 impl Lake {
@@ -169,7 +172,8 @@ impl Lake {
             root.set_path(&format!("{}/", root.path()));
         }
         Ok(Self {
-            store,
+            store: reading(store.clone()),
+            raw: store,
             url: root,
             prefix,
             local: None,
@@ -191,8 +195,10 @@ impl Lake {
         let absolute = normalized(dir).map_err(|e| refuse(e.to_string()))?;
         let url = Url::from_directory_path(&absolute)
             .map_err(|()| refuse("not an absolute path".into()))?;
+        let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
         Ok(Self {
-            store: Arc::new(LocalFileSystem::new()),
+            store: reading(store.clone()),
+            raw: store,
             prefix: ObjectPath::from_url_path(url.path()).map_err(|e| refuse(e.to_string()))?,
             url,
             local: Some(absolute),
@@ -200,9 +206,15 @@ impl Lake {
         })
     }
 
-    /// The store the datasets are in.
+    /// The store the datasets are in, as readers see it: a file that a compacted file replaces
+    /// is not listed ([`crate::compacted`]).
     pub fn store(&self) -> Arc<dyn ObjectStore> {
         self.store.clone()
+    }
+
+    /// The store itself, every file listed: for what deletes files (retention, compaction).
+    pub fn raw_store(&self) -> Arc<dyn ObjectStore> {
+        self.raw.clone()
     }
 
     /// The root's URL, ending in `/`.
@@ -260,7 +272,7 @@ impl Lake {
         if self.local.is_some() || ttl.is_zero() {
             return self;
         }
-        let listing = Arc::new(ListingCache::new(self.store.clone(), ttl));
+        let listing = Arc::new(ReadingStore::new(self.raw.clone(), ttl));
         Self {
             store: listing.clone(),
             listing: Some(listing),
@@ -272,6 +284,11 @@ impl Lake {
     pub fn listing_stats(&self) -> Option<ListingStats> {
         self.listing.as_ref().map(|cache| cache.stats())
     }
+}
+
+/// `store` as readers see it, nothing kept.
+fn reading(store: Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore> {
+    Arc::new(ReadingStore::new(store, Duration::ZERO))
 }
 
 /// `dir` absolute, without `.` or `..` (which object-store paths refuse): resolved when it

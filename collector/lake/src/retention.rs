@@ -61,7 +61,8 @@ pub async fn apply(
 }
 
 async fn remove(lake: &Lake, partition: String, dry_run: bool) -> object_store::Result<Removed> {
-    let store = lake.store();
+    // Every file, those a compacted file replaces and the manifests included.
+    let store = lake.raw_store();
     let files: Vec<ObjectMeta> = store
         .list(Some(&lake.key(&partition)))
         .try_collect()

@@ -170,6 +170,11 @@ fn date_text((year, month, day): (i64, u32, u32)) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
+/// Parquet metadata key holding the dataset a file belongs to.
+pub const DATASET_KEY: &str = "spider.dataset";
+/// Parquet metadata key holding the schema version of the dataset a file was written with.
+pub const SCHEMA_VERSION_KEY: &str = "spider.schema_version";
+
 /// A data file's name: `WRITER-PROCESS-MILLIS-SEQUENCE.parquet`, WRITER the node or host whose
 /// collector wrote it, PROCESS its process id, MILLIS when the file was opened. Several writers
 /// share a directory without a clash, and a listing says who wrote what ([`writer_of`]).

@@ -14,11 +14,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::schema::types::ColumnPath;
 use spider_records::RecordKind;
-
-/// Metadata key holding the dataset name.
-pub const DATASET_KEY: &str = "spider.dataset";
-/// Metadata key holding the schema version of the dataset.
-pub const SCHEMA_VERSION_KEY: &str = "spider.schema_version";
+pub use spider_records::catalog::{DATASET_KEY, SCHEMA_VERSION_KEY};
 
 /// A row group is written out once its encoded size reaches this, however few its rows: the
 /// writer holds a row group's pages in memory until then, and rows of captured frames are large.

@@ -3,6 +3,7 @@
 
 mod anomalies;
 mod api;
+mod compaction;
 mod counting;
 mod lake;
 mod read_only;

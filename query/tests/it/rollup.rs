@@ -1,5 +1,5 @@
-//! Hourly rollups: the logical map read from them for whole hours (raw rows at the edges)
-//! answers exactly as raw rows do, and a file landing late in a rolled-up hour sends that hour
+//! Hourly rollups: the logical and physical maps read from them for whole hours (raw rows at the
+//! edges) answer exactly as raw rows do, and a file landing late in a rolled-up hour sends that hour
 //! back to raw rows until it is rolled up again; rollups are written to and read from a bucket
 //! (moto's S3 API) as from a directory.
 
@@ -9,7 +9,7 @@ use spider_collector::records::time::MICROS_PER_MINUTE;
 use spider_collector::records::{EndpointClass, EndpointMeta, NetworkUsage, OwnerKind, Timestamp};
 use spider_query::map::{View, map};
 use spider_query::range::{Scope, TimeRange};
-use spider_query::rollup::{logical_rows, roll_up};
+use spider_query::rollup::{LOGICAL, PHYSICAL, ROLLUPS, roll_up, rows};
 use spider_query::{LakeConfig, open_lake};
 use spider_synthetic::cluster::{Cluster, Shape};
 
@@ -19,18 +19,41 @@ use crate::support::{scratch, write_records};
 const MIDNIGHT: i64 = 1_795_219_200_000_000;
 const HOUR: i64 = 3_600_000_000;
 
-/// The logical map over `range` as JSON, read the given way: unfiltered (rollups where they are
-/// present) or through a filter every record passes (raw rows only).
-async fn logical(
+/// The logical and physical maps over `range` as JSON, read the given way: unfiltered (rollups
+/// where they are present) or through a filter every record passes (raw rows only).
+async fn maps(
     context: &datafusion::prelude::SessionContext,
     range: TimeRange,
     raw: bool,
-) -> serde_json::Value {
+) -> [serde_json::Value; 2] {
     let filter = raw.then_some("port >= 0");
-    let answer = map(context, View::Logical, Scope::all(range), filter, 0, 10_000)
-        .await
-        .unwrap();
-    serde_json::to_value(answer).unwrap()
+    let mut answers = [View::Logical, View::Physical].map(|_| serde_json::Value::Null);
+    for (answer, view) in answers.iter_mut().zip([View::Logical, View::Physical]) {
+        let drawn = map(context, view, Scope::all(range), filter, 0, 10_000)
+            .await
+            .unwrap();
+        assert!(drawn.total_edges > 10, "{view:?}: {}", drawn.total_edges);
+        *answer = serde_json::to_value(drawn).unwrap();
+    }
+    answers
+}
+
+/// Whether every rollup has rows for `range`.
+async fn rolled_up(
+    context: &datafusion::prelude::SessionContext,
+    lake: &spider_query::Lake,
+    range: TimeRange,
+) -> bool {
+    for rollup in ROLLUPS {
+        if rows(context, lake, rollup, Scope::all(range))
+            .await
+            .unwrap()
+            .is_none()
+        {
+            return false;
+        }
+    }
+    true
 }
 
 /// A server end of each class, with and without the name its leaf is called by.
@@ -103,14 +126,16 @@ async fn the_map_over_rollups_equals_the_map_over_raw_rows_and_late_files_are_no
     let context = open_lake(&lake, None).unwrap();
     // 00:20 to 03:40: hours 01 and 02 whole, edges of raw rows on both sides.
     let range = TimeRange::new(MIDNIGHT + HOUR / 3, MIDNIGHT + 3 * HOUR + 2 * HOUR / 3).unwrap();
-    let before = logical(&context, range, false).await;
-    assert!(
-        logical_rows(&context, &lake, Scope::all(range))
-            .await
-            .unwrap()
-            .is_none(),
-        "no rollups yet"
-    );
+    let before = maps(&context, range, false).await;
+    for rollup in ROLLUPS {
+        assert!(
+            rows(&context, &lake, rollup, Scope::all(range))
+                .await
+                .unwrap()
+                .is_none(),
+            "no rollups yet"
+        );
+    }
 
     let now = Timestamp::from_micros(MIDNIGHT + 5 * HOUR);
     let rolled = roll_up(&lake, &context, now, Duration::from_secs(600))
@@ -125,18 +150,24 @@ async fn the_map_over_rollups_equals_the_map_over_raw_rows_and_late_files_are_no
             .collect::<Vec<_>>(),
         "the four closed hours"
     );
-    let rows = logical_rows(&context, &lake, Scope::all(range))
-        .await
-        .unwrap()
-        .expect("rollups are read");
-    assert!(rows.count().await.unwrap() > 0);
-    assert_eq!(logical(&context, range, false).await, before);
-    assert_eq!(logical(&context, range, true).await, before);
+    assert!(rolled.iter().all(|r| r.rollups == ROLLUPS), "{rolled:?}");
+    // A physical rollup keeps each pod: more rows than the logical one, fewer than raw rows.
+    let mut counts = Vec::new();
+    for rollup in [LOGICAL, PHYSICAL] {
+        let rows = rows(&context, &lake, rollup, Scope::all(range))
+            .await
+            .unwrap()
+            .expect("rollups are read");
+        counts.push(rows.count().await.unwrap());
+    }
+    assert!(0 < counts[0] && counts[0] < counts[1], "{counts:?}");
+    assert_eq!(maps(&context, range, false).await, before);
+    assert_eq!(maps(&context, range, true).await, before);
     // A whole-hour range reads rollups alone.
     let whole = TimeRange::new(MIDNIGHT, MIDNIGHT + 4 * HOUR).unwrap();
     assert_eq!(
-        logical(&context, whole, false).await,
-        logical(&context, whole, true).await
+        maps(&context, whole, false).await,
+        maps(&context, whole, true).await
     );
     // Nothing new: a second run rolls nothing up.
     assert!(
@@ -157,9 +188,9 @@ async fn the_map_over_rollups_equals_the_map_over_raw_rows_and_late_files_are_no
         ..NetworkUsage::default()
     };
     write_records(&dir, vec![late]).await;
-    let with_late = logical(&context, range, true).await;
+    let with_late = maps(&context, range, true).await;
     assert_ne!(with_late, before);
-    assert_eq!(logical(&context, range, false).await, with_late);
+    assert_eq!(maps(&context, range, false).await, with_late);
     let again = roll_up(&lake, &context, now, Duration::ZERO).await.unwrap();
     assert!(again.failed.is_empty(), "{:?}", again.failed);
     let hours: Vec<&str> = again.rolled.iter().map(|r| r.hour.as_str()).collect();
@@ -167,18 +198,22 @@ async fn the_map_over_rollups_equals_the_map_over_raw_rows_and_late_files_are_no
         hours,
         ["network_usage/cluster=default/date=2026-11-21/hour=01"]
     );
-    assert_eq!(logical(&context, range, false).await, with_late);
+    assert_eq!(maps(&context, range, false).await, with_late);
     // The replaced rollup stays for maps that chose it, and goes the run after.
-    let rollups = || {
-        std::fs::read_dir(dir.join("network_usage_hourly/cluster=default/date=2026-11-21/hour=01"))
+    let rollups = |dataset: &str| {
+        std::fs::read_dir(dir.join(format!("{dataset}/cluster=default/date=2026-11-21/hour=01")))
             .unwrap()
             .count()
     };
-    assert_eq!(rollups(), 2);
+    for rollup in ROLLUPS {
+        assert_eq!(rollups(rollup.dataset), 2, "{rollup:?}");
+    }
     let last = roll_up(&lake, &context, now, Duration::ZERO).await.unwrap();
     assert!(last.rolled.is_empty() && last.failed.is_empty(), "{last:?}");
-    assert_eq!(rollups(), 1, "the replaced rollup is gone");
-    assert_eq!(logical(&context, range, false).await, with_late);
+    for rollup in ROLLUPS {
+        assert_eq!(rollups(rollup.dataset), 1, "the replaced rollup is gone");
+    }
+    assert_eq!(maps(&context, range, false).await, with_late);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -210,15 +245,10 @@ async fn rollups_are_written_to_and_read_from_a_bucket() {
     assert!(run.failed.is_empty(), "{:?}", run.failed);
     assert_eq!(run.rolled.len(), 4);
     let range = TimeRange::new(MIDNIGHT + HOUR / 3, MIDNIGHT + 3 * HOUR + 2 * HOUR / 3).unwrap();
-    assert!(
-        logical_rows(&context, &lake, Scope::all(range))
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(rolled_up(&context, &lake, range).await);
     assert_eq!(
-        logical(&context, range, false).await,
-        logical(&context, range, true).await
+        maps(&context, range, false).await,
+        maps(&context, range, true).await
     );
     let fetched = scratch("rolled-fetched");
     let keys = moto.s3(&["download", "rolled", fetched.to_str().unwrap()]);
@@ -229,8 +259,8 @@ async fn rollups_are_written_to_and_read_from_a_bucket() {
         .filter(|key| {
             key.as_str()
                 .unwrap()
-                .starts_with("lake/network_usage_hourly/")
+                .starts_with("lake/network_usage_hourly")
         })
         .count();
-    assert_eq!(rollups, 4, "{keys}");
+    assert_eq!(rollups, 4 * ROLLUPS.len(), "{keys}");
 }

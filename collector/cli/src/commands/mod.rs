@@ -3,11 +3,13 @@
 //! `serve` answers the UI, `generate` makes demo data, `analyze` reads a pcap file into datasets,
 //! `pcap` writes a stored session back out as a pcap, `capture` attaches a Whisperer to a workload,
 //! `retain` deletes partitions past their datasets' maximum age, `rollup` writes the hourly rollups
-//! the logical map reads, `controller` watches a cluster's API for its node agents.
+//! the maps read, `compact` merges each closed hour's small files into one, `controller` watches
+//! a cluster's API for its node agents.
 
 mod analyze;
 mod capture;
 mod collect;
+mod compact;
 mod components;
 mod controller;
 mod demo;
@@ -29,6 +31,7 @@ use crate::factories;
 
 pub use analyze::AnalyzeArgs;
 pub use capture::CaptureArgs;
+pub use compact::CompactArgs;
 pub use components::components;
 pub use controller::ControllerArgs;
 pub use demo::DemoArgs;
@@ -74,8 +77,11 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Delete the partitions older than each dataset's maximum age (a directory or a bucket).
     Retain(RetainArgs),
-    /// Write the hourly rollups of network usage the logical map reads for whole hours.
+    /// Write the hourly rollups of network usage the logical and physical maps read for whole
+    /// hours.
     Rollup(RollupArgs),
+    /// Merge each closed hour's small files into one sorted file, swapped in for every reader.
+    Compact(CompactArgs),
     /// Watch the cluster's Kubernetes API, alone, and feed its metadata to the node agents.
     Controller(ControllerArgs),
     /// One SQL statement of the query service, in its own bounded process (the service starts
@@ -106,6 +112,27 @@ impl LakeArgs {
             location: self.data.clone(),
             options: self.storage_options.iter().cloned().collect(),
         }
+    }
+
+    /// The lake, and a session over it whose queries hold at most `max_memory` bytes (spilling
+    /// the rest), for the maintenance commands; what is wrong is printed.
+    fn open_session(
+        &self,
+        max_memory: Option<usize>,
+    ) -> Result<(spider_query::Lake, datafusion::prelude::SessionContext), ExitCode> {
+        let opened = self
+            .config()
+            .open()
+            .map_err(|e| e.to_string())
+            .and_then(|lake| {
+                let context =
+                    spider_query::open_lake(&lake, max_memory).map_err(|e| e.to_string())?;
+                Ok((lake, context))
+            });
+        opened.map_err(|error| {
+            eprintln!("cannot open the lake: {error}");
+            ExitCode::from(INVALID)
+        })
     }
 }
 
@@ -147,6 +174,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Capture(args) => capture::capture(args),
         Command::Retain(args) => retain::retain(&args),
         Command::Rollup(args) => rollup::rollup(&args),
+        Command::Compact(args) => compact::compact(&args),
         Command::Controller(args) => controller::controller(&args),
         Command::SqlWorker => ExitCode::from(spider_server::worker::answer_one()),
     }

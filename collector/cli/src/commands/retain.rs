@@ -69,7 +69,10 @@ pub(super) fn retain(args: &RetainArgs) -> ExitCode {
     let mut failed = false;
     // Network usage's hourly rollups go with the hours they sum.
     let datasets = args.max_ages.iter().flat_map(|(kind, max_age)| {
-        let derived = (*kind == RecordKind::NetworkUsage).then_some(spider_query::rollup::DATASET);
+        let derived = spider_query::rollup::ROLLUPS
+            .into_iter()
+            .filter(|_| *kind == RecordKind::NetworkUsage)
+            .map(|rollup| rollup.dataset);
         std::iter::once(kind.as_str())
             .chain(derived)
             .map(move |dataset| (dataset, *max_age))

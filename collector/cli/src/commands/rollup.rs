@@ -1,5 +1,5 @@
-//! `spider rollup`: writes the hourly rollups of network usage that the logical map reads for
-//! whole hours (run after the hours close, as retention is: by hand or on a schedule).
+//! `spider rollup`: writes the hourly rollups of network usage that the logical and physical maps
+//! read for whole hours (run after the hours close, as retention is: by hand or on a schedule).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -8,7 +8,7 @@ use clap::Args;
 use spider_collector::config::parse_duration;
 use spider_collector::records::Timestamp;
 
-use super::{INVALID, LakeArgs, runtime};
+use super::{LakeArgs, runtime};
 
 /// Arguments of `spider rollup`.
 #[derive(Debug, Args)]
@@ -27,21 +27,9 @@ pub(super) fn rollup(args: &RollupArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
-    let opened = args
-        .lake
-        .config()
-        .open()
-        .map_err(|e| e.to_string())
-        .and_then(|lake| {
-            let context = spider_query::open_lake(&lake, None).map_err(|e| e.to_string())?;
-            Ok((lake, context))
-        });
-    let (lake, context) = match opened {
+    let (lake, context) = match args.lake.open_session(None) {
         Ok(opened) => opened,
-        Err(error) => {
-            eprintln!("cannot open the lake: {error}");
-            return ExitCode::from(INVALID);
-        }
+        Err(code) => return code,
     };
     let rolled = runtime.block_on(spider_query::rollup::roll_up(
         &lake,
@@ -52,7 +40,13 @@ pub(super) fn rollup(args: &RollupArgs) -> ExitCode {
     match rolled {
         Ok(run) => {
             for hour in &run.rolled {
-                println!("rolled up {} ({} files)", hour.hour, hour.files);
+                let datasets: Vec<&str> = hour.rollups.iter().map(|r| r.dataset).collect();
+                println!(
+                    "rolled up {} ({} files) into {}",
+                    hour.hour,
+                    hour.files,
+                    datasets.join(", ")
+                );
             }
             for (hour, error) in &run.failed {
                 eprintln!("{hour}: not rolled up (the next run tries again): {error}");
