@@ -1,9 +1,9 @@
 //! The clusters of a lake and the agents writing into each, read from its listings alone (no
-//! file is opened): what `GET /api/clusters` answers and the UI's cluster selector lists.
+//! data file is opened): what `GET /api/clusters` answers and the UI's cluster selector lists.
 //!
 //! A cluster is a `cluster=NAME` directory of any dataset. Its agents are the writers named by
-//! the files of each dataset's newest [`RECENT_HOURS`] hour directories
-//! ([`writer_of`]): a node agent counting usage, a Whisperer writing sessions, HTTP and packets,
+//! the files of each dataset's newest [`RECENT_HOURS`] hour directories ([`writer_of`]; for an
+//! hour `spider compact` merged, the names its manifest keeps): a node agent counting usage, a Whisperer writing sessions, HTTP and packets,
 //! or a collector on a plain Linux host filed under the same cluster name. An agent that wrote
 //! nothing in those hours is not listed; `last_report` is when its newest file was published.
 
@@ -14,10 +14,12 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::file_set::published;
 use serde::Serialize;
+use datafusion::object_store::ObjectMeta;
 use spider_lake::Lake;
+use spider_lake::compacted::{Manifests, resolve, split};
 use spider_lake::layout::HourDirectory;
 use spider_records::RecordKind;
-use spider_records::catalog::writer_of;
+use spider_records::catalog::{data_file_parts, writer_of};
 
 use crate::sql::QueryError;
 
@@ -152,17 +154,32 @@ async fn newest_hours(
     Ok(newest)
 }
 
-/// The writers of the published data files in `directory`, with when each file was published:
-/// the listing the answer fingerprints read, so what counts as published is said once.
+/// The writers of the data files in `directory`, with when each file was published: the
+/// published files themselves, and those a merged file holds (named by its manifest, dated by
+/// when their writer opened them), so that compacting an hour does not hide who wrote it.
 async fn writers_in(lake: &Lake, directory: &str) -> Result<Vec<(String, i64)>, QueryError> {
     let files = published(lake, &[directory.to_owned()]).await?;
-    Ok(files
+    let mut writers: Vec<(String, i64)> = files
         .into_iter()
         .filter_map(|(path, _, modified, _)| {
             let name = path.rsplit('/').next()?;
             Some((writer_of(name)?.to_owned(), modified))
         })
-        .collect())
+        .collect();
+    let store = lake.raw_store();
+    let everything: Vec<ObjectMeta> = store
+        .list(Some(&lake.key(directory)))
+        .try_collect()
+        .await
+        .map_err(listing)?;
+    let merged = resolve(store.as_ref(), &Manifests::default(), &everything)
+        .await
+        .map_err(listing)?;
+    writers.extend(merged.hidden.iter().filter_map(|location| {
+        let (writer, opened) = data_file_parts(split(location).1)?;
+        Some((writer.to_owned(), opened.as_micros()))
+    }));
+    Ok(writers)
 }
 
 fn listing(error: datafusion::object_store::Error) -> QueryError {

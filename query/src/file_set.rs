@@ -7,6 +7,8 @@
 
 use std::collections::HashMap;
 
+use datafusion::object_store::ObjectMeta;
+use datafusion::object_store::path::Path as ObjectPath;
 use futures::TryStreamExt;
 use spider_lake::Lake;
 use spider_records::catalog::{PARTITION_COLUMNS, cluster_directory, cluster_of, covering};
@@ -120,34 +122,47 @@ pub(crate) async fn published(
             .try_collect()
             .await
             .map_err(|e| QueryError::Failed(format!("cannot list {directory}: {e}")))?;
-        // What the readers read: files being written (`.NAME.parquet.inprogress`) change size
-        // until they are published under their name.
-        files.extend(
-            listed
-                .into_iter()
-                .filter(|meta| meta.location.extension() == Some("parquet"))
-                .map(|meta| {
-                    // Relative to the root: the same lake mounted elsewhere is the same files.
-                    let relative = meta.location.prefix_match(&root).map_or_else(
-                        || meta.location.to_string(),
-                        |parts| {
-                            parts
-                                .map(|part| part.as_ref().to_owned())
-                                .collect::<Vec<_>>()
-                                .join("/")
-                        },
-                    );
-                    (
-                        relative,
-                        meta.size,
-                        meta.last_modified.timestamp_micros(),
-                        meta.e_tag,
-                    )
-                }),
-        );
+        files.extend(file_keys(&root, listed));
     }
     files.sort();
     Ok(files)
+}
+
+/// The published files of a listing below `root`, by their key. What the readers read: files
+/// being written (`.NAME.parquet.inprogress`) change size until they are published under their
+/// name.
+fn file_keys(
+    root: &ObjectPath,
+    listed: impl IntoIterator<Item = ObjectMeta>,
+) -> impl Iterator<Item = FileKey> {
+    listed
+        .into_iter()
+        .filter(|meta| meta.location.extension() == Some("parquet"))
+        .map(|meta| {
+            // Relative to the root: the same lake mounted elsewhere is the same files.
+            let relative = meta.location.prefix_match(root).map_or_else(
+                || meta.location.to_string(),
+                |parts| {
+                    parts
+                        .map(|part| part.as_ref().to_owned())
+                        .collect::<Vec<_>>()
+                        .join("/")
+                },
+            );
+            (
+                relative,
+                meta.size,
+                meta.last_modified.timestamp_micros(),
+                meta.e_tag,
+            )
+        })
+}
+
+/// The fingerprint of the published files among `listed`, as [`directory_fingerprint`] gives it.
+pub(crate) fn fingerprint_of(lake: &Lake, listed: &[ObjectMeta]) -> u64 {
+    let mut files: Vec<FileKey> = file_keys(&lake.key(""), listed.iter().cloned()).collect();
+    files.sort();
+    hash(&files)
 }
 
 /// FNV-1a over each file's fields: stable across builds, since rollups are named by it.

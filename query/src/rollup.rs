@@ -1,19 +1,22 @@
-//! Hourly rollups of network usage, which the logical and physical maps read for the whole
-//! hours of their range.
+//! Rollups of network usage, which the logical and physical maps and the timeline read for the
+//! whole hours of their range.
 //!
 //! A day of a 10,000-pod cluster is 39 M usage rows; its logical map has a few thousand edges and
-//! its physical map some tens of thousands. A rollup keeps, per closed hour, the sums of the
-//! counted rows grouped by what one view's leaf is made of ([`leaf_columns`]: each end's class,
-//! namespace, owner kind or node, and the one name the leaf is called by; server port;
-//! transport), so the map of a day reads thousands of rows an hour instead of millions.
+//! its physical map some hundreds of thousands. A leaf rollup keeps, per closed hour, the sums of
+//! the counted rows grouped by what one view's leaf is made of ([`leaf_columns`]: each end's
+//! class, namespace, owner kind or node, and the one name the leaf is called by; server port;
+//! transport), so the map of a day reads thousands of rows an hour instead of millions. The
+//! five-minute rollup keeps an hour's sums per five minutes: twelve rows, the bars of an
+//! unfiltered timeline whose step they divide.
 //!
 //! A rollup is exact or unused. It is filed as
 //! `DATASET/cluster=…/date=…/hour=…/rollup-FP.parquet` (DATASET `network_usage_hourly` for the
-//! logical view, `network_usage_hourly_physical` for the physical one), FP the fingerprint of
-//! that cluster's hour of raw files when it was made; the map uses an hour's rollup only while
-//! the raw files still have that fingerprint, so a file landing late (an agent back from an
-//! outage) sends the hour back to raw rows until `spider rollup` runs again. The edges of a
-//! range, hours without a rollup, the other views and filtered maps read raw rows.
+//! logical view, `network_usage_hourly_physical` for the physical one, `network_usage_5m` for the
+//! timeline), FP the fingerprint of that cluster's hour of raw files when it was made; a reader
+//! uses an hour's rollup only while the raw files still have that fingerprint, so a file landing
+//! late (an agent back from an outage) sends the hour back to raw rows until `spider rollup` runs
+//! again. The edges of a range, hours without a rollup, filtered views and the other answers
+//! read raw rows.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -38,35 +41,55 @@ use crate::partitions::MAX_SPANS;
 use crate::range::Scope;
 use crate::sql::QueryError;
 
-/// A rollup of network usage: the dataset it is filed in and the map view whose leaves it keeps.
+/// What a rollup's rows are grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    /// Over the hour, each end's leaf in a map view, the server port and the transport.
+    Leaves(View),
+    /// The five minutes the rows are in (what an unfiltered timeline's bars are made of).
+    FiveMinutes,
+}
+
+/// A rollup of network usage: the dataset it is filed in and what it groups by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rollup {
     /// Its directory in the lake.
     pub dataset: &'static str,
-    /// The view whose leaf columns it groups by.
-    pub view: View,
+    /// What its rows are grouped by.
+    pub grouping: Grouping,
 }
 
 /// The logical map's rollup: each end's workload (or Service, node, external name, address).
 pub const LOGICAL: Rollup = Rollup {
     dataset: "network_usage_hourly",
-    view: View::Logical,
+    grouping: Grouping::Leaves(View::Logical),
 };
 
 /// The physical map's rollup: each end's pod with its node (or Service, node, external name,
 /// address).
 pub const PHYSICAL: Rollup = Rollup {
     dataset: "network_usage_hourly_physical",
-    view: View::Physical,
+    grouping: Grouping::Leaves(View::Physical),
+};
+
+/// The timeline's rollup: the sums of each five minutes, for steps that are whole multiples.
+pub const FIVE_MINUTES: Rollup = Rollup {
+    dataset: "network_usage_5m",
+    grouping: Grouping::FiveMinutes,
 };
 
 /// Every rollup `spider rollup` writes, and retention deletes with the raw hours they sum.
-pub const ROLLUPS: [Rollup; 2] = [LOGICAL, PHYSICAL];
+pub const ROLLUPS: [Rollup; 3] = [LOGICAL, PHYSICAL, FIVE_MINUTES];
+
+/// The five-minute rollup's bucket, in seconds: a timeline step it divides reads it.
+pub const FIVE_MINUTE_SECONDS: i64 = 300;
 
 impl Rollup {
     /// The rollup a map of `view` reads, if any.
     pub fn of(view: View) -> Option<Rollup> {
-        ROLLUPS.into_iter().find(|rollup| rollup.view == view)
+        ROLLUPS
+            .into_iter()
+            .find(|rollup| rollup.grouping == Grouping::Leaves(view))
     }
 }
 
@@ -135,7 +158,16 @@ fn leaf_columns(view: View, end: &str) -> Vec<String> {
 }
 
 /// The grouping columns of a rollup row, as SQL over raw rows.
-fn keys(view: View) -> Vec<String> {
+fn keys(grouping: Grouping) -> Vec<String> {
+    let view = match grouping {
+        Grouping::Leaves(view) => view,
+        Grouping::FiveMinutes => {
+            return vec![format!(
+                "date_bin(INTERVAL '{FIVE_MINUTE_SECONDS} seconds', bucket_start, \
+                 TIMESTAMP '1970-01-01T00:00:00Z') AS bucket_start"
+            )];
+        }
+    };
     let mut keys = leaf_columns(view, "client");
     keys.extend(leaf_columns(view, "server"));
     keys.extend([
@@ -155,12 +187,17 @@ const MEASURES: [&str; 6] = [
 ];
 
 /// Every column of a rollup, by name, in order: what its rows and raw rows are both read as.
-fn column_names() -> Vec<String> {
+fn column_names(grouping: Grouping) -> Vec<String> {
     let mut names = Vec::new();
-    for end in ["client", "server"] {
-        names.extend(LEAF_PARTS.iter().map(|part| format!("{end}_{part}")));
+    match grouping {
+        Grouping::Leaves(_) => {
+            for end in ["client", "server"] {
+                names.extend(LEAF_PARTS.iter().map(|part| format!("{end}_{part}")));
+            }
+            names.extend(["server_port".into(), "transport".into()]);
+        }
+        Grouping::FiveMinutes => names.push("bucket_start".into()),
     }
-    names.extend(["server_port".into(), "transport".into()]);
     names.extend(MEASURES.iter().map(|m| (*m).to_owned()));
     names
 }
@@ -277,7 +314,7 @@ async fn roll_up_one(
     let existing = rollup_metas(lake, &target).await?;
     let present = rollup_name(fingerprint);
     let Some(current) = existing.iter().find(|(name, _)| *name == present) else {
-        write_hour(context, lake, hour, rollup.view, &target, fingerprint).await?;
+        write_hour(context, lake, hour, rollup.grouping, &target, fingerprint).await?;
         return Ok(true);
     };
     let settled = Timestamp::now().as_micros().saturating_sub(settle);
@@ -345,7 +382,7 @@ async fn write_hour(
     context: &SessionContext,
     lake: &Lake,
     hour: &Hour<'_>,
-    view: View,
+    grouping: Grouping,
     directory: &str,
     fingerprint: u64,
 ) -> Result<(), QueryError> {
@@ -355,7 +392,7 @@ async fn write_hour(
         .iter()
         .map(|m| format!("CAST(sum({m}) AS BIGINT UNSIGNED) AS {m}"))
         .collect();
-    let keys = keys(view);
+    let keys = keys(grouping);
     let [cluster_column, date_column, hour_column] = PARTITION_COLUMNS;
     // Over the hour's counted rows, grouped by the same expressions the map reads raw rows
     // through. The time bounds let the scan list the hour's directory alone. A cluster name is
@@ -388,9 +425,9 @@ async fn write_hour(
     Ok(())
 }
 
-/// The rows of `rollup`'s map over `scope`: rollups for its whole hours that have a present one,
-/// raw rows (read through the same columns) for the rest; `None` when no hour can be read from
-/// a rollup.
+/// The rows `rollup` answers for over `scope`: rollups for its whole hours that have a present
+/// one, raw rows (read through the same columns) for the rest; `None` when no hour can be read
+/// from a rollup.
 pub async fn rows(
     context: &SessionContext,
     lake: &Lake,
@@ -457,7 +494,7 @@ pub async fn rows(
     if rollups.is_empty() {
         return Ok(None);
     }
-    let names = column_names();
+    let names = column_names(rollup.grouping);
     let columns: Vec<&str> = names.iter().map(String::as_str).collect();
     let rolled = context
         .read_parquet(rollups, ParquetReadOptions::default())
@@ -465,7 +502,7 @@ pub async fn rows(
         .map_err(failed)?
         .select_columns(&columns)
         .map_err(failed)?;
-    let mut projection = keys(rollup.view);
+    let mut projection = keys(rollup.grouping);
     projection.extend(
         MEASURES
             .iter()

@@ -18,6 +18,7 @@ use spider_collector::{Factory, conformance};
 use spider_exporter_parquet::{PARQUET_EXPORTER, ParquetConfig};
 use spider_query::map::{View, leaf_sql, map};
 use spider_query::range::{Scope, TimeRange};
+use spider_query::timeline::timeline;
 use spider_server::{ServerConfig, router};
 use spider_synthetic::cluster::{Cluster, Shape};
 
@@ -136,6 +137,20 @@ fn main() {
             println!("{view:<10} {name:<12} from rollups {:>10.0}ms", ours * 1e3);
         }
     }
+    // The timeline of the whole range (its default step, 15 minutes for a day), over raw rows
+    // (a filter every row passes) and over the five-minute rollups.
+    let range = ranges[0].1;
+    for (name, filter) in [("raw rows", Some("port >= 0")), ("rollups", None)] {
+        let ours = timed(|| {
+            runtime
+                .block_on(timeline(&context, Scope::all(range), filter, None))
+                .unwrap();
+        });
+        println!(
+            "Timeline   whole range  from {name:<8} {:>10.0}ms",
+            ours * 1e3
+        );
+    }
 
     println!("\nload (wrk -t2 -c4 -d15s on loopback; wrk shares the 2 cores with the server)");
     let seconds = |micros: i64| micros / 1_000_000;
@@ -207,9 +222,12 @@ fn compaction(runtime: &tokio::runtime::Runtime, shape: Shape) {
             .block_on(spider_query::compaction::compact(
                 &lake,
                 &context,
-                Timestamp::now(),
-                std::time::Duration::ZERO,
-                std::time::Duration::ZERO,
+                spider_query::compaction::Schedule {
+                    now: Timestamp::now(),
+                    settle: std::time::Duration::ZERO,
+                    grace: std::time::Duration::ZERO,
+                    lookback: std::time::Duration::from_secs(365 * 86_400),
+                },
             ))
             .unwrap()
     };
@@ -270,15 +288,10 @@ async fn agents_files(dir: &Path, shape: Shape, hours: i64) -> usize {
 
 /// The Parquet files below `dir`.
 fn count_files(dir: &Path) -> usize {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|entry| match entry.file_type() {
-            Ok(kind) if kind.is_dir() => count_files(&entry.path()),
-            _ => usize::from(entry.path().extension().is_some_and(|e| e == "parquet")),
-        })
-        .sum()
+    files_below(dir)
+        .iter()
+        .filter(|(path, _)| path.extension().is_some_and(|e| e == "parquet"))
+        .count()
 }
 
 /// The dataset directory of `hours` simulated hours, generated on the first run.
@@ -406,14 +419,19 @@ fn wrk(url: &str) -> (f64, String) {
     (value("Requests/sec:").parse().unwrap(), value("99%"))
 }
 
-fn directory_size(dir: &Path) -> u64 {
+/// Every file below `dir`, with its size.
+fn files_below(dir: &Path) -> Vec<(PathBuf, u64)> {
     std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
-        .map(|entry| match entry.file_type() {
-            Ok(kind) if kind.is_dir() => directory_size(&entry.path()),
-            _ => entry.metadata().map(|m| m.len()).unwrap_or(0),
+        .flat_map(|entry| match entry.file_type() {
+            Ok(kind) if kind.is_dir() => files_below(&entry.path()),
+            _ => vec![(entry.path(), entry.metadata().map(|m| m.len()).unwrap_or(0))],
         })
-        .sum()
+        .collect()
+}
+
+fn directory_size(dir: &Path) -> u64 {
+    files_below(dir).iter().map(|(_, size)| size).sum()
 }

@@ -2,16 +2,19 @@
 //!
 //! `spider compact` merges a closed hour's many small files into one
 //! (`compact-FINGERPRINT.parquet`). An object store cannot swap a set of objects at once, so the
-//! swap is a manifest: before the merged file is written, `compact-FINGERPRINT.replaces` names
-//! the files it replaces, one per line, all in its own directory. From the moment the merged file
-//! exists, a listing through the lake shows it and hides what its manifest names, so a reader
-//! sees either the small files or the merged one, never both and never neither; the replaced
-//! files are deleted later, once no reader can still be reading them. A manifest without its
-//! merged file (a run cut short before writing it) hides nothing.
+//! swap is a manifest: before the merged file is published, `compact-FINGERPRINT.replaces`
+//! names, one per line and all in its own directory, every file whose rows the merged file
+//! holds — the small files, and earlier merged files with everything their manifests named.
+//! From the moment the merged file exists, a listing through the lake shows it and hides what its
+//! manifest names ([`resolve`]); a file uploaded again after its deletion (a retried upload) is
+//! hidden too, as the manifest stays while its merged file does. The replaced files are deleted
+//! later, once no reader can still be reading them. A manifest without its merged file (a run cut
+//! short before publishing) hides nothing; of two merged files of one hour, the one whose names
+//! hold all of the other's counts alone.
 //!
 //! Readers other than Spider (DuckDB over the files themselves) do not read manifests: they see
-//! both from the merged file's writing to the replaced files' deletion (`--grace`, a minute by
-//! default).
+//! both from the merged file's publication to the replaced files' deletion (`spider compact`'s
+//! `--grace`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -28,8 +31,9 @@ const MANIFEST_SUFFIX: &str = ".replaces";
 /// The largest manifest read (an hour of a thousand writers' per-minute files is 60k names of
 /// some 40 bytes): a larger one is an error, not a reason to read without bound.
 pub const MAX_MANIFEST_BYTES: u64 = 8 << 20;
-/// Manifests kept read at once (they never change: a name is the fingerprint of what it lists).
+/// Manifests kept read at once, and the names they may hold together (some 40 MB).
 const MAX_KEPT_MANIFESTS: usize = 4096;
+const MAX_KEPT_NAMES: usize = 500_000;
 
 /// The name of the compacted file of the files with `fingerprint`.
 pub fn compacted_name(fingerprint: u64) -> String {
@@ -105,10 +109,17 @@ pub async fn read_manifest(
     parse(&meta.location, &bytes)
 }
 
-/// The manifests read so far, by location.
+/// The manifests read so far, by location, size and time (a name rewritten with other contents
+/// is read again), bounded by the names they hold together.
 #[derive(Default)]
 pub struct Manifests {
-    read: Mutex<HashMap<String, Arc<Vec<String>>>>,
+    read: Mutex<KeptManifests>,
+}
+
+#[derive(Default)]
+struct KeptManifests {
+    by_key: HashMap<(String, u64, i64), Arc<Vec<String>>>,
+    names: usize,
 }
 
 impl Manifests {
@@ -118,63 +129,153 @@ impl Manifests {
         store: &dyn ObjectStore,
         meta: &ObjectMeta,
     ) -> object_store::Result<Arc<Vec<String>>> {
-        let key = meta.location.to_string();
-        if let Some(names) = self.lock().get(&key) {
+        let key = (
+            meta.location.to_string(),
+            meta.size,
+            meta.last_modified.timestamp_micros(),
+        );
+        if let Some(names) = self.lock().by_key.get(&key) {
             return Ok(names.clone());
         }
         let names = Arc::new(read_manifest(store, meta).await?);
-        let mut read = self.lock();
-        if read.len() >= MAX_KEPT_MANIFESTS {
-            read.clear();
+        let mut kept = self.lock();
+        if kept.by_key.len() >= MAX_KEPT_MANIFESTS || kept.names + names.len() > MAX_KEPT_NAMES {
+            kept.by_key.clear();
+            kept.names = 0;
         }
-        read.insert(key, names.clone());
+        kept.names += names.len();
+        kept.by_key.insert(key, names.clone());
         Ok(names)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Vec<String>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, KeptManifests> {
         self.read.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-/// What a listing shows a reader: `objects` without the files that a present compacted file's
-/// manifest replaces, and without the manifests.
+/// A merged file that counts: what it stands for in its directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effective {
+    /// Its location.
+    pub merged: String,
+    /// When it was written (µs).
+    pub written: i64,
+    /// Every location its manifest names, and the merged files whose names it holds all of.
+    pub hides: HashSet<String>,
+}
+
+/// How the merged files of a listing stand.
+#[derive(Debug, Default)]
+pub struct Resolution {
+    /// The merged files that count, at most one per directory unless their names are apart.
+    pub effective: Vec<Effective>,
+    /// Merged files whose names overlap an effective one's without being held by it: two
+    /// compactions that disagree, which nothing written by `spider compact` leads to. A reader
+    /// refuses the directory rather than count rows twice; compaction deletes these.
+    pub conflicting: Vec<ObjectMeta>,
+    /// Every location the effective merged files hide.
+    pub hidden: HashSet<String>,
+}
+
+/// Which merged files of `objects` count and what they hide.
+///
+/// A merged file counts when its manifest is there. Manifests are cumulative (each names every
+/// file of its directory it holds the rows of, earlier merged files and what they held
+/// included), so of two merged files the one whose names hold all of the other's stands for
+/// both: two compactions of one hour running at once, or one run after another, leave one that
+/// counts.
+pub async fn resolve(
+    store: &dyn ObjectStore,
+    manifests: &Manifests,
+    objects: &[ObjectMeta],
+) -> object_store::Result<Resolution> {
+    let by_location: HashMap<&str, &ObjectMeta> =
+        objects.iter().map(|m| (m.location.as_ref(), m)).collect();
+    // Merged files with their manifests, by directory.
+    let mut candidates: HashMap<&str, Vec<(&ObjectMeta, HashSet<String>)>> = HashMap::new();
+    for meta in objects {
+        let (directory, name) = split(meta.location.as_ref());
+        let Some(manifest) = manifest_name(name) else {
+            continue;
+        };
+        let Some(manifest) = by_location.get(format!("{directory}/{manifest}").as_str()) else {
+            continue;
+        };
+        let names = manifests.replaced(store, manifest).await?;
+        let names = names
+            .iter()
+            .map(|name| format!("{directory}/{name}"))
+            .collect();
+        candidates.entry(directory).or_default().push((meta, names));
+    }
+    let mut resolution = Resolution::default();
+    for (_, mut merged) in candidates {
+        // The widest first, then the newest: what the others are measured against.
+        merged.sort_by(|(a, a_names), (b, b_names)| {
+            (b_names.len(), b.last_modified, &b.location).cmp(&(
+                a_names.len(),
+                a.last_modified,
+                &a.location,
+            ))
+        });
+        let mut effective: Vec<Effective> = Vec::new();
+        for (meta, names) in merged {
+            let location = meta.location.as_ref();
+            if let Some(holder) = effective
+                .iter_mut()
+                .find(|e| e.hides.contains(location) || names.is_subset(&e.hides))
+            {
+                holder.hides.insert(location.to_owned());
+            } else if effective.iter().any(|e| !e.hides.is_disjoint(&names)) {
+                resolution.conflicting.push(meta.clone());
+            } else {
+                effective.push(Effective {
+                    merged: location.to_owned(),
+                    written: meta.last_modified.timestamp_micros(),
+                    hides: names,
+                });
+            }
+        }
+        // A merged file that an effective one names is held by it, as a name.
+        let held: HashSet<String> = effective.iter().flat_map(|e| e.hides.clone()).collect();
+        effective.retain(|e| !held.contains(&e.merged));
+        resolution.hidden.extend(held);
+        resolution.effective.extend(effective);
+    }
+    Ok(resolution)
+}
+
+/// What a listing shows a reader: `objects` without the files that a present merged file's
+/// manifest replaces, and without the manifests; an error where two merged files conflict.
 pub async fn visible(
     store: &dyn ObjectStore,
     manifests: &Manifests,
     objects: Vec<ObjectMeta>,
 ) -> object_store::Result<Vec<ObjectMeta>> {
-    let mut by_location: HashMap<&str, &ObjectMeta> = HashMap::new();
-    let mut compacted = Vec::new();
-    for meta in &objects {
-        let location = meta.location.as_ref();
-        by_location.insert(location, meta);
-        let (directory, name) = split(location);
-        if let Some(manifest) = manifest_name(name) {
-            compacted.push((directory, manifest));
-        }
-    }
-    if compacted.is_empty()
-        && !objects
-            .iter()
-            .any(|m| is_manifest(split(m.location.as_ref()).1))
-    {
+    let any_compaction = objects.iter().any(|m| {
+        let name = split(m.location.as_ref()).1;
+        is_manifest(name) || manifest_name(name).is_some()
+    });
+    if !any_compaction {
         return Ok(objects);
     }
-    let mut hidden: HashSet<String> = HashSet::new();
-    for (directory, manifest) in compacted {
-        let location = format!("{directory}/{manifest}");
-        let Some(meta) = by_location.get(location.as_str()) else {
-            continue;
-        };
-        for name in manifests.replaced(store, meta).await?.iter() {
-            hidden.insert(format!("{directory}/{name}"));
-        }
+    let resolution = resolve(store, manifests, &objects).await?;
+    if let Some(conflict) = resolution.conflicting.first() {
+        return Err(object_store::Error::Generic {
+            store: "lake",
+            source: format!(
+                "{} and another merged file of its hour hold some of the same files: run \
+                 `spider compact` to resolve it before this hour is read",
+                conflict.location
+            )
+            .into(),
+        });
     }
     Ok(objects
         .into_iter()
         .filter(|meta| {
             let location = meta.location.as_ref();
-            !hidden.contains(location) && !is_manifest(split(location).1)
+            !resolution.hidden.contains(location) && !is_manifest(split(location).1)
         })
         .collect())
 }
@@ -231,6 +332,43 @@ mod tests {
         // A compacted file without a manifest replaces nothing.
         put(&store, &format!("d/h=02/{}", compacted_name(1)), "x").await;
         assert_eq!(seen(&store).await.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn of_several_merged_files_the_one_holding_the_others_counts_and_a_conflict_is_refused() {
+        let store = InMemory::new();
+        for name in ["a", "b", "late"] {
+            put(&store, &format!("d/{name}.parquet"), name).await;
+        }
+        let merged = |n| compacted_name(n);
+        let manifest = |n| manifest_name(&compacted_name(n)).unwrap();
+        // X merged a and b; Y then merged X and a late file, naming what X held too; Z, a run
+        // that listed before b landed, merged a alone.
+        for (n, names) in [
+            (1, "a.parquet\nb.parquet\n".to_owned()),
+            (
+                2,
+                format!("a.parquet\nb.parquet\n{}\nlate.parquet\n", merged(1)),
+            ),
+            (3, "a.parquet\n".to_owned()),
+        ] {
+            put(&store, &format!("d/{}", manifest(n)), &names).await;
+            put(&store, &format!("d/{}", merged(n)), "rows").await;
+        }
+        assert_eq!(seen(&store).await, [format!("d/{}", merged(2))]);
+        // Two whose names overlap without one holding the other: refused, not counted twice.
+        put(
+            &store,
+            &format!("d/{}", manifest(4)),
+            "late.parquet\nother.parquet\n",
+        )
+        .await;
+        put(&store, &format!("d/{}", merged(4)), "rows").await;
+        let objects = store.list(None).try_collect().await.unwrap();
+        let error = visible(&store, &Manifests::default(), objects)
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("spider compact"), "{error}");
     }
 
     #[tokio::test]

@@ -250,15 +250,12 @@ impl ObjectStore for ReadingStore {
         prefix: Option<&Path>,
         offset: &Path,
     ) -> BoxStream<'static, Result<ObjectMeta>> {
-        let listing = self.inner.list_with_offset(prefix, offset);
-        let (inner, manifests) = (self.inner.clone(), self.manifests.clone());
-        stream::once(async move {
-            let objects: Vec<ObjectMeta> = listing.try_collect().await?;
-            let objects = visible(inner.as_ref(), &manifests, objects).await?;
-            Ok::<_, object_store::Error>(stream_of(Arc::new(objects)))
-        })
-        .try_flatten()
-        .boxed()
+        // What is hidden depends on the whole directory, which an offset may cut: the whole
+        // listing, then what follows the offset.
+        let offset = offset.clone();
+        self.list(prefix)
+            .try_filter(move |meta| futures::future::ready(meta.location > offset))
+            .boxed()
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
@@ -278,7 +275,10 @@ impl ObjectStore for ReadingStore {
         listed.objects = visible(self.inner.as_ref(), &self.manifests, listed.objects).await?;
         // Only levels of directories are kept (a dataset's clusters, a cluster's days): a level
         // with files is what a scan reads, and must be as fresh as the fingerprint of its files.
-        if listed.objects.is_empty() && listed.common_prefixes.len() <= MAX_KEPT_LEVEL {
+        if !self.ttl.is_zero()
+            && listed.objects.is_empty()
+            && listed.common_prefixes.len() <= MAX_KEPT_LEVEL
+        {
             let mut levels = self.levels.lock().unwrap_or_else(|e| e.into_inner());
             levels.retain(|_, level| level.at.elapsed() < self.ttl);
             let held: usize = levels.values().map(|l| l.common_prefixes.len()).sum();

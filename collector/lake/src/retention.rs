@@ -75,11 +75,27 @@ async fn remove(lake: &Lake, partition: String, dry_run: bool) -> object_store::
     if dry_run {
         return Ok(removed);
     }
-    let locations: Vec<ObjectPath> = files.into_iter().map(|meta| meta.location).collect();
-    store
-        .delete_stream(futures::stream::iter(locations.into_iter().map(Ok)).boxed())
-        .try_collect::<Vec<_>>()
-        .await?;
+    // Plain files, then merged files, then the manifests: were a manifest to go first and the
+    // run stop there, its merged file would be read beside what it replaces.
+    let rank = |meta: &ObjectMeta| {
+        let name = crate::compacted::split(meta.location.as_ref()).1;
+        if crate::compacted::is_manifest(name) {
+            2
+        } else {
+            u8::from(crate::compacted::manifest_name(name).is_some())
+        }
+    };
+    for pass in 0..3 {
+        let locations: Vec<ObjectPath> = files
+            .iter()
+            .filter(|meta| rank(meta) == pass)
+            .map(|meta| meta.location.clone())
+            .collect();
+        store
+            .delete_stream(futures::stream::iter(locations.into_iter().map(Ok)).boxed())
+            .try_collect::<Vec<_>>()
+            .await?;
+    }
     if let Some(root) = lake.local_dir() {
         // The store deletes files; a directory's emptied tree goes with it.
         let _ = std::fs::remove_dir_all(root.join(&removed.partition));

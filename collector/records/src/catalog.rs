@@ -185,13 +185,22 @@ pub fn data_file_name(writer: &str, process: u32, millis: u128, sequence: u64) -
 /// The writer of a file named by [`data_file_name`] (not of a name that only looks alike: the
 /// three numbers must be there, so `node` and `node-1` are told apart).
 pub fn writer_of(file_name: &str) -> Option<&str> {
+    data_file_parts(file_name).map(|(writer, _)| writer)
+}
+
+/// The writer of a file named by [`data_file_name`], and when it opened the file.
+pub fn data_file_parts(file_name: &str) -> Option<(&str, Timestamp)> {
     let mut parts = file_name.strip_suffix(".parquet")?.rsplitn(4, '-');
     let numbers = [parts.next()?, parts.next()?, parts.next()?];
     let writer = parts.next().filter(|w| !w.is_empty())?;
-    numbers
+    if !numbers
         .iter()
         .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        .then_some(writer)
+    {
+        return None;
+    }
+    let millis: i64 = numbers[1].parse().ok()?;
+    Some((writer, Timestamp::from_micros(millis.checked_mul(1000)?)))
 }
 
 #[cfg(test)]
@@ -201,6 +210,10 @@ mod tests {
         let name = super::data_file_name("node-1", 42, 1_795_240_800_000, 7);
         assert_eq!(name, "node-1-42-1795240800000-000007.parquet");
         assert_eq!(super::writer_of(&name), Some("node-1"));
+        assert_eq!(
+            super::data_file_parts(&name).map(|(_, opened)| opened.as_micros()),
+            Some(1_795_240_800_000_000)
+        );
         for other in [
             "rollup-00ff.parquet",
             "node-x-42-7.parquet",

@@ -10,7 +10,7 @@ use std::time::Duration;
 use datafusion::prelude::SessionContext;
 use spider_collector::records::time::MICROS_PER_MINUTE;
 use spider_collector::records::{NetworkUsage, RecordKind, Timestamp};
-use spider_query::compaction::{CompactionRun, compact};
+use spider_query::compaction::{CompactionRun, Schedule, compact};
 use spider_query::map::{View, map};
 use spider_query::range::{Scope, TimeRange};
 use spider_query::stats::{Measure, stats};
@@ -25,8 +25,17 @@ const MIDNIGHT: i64 = 1_795_219_200_000_000;
 const HOUR: i64 = 3_600_000_000;
 /// When the runs happen: hours 00 and 01 are closed and settled, hour 02 is not.
 const NOW: i64 = MIDNIGHT + 2 * HOUR + 20 * MICROS_PER_MINUTE;
-const SETTLE: Duration = Duration::from_secs(600);
 const LONG_GRACE: Duration = Duration::from_secs(3600);
+
+/// A run at [`NOW`] with `grace`.
+fn at_now(grace: Duration) -> Schedule {
+    Schedule {
+        now: Timestamp::from_micros(NOW),
+        settle: Duration::from_secs(600),
+        grace,
+        lookback: Duration::from_secs(48 * 3600),
+    }
+}
 
 /// Three hours of a small generated cluster.
 fn three_hours(seed: u64) -> Vec<NetworkUsage> {
@@ -47,11 +56,10 @@ fn three_hours(seed: u64) -> Vec<NetworkUsage> {
 
 /// A whole swap, as `spider compact` runs it with no grace: merged, then cleaned by a second pass.
 async fn swap(lake: &spider_query::Lake, context: &SessionContext) -> CompactionRun {
-    let now = Timestamp::from_micros(NOW);
-    let mut run = compact(lake, context, now, SETTLE, Duration::ZERO)
+    let mut run = compact(lake, context, at_now(Duration::ZERO))
         .await
         .unwrap();
-    let again = compact(lake, context, now, SETTLE, Duration::ZERO)
+    let again = compact(lake, context, at_now(Duration::ZERO))
         .await
         .unwrap();
     assert!(again.compacted.is_empty(), "{again:?}");
@@ -134,10 +142,7 @@ async fn an_hours_files_become_one_sorted_file_and_no_answer_changes_during_or_a
 
     // Merged, not yet cleaned: readers through the lake see the merged file alone; DuckDB over
     // the bare files sees both, which is what the grace period is.
-    let now = Timestamp::from_micros(NOW);
-    let run = compact(&lake, &context, now, SETTLE, LONG_GRACE)
-        .await
-        .unwrap();
+    let run = compact(&lake, &context, at_now(LONG_GRACE)).await.unwrap();
     assert!(run.failed.is_empty(), "{:?}", run.failed);
     let hours: Vec<&str> = run.compacted.iter().map(|c| c.hour.as_str()).collect();
     assert_eq!(
@@ -161,24 +166,38 @@ async fn an_hours_files_become_one_sorted_file_and_no_answer_changes_during_or_a
     );
     assert_eq!(during[2], duck_before[2], "the open hour is not touched");
 
-    // The next run, past the grace period: the replaced files and the manifest go.
-    let run = compact(&lake, &context, now, SETTLE, Duration::ZERO)
+    // The next run, past the grace period: the replaced files go; the manifest stays with its
+    // merged file.
+    let hour = dir.join("network_usage/cluster=default/date=2026-11-21/hour=00");
+    let (inputs, _) = files_of(&dir, 0);
+    let retried = inputs
+        .iter()
+        .find(|name| !name.starts_with("compact-"))
+        .unwrap()
+        .clone();
+    let retried_bytes = std::fs::read(hour.join(&retried)).unwrap();
+    let run = compact(&lake, &context, at_now(Duration::ZERO))
         .await
         .unwrap();
     assert!(run.failed.is_empty() && run.compacted.is_empty(), "{run:?}");
-    assert_eq!(
-        run.deleted,
-        small + small_next + 2,
-        "each file and manifest"
-    );
+    assert_eq!(run.deleted, small + small_next, "each replaced file");
     for hour in [0, 1] {
         let (data, manifests) = files_of(&dir, hour);
         assert_eq!(data.len(), 1, "{data:?}");
         assert!(data[0].starts_with("compact-"), "{data:?}");
-        assert!(manifests.is_empty(), "{manifests:?}");
+        assert_eq!(manifests.len(), 1, "{manifests:?}");
     }
     assert!(files_of(&dir, 2).0.len() >= 4);
     assert_eq!(answers(&context).await, before);
+    assert_eq!(duckdb_hours(&dir), duck_before);
+
+    // An upload retried after its file was merged and deleted: hidden still, and deleted again.
+    std::fs::write(hour.join(&retried), &retried_bytes).unwrap();
+    assert_eq!(answers(&context).await, before);
+    let run = compact(&lake, &context, at_now(Duration::ZERO))
+        .await
+        .unwrap();
+    assert_eq!((run.deleted, run.compacted.len()), (1, 0), "{run:?}");
     assert_eq!(duckdb_hours(&dir), duck_before);
 
     // Sorted by the server's namespace first, with the dataset's metadata, as DuckDB reads it.
@@ -203,6 +222,13 @@ async fn an_hours_files_become_one_sorted_file_and_no_answer_changes_during_or_a
         ],
     );
     assert_eq!(checks[0], [["0"]], "out of order");
+    // The agents that wrote a merged hour are still named (from its manifest) when no newer hour
+    // names them.
+    std::fs::remove_dir_all(dir.join("network_usage/cluster=default/date=2026-11-21/hour=02"))
+        .unwrap();
+    let clusters = spider_query::clusters::clusters(&lake).await.unwrap();
+    let agents: Vec<&str> = clusters[0].agents.iter().map(|a| a.node.as_str()).collect();
+    assert_eq!(agents, ["node-1"]);
     assert!(checks[1][0][0].parse::<u32>().unwrap() > 1);
     assert_eq!(checks[2], [["network_usage"]]);
 }
@@ -215,14 +241,34 @@ async fn a_run_cut_short_is_finished_by_the_next_and_a_late_file_is_merged_again
     let context = open_lake(&lake, None).unwrap();
     let before = answers(&context).await;
     let hour = dir.join("network_usage/cluster=default/date=2026-11-21/hour=00");
-    // A run stopped after its manifest, before its merged file: the manifest hides nothing.
+    // A run stopped after its manifest, before its merged file: the manifest hides nothing, and
+    // goes once no run can still be writing that file.
     let (data, _) = files_of(&dir, 0);
+    let abandoned = hour.join("compact-00000000000000aa.replaces");
     std::fs::write(
-        hour.join("compact-00000000000000aa.replaces"),
+        &abandoned,
         data.iter().map(|n| format!("{n}\n")).collect::<String>(),
     )
     .unwrap();
     assert_eq!(answers(&context).await, before);
+    // And one stopped after writing, before publishing: nobody reads it.
+    let unpublished = hour.join("compact-00000000000000cc.parquet.inprogress");
+    std::fs::copy(hour.join(&data[0]), &unpublished).unwrap();
+    assert_eq!(answers(&context).await, before);
+    // A file with a column this build does not know (a newer agent): its hour is left alone.
+    let next = dir.join("network_usage/cluster=default/date=2026-11-21/hour=01");
+    let future = next.join("future.parquet");
+    let (next_files, _) = files_of(&dir, 1);
+    duckdb(
+        &dir,
+        &[&format!(
+            "COPY (SELECT *, 1 AS column_of_tomorrow FROM read_parquet('{}')) TO '{}' \
+             (FORMAT parquet)",
+            next.join(&next_files[0]).display(),
+            future.display()
+        )],
+    );
+    let before = answers(&context).await;
     // A manifest that names a path outside its directory is refused, not followed.
     std::fs::write(hour.join("compact-00000000000000bb.parquet"), b"not read").unwrap();
     std::fs::write(
@@ -245,15 +291,35 @@ async fn a_run_cut_short_is_finished_by_the_next_and_a_late_file_is_merged_again
     std::fs::remove_file(hour.join("compact-00000000000000bb.replaces")).unwrap();
 
     let run = swap(&lake, &context).await;
-    assert!(run.failed.is_empty(), "{:?}", run.failed);
-    assert_eq!(run.compacted.len(), 2);
+    assert_eq!(run.compacted.len(), 1);
+    assert_eq!(run.failed.len(), 2, "once each pass: {:?}", run.failed);
+    assert!(
+        run.failed[0].0.ends_with("hour=01")
+            && run.failed[0].1.to_string().contains("column_of_tomorrow"),
+        "{:?}",
+        run.failed
+    );
     let (data, manifests) = files_of(&dir, 0);
     assert_eq!(data.len(), 1, "{data:?}");
-    assert!(
-        manifests.is_empty(),
-        "the abandoned manifest named only replaced files: {manifests:?}"
-    );
+    assert_eq!(manifests.len(), 2, "{manifests:?}");
+    assert!(unpublished.exists());
     assert_eq!(answers(&context).await, before);
+    // Hours later, the abandoned manifest and unpublished file go.
+    let long_ago = std::time::SystemTime::now() - Duration::from_secs(7 * 3600);
+    for path in [&abandoned, &unpublished] {
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+    }
+    let run = compact(&lake, &context, at_now(Duration::ZERO))
+        .await
+        .unwrap();
+    assert_eq!(run.deleted, 2, "{run:?}");
+    assert!(!abandoned.exists() && !unpublished.exists());
+    std::fs::remove_file(&future).unwrap();
     let rows: u64 = duckdb_hours(&dir)[0][1].parse().unwrap();
 
     // A file landing late in the merged hour is read beside the merged file, then merged with it.
@@ -270,11 +336,8 @@ async fn a_run_cut_short_is_finished_by_the_next_and_a_late_file_is_merged_again
     assert_ne!(with_late, before);
     // Merged again but cut short before the clean-up: the first merged file, the late file and
     // the second merged file are all there, and readers see the second alone.
-    let now = Timestamp::from_micros(NOW);
-    let run = compact(&lake, &context, now, SETTLE, LONG_GRACE)
-        .await
-        .unwrap();
-    assert_eq!(run.compacted.len(), 1, "{run:?}");
+    let run = compact(&lake, &context, at_now(LONG_GRACE)).await.unwrap();
+    assert_eq!(run.compacted.len(), 2, "{run:?}");
     assert_eq!(run.compacted[0].files, 2);
     assert_eq!(files_of(&dir, 0).0.len(), 3);
     assert_eq!(answers(&context).await, with_late);
@@ -283,7 +346,7 @@ async fn a_run_cut_short_is_finished_by_the_next_and_a_late_file_is_merged_again
     let (data, manifests) = files_of(&dir, 0);
     assert_eq!(
         (data.len(), manifests.len()),
-        (1, 0),
+        (1, 1),
         "{data:?} {manifests:?}"
     );
     assert_eq!(answers(&context).await, with_late);
@@ -333,6 +396,10 @@ async fn a_bucket_is_compacted_as_a_directory_is() {
             })
             .count()
     };
-    assert_eq!((in_hour(0), in_hour(1)), (1, 1), "{keys}");
+    assert_eq!(
+        (in_hour(0), in_hour(1)),
+        (2, 2),
+        "a file and its manifest: {keys}"
+    );
     assert!(in_hour(2) > 1);
 }

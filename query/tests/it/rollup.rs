@@ -1,5 +1,5 @@
-//! Hourly rollups: the logical and physical maps read from them for whole hours (raw rows at the
-//! edges) answer exactly as raw rows do, and a file landing late in a rolled-up hour sends that hour
+//! Rollups: the logical and physical maps and the timeline read from them for whole hours (raw
+//! rows at the edges) answer exactly as raw rows do, and a file landing late in a rolled-up hour sends that hour
 //! back to raw rows until it is rolled up again; rollups are written to and read from a bucket
 //! (moto's S3 API) as from a directory.
 
@@ -10,6 +10,7 @@ use spider_collector::records::{EndpointClass, EndpointMeta, NetworkUsage, Owner
 use spider_query::map::{View, map};
 use spider_query::range::{Scope, TimeRange};
 use spider_query::rollup::{LOGICAL, PHYSICAL, ROLLUPS, roll_up, rows};
+use spider_query::timeline::timeline;
 use spider_query::{LakeConfig, open_lake};
 use spider_synthetic::cluster::{Cluster, Shape};
 
@@ -19,21 +20,29 @@ use crate::support::{scratch, write_records};
 const MIDNIGHT: i64 = 1_795_219_200_000_000;
 const HOUR: i64 = 3_600_000_000;
 
-/// The logical and physical maps over `range` as JSON, read the given way: unfiltered (rollups
-/// where they are present) or through a filter every record passes (raw rows only).
+/// The logical and physical maps and the timeline (five- and fifteen-minute bars) over `range` as
+/// JSON, read the given way: unfiltered (rollups where they are present) or through a filter
+/// every record passes (raw rows only).
 async fn maps(
     context: &datafusion::prelude::SessionContext,
     range: TimeRange,
     raw: bool,
-) -> [serde_json::Value; 2] {
+) -> Vec<serde_json::Value> {
     let filter = raw.then_some("port >= 0");
-    let mut answers = [View::Logical, View::Physical].map(|_| serde_json::Value::Null);
-    for (answer, view) in answers.iter_mut().zip([View::Logical, View::Physical]) {
+    let mut answers = Vec::new();
+    for view in [View::Logical, View::Physical] {
         let drawn = map(context, view, Scope::all(range), filter, 0, 10_000)
             .await
             .unwrap();
         assert!(drawn.total_edges > 10, "{view:?}: {}", drawn.total_edges);
-        *answer = serde_json::to_value(drawn).unwrap();
+        answers.push(serde_json::to_value(drawn).unwrap());
+    }
+    for step in [300, 900] {
+        let bars = timeline(context, Scope::all(range), filter, Some(step))
+            .await
+            .unwrap();
+        assert!(bars.bars.iter().filter(|b| b.bytes > 0).count() > 8);
+        answers.push(serde_json::to_value(bars).unwrap());
     }
     answers
 }
@@ -256,11 +265,7 @@ async fn rollups_are_written_to_and_read_from_a_bucket() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|key| {
-            key.as_str()
-                .unwrap()
-                .starts_with("lake/network_usage_hourly")
-        })
+        .filter(|key| key.as_str().unwrap().starts_with("lake/network_usage_"))
         .count();
     assert_eq!(rollups, 4 * ROLLUPS.len(), "{keys}");
 }

@@ -1,6 +1,7 @@
 //! `spider compact`: merges each closed hour's small files into one sorted file per dataset,
 //! swapped in for every reader at once (run after the hours close, as rollups are: by hand or on
-//! a schedule; before `spider rollup`, which then rolls up the merged hour).
+//! a schedule, before `spider rollup` rolls the hour up: a merged hour's files are new files, so
+//! its rollups are written again).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -26,9 +27,14 @@ pub struct CompactArgs {
     #[arg(long, default_value = "10m", value_parser = parse_duration, value_name = "DURATION")]
     pub settle: Duration,
     /// How long the merged files' inputs stay after the swap, for queries that listed them
-    /// before it (longer than the query service's `--listing-ttl` plus its longest query).
-    #[arg(long, default_value = "1m", value_parser = parse_duration, value_name = "DURATION")]
+    /// before it (longer than the query service's `--listing-ttl` plus its longest query or pcap
+    /// download).
+    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
     pub grace: Duration,
+    /// Hours that ended longer ago than this are left as they are: earlier runs merged them, and
+    /// a run lists only the hours it may still have to merge.
+    #[arg(long, default_value = "48h", value_parser = parse_duration, value_name = "DURATION")]
+    pub lookback: Duration,
 }
 
 pub(super) fn compact(args: &CompactArgs) -> ExitCode {
@@ -44,13 +50,13 @@ pub(super) fn compact(args: &CompactArgs) -> ExitCode {
     // replace, so that a run ends with its hours swapped whole.
     let run = runtime.block_on(async {
         let pass = || {
-            spider_query::compaction::compact(
-                &lake,
-                &context,
-                Timestamp::now(),
-                args.settle,
-                args.grace,
-            )
+            let schedule = spider_query::compaction::Schedule {
+                now: Timestamp::now(),
+                settle: args.settle,
+                grace: args.grace,
+                lookback: args.lookback,
+            };
+            spider_query::compaction::compact(&lake, &context, schedule)
         };
         let mut run = pass().await?;
         if !run.compacted.is_empty() {
