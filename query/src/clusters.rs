@@ -13,8 +13,9 @@ use futures::future::try_join_all;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::file_set::published;
-use serde::Serialize;
+use crate::frame::unlisted;
 use datafusion::object_store::ObjectMeta;
+use serde::Serialize;
 use spider_lake::Lake;
 use spider_lake::compacted::{Manifests, resolve, split};
 use spider_lake::layout::HourDirectory;
@@ -61,7 +62,7 @@ pub struct AgentReport {
 /// Every cluster of `lake`, sorted by name.
 pub async fn clusters(lake: &Lake) -> Result<Vec<ClusterReport>, QueryError> {
     let listed = try_join_all(RecordKind::ALL.iter().map(|kind| async move {
-        let clusters = lake.clusters(kind.as_str()).await.map_err(listing)?;
+        let clusters = lake.clusters(kind.as_str()).await.map_err(unlisted)?;
         Ok::<_, QueryError>((kind.as_str(), clusters))
     }))
     .await?;
@@ -142,10 +143,10 @@ async fn newest_hours(
     dataset: &str,
     cluster: &str,
 ) -> Result<Vec<HourDirectory>, QueryError> {
-    let days = lake.days(dataset, cluster).await.map_err(listing)?;
+    let days = lake.days(dataset, cluster).await.map_err(unlisted)?;
     let mut newest = Vec::new();
     for day in days.iter().rev() {
-        let hours = lake.hours(day).await.map_err(listing)?;
+        let hours = lake.hours(day).await.map_err(unlisted)?;
         newest.extend(hours.into_iter().rev().take(RECENT_HOURS - newest.len()));
         if newest.len() == RECENT_HOURS {
             break;
@@ -171,17 +172,13 @@ async fn writers_in(lake: &Lake, directory: &str) -> Result<Vec<(String, i64)>, 
         .list(Some(&lake.key(directory)))
         .try_collect()
         .await
-        .map_err(listing)?;
+        .map_err(unlisted)?;
     let merged = resolve(store.as_ref(), &Manifests::default(), &everything)
         .await
-        .map_err(listing)?;
+        .map_err(unlisted)?;
     writers.extend(merged.hidden.iter().filter_map(|location| {
         let (writer, opened) = data_file_parts(split(location).1)?;
         Some((writer.to_owned(), opened.as_micros()))
     }));
     Ok(writers)
-}
-
-fn listing(error: datafusion::object_store::Error) -> QueryError {
-    QueryError::Failed(format!("cannot list the lake: {error}"))
 }

@@ -32,11 +32,11 @@ use spider_lake::compacted::{
     merged_name, resolve, split,
 };
 use spider_records::catalog::{DATASET_KEY, SCHEMA_VERSION_KEY};
-use spider_records::time::MICROS_PER_HOUR;
+use spider_records::time::{MICROS_PER_HOUR, duration_micros};
 use spider_records::{RecordKind, Timestamp};
 
 use crate::file_set::fingerprint_of;
-use crate::frame::failed;
+use crate::frame::{failed, unlisted};
 use crate::sql::QueryError;
 
 /// Rows per row group of a merged file: small enough that the sort lets a namespace's filter
@@ -98,20 +98,20 @@ pub async fn compact(
     schedule: Schedule,
 ) -> Result<CompactionRun, QueryError> {
     let now = schedule.now.as_micros();
-    let closed_before = now.saturating_sub(micros(schedule.settle));
-    let ended_after = now.saturating_sub(micros(schedule.lookback));
+    let closed_before = now.saturating_sub(duration_micros(schedule.settle));
+    let ended_after = now.saturating_sub(duration_micros(schedule.lookback));
     let mut hours = Vec::new();
     for kind in RecordKind::ALL
         .iter()
         .filter(|kind| **kind != RecordKind::Packet)
     {
         let dataset = kind.as_str();
-        for cluster in lake.clusters(dataset).await.map_err(listing)? {
-            for day in lake.days(dataset, &cluster).await.map_err(listing)? {
+        for cluster in lake.clusters(dataset).await.map_err(unlisted)? {
+            for day in lake.days(dataset, &cluster).await.map_err(unlisted)? {
                 if day.start.as_micros() + 24 * MICROS_PER_HOUR <= ended_after {
                     continue;
                 }
-                for hour in lake.hours(&day).await.map_err(listing)? {
+                for hour in lake.hours(&day).await.map_err(unlisted)? {
                     let end = hour.start.as_micros() + MICROS_PER_HOUR;
                     if end <= closed_before && end > ended_after {
                         hours.push((*kind, hour.path));
@@ -133,14 +133,6 @@ pub async fn compact(
         }
     }
     Ok(run)
-}
-
-fn micros(duration: Duration) -> i64 {
-    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
-}
-
-fn listing(error: datafusion::object_store::Error) -> QueryError {
-    QueryError::Failed(format!("cannot list the lake: {error}"))
 }
 
 /// Every object of an hour directory, those readers do not see included, and how its merged
@@ -170,7 +162,7 @@ async fn clean(lake: &Lake, hour: &str, grace: Duration) -> Result<usize, QueryE
     let store = lake.raw_store();
     let (objects, resolution) = survey(lake, hour).await?;
     let now = Timestamp::now().as_micros();
-    let settled = now.saturating_sub(micros(grace));
+    let settled = now.saturating_sub(duration_micros(grace));
     let orphaned = now.saturating_sub(ORPHAN_AFTER);
     let written = |meta: &ObjectMeta| meta.last_modified.timestamp_micros();
     let conflicting: HashSet<&str> = resolution

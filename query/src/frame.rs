@@ -26,6 +26,11 @@ pub fn failed(error: datafusion::error::DataFusionError) -> QueryError {
     }
 }
 
+/// A failed listing of the lake as a query failure.
+pub fn unlisted(error: datafusion::object_store::Error) -> QueryError {
+    QueryError::Failed(format!("cannot list the lake: {error}"))
+}
+
 /// `dataset` in `scope` (its range on `time_column`), with the filter text applied when there is
 /// one.
 pub async fn filtered(

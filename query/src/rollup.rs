@@ -29,7 +29,7 @@ use datafusion::object_store::ObjectStoreExt;
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext, col, lit};
 use spider_lake::Lake;
 use spider_records::catalog::{PARTITION_COLUMNS, PartitionSpan, covering, date_partition};
-use spider_records::time::MICROS_PER_HOUR;
+use spider_records::time::{MICROS_PER_HOUR, duration_micros};
 use spider_records::{RecordKind, Timestamp};
 
 use crate::file_set::{
@@ -236,10 +236,8 @@ pub async fn roll_up(
     now: Timestamp,
     settle: Duration,
 ) -> Result<RollupRun, QueryError> {
-    let listing = |e: datafusion::object_store::Error| {
-        QueryError::Failed(format!("cannot list the lake: {e}"))
-    };
-    let settle = i64::try_from(settle.as_micros()).unwrap_or(i64::MAX);
+    let listing = crate::frame::unlisted;
+    let settle = duration_micros(settle);
     let closed_before = now.as_micros().saturating_sub(settle);
     let usage = RecordKind::NetworkUsage.as_str();
     let mut run = RollupRun::default();

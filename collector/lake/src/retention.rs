@@ -35,7 +35,7 @@ pub async fn apply(
     now: Timestamp,
     dry_run: bool,
 ) -> object_store::Result<Vec<Removed>> {
-    let age = i64::try_from(max_age.as_micros()).unwrap_or(i64::MAX);
+    let age = spider_records::time::duration_micros(max_age);
     let cutoff = now.as_micros().saturating_sub(age);
     let mut expired = Vec::new();
     for cluster in lake.clusters(dataset).await? {

@@ -15,6 +15,11 @@ pub const MICROS_PER_HOUR: i64 = 3_600_000_000;
 /// Microseconds in a second.
 pub const MICROS_PER_SECOND: i64 = 1_000_000;
 
+/// A duration in microseconds, saturating at `i64::MAX` (a span too long to matter).
+pub fn duration_micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
 impl Timestamp {
     /// A timestamp from microseconds since the epoch.
     pub const fn from_micros(micros: i64) -> Self {
