@@ -355,23 +355,11 @@ async fn a_run_cut_short_is_finished_by_the_next_and_a_late_file_is_merged_again
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bucket_is_compacted_as_a_directory_is() {
-    let moto = spider_testkit::moto::Moto::start();
-    moto.s3(&["create", "merged"]);
-    let remote = LakeConfig {
-        location: "s3://merged/lake".into(),
-        options: moto
-            .options()
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect(),
-    };
+    let (moto, remote) = crate::support::bucket_lake("merged");
     crate::support::write_with(
         spider_exporter_parquet::ParquetConfig {
-            path: scratch("merged-staging"),
-            url: Some(remote.location.clone()),
-            storage_options: remote.options.clone(),
             max_file_rows: 700,
-            ..Default::default()
+            ..crate::support::uploading_to(&remote)
         },
         three_hours(6),
     )

@@ -227,26 +227,8 @@ async fn the_map_over_rollups_equals_the_map_over_raw_rows_and_late_files_are_no
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rollups_are_written_to_and_read_from_a_bucket() {
-    let moto = spider_testkit::moto::Moto::start();
-    moto.s3(&["create", "rolled"]);
-    let remote = LakeConfig {
-        location: "s3://rolled/lake".into(),
-        options: moto
-            .options()
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect(),
-    };
-    crate::support::write_with(
-        spider_exporter_parquet::ParquetConfig {
-            path: scratch("rolled-staging"),
-            url: Some(remote.location.clone()),
-            storage_options: remote.options.clone(),
-            ..Default::default()
-        },
-        four_hours(),
-    )
-    .await;
+    let (moto, remote) = crate::support::bucket_lake("rolled");
+    crate::support::write_with(crate::support::uploading_to(&remote), four_hours()).await;
     let lake = remote.open().unwrap();
     let context = open_lake(&lake, None).unwrap();
     let now = Timestamp::from_micros(MIDNIGHT + 5 * HOUR);

@@ -78,6 +78,31 @@ pub async fn write_usage(dir: &Path, rows: u64) {
     write_records(dir, records).await;
 }
 
+/// moto's S3 API with a new bucket, and the lake `s3://BUCKET/lake` in it.
+pub fn bucket_lake(bucket: &str) -> (spider_testkit::moto::Moto, spider_query::LakeConfig) {
+    let moto = spider_testkit::moto::Moto::start();
+    moto.s3(&["create", bucket]);
+    let remote = spider_query::LakeConfig {
+        location: format!("s3://{bucket}/lake"),
+        options: moto
+            .options()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+    };
+    (moto, remote)
+}
+
+/// A Parquet exporter's config that uploads to `remote`, staging in a scratch directory.
+pub fn uploading_to(remote: &spider_query::LakeConfig) -> ParquetConfig {
+    ParquetConfig {
+        path: scratch("staging"),
+        url: Some(remote.location.clone()),
+        storage_options: remote.options.clone(),
+        ..ParquetConfig::default()
+    }
+}
+
 /// Writes usage records with the Parquet exporter, in small files.
 pub async fn write_records(dir: &Path, records: Vec<NetworkUsage>) {
     let config = ParquetConfig {
