@@ -323,14 +323,8 @@ async fn a_run_cut_short_is_finished_by_the_next_and_a_late_file_is_merged_again
     let rows: u64 = duckdb_hours(&dir)[0][1].parse().unwrap();
 
     // A file landing late in the merged hour is read beside the merged file, then merged with it.
-    let late = NetworkUsage {
-        bucket_start: Timestamp::from_micros(MIDNIGHT + 7 * MICROS_PER_MINUTE),
-        client_ip: "10.9.9.9".parse().unwrap(),
-        server_ip: "10.9.9.8".parse().unwrap(),
-        server_port: 8443,
-        bytes_to_server: 777_777,
-        ..NetworkUsage::default()
-    };
+    let late =
+        crate::support::late_record(Timestamp::from_micros(MIDNIGHT + 7 * MICROS_PER_MINUTE));
     write_records(&dir, vec![late]).await;
     let with_late = answers(&context).await;
     assert_ne!(with_late, before);

@@ -43,15 +43,7 @@ fn micros(seconds: i64) -> i64 {
 /// [`three_days`] written twice by the Parquet exporter: to `bucket` (a new bucket of `moto`),
 /// and to a fresh directory. Returns the bucket's lake and the directory.
 async fn three_days_twice(moto: &Moto, bucket: &str) -> (LakeConfig, std::path::PathBuf) {
-    moto.s3(&["create", bucket]);
-    let remote = LakeConfig {
-        location: format!("s3://{bucket}/lake"),
-        options: moto
-            .options()
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect(),
-    };
+    let remote = crate::support::bucket_in(moto, bucket);
     write_with(
         ParquetConfig {
             path: scratch(&format!("{bucket}-staging")),

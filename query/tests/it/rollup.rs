@@ -188,14 +188,9 @@ async fn the_map_over_rollups_equals_the_map_over_raw_rows_and_late_files_are_no
     );
 
     // A file landing late in hour 01: that hour goes back to raw rows, and the answer has it.
-    let late = NetworkUsage {
-        bucket_start: Timestamp::from_micros(MIDNIGHT + HOUR + 5 * MICROS_PER_MINUTE),
-        client_ip: "10.9.9.9".parse().unwrap(),
-        server_ip: "10.9.9.8".parse().unwrap(),
-        server_port: 8443,
-        bytes_to_server: 777_777,
-        ..NetworkUsage::default()
-    };
+    let late = crate::support::late_record(Timestamp::from_micros(
+        MIDNIGHT + HOUR + 5 * MICROS_PER_MINUTE,
+    ));
     write_records(&dir, vec![late]).await;
     let with_late = maps(&context, range, true).await;
     assert_ne!(with_late, before);

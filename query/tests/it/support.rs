@@ -81,16 +81,33 @@ pub async fn write_usage(dir: &Path, rows: u64) {
 /// moto's S3 API with a new bucket, and the lake `s3://BUCKET/lake` in it.
 pub fn bucket_lake(bucket: &str) -> (spider_testkit::moto::Moto, spider_query::LakeConfig) {
     let moto = spider_testkit::moto::Moto::start();
+    let remote = bucket_in(&moto, bucket);
+    (moto, remote)
+}
+
+/// A new bucket of `moto`, and the lake `s3://BUCKET/lake` in it.
+pub fn bucket_in(moto: &spider_testkit::moto::Moto, bucket: &str) -> spider_query::LakeConfig {
     moto.s3(&["create", bucket]);
-    let remote = spider_query::LakeConfig {
+    spider_query::LakeConfig {
         location: format!("s3://{bucket}/lake"),
         options: moto
             .options()
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
             .collect(),
-    };
-    (moto, remote)
+    }
+}
+
+/// A usage record from an address nothing knows at `at`: a file landing late.
+pub fn late_record(at: Timestamp) -> NetworkUsage {
+    NetworkUsage {
+        bucket_start: at,
+        client_ip: "10.9.9.9".parse().unwrap(),
+        server_ip: "10.9.9.8".parse().unwrap(),
+        server_port: 8443,
+        bytes_to_server: 777_777,
+        ..NetworkUsage::default()
+    }
 }
 
 /// A Parquet exporter's config that uploads to `remote`, staging in a scratch directory.
